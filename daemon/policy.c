@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include "policy.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyid.h"
+
+/* Bounds on what a config file can make us hold. */
+#define POLICY_MAX_RULES 4096
+#define POLICY_MAX_KEYS_PER_RULE 1024
+#define POLICY_MAX_GROUPS 65536
+
+enum who_kind {
+	WHO_ANYONE,
+	WHO_USER,
+	WHO_GROUP,
+	WHO_NOBODY, /* a name that did not resolve: fails closed */
+};
+
+enum key_kind {
+	KEY_ANY,
+	KEY_ACCOUNT,
+	KEY_REGION,
+	KEY_PATTERN, /* a key ID, key ARN or ARN glob, matched with fnmatch */
+};
+
+struct key_spec {
+	enum key_kind kind;
+	char *value;
+};
+
+struct rule {
+	char *origin;
+	char *text;
+	enum who_kind who;
+	unsigned long id; /* uid or gid */
+	unsigned ops;
+	struct key_spec *keys;
+	size_t n_keys;
+};
+
+struct policy {
+	bool allow_root;
+	struct rule *rules;
+	size_t n_rules;
+};
+
+struct policy *policy_new(bool allow_root)
+{
+	struct policy *p = calloc(1, sizeof(*p));
+
+	if (p)
+		p->allow_root = allow_root;
+	return p;
+}
+
+static void rule_done(struct rule *r)
+{
+	for (size_t i = 0; i < r->n_keys; i++)
+		free(r->keys[i].value);
+	free(r->keys);
+	free(r->origin);
+	free(r->text);
+}
+
+struct policy *policy_free(struct policy *p)
+{
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < p->n_rules; i++)
+		rule_done(&p->rules[i]);
+	free(p->rules);
+	free(p);
+	return NULL;
+}
+
+static int parse_number(const char *s, unsigned long *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v >= UINT_MAX)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* user:NAME|UID, group:NAME|GID or *.  A name that does not resolve gives
+ * WHO_NOBODY and a warning. */
+static int parse_who(struct rule *r, const char *s, char **ret_error, char **ret_warning)
+{
+	bool user;
+	const char *name;
+
+	if (strcmp(s, "*") == 0) {
+		r->who = WHO_ANYONE;
+		return 0;
+	}
+	if (strncmp(s, "user:", 5) == 0)
+		user = true, name = s + 5;
+	else if (strncmp(s, "group:", 6) == 0)
+		user = false, name = s + 6;
+	else
+		return asprintf(ret_error, "'%s' is not user:NAME, group:NAME or *", s) < 0 ? -ENOMEM : -EINVAL;
+	if (!*name)
+		return asprintf(ret_error, "'%s' names no %s", s, user ? "user" : "group") < 0 ? -ENOMEM : -EINVAL;
+
+	r->who = user ? WHO_USER : WHO_GROUP;
+	if (parse_number(name, &r->id) == 0)
+		return 0;
+	if (user) {
+		struct passwd *pw = getpwnam(name);
+		if (pw) {
+			r->id = pw->pw_uid;
+			return 0;
+		}
+	} else {
+		struct group *gr = getgrnam(name);
+		if (gr) {
+			r->id = gr->gr_gid;
+			return 0;
+		}
+	}
+	r->who = WHO_NOBODY;
+	if (asprintf(ret_warning, "%s: no %s named '%s': this rule matches nobody", r->origin,
+		     user ? "user" : "group", name) < 0)
+		*ret_warning = NULL;
+	return 0;
+}
+
+static int parse_ops(struct rule *r, const char *s, char **ret_error)
+{
+	char *copy = strdup(s), *save = NULL;
+
+	if (!copy)
+		return -ENOMEM;
+	r->ops = 0;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "*") == 0)
+			r->ops |= POLICY_OP_ALL;
+		else if (strcmp(t, "cancel") == 0)
+			r->ops |= POLICY_OP_CANCEL;
+		else if (strcmp(t, "enable") == 0)
+			r->ops |= POLICY_OP_ENABLE;
+		else if (strcmp(t, "describe") == 0)
+			r->ops |= POLICY_OP_DESCRIBE;
+		else {
+			int rc = asprintf(ret_error, "unknown operation '%s' (cancel, enable, describe or *)", t);
+			free(copy);
+			return rc < 0 ? -ENOMEM : -EINVAL;
+		}
+	}
+	free(copy);
+	if (!r->ops)
+		return asprintf(ret_error, "no operation in '%s'", s) < 0 ? -ENOMEM : -EINVAL;
+	return 0;
+}
+
+static int parse_key(struct key_spec *k, const char *s, char **ret_error)
+{
+	if (strcmp(s, "*") == 0) {
+		k->kind = KEY_ANY;
+	} else if (strncmp(s, "account:", 8) == 0) {
+		if (strlen(s + 8) != 12 || strspn(s + 8, "0123456789") != 12)
+			return asprintf(ret_error, "'%s': an account ID has 12 digits", s) < 0 ? -ENOMEM : -EINVAL;
+		k->kind = KEY_ACCOUNT;
+		s += 8;
+	} else if (strncmp(s, "region:", 7) == 0) {
+		if (!s[7])
+			return asprintf(ret_error, "'%s' names no region", s) < 0 ? -ENOMEM : -EINVAL;
+		k->kind = KEY_REGION;
+		s += 7;
+	} else if (strncmp(s, "arn:", 4) == 0 || keyid_is_valid(s)) {
+		k->kind = KEY_PATTERN;
+	} else {
+		return asprintf(ret_error, "'%s' is not a key ID, key ARN, ARN glob, account:ID, region:NAME or *", s) < 0
+			       ? -ENOMEM
+			       : -EINVAL;
+	}
+	k->value = strdup(s);
+	return k->value ? 0 : -ENOMEM;
+}
+
+static int parse_rule(struct rule *r, const char *text, char **ret_error, char **ret_warning)
+{
+	char *copy = strdup(text), *save = NULL, *who, *ops, *t;
+	int rc = -EINVAL;
+
+	if (!copy)
+		return -ENOMEM;
+	who = strtok_r(copy, " \t", &save);
+	ops = who ? strtok_r(NULL, " \t", &save) : NULL;
+	if (!who || !ops) {
+		rc = asprintf(ret_error, "expected 'Allow=WHO OPERATIONS KEYS...'") < 0 ? -ENOMEM : -EINVAL;
+		goto out;
+	}
+	rc = parse_who(r, who, ret_error, ret_warning);
+	if (rc < 0)
+		goto out;
+	rc = parse_ops(r, ops, ret_error);
+	if (rc < 0)
+		goto out;
+	while ((t = strtok_r(NULL, " \t", &save))) {
+		if (r->n_keys >= POLICY_MAX_KEYS_PER_RULE) {
+			rc = asprintf(ret_error, "more than %d keys in one rule", POLICY_MAX_KEYS_PER_RULE) < 0 ? -ENOMEM
+														: -EINVAL;
+			goto out;
+		}
+		struct key_spec *keys = realloc(r->keys, (r->n_keys + 1) * sizeof(*keys));
+		if (!keys) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		r->keys = keys;
+		rc = parse_key(&r->keys[r->n_keys], t, ret_error);
+		if (rc < 0)
+			goto out;
+		r->n_keys++;
+	}
+	if (r->n_keys == 0)
+		rc = asprintf(ret_error, "no keys: name key IDs, ARNs, globs, account:ID, region:NAME or *") < 0 ? -ENOMEM
+														  : -EINVAL;
+out:
+	free(copy);
+	return rc;
+}
+
+int policy_add_rule(struct policy *p, const char *text, const char *origin, char **ret_error, char **ret_warning)
+{
+	struct rule r = { 0 };
+	char *error = NULL, *warning = NULL;
+	int rc;
+
+	*ret_warning = NULL;
+	if (p->n_rules >= POLICY_MAX_RULES)
+		return asprintf(ret_error, "%s: more than %d rules", origin, POLICY_MAX_RULES) < 0 ? -ENOMEM : -EINVAL;
+	r.origin = strdup(origin);
+	r.text = strdup(text);
+	if (!r.origin || !r.text) {
+		rule_done(&r);
+		return -ENOMEM;
+	}
+	rc = parse_rule(&r, text, &error, &warning);
+	if (rc == 0) {
+		struct rule *rules = realloc(p->rules, (p->n_rules + 1) * sizeof(*rules));
+		if (rules) {
+			p->rules = rules;
+			p->rules[p->n_rules++] = r;
+			*ret_warning = warning;
+			return 0;
+		}
+		rc = -ENOMEM;
+	}
+	rule_done(&r);
+	free(warning);
+	if (error && asprintf(ret_error, "%s: Allow=%s: %s", origin, text, error) < 0)
+		*ret_error = NULL;
+	free(error);
+	return rc;
+}
+
+static bool who_matches(const struct rule *r, const struct policy_subject *s)
+{
+	switch (r->who) {
+	case WHO_ANYONE:
+		return true;
+	case WHO_USER:
+		return s->uid == (uid_t)r->id;
+	case WHO_GROUP:
+		if (s->gid == (gid_t)r->id)
+			return true;
+		for (size_t i = 0; i < s->n_groups; i++)
+			if (s->groups[i] == (gid_t)r->id)
+				return true;
+		return false;
+	case WHO_NOBODY:
+	default:
+		return false;
+	}
+}
+
+/* The ARN a key resolves to, if we know enough to say; "" otherwise. */
+static void key_arn(const struct policy_object *o, char *buf, size_t size)
+{
+	const struct keyid *k = o->key;
+
+	buf[0] = '\0';
+	if (k->kind == KEYID_KIND_ARN)
+		snprintf(buf, size, "arn:%s:kms:%s:%s:key/%s", k->partition, k->region, k->account, k->id);
+	else if (o->default_region && o->account)
+		snprintf(buf, size, "arn:%s:kms:%s:%s:key/%s", "aws", o->default_region, o->account, k->id);
+}
+
+static bool key_matches(const struct key_spec *spec, const struct policy_object *o, const char *arn)
+{
+	const struct keyid *k = o->key;
+	const char *region = k->kind == KEYID_KIND_ARN ? k->region : o->default_region;
+	const char *account = k->kind == KEYID_KIND_ARN ? k->account : o->account;
+
+	switch (spec->kind) {
+	case KEY_ANY:
+		return true;
+	case KEY_ACCOUNT:
+		return account && strcmp(spec->value, account) == 0;
+	case KEY_REGION:
+		return region && strcmp(spec->value, region) == 0;
+	case KEY_PATTERN:
+		/* A bare key ID in the rule matches that key in any form; a
+		 * pattern that starts with arn: matches the resolved ARN. */
+		if (fnmatch(spec->value, k->id, 0) == 0)
+			return true;
+		return arn[0] && fnmatch(spec->value, arn, 0) == 0;
+	}
+	return false;
+}
+
+bool policy_check(const struct policy *p, const struct policy_subject *s, unsigned ops,
+		  const struct policy_object *o, const char **ret_rule)
+{
+	char arn[256];
+
+	if (s->uid == 0 && p->allow_root) {
+		if (ret_rule)
+			*ret_rule = "root";
+		return true;
+	}
+	key_arn(o, arn, sizeof(arn));
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rule *r = &p->rules[i];
+
+		if ((r->ops & ops) != ops || !who_matches(r, s))
+			continue;
+		for (size_t j = 0; j < r->n_keys; j++)
+			if (key_matches(&r->keys[j], o, arn)) {
+				if (ret_rule)
+					*ret_rule = r->origin;
+				return true;
+			}
+	}
+	return false;
+}
+
+size_t policy_n_rules(const struct policy *p)
+{
+	return p->n_rules;
+}
+
+static const char *ops_string(unsigned ops, char *buf, size_t size)
+{
+	if (ops == POLICY_OP_ALL)
+		return "any operation";
+	snprintf(buf, size, "%s%s%s%s%s", ops & POLICY_OP_CANCEL ? "cancel" : "",
+		 (ops & POLICY_OP_CANCEL) && (ops & ~POLICY_OP_CANCEL) ? "," : "", ops & POLICY_OP_ENABLE ? "enable" : "",
+		 (ops & POLICY_OP_ENABLE) && (ops & POLICY_OP_DESCRIBE) ? "," : "",
+		 ops & POLICY_OP_DESCRIBE ? "describe" : "");
+	return buf;
+}
+
+int policy_describe_rule(const struct policy *p, size_t i, char **ret)
+{
+	const struct rule *r;
+	char who[64], opsbuf[32];
+
+	if (i >= p->n_rules)
+		return -EINVAL;
+	r = &p->rules[i];
+	switch (r->who) {
+	case WHO_ANYONE:
+		snprintf(who, sizeof(who), "anyone who can reach the socket");
+		break;
+	case WHO_USER:
+		snprintf(who, sizeof(who), "uid %lu", r->id);
+		break;
+	case WHO_GROUP:
+		snprintf(who, sizeof(who), "members of gid %lu", r->id);
+		break;
+	case WHO_NOBODY:
+		snprintf(who, sizeof(who), "nobody (unknown name)");
+		break;
+	}
+	/* The rule's own key list says the rest best. */
+	const char *keys = r->text;
+	for (int field = 0; field < 2 && keys; field++) {
+		keys += strcspn(keys, " \t");
+		keys += strspn(keys, " \t");
+	}
+	if (asprintf(ret, "%s: %s may %s on %s", r->origin, who, ops_string(r->ops, opsbuf, sizeof(opsbuf)),
+		     keys && *keys ? keys : "?") < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	gid_t *groups;
+	int n = 32;
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found) {
+		/* A uid without a passwd entry still has its primary group. */
+		groups = malloc(sizeof(*groups));
+		if (!groups)
+			return -ENOMEM;
+		groups[0] = gid;
+		*ret = groups;
+		*ret_n = 1;
+		return 0;
+	}
+	for (;;) {
+		int want = n;
+
+		groups = malloc((size_t)n * sizeof(*groups));
+		if (!groups)
+			return -ENOMEM;
+		if (getgrouplist(found->pw_name, gid, groups, &want) >= 0) {
+			*ret = groups;
+			*ret_n = (size_t)want;
+			return 0;
+		}
+		free(groups);
+		if (want <= n || want > POLICY_MAX_GROUPS)
+			return -E2BIG;
+		n = want;
+	}
+}

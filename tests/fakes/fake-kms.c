@@ -1,0 +1,2238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fake-kms: the AWS KMS that every integration test talks to.
+ *
+ * A real HTTPS server (libevent's evhttp behind OpenSSL) that speaks KMS's
+ * awsJson1_1 protocol as described in reference/AWS.md §1, verifies SigV4 on
+ * every request with the project's own signer (daemon/sigv4.c), keeps key
+ * state (§4), and answers CancelKeyDeletion, DescribeKey and EnableKey with
+ * the bodies, headers and errors real KMS sends.  A second, plain-HTTP
+ * loopback port carries the admin API the tests use to set keys, inject
+ * faults (errors, delays, dropped connections, garbage), shift the fake's
+ * clock and read counters.  See tests/fakes/README.md for the interface.
+ *
+ * One thread, one event loop.  Every call is a struct call that lives from
+ * the request callback until its reply is handed to evhttp, possibly after
+ * an injected delay; calls waiting on a timer sit on fake.pending so that a
+ * shutdown can still answer (and free) them.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "sigv4.h"
+
+/* Limits on what a client (the daemon under test, or a test script) controls. */
+#define MAX_BODY_SIZE	  (64 * 1024) /* KMS request bodies are tiny; evhttp answers 413 beyond */
+#define MAX_HEADERS_SIZE  (16 * 1024)
+#define MAX_KEYS	  4096
+#define MAX_FAULTS	  256
+#define MAX_DELAY_MS	  (10 * 60 * 1000)
+#define MAX_KEY_ID_LEN	  2048 /* KeyIdType, AWS.md §2 */
+#define REQUEST_LOG_SIZE  256  /* GET /requests returns at most this many */
+#define SKEW_LIMIT_SEC	  (5 * 60)
+#define DELETION_WAIT_SEC (7 * 24 * 3600)
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define KMS_CONTENT_TYPE "application/x-amz-json-1.1"
+#define TARGET_PREFIX "TrentService."
+#define GARBAGE_LINE "\x15\x03\x03 this is not HTTP: fake-kms garbage fault\r\n"
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+/* ---- key states ---------------------------------------------------------- */
+
+enum key_state {
+	KS_CREATING,
+	KS_ENABLED,
+	KS_DISABLED,
+	KS_PENDING_DELETION,
+	KS_PENDING_IMPORT,
+	KS_PENDING_REPLICA_DELETION,
+	KS_UNAVAILABLE,
+	KS_UPDATING,
+	_KS_MAX,
+};
+
+static const char *const key_state_names[_KS_MAX] = {
+	[KS_CREATING] = "Creating",
+	[KS_ENABLED] = "Enabled",
+	[KS_DISABLED] = "Disabled",
+	[KS_PENDING_DELETION] = "PendingDeletion",
+	[KS_PENDING_IMPORT] = "PendingImport",
+	[KS_PENDING_REPLICA_DELETION] = "PendingReplicaDeletion",
+	[KS_UNAVAILABLE] = "Unavailable",
+	[KS_UPDATING] = "Updating",
+};
+
+/* How EnableKey's KMSInvalidStateException words each refusing state. */
+static const char *const key_state_phrases[_KS_MAX] = {
+	[KS_CREATING] = "being created",
+	[KS_PENDING_DELETION] = "pending deletion",
+	[KS_PENDING_IMPORT] = "pending import",
+	[KS_PENDING_REPLICA_DELETION] = "pending replica deletion",
+	[KS_UPDATING] = "being updated",
+};
+
+static int key_state_from_string(const char *s)
+{
+	for (int i = 0; i < _KS_MAX; i++)
+		if (streq(s, key_state_names[i]))
+			return i;
+	return -1;
+}
+
+struct key {
+	char *id; /* key ID or mrk- ID, as created */
+	enum key_state state;
+	/* The state before the last CancelKeyDeletion, shown to DescribeKey and
+	 * EnableKey while the admin's "lag" lasts (eventual consistency, §4). */
+	enum key_state stale_state;
+	bool stale;
+	int64_t creation_ms;
+	int64_t deletion_ms; /* meaningful while (stale_)state is PendingDeletion */
+	char *description;
+};
+
+/* ---- operations ---------------------------------------------------------- */
+
+enum op {
+	OP_CANCEL_KEY_DELETION,
+	OP_DESCRIBE_KEY,
+	OP_ENABLE_KEY,
+	OP_UNKNOWN,
+	_OP_MAX,
+};
+
+static const char *const op_names[_OP_MAX] = {
+	[OP_CANCEL_KEY_DELETION] = "CancelKeyDeletion",
+	[OP_DESCRIBE_KEY] = "DescribeKey",
+	[OP_ENABLE_KEY] = "EnableKey",
+	[OP_UNKNOWN] = "Unknown",
+};
+
+static int op_from_string(const char *s)
+{
+	for (int i = 0; i < _OP_MAX; i++)
+		if (streq(s, op_names[i]))
+			return i;
+	return -1;
+}
+
+/* ---- faults -------------------------------------------------------------- */
+
+enum fault_kind {
+	FAULT_FAIL,    /* answer with an AWS error */
+	FAULT_DELAY,   /* hold the reply for delay_ms */
+	FAULT_DROP,    /* close the connection without a reply */
+	FAULT_GARBAGE, /* answer with a line that is not HTTP, then close */
+	_FAULT_MAX,
+};
+
+static const char *const fault_kind_names[_FAULT_MAX] = {
+	[FAULT_FAIL] = "fail",
+	[FAULT_DELAY] = "delay",
+	[FAULT_DROP] = "drop",
+	[FAULT_GARBAGE] = "garbage",
+};
+
+/* A rule from the admin API.  Rules are consumed in the order they were
+ * added: each call takes one count from the first matching delay rule and
+ * from the first matching fail/drop/garbage rule. */
+struct fault {
+	enum fault_kind kind;
+	int op;	     /* -1 = any operation */
+	long count;  /* calls left */
+	bool process; /* run the operation before answering with the fault */
+	int status;   /* FAULT_FAIL */
+	char *error;  /* FAULT_FAIL: __type */
+	char *message; /* FAULT_FAIL */
+	long delay_ms; /* FAULT_DELAY */
+	TAILQ_ENTRY(fault) entry;
+};
+
+/* ---- the server ---------------------------------------------------------- */
+
+struct options {
+	const char *cert_file;
+	const char *key_file;
+	const char *listen;
+	int port;
+	const char *port_file;
+	const char *admin_port_file;
+	const char *access_key_id;
+	const char *secret;
+	const char *session_token;
+	const char *region;
+	const char *account;
+	const char *keys_file;
+	const char *tls_max;
+	int idle_timeout;
+	bool plain_http;
+	bool verbose;
+};
+
+struct creds {
+	char *access_key_id;
+	char *secret;
+	char *session_token; /* NULL: long-term credentials */
+};
+
+struct stats {
+	uint64_t connections;
+	uint64_t tls_handshakes;
+	uint64_t tls_resumed;
+	uint64_t requests;
+	uint64_t ops[_OP_MAX];
+	uint64_t auth_failures;	     /* every request refused by authentication */
+	uint64_t signature_failures; /* … of which InvalidSignatureException */
+	uint64_t faults[_FAULT_MAX];
+	struct json_object *errors; /* {"<__type>": count} of error replies */
+};
+
+enum reply_mode {
+	REPLY_NORMAL,
+	REPLY_DROP,
+	REPLY_GARBAGE,
+};
+
+struct call;
+
+/* The live connections that sent at least one request, so /requests can
+ * tell which calls shared a connection. */
+struct conn {
+	struct evhttp_connection *evcon;
+	uint64_t id;
+	uint64_t requests;
+	LIST_ENTRY(conn) entry;
+};
+
+struct fake {
+	struct options opt;
+	struct event_base *base;
+	struct evhttp *kms_http;
+	struct evhttp *admin_http;
+	SSL_CTX *ssl_ctx;
+	struct event *sigterm, *sigint;
+
+	struct creds creds;
+	char *expired_token; /* the session token replaced by PUT /credentials */
+	char *partition;
+
+	struct key **keys;
+	size_t n_keys;
+
+	TAILQ_HEAD(, fault) faults;
+	size_t n_faults;
+	TAILQ_HEAD(, call) pending; /* calls whose reply waits on a delay timer */
+	LIST_HEAD(, conn) conns;
+	uint64_t next_conn_id;
+
+	struct stats stats;
+	struct json_object *log[REQUEST_LOG_SIZE];
+	uint64_t n_logged;
+
+	long clock_offset; /* seconds added to the real clock (POST /clock) */
+	long lag_count;	   /* DescribeKey/EnableKey calls left that see stale state */
+};
+
+/* One KMS request, from arrival until its reply is handed to evhttp. */
+struct call {
+	struct fake *f;
+	struct evhttp_request *req;
+	enum op op;
+	struct json_object *record; /* the /requests entry; one reference is ours */
+	int status;
+	struct json_object *body; /* reply body; NULL = empty */
+	enum reply_mode mode;
+	long delay_ms;
+	struct event *timer;
+	TAILQ_ENTRY(call) entry;
+};
+
+static void logv(const struct fake *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logv(const struct fake *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!f->opt.verbose)
+		return;
+	va_start(ap, fmt);
+	fputs("fake-kms: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void free_secret(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static time_t fake_now(const struct fake *f)
+{
+	return time(NULL) + f->clock_offset;
+}
+
+static int64_t fake_now_ms(const struct fake *f)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return ((int64_t)tv.tv_sec + f->clock_offset) * 1000 + tv.tv_usec / 1000;
+}
+
+static void format_http_date(time_t t, char ret[64])
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(ret, 64, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Parses "YYYYMMDDTHHMMSSZ"; returns 0 or -EINVAL. */
+static int parse_amz_date(const char *s, time_t *ret)
+{
+	struct tm tm = {0};
+	const char *end;
+
+	if (strlen(s) != SIGV4_AMZ_DATE_SIZE - 1)
+		return -EINVAL;
+	end = strptime(s, "%Y%m%dT%H%M%SZ", &tm);
+	if (!end || *end)
+		return -EINVAL;
+	*ret = timegm(&tm);
+	return 0;
+}
+
+/* A fresh random (version 4) UUID, as KMS uses for x-amzn-RequestId. */
+static void make_uuid(char ret[37])
+{
+	uint8_t b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		abort(); /* a test fake without randomness has nothing sensible to do */
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(ret, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+		 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* Epoch milliseconds as KMS writes timestamps: a JSON number in Java's
+ * exponent notation, e.g. 1507184161473 → 1.507184161473E9.  Real clients
+ * must parse that form, so the fake sends nothing else. */
+static struct json_object *json_epoch(int64_t ms)
+{
+	char digits[32], text[48];
+	size_t n, end;
+	int exp;
+
+	if (ms < 1000)
+		ms = 1000; /* keeps the mantissa arithmetic below simple */
+	n = (size_t)snprintf(digits, sizeof(digits), "%" PRId64, ms);
+	exp = (int)n - 1 - 3;
+	for (end = n; end > 1 && digits[end - 1] == '0'; end--)
+		;
+	if (end == 1)
+		snprintf(text, sizeof(text), "%c.0E%d", digits[0], exp);
+	else
+		snprintf(text, sizeof(text), "%c.%.*sE%d", digits[0], (int)(end - 1), digits + 1, exp);
+	return json_object_new_double_s((double)ms / 1000.0, text);
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+			return false;
+	return true;
+}
+
+/* A key ID (8-4-4-4-12 hex) or a multi-Region key ID ("mrk-" + 32 hex). */
+static bool key_id_valid(const char *s)
+{
+	static const int groups[] = {8, 4, 4, 4, 12};
+
+	if (strncmp(s, "mrk-", 4) == 0)
+		return strlen(s) == 36 && is_hex(s + 4, 32);
+	if (strlen(s) != 36)
+		return false;
+	for (size_t i = 0, pos = 0; i < 5; pos += groups[i] + 1, i++) {
+		if (!is_hex(s + pos, groups[i]))
+			return false;
+		if (i < 4 && s[pos + groups[i]] != '-')
+			return false;
+	}
+	return true;
+}
+
+static bool key_is_multi_region(const struct key *k)
+{
+	return strncmp(k->id, "mrk-", 4) == 0;
+}
+
+/* The partition a Region belongs to, for the ARNs the fake hands out. */
+static const char *region_partition(const char *region)
+{
+	if (strncmp(region, "cn-", 3) == 0)
+		return "aws-cn";
+	if (strncmp(region, "us-gov-", 7) == 0)
+		return "aws-us-gov";
+	return "aws";
+}
+
+/* Returns a malloc'ed ARN for a key ID in the fake's Region and account. */
+static char *key_arn(const struct fake *f, const char *key_id)
+{
+	char *arn;
+
+	if (asprintf(&arn, "arn:%s:kms:%s:%s:key/%s", f->partition, f->opt.region, f->opt.account, key_id) < 0)
+		return NULL;
+	return arn;
+}
+
+/* ---- JSON helpers -------------------------------------------------------- */
+
+static void json_add_string(struct json_object *o, const char *name, const char *value)
+{
+	json_object_object_add(o, name, value ? json_object_new_string(value) : NULL);
+}
+
+/* Optional member: absent → *ret keeps its default; present but wrong type
+ * or out of range → -EINVAL. */
+static int json_get_int(struct json_object *o, const char *name, int64_t min, int64_t max, int64_t *ret)
+{
+	struct json_object *v;
+	int64_t x;
+
+	if (!json_object_object_get_ex(o, name, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return -EINVAL;
+	x = json_object_get_int64(v);
+	if (x < min || x > max)
+		return -EINVAL;
+	*ret = x;
+	return 0;
+}
+
+static int json_get_string(struct json_object *o, const char *name, const char **ret)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, name, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return -EINVAL;
+	*ret = json_object_get_string(v);
+	return 0;
+}
+
+static int json_get_bool(struct json_object *o, const char *name, bool *ret)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, name, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return -EINVAL;
+	*ret = json_object_get_boolean(v);
+	return 0;
+}
+
+/* Parses exactly one JSON value from buf[0..len) (trailing whitespace
+ * allowed).  Returns a new reference or NULL. */
+static struct json_object *json_parse(const char *buf, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = NULL;
+	size_t end;
+
+	if (!tok || len > INT32_MAX)
+		goto out;
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success)
+		goto fail;
+	for (end = json_tokener_get_parse_end(tok); end < len; end++)
+		if (!strchr(" \t\r\n", buf[end]))
+			goto fail;
+	goto out;
+fail:
+	json_object_put(o);
+	o = NULL;
+out:
+	if (tok)
+		json_tokener_free(tok);
+	return o;
+}
+
+/* ---- key store ----------------------------------------------------------- */
+
+static struct key *key_free(struct key *k)
+{
+	if (k) {
+		free(k->id);
+		free(k->description);
+		free(k);
+	}
+	return NULL;
+}
+
+static struct key *key_find(const struct fake *f, const char *id)
+{
+	for (size_t i = 0; i < f->n_keys; i++)
+		if (streq(f->keys[i]->id, id))
+			return f->keys[i];
+	return NULL;
+}
+
+/* Moves k to state, making up a DeletionDate (midnight UTC a week from now,
+ * as KMS rounds it) when it enters PendingDeletion. */
+static void key_set_state(const struct fake *f, struct key *k, enum key_state state)
+{
+	if (state == KS_PENDING_DELETION && k->state != KS_PENDING_DELETION) {
+		time_t t = fake_now(f) + DELETION_WAIT_SEC;
+		k->deletion_ms = (int64_t)(t - t % 86400 + 86400) * 1000;
+	}
+	k->state = state;
+	k->stale = false;
+}
+
+/* Returns the key with that ID, creating it if need be; NULL when the ID is
+ * invalid or the store is full. */
+static struct key *key_get_or_create(struct fake *f, const char *id)
+{
+	struct key *k = key_find(f, id), **keys;
+
+	if (k)
+		return k;
+	if (!key_id_valid(id) || f->n_keys >= MAX_KEYS)
+		return NULL;
+	keys = realloc(f->keys, (f->n_keys + 1) * sizeof(*keys));
+	if (!keys)
+		return NULL;
+	f->keys = keys;
+	k = calloc(1, sizeof(*k));
+	if (!k || !(k->id = strdup(id)))
+		return key_free(k);
+	k->state = KS_ENABLED;
+	/* A creation date a month back, with milliseconds, like a real key. */
+	k->creation_ms = fake_now_ms(f) - 30LL * 86400 * 1000 - 527;
+	f->keys[f->n_keys++] = k;
+	return k;
+}
+
+static int key_delete(struct fake *f, const char *id)
+{
+	for (size_t i = 0; i < f->n_keys; i++) {
+		if (streq(f->keys[i]->id, id)) {
+			key_free(f->keys[i]);
+			f->keys[i] = f->keys[--f->n_keys];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Loads "KEYID STATE" lines ('#' comments, blank lines).  Returns 0 or -1
+ * after saying which line is wrong. */
+static int keys_load(struct fake *f, const char *path)
+{
+	char *line = NULL, id[MAX_KEY_ID_LEN + 1], state[64], extra;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	int r = -1, st;
+	FILE *fp = fopen(path, "re");
+
+	if (!fp) {
+		fprintf(stderr, "fake-kms: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (getline(&line, &cap, fp) >= 0) {
+		struct key *k;
+		char *p = line + strspn(line, " \t");
+
+		lineno++;
+		if (*p == '#' || *p == '\n' || *p == '\0')
+			continue;
+		if (sscanf(p, "%2048s %63s %c", id, state, &extra) != 2 || (st = key_state_from_string(state)) < 0 ||
+		    !(k = key_get_or_create(f, id))) {
+			fprintf(stderr, "fake-kms: %s:%u: expected \"KEYID STATE\" with a valid key ID and state\n",
+				path, lineno);
+			goto out;
+		}
+		key_set_state(f, k, st);
+	}
+	r = 0;
+out:
+	free(line);
+	fclose(fp);
+	return r;
+}
+
+/* ---- faults -------------------------------------------------------------- */
+
+static struct fault *fault_free(struct fault *x)
+{
+	if (x) {
+		free(x->error);
+		free(x->message);
+		free(x);
+	}
+	return NULL;
+}
+
+static void faults_clear(struct fake *f)
+{
+	struct fault *x;
+
+	while ((x = TAILQ_FIRST(&f->faults))) {
+		TAILQ_REMOVE(&f->faults, x, entry);
+		fault_free(x);
+	}
+	f->n_faults = 0;
+}
+
+static bool fault_matches(const struct fault *x, bool delay, enum op op)
+{
+	if ((x->kind == FAULT_DELAY) != delay)
+		return false;
+	return x->count > 0 && (x->op < 0 || x->op == (int)op);
+}
+
+/* Takes one count from the first rule that applies to a call of op (a delay
+ * rule if delay, else a fail/drop/garbage rule).  Returns the rule, which the
+ * caller must release with fault_release() once done with it. */
+static struct fault *fault_take(struct fake *f, bool delay, enum op op)
+{
+	struct fault *x;
+
+	TAILQ_FOREACH(x, &f->faults, entry) {
+		if (fault_matches(x, delay, op)) {
+			x->count--;
+			f->stats.faults[x->kind]++;
+			return x;
+		}
+	}
+	return NULL;
+}
+
+/* Drops a rule taken by fault_take() once it has no calls left. */
+static void fault_release(struct fake *f, struct fault *x)
+{
+	if (x && x->count == 0) {
+		TAILQ_REMOVE(&f->faults, x, entry);
+		f->n_faults--;
+		fault_free(x);
+	}
+}
+
+/* ---- calls and replies --------------------------------------------------- */
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 409:
+		return "Conflict";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Status";
+	}
+}
+
+static uint64_t conn_id_of(struct fake *f, struct evhttp_request *req, uint64_t *ret_nth);
+
+static struct call *call_new(struct fake *f, struct evhttp_request *req)
+{
+	struct call *c = calloc(1, sizeof(*c));
+	uint64_t nth = 0, conn;
+
+	if (!c)
+		return NULL;
+	c->record = json_object_new_object();
+	if (!c->record) {
+		free(c);
+		return NULL;
+	}
+	c->f = f;
+	c->req = req;
+	c->status = 200;
+	conn = conn_id_of(f, req, &nth);
+	json_object_object_add(c->record, "seq", json_object_new_int64((int64_t)f->stats.requests));
+	json_object_object_add(c->record, "connection", json_object_new_int64((int64_t)conn));
+	json_object_object_add(c->record, "connectionRequest", json_object_new_int64((int64_t)nth));
+	return c;
+}
+
+static struct call *call_free(struct call *c)
+{
+	if (c) {
+		if (c->timer)
+			event_free(c->timer);
+		json_object_put(c->record);
+		json_object_put(c->body);
+		free(c);
+	}
+	return NULL;
+}
+
+static void call_set_body(struct call *c, int status, struct json_object *body)
+{
+	json_object_put(c->body);
+	c->status = status;
+	c->body = body;
+}
+
+/* Sets an AWS error reply: status, {"__type": type, "message": …}. */
+static void call_error(struct call *c, int status, const char *type, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void call_error(struct call *c, int status, const char *type, const char *fmt, ...)
+{
+	struct json_object *body = json_object_new_object();
+	char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	json_add_string(body, "__type", type);
+	json_add_string(body, "message", msg ? msg : "");
+	call_set_body(c, status, body);
+	json_add_string(c->record, "error", type);
+	json_add_string(c->record, "message", msg);
+	free(msg);
+}
+
+/* An error produced while authenticating: counted separately, since
+ * "no signature failures" is a common assertion. */
+static void call_auth_error(struct call *c, int status, const char *type, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void call_auth_error(struct call *c, int status, const char *type, const char *fmt, ...)
+{
+	char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	c->f->stats.auth_failures++;
+	if (streq(type, "InvalidSignatureException"))
+		c->f->stats.signature_failures++;
+	call_error(c, status, type, "%s", msg ? msg : "");
+	free(msg);
+}
+
+static void stats_count_error(struct fake *f, const char *type)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(f->stats.errors, type, &v))
+		json_object_int_inc(v, 1);
+	else
+		json_object_object_add(f->stats.errors, type, json_object_new_int64(1));
+}
+
+/* Appends the call's record to the /requests ring. */
+static void call_log(struct call *c)
+{
+	struct fake *f = c->f;
+	size_t slot = f->n_logged % REQUEST_LOG_SIZE;
+	struct json_object *err;
+
+	json_object_object_add(c->record, "status", json_object_new_int(c->status));
+	if (json_object_object_get_ex(c->record, "error", &err) && json_object_is_type(err, json_type_string))
+		stats_count_error(f, json_object_get_string(err));
+	json_object_put(f->log[slot]);
+	f->log[slot] = json_object_get(c->record);
+	f->n_logged++;
+	logv(f, "%s", json_object_to_json_string_ext(c->record, JSON_FLAGS));
+}
+
+/* Closes the call's connection at the TCP level without a reply: the client
+ * sees the connection end where it expected a response. */
+static void conn_shutdown(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+/* Hands the reply to evhttp and frees the call.  evhttp owns the request
+ * from here; for drop and garbage it also closes the connection ("Connection:
+ * close"), after the socket was shut (drop) or after the garbage line. */
+static void call_send(struct call *c)
+{
+	struct evhttp_request *req = c->req;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct evbuffer *out = evbuffer_new();
+	char date[64], request_id[37];
+
+	make_uuid(request_id);
+	format_http_date(fake_now(c->f), date);
+	evhttp_add_header(h, "Content-Type", KMS_CONTENT_TYPE);
+	evhttp_add_header(h, "x-amzn-RequestId", request_id);
+	evhttp_add_header(h, "Date", date);
+	if (c->body && out)
+		evbuffer_add_printf(out, "%s", json_object_to_json_string_ext(c->body, JSON_FLAGS));
+	if (c->mode == REPLY_DROP) {
+		conn_shutdown(req);
+		evhttp_add_header(h, "Connection", "close");
+	} else if (c->mode == REPLY_GARBAGE) {
+		if (evcon)
+			bufferevent_write(evhttp_connection_get_bufferevent(evcon), GARBAGE_LINE,
+					  strlen(GARBAGE_LINE));
+		evhttp_add_header(h, "Connection", "close");
+	}
+	evhttp_send_reply(req, c->status, reason_phrase(c->status), out);
+	if (out)
+		evbuffer_free(out);
+	call_free(c);
+}
+
+static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct call *c = arg;
+
+	TAILQ_REMOVE(&c->f->pending, c, entry);
+	call_send(c);
+}
+
+/* Logs the call and sends its reply now or, with a delay fault, later. */
+static void call_finish(struct call *c)
+{
+	struct timeval tv = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000};
+
+	call_log(c);
+	if (c->delay_ms > 0) {
+		c->timer = evtimer_new(c->f->base, call_timer_cb, c);
+		if (c->timer && evtimer_add(c->timer, &tv) == 0) {
+			TAILQ_INSERT_TAIL(&c->f->pending, c, entry);
+			return;
+		}
+	}
+	call_send(c);
+}
+
+/* ---- connections and TLS ------------------------------------------------- */
+
+static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct conn *conn = arg;
+
+	LIST_REMOVE(conn, entry);
+	free(conn);
+}
+
+/* Returns the connection's ID (1, 2, … in order of first request) and sets
+ * *ret_nth to this request's position on it. */
+static uint64_t conn_id_of(struct fake *f, struct evhttp_request *req, uint64_t *ret_nth)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct conn *conn;
+
+	LIST_FOREACH(conn, &f->conns, entry)
+		if (conn->evcon == evcon)
+			break;
+	if (!conn) {
+		conn = calloc(1, sizeof(*conn));
+		if (!conn)
+			return 0;
+		conn->evcon = evcon;
+		conn->id = ++f->next_conn_id;
+		LIST_INSERT_HEAD(&f->conns, conn, entry);
+		evhttp_connection_set_closecb(evcon, conn_closed_cb, conn);
+	}
+	*ret_nth = ++conn->requests;
+	return conn->id;
+}
+
+/* evhttp calls this for every accepted TCP connection: wrap it in TLS. */
+static struct bufferevent *kms_bevcb(struct event_base *base, void *arg)
+{
+	struct fake *f = arg;
+	SSL *ssl;
+
+	f->stats.connections++;
+	if (f->opt.plain_http)
+		return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ssl = SSL_new(f->ssl_ctx);
+	if (!ssl)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+static void tls_info_cb(const SSL *ssl, int where, int ret)
+{
+	struct fake *f = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+
+	if (!(where & SSL_CB_HANDSHAKE_DONE))
+		return;
+	f->stats.tls_handshakes++;
+	if (SSL_session_reused(ssl))
+		f->stats.tls_resumed++;
+}
+
+static int tls_apply_max(SSL_CTX *ctx, const char *max)
+{
+	if (!max || streq(max, "1.3"))
+		return 0;
+	if (streq(max, "1.2"))
+		return SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) == 1 ? 0 : -1;
+	/* Old protocols, so tests can check that the client refuses them:
+	 * OpenSSL 3 needs security level 0 to offer them at all. */
+	SSL_CTX_set_security_level(ctx, 0);
+	SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+	if (streq(max, "1.1"))
+		return SSL_CTX_set_max_proto_version(ctx, TLS1_1_VERSION) == 1 ? 0 : -1;
+	if (streq(max, "1.0"))
+		return SSL_CTX_set_max_proto_version(ctx, TLS1_VERSION) == 1 ? 0 : -1;
+	return -1;
+}
+
+static SSL_CTX *tls_server_ctx(struct fake *f)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx)
+		goto fail;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (tls_apply_max(ctx, f->opt.tls_max) < 0) {
+		fprintf(stderr, "fake-kms: --tls-max must be 1.0, 1.1, 1.2 or 1.3\n");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, f->opt.cert_file) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, f->opt.key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1)
+		goto fail;
+	/* Lets clients resume sessions, which the daemon's pool relies on. */
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"fake-kms", 8);
+	SSL_CTX_set_app_data(ctx, f);
+	SSL_CTX_set_info_callback(ctx, tls_info_cb);
+	return ctx;
+fail:
+	ERR_print_errors_fp(stderr);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* ---- SigV4 verification -------------------------------------------------- */
+
+/* Collects the request's headers named in SignedHeaders, in the order
+ * received, into a malloc'ed array.  Returns the count, or -1 if a signed
+ * header is missing or memory ran out. */
+static ssize_t collect_signed_headers(struct evhttp_request *req, const char *signed_list,
+				      struct sigv4_header **ret)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct sigv4_header *hs;
+	struct evkeyval *kv;
+	char *names = strdup(signed_list), *save = NULL, *name;
+	size_t n_in = 0, n = 0;
+
+	TAILQ_FOREACH(kv, in, next)
+		n_in++;
+	hs = calloc(n_in + 1, sizeof(*hs));
+	if (!names || !hs)
+		goto fail;
+	for (name = strtok_r(names, ";", &save); name; name = strtok_r(NULL, ";", &save)) {
+		size_t before = n;
+
+		TAILQ_FOREACH(kv, in, next) {
+			if (strcasecmp(kv->key, name) == 0)
+				hs[n++] = (struct sigv4_header){kv->key, kv->value};
+		}
+		if (n == before)
+			goto fail;
+	}
+	free(names);
+	*ret = hs;
+	return (ssize_t)n;
+fail:
+	free(names);
+	free(hs);
+	return -1;
+}
+
+static bool signed_list_has(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = list; p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL)
+		if (strncasecmp(p, name, len) == 0 && (p[len] == ';' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
+/* Recomputes the signature over the signed headers as received and compares
+ * it with the client's in constant time. */
+static int check_signature(struct call *c, const struct sigv4_parsed_authorization *a, const char *amz_date,
+			   const char *body, size_t body_len)
+{
+	struct fake *f = c->f;
+	const char *uri = evhttp_request_get_uri(c->req), *q = strchr(uri, '?');
+	struct sigv4_header *hs = NULL;
+	char *path = strndup(uri, q ? (size_t)(q - uri) : strlen(uri));
+	char *canonical = NULL, *signed_headers = NULL, *sts = NULL, sig[65];
+	uint8_t key[SIGV4_KEY_SIZE];
+	ssize_t n = collect_signed_headers(c->req, a->signed_headers, &hs);
+	int r = -1;
+
+	if (path && n >= 0) {
+		struct sigv4_request sr = {
+			.method = "POST",
+			.path = path,
+			.query = q ? q + 1 : NULL,
+			.headers = hs,
+			.n_headers = (size_t)n,
+			.payload = body,
+			.payload_len = body_len,
+			.normalize_path = true,
+		};
+		if (sigv4_canonical_request(&sr, &canonical, &signed_headers) == 0 &&
+		    sigv4_string_to_sign(amz_date, a->region, a->service, canonical, &sts) == 0 &&
+		    sigv4_derive_key(f->creds.secret, a->date8, a->region, a->service, key) == 0 &&
+		    sigv4_signature(key, sts, sig) == 0 && sigv4_signature_equal(sig, a->signature))
+			r = 0;
+	}
+	if (r < 0) {
+		logv(f, "signature mismatch; canonical request:\n%s\nstring to sign:\n%s", canonical ? canonical : "?",
+		     sts ? sts : "?");
+		call_auth_error(c, 400, "InvalidSignatureException",
+				"The request signature we calculated does not match the signature you provided. "
+				"Check your AWS Secret Access Key and signing method. "
+				"Consult the service documentation for details.");
+	}
+	explicit_bzero(key, sizeof(key));
+	free(path);
+	free(hs);
+	free(canonical);
+	free(signed_headers);
+	free(sts);
+	return r;
+}
+
+/* The session token must be the configured one, signed; a token replaced
+ * by PUT /credentials is "expired". */
+static int check_token(struct call *c, const char *token, const char *signed_list)
+{
+	struct fake *f = c->f;
+
+	if (token && f->expired_token && streq(token, f->expired_token)) {
+		call_auth_error(c, 400, "ExpiredTokenException", "The security token included in the request is expired");
+		return -1;
+	}
+	if (!f->creds.session_token != !token || (token && !streq(token, f->creds.session_token))) {
+		call_auth_error(c, 400, "UnrecognizedClientException",
+				"The security token included in the request is invalid.");
+		return -1;
+	}
+	if (token && !signed_list_has(signed_list, "x-amz-security-token")) {
+		call_auth_error(c, 400, "InvalidSignatureException",
+				"'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.");
+		return -1;
+	}
+	return 0;
+}
+
+static int check_scope(struct call *c, const struct sigv4_parsed_authorization *a, const char *amz_date)
+{
+	if (!streq(a->service, "kms")) {
+		call_auth_error(c, 400, "InvalidSignatureException",
+				"Credential should be scoped to correct service: 'kms'. ");
+		return -1;
+	}
+	if (!streq(a->region, c->f->opt.region)) {
+		call_auth_error(c, 400, "InvalidSignatureException",
+				"Credential should be scoped to a valid region, not '%s'. ", a->region);
+		return -1;
+	}
+	if (strlen(a->date8) != 8 || strncmp(a->date8, amz_date, 8) != 0) {
+		call_auth_error(c, 400, "InvalidSignatureException",
+				"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+				"HTTP: '%s' != '%.8s', from '%s'.",
+				a->date8, amz_date, amz_date);
+		return -1;
+	}
+	return 0;
+}
+
+/* KMS accepts X-Amz-Date within 5 minutes of its own clock (AWS.md §3.4). */
+static int check_clock(struct call *c, const char *amz_date)
+{
+	char now_s[SIGV4_AMZ_DATE_SIZE], limit_s[SIGV4_AMZ_DATE_SIZE];
+	time_t now = fake_now(c->f), t;
+
+	if (parse_amz_date(amz_date, &t) < 0) {
+		call_auth_error(c, 400, "IncompleteSignatureException",
+				"Date must be in ISO-8601 'basic format'. Got '%s'.", amz_date);
+		return -1;
+	}
+	sigv4_format_amz_date(now, now_s);
+	if (t < now - SKEW_LIMIT_SEC) {
+		sigv4_format_amz_date(now - SKEW_LIMIT_SEC, limit_s);
+		call_auth_error(c, 400, "InvalidSignatureException",
+				"Signature expired: %s is now earlier than %s (%s - 5 min.)", amz_date, limit_s, now_s);
+		return -1;
+	}
+	if (t > now + SKEW_LIMIT_SEC) {
+		sigv4_format_amz_date(now + SKEW_LIMIT_SEC, limit_s);
+		call_auth_error(c, 400, "InvalidSignatureException",
+				"Signature not yet current: %s is still later than %s (%s + 5 min.)", amz_date, limit_s,
+				now_s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Authenticates the call as KMS would, in the order KMS reports problems.
+ * Returns 0, or -1 with the error reply set. */
+static int verify_auth(struct call *c, const char *body, size_t body_len)
+{
+	struct fake *f = c->f;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+	const char *authz = evhttp_find_header(in, "Authorization");
+	const char *amz_date = evhttp_find_header(in, "X-Amz-Date");
+	const char *token = evhttp_find_header(in, "X-Amz-Security-Token");
+	struct sigv4_parsed_authorization a = {0};
+	int r = -1;
+
+	json_object_object_add(c->record, "sessionToken", json_object_new_boolean(token != NULL));
+	json_add_string(c->record, "amzDate", amz_date);
+	if (!authz) {
+		call_auth_error(c, 403, "MissingAuthenticationTokenException", "Missing Authentication Token");
+		return -1;
+	}
+	if (sigv4_parse_authorization(authz, &a) < 0) {
+		call_auth_error(c, 400, "IncompleteSignatureException",
+				"Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
+				"parameters. Authorization=%s",
+				authz);
+		return -1;
+	}
+	json_add_string(c->record, "accessKeyId", a.access_key_id);
+	if (!amz_date) {
+		call_auth_error(c, 400, "IncompleteSignatureException",
+				"Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
+		goto out;
+	}
+	if (!(token && f->expired_token && streq(token, f->expired_token)) &&
+	    !streq(a.access_key_id, f->creds.access_key_id)) {
+		call_auth_error(c, 400, "UnrecognizedClientException",
+				"The security token included in the request is invalid.");
+		goto out;
+	}
+	if (check_token(c, token, a.signed_headers) < 0 || check_scope(c, &a, amz_date) < 0 ||
+	    check_clock(c, amz_date) < 0)
+		goto out;
+	if (!signed_list_has(a.signed_headers, "host") || !signed_list_has(a.signed_headers, "x-amz-date")) {
+		call_auth_error(c, 400, "InvalidSignatureException",
+				"'Host' and 'X-Amz-Date' must be 'SignedHeaders' in the AWS Authorization.");
+		goto out;
+	}
+	r = check_signature(c, &a, amz_date, body, body_len);
+out:
+	sigv4_parsed_authorization_done(&a);
+	return r;
+}
+
+/* ---- KeyId resolution ---------------------------------------------------- */
+
+/* Resolves "arn:partition:kms:region:account:key/ID".  Returns the key ID
+ * part (pointing into arn) or NULL with the error reply set. */
+static const char *resolve_arn(struct call *c, const char *arn)
+{
+	struct fake *f = c->f;
+	char part[7][256] = {{0}};
+	const char *p = arn, *resource;
+	int i;
+
+	/* arn : partition : service : region : account : resource */
+	for (i = 0; i < 5; i++) {
+		const char *colon = strchr(p, ':');
+
+		if (!colon || (size_t)(colon - p) >= sizeof(part[i]))
+			break;
+		memcpy(part[i], p, (size_t)(colon - p));
+		p = colon + 1;
+	}
+	resource = p;
+	if (i < 5 || !streq(part[2], "kms") || !*part[1] || !*part[3] || strlen(part[4]) != 12 ||
+	    strspn(part[4], "0123456789") != 12 || (strncmp(resource, "key/", 4) && strncmp(resource, "alias/", 6))) {
+		call_error(c, 400, "InvalidArnException", "Invalid arn %s", arn);
+		return NULL;
+	}
+	if (!streq(part[1], f->partition) || !streq(part[3], f->opt.region) || !streq(part[4], f->opt.account)) {
+		call_error(c, 400, "NotFoundException", "Invalid arn");
+		return NULL;
+	}
+	if (strncmp(resource, "alias/", 6) == 0) {
+		call_error(c, 400, "NotFoundException", "Alias %s is not found.", arn);
+		return NULL;
+	}
+	return resource + 4;
+}
+
+/* Finds the key a request's KeyId names (key ID, mrk- ID or key ARN).
+ * Returns it, or NULL with the error reply set. */
+static struct key *resolve_key(struct call *c, struct json_object *in)
+{
+	struct fake *f = c->f;
+	struct json_object *v = NULL;
+	const char *s, *id;
+	struct key *k;
+	char *arn;
+	size_t len;
+
+	if (!json_object_object_get_ex(in, "KeyId", &v) || !v) {
+		call_error(c, 400, "ValidationException",
+			   "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member "
+			   "must not be null");
+		return NULL;
+	}
+	if (!json_object_is_type(v, json_type_string)) {
+		call_error(c, 400, "ValidationException",
+			   "1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must "
+			   "be a string");
+		return NULL;
+	}
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	json_add_string(c->record, "keyId", s);
+	if (len < 1 || len > MAX_KEY_ID_LEN) {
+		call_error(c, 400, "ValidationException",
+			   "1 validation error detected: Value '%s' at 'keyId' failed to satisfy constraint: Member "
+			   "must have length %s",
+			   len ? "..." : "",
+			   len ? "less than or equal to 2048" : "greater than or equal to 1");
+		return NULL;
+	}
+	if (strncmp(s, "arn:", 4) == 0) {
+		id = resolve_arn(c, s);
+		if (!id)
+			return NULL;
+	} else if (strncmp(s, "alias/", 6) == 0) {
+		call_error(c, 400, "NotFoundException", "Alias arn:%s:kms:%s:%s:%s is not found.", f->partition,
+			   f->opt.region, f->opt.account, s);
+		return NULL;
+	} else {
+		id = s;
+	}
+	k = strlen(id) == strlen(s) - (size_t)(id - s) ? key_find(f, id) : NULL;
+	if (k)
+		return k;
+	if (!key_id_valid(id)) {
+		call_error(c, 400, "NotFoundException", "Invalid keyId %s", s);
+		return NULL;
+	}
+	arn = key_arn(f, id);
+	call_error(c, 400, "NotFoundException", "Key '%s' does not exist", arn ? arn : id);
+	free(arn);
+	return NULL;
+}
+
+/* The state DescribeKey and EnableKey see: the stale one while the admin's
+ * lag lasts and the key was cancelled, else the real one. */
+static enum key_state key_view_state(struct call *c, const struct key *k)
+{
+	struct fake *f = c->f;
+
+	if (f->lag_count > 0 && k->stale) {
+		f->lag_count--;
+		json_object_object_add(c->record, "lagged", json_object_new_boolean(true));
+		return k->stale_state;
+	}
+	return k->state;
+}
+
+/* ---- operations ---------------------------------------------------------- */
+
+static void op_cancel_key_deletion(struct call *c, struct json_object *in)
+{
+	struct key *k = resolve_key(c, in);
+	struct json_object *out;
+	char *arn;
+
+	if (!k)
+		return;
+	arn = key_arn(c->f, k->id);
+	if (k->state != KS_PENDING_DELETION && k->state != KS_PENDING_REPLICA_DELETION) {
+		call_error(c, 400, "KMSInvalidStateException",
+			   "%s is not pending deletion (or pending replica deletion).", arn);
+	} else {
+		enum key_state before = k->state;
+
+		key_set_state(c->f, k, KS_DISABLED);
+		k->stale_state = before;
+		k->stale = true;
+		out = json_object_new_object();
+		json_add_string(out, "KeyId", arn);
+		call_set_body(c, 200, out);
+	}
+	free(arn);
+}
+
+static struct json_object *multi_region_config(const struct fake *f, const char *arn)
+{
+	struct json_object *cfg = json_object_new_object(), *primary = json_object_new_object();
+
+	json_add_string(cfg, "MultiRegionKeyType", "PRIMARY");
+	json_add_string(primary, "Arn", arn);
+	json_add_string(primary, "Region", f->opt.region);
+	json_object_object_add(cfg, "PrimaryKey", primary);
+	json_object_object_add(cfg, "ReplicaKeys", json_object_new_array());
+	return cfg;
+}
+
+/* KeyMetadata as DescribeKey returns it (AWS.md §1.2), for a symmetric
+ * AWS_KMS customer managed key. */
+static struct json_object *key_metadata(const struct fake *f, const struct key *k, enum key_state state)
+{
+	struct json_object *m = json_object_new_object(), *algs = json_object_new_array();
+	char *arn = key_arn(f, k->id);
+
+	json_add_string(m, "AWSAccountId", f->opt.account);
+	json_add_string(m, "KeyId", k->id);
+	json_add_string(m, "Arn", arn);
+	json_object_object_add(m, "CreationDate", json_epoch(k->creation_ms));
+	json_object_object_add(m, "Enabled", json_object_new_boolean(state == KS_ENABLED));
+	json_add_string(m, "Description", k->description ? k->description : "");
+	json_add_string(m, "KeyUsage", "ENCRYPT_DECRYPT");
+	json_add_string(m, "KeyState", key_state_names[state]);
+	if (state == KS_PENDING_DELETION)
+		json_object_object_add(m, "DeletionDate", json_epoch(k->deletion_ms));
+	if (state == KS_PENDING_REPLICA_DELETION)
+		json_object_object_add(m, "PendingDeletionWindowInDays", json_object_new_int(7));
+	json_add_string(m, "Origin", "AWS_KMS");
+	json_add_string(m, "KeyManager", "CUSTOMER");
+	json_add_string(m, "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT");
+	json_add_string(m, "KeySpec", "SYMMETRIC_DEFAULT");
+	json_object_array_add(algs, json_object_new_string("SYMMETRIC_DEFAULT"));
+	json_object_object_add(m, "EncryptionAlgorithms", algs);
+	json_object_object_add(m, "MultiRegion", json_object_new_boolean(key_is_multi_region(k)));
+	if (key_is_multi_region(k))
+		json_object_object_add(m, "MultiRegionConfiguration", multi_region_config(f, arn));
+	free(arn);
+	return m;
+}
+
+static void op_describe_key(struct call *c, struct json_object *in)
+{
+	struct key *k = resolve_key(c, in);
+	struct json_object *out;
+
+	if (!k)
+		return;
+	out = json_object_new_object();
+	json_object_object_add(out, "KeyMetadata", key_metadata(c->f, k, key_view_state(c, k)));
+	call_set_body(c, 200, out);
+}
+
+/* EnableKey: ok from Enabled, Disabled and Unavailable (which stays
+ * Unavailable until the key is available again), refused otherwise (§4). */
+static void op_enable_key(struct call *c, struct json_object *in)
+{
+	struct key *k = resolve_key(c, in);
+	enum key_state state;
+	char *arn;
+
+	if (!k)
+		return;
+	state = key_view_state(c, k);
+	if (state == KS_ENABLED || state == KS_DISABLED || state == KS_UNAVAILABLE) {
+		if (state == KS_DISABLED)
+			key_set_state(c->f, k, KS_ENABLED);
+		call_set_body(c, 200, NULL);
+		return;
+	}
+	arn = key_arn(c->f, k->id);
+	call_error(c, 400, "KMSInvalidStateException", "%s is %s.", arn, key_state_phrases[state]);
+	free(arn);
+}
+
+static enum op op_from_target(const char *target)
+{
+	int op;
+
+	if (!target || strncmp(target, TARGET_PREFIX, strlen(TARGET_PREFIX)) != 0)
+		return OP_UNKNOWN;
+	op = op_from_string(target + strlen(TARGET_PREFIX));
+	return op < 0 ? OP_UNKNOWN : (enum op)op;
+}
+
+static void op_run(struct call *c, struct json_object *in)
+{
+	switch (c->op) {
+	case OP_CANCEL_KEY_DELETION:
+		op_cancel_key_deletion(c, in);
+		break;
+	case OP_DESCRIBE_KEY:
+		op_describe_key(c, in);
+		break;
+	case OP_ENABLE_KEY:
+		op_enable_key(c, in);
+		break;
+	default:
+		call_error(c, 400, "UnknownOperationException", "%s", "");
+		break;
+	}
+}
+
+/* The default status and message of an injected error, by its name. */
+static void fault_error_defaults(const char *type, int *status, const char **message)
+{
+	static const struct {
+		const char *type;
+		int status;
+		const char *message;
+	} table[] = {
+		{"KMSInternalException", 500, "An internal error has occurred. The request can be retried."},
+		{"DependencyTimeoutException", 503, "The service is temporarily unavailable. The request can be retried."},
+		{"InternalFailure", 500, "The request processing has failed because of an unknown error."},
+		{"ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server."},
+		{"ThrottlingException", 400,
+		 "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."},
+	};
+
+	*status = 400;
+	*message = "Injected by fake-kms.";
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (streq(type, table[i].type)) {
+			*status = table[i].status;
+			*message = table[i].message;
+		}
+	}
+}
+
+static void fault_apply(struct call *c, const struct fault *x)
+{
+	json_add_string(c->record, "fault", fault_kind_names[x->kind]);
+	switch (x->kind) {
+	case FAULT_FAIL:
+		json_object_object_del(c->record, "error");
+		call_error(c, x->status, x->error, "%s", x->message);
+		break;
+	case FAULT_DROP:
+		c->mode = REPLY_DROP;
+		break;
+	case FAULT_GARBAGE:
+		c->mode = REPLY_GARBAGE;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Checks what evhttp does not: POST / with the awsJson1_1 content type. */
+static int check_http(struct call *c)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+	const char *ct = evhttp_find_header(in, "Content-Type");
+
+	if (evhttp_request_get_command(c->req) != EVHTTP_REQ_POST || !streq(evhttp_request_get_uri(c->req), "/")) {
+		call_error(c, 404, "UnknownOperationException", "KMS only answers POST /");
+		return -1;
+	}
+	if (!ct || !streq(ct, KMS_CONTENT_TYPE)) {
+		call_error(c, 400, "SerializationException", "Content-Type must be %s, got '%s'", KMS_CONTENT_TYPE,
+			   ct ? ct : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs one KMS call to the point where its reply is decided. */
+static void serve(struct call *c)
+{
+	struct fake *f = c->f;
+	struct evbuffer *buf = evhttp_request_get_input_buffer(c->req);
+	size_t len = evbuffer_get_length(buf);
+	const char *body = len ? (const char *)evbuffer_pullup(buf, -1) : "";
+	struct json_object *in = NULL;
+	struct fault *x;
+
+	if (check_http(c) < 0 || verify_auth(c, body, len) < 0)
+		return;
+	if (c->op == OP_UNKNOWN) {
+		call_error(c, 400, "UnknownOperationException", "%s", "");
+		return;
+	}
+	in = json_parse(body, len);
+	if (!in || !json_object_is_type(in, json_type_object)) {
+		call_error(c, 400, "SerializationException", "The request body is not a JSON object.");
+		json_object_put(in);
+		return;
+	}
+	x = fault_take(f, false, c->op);
+	if (!x || x->process)
+		op_run(c, in);
+	if (x)
+		fault_apply(c, x);
+	fault_release(f, x);
+	json_object_put(in);
+}
+
+static void kms_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct fake *f = arg;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char *target = evhttp_find_header(in, "X-Amz-Target");
+	struct fault *delay;
+	struct call *c;
+
+	f->stats.requests++;
+	c = call_new(f, req);
+	if (!c) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	c->op = op_from_target(target);
+	f->stats.ops[c->op]++;
+	json_add_string(c->record, "target", target);
+	json_add_string(c->record, "operation", op_names[c->op]);
+	delay = fault_take(f, true, c->op);
+	if (delay) {
+		c->delay_ms = delay->delay_ms;
+		json_object_object_add(c->record, "delayMs", json_object_new_int64(delay->delay_ms));
+		fault_release(f, delay);
+	}
+	serve(c);
+	call_finish(c);
+}
+
+/* ---- admin API ----------------------------------------------------------- */
+
+static void admin_reply(struct evhttp_request *req, int status, struct json_object *body)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	if (out) {
+		evbuffer_add_printf(out, "%s\n", json_object_to_json_string_ext(body, JSON_FLAGS));
+		evhttp_send_reply(req, status, status < 300 ? "OK" : "Error", out);
+		evbuffer_free(out);
+	} else {
+		evhttp_send_error(req, 500, NULL);
+	}
+	json_object_put(body);
+}
+
+static void admin_error(struct evhttp_request *req, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void admin_error(struct evhttp_request *req, int status, const char *fmt, ...)
+{
+	struct json_object *body = json_object_new_object();
+	char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	json_add_string(body, "error", msg ? msg : "error");
+	free(msg);
+	admin_reply(req, status, body);
+}
+
+static void admin_ok(struct evhttp_request *req)
+{
+	struct json_object *body = json_object_new_object();
+
+	json_object_object_add(body, "ok", json_object_new_boolean(true));
+	admin_reply(req, 200, body);
+}
+
+/* The request body as a JSON object (an empty body counts as {}). */
+static struct json_object *admin_body(struct evhttp_request *req)
+{
+	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(buf);
+	struct json_object *o;
+
+	if (len == 0)
+		return json_object_new_object();
+	o = json_parse((const char *)evbuffer_pullup(buf, -1), len);
+	if (o && !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
+static struct json_object *admin_key_json(const struct fake *f, const struct key *k)
+{
+	struct json_object *o = json_object_new_object();
+	char *arn = key_arn(f, k->id);
+
+	json_add_string(o, "KeyId", k->id);
+	json_add_string(o, "Arn", arn);
+	json_add_string(o, "KeyState", key_state_names[k->state]);
+	if (k->state == KS_PENDING_DELETION)
+		json_object_object_add(o, "DeletionDate", json_epoch(k->deletion_ms));
+	json_add_string(o, "Description", k->description ? k->description : "");
+	json_object_object_add(o, "MultiRegion", json_object_new_boolean(key_is_multi_region(k)));
+	free(arn);
+	return o;
+}
+
+static struct json_object *stats_json(const struct fake *f)
+{
+	const struct stats *s = &f->stats;
+	struct json_object *o = json_object_new_object(), *ops = json_object_new_object();
+	struct json_object *faults = json_object_new_object();
+
+	json_object_object_add(o, "connections", json_object_new_uint64(s->connections));
+	json_object_object_add(o, "tlsHandshakes", json_object_new_uint64(s->tls_handshakes));
+	json_object_object_add(o, "tlsResumed", json_object_new_uint64(s->tls_resumed));
+	json_object_object_add(o, "requests", json_object_new_uint64(s->requests));
+	for (int i = 0; i < _OP_MAX; i++)
+		json_object_object_add(ops, op_names[i], json_object_new_uint64(s->ops[i]));
+	json_object_object_add(o, "operations", ops);
+	json_object_object_add(o, "authFailures", json_object_new_uint64(s->auth_failures));
+	json_object_object_add(o, "signatureFailures", json_object_new_uint64(s->signature_failures));
+	json_object_object_add(o, "errors", json_object_get(s->errors));
+	for (int i = 0; i < _FAULT_MAX; i++)
+		json_object_object_add(faults, fault_kind_names[i], json_object_new_uint64(s->faults[i]));
+	json_object_object_add(o, "faults", faults);
+	json_object_object_add(o, "faultRulesPending", json_object_new_uint64(f->n_faults));
+	json_object_object_add(o, "lagPending", json_object_new_int64(f->lag_count));
+	json_object_object_add(o, "clockOffset", json_object_new_int64(f->clock_offset));
+	return o;
+}
+
+static void stats_reset(struct fake *f)
+{
+	json_object_put(f->stats.errors);
+	memset(&f->stats, 0, sizeof(f->stats));
+	f->stats.errors = json_object_new_object();
+	for (size_t i = 0; i < REQUEST_LOG_SIZE; i++) {
+		json_object_put(f->log[i]);
+		f->log[i] = NULL;
+	}
+	f->n_logged = 0;
+}
+
+static void admin_get_stats(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	admin_reply(req, 200, stats_json(f));
+}
+
+static void admin_get_requests(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *a = json_object_new_array();
+	uint64_t first = f->n_logged > REQUEST_LOG_SIZE ? f->n_logged - REQUEST_LOG_SIZE : 0;
+
+	for (uint64_t i = first; i < f->n_logged; i++)
+		json_object_array_add(a, json_object_get(f->log[i % REQUEST_LOG_SIZE]));
+	admin_reply(req, 200, a);
+}
+
+static void admin_get_keys(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < f->n_keys; i++)
+		json_object_array_add(a, admin_key_json(f, f->keys[i]));
+	admin_reply(req, 200, a);
+}
+
+static void admin_get_key(struct fake *f, struct evhttp_request *req, const char *id)
+{
+	struct key *k = key_find(f, id);
+
+	if (!k)
+		admin_error(req, 404, "no key %s", id);
+	else
+		admin_reply(req, 200, admin_key_json(f, k));
+}
+
+/* PUT /keys/ID {"KeyState": "...", "Description": "..."}: creates or sets. */
+static void admin_put_key(struct fake *f, struct evhttp_request *req, const char *id)
+{
+	struct json_object *in = admin_body(req);
+	const char *state = NULL, *desc = NULL;
+	struct key *k;
+	int st = -1;
+
+	if (!in || json_get_string(in, "KeyState", &state) < 0 || json_get_string(in, "Description", &desc) < 0 ||
+	    !state || (st = key_state_from_string(state)) < 0) {
+		admin_error(req, 400, "body must be {\"KeyState\": <a KMS key state>, \"Description\"?: string}");
+		goto out;
+	}
+	k = key_get_or_create(f, id);
+	if (!k) {
+		admin_error(req, 400, "not a key ID (or too many keys): %s", id);
+		goto out;
+	}
+	key_set_state(f, k, st);
+	if (desc) {
+		free(k->description);
+		k->description = strdup(desc);
+	}
+	admin_reply(req, 200, admin_key_json(f, k));
+out:
+	json_object_put(in);
+}
+
+static void admin_delete_key(struct fake *f, struct evhttp_request *req, const char *id)
+{
+	if (key_delete(f, id) < 0)
+		admin_error(req, 404, "no key %s", id);
+	else
+		admin_ok(req);
+}
+
+/* Parses a fault rule of the given kind from an admin body. */
+static struct fault *fault_parse(enum fault_kind kind, struct json_object *in)
+{
+	struct fault *x = calloc(1, sizeof(*x));
+	const char *op = NULL, *error = NULL, *message = NULL;
+	int64_t count = 1, status = 0, ms = -1;
+
+	if (!x)
+		return NULL;
+	x->kind = kind;
+	x->op = -1;
+	x->process = kind == FAULT_DROP || kind == FAULT_GARBAGE;
+	if (json_get_int(in, "count", 1, 1000000, &count) < 0 || json_get_string(in, "operation", &op) < 0 ||
+	    json_get_bool(in, "process", &x->process) < 0 || json_get_string(in, "error", &error) < 0 ||
+	    json_get_string(in, "message", &message) < 0 || json_get_int(in, "status", 100, 599, &status) < 0 ||
+	    json_get_int(in, "ms", 0, MAX_DELAY_MS, &ms) < 0)
+		return fault_free(x);
+	if ((op && (x->op = op_from_string(op)) < 0) || (kind == FAULT_FAIL && (!error || !*error)) ||
+	    (kind == FAULT_DELAY && ms < 0))
+		return fault_free(x);
+	x->count = count;
+	x->delay_ms = ms;
+	if (kind == FAULT_FAIL) {
+		const char *default_message;
+		int default_status;
+
+		fault_error_defaults(error, &default_status, &default_message);
+		x->status = status ? (int)status : default_status;
+		x->error = strdup(error);
+		x->message = strdup(message ? message : default_message);
+		if (!x->error || !x->message)
+			return fault_free(x);
+	}
+	return x;
+}
+
+static void admin_add_fault(struct fake *f, struct evhttp_request *req, enum fault_kind kind)
+{
+	static const char *const usage[_FAULT_MAX] = {
+		[FAULT_FAIL] = "{\"error\": NAME, \"status\"?: N, \"message\"?: S, \"count\"?: N, \"operation\"?: OP, "
+			       "\"process\"?: bool}",
+		[FAULT_DELAY] = "{\"ms\": N, \"count\"?: N, \"operation\"?: OP}",
+		[FAULT_DROP] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
+		[FAULT_GARBAGE] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
+	};
+	struct json_object *in = admin_body(req);
+	struct fault *x = in ? fault_parse(kind, in) : NULL;
+
+	json_object_put(in);
+	if (!x || f->n_faults >= MAX_FAULTS) {
+		fault_free(x);
+		admin_error(req, 400, "body must be %s (OP: CancelKeyDeletion, DescribeKey, EnableKey, Unknown)",
+			    usage[kind]);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&f->faults, x, entry);
+	f->n_faults++;
+	admin_ok(req);
+}
+
+static void admin_fail(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	admin_add_fault(f, req, FAULT_FAIL);
+}
+
+static void admin_delay(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	admin_add_fault(f, req, FAULT_DELAY);
+}
+
+static void admin_drop(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	admin_add_fault(f, req, FAULT_DROP);
+}
+
+static void admin_garbage(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	admin_add_fault(f, req, FAULT_GARBAGE);
+}
+
+/* POST /lag {"count": N}: the next N DescribeKey/EnableKey calls on a key
+ * that was cancelled see its state from before the cancel. */
+static void admin_lag(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *in = admin_body(req);
+	int64_t count = -1;
+
+	if (!in || json_get_int(in, "count", 0, 1000000, &count) < 0 || count < 0)
+		admin_error(req, 400, "body must be {\"count\": N}");
+	else {
+		f->lag_count = (long)count;
+		admin_ok(req);
+	}
+	json_object_put(in);
+}
+
+/* POST /clock {"offset": SECONDS}: shifts the fake's clock (X-Amz-Date
+ * checks and the Date header), for clock-skew tests. */
+static void admin_clock(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *in = admin_body(req), *out;
+	char now[SIGV4_AMZ_DATE_SIZE];
+	int64_t offset = INT64_MIN;
+
+	if (!in || json_get_int(in, "offset", -366 * 86400, 366 * 86400, &offset) < 0 || offset == INT64_MIN) {
+		admin_error(req, 400, "body must be {\"offset\": SECONDS}");
+	} else {
+		f->clock_offset = (long)offset;
+		sigv4_format_amz_date(fake_now(f), now);
+		out = json_object_new_object();
+		json_object_object_add(out, "offset", json_object_new_int64(offset));
+		json_add_string(out, "now", now);
+		admin_reply(req, 200, out);
+	}
+	json_object_put(in);
+}
+
+/* PUT /credentials {"accessKeyId", "secretAccessKey", "sessionToken"?}:
+ * accepts new credentials from now on; the old session token, if any, is
+ * answered with ExpiredTokenException. */
+static void admin_credentials(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *in = admin_body(req);
+	const char *akid = NULL, *secret = NULL, *token = NULL;
+	struct creds n = {0};
+
+	if (!in || json_get_string(in, "accessKeyId", &akid) < 0 || json_get_string(in, "secretAccessKey", &secret) < 0 ||
+	    json_get_string(in, "sessionToken", &token) < 0 || !akid || !*akid || !secret || !*secret) {
+		admin_error(req, 400, "body must be {\"accessKeyId\": S, \"secretAccessKey\": S, \"sessionToken\"?: S}");
+		goto out;
+	}
+	n.access_key_id = strdup(akid);
+	n.secret = strdup(secret);
+	n.session_token = token ? strdup(token) : NULL;
+	if (!n.access_key_id || !n.secret || (token && !n.session_token)) {
+		free(n.access_key_id);
+		free_secret(n.secret);
+		free_secret(n.session_token);
+		admin_error(req, 500, "out of memory");
+		goto out;
+	}
+	if (f->creds.session_token) {
+		free_secret(f->expired_token);
+		f->expired_token = f->creds.session_token;
+	}
+	free(f->creds.access_key_id);
+	free_secret(f->creds.secret);
+	f->creds = n;
+	admin_ok(req);
+out:
+	json_object_put(in);
+}
+
+/* POST /reset: clears fault rules, lag, the clock offset, counters and the
+ * request log.  Keys and credentials stay. */
+static void admin_reset(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	faults_clear(f);
+	f->lag_count = 0;
+	f->clock_offset = 0;
+	stats_reset(f);
+	admin_ok(req);
+}
+
+struct admin_route {
+	enum evhttp_cmd_type method;
+	const char *path; /* a trailing '/' matches a prefix; the rest is the argument */
+	void (*handler)(struct fake *f, struct evhttp_request *req, const char *arg);
+};
+
+static const struct admin_route admin_routes[] = {
+	{EVHTTP_REQ_GET, "/stats", admin_get_stats},
+	{EVHTTP_REQ_GET, "/requests", admin_get_requests},
+	{EVHTTP_REQ_GET, "/keys", admin_get_keys},
+	{EVHTTP_REQ_GET, "/keys/", admin_get_key},
+	{EVHTTP_REQ_PUT, "/keys/", admin_put_key},
+	{EVHTTP_REQ_DELETE, "/keys/", admin_delete_key},
+	{EVHTTP_REQ_POST, "/fail", admin_fail},
+	{EVHTTP_REQ_POST, "/delay", admin_delay},
+	{EVHTTP_REQ_POST, "/drop", admin_drop},
+	{EVHTTP_REQ_POST, "/garbage", admin_garbage},
+	{EVHTTP_REQ_POST, "/lag", admin_lag},
+	{EVHTTP_REQ_POST, "/clock", admin_clock},
+	{EVHTTP_REQ_PUT, "/credentials", admin_credentials},
+	{EVHTTP_REQ_POST, "/reset", admin_reset},
+};
+
+static void admin_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct fake *f = arg;
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	const char *uri = evhttp_request_get_uri(req);
+	char *path = strndup(uri, strcspn(uri, "?"));
+	bool path_known = false;
+
+	for (size_t i = 0; path && i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
+		const struct admin_route *r = &admin_routes[i];
+		size_t len = strlen(r->path);
+		bool prefix = r->path[len - 1] == '/';
+
+		if (prefix ? strncmp(path, r->path, len) != 0 || !path[len] : !streq(path, r->path))
+			continue;
+		path_known = true;
+		if (r->method == method) {
+			r->handler(f, req, path + len);
+			free(path);
+			return;
+		}
+	}
+	admin_error(req, path_known ? 405 : 404, "%s %s", path_known ? "method not allowed on" : "no such path",
+		    path ? path : uri);
+	free(path);
+}
+
+/* ---- listening ----------------------------------------------------------- */
+
+static bool is_loopback(const char *addr)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+/* Writes "PORT\n" to path via a temporary file and rename(), so a test
+ * that polls for the file never reads it half-written. */
+static int write_port_file(const char *path, int port)
+{
+	char *tmp = NULL;
+	FILE *fp;
+	int r = -1;
+
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+		return -1;
+	fp = fopen(tmp, "we");
+	if (fp) {
+		fprintf(fp, "%d\n", port);
+		if (fclose(fp) == 0 && rename(tmp, path) == 0)
+			r = 0;
+	}
+	if (r < 0) {
+		fprintf(stderr, "fake-kms: cannot write %s: %s\n", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return r;
+}
+
+/* Binds http to the loopback address and port; returns the port or -1. */
+static int bind_http(struct evhttp *http, const char *addr, int port)
+{
+	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(http, addr, (ev_uint16_t)port);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (!bound || getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &len) < 0) {
+		fprintf(stderr, "fake-kms: cannot listen on %s port %d: %s\n", addr, port, strerror(errno));
+		return -1;
+	}
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static struct evhttp *http_new(struct fake *f, void (*cb)(struct evhttp_request *, void *))
+{
+	struct evhttp *http = evhttp_new(f->base);
+
+	if (!http)
+		return NULL;
+	evhttp_set_max_body_size(http, MAX_BODY_SIZE);
+	evhttp_set_max_headers_size(http, MAX_HEADERS_SIZE);
+	evhttp_set_timeout(http, f->opt.idle_timeout);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(http, cb, f);
+	return http;
+}
+
+/* Starts both servers, then writes the admin port file and, last, the main
+ * port file: once --port-file exists everything is ready. */
+static int fake_listen(struct fake *f)
+{
+	int port, admin_port;
+
+	f->kms_http = http_new(f, kms_request_cb);
+	f->admin_http = http_new(f, admin_request_cb);
+	if (!f->kms_http || !f->admin_http)
+		return -1;
+	evhttp_set_bevcb(f->kms_http, kms_bevcb, f);
+	port = bind_http(f->kms_http, f->opt.listen, f->opt.port);
+	admin_port = bind_http(f->admin_http, f->opt.listen, 0);
+	if (port < 0 || admin_port < 0)
+		return -1;
+	if (f->opt.admin_port_file && write_port_file(f->opt.admin_port_file, admin_port) < 0)
+		return -1;
+	logv(f, "listening on %s port %d (%s), admin port %d", f->opt.listen, port,
+	     f->opt.plain_http ? "plain HTTP" : "HTTPS", admin_port);
+	return write_port_file(f->opt.port_file, port);
+}
+
+/* ---- setup and teardown -------------------------------------------------- */
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct fake *f = arg;
+
+	logv(f, "signal %d, exiting", (int)sig);
+	event_base_loopbreak(f->base);
+}
+
+static int fake_init(struct fake *f)
+{
+	TAILQ_INIT(&f->faults);
+	TAILQ_INIT(&f->pending);
+	LIST_INIT(&f->conns);
+	f->partition = strdup(region_partition(f->opt.region));
+	f->stats.errors = json_object_new_object();
+	f->creds.access_key_id = strdup(f->opt.access_key_id);
+	f->creds.secret = strdup(f->opt.secret);
+	f->creds.session_token = f->opt.session_token ? strdup(f->opt.session_token) : NULL;
+	f->base = event_base_new();
+	if (!f->partition || !f->stats.errors || !f->creds.access_key_id || !f->creds.secret || !f->base ||
+	    (f->opt.session_token && !f->creds.session_token))
+		return -1;
+	if (f->opt.keys_file && keys_load(f, f->opt.keys_file) < 0)
+		return -1;
+	if (!f->opt.plain_http && !(f->ssl_ctx = tls_server_ctx(f)))
+		return -1;
+	f->sigterm = evsignal_new(f->base, SIGTERM, signal_cb, f);
+	f->sigint = evsignal_new(f->base, SIGINT, signal_cb, f);
+	if (!f->sigterm || !f->sigint || evsignal_add(f->sigterm, NULL) < 0 || evsignal_add(f->sigint, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* Answers every call still waiting on a delay (evhttp_free() would leak the
+ * requests of connections that already went away), then frees everything. */
+static void fake_done(struct fake *f)
+{
+	struct call *c;
+	struct conn *conn;
+
+	while ((c = TAILQ_FIRST(&f->pending))) {
+		TAILQ_REMOVE(&f->pending, c, entry);
+		call_send(c);
+	}
+	if (f->kms_http)
+		evhttp_free(f->kms_http);
+	if (f->admin_http)
+		evhttp_free(f->admin_http);
+	while ((conn = LIST_FIRST(&f->conns))) {
+		LIST_REMOVE(conn, entry);
+		free(conn);
+	}
+	if (f->sigterm)
+		event_free(f->sigterm);
+	if (f->sigint)
+		event_free(f->sigint);
+	SSL_CTX_free(f->ssl_ctx);
+	if (f->base)
+		event_base_free(f->base);
+	for (size_t i = 0; i < f->n_keys; i++)
+		key_free(f->keys[i]);
+	free(f->keys);
+	faults_clear(f);
+	for (size_t i = 0; i < REQUEST_LOG_SIZE; i++)
+		json_object_put(f->log[i]);
+	json_object_put(f->stats.errors);
+	free(f->creds.access_key_id);
+	free_secret(f->creds.secret);
+	free_secret(f->creds.session_token);
+	free_secret(f->expired_token);
+	free(f->partition);
+}
+
+static void usage(FILE *out)
+{
+	fputs("usage: fake-kms --cert FILE --key FILE --port-file FILE [--listen 127.0.0.1] [--port N]\n"
+	      "                [--admin-port-file FILE] [--access-key AKID] [--secret SECRET]\n"
+	      "                [--session-token TOKEN] [--region REGION] [--account ID] [--keys FILE]\n"
+	      "                [--tls-max 1.0|1.1|1.2|1.3] [--idle-timeout SEC] [--plain-http] [--verbose]\n",
+	      out);
+}
+
+static int parse_int(const char *s, int min, int max, int *ret)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*ret = (int)v;
+	return 0;
+}
+
+/* Returns 0, 1 for --help, or -1 on a usage error. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { O_CERT = 256, O_KEY, O_LISTEN, O_PORT, O_PORT_FILE, O_ADMIN_PORT_FILE, O_ACCESS_KEY, O_SECRET,
+	       O_SESSION_TOKEN, O_REGION, O_ACCOUNT, O_KEYS, O_TLS_MAX, O_IDLE_TIMEOUT, O_PLAIN_HTTP, O_VERBOSE,
+	       O_HELP };
+	static const struct option longopts[] = {
+		{"cert", required_argument, NULL, O_CERT},
+		{"key", required_argument, NULL, O_KEY},
+		{"listen", required_argument, NULL, O_LISTEN},
+		{"port", required_argument, NULL, O_PORT},
+		{"port-file", required_argument, NULL, O_PORT_FILE},
+		{"admin-port-file", required_argument, NULL, O_ADMIN_PORT_FILE},
+		{"access-key", required_argument, NULL, O_ACCESS_KEY},
+		{"secret", required_argument, NULL, O_SECRET},
+		{"session-token", required_argument, NULL, O_SESSION_TOKEN},
+		{"region", required_argument, NULL, O_REGION},
+		{"account", required_argument, NULL, O_ACCOUNT},
+		{"keys", required_argument, NULL, O_KEYS},
+		{"tls-max", required_argument, NULL, O_TLS_MAX},
+		{"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
+		{"plain-http", no_argument, NULL, O_PLAIN_HTTP},
+		{"verbose", no_argument, NULL, O_VERBOSE},
+		{"help", no_argument, NULL, O_HELP},
+		{0},
+	};
+	int c;
+
+	*o = (struct options){
+		.listen = "127.0.0.1",
+		.access_key_id = "AKIDEXAMPLE",
+		.secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+		.region = "us-east-1",
+		.account = "111122223333",
+		.idle_timeout = 60,
+	};
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_CERT: o->cert_file = optarg; break;
+		case O_KEY: o->key_file = optarg; break;
+		case O_LISTEN: o->listen = optarg; break;
+		case O_PORT:
+			if (parse_int(optarg, 0, 65535, &o->port) < 0)
+				return -1;
+			break;
+		case O_PORT_FILE: o->port_file = optarg; break;
+		case O_ADMIN_PORT_FILE: o->admin_port_file = optarg; break;
+		case O_ACCESS_KEY: o->access_key_id = optarg; break;
+		case O_SECRET: o->secret = optarg; break;
+		case O_SESSION_TOKEN: o->session_token = optarg; break;
+		case O_REGION: o->region = optarg; break;
+		case O_ACCOUNT: o->account = optarg; break;
+		case O_KEYS: o->keys_file = optarg; break;
+		case O_TLS_MAX: o->tls_max = optarg; break;
+		case O_IDLE_TIMEOUT:
+			if (parse_int(optarg, 1, 86400, &o->idle_timeout) < 0)
+				return -1;
+			break;
+		case O_PLAIN_HTTP: o->plain_http = true; break;
+		case O_VERBOSE: o->verbose = true; break;
+		case O_HELP: return 1;
+		default: return -1;
+		}
+	}
+	if (optind != argc || !o->port_file || (!o->plain_http && (!o->cert_file || !o->key_file)))
+		return -1;
+	if (!is_loopback(o->listen)) {
+		fprintf(stderr, "fake-kms: --listen must be a numeric loopback address, not %s\n", o->listen);
+		return -1;
+	}
+	if (strlen(o->account) != 12 || strspn(o->account, "0123456789") != 12 || !*o->region || !*o->access_key_id ||
+	    !*o->secret) {
+		fprintf(stderr, "fake-kms: --account must be 12 digits; region, access key and secret non-empty\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct fake f = {0};
+	int r;
+
+	r = parse_options(argc, argv, &f.opt);
+	if (r != 0) {
+		usage(r > 0 ? stdout : stderr);
+		return r > 0 ? 0 : 2;
+	}
+	/* A write to a connection the client already closed must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	r = fake_init(&f) == 0 && fake_listen(&f) == 0 ? 0 : 1;
+	if (r == 0)
+		event_base_dispatch(f.base);
+	else
+		fprintf(stderr, "fake-kms: startup failed\n");
+	fake_done(&f);
+	libevent_global_shutdown();
+	return r;
+}

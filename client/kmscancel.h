@@ -5,13 +5,52 @@
 /*
  * libkmscancel — client library for kmscanceld.
  *
- * (The library author completes this header: handle, options, result,
- * blocking call, room for the async API.  The error enum below is shared
- * with the daemon and must never be renumbered: append only.)
+ * kmscanceld holds AWS credentials and serves KMS CancelKeyDeletion (and
+ * DescribeKey) to local callers over a Varlink Unix socket.  This library is
+ * the C face of that socket:
+ *
+ *	kmscancel *h;
+ *	kmscancel_result *r;
+ *	kmscancel_cancel_options o = KMSCANCEL_CANCEL_OPTIONS_INIT;
+ *
+ *	o.enable_key = true;
+ *	kmscancel_open(NULL, &h);
+ *	if (kmscancel_cancel_key_deletion(h, "1234abcd-…", &o, &r) == KMSCANCEL_OK)
+ *		printf("%s is now %s\n", kmscancel_result_key_id(r), kmscancel_result_key_state(r));
+ *	else
+ *		fprintf(stderr, "%s: %s\n", kmscancel_result_error_name(r), kmscancel_result_message(r));
+ *	kmscancel_result_free(r);
+ *	kmscancel_close(h);
+ *
+ * Conventions
+ *  - Every fallible function returns a kmscancel_error; KMSCANCEL_OK is 0.
+ *  - Ownership is stated on each function.  Strings returned by accessors are
+ *    borrowed from the object they came from and live as long as it does.
+ *  - Destructors accept NULL.
+ *  - The library keeps no global state, never prints, exits or aborts, and
+ *    never raises SIGPIPE.
+ *
+ * Thread safety: a handle (and the calls and results it produced) is used by
+ * one thread at a time; different handles are fully independent and may be
+ * used concurrently from different threads.  A result, once handed to the
+ * caller, no longer refers to its handle and may move to any thread.
+ *
+ * ABI: symbols are versioned (LIBKMSCANCEL_0).  Enum values are never
+ * renumbered; structs the caller allocates start with their own size so that
+ * they can grow without breaking old binaries.
  */
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define KMSCANCEL_API __attribute__((visibility("default")))
+#else
+#define KMSCANCEL_API
 #endif
 
 /* Every outcome of a call.  Values 1..13 map 1:1 to the io.kmscancel Varlink
@@ -38,6 +77,241 @@ typedef enum kmscancel_error {
 	KMSCANCEL_E_CANCELED = 68,               /* the caller cancelled the call */
 	KMSCANCEL_E_DISCONNECTED = 69,           /* the daemon closed the connection before replying */
 } kmscancel_error;
+
+/* Used when kmscancel_open() gets no path and $KMSCANCEL_SOCKET is unset. */
+#define KMSCANCEL_SOCKET_ENV "KMSCANCEL_SOCKET"
+
+/* A short English description of e ("the key does not exist", …).  Static
+ * storage; never NULL, also for values this version does not know. */
+KMSCANCEL_API const char *kmscancel_strerror(kmscancel_error e);
+
+/* --- handle ------------------------------------------------------------------------------------------------ */
+
+/* A connection to kmscanceld.  Opaque. */
+typedef struct kmscancel kmscancel;
+
+/*
+ * Create a handle for the daemon at socket_path; NULL means $KMSCANCEL_SOCKET
+ * (ignored in setuid programs), or, if that is unset or empty, the default
+ * socket (/run/kmscanceld/io.kmscancel unless built otherwise).  A path
+ * starting with '@' names a Linux abstract socket.
+ *
+ * Opening does not talk to the daemon: the connection is made by the first
+ * call, whose result then carries KMSCANCEL_E_CONNECT and a message naming the
+ * path and the reason if the daemon cannot be reached.  After the connection
+ * failed or the daemon closed it, the next call connects again.
+ *
+ * Returns KMSCANCEL_OK and stores a new handle in *ret (owned by the caller,
+ * release with kmscancel_close()); KMSCANCEL_E_INVALID_ARGUMENT if ret is NULL
+ * or the path is empty; KMSCANCEL_E_NO_MEMORY.  *ret is written only on
+ * success.
+ */
+KMSCANCEL_API kmscancel_error kmscancel_open(const char *socket_path, kmscancel **ret);
+
+/*
+ * Close the connection and free the handle.  Calls still pending complete
+ * with KMSCANCEL_E_CANCELED: their callbacks run from inside kmscancel_close()
+ * so that userdata can be released; they must not use the handle.  Accepts
+ * NULL.
+ */
+KMSCANCEL_API void kmscancel_close(kmscancel *h);
+
+/* The socket path this handle connects to.  Borrowed from h. */
+KMSCANCEL_API const char *kmscancel_get_socket_path(const kmscancel *h);
+
+/*
+ * Default time limit in milliseconds for every call on h that does not set
+ * its own (0, the initial value: no limit, the daemon's own default applies).
+ * For CancelKeyDeletion the limit is also sent to the daemon as timeoutMs, so
+ * that it gives up on AWS in time and answers io.kmscancel.Timeout; the
+ * library itself waits a little longer than the limit for that answer before
+ * completing the call with KMSCANCEL_E_TIMEOUT.
+ */
+KMSCANCEL_API kmscancel_error kmscancel_set_timeout(kmscancel *h, unsigned timeout_ms);
+
+/* --- results ----------------------------------------------------------------------------------------------- */
+
+/* The outcome of one call: success with the reply's fields, or an error with
+ * its name and message.  Opaque; free with kmscancel_result_free(). */
+typedef struct kmscancel_result kmscancel_result;
+
+KMSCANCEL_API void kmscancel_result_free(kmscancel_result *r);
+
+/* The outcome; KMSCANCEL_OK on success. */
+KMSCANCEL_API kmscancel_error kmscancel_result_error(const kmscancel_result *r);
+
+/* The error's short name: the io.kmscancel error without its interface
+ * ("NotFoundException"), the AWS error type for KMSException
+ * ("KMSInvalidSignatureException"), the member of any other Varlink error the
+ * daemon sent ("MethodNotFound"), or a fixed name for library-local errors
+ * ("DaemonUnavailable", …).  NULL on success. */
+KMSCANCEL_API const char *kmscancel_result_error_name(const kmscancel_result *r);
+
+/* A human-readable message for the error (AWS's message, the daemon's, or
+ * the library's, e.g. "cannot connect to /run/kmscanceld/io.kmscancel: No
+ * such file or directory").  NULL on success. */
+KMSCANCEL_API const char *kmscancel_result_message(const kmscancel_result *r);
+
+/* The key ARN the daemon answered with (CancelKeyDeletion, DescribeKey);
+ * NULL on failure. */
+KMSCANCEL_API const char *kmscancel_result_key_id(const kmscancel_result *r);
+
+/* The key state: "Disabled" (or "Enabled" with enable_key) after a cancel,
+ * the current state after DescribeKey; NULL if unknown. */
+KMSCANCEL_API const char *kmscancel_result_key_state(const kmscancel_result *r);
+
+/* The AWS request ID of the (last) KMS request, on success and on AWS
+ * errors; NULL when AWS was not reached. */
+KMSCANCEL_API const char *kmscancel_result_request_id(const kmscancel_result *r);
+
+/* How many HTTP attempts the daemon needed (retries included); 0 if not
+ * reported. */
+KMSCANCEL_API unsigned kmscancel_result_attempts(const kmscancel_result *r);
+
+/* DescribeKey: the key ARN (NULL if not reported). */
+KMSCANCEL_API const char *kmscancel_result_arn(const kmscancel_result *r);
+
+/* DescribeKey: 1 if the key is enabled, 0 if not, -1 if not reported. */
+KMSCANCEL_API int kmscancel_result_enabled(const kmscancel_result *r);
+
+/* DescribeKey: 1 for a multi-Region key, 0 for a single-Region one, -1 if not
+ * reported. */
+KMSCANCEL_API int kmscancel_result_multi_region(const kmscancel_result *r);
+
+/* DescribeKey: when the key will be deleted, ISO 8601 UTC
+ * ("2024-05-01T00:00:00Z"); NULL if no deletion is scheduled. */
+KMSCANCEL_API const char *kmscancel_result_deletion_date(const kmscancel_result *r);
+
+/* The reply's parameters as one line of JSON, for fields this version has no
+ * accessor for (and for GetStatus, whose fields are informational and grow).
+ * Also set for errors the daemon sent ({"message": …, "requestId": …}); NULL
+ * for library-local errors. */
+KMSCANCEL_API const char *kmscancel_result_json(const kmscancel_result *r);
+
+/* --- blocking calls ---------------------------------------------------------------------------------------- */
+
+/* Options of CancelKeyDeletion.  Initialise with KMSCANCEL_CANCEL_OPTIONS_INIT
+ * (which records the struct's size, so that fields can be appended in later
+ * versions without breaking binaries built against this one), then set what
+ * you need. */
+typedef struct kmscancel_cancel_options {
+	size_t size;         /* sizeof(kmscancel_cancel_options); set by the INIT macro */
+	bool enable_key;     /* also EnableKey after the cancel (enableKey: true) */
+	unsigned timeout_ms; /* time limit for this call; 0: the handle's (kmscancel_set_timeout) */
+} kmscancel_cancel_options;
+
+#define KMSCANCEL_CANCEL_OPTIONS_INIT {.size = sizeof(kmscancel_cancel_options)}
+
+/*
+ * Cancel the scheduled deletion of key_id (a key ID, multi-Region key ID or
+ * key ARN) and wait for the answer.  opts may be NULL (defaults).
+ *
+ * Returns the outcome, and — whatever it is — stores a result in *ret (owned
+ * by the caller, free with kmscancel_result_free()) that carries the reply's
+ * fields or the error's name and message.  Exceptions: on
+ * KMSCANCEL_E_INVALID_ARGUMENT (h or key_id NULL, opts not initialised) and
+ * on KMSCANCEL_E_NO_MEMORY before the call was queued, *ret is set to NULL.
+ * ret may be NULL if only the outcome matters.
+ *
+ * Callbacks of asynchronous calls on the same handle may run while this
+ * function waits.
+ */
+KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion(kmscancel *h, const char *key_id,
+							    const kmscancel_cancel_options *opts, kmscancel_result **ret);
+
+/* DescribeKey(key_id): keyId/arn, keyState, enabled, deletionDate,
+ * multiRegion … via the result accessors.  Changes nothing.  Time limit: the
+ * handle's.  Ownership and return as kmscancel_cancel_key_deletion(). */
+KMSCANCEL_API kmscancel_error kmscancel_describe_key(kmscancel *h, const char *key_id, kmscancel_result **ret);
+
+/* GetStatus(): the daemon's version, uptime, credential source and expiry,
+ * counters — read them with kmscancel_result_json(), whose fields are
+ * informational and may grow.  Ownership and return as
+ * kmscancel_cancel_key_deletion(). */
+KMSCANCEL_API kmscancel_error kmscancel_get_status(kmscancel *h, kmscancel_result **ret);
+
+/* --- asynchronous calls ------------------------------------------------------------------------------------ */
+
+/*
+ * Any number of calls may be in flight on one handle: they are pipelined on
+ * its connection and complete in the order they were made.  To drive them
+ * from an event loop, watch kmscancel_get_fd() for kmscancel_get_events(),
+ * wake up after kmscancel_get_timeout() milliseconds, and then call
+ * kmscancel_process(), which runs the callbacks of completed calls.  Re-read
+ * the fd, events and timeout after each kmscancel_process() and after making
+ * a call: they change.  Callbacks run only from kmscancel_process(), from the
+ * blocking calls (which run it) and from kmscancel_close() — never from the
+ * function that made or cancelled the call.
+ */
+
+/* One asynchronous call.  Opaque; owned by its handle. */
+typedef struct kmscancel_call kmscancel_call;
+
+/*
+ * Runs exactly once per call, with the outcome.  result is owned by the
+ * callback: free it with kmscancel_result_free() (or keep it).  The call
+ * object is valid until the callback returns.  The callback may make new
+ * calls and cancel others on h.
+ */
+typedef void (*kmscancel_callback)(kmscancel *h, kmscancel_call *call, kmscancel_result *result, void *userdata);
+
+/*
+ * Queue CancelKeyDeletion(key_id) and return at once.  callback (may be NULL:
+ * the result is dropped) is run with userdata when the call completes.  If
+ * ret_call is not NULL it receives the call (borrowed, valid until the
+ * callback returns), e.g. for kmscancel_call_cancel().
+ *
+ * Returns KMSCANCEL_OK once the call is queued — then every outcome,
+ * including KMSCANCEL_E_CONNECT, reaches the callback; or
+ * KMSCANCEL_E_INVALID_ARGUMENT / KMSCANCEL_E_NO_MEMORY, and then the call was
+ * not made and the callback will not run.
+ */
+KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion_async(kmscancel *h, const char *key_id,
+								  const kmscancel_cancel_options *opts,
+								  kmscancel_callback callback, void *userdata,
+								  kmscancel_call **ret_call);
+
+/* DescribeKey(key_id), asynchronously; as above. */
+KMSCANCEL_API kmscancel_error kmscancel_describe_key_async(kmscancel *h, const char *key_id,
+							   kmscancel_callback callback, void *userdata,
+							   kmscancel_call **ret_call);
+
+/*
+ * Stop waiting for call: its callback runs (from the next
+ * kmscancel_process()) with KMSCANCEL_E_CANCELED.  If the request has not
+ * been sent yet it never will be; once sent, Varlink cannot recall it, so the
+ * daemon may still carry it out — its reply is then discarded.  A call that
+ * has already completed keeps its real outcome.  Must not be used after the
+ * call's callback has returned.
+ */
+KMSCANCEL_API void kmscancel_call_cancel(kmscancel_call *call);
+
+/* The connection's file descriptor, or -1 when not connected (before the
+ * first call, or after the connection failed).  Owned by h: don't close it,
+ * don't read or write it. */
+KMSCANCEL_API int kmscancel_get_fd(const kmscancel *h);
+
+/* The poll(2) events to wait for on the fd: POLLIN, plus POLLOUT while
+ * requests wait to be written.  0 when not connected. */
+KMSCANCEL_API int kmscancel_get_events(const kmscancel *h);
+
+/* Milliseconds until kmscancel_process() must run even without fd activity
+ * (a call's time limit, or 0 when completed calls wait for their callbacks);
+ * -1 for no limit.  Suitable as poll(2)'s timeout. */
+KMSCANCEL_API int kmscancel_get_timeout(const kmscancel *h);
+
+/* Calls made on h whose callback has not run yet. */
+KMSCANCEL_API size_t kmscancel_get_pending(const kmscancel *h);
+
+/*
+ * Do whatever I/O is possible without blocking, expire calls past their
+ * time limit, and run the callbacks of completed calls, in call order.
+ * Returns KMSCANCEL_OK, or the error that broke the connection during this
+ * run (KMSCANCEL_E_DISCONNECTED, KMSCANCEL_E_PROTOCOL, …) — the calls that
+ * were pending on it have been completed with that error; the next call
+ * reconnects.
+ */
+KMSCANCEL_API kmscancel_error kmscancel_process(kmscancel *h);
 
 #ifdef __cplusplus
 }

@@ -50,20 +50,20 @@
 #include "sigv4.h"
 
 /* Limits on what a client (the daemon under test, or a test script) controls. */
-#define MAX_BODY_SIZE	  (64 * 1024) /* KMS request bodies are tiny; evhttp answers 413 beyond */
+#define MAX_BODY_SIZE     (64 * 1024) /* KMS request bodies are tiny; evhttp answers 413 beyond */
 #define MAX_HEADERS_SIZE  (16 * 1024)
-#define MAX_KEYS	  4096
-#define MAX_FAULTS	  256
-#define MAX_DELAY_MS	  (10 * 60 * 1000)
-#define MAX_KEY_ID_LEN	  2048 /* KeyIdType, AWS.md §2 */
+#define MAX_KEYS          4096
+#define MAX_FAULTS        256
+#define MAX_DELAY_MS      (10 * 60 * 1000)
+#define MAX_KEY_ID_LEN    2048 /* KeyIdType, AWS.md §2 */
 #define REQUEST_LOG_SIZE  256  /* GET /requests returns at most this many */
-#define SKEW_LIMIT_SEC	  (5 * 60)
+#define SKEW_LIMIT_SEC    (5 * 60)
 #define DELETION_WAIT_SEC (7 * 24 * 3600)
 
-#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define JSON_FLAGS       (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define KMS_CONTENT_TYPE "application/x-amz-json-1.1"
-#define TARGET_PREFIX "TrentService."
-#define GARBAGE_LINE "\x15\x03\x03 this is not HTTP: fake-kms garbage fault\r\n"
+#define TARGET_PREFIX    "TrentService."
+#define GARBAGE_LINE     "\x15\x03\x03 this is not HTTP: fake-kms garbage fault\r\n"
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
@@ -81,6 +81,7 @@ enum key_state {
 	_KS_MAX,
 };
 
+/* clang-format off */
 static const char *const key_state_names[_KS_MAX] = {
 	[KS_CREATING] = "Creating",
 	[KS_ENABLED] = "Enabled",
@@ -91,8 +92,10 @@ static const char *const key_state_names[_KS_MAX] = {
 	[KS_UNAVAILABLE] = "Unavailable",
 	[KS_UPDATING] = "Updating",
 };
+/* clang-format on */
 
 /* How EnableKey's KMSInvalidStateException words each refusing state. */
+/* clang-format off */
 static const char *const key_state_phrases[_KS_MAX] = {
 	[KS_CREATING] = "being created",
 	[KS_PENDING_DELETION] = "pending deletion",
@@ -100,6 +103,7 @@ static const char *const key_state_phrases[_KS_MAX] = {
 	[KS_PENDING_REPLICA_DELETION] = "pending replica deletion",
 	[KS_UPDATING] = "being updated",
 };
+/* clang-format on */
 
 static int key_state_from_string(const char *s)
 {
@@ -131,12 +135,14 @@ enum op {
 	_OP_MAX,
 };
 
+/* clang-format off */
 static const char *const op_names[_OP_MAX] = {
 	[OP_CANCEL_KEY_DELETION] = "CancelKeyDeletion",
 	[OP_DESCRIBE_KEY] = "DescribeKey",
 	[OP_ENABLE_KEY] = "EnableKey",
 	[OP_UNKNOWN] = "Unknown",
 };
+/* clang-format on */
 
 static int op_from_string(const char *s)
 {
@@ -156,23 +162,25 @@ enum fault_kind {
 	_FAULT_MAX,
 };
 
+/* clang-format off */
 static const char *const fault_kind_names[_FAULT_MAX] = {
 	[FAULT_FAIL] = "fail",
 	[FAULT_DELAY] = "delay",
 	[FAULT_DROP] = "drop",
 	[FAULT_GARBAGE] = "garbage",
 };
+/* clang-format on */
 
 /* A rule from the admin API.  Rules are consumed in the order they were
  * added: each call takes one count from the first matching delay rule and
  * from the first matching fail/drop/garbage rule. */
 struct fault {
 	enum fault_kind kind;
-	int op;	     /* -1 = any operation */
-	long count;  /* calls left */
-	bool process; /* run the operation before answering with the fault */
-	int status;   /* FAULT_FAIL */
-	char *error;  /* FAULT_FAIL: __type */
+	int op;        /* -1 = any operation */
+	long count;    /* calls left */
+	bool process;  /* run the operation before answering with the fault */
+	int status;    /* FAULT_FAIL */
+	char *error;   /* FAULT_FAIL: __type */
 	char *message; /* FAULT_FAIL */
 	long delay_ms; /* FAULT_DELAY */
 	TAILQ_ENTRY(fault) entry;
@@ -211,7 +219,7 @@ struct stats {
 	uint64_t tls_resumed;
 	uint64_t requests;
 	uint64_t ops[_OP_MAX];
-	uint64_t auth_failures;	     /* every request refused by authentication */
+	uint64_t auth_failures;      /* every request refused by authentication */
 	uint64_t signature_failures; /* … of which InvalidSignatureException */
 	uint64_t faults[_FAULT_MAX];
 	struct json_object *errors; /* {"<__type>": count} of error replies */
@@ -260,7 +268,7 @@ struct fake {
 	uint64_t n_logged;
 
 	long clock_offset; /* seconds added to the real clock (POST /clock) */
-	long lag_count;	   /* DescribeKey/EnableKey calls left that see stale state */
+	long lag_count;    /* DescribeKey/EnableKey calls left that see stale state */
 };
 
 /* One KMS request, from arrival until its reply is handed to evhttp. */
@@ -639,7 +647,8 @@ static struct fault *fault_take(struct fake *f, bool delay, enum op op)
 {
 	struct fault *x;
 
-	TAILQ_FOREACH(x, &f->faults, entry) {
+	TAILQ_FOREACH(x, &f->faults, entry)
+	{
 		if (fault_matches(x, delay, op)) {
 			x->count--;
 			f->stats.faults[x->kind]++;
@@ -734,7 +743,7 @@ static void call_set_body(struct call *c, int status, struct json_object *body)
 
 /* Sets an AWS error reply: status, {"__type": type, "message": …}. */
 static void call_error(struct call *c, int status, const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void call_error(struct call *c, int status, const char *type, const char *fmt, ...)
 {
 	struct json_object *body = json_object_new_object();
@@ -756,7 +765,7 @@ static void call_error(struct call *c, int status, const char *type, const char 
 /* An error produced while authenticating: counted separately, since
  * "no signature failures" is a common assertion. */
 static void call_auth_error(struct call *c, int status, const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void call_auth_error(struct call *c, int status, const char *type, const char *fmt, ...)
 {
 	char *msg = NULL;
@@ -834,8 +843,7 @@ static void call_send(struct call *c)
 		evhttp_add_header(h, "Connection", "close");
 	} else if (c->mode == REPLY_GARBAGE) {
 		if (evcon)
-			bufferevent_write(evhttp_connection_get_bufferevent(evcon), GARBAGE_LINE,
-					  strlen(GARBAGE_LINE));
+			bufferevent_write(evhttp_connection_get_bufferevent(evcon), GARBAGE_LINE, strlen(GARBAGE_LINE));
 		evhttp_add_header(h, "Connection", "close");
 	}
 	evhttp_send_reply(req, c->status, reason_phrase(c->status), out);
@@ -886,8 +894,8 @@ static uint64_t conn_id_of(struct fake *f, struct evhttp_request *req, uint64_t 
 	struct conn *conn;
 
 	LIST_FOREACH(conn, &f->conns, entry)
-		if (conn->evcon == evcon)
-			break;
+	if (conn->evcon == evcon)
+		break;
 	if (!conn) {
 		conn = calloc(1, sizeof(*conn));
 		if (!conn)
@@ -975,8 +983,7 @@ fail:
 /* Collects the request's headers named in SignedHeaders, in the order
  * received, into a malloc'ed array.  Returns the count, or -1 if a signed
  * header is missing or memory ran out. */
-static ssize_t collect_signed_headers(struct evhttp_request *req, const char *signed_list,
-				      struct sigv4_header **ret)
+static ssize_t collect_signed_headers(struct evhttp_request *req, const char *signed_list, struct sigv4_header **ret)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	struct sigv4_header *hs;
@@ -985,14 +992,15 @@ static ssize_t collect_signed_headers(struct evhttp_request *req, const char *si
 	size_t n_in = 0, n = 0;
 
 	TAILQ_FOREACH(kv, in, next)
-		n_in++;
+	n_in++;
 	hs = calloc(n_in + 1, sizeof(*hs));
 	if (!names || !hs)
 		goto fail;
 	for (name = strtok_r(names, ";", &save); name; name = strtok_r(NULL, ";", &save)) {
 		size_t before = n;
 
-		TAILQ_FOREACH(kv, in, next) {
+		TAILQ_FOREACH(kv, in, next)
+		{
 			if (strcasecmp(kv->key, name) == 0)
 				hs[n++] = (struct sigv4_header){kv->key, kv->value};
 		}
@@ -1034,14 +1042,14 @@ static int check_signature(struct call *c, const struct sigv4_parsed_authorizati
 
 	if (path && n >= 0) {
 		struct sigv4_request sr = {
-			.method = "POST",
-			.path = path,
-			.query = q ? q + 1 : NULL,
-			.headers = hs,
-			.n_headers = (size_t)n,
-			.payload = body,
-			.payload_len = body_len,
-			.normalize_path = true,
+		    .method = "POST",
+		    .path = path,
+		    .query = q ? q + 1 : NULL,
+		    .headers = hs,
+		    .n_headers = (size_t)n,
+		    .payload = body,
+		    .payload_len = body_len,
+		    .normalize_path = true,
 		};
 		if (sigv4_canonical_request(&sr, &canonical, &signed_headers) == 0 &&
 		    sigv4_string_to_sign(amz_date, a->region, a->service, canonical, &sts) == 0 &&
@@ -1066,16 +1074,11 @@ static int check_signature(struct call *c, const struct sigv4_parsed_authorizati
 	return r;
 }
 
-/* The session token must be the configured one, signed; a token replaced
- * by PUT /credentials is "expired". */
+/* The session token must be the configured one, and signed. */
 static int check_token(struct call *c, const char *token, const char *signed_list)
 {
 	struct fake *f = c->f;
 
-	if (token && f->expired_token && streq(token, f->expired_token)) {
-		call_auth_error(c, 400, "ExpiredTokenException", "The security token included in the request is expired");
-		return -1;
-	}
 	if (!f->creds.session_token != !token || (token && !streq(token, f->creds.session_token))) {
 		call_auth_error(c, 400, "UnrecognizedClientException",
 				"The security token included in the request is invalid.");
@@ -1170,8 +1173,14 @@ static int verify_auth(struct call *c, const char *body, size_t body_len)
 				"Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
 		goto out;
 	}
-	if (!(token && f->expired_token && streq(token, f->expired_token)) &&
-	    !streq(a.access_key_id, f->creds.access_key_id)) {
+	/* A token replaced by PUT /credentials is "expired", whatever key ID
+	 * came with it: that is what a client with stale credentials sees. */
+	if (token && f->expired_token && streq(token, f->expired_token)) {
+		call_auth_error(c, 400, "ExpiredTokenException",
+				"The security token included in the request is expired");
+		goto out;
+	}
+	if (!streq(a.access_key_id, f->creds.access_key_id)) {
 		call_auth_error(c, 400, "UnrecognizedClientException",
 				"The security token included in the request is invalid.");
 		goto out;
@@ -1257,8 +1266,7 @@ static struct key *resolve_key(struct call *c, struct json_object *in)
 		call_error(c, 400, "ValidationException",
 			   "1 validation error detected: Value '%s' at 'keyId' failed to satisfy constraint: Member "
 			   "must have length %s",
-			   len ? "..." : "",
-			   len ? "less than or equal to 2048" : "greater than or equal to 1");
+			   len ? "..." : "", len ? "less than or equal to 2048" : "greater than or equal to 1");
 		return NULL;
 	}
 	if (strncmp(s, "arn:", 4) == 0) {
@@ -1272,10 +1280,10 @@ static struct key *resolve_key(struct call *c, struct json_object *in)
 	} else {
 		id = s;
 	}
-	k = strlen(id) == strlen(s) - (size_t)(id - s) ? key_find(f, id) : NULL;
+	k = strlen(s) == len ? key_find(f, id) : NULL; /* an embedded NUL names no key */
 	if (k)
 		return k;
-	if (!key_id_valid(id)) {
+	if (strlen(s) != len || !key_id_valid(id)) {
 		call_error(c, 400, "NotFoundException", "Invalid keyId %s", s);
 		return NULL;
 	}
@@ -1440,12 +1448,12 @@ static void fault_error_defaults(const char *type, int *status, const char **mes
 		int status;
 		const char *message;
 	} table[] = {
-		{"KMSInternalException", 500, "An internal error has occurred. The request can be retried."},
-		{"DependencyTimeoutException", 503, "The service is temporarily unavailable. The request can be retried."},
-		{"InternalFailure", 500, "The request processing has failed because of an unknown error."},
-		{"ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server."},
-		{"ThrottlingException", 400,
-		 "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."},
+	    {"KMSInternalException", 500, "An internal error has occurred. The request can be retried."},
+	    {"DependencyTimeoutException", 503, "The service is temporarily unavailable. The request can be retried."},
+	    {"InternalFailure", 500, "The request processing has failed because of an unknown error."},
+	    {"ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server."},
+	    {"ThrottlingException", 400,
+	     "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."},
 	};
 
 	*status = 400;
@@ -1572,7 +1580,7 @@ static void admin_reply(struct evhttp_request *req, int status, struct json_obje
 }
 
 static void admin_error(struct evhttp_request *req, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void admin_error(struct evhttp_request *req, int status, const char *fmt, ...)
 {
 	struct json_object *body = json_object_new_object();
@@ -1775,11 +1783,11 @@ static struct fault *fault_parse(enum fault_kind kind, struct json_object *in)
 static void admin_add_fault(struct fake *f, struct evhttp_request *req, enum fault_kind kind)
 {
 	static const char *const usage[_FAULT_MAX] = {
-		[FAULT_FAIL] = "{\"error\": NAME, \"status\"?: N, \"message\"?: S, \"count\"?: N, \"operation\"?: OP, "
-			       "\"process\"?: bool}",
-		[FAULT_DELAY] = "{\"ms\": N, \"count\"?: N, \"operation\"?: OP}",
-		[FAULT_DROP] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
-		[FAULT_GARBAGE] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
+	    [FAULT_FAIL] = "{\"error\": NAME, \"status\"?: N, \"message\"?: S, \"count\"?: N, \"operation\"?: OP, "
+			   "\"process\"?: bool}",
+	    [FAULT_DELAY] = "{\"ms\": N, \"count\"?: N, \"operation\"?: OP}",
+	    [FAULT_DROP] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
+	    [FAULT_GARBAGE] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
 	};
 	struct json_object *in = admin_body(req);
 	struct fault *x = in ? fault_parse(kind, in) : NULL;
@@ -1862,9 +1870,11 @@ static void admin_credentials(struct fake *f, struct evhttp_request *req, const 
 	const char *akid = NULL, *secret = NULL, *token = NULL;
 	struct creds n = {0};
 
-	if (!in || json_get_string(in, "accessKeyId", &akid) < 0 || json_get_string(in, "secretAccessKey", &secret) < 0 ||
-	    json_get_string(in, "sessionToken", &token) < 0 || !akid || !*akid || !secret || !*secret) {
-		admin_error(req, 400, "body must be {\"accessKeyId\": S, \"secretAccessKey\": S, \"sessionToken\"?: S}");
+	if (!in || json_get_string(in, "accessKeyId", &akid) < 0 ||
+	    json_get_string(in, "secretAccessKey", &secret) < 0 || json_get_string(in, "sessionToken", &token) < 0 ||
+	    !akid || !*akid || !secret || !*secret) {
+		admin_error(req, 400,
+			    "body must be {\"accessKeyId\": S, \"secretAccessKey\": S, \"sessionToken\"?: S}");
 		goto out;
 	}
 	n.access_key_id = strdup(akid);
@@ -1906,6 +1916,7 @@ struct admin_route {
 	void (*handler)(struct fake *f, struct evhttp_request *req, const char *arg);
 };
 
+/* clang-format off */
 static const struct admin_route admin_routes[] = {
 	{EVHTTP_REQ_GET, "/stats", admin_get_stats},
 	{EVHTTP_REQ_GET, "/requests", admin_get_requests},
@@ -1922,6 +1933,7 @@ static const struct admin_route admin_routes[] = {
 	{EVHTTP_REQ_PUT, "/credentials", admin_credentials},
 	{EVHTTP_REQ_POST, "/reset", admin_reset},
 };
+/* clang-format on */
 
 static void admin_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -2140,65 +2152,111 @@ static int parse_int(const char *s, int min, int max, int *ret)
 /* Returns 0, 1 for --help, or -1 on a usage error. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { O_CERT = 256, O_KEY, O_LISTEN, O_PORT, O_PORT_FILE, O_ADMIN_PORT_FILE, O_ACCESS_KEY, O_SECRET,
-	       O_SESSION_TOKEN, O_REGION, O_ACCOUNT, O_KEYS, O_TLS_MAX, O_IDLE_TIMEOUT, O_PLAIN_HTTP, O_VERBOSE,
-	       O_HELP };
+	enum {
+		O_CERT = 256,
+		O_KEY,
+		O_LISTEN,
+		O_PORT,
+		O_PORT_FILE,
+		O_ADMIN_PORT_FILE,
+		O_ACCESS_KEY,
+		O_SECRET,
+		O_SESSION_TOKEN,
+		O_REGION,
+		O_ACCOUNT,
+		O_KEYS,
+		O_TLS_MAX,
+		O_IDLE_TIMEOUT,
+		O_PLAIN_HTTP,
+		O_VERBOSE,
+		O_HELP
+	};
 	static const struct option longopts[] = {
-		{"cert", required_argument, NULL, O_CERT},
-		{"key", required_argument, NULL, O_KEY},
-		{"listen", required_argument, NULL, O_LISTEN},
-		{"port", required_argument, NULL, O_PORT},
-		{"port-file", required_argument, NULL, O_PORT_FILE},
-		{"admin-port-file", required_argument, NULL, O_ADMIN_PORT_FILE},
-		{"access-key", required_argument, NULL, O_ACCESS_KEY},
-		{"secret", required_argument, NULL, O_SECRET},
-		{"session-token", required_argument, NULL, O_SESSION_TOKEN},
-		{"region", required_argument, NULL, O_REGION},
-		{"account", required_argument, NULL, O_ACCOUNT},
-		{"keys", required_argument, NULL, O_KEYS},
-		{"tls-max", required_argument, NULL, O_TLS_MAX},
-		{"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
-		{"plain-http", no_argument, NULL, O_PLAIN_HTTP},
-		{"verbose", no_argument, NULL, O_VERBOSE},
-		{"help", no_argument, NULL, O_HELP},
-		{0},
+	    {"cert", required_argument, NULL, O_CERT},
+	    {"key", required_argument, NULL, O_KEY},
+	    {"listen", required_argument, NULL, O_LISTEN},
+	    {"port", required_argument, NULL, O_PORT},
+	    {"port-file", required_argument, NULL, O_PORT_FILE},
+	    {"admin-port-file", required_argument, NULL, O_ADMIN_PORT_FILE},
+	    {"access-key", required_argument, NULL, O_ACCESS_KEY},
+	    {"secret", required_argument, NULL, O_SECRET},
+	    {"session-token", required_argument, NULL, O_SESSION_TOKEN},
+	    {"region", required_argument, NULL, O_REGION},
+	    {"account", required_argument, NULL, O_ACCOUNT},
+	    {"keys", required_argument, NULL, O_KEYS},
+	    {"tls-max", required_argument, NULL, O_TLS_MAX},
+	    {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
+	    {"plain-http", no_argument, NULL, O_PLAIN_HTTP},
+	    {"verbose", no_argument, NULL, O_VERBOSE},
+	    {"help", no_argument, NULL, O_HELP},
+	    {0},
 	};
 	int c;
 
 	*o = (struct options){
-		.listen = "127.0.0.1",
-		.access_key_id = "AKIDEXAMPLE",
-		.secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-		.region = "us-east-1",
-		.account = "111122223333",
-		.idle_timeout = 60,
+	    .listen = "127.0.0.1",
+	    .access_key_id = "AKIDEXAMPLE",
+	    .secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+	    .region = "us-east-1",
+	    .account = "111122223333",
+	    .idle_timeout = 60,
 	};
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_CERT: o->cert_file = optarg; break;
-		case O_KEY: o->key_file = optarg; break;
-		case O_LISTEN: o->listen = optarg; break;
+		case O_CERT:
+			o->cert_file = optarg;
+			break;
+		case O_KEY:
+			o->key_file = optarg;
+			break;
+		case O_LISTEN:
+			o->listen = optarg;
+			break;
 		case O_PORT:
 			if (parse_int(optarg, 0, 65535, &o->port) < 0)
 				return -1;
 			break;
-		case O_PORT_FILE: o->port_file = optarg; break;
-		case O_ADMIN_PORT_FILE: o->admin_port_file = optarg; break;
-		case O_ACCESS_KEY: o->access_key_id = optarg; break;
-		case O_SECRET: o->secret = optarg; break;
-		case O_SESSION_TOKEN: o->session_token = optarg; break;
-		case O_REGION: o->region = optarg; break;
-		case O_ACCOUNT: o->account = optarg; break;
-		case O_KEYS: o->keys_file = optarg; break;
-		case O_TLS_MAX: o->tls_max = optarg; break;
+		case O_PORT_FILE:
+			o->port_file = optarg;
+			break;
+		case O_ADMIN_PORT_FILE:
+			o->admin_port_file = optarg;
+			break;
+		case O_ACCESS_KEY:
+			o->access_key_id = optarg;
+			break;
+		case O_SECRET:
+			o->secret = optarg;
+			break;
+		case O_SESSION_TOKEN:
+			o->session_token = optarg;
+			break;
+		case O_REGION:
+			o->region = optarg;
+			break;
+		case O_ACCOUNT:
+			o->account = optarg;
+			break;
+		case O_KEYS:
+			o->keys_file = optarg;
+			break;
+		case O_TLS_MAX:
+			o->tls_max = optarg;
+			break;
 		case O_IDLE_TIMEOUT:
 			if (parse_int(optarg, 1, 86400, &o->idle_timeout) < 0)
 				return -1;
 			break;
-		case O_PLAIN_HTTP: o->plain_http = true; break;
-		case O_VERBOSE: o->verbose = true; break;
-		case O_HELP: return 1;
-		default: return -1;
+		case O_PLAIN_HTTP:
+			o->plain_http = true;
+			break;
+		case O_VERBOSE:
+			o->verbose = true;
+			break;
+		case O_HELP:
+			return 1;
+		default:
+			return -1;
 		}
 	}
 	if (optind != argc || !o->port_file || (!o->plain_http && (!o->cert_file || !o->key_file)))

@@ -5,8 +5,22 @@
  * Outgoing HTTP(S) connections, kept alive and reused, one pool per
  * endpoint (scheme, host, port).  TLS: peer certificate verified against
  * the configured CA bundle (or the system store), host name checked, TLS >=
- * 1.2, SNI, session resumption.  TCP_NODELAY on every socket; each request is
- * written in one go.
+ * 1.2, SNI, session resumption (see tls.h).  TCP_NODELAY on every socket;
+ * each request is written in one go.
+ *
+ * Threading: everything runs on the thread of the event_base; nothing here
+ * is thread-safe.
+ *
+ * Callbacks: the outcome callback of a request runs exactly once (unless the
+ * request is abandoned first), always from the event loop, never from
+ * inside https_pool_submit or https_request_abandon.  From inside a
+ * callback it is fine to submit, to abandon other requests, and to free the
+ * pool (pending requests then get HTTPS_E_SHUTDOWN).
+ *
+ * Dead kept-alive connections: a request sent over a reused connection that
+ * the server closes or resets before any byte of a response is retried
+ * once, transparently, on a fresh connection (as curl does); only if that
+ * fails too is the error reported.  Nothing else is ever retried here.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,24 +31,33 @@ struct event_base;
 struct evdns_base;
 struct tls_context;
 
+/* Defaults for struct https_pool_options fields left 0. */
+#define HTTPS_POOL_DEFAULT_MAX_CONNECTIONS    8
+#define HTTPS_POOL_DEFAULT_IDLE_TIMEOUT_MS    50000 /* below the usual 60 s of AWS load balancers */
+#define HTTPS_POOL_DEFAULT_CONNECT_TIMEOUT_MS 5000
+/* Requests waiting for a connection; submit fails beyond this. */
+#define HTTPS_POOL_MAX_QUEUED 1024
+/* Longest https_outcome.detail, NUL included. */
+#define HTTPS_DETAIL_MAX 256
+
 enum https_error {
 	HTTPS_OK = 0,
-	HTTPS_E_RESOLVE,   /* DNS failed */
-	HTTPS_E_CONNECT,   /* TCP connect failed (refused, unreachable) */
-	HTTPS_E_TLS,       /* handshake or certificate verification failed */
-	HTTPS_E_IO,        /* reset / closed before a complete response */
-	HTTPS_E_PROTOCOL,  /* unparseable or oversized response */
-	HTTPS_E_TIMEOUT,   /* no complete response within the request timeout */
+	HTTPS_E_RESOLVE,  /* DNS failed */
+	HTTPS_E_CONNECT,  /* TCP connect failed (refused, unreachable, timed out) */
+	HTTPS_E_TLS,      /* handshake or certificate verification failed */
+	HTTPS_E_IO,       /* reset / closed before a complete response */
+	HTTPS_E_PROTOCOL, /* unparseable or oversized response */
+	HTTPS_E_TIMEOUT,  /* no complete response within the request timeout */
 	HTTPS_E_NOMEM,
-	HTTPS_E_SHUTDOWN,  /* the pool was freed with the request pending */
+	HTTPS_E_SHUTDOWN, /* the pool was freed with the request pending */
 };
+/* "ok", "resolve", "connect", …; "unknown" for anything else. */
 const char *https_error_to_string(enum https_error e);
 
-/* Called exactly once per request (unless abandoned).  On HTTPS_OK, resp is
- * handed over (free it with http_response_free); otherwise resp is NULL and
- * detail is a human-readable reason (e.g. the certificate error), valid only
- * during the call.  sent_fully/any_response tell what happened on the wire,
- * for retry decisions. */
+/* What happened to a request.  detail is a human-readable reason (e.g. the
+ * certificate error and host) or NULL on success, valid only during the
+ * callback.  The flags tell what happened on the wire, for retry decisions:
+ * a request with request_sent == 0 never reached the server. */
 struct https_outcome {
 	enum https_error error;
 	const char *detail;
@@ -42,43 +65,57 @@ struct https_outcome {
 	int response_started;  /* at least one response byte arrived */
 	int reused_connection; /* went over a kept-alive connection */
 };
+/* On HTTPS_OK, resp is handed over (free it with http_response_free), any
+ * status code included; otherwise resp is NULL. */
 typedef void (*https_done_fn)(const struct https_outcome *o, struct http_response *resp, void *userdata);
 
 struct https_pool_options {
-	unsigned max_connections;  /* per pool; further requests queue (default 8) */
-	unsigned idle_timeout_ms;  /* close idle kept-alive connections after this (default 50000) */
+	unsigned max_connections;    /* per pool; further requests queue FIFO (default 8) */
+	unsigned idle_timeout_ms;    /* close idle kept-alive connections after this (default 50000) */
 	unsigned connect_timeout_ms; /* TCP + TLS handshake (default 5000) */
-	size_t max_response_body;  /* default HTTP_DEFAULT_MAX_BODY */
+	size_t max_response_body;    /* default HTTP_DEFAULT_MAX_BODY */
 };
 
 struct https_pool;
 struct https_request;
 
-/* tls may be NULL for plain http.  host/port: where to connect; host is also
- * the TLS SNI/verification name.  The pool borrows base, dns (may be NULL:
- * numeric hosts only... or blocking resolver) and tls; they must outlive it. */
+/* A pool for host:port; tls NULL means plain http.  host is where to
+ * connect and, with TLS, the name (or IP literal) the certificate must match
+ * and the SNI.  opts may be NULL (all defaults).  The pool borrows base, dns
+ * and tls; they must outlive it.  dns: an evdns_base for non-blocking name
+ * resolution (create it with EVDNS_BASE_INITIALIZE_NAMESERVERS); NULL makes
+ * libevent resolve names with blocking getaddrinfo, which is fine for IP
+ * literals only.  Only the first address a name resolves to is tried.
+ * NULL on allocation failure. */
 struct https_pool *https_pool_new(struct event_base *base, struct evdns_base *dns, struct tls_context *tls,
 				  const char *host, uint16_t port, const struct https_pool_options *opts);
-/* Fails every pending request with HTTPS_E_SHUTDOWN (callbacks run), closes
- * all connections.  NULL-safe, returns NULL. */
+/* Fails every pending request with HTTPS_E_SHUTDOWN (their callbacks run
+ * from here, and may not submit: https_pool_submit returns NULL), closes all
+ * connections.  NULL-safe, returns NULL; may be called from a callback. */
 struct https_pool *https_pool_free(struct https_pool *p);
 
 /* Queues a fully serialised request (see http_request_format; copied).
- * timeout_ms bounds the whole exchange, queueing included (0 = none).
- * Returns a handle usable with https_request_abandon until the callback has
- * run, or NULL on allocation failure (callback not called). */
+ * timeout_ms bounds the whole exchange, queueing and connecting included
+ * (0 = none; the connect timeout still applies).  Returns a handle usable
+ * with https_request_abandon until the callback has started, or NULL on
+ * allocation failure, a full queue or a pool being freed (callback not
+ * called then). */
 struct https_request *https_pool_submit(struct https_pool *p, const char *request, size_t len, unsigned timeout_ms,
 					https_done_fn done, void *userdata);
-/* The caller no longer wants the answer: the callback will not run; the
- * connection carrying it, if any, is closed (its response can't be matched). */
+/* The caller no longer wants the answer: the callback will not run.  The
+ * connection carrying it is closed if the request was already written (its
+ * response could not be matched); a connection still being set up for it
+ * is kept for later requests.  NULL-safe.  Not for a request whose callback
+ * has started. */
 void https_request_abandon(struct https_request *r);
 
 struct https_pool_stats {
 	unsigned long connections_opened;
-	unsigned long tls_handshakes;
+	unsigned long tls_handshakes; /* completed, resumed ones included */
 	unsigned long tls_resumed;
-	unsigned long requests;
-	unsigned long reused;
+	unsigned long requests; /* submitted */
+	unsigned long reused;   /* sent over a kept-alive connection */
+	unsigned long retried;  /* retried after a dead kept-alive connection */
 	unsigned connections_open;
 	unsigned connections_idle;
 	unsigned queued;

@@ -1,0 +1,830 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include "https-pool.h"
+
+#include "log.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+/*
+ * Life of a connection:
+ *
+ *   CONNECTING --(TCP + TLS up)--> BUSY --(response, keep-alive)--> IDLE
+ *        |                          ^  \                              |
+ *        |                          |   `--(error/close)--> CLOSED    |
+ *        `--(error/timeout)--> CLOSED `---------(next request)--------'
+ *
+ * A connection carries at most one request at a time (no pipelining).  A
+ * request is bound to a connection when it leaves the queue: to an idle one,
+ * or to one opened for it.  IDLE connections keep reading, so a server
+ * closing them is noticed at once rather than on the next request.
+ *
+ * Re-entrancy: user callbacks run only via request_complete(), and every
+ * caller of request_complete() has finished with connection and pool state
+ * before calling it and returns right after, so a callback may submit,
+ * abandon or free the pool.
+ */
+
+enum conn_state {
+	CONN_CONNECTING,
+	CONN_IDLE,
+	CONN_BUSY,
+	CONN_CLOSED,
+	_CONN_STATE_MAX,
+};
+
+static const char *const conn_state_names[_CONN_STATE_MAX] = {
+    [CONN_CONNECTING] = "connecting",
+    [CONN_IDLE] = "idle",
+    [CONN_BUSY] = "busy",
+    [CONN_CLOSED] = "closed",
+};
+
+enum req_state {
+	REQ_QUEUED,    /* in pool->queue */
+	REQ_ON_CONN,   /* bound to req->conn */
+	REQ_FINISHING, /* outcome decided, callback deferred to the loop */
+};
+
+struct conn {
+	struct https_pool *pool;
+	TAILQ_ENTRY(conn) link;
+	unsigned id;
+	enum conn_state state;
+	struct bufferevent *bev;
+	SSL *ssl;                  /* owned by bev; NULL for plain http */
+	struct event *timer;       /* connect timeout, then idle timeout */
+	struct https_request *req; /* while CONNECTING (may be NULL) or BUSY */
+	struct http_parser *parser;
+	unsigned exchanges; /* completed on this connection, for the logs */
+};
+
+struct https_request {
+	struct https_pool *pool;
+	TAILQ_ENTRY(https_request) queue_link;
+	TAILQ_ENTRY(https_request) all_link;
+	enum req_state state;
+	char *data;
+	size_t len;
+	struct event *timeout; /* whole request, NULL if none */
+	struct event *finish;  /* deferred completion */
+	struct conn *conn;
+	https_done_fn done;
+	void *userdata;
+	bool retried;    /* the one transparent retry is used up */
+	bool fresh_only; /* must not go over a kept-alive connection */
+	struct https_outcome outcome;
+	char detail[HTTPS_DETAIL_MAX];
+};
+
+TAILQ_HEAD(conn_list, conn);
+TAILQ_HEAD(request_list, https_request);
+
+struct https_pool {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct tls_context *tls;
+	char *host;
+	uint16_t port;
+	struct https_pool_options opts;
+	struct conn_list conns;       /* all open ones; idle ones first */
+	struct request_list queue;    /* waiting for a connection, FIFO */
+	struct request_list requests; /* every live request */
+	unsigned next_conn_id;
+	bool shutting_down;
+	struct https_pool_stats stats;
+};
+
+static const char *const error_names[] = {
+    [HTTPS_OK] = "ok",
+    [HTTPS_E_RESOLVE] = "resolve",
+    [HTTPS_E_CONNECT] = "connect",
+    [HTTPS_E_TLS] = "tls",
+    [HTTPS_E_IO] = "io",
+    [HTTPS_E_PROTOCOL] = "protocol",
+    [HTTPS_E_TIMEOUT] = "timeout",
+    [HTTPS_E_NOMEM] = "nomem",
+    [HTTPS_E_SHUTDOWN] = "shutdown",
+};
+
+const char *https_error_to_string(enum https_error e)
+{
+	if ((unsigned)e >= sizeof(error_names) / sizeof(error_names[0]) || !error_names[e])
+		return "unknown";
+	return error_names[e];
+}
+
+static void pool_dispatch(struct https_pool *p);
+
+/* ---- requests --------------------------------------------------------- */
+
+static void request_free(struct https_request *r)
+{
+	struct https_pool *p = r->pool;
+
+	if (r->state == REQ_QUEUED) {
+		TAILQ_REMOVE(&p->queue, r, queue_link);
+		p->stats.queued--;
+	}
+	TAILQ_REMOVE(&p->requests, r, all_link);
+	if (r->timeout)
+		event_free(r->timeout);
+	event_free(r->finish);
+	free(r->data);
+	free(r);
+}
+
+static void request_set_outcome(struct https_request *r, enum https_error e, const char *detail)
+{
+	r->outcome.error = e;
+	if (detail)
+		snprintf(r->detail, sizeof(r->detail), "%s", detail);
+	else if (e != HTTPS_OK)
+		snprintf(r->detail, sizeof(r->detail), "%s", https_error_to_string(e));
+	r->outcome.detail = e == HTTPS_OK ? NULL : r->detail;
+}
+
+/* Delivers the outcome and frees r.  The request must already be detached
+ * from its connection.  Callers do this last and touch nothing afterwards:
+ * the callback may free the pool. */
+static void request_complete(struct https_request *r, enum https_error e, const char *detail,
+			     struct http_response *resp)
+{
+	struct https_outcome o;
+	https_done_fn done = r->done;
+	void *userdata = r->userdata;
+	char buf[HTTPS_DETAIL_MAX];
+
+	request_set_outcome(r, e, detail);
+	o = r->outcome;
+	if (o.detail) {
+		memcpy(buf, r->detail, sizeof(buf));
+		o.detail = buf;
+	}
+	log_debug("https %s:%u: request done: %s%s%s", r->pool->host, (unsigned)r->pool->port, https_error_to_string(e),
+		  o.detail ? ": " : "", o.detail ? o.detail : "");
+	request_free(r);
+	done(&o, resp, userdata);
+}
+
+static void request_finish_cb(evutil_socket_t fd, short what, void *userdata)
+{
+	struct https_request *r = userdata;
+
+	request_complete(r, r->outcome.error, r->detail, NULL);
+}
+
+/* Fails r from the loop rather than now: used where the caller may be
+ * https_pool_submit, which must not run callbacks. */
+static void request_fail_later(struct https_request *r, enum https_error e, const char *detail)
+{
+	struct https_pool *p = r->pool;
+
+	if (r->state == REQ_QUEUED) {
+		TAILQ_REMOVE(&p->queue, r, queue_link);
+		p->stats.queued--;
+	}
+	r->state = REQ_FINISHING;
+	r->conn = NULL;
+	if (r->timeout)
+		evtimer_del(r->timeout);
+	request_set_outcome(r, e, detail);
+	event_active(r->finish, EV_TIMEOUT, 1);
+}
+
+/* Puts r back at the head of the queue for its one retry. */
+static void request_requeue(struct https_request *r)
+{
+	struct https_pool *p = r->pool;
+
+	log_info("https %s:%u: kept-alive connection was closed by the server; retrying on a new one", p->host,
+		 (unsigned)p->port);
+	r->retried = true;
+	r->fresh_only = true;
+	r->conn = NULL;
+	r->state = REQ_QUEUED;
+	r->outcome = (struct https_outcome){0};
+	TAILQ_INSERT_HEAD(&p->queue, r, queue_link);
+	p->stats.queued++;
+	p->stats.retried++;
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static void conn_set_state(struct conn *c, enum conn_state s)
+{
+	log_debug("https %s:%u conn #%u: %s -> %s", c->pool->host, (unsigned)c->pool->port, c->id,
+		  conn_state_names[c->state], conn_state_names[s]);
+	if (c->state == CONN_IDLE)
+		c->pool->stats.connections_idle--;
+	if (s == CONN_IDLE)
+		c->pool->stats.connections_idle++;
+	c->state = s;
+}
+
+/* Closes and frees c.  Its request, if any, must have been detached. */
+static void conn_close(struct conn *c)
+{
+	struct https_pool *p = c->pool;
+
+	conn_set_state(c, CONN_CLOSED);
+	TAILQ_REMOVE(&p->conns, c, link);
+	p->stats.connections_open--;
+	/* Safe from within this bufferevent's own callbacks: libevent holds a
+	 * reference while it runs them, and clears them on free. */
+	if (c->bev)
+		bufferevent_free(c->bev);
+	if (c->timer)
+		event_free(c->timer);
+	http_parser_free(c->parser);
+	free(c);
+}
+
+/* Closes c after an orderly end (idle, complete response, abandon,
+ * shutdown): its TLS session stays good for resumption. */
+static void conn_close_clean(struct conn *c)
+{
+	tls_mark_clean_close(c->ssl);
+	conn_close(c);
+}
+
+/* Detaches c's request (if any) so the caller can complete it. */
+static struct https_request *conn_take_request(struct conn *c)
+{
+	struct https_request *r = c->req;
+
+	c->req = NULL;
+	c->parser = http_parser_free(c->parser);
+	if (r)
+		r->conn = NULL;
+	return r;
+}
+
+static void set_nodelay(struct conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int one = 1;
+
+	/* Requests are written in one go and then we wait: Nagle would only
+	 * hold back the last segment. */
+	if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		log_debug("https %s:%u conn #%u: TCP_NODELAY: %s", c->pool->host, (unsigned)c->pool->port, c->id,
+			  strerror(errno));
+}
+
+static void conn_arm_timer(struct conn *c, unsigned ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+	evtimer_add(c->timer, &tv);
+}
+
+static void conn_set_idle(struct conn *c)
+{
+	struct https_pool *p = c->pool;
+
+	conn_set_state(c, CONN_IDLE);
+	/* Idle ones first, most recently used first: the warmest connection
+	 * is the least likely to have been dropped by the server. */
+	TAILQ_REMOVE(&p->conns, c, link);
+	TAILQ_INSERT_HEAD(&p->conns, c, link);
+	conn_arm_timer(c, p->opts.idle_timeout_ms);
+}
+
+/* Sends r over c (which is connected).  Returns 0, or -ENOMEM/-EIO with r
+ * still bound (the caller fails both). */
+static int conn_start_exchange(struct conn *c)
+{
+	struct https_request *r = c->req;
+
+	evtimer_del(c->timer);
+	c->parser = http_parser_new(c->pool->opts.max_response_body);
+	if (!c->parser)
+		return -ENOMEM;
+	/* Anything taken from the idle list counts as reused: the server may
+	 * have dropped it meanwhile, which is what the retry is for. */
+	r->outcome.reused_connection = c->state == CONN_IDLE;
+	if (c->state == CONN_IDLE)
+		c->pool->stats.reused++;
+	conn_set_state(c, CONN_BUSY);
+	if (bufferevent_write(c->bev, r->data, r->len) < 0)
+		return -EIO;
+	return 0;
+}
+
+/* The first real OpenSSL error libevent queued for c, 0 if none.  The queue
+ * is drained so a stale error never describes a later event.  libevent
+ * also queues bare SSL_ERROR_* codes (SSL_ERROR_SYSCALL for a failed
+ * socket), which are not TLS errors and are skipped. */
+static unsigned long openssl_error(struct conn *c)
+{
+	unsigned long e, first = 0;
+
+	if (!c->ssl)
+		return 0;
+	while ((e = bufferevent_get_openssl_error(c->bev)))
+		if (ERR_GET_LIB(e) != 0)
+			first = e; /* libevent returns them newest first */
+	return first;
+}
+
+/* Why a connection attempt failed: DNS, TCP or TLS.  TCP was up if the
+ * socket has a peer; then only the TLS handshake can have failed. */
+static enum https_error conn_classify_failure(struct conn *c, short events, int err, char *buf, size_t size)
+{
+	struct https_pool *p = c->pool;
+	int dns_err = bufferevent_socket_get_dns_error(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	unsigned long ssl_err = openssl_error(c);
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof(sa);
+	bool tcp_up = fd >= 0 && getpeername(fd, (struct sockaddr *)&sa, &sl) == 0;
+
+	if (dns_err) {
+		snprintf(buf, size, "cannot resolve %s: %s", p->host, evutil_gai_strerror(dns_err));
+		return HTTPS_E_RESOLVE;
+	}
+	if (c->ssl && (ssl_err || tcp_up || SSL_get_verify_result(c->ssl) != X509_V_OK)) {
+		tls_describe_failure(c->ssl, p->host, ssl_err, buf, size);
+		return HTTPS_E_TLS;
+	}
+	snprintf(buf, size, "cannot connect to %s port %u: %s", p->host, (unsigned)p->port,
+		 events & BEV_EVENT_TIMEOUT ? "timed out"
+		 : err                      ? strerror(err)
+					    : "connection closed");
+	return HTTPS_E_CONNECT;
+}
+
+static void conn_connect_failed(struct conn *c, short events, int err)
+{
+	struct https_pool *p = c->pool;
+	char detail[HTTPS_DETAIL_MAX];
+	enum https_error e = conn_classify_failure(c, events, err, detail, sizeof(detail));
+	struct https_request *r = conn_take_request(c);
+
+	log_debug("https %s:%u conn #%u: %s", p->host, (unsigned)p->port, c->id, detail);
+	conn_close(c);
+	pool_dispatch(p);
+	if (r)
+		request_complete(r, e, detail, NULL);
+}
+
+static void conn_connected(struct conn *c)
+{
+	struct https_pool *p = c->pool;
+	struct https_request *r;
+
+	set_nodelay(c);
+	if (c->ssl) {
+		p->stats.tls_handshakes++;
+		if (tls_session_reused(c->ssl))
+			p->stats.tls_resumed++;
+	}
+	if (!c->req) {
+		/* Its request timed out or was abandoned meanwhile. */
+		conn_set_idle(c);
+		pool_dispatch(p);
+		return;
+	}
+	if (conn_start_exchange(c) == 0)
+		return;
+	r = conn_take_request(c);
+	conn_close(c);
+	pool_dispatch(p);
+	request_complete(r, HTTPS_E_NOMEM, "cannot send request", NULL);
+}
+
+/* A response is complete: c goes back to idle if it may carry another
+ * request, and the request is answered. */
+static void conn_response_done(struct conn *c, bool leftover)
+{
+	struct https_pool *p = c->pool;
+	struct http_response *resp = http_parser_take(c->parser);
+	struct https_request *r = conn_take_request(c);
+
+	c->exchanges++;
+	r->outcome.response_started = 1;
+	/* Bytes after the response were never asked for: the stream can no
+	 * longer be trusted to line up with requests. */
+	if (resp && resp->keep_alive && !leftover)
+		conn_set_idle(c);
+	else
+		conn_close_clean(c);
+	pool_dispatch(p);
+	if (resp)
+		request_complete(r, HTTPS_OK, NULL, resp);
+	else
+		request_complete(r, HTTPS_E_NOMEM, NULL, NULL);
+}
+
+/* The exchange on c failed (error or close before a complete response).
+ * A request that went over a reused connection the server had already
+ * dropped gets its one retry; anything else is reported. */
+static void conn_exchange_failed(struct conn *c, enum https_error e, const char *detail)
+{
+	struct https_pool *p = c->pool;
+	bool started = http_parser_started(c->parser);
+	struct https_request *r = conn_take_request(c);
+
+	r->outcome.response_started = started;
+	conn_close(c);
+	if (e == HTTPS_E_IO && !started && r->outcome.reused_connection && !r->retried && !p->shutting_down) {
+		request_requeue(r);
+		pool_dispatch(p);
+		return;
+	}
+	pool_dispatch(p);
+	request_complete(r, e, detail, NULL);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *userdata)
+{
+	struct conn *c = userdata;
+	struct https_pool *p = c->pool;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	enum http_parse_status s = HTTP_PARSE_NEED_MORE;
+
+	if (c->state != CONN_BUSY) {
+		/* Bytes nobody asked for (idle, or before our request went
+		 * out): the stream cannot be matched to requests any more. */
+		struct https_request *r = conn_take_request(c);
+		log_debug("https %s:%u conn #%u: unsolicited data, closing", p->host, (unsigned)p->port, c->id);
+		conn_close(c);
+		pool_dispatch(p);
+		if (r)
+			request_complete(r, HTTPS_E_PROTOCOL, "server sent data before the request", NULL);
+		return;
+	}
+	while (s == HTTP_PARSE_NEED_MORE && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		size_t used = 0;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		s = http_parser_feed(c->parser, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(in, used);
+	}
+	if (s == HTTP_PARSE_DONE)
+		conn_response_done(c, evbuffer_get_length(in) > 0);
+	else if (s == HTTP_PARSE_ERROR)
+		conn_exchange_failed(c, HTTPS_E_PROTOCOL, http_parser_error(c->parser));
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *userdata)
+{
+	struct conn *c = userdata;
+
+	/* Called when the output buffer has drained.  Deferred, so check it
+	 * is still empty: it may be about a previous request. */
+	if (c->state == CONN_BUSY && c->req && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		c->req->outcome.request_sent = 1;
+}
+
+/* EOF or an error while BUSY.  An EOF may complete a close-delimited body. */
+static void conn_busy_event(struct conn *c, short events, int err)
+{
+	char detail[HTTPS_DETAIL_MAX];
+	unsigned long ssl_err = openssl_error(c);
+
+	if ((events & BEV_EVENT_EOF) && http_parser_eof(c->parser) == HTTP_PARSE_DONE) {
+		conn_response_done(c, false);
+		return;
+	}
+	if (ssl_err) {
+		char e[HTTPS_DETAIL_MAX / 2];
+		ERR_error_string_n(ssl_err, e, sizeof(e));
+		snprintf(detail, sizeof(detail), "TLS error on the connection to %s: %s", c->pool->host, e);
+	} else if (events & BEV_EVENT_EOF)
+		snprintf(detail, sizeof(detail), "%s:%u closed the connection: %s", c->pool->host,
+			 (unsigned)c->pool->port,
+			 http_parser_started(c->parser) ? "incomplete response" : "no response");
+	else
+		snprintf(detail, sizeof(detail), "connection to %s:%u failed: %s", c->pool->host,
+			 (unsigned)c->pool->port, err ? strerror(err) : "I/O error");
+	conn_exchange_failed(c, HTTPS_E_IO, detail);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short events, void *userdata)
+{
+	struct conn *c = userdata;
+	struct https_pool *p = c->pool;
+	/* libevent saves errno for deferred callbacks; it means something
+	 * only with BEV_EVENT_ERROR. */
+	int err = events & BEV_EVENT_ERROR ? EVUTIL_SOCKET_ERROR() : 0;
+
+	if (events & BEV_EVENT_CONNECTED) {
+		if (c->state == CONN_CONNECTING)
+			conn_connected(c);
+		return;
+	}
+	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+		return;
+	switch (c->state) {
+	case CONN_CONNECTING:
+		conn_connect_failed(c, events, err);
+		break;
+	case CONN_BUSY:
+		conn_busy_event(c, events, err);
+		break;
+	default:
+		/* The server dropped an idle connection: just forget it. */
+		log_debug("https %s:%u conn #%u: closed while idle after %u requests", p->host, (unsigned)p->port,
+			  c->id, c->exchanges);
+		conn_close_clean(c);
+		pool_dispatch(p);
+		break;
+	}
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *userdata)
+{
+	struct conn *c = userdata;
+	struct https_pool *p = c->pool;
+
+	if (c->state == CONN_CONNECTING) {
+		conn_connect_failed(c, BEV_EVENT_TIMEOUT, 0);
+		return;
+	}
+	log_debug("https %s:%u conn #%u: idle timeout", p->host, (unsigned)p->port, c->id);
+	conn_close_clean(c);
+	pool_dispatch(p);
+}
+
+static struct bufferevent *conn_new_bev(struct conn *c)
+{
+	struct https_pool *p = c->pool;
+	/* Deferred callbacks: nothing of ours runs from inside a libevent
+	 * call we make (connect, write), only from the loop. */
+	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+
+	if (!p->tls)
+		return bufferevent_socket_new(p->base, -1, opts);
+	c->ssl = tls_context_new_ssl(p->tls, p->host, p->port);
+	if (!c->ssl)
+		return NULL;
+	/* On failure libevent frees the SSL itself (BEV_OPT_CLOSE_ON_FREE). */
+	return bufferevent_openssl_socket_new(p->base, -1, c->ssl, BUFFEREVENT_SSL_CONNECTING, opts);
+}
+
+/* Opens a connection for r.  Returns 0 (r is bound to it), or -ENOMEM /
+ * -EIO with nothing left behind. */
+static int conn_open(struct https_pool *p, struct https_request *r)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->pool = p;
+	c->id = ++p->next_conn_id;
+	c->state = CONN_CONNECTING;
+	TAILQ_INSERT_TAIL(&p->conns, c, link);
+	p->stats.connections_open++;
+	p->stats.connections_opened++;
+	log_debug("https %s:%u conn #%u: new, %s", p->host, (unsigned)p->port, c->id, conn_state_names[c->state]);
+
+	c->timer = evtimer_new(p->base, conn_timer_cb, c);
+	c->bev = c->timer ? conn_new_bev(c) : NULL;
+	if (!c->bev) {
+		c->ssl = NULL;
+		conn_close(c);
+		return -ENOMEM;
+	}
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_arm_timer(c, p->opts.connect_timeout_ms);
+	if (bufferevent_socket_connect_hostname(c->bev, p->dns, AF_UNSPEC, p->host, p->port) < 0) {
+		conn_close(c);
+		return -EIO;
+	}
+	set_nodelay(c); /* the socket exists already for literal addresses */
+	c->req = r;
+	r->conn = c;
+	r->state = REQ_ON_CONN;
+	return 0;
+}
+
+/* ---- the pool --------------------------------------------------------- */
+
+static struct conn *pool_idle_conn(struct https_pool *p)
+{
+	struct conn *c = TAILQ_FIRST(&p->conns);
+
+	return c && c->state == CONN_IDLE ? c : NULL;
+}
+
+static void request_unqueue(struct https_request *r)
+{
+	TAILQ_REMOVE(&r->pool->queue, r, queue_link);
+	r->pool->stats.queued--;
+}
+
+/* Binds queued requests to idle connections, opening new ones up to the
+ * limit, in FIFO order.  Never runs callbacks (failures are deferred), so
+ * it is safe from https_pool_submit. */
+static void pool_dispatch(struct https_pool *p)
+{
+	struct https_request *r;
+
+	while (!p->shutting_down && (r = TAILQ_FIRST(&p->queue))) {
+		struct conn *c = pool_idle_conn(p);
+		if (c && !r->fresh_only) {
+			request_unqueue(r);
+			c->req = r;
+			r->conn = c;
+			r->state = REQ_ON_CONN;
+			if (conn_start_exchange(c) < 0) {
+				conn_take_request(c);
+				conn_close(c);
+				request_fail_later(r, HTTPS_E_NOMEM, "cannot send request");
+			}
+			continue;
+		}
+		if (p->stats.connections_open >= p->opts.max_connections) {
+			/* A retry wants a fresh connection: make room. */
+			if (c && r->fresh_only) {
+				conn_close_clean(c);
+				continue;
+			}
+			break;
+		}
+		request_unqueue(r);
+		r->state = REQ_ON_CONN;
+		int err = conn_open(p, r);
+		if (err < 0) {
+			char detail[HTTPS_DETAIL_MAX];
+			snprintf(detail, sizeof(detail), "cannot open a connection to %s:%u: %s", p->host,
+				 (unsigned)p->port, strerror(-err));
+			request_fail_later(r, err == -ENOMEM ? HTTPS_E_NOMEM : HTTPS_E_CONNECT, detail);
+			continue;
+		}
+	}
+}
+
+static void request_timeout_cb(evutil_socket_t fd, short what, void *userdata)
+{
+	struct https_request *r = userdata;
+	struct https_pool *p = r->pool;
+	struct conn *c = r->conn;
+
+	if (r->state == REQ_FINISHING)
+		return;
+	if (c) {
+		bool busy = c->state == CONN_BUSY;
+		r->outcome.response_started = busy && http_parser_started(c->parser);
+		conn_take_request(c);
+		/* A connection still connecting is kept for later requests;
+		 * one carrying our request cannot be reused. */
+		if (busy)
+			conn_close(c);
+	} else if (r->state == REQ_QUEUED) {
+		request_unqueue(r);
+		r->state = REQ_FINISHING;
+	}
+	pool_dispatch(p);
+	request_complete(r, HTTPS_E_TIMEOUT, "no response within the request timeout", NULL);
+}
+
+struct https_pool *https_pool_new(struct event_base *base, struct evdns_base *dns, struct tls_context *tls,
+				  const char *host, uint16_t port, const struct https_pool_options *opts)
+{
+	struct https_pool *p;
+
+	if (!base || !host || port == 0)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->host = strdup(host);
+	if (!p->host) {
+		free(p);
+		return NULL;
+	}
+	p->base = base;
+	p->dns = dns;
+	p->tls = tls;
+	p->port = port;
+	if (opts)
+		p->opts = *opts;
+	if (!p->opts.max_connections)
+		p->opts.max_connections = HTTPS_POOL_DEFAULT_MAX_CONNECTIONS;
+	if (!p->opts.idle_timeout_ms)
+		p->opts.idle_timeout_ms = HTTPS_POOL_DEFAULT_IDLE_TIMEOUT_MS;
+	if (!p->opts.connect_timeout_ms)
+		p->opts.connect_timeout_ms = HTTPS_POOL_DEFAULT_CONNECT_TIMEOUT_MS;
+	if (!p->opts.max_response_body)
+		p->opts.max_response_body = HTTP_DEFAULT_MAX_BODY;
+	TAILQ_INIT(&p->conns);
+	TAILQ_INIT(&p->queue);
+	TAILQ_INIT(&p->requests);
+	return p;
+}
+
+struct https_pool *https_pool_free(struct https_pool *p)
+{
+	struct https_request *r;
+	struct conn *c;
+
+	/* A callback run from below freeing the pool again: the outer call
+	 * finishes the job. */
+	if (!p || p->shutting_down)
+		return NULL;
+	p->shutting_down = true;
+	while ((c = TAILQ_FIRST(&p->conns))) {
+		conn_take_request(c);
+		conn_close_clean(c);
+	}
+	/* One at a time from the head: a callback may abandon others. */
+	while ((r = TAILQ_FIRST(&p->requests))) {
+		if (r->state == REQ_QUEUED)
+			request_unqueue(r);
+		r->state = REQ_FINISHING;
+		r->conn = NULL;
+		request_complete(r, HTTPS_E_SHUTDOWN, "connection pool shut down", NULL);
+	}
+	free(p->host);
+	free(p);
+	return NULL;
+}
+
+struct https_request *https_pool_submit(struct https_pool *p, const char *request, size_t len, unsigned timeout_ms,
+					https_done_fn done, void *userdata)
+{
+	struct https_request *r;
+
+	if (!p || !request || len == 0 || !done || p->shutting_down || p->stats.queued >= HTTPS_POOL_MAX_QUEUED)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->pool = p;
+	r->done = done;
+	r->userdata = userdata;
+	r->data = malloc(len);
+	r->finish = evtimer_new(p->base, request_finish_cb, r);
+	if (timeout_ms)
+		r->timeout = evtimer_new(p->base, request_timeout_cb, r);
+	if (!r->data || !r->finish || (timeout_ms && !r->timeout)) {
+		if (r->timeout)
+			event_free(r->timeout);
+		if (r->finish)
+			event_free(r->finish);
+		free(r->data);
+		free(r);
+		return NULL;
+	}
+	memcpy(r->data, request, len);
+	r->len = len;
+	if (r->timeout) {
+		struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+		evtimer_add(r->timeout, &tv);
+	}
+	r->state = REQ_QUEUED;
+	TAILQ_INSERT_TAIL(&p->requests, r, all_link);
+	TAILQ_INSERT_TAIL(&p->queue, r, queue_link);
+	p->stats.queued++;
+	p->stats.requests++;
+	pool_dispatch(p);
+	return r;
+}
+
+void https_request_abandon(struct https_request *r)
+{
+	struct https_pool *p;
+	struct conn *c;
+
+	if (!r)
+		return;
+	p = r->pool;
+	c = r->conn;
+	if (c) {
+		bool busy = c->state == CONN_BUSY;
+		conn_take_request(c);
+		if (busy)
+			conn_close_clean(c);
+	}
+	request_free(r);
+	pool_dispatch(p);
+}
+
+void https_pool_get_stats(const struct https_pool *p, struct https_pool_stats *ret)
+{
+	if (p && ret)
+		*ret = p->stats;
+}

@@ -1,0 +1,708 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkmscancel against a tiny fake Varlink server: a thread that accepts on a
+ * temporary Unix socket, collects NUL-terminated requests and answers each
+ * through a per-test responder that writes whatever bytes the test needs
+ * (good replies, errors, garbage, oversized messages, an early close).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "kmscancel.h"
+
+#define MAX_REQUESTS 64
+#define ARN "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+#define KEY "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+struct fake;
+/* Answer request number idx (text without its NUL) on fd.  Return false to
+ * close the connection. */
+typedef bool (*responder_fn)(struct fake *f, int fd, size_t idx, const char *request);
+
+struct fake {
+	char dir[64];
+	char path[108];
+	int listen_fd;
+	pthread_t thread;
+	responder_fn respond;
+	const char *reply;   /* for responders that send one fixed text */
+	pthread_mutex_t lock;
+	char *requests[MAX_REQUESTS];
+	size_t n_requests;
+	size_t n_connections;
+};
+
+/* --- the fake server ---------------------------------------------------------------------- */
+
+static void send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return; /* the client went away; the test will tell */
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Send text plus its NUL terminator. */
+static void send_message(int fd, const char *text)
+{
+	send_all(fd, text, strlen(text) + 1);
+}
+
+static void send_messagef(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_messagef(int fd, const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&s, fmt, ap) >= 0);
+	va_end(ap);
+	send_message(fd, s);
+	free(s);
+}
+
+/* Serve one connection until the client closes it or the responder says so. */
+static void serve_connection(struct fake *f, int fd)
+{
+	char buf[8192];
+	size_t len = 0;
+
+	for (;;) {
+		char *nul;
+		ssize_t n;
+
+		while ((nul = memchr(buf, '\0', len))) {
+			size_t idx, mlen = (size_t)(nul - buf);
+			bool keep;
+
+			pthread_mutex_lock(&f->lock);
+			idx = f->n_requests;
+			if (idx < MAX_REQUESTS)
+				f->requests[f->n_requests++] = strdup(buf);
+			pthread_mutex_unlock(&f->lock);
+			keep = f->respond(f, fd, idx, buf);
+			memmove(buf, buf + mlen + 1, len - mlen - 1);
+			len -= mlen + 1;
+			if (!keep)
+				return;
+		}
+		if (len == sizeof(buf))
+			return;
+		n = read(fd, buf + len, sizeof(buf) - len);
+		if (n <= 0)
+			return;
+		len += (size_t)n;
+	}
+}
+
+static void *fake_thread(void *userdata)
+{
+	struct fake *f = userdata;
+	int fd;
+
+	/* Until the listening socket is shut down by fake_stop(). */
+	while ((fd = accept(f->listen_fd, NULL, NULL)) >= 0) {
+		pthread_mutex_lock(&f->lock);
+		f->n_connections++;
+		pthread_mutex_unlock(&f->lock);
+		serve_connection(f, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static struct fake *fake_start(responder_fn respond)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/test-client-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/io.kmscancel", f->dir);
+	strcpy(sa.sun_path, f->path);
+	f->respond = respond;
+	pthread_mutex_init(&f->lock, NULL);
+	f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->listen_fd >= 0);
+	assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->listen_fd, 16), 0);
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_thread, f), 0);
+	return f;
+}
+
+static void fake_stop(struct fake *f)
+{
+	shutdown(f->listen_fd, SHUT_RDWR); /* wakes accept() */
+	pthread_join(f->thread, NULL);
+	close(f->listen_fd);
+	unlink(f->path);
+	rmdir(f->dir);
+	for (size_t i = 0; i < f->n_requests; i++)
+		free(f->requests[i]);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static size_t fake_connections(struct fake *f)
+{
+	size_t n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->n_connections;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+static const char *fake_request(struct fake *f, size_t idx)
+{
+	const char *r;
+
+	pthread_mutex_lock(&f->lock);
+	r = idx < f->n_requests ? f->requests[idx] : NULL;
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+/* The keyId of a request, crudely (the tests send plain key IDs). */
+static void request_key(const char *request, char *buf, size_t size)
+{
+	const char *p = strstr(request, "\"keyId\"");
+
+	buf[0] = '\0';
+	if (!p || !(p = strchr(p + 7, '"')))
+		return;
+	p++;
+	snprintf(buf, size, "%.*s", (int)strcspn(p, "\""), p);
+}
+
+/* --- responders ------------------------------------------------------------------------------ */
+
+static bool respond_fixed(struct fake *f, int fd, size_t idx, const char *request)
+{
+	send_message(fd, f->reply);
+	return true;
+}
+
+static bool respond_cancel_ok(struct fake *f, int fd, size_t idx, const char *request)
+{
+	send_message(fd, "{\"parameters\":{\"keyId\":\"" ARN "\",\"keyState\":\"Disabled\","
+			 "\"requestId\":\"8f1e-req\",\"attempts\":2}}");
+	return true;
+}
+
+/* Echo the key, after every fifth request only, so that the client has
+ * several calls in flight at once. */
+static bool respond_in_batches(struct fake *f, int fd, size_t idx, const char *request)
+{
+	if (idx % 5 != 4)
+		return true;
+	for (size_t i = idx - 4; i <= idx; i++) {
+		char key[128];
+
+		request_key(fake_request(f, i), key, sizeof(key));
+		send_messagef(fd, "{\"parameters\":{\"keyId\":\"%s\",\"keyState\":\"Disabled\",\"requestId\":\"r%zu\","
+				  "\"attempts\":1}}", key, i);
+	}
+	return true;
+}
+
+static bool respond_close(struct fake *f, int fd, size_t idx, const char *request)
+{
+	return false;
+}
+
+static bool respond_oversized(struct fake *f, int fd, size_t idx, const char *request)
+{
+	size_t len = 70 * 1024;
+	char *big = malloc(len);
+
+	assert_non_null(big);
+	memset(big, ' ', len); /* JSON whitespace, and no NUL: too big */
+	send_all(fd, big, len);
+	free(big);
+	return true;
+}
+
+/* The first reply comes late (after the client gave up), the rest at once. */
+static bool respond_late_then_ok(struct fake *f, int fd, size_t idx, const char *request)
+{
+	char key[128];
+
+	if (idx == 0) {
+		struct timespec ts = {.tv_nsec = 300 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	request_key(request, key, sizeof(key));
+	send_messagef(fd, "{\"parameters\":{\"keyId\":\"%s\",\"keyState\":\"PendingDeletion\"}}", key);
+	return true;
+}
+
+/* --- tests ----------------------------------------------------------------------------------------- */
+
+static kmscancel *open_fake(struct fake *f)
+{
+	kmscancel *h = NULL;
+
+	assert_int_equal(kmscancel_open(f->path, &h), KMSCANCEL_OK);
+	assert_non_null(h);
+	return h;
+}
+
+static void test_cancel_success(void **state)
+{
+	struct fake *f = fake_start(respond_cancel_ok);
+	kmscancel *h = open_fake(f);
+	kmscancel_cancel_options o = KMSCANCEL_CANCEL_OPTIONS_INIT;
+	kmscancel_result *r = NULL;
+
+	o.enable_key = true;
+	o.timeout_ms = 2500;
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, &o, &r), KMSCANCEL_OK);
+	assert_int_equal(kmscancel_result_error(r), KMSCANCEL_OK);
+	assert_null(kmscancel_result_error_name(r));
+	assert_null(kmscancel_result_message(r));
+	assert_string_equal(kmscancel_result_key_id(r), ARN);
+	assert_string_equal(kmscancel_result_key_state(r), "Disabled");
+	assert_string_equal(kmscancel_result_request_id(r), "8f1e-req");
+	assert_int_equal(kmscancel_result_attempts(r), 2);
+	assert_non_null(strstr(kmscancel_result_json(r), "\"attempts\":2"));
+	kmscancel_result_free(r);
+
+	/* What went over the wire. */
+	assert_non_null(strstr(fake_request(f, 0), "\"method\":\"io.kmscancel.CancelKeyDeletion\""));
+	assert_non_null(strstr(fake_request(f, 0), "\"keyId\":\"" KEY "\""));
+	assert_non_null(strstr(fake_request(f, 0), "\"enableKey\":true"));
+	assert_non_null(strstr(fake_request(f, 0), "\"timeoutMs\":2500"));
+
+	/* Defaults: no enableKey, no timeoutMs; ret may be NULL. */
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, NULL), KMSCANCEL_OK);
+	assert_null(strstr(fake_request(f, 1), "enableKey"));
+	assert_null(strstr(fake_request(f, 1), "timeoutMs"));
+	assert_int_equal(fake_connections(f), 1);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+static void test_errors_mapped(void **state)
+{
+	static const struct {
+		const char *name;
+		kmscancel_error code;
+		const char *short_name;
+	} cases[] = {
+		{"io.kmscancel.NotFoundException", KMSCANCEL_E_NOT_FOUND, "NotFoundException"},
+		{"io.kmscancel.InvalidArnException", KMSCANCEL_E_INVALID_ARN, "InvalidArnException"},
+		{"io.kmscancel.KMSInvalidStateException", KMSCANCEL_E_INVALID_STATE, "KMSInvalidStateException"},
+		{"io.kmscancel.DependencyTimeoutException", KMSCANCEL_E_DEPENDENCY_TIMEOUT,
+		 "DependencyTimeoutException"},
+		{"io.kmscancel.KMSInternalException", KMSCANCEL_E_KMS_INTERNAL, "KMSInternalException"},
+		{"io.kmscancel.AccessDeniedException", KMSCANCEL_E_ACCESS_DENIED, "AccessDeniedException"},
+		{"io.kmscancel.ThrottlingException", KMSCANCEL_E_THROTTLING, "ThrottlingException"},
+		{"io.kmscancel.KMSException", KMSCANCEL_E_KMS, "KMSException"},
+		{"io.kmscancel.PermissionDenied", KMSCANCEL_E_PERMISSION_DENIED, "PermissionDenied"},
+		{"io.kmscancel.InvalidKeyId", KMSCANCEL_E_INVALID_KEY_ID, "InvalidKeyId"},
+		{"io.kmscancel.CredentialsUnavailable", KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, "CredentialsUnavailable"},
+		{"io.kmscancel.EndpointUnavailable", KMSCANCEL_E_ENDPOINT_UNAVAILABLE, "EndpointUnavailable"},
+		{"io.kmscancel.Timeout", KMSCANCEL_E_TIMEOUT, "Timeout"},
+	};
+	struct fake *f = fake_start(respond_fixed);
+	kmscancel *h = open_fake(f);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		kmscancel_result *r = NULL;
+		char *reply;
+
+		assert_true(asprintf(&reply, "{\"error\":\"%s\",\"parameters\":{\"message\":\"Key '%s' says %zu\","
+					     "\"requestId\":\"req-%zu\"}}", cases[i].name, KEY, i, i) >= 0);
+		f->reply = reply;
+		assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), cases[i].code);
+		assert_int_equal(kmscancel_result_error(r), cases[i].code);
+		assert_string_equal(kmscancel_result_error_name(r), cases[i].short_name);
+		assert_non_null(strstr(kmscancel_result_message(r), "says"));
+		assert_non_null(strstr(kmscancel_result_request_id(r), "req-"));
+		assert_null(kmscancel_result_key_id(r));
+		assert_string_not_equal(kmscancel_strerror(cases[i].code), "unknown error");
+		kmscancel_result_free(r);
+		f->reply = NULL;
+		free(reply);
+	}
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+/* KMSException names the AWS type; unknown and Varlink-level errors are
+ * protocol errors that name what the daemon said. */
+static void test_other_errors(void **state)
+{
+	struct fake *f = fake_start(respond_fixed);
+	kmscancel *h = open_fake(f);
+	kmscancel_result *r = NULL;
+
+	f->reply = "{\"error\":\"io.kmscancel.KMSException\",\"parameters\":{\"message\":\"bad sig\","
+		   "\"type\":\"KMSInvalidSignatureException\",\"requestId\":\"x\"}}";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_E_KMS);
+	assert_string_equal(kmscancel_result_error_name(r), "KMSInvalidSignatureException");
+	assert_string_equal(kmscancel_result_message(r), "bad sig");
+	kmscancel_result_free(r);
+
+	f->reply = "{\"error\":\"io.kmscancel.BrandNewError\",\"parameters\":{\"message\":\"m\"}}";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_E_PROTOCOL);
+	assert_non_null(strstr(kmscancel_result_message(r), "io.kmscancel.BrandNewError"));
+	kmscancel_result_free(r);
+
+	f->reply = "{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":\"keyId\"}}";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_E_PROTOCOL);
+	assert_string_equal(kmscancel_result_error_name(r), "InvalidParameter");
+	assert_non_null(strstr(kmscancel_result_message(r), "org.varlink.service.InvalidParameter"));
+	assert_non_null(strstr(kmscancel_result_message(r), "keyId"));
+	kmscancel_result_free(r);
+
+	f->reply = "{\"error\":\"org.varlink.service.MethodNotFound\",\"parameters\":{\"method\":\"x.Y\"}}";
+	assert_int_equal(kmscancel_describe_key(h, KEY, &r), KMSCANCEL_E_PROTOCOL);
+	kmscancel_result_free(r);
+
+	f->reply = "{\"error\":\"org.varlink.service.PermissionDenied\"}";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_E_PERMISSION_DENIED);
+	assert_string_equal(kmscancel_result_error_name(r), "PermissionDenied");
+	assert_non_null(kmscancel_result_message(r));
+	assert_null(kmscancel_result_request_id(r));
+	kmscancel_result_free(r);
+
+	/* Well-formed but without the fields a cancel reply must have: the call
+	 * fails, the connection survives. */
+	f->reply = "{\"parameters\":{\"keyState\":\"Disabled\"}}";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_E_PROTOCOL);
+	assert_non_null(strstr(kmscancel_result_message(r), "keyId"));
+	kmscancel_result_free(r);
+	assert_int_equal(fake_connections(f), 1);
+
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+static void test_describe_and_status(void **state)
+{
+	struct fake *f = fake_start(respond_fixed);
+	kmscancel *h = open_fake(f);
+	kmscancel_result *r = NULL;
+
+	f->reply = "{\"parameters\":{\"keyId\":\"" ARN "\",\"arn\":\"" ARN "\",\"keyState\":\"PendingDeletion\","
+		   "\"enabled\":false,\"multiRegion\":true,\"deletionDate\":\"2030-01-02T03:04:05Z\","
+		   "\"requestId\":\"d-1\"}}";
+	assert_int_equal(kmscancel_describe_key(h, KEY, &r), KMSCANCEL_OK);
+	assert_string_equal(kmscancel_result_key_id(r), ARN);
+	assert_string_equal(kmscancel_result_arn(r), ARN);
+	assert_string_equal(kmscancel_result_key_state(r), "PendingDeletion");
+	assert_int_equal(kmscancel_result_enabled(r), 0);
+	assert_int_equal(kmscancel_result_multi_region(r), 1);
+	assert_string_equal(kmscancel_result_deletion_date(r), "2030-01-02T03:04:05Z");
+	assert_int_equal(kmscancel_result_attempts(r), 0);
+	kmscancel_result_free(r);
+	assert_non_null(strstr(fake_request(f, 0), "\"method\":\"io.kmscancel.DescribeKey\""));
+
+	f->reply = "{\"parameters\":{\"keyId\":\"" ARN "\",\"keyState\":\"Enabled\"}}";
+	assert_int_equal(kmscancel_describe_key(h, KEY, &r), KMSCANCEL_OK);
+	assert_int_equal(kmscancel_result_enabled(r), -1);
+	assert_null(kmscancel_result_deletion_date(r));
+	assert_null(kmscancel_result_request_id(r));
+	kmscancel_result_free(r);
+
+	f->reply = "{\"parameters\":{\"version\":\"0.1.0\",\"uptimeSec\":5}}";
+	assert_int_equal(kmscancel_get_status(h, &r), KMSCANCEL_OK);
+	assert_string_equal(kmscancel_result_json(r), "{\"version\":\"0.1.0\",\"uptimeSec\":5}");
+	kmscancel_result_free(r);
+	assert_non_null(strstr(fake_request(f, 2), "\"method\":\"io.kmscancel.GetStatus\""));
+
+	/* Newer systemd omits empty parameters. */
+	f->reply = "{}";
+	assert_int_equal(kmscancel_get_status(h, &r), KMSCANCEL_OK);
+	assert_string_equal(kmscancel_result_json(r), "{}");
+	kmscancel_result_free(r);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+static void test_connect_fails(void **state)
+{
+	kmscancel *h = NULL;
+	kmscancel_result *r = NULL;
+
+	assert_int_equal(kmscancel_open("/nonexistent/kmscancel-test/socket", &h), KMSCANCEL_OK);
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_E_CONNECT);
+	assert_string_equal(kmscancel_result_error_name(r), "DaemonUnavailable");
+	assert_non_null(strstr(kmscancel_result_message(r), "/nonexistent/kmscancel-test/socket"));
+	assert_non_null(strstr(kmscancel_result_message(r), strerror(ENOENT)));
+	kmscancel_result_free(r);
+	assert_int_equal(kmscancel_get_fd(h), -1);
+	kmscancel_close(h);
+
+	/* A path too long for sockaddr_un is a connect failure with a reason. */
+	{
+		char path[200];
+
+		memset(path, 'a', sizeof(path) - 1);
+		path[0] = '/';
+		path[sizeof(path) - 1] = '\0';
+		assert_int_equal(kmscancel_open(path, &h), KMSCANCEL_OK);
+		assert_int_equal(kmscancel_get_status(h, &r), KMSCANCEL_E_CONNECT);
+		assert_non_null(strstr(kmscancel_result_message(r), strerror(ENAMETOOLONG)));
+		kmscancel_result_free(r);
+		kmscancel_close(h);
+	}
+
+	/* Bad arguments. */
+	assert_int_equal(kmscancel_open("", &h), KMSCANCEL_E_INVALID_ARGUMENT);
+	assert_int_equal(kmscancel_open(NULL, NULL), KMSCANCEL_E_INVALID_ARGUMENT);
+	r = (kmscancel_result *)&r;
+	assert_int_equal(kmscancel_cancel_key_deletion(NULL, KEY, NULL, &r), KMSCANCEL_E_INVALID_ARGUMENT);
+	assert_null(r);
+	kmscancel_close(NULL);
+	kmscancel_result_free(NULL);
+}
+
+static void test_uninitialised_options(void **state)
+{
+	struct fake *f = fake_start(respond_cancel_ok);
+	kmscancel *h = open_fake(f);
+	kmscancel_cancel_options o = {0};
+	kmscancel_result *r = NULL;
+
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, &o, &r), KMSCANCEL_E_INVALID_ARGUMENT);
+	assert_null(r);
+	/* An older, shorter struct: only its fields are read. */
+	o.size = offsetof(kmscancel_cancel_options, enable_key) + sizeof(bool);
+	o.enable_key = true;
+	o.timeout_ms = 1234;
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, &o, &r), KMSCANCEL_OK);
+	assert_null(strstr(fake_request(f, 0), "timeoutMs"));
+	assert_non_null(strstr(fake_request(f, 0), "enableKey"));
+	kmscancel_result_free(r);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+static void test_garbage_reply(void **state)
+{
+	struct fake *f = fake_start(respond_fixed);
+	kmscancel *h = open_fake(f);
+	kmscancel_result *r = NULL;
+
+	f->reply = "this is not json";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_E_PROTOCOL);
+	assert_non_null(strstr(kmscancel_result_message(r), "malformed"));
+	kmscancel_result_free(r);
+
+	f->reply = "{\"parameters\":{},\"surprise\":1}";
+	assert_int_equal(kmscancel_get_status(h, &r), KMSCANCEL_E_PROTOCOL);
+	kmscancel_result_free(r);
+
+	f->reply = "{\"parameters\":{\"keyId\":\"k\",\"keyState\":\"s\"},\"continues\":true}";
+	assert_int_equal(kmscancel_describe_key(h, KEY, &r), KMSCANCEL_E_PROTOCOL);
+	assert_non_null(strstr(kmscancel_result_message(r), "streamed"));
+	kmscancel_result_free(r);
+
+	/* Each failure dropped the connection; the next call reconnected. */
+	assert_int_equal(fake_connections(f), 3);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+static void test_oversized_reply(void **state)
+{
+	struct fake *f = fake_start(respond_oversized);
+	kmscancel *h = open_fake(f);
+	kmscancel_result *r = NULL;
+
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_E_PROTOCOL);
+	assert_non_null(strstr(kmscancel_result_message(r), "larger than"));
+	kmscancel_result_free(r);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+static void test_early_close(void **state)
+{
+	struct fake *f = fake_start(respond_close);
+	kmscancel *h = open_fake(f);
+	kmscancel_result *r = NULL;
+
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_E_DISCONNECTED);
+	assert_string_equal(kmscancel_result_error_name(r), "Disconnected");
+	assert_non_null(kmscancel_result_message(r));
+	kmscancel_result_free(r);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+struct collected {
+	size_t n;
+	char keys[MAX_REQUESTS][64];
+	kmscancel_error errors[MAX_REQUESTS];
+};
+
+static void collect(kmscancel *h, kmscancel_call *call, kmscancel_result *r, void *userdata)
+{
+	struct collected *c = userdata;
+	const char *key = kmscancel_result_key_id(r);
+
+	snprintf(c->keys[c->n], sizeof(c->keys[c->n]), "%s", key ? key : "-");
+	c->errors[c->n++] = kmscancel_result_error(r);
+	kmscancel_result_free(r);
+}
+
+/* Drive h with poll() until nothing is pending. */
+static void run_until_idle(kmscancel *h)
+{
+	while (kmscancel_get_pending(h) > 0) {
+		struct pollfd p = {.fd = kmscancel_get_fd(h), .events = (short)kmscancel_get_events(h)};
+
+		poll(&p, p.fd >= 0 ? 1 : 0, kmscancel_get_timeout(h));
+		kmscancel_process(h);
+	}
+}
+
+static void test_pipelined(void **state)
+{
+	struct fake *f = fake_start(respond_in_batches);
+	kmscancel *h = open_fake(f);
+	struct collected got = {0};
+	kmscancel_call *calls[11];
+
+	for (size_t i = 0; i < 11; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "key-%02zu", i);
+		assert_int_equal(kmscancel_cancel_key_deletion_async(h, key, NULL, collect, &got, &calls[i]),
+				 KMSCANCEL_OK);
+	}
+	/* Not sent yet: cancelling means it never goes out. */
+	kmscancel_call_cancel(calls[3]);
+	assert_int_equal(kmscancel_get_pending(h), 11);
+	assert_true(kmscancel_get_fd(h) >= 0);
+	assert_true(kmscancel_get_events(h) & POLLOUT);
+	assert_int_equal(kmscancel_get_timeout(h), 0); /* a completion waits for its callback */
+
+	run_until_idle(h);
+	assert_int_equal(got.n, 11);
+	/* The cancelled one first (it completed first), then the replies in
+	 * call order, each matched to its own call. */
+	assert_int_equal(got.errors[0], KMSCANCEL_E_CANCELED);
+	for (size_t i = 1, k = 0; i < got.n; i++, k++) {
+		char key[32];
+
+		if (k == 3)
+			k++;
+		snprintf(key, sizeof(key), "key-%02zu", k);
+		assert_int_equal(got.errors[i], KMSCANCEL_OK);
+		assert_string_equal(got.keys[i], key);
+	}
+	assert_int_equal(f->n_requests, 10);
+	assert_int_equal(fake_connections(f), 1);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+/* A call that times out keeps its place: the late reply is absorbed and the
+ * next call gets its own answer. */
+static void test_timeout_keeps_order(void **state)
+{
+	struct fake *f = fake_start(respond_late_then_ok);
+	kmscancel *h = open_fake(f);
+	kmscancel_result *r = NULL;
+
+	assert_int_equal(kmscancel_set_timeout(h, 50), KMSCANCEL_OK);
+	assert_int_equal(kmscancel_describe_key(h, "first", &r), KMSCANCEL_E_TIMEOUT);
+	assert_string_equal(kmscancel_result_error_name(r), "Timeout");
+	kmscancel_result_free(r);
+	assert_int_equal(kmscancel_set_timeout(h, 0), KMSCANCEL_OK);
+	assert_int_equal(kmscancel_describe_key(h, "second", &r), KMSCANCEL_OK);
+	assert_string_equal(kmscancel_result_key_id(r), "second");
+	kmscancel_result_free(r);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+/* Closing the handle completes pending calls with CANCELED. */
+static void test_close_cancels(void **state)
+{
+	struct fake *f = fake_start(respond_in_batches);
+	kmscancel *h = open_fake(f);
+	struct collected got = {0};
+
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(kmscancel_describe_key_async(h, "k", collect, &got, NULL), KMSCANCEL_OK);
+	kmscancel_process(h); /* sends them; the fake waits for five */
+	kmscancel_close(h);
+	assert_int_equal(got.n, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(got.errors[i], KMSCANCEL_E_CANCELED);
+	fake_stop(f);
+}
+
+static void test_env_socket(void **state)
+{
+	struct fake *f = fake_start(respond_cancel_ok);
+	kmscancel *h = NULL;
+
+	setenv("KMSCANCEL_SOCKET", f->path, 1);
+	assert_int_equal(kmscancel_open(NULL, &h), KMSCANCEL_OK);
+	assert_string_equal(kmscancel_get_socket_path(h), f->path);
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, NULL), KMSCANCEL_OK);
+	kmscancel_close(h);
+
+	/* An explicit path wins. */
+	assert_int_equal(kmscancel_open("/elsewhere", &h), KMSCANCEL_OK);
+	assert_string_equal(kmscancel_get_socket_path(h), "/elsewhere");
+	kmscancel_close(h);
+
+	/* Empty means unset. */
+	setenv("KMSCANCEL_SOCKET", "", 1);
+	assert_int_equal(kmscancel_open(NULL, &h), KMSCANCEL_OK);
+	assert_string_not_equal(kmscancel_get_socket_path(h), "");
+	kmscancel_close(h);
+	unsetenv("KMSCANCEL_SOCKET");
+	fake_stop(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cancel_success),
+		cmocka_unit_test(test_errors_mapped),
+		cmocka_unit_test(test_other_errors),
+		cmocka_unit_test(test_describe_and_status),
+		cmocka_unit_test(test_connect_fails),
+		cmocka_unit_test(test_uninitialised_options),
+		cmocka_unit_test(test_garbage_reply),
+		cmocka_unit_test(test_oversized_reply),
+		cmocka_unit_test(test_early_close),
+		cmocka_unit_test(test_pipelined),
+		cmocka_unit_test(test_timeout_keeps_order),
+		cmocka_unit_test(test_close_cancels),
+		cmocka_unit_test(test_env_socket),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include "conf.h"
+
+#include "aws-ini.h"
+#include "aws-settings.h"
+#include "creds.h"
+#include "endpoint.h"
+#include "log.h"
+#include "textfile.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* Where a value was written; parsers of list keys keep it. */
+struct pos {
+	const char *file;
+	unsigned line;
+};
+
+/*
+ * A value parser.  value is never NULL here except for keys whose default is
+ * "not set"; it stores into *field (a member of c).  Returns 0, -EINVAL with
+ * *ret_why (static text saying what was expected), or -ENOMEM.
+ */
+typedef int (*parse_fn)(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			const char **ret_why);
+
+struct key {
+	const char *section;
+	const char *name;
+	parse_fn parse;
+	size_t offset;
+	const char *default_value; /* what "Key=" and the initial state mean; NULL: not set */
+};
+
+/* --- value parsers ------------------------------------------------------- */
+
+static int set_owned_string(char **field, const char *value)
+{
+	char *v = NULL;
+
+	if (value) {
+		v = strdup(value);
+		if (!v)
+			return -ENOMEM;
+	}
+	free(*field);
+	*field = v;
+	return 0;
+}
+
+static bool has_control_chars(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static int parse_string(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			const char **ret_why)
+{
+	return set_owned_string(field, value);
+}
+
+static int parse_socket_path(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			     const char **ret_why)
+{
+	if (value[0] != '/' || strlen(value) > SOCKET_PATH_MAX) {
+		*ret_why = "expected an absolute path of at most 107 bytes";
+		return -EINVAL;
+	}
+	return set_owned_string(field, value);
+}
+
+static int parse_abs_path(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			  const char **ret_why)
+{
+	if (value && value[0] != '/') {
+		*ret_why = "expected an absolute path";
+		return -EINVAL;
+	}
+	return set_owned_string(field, value);
+}
+
+static int parse_mode(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+		      const char **ret_why)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(value, &end, 8);
+	if (!*value || *end || errno || v > 0777 || value[0] == '-' || value[0] == '+') {
+		*ret_why = "expected an octal mode such as 0660";
+		return -EINVAL;
+	}
+	*(mode_t *)field = (mode_t)v;
+	return 0;
+}
+
+static int parse_log_level(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			   const char **ret_why)
+{
+	int level = value ? log_level_from_string(value) : -1;
+
+	if (value && (level < LOG_ERR || level > LOG_DEBUG)) {
+		*ret_why = "expected err, warning, notice, info or debug";
+		return -EINVAL;
+	}
+	*(int *)field = level;
+	return 0;
+}
+
+/* A decimal number from min to max (no sign, no suffix). */
+static bool parse_number(const char *value, unsigned long min, unsigned long max, unsigned *ret)
+{
+	unsigned long v;
+	char *end;
+
+	if (value[0] < '0' || value[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (*end || errno || v < min || v > max)
+		return false;
+	*ret = (unsigned)v;
+	return true;
+}
+
+static int parse_limit(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+		       const char **ret_why)
+{
+	if (!value) {
+		*(unsigned *)field = 0;
+		return 0;
+	}
+	if (!parse_number(value, 1, CONFIG_MAX_LIMIT, field)) {
+		*ret_why = "expected a number from 1 to 1000000";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_max_attempts(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			      const char **ret_why)
+{
+	if (!value) {
+		*(unsigned *)field = 0;
+		return 0;
+	}
+	if (!parse_number(value, 1, AWS_MAX_MAX_ATTEMPTS, field)) {
+		*ret_why = "expected a number of attempts from 1 to 100";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * A duration: "30", "2.5" (seconds), "1.5s" or "500ms".  Fractions finer
+ * than a millisecond are dropped.  Returns the milliseconds, or -1.
+ */
+static long parse_duration_ms(const char *s)
+{
+	unsigned long long whole = 0, frac = 0, scale = 1000;
+	bool digits = false;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++, digits = true)
+		if ((whole = whole * 10 + (unsigned)(*p - '0')) > 1000000000ULL)
+			return -1;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++, digits = true)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (unsigned)(*p - '0') * scale;
+			}
+	if (!digits)
+		return -1;
+	if (strcmp(p, "ms") == 0)
+		return (long)(whole + frac / 1000);
+	if (*p == '\0' || strcmp(p, "s") == 0)
+		return (long)(whole * 1000 + frac);
+	return -1;
+}
+
+static int parse_timeout(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			 const char **ret_why)
+{
+	long ms = parse_duration_ms(value);
+
+	if (ms < 1 || ms > CONFIG_MAX_CALL_TIMEOUT_MS) {
+		*ret_why = "expected a time such as 30, 2.5 or 500ms, from 1ms to 600s";
+		return -EINVAL;
+	}
+	*(unsigned *)field = (unsigned)ms;
+	return 0;
+}
+
+static int parse_retry_base(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			    const char **ret_why)
+{
+	long ms = value ? parse_duration_ms(value) : 0;
+
+	if (value && (ms < 1 || ms > CONFIG_MAX_RETRY_BASE_MS)) {
+		*ret_why = "expected a time such as 1 or 100ms, from 1ms to 20s";
+		return -EINVAL;
+	}
+	*(unsigned *)field = (unsigned)ms;
+	return 0;
+}
+
+static int bool_from_string(const char *s)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -EINVAL;
+}
+
+static int parse_bool(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+		      const char **ret_why)
+{
+	int b = bool_from_string(value);
+
+	if (b < 0) {
+		*ret_why = "expected yes or no";
+		return -EINVAL;
+	}
+	*(bool *)field = b;
+	return 0;
+}
+
+/* FIPS= also records that it was given, so that an unset key leaves
+ * AWS_USE_FIPS_ENDPOINT in charge. */
+static int parse_fips(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+		      const char **ret_why)
+{
+	if (!value) {
+		c->fips = false;
+		c->fips_set = false;
+		return 0;
+	}
+	c->fips_set = true;
+	return parse_bool(c, field, value, pos, ret_why);
+}
+
+static int parse_region(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			const char **ret_why)
+{
+	if (value && !endpoint_region_valid(value)) {
+		*ret_why = "expected a region name such as us-east-1";
+		return -EINVAL;
+	}
+	return set_owned_string(field, value);
+}
+
+static int parse_profile(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			 const char **ret_why)
+{
+	if (value && !aws_ini_name_valid(value)) {
+		*ret_why = "expected a profile name (letters, digits, -/.%@_:+)";
+		return -EINVAL;
+	}
+	return set_owned_string(field, value);
+}
+
+static int parse_url(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+		     const char **ret_why)
+{
+	if (value && ((strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0) ||
+		      strpbrk(value, " \t") || has_control_chars(value))) {
+		*ret_why = "expected an https:// URL";
+		return -EINVAL;
+	}
+	return set_owned_string(field, value);
+}
+
+static int parse_account(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			 const char **ret_why)
+{
+	if (value && !creds_field_valid(CREDS_FIELD_ACCOUNT_ID, value)) {
+		*ret_why = "expected a 12-digit account ID";
+		return -EINVAL;
+	}
+	return set_owned_string(field, value);
+}
+
+static int parse_credential_source(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+				   const char **ret_why)
+{
+	if (value && !creds_provider_find(value)) {
+		*ret_why = "expected a credential source: env, systemd or shared";
+		return -EINVAL;
+	}
+	return set_owned_string(field, value);
+}
+
+static void allow_clear(struct daemon_config *c)
+{
+	for (size_t i = 0; i < c->n_allow; i++) {
+		free(c->allow[i].rule);
+		free(c->allow[i].file);
+	}
+	free(c->allow);
+	c->allow = NULL;
+	c->n_allow = 0;
+}
+
+/* Allow= adds a rule; an empty Allow= drops the rules given so far. */
+static int parse_allow(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+		       const char **ret_why)
+{
+	struct config_allow a = {0}, *n;
+
+	if (!value) {
+		allow_clear(c);
+		return 0;
+	}
+	n = realloc(c->allow, (c->n_allow + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	c->allow = n;
+	a.rule = strdup(value);
+	a.file = strdup(pos->file);
+	a.line = pos->line;
+	if (!a.rule || !a.file) {
+		free(a.rule);
+		free(a.file);
+		return -ENOMEM;
+	}
+	c->allow[c->n_allow++] = a;
+	return 0;
+}
+
+#define F(m) offsetof(struct daemon_config, m)
+
+static const struct key keys[] = {
+    {"Daemon", "Socket", parse_socket_path, F(socket_path), CONFIG_DEFAULT_SOCKET},
+    {"Daemon", "SocketMode", parse_mode, F(socket_mode), "0660"},
+    {"Daemon", "SocketGroup", parse_string, F(socket_group), CONFIG_DEFAULT_SOCKET_GROUP},
+    {"Daemon", "LogLevel", parse_log_level, F(log_level), NULL},
+    {"Daemon", "MaxConnections", parse_limit, F(max_connections), NULL},
+    {"Daemon", "MaxConnectionsPerUser", parse_limit, F(max_connections_per_uid), NULL},
+    {"Daemon", "MaxCallsPerConnection", parse_limit, F(max_calls_per_connection), NULL},
+    {"AWS", "Region", parse_region, F(region), NULL},
+    {"AWS", "Profile", parse_profile, F(profile), NULL},
+    {"AWS", "EndpointURL", parse_url, F(endpoint_url), NULL},
+    {"AWS", "STSEndpointURL", parse_url, F(sts_endpoint_url), NULL},
+    {"AWS", "CABundle", parse_abs_path, F(ca_bundle), NULL},
+    {"AWS", "Account", parse_account, F(account), NULL},
+    {"AWS", "CredentialSource", parse_credential_source, F(credential_source), NULL},
+    {"KMS", "Timeout", parse_timeout, F(call_timeout_ms), "30"},
+    {"KMS", "MaxAttempts", parse_max_attempts, F(max_attempts), NULL},
+    {"KMS", "RetryBase", parse_retry_base, F(retry_base_ms), NULL},
+    {"KMS", "FIPS", parse_fips, F(fips), NULL},
+    {"Policy", "Allow", parse_allow, F(allow), NULL},
+    {"Policy", "AllowRoot", parse_bool, F(allow_root), "yes"},
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* --- the file -------------------------------------------------------------- */
+
+struct parser {
+	struct daemon_config *c;
+	struct pos pos;
+	const char *section; /* a known section, or NULL while in an unknown one */
+	bool in_section;     /* any header seen */
+	char *error;
+};
+
+static int parser_error(struct parser *p, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int parser_error(struct parser *p, int r, const char *fmt, ...)
+{
+	char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	free(p->error);
+	if (!msg || asprintf(&p->error, "%s:%u: %s", p->pos.file, p->pos.line, msg) < 0)
+		p->error = NULL;
+	free(msg);
+	return r;
+}
+
+static int parser_warning(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int parser_warning(struct parser *p, const char *fmt, ...)
+{
+	struct daemon_config *c = p->c;
+	char *msg = NULL, *w = NULL, **n;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0 || asprintf(&w, "%s:%u: %s", p->pos.file, p->pos.line, msg) < 0) {
+		free(msg);
+		return -ENOMEM;
+	}
+	free(msg);
+	n = realloc(c->warnings, (c->n_warnings + 1) * sizeof(char *));
+	if (!n) {
+		free(w);
+		return -ENOMEM;
+	}
+	c->warnings = n;
+	c->warnings[c->n_warnings++] = w;
+	return 0;
+}
+
+static const char *known_section(const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(keys[i].section, name) == 0)
+			return keys[i].section;
+	return NULL;
+}
+
+static const struct key *find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static int apply_key(struct daemon_config *c, const struct key *k, const char *value, const struct pos *pos,
+		     const char **ret_why)
+{
+	return k->parse(c, (char *)c + k->offset, value, pos, ret_why);
+}
+
+static int parse_header(struct parser *p, char *line)
+{
+	size_t n = strlen(line);
+
+	if (line[n - 1] != ']')
+		return parser_error(p, -EINVAL, "section header does not end with ']'");
+	line[n - 1] = '\0';
+	p->in_section = true;
+	p->section = known_section(line + 1);
+	if (!p->section)
+		return parser_warning(p, "unknown section [%s], ignored", line + 1);
+	return 0;
+}
+
+static int parse_assignment(struct parser *p, char *line)
+{
+	const char *why = "invalid value";
+	const struct key *k;
+	char *eq = strchr(line, '='), *name, *value;
+	int r;
+
+	if (!eq)
+		return parser_error(p, -EINVAL, "expected Key=Value");
+	*eq = '\0';
+	name = text_strip(line);
+	value = text_strip(eq + 1);
+	if (!p->in_section)
+		return parser_error(p, -EINVAL, "%s= outside of any section", name);
+	if (!p->section)
+		return 0; /* warned about once, at the header */
+	k = find_key(p->section, name);
+	if (!k)
+		return parser_warning(p, "unknown key %s= in [%s], ignored", name, p->section);
+	r = apply_key(p->c, k, *value ? value : k->default_value, &p->pos, &why);
+	if (r == -EINVAL)
+		return parser_error(p, r, "%s=%s: %s", name, value, why);
+	return r;
+}
+
+static int parse_line(struct parser *p, char *raw)
+{
+	char *line = text_strip(raw);
+
+	if (*line == '\0' || *line == '#' || *line == ';')
+		return 0;
+	if (*line == '[')
+		return parse_header(p, line);
+	return parse_assignment(p, line);
+}
+
+int config_init_defaults(struct daemon_config *ret)
+{
+	struct daemon_config c = {0};
+	struct pos pos = {"(defaults)", 0};
+	const char *why;
+
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (apply_key(&c, &keys[i], keys[i].default_value, &pos, &why) < 0) {
+			config_done(&c);
+			return -ENOMEM;
+		}
+	*ret = c;
+	return 0;
+}
+
+int config_load_string(const char *text, const char *filename, struct daemon_config *ret, char **ret_error)
+{
+	struct parser p = {.pos = {.file = filename}};
+	struct daemon_config c;
+	char *buf, *cursor, *line;
+	int r;
+
+	r = config_init_defaults(&c);
+	if (r < 0)
+		return r;
+	buf = strdup(text);
+	c.file = strdup(filename);
+	if (!buf || !c.file) {
+		r = -ENOMEM;
+		goto out;
+	}
+	p.c = &c;
+	cursor = buf;
+	while ((line = textfile_next_line(&cursor))) {
+		p.pos.line++;
+		r = parse_line(&p, line);
+		if (r < 0)
+			goto out;
+	}
+	*ret = c;
+	memset(&c, 0, sizeof(c));
+out:
+	if (r < 0 && ret_error && p.error) {
+		*ret_error = p.error;
+		p.error = NULL;
+	}
+	free(p.error);
+	free(buf);
+	config_done(&c);
+	return r;
+}
+
+int config_load(const char *path, bool required, struct daemon_config *ret, char **ret_error)
+{
+	char *buf = NULL;
+	size_t size;
+	int r;
+
+	r = textfile_read(path, CONFIG_MAX_FILE_SIZE, &buf, &size);
+	if (r == -ENOENT && !required)
+		return config_init_defaults(ret);
+	if (r < 0) {
+		const char *why = r == -EFBIG    ? "file too large"
+				  : r == -EINVAL ? "not a regular text file"
+						 : strerror(-r);
+
+		if (ret_error && asprintf(ret_error, "%s: %s", path, why) < 0)
+			*ret_error = NULL;
+		return r;
+	}
+	r = config_load_string(buf, path, ret, ret_error);
+	textfile_free(buf, size);
+	return r;
+}
+
+void config_done(struct daemon_config *c)
+{
+	if (!c)
+		return;
+	free(c->file);
+	free(c->socket_path);
+	free(c->socket_group);
+	free(c->region);
+	free(c->profile);
+	free(c->endpoint_url);
+	free(c->sts_endpoint_url);
+	free(c->ca_bundle);
+	free(c->account);
+	free(c->credential_source);
+	allow_clear(c);
+	for (size_t i = 0; i < c->n_warnings; i++)
+		free(c->warnings[i]);
+	free(c->warnings);
+	memset(c, 0, sizeof(*c));
+}
+
+/* --- over the AWS settings ---------------------------------------------------- */
+
+int config_apply_to_aws_settings(const struct daemon_config *c, struct aws_settings *s, char **ret_error)
+{
+	int r = 0;
+
+	if (c->profile) {
+		r = aws_settings_use_profile(s, c->profile, ret_error);
+		if (r < 0)
+			return r;
+	}
+	if (c->region)
+		r = aws_settings_set_string(&s->region, c->region);
+	if (r >= 0 && c->endpoint_url)
+		r = aws_settings_set_string(&s->kms_endpoint_url, c->endpoint_url);
+	if (r >= 0 && c->sts_endpoint_url)
+		r = aws_settings_set_string(&s->sts_endpoint_url, c->sts_endpoint_url);
+	if (r >= 0 && c->ca_bundle)
+		r = aws_settings_set_string(&s->ca_bundle, c->ca_bundle);
+	if (r < 0)
+		return r;
+	if (c->max_attempts)
+		s->max_attempts = c->max_attempts;
+	if (c->fips_set)
+		s->use_fips_endpoint = c->fips;
+	return 0;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * kmscanceld's own configuration file, /etc/kmscanceld.conf: systemd-style
+ * INI.  "[Section]" headers, "Key=Value" lines (whitespace around '=' and at
+ * the ends is trimmed), '#' or ';' at the start of a line for comments (a
+ * '#' inside a value is part of it).  Section and key names are
+ * case-sensitive, as in systemd.  A key given twice keeps the last value,
+ * except Allow=, which adds a rule each time; an empty value ("Key=") resets
+ * a key to its default and "Allow=" clears the rules so far.  Unknown
+ * sections and keys are warnings, bad values errors, both naming file:line.
+ *
+ * (Named conf.h because autoconf's config.h already takes that name.)
+ *
+ * The file's AWS keys override the AWS environment and shared files:
+ * config_apply_to_aws_settings().  See etc/kmscanceld.conf for every key.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct aws_settings;
+
+#define CONFIG_DEFAULT_SOCKET          "/run/kmscanceld/io.kmscancel"
+#define CONFIG_DEFAULT_SOCKET_MODE     0660
+#define CONFIG_DEFAULT_SOCKET_GROUP    "kmscancel"
+#define CONFIG_DEFAULT_CALL_TIMEOUT_MS 30000
+#define CONFIG_MAX_CALL_TIMEOUT_MS     (10 * 60 * 1000)
+#define CONFIG_MAX_RETRY_BASE_MS       20000   /* the backoff cap (AWS.md §3.2) */
+#define CONFIG_MAX_LIMIT               1000000 /* for the Max* connection/call limits */
+#define CONFIG_MAX_FILE_SIZE           (1024 * 1024)
+
+/* One [Policy] Allow= line, kept raw for the policy module, with where it
+ * was written so that its errors can point there. */
+struct config_allow {
+	char *rule; /* the value, trimmed */
+	char *file;
+	unsigned line;
+};
+
+struct daemon_config {
+	char *file; /* the file loaded, or NULL when running on defaults */
+
+	/* [Daemon] */
+	char *socket_path;                 /* Socket=, never NULL */
+	mode_t socket_mode;                /* SocketMode=, default 0660 */
+	char *socket_group;                /* SocketGroup=, never NULL */
+	int log_level;                     /* LogLevel= as LOG_ERR..LOG_DEBUG, -1 when not set */
+	unsigned max_connections;          /* MaxConnections=, 0: server default */
+	unsigned max_connections_per_uid;  /* MaxConnectionsPerUser=, 0: default */
+	unsigned max_calls_per_connection; /* MaxCallsPerConnection=, 0: default */
+
+	/* [AWS]: NULL when not set (the AWS settings apply) */
+	char *region;
+	char *profile;
+	char *endpoint_url;      /* EndpointURL=: the KMS endpoint */
+	char *sts_endpoint_url;  /* STSEndpointURL= */
+	char *ca_bundle;         /* CABundle= */
+	char *account;           /* Account=: 12 digits */
+	char *credential_source; /* CredentialSource=: a provider name, NULL: the chain */
+
+	/* [KMS] */
+	unsigned call_timeout_ms; /* Timeout=, default 30 s */
+	unsigned max_attempts;    /* MaxAttempts=, 0 when not set (AWS settings, else 3) */
+	unsigned retry_base_ms;   /* RetryBase=, 0 when not set (the KMS client's default) */
+	bool fips;                /* FIPS= … */
+	bool fips_set;            /* … only counts when set */
+
+	/* [Policy] */
+	struct config_allow *allow; /* Allow=, in file order */
+	size_t n_allow;
+	bool allow_root; /* AllowRoot=, default yes */
+
+	/* Unknown sections and keys: "FILE:LINE: …", for the caller to log. */
+	char **warnings;
+	size_t n_warnings;
+};
+
+/*
+ * Loads path into *ret (release with config_done()).  A missing file is an
+ * error when required (the user named it with --config), otherwise *ret holds
+ * the defaults.  Returns 0, or a negative errno with *ret untouched and
+ * *ret_error (malloc'ed) naming file, line and key.  Warnings are collected in
+ * ret->warnings, not logged.
+ */
+int config_load(const char *path, bool required, struct daemon_config *ret, char **ret_error);
+
+/* Parses text as if read from filename (for tests and --check-config of
+ * generated text).  Same contract as config_load(). */
+int config_load_string(const char *text, const char *filename, struct daemon_config *ret, char **ret_error);
+
+/* Fills *ret with the defaults.  0 or -ENOMEM. */
+int config_init_defaults(struct daemon_config *ret);
+
+/* Frees what c owns and zeroes it.  NULL-safe; safe to call twice. */
+void config_done(struct daemon_config *c);
+
+/*
+ * Applies the [AWS] and [KMS] keys over settings resolved from the AWS
+ * environment: Profile= re-resolves the profile-dependent settings, then
+ * Region=, EndpointURL=, STSEndpointURL=, CABundle=, MaxAttempts= and FIPS=
+ * replace what the environment said.  Returns 0 or a negative errno with
+ * *ret_error (malloc'ed); on failure s keeps a consistent state (at worst
+ * partly overridden, after -ENOMEM).
+ */
+int config_apply_to_aws_settings(const struct daemon_config *c, struct aws_settings *s, char **ret_error);

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmscanceld.conf: defaults, every key, errors and warnings with file:line,
+ * missing files, and how the file's keys override the AWS settings.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <cmocka.h>
+
+#include "aws-settings.h"
+#include "conf.h"
+
+#include "aws-test-util.h"
+
+static int setup(void **state)
+{
+	test_dir_create();
+	test_env_isolate();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	test_env_clear();
+	test_dir_remove();
+	return 0;
+}
+
+/* Parses text; asserts success. */
+static void load_ok(const char *text, struct daemon_config *c)
+{
+	char *error = NULL;
+	int r = config_load_string(text, "k.conf", c, &error);
+
+	if (r < 0)
+		print_error("config_load_string: %s\n", error ? error : strerror(-r));
+	assert_int_equal(r, 0);
+}
+
+/* Parses text; asserts failure with a message containing expect. */
+static void load_fails(const char *text, const char *expect)
+{
+	struct daemon_config c = {.socket_mode = 0123};
+	char *error = NULL;
+
+	assert_int_equal(config_load_string(text, "k.conf", &c, &error), -EINVAL);
+	test_assert_contains(error, expect);
+	assert_int_equal(c.socket_mode, 0123); /* untouched */
+	free(error);
+}
+
+static void test_defaults(void **state)
+{
+	struct daemon_config c;
+
+	assert_int_equal(config_load(test_path("absent.conf"), false, &c, NULL), 0);
+	assert_null(c.file);
+	assert_string_equal(c.socket_path, CONFIG_DEFAULT_SOCKET);
+	assert_int_equal(c.socket_mode, 0660);
+	assert_string_equal(c.socket_group, "kmscancel");
+	assert_int_equal(c.log_level, -1);
+	assert_int_equal(c.max_connections, 0);
+	assert_null(c.region);
+	assert_null(c.credential_source);
+	assert_int_equal(c.call_timeout_ms, 30000);
+	assert_int_equal(c.max_attempts, 0);
+	assert_false(c.fips_set);
+	assert_int_equal(c.n_allow, 0);
+	assert_true(c.allow_root);
+	assert_int_equal(c.n_warnings, 0);
+	config_done(&c);
+	config_done(&c);
+	config_done(NULL);
+}
+
+static void test_missing_required(void **state)
+{
+	struct daemon_config c;
+	char *error = NULL;
+
+	assert_int_equal(config_load(test_path("absent.conf"), true, &c, &error), -ENOENT);
+	test_assert_contains(error, "absent.conf: No such file or directory");
+	free(error);
+}
+
+static void test_every_key(void **state)
+{
+	struct daemon_config c;
+	const char *path = test_write("kmscanceld.conf",
+				      "# comment\n"
+				      "; another\n"
+				      "[Daemon]\n"
+				      "Socket = /run/test/sock\n"
+				      "SocketMode=0600\n"
+				      "SocketGroup=wheel\n"
+				      "LogLevel=debug\n"
+				      "MaxConnections=100\n"
+				      "MaxConnectionsPerUser=10\n"
+				      "MaxCallsPerConnection=5\n"
+				      "\n"
+				      "[AWS]\r\n"
+				      "Region=eu-central-1\r\n"
+				      "Profile=ops\n"
+				      "EndpointURL=https://127.0.0.1:8443\n"
+				      "STSEndpointURL=http://127.0.0.1:8444/sts\n"
+				      "CABundle=/etc/ssl/test-ca.pem\n"
+				      "Account=111122223333\n"
+				      "CredentialSource=systemd\n"
+				      "[KMS]\n"
+				      "Timeout=2.5\n"
+				      "MaxAttempts=4\n"
+				      "RetryBase=100ms\n"
+				      "FIPS=on\n"
+				      "[Policy]\n"
+				      "Allow=group:kmsadmin * arn:aws:kms:*:111122223333:key/*\n"
+				      "  Allow = user:alice cancel,describe 1234abcd-12ab-34cd-56ef-1234567890ab  \n"
+				      "AllowRoot=no\n");
+	char *error = NULL;
+
+	assert_int_equal(config_load(path, true, &c, &error), 0);
+	assert_string_equal(c.file, path);
+	assert_string_equal(c.socket_path, "/run/test/sock");
+	assert_int_equal(c.socket_mode, 0600);
+	assert_string_equal(c.socket_group, "wheel");
+	assert_int_equal(c.log_level, LOG_DEBUG);
+	assert_int_equal(c.max_connections, 100);
+	assert_int_equal(c.max_connections_per_uid, 10);
+	assert_int_equal(c.max_calls_per_connection, 5);
+	assert_string_equal(c.region, "eu-central-1");
+	assert_string_equal(c.profile, "ops");
+	assert_string_equal(c.endpoint_url, "https://127.0.0.1:8443");
+	assert_string_equal(c.sts_endpoint_url, "http://127.0.0.1:8444/sts");
+	assert_string_equal(c.ca_bundle, "/etc/ssl/test-ca.pem");
+	assert_string_equal(c.account, "111122223333");
+	assert_string_equal(c.credential_source, "systemd");
+	assert_int_equal(c.call_timeout_ms, 2500);
+	assert_int_equal(c.max_attempts, 4);
+	assert_int_equal(c.retry_base_ms, 100);
+	assert_true(c.fips);
+	assert_true(c.fips_set);
+	assert_int_equal(c.n_allow, 2);
+	assert_string_equal(c.allow[0].rule, "group:kmsadmin * arn:aws:kms:*:111122223333:key/*");
+	assert_string_equal(c.allow[0].file, path);
+	assert_int_equal(c.allow[0].line, 26);
+	assert_string_equal(c.allow[1].rule, "user:alice cancel,describe 1234abcd-12ab-34cd-56ef-1234567890ab");
+	assert_int_equal(c.allow[1].line, 27);
+	assert_false(c.allow_root);
+	assert_int_equal(c.n_warnings, 0);
+	config_done(&c);
+}
+
+static void test_timeouts(void **state)
+{
+	static const struct {
+		const char *text;
+		unsigned ms;
+	} ok[] = {
+	    {"30", 30000}, {"2.5", 2500},   {"1.5s", 1500}, {"500ms", 500},
+	    {"0.001", 1},  {"600", 600000}, {"0.0015", 1},  {"7.25ms", 7},
+	};
+	static const char *const bad[] = {"0", "0ms", "601", "-1", "1x", "ms", ".", "1.5 s", "1e3", "99999999999999"};
+	struct daemon_config c;
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text), "[KMS]\nTimeout=%s\n", ok[i].text);
+		load_ok(text, &c);
+		assert_int_equal(c.call_timeout_ms, ok[i].ms);
+		config_done(&c);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[KMS]\nTimeout=%s\n", bad[i]);
+		load_fails(text, "k.conf:2: Timeout=");
+	}
+}
+
+static void test_bad_values(void **state)
+{
+	load_fails("[Daemon]\nSocketMode=0999\n", "k.conf:2: SocketMode=0999: expected an octal mode");
+	load_fails("[Daemon]\nSocketMode=01777\n", "k.conf:2: SocketMode=");
+	load_fails("[Daemon]\nSocket=relative/path\n", "k.conf:2: Socket=relative/path: expected an absolute path");
+	load_fails("[Daemon]\nLogLevel=loud\n",
+		   "k.conf:2: LogLevel=loud: expected err, warning, notice, info or debug");
+	load_fails("[Daemon]\nLogLevel=emerg\n", "LogLevel=emerg");
+	load_fails("[Daemon]\nMaxConnections=0\n", "k.conf:2: MaxConnections=0");
+	load_fails("[Daemon]\nMaxConnectionsPerUser=lots\n", "MaxConnectionsPerUser=lots");
+	load_fails("\n[AWS]\nRegion=US East\n", "k.conf:3: Region=US East: expected a region name");
+	load_fails("[AWS]\nProfile=my profile\n", "Profile=my profile: expected a profile name");
+	load_fails("[AWS]\nEndpointURL=ftp://x\n", "EndpointURL=ftp://x: expected an https:// URL");
+	load_fails("[AWS]\nCABundle=ca.pem\n", "CABundle=ca.pem: expected an absolute path");
+	load_fails("[AWS]\nAccount=1234\n", "Account=1234: expected a 12-digit account ID");
+	load_fails("[AWS]\nCredentialSource=imdsv9\n", "CredentialSource=imdsv9: expected a credential source");
+	load_fails("[KMS]\nMaxAttempts=0\n", "MaxAttempts=0");
+	load_fails("[KMS]\nFIPS=maybe\n", "k.conf:2: FIPS=maybe: expected yes or no");
+	load_fails("[Policy]\nAllowRoot=2\n", "AllowRoot=2");
+}
+
+static void test_syntax_errors(void **state)
+{
+	load_fails("Socket=/x\n", "k.conf:1: Socket= outside of any section");
+	load_fails("[Daemon\n", "k.conf:1: section header does not end with ']'");
+	load_fails("[Daemon]\n\nSocket /x\n", "k.conf:3: expected Key=Value");
+}
+
+static void test_warnings(void **state)
+{
+	struct daemon_config c;
+
+	load_ok("[Daemon]\nSoket=/x\n[Frobnicate]\nAnything=goes\nMore=\n[daemon]\nSocket=/y\n[Policy]\nAllow=*\n", &c);
+	assert_int_equal(c.n_warnings, 3);
+	assert_string_equal(c.warnings[0], "k.conf:2: unknown key Soket= in [Daemon], ignored");
+	assert_string_equal(c.warnings[1], "k.conf:3: unknown section [Frobnicate], ignored");
+	assert_string_equal(c.warnings[2], "k.conf:6: unknown section [daemon], ignored");
+	assert_string_equal(c.socket_path, CONFIG_DEFAULT_SOCKET);
+	assert_int_equal(c.n_allow, 1);
+	config_done(&c);
+}
+
+static void test_repeats_and_resets(void **state)
+{
+	struct daemon_config c;
+
+	load_ok("[Daemon]\nSocketMode=0600\nSocketMode=0640\nSocket=/a\nSocket=\n"
+		"[AWS]\nRegion=us-east-1\nRegion=\n"
+		"[KMS]\nFIPS=yes\nFIPS=\nTimeout=5\nTimeout=\n"
+		"[Policy]\nAllow=user:a * *\nAllow=\nAllow=user:b * *\nAllowRoot=no\nAllowRoot=\n",
+		&c);
+	assert_int_equal(c.socket_mode, 0640);
+	assert_string_equal(c.socket_path, CONFIG_DEFAULT_SOCKET);
+	assert_null(c.region);
+	assert_false(c.fips_set);
+	assert_int_equal(c.call_timeout_ms, 30000);
+	assert_int_equal(c.n_allow, 1);
+	assert_string_equal(c.allow[0].rule, "user:b * *");
+	assert_true(c.allow_root);
+	config_done(&c);
+}
+
+static void test_value_with_hash(void **state)
+{
+	struct daemon_config c;
+
+	/* systemd-style: '#' only starts a comment at the start of a line. */
+	load_ok("[Policy]\nAllow=user:a * key#1\n", &c);
+	assert_string_equal(c.allow[0].rule, "user:a * key#1");
+	config_done(&c);
+}
+
+static void test_apply_to_aws_settings(void **state)
+{
+	struct daemon_config c;
+	struct aws_settings s;
+	char *error = NULL;
+
+	test_setenv("AWS_CONFIG_FILE", test_write("config", "[default]\nregion = eu-west-1\n"
+							    "[profile ops]\nregion = ap-south-1\nca_bundle = /ops.pem\n"
+							    "endpoint_url = https://ops.example\n"));
+	test_setenv("AWS_ENDPOINT_URL_STS", "https://127.0.0.1:9");
+	test_setenv("AWS_MAX_ATTEMPTS", "7");
+	test_setenv("AWS_USE_FIPS_ENDPOINT", "true");
+	assert_int_equal(aws_settings_load(test_getenv, &s, &error), 0);
+
+	/* Nothing in the config: the AWS settings stand. */
+	load_ok("", &c);
+	assert_int_equal(config_apply_to_aws_settings(&c, &s, &error), 0);
+	assert_string_equal(s.region, "eu-west-1");
+	assert_int_equal(s.max_attempts, 7);
+	assert_true(s.use_fips_endpoint);
+	config_done(&c);
+
+	/* Profile= switches the profile; the other keys override. */
+	load_ok("[AWS]\nProfile=ops\nEndpointURL=https://127.0.0.1:8443\n[KMS]\nMaxAttempts=2\nFIPS=no\n", &c);
+	assert_int_equal(config_apply_to_aws_settings(&c, &s, &error), 0);
+	assert_string_equal(s.profile, "ops");
+	assert_string_equal(s.region, "ap-south-1");
+	assert_string_equal(s.ca_bundle, "/ops.pem");
+	assert_string_equal(s.kms_endpoint_url, "https://127.0.0.1:8443");
+	assert_string_equal(s.sts_endpoint_url, "https://127.0.0.1:9");
+	assert_int_equal(s.max_attempts, 2);
+	assert_false(s.use_fips_endpoint);
+	config_done(&c);
+
+	load_ok("[AWS]\nRegion=us-gov-west-1\nSTSEndpointURL=https://127.0.0.1:7\nCABundle=/etc/ca.pem\n", &c);
+	assert_int_equal(config_apply_to_aws_settings(&c, &s, &error), 0);
+	assert_string_equal(s.region, "us-gov-west-1");
+	assert_string_equal(s.sts_endpoint_url, "https://127.0.0.1:7");
+	assert_string_equal(s.ca_bundle, "/etc/ca.pem");
+	config_done(&c);
+	aws_settings_done(&s);
+	assert_null(error);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_defaults),        T(test_missing_required),      T(test_every_key), T(test_timeouts),
+	    T(test_bad_values),      T(test_syntax_errors),         T(test_warnings),  T(test_repeats_and_resets),
+	    T(test_value_with_hash), T(test_apply_to_aws_settings),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -14,6 +14,16 @@
  *
  * org.varlink.service (GetInfo, GetInterfaceDescription) and the standard
  * errors are handled here, not by the handlers.
+ *
+ * Routing (varlink_service_dispatch): org.varlink.service.* is answered here;
+ * a method in the table goes to its handler; an unknown method of an
+ * interface that has methods in the table gets
+ * org.varlink.service.MethodNotFound {method}; any other interface gets
+ * org.varlink.service.InterfaceNotFound {interface}.  A call with "more" to a
+ * handler that does not stream is simply answered with one final reply (the
+ * Varlink spec allows it; ExpectedMore is for methods that *require* more).
+ *
+ * Threading: everything runs on the daemon's single libevent loop.
  */
 #include <stdbool.h>
 #include <sys/types.h>
@@ -31,10 +41,19 @@ struct peer {
 
 typedef void (*method_handler_fn)(struct call *c, void *userdata);
 
+/* A method table is an array terminated by an entry with name == NULL. */
 struct method {
 	const char *name; /* fully qualified, "io.kmscancel.CancelKeyDeletion" */
 	method_handler_fn handler;
 };
+
+/* Standard error names (org.varlink.service, plus systemd's additions). */
+#define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
+#define VARLINK_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
+#define VARLINK_ERROR_METHOD_NOT_IMPLEMENTED "org.varlink.service.MethodNotImplemented"
+#define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
+#define VARLINK_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
+#define VARLINK_ERROR_EXPECTED_MORE "org.varlink.service.ExpectedMore"
 
 /* The IDL text of io.kmscancel (generated from daemon/io.kmscancel.varlink). */
 extern const char kmscancel_interface_description[];
@@ -49,12 +68,28 @@ bool call_wants_more(const struct call *c);
 bool call_is_abandoned(const struct call *c);
 
 /* Complete the call.  Takes ownership of parameters (NULL means {}).
- * The call must not be touched afterwards. */
+ * The call must not be touched afterwards.  error must be a valid qualified
+ * Varlink error name.  If the reply cannot be formatted (out of memory, or
+ * larger than VARLINK_MESSAGE_MAX) the connection is closed, since skipping a
+ * reply would pair the client's later replies with the wrong calls. */
 void call_reply(struct call *c, struct json_object *parameters);
 void call_reply_error(struct call *c, const char *error, struct json_object *parameters);
 /* Shorthands for the standard errors. */
 void call_reply_invalid_parameter(struct call *c, const char *parameter);
 void call_reply_permission_denied(struct call *c);
+void call_reply_method_not_implemented(struct call *c);
 /* A reply with "continues": true; the call stays open.  Only when
- * call_wants_more(); ends with call_reply()/call_reply_error(). */
+ * call_wants_more() (otherwise the reply is dropped and an error logged);
+ * ends with call_reply()/call_reply_error(). */
 void call_reply_more(struct call *c, struct json_object *parameters);
+
+/*
+ * Route a freshly decoded call (conn.c calls this once per call): answer
+ * org.varlink.service itself, hand the call to its handler from the
+ * NULL-terminated methods table, or reply MethodNotFound/InterfaceNotFound.
+ */
+void varlink_service_dispatch(struct call *c, const struct method *methods, void *userdata);
+
+/* The IDL text of a known interface ("org.varlink.service", "io.kmscancel"),
+ * or NULL. */
+const char *varlink_service_interface_description(const char *interface);

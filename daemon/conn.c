@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: MIT */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <json-c/json.h>
+
+#include "log.h"
+#include "varlink.h"
+
+struct call {
+	TAILQ_ENTRY(call) entry; /* in conn->calls, arrival order */
+	struct conn *conn;       /* holds a reference */
+	enum call_state state;
+	struct varlink_call msg;
+	struct evbuffer *pending; /* replies made before earlier calls finished */
+};
+
+struct conn {
+	const struct conn_env *env;
+	unsigned n_ref; /* the open socket + one per call */
+	unsigned id;    /* for log lines only */
+	enum conn_state state;
+	bool eof;     /* the peer shut down its write side */
+	bool freeing; /* inside conn_free(): no callbacks, no self-destruction */
+	struct peer peer;
+	struct bufferevent *bev;     /* NULL once closed */
+	struct event *partial_timer; /* a started message must complete in time */
+	struct event *resume_ev;     /* re-run input processing from the loop */
+	TAILQ_HEAD(, call) calls;
+	unsigned n_calls;
+	size_t scanned; /* input bytes already known to contain no NUL */
+};
+
+static const char *const conn_state_table[_CONN_STATE_MAX] = {
+	[CONN_RUNNING] = "running",
+	[CONN_SHUTTING_DOWN] = "shutting-down",
+	[CONN_CLOSED] = "closed",
+};
+
+static const char *const call_state_table[_CALL_STATE_MAX] = {
+	[CALL_RUNNING] = "running",
+	[CALL_DONE] = "done",
+};
+
+/* Connection numbers in log lines; the daemon is single-threaded. */
+static unsigned next_conn_id;
+
+const char *conn_state_to_string(enum conn_state s)
+{
+	return (unsigned)s < _CONN_STATE_MAX ? conn_state_table[s] : NULL;
+}
+
+const char *call_state_to_string(enum call_state s)
+{
+	return (unsigned)s < _CALL_STATE_MAX ? call_state_table[s] : NULL;
+}
+
+static void conn_process(struct conn *c);
+
+/* --- lifetime ------------------------------------------------------------------ */
+
+static void conn_set_state(struct conn *c, enum conn_state s)
+{
+	if (c->state == s)
+		return;
+	log_debug("conn %u: %s -> %s", c->id, conn_state_to_string(c->state), conn_state_to_string(s));
+	c->state = s;
+}
+
+static struct conn *conn_ref(struct conn *c)
+{
+	c->n_ref++;
+	return c;
+}
+
+static void conn_destroy(struct conn *c)
+{
+	if (c->partial_timer)
+		event_free(c->partial_timer);
+	if (c->resume_ev)
+		event_free(c->resume_ev);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	free(c);
+}
+
+/* Drop a reference; the last one frees c, after telling the server. */
+static void conn_unref(struct conn *c)
+{
+	if (--c->n_ref > 0 || c->freeing)
+		return;
+	log_debug("conn %u: freed", c->id);
+	if (c->env->on_free)
+		c->env->on_free(c, c->env->data);
+	conn_destroy(c);
+}
+
+static bool call_oneway(const struct call *call)
+{
+	return call->msg.flags & VARLINK_CALL_ONEWAY;
+}
+
+/* Unlink and free call, dropping its reference on the connection (which may
+ * free the connection: callers that go on using it hold their own ref). */
+static void call_free(struct call *call)
+{
+	struct conn *c = call->conn;
+
+	TAILQ_REMOVE(&c->calls, call, entry);
+	c->n_calls--;
+	if (call->state == CALL_RUNNING)
+		c->env->stats->calls_in_flight--;
+	varlink_call_done(&call->msg);
+	if (call->pending)
+		evbuffer_free(call->pending);
+	free(call);
+	conn_unref(c);
+}
+
+/*
+ * Close the socket now.  Calls waiting only for their turn to be written are
+ * freed; running ones stay, abandoned, until their handlers complete them.
+ * May free c when nothing else holds it.
+ */
+static void conn_close(struct conn *c, const char *why)
+{
+	struct call *call, *next;
+
+	if (c->state == CONN_CLOSED)
+		return;
+	log_debug("conn %u: closing: %s", c->id, why);
+	conn_set_state(c, CONN_CLOSED);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	event_del(c->partial_timer);
+	event_del(c->resume_ev);
+	conn_ref(c);
+	for (call = TAILQ_FIRST(&c->calls); call; call = next) {
+		next = TAILQ_NEXT(call, entry);
+		if (call->state == CALL_DONE)
+			call_free(call);
+	}
+	if (c->env->on_close)
+		c->env->on_close(c, c->env->data);
+	conn_unref(c); /* the one just taken */
+	conn_unref(c); /* the socket's */
+}
+
+struct conn *conn_free(struct conn *c)
+{
+	if (!c)
+		return NULL;
+	c->freeing = true;
+	c->state = CONN_CLOSED;
+	while (!TAILQ_EMPTY(&c->calls))
+		call_free(TAILQ_FIRST(&c->calls));
+	conn_destroy(c);
+	return NULL;
+}
+
+/* Close once a shutdown has answered everything and flushed it. */
+static void conn_maybe_finish(struct conn *c)
+{
+	if (c->state == CONN_SHUTTING_DOWN && c->n_calls == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_close(c, "all calls answered");
+}
+
+void conn_shutdown(struct conn *c)
+{
+	if (c->state != CONN_RUNNING)
+		return;
+	conn_set_state(c, CONN_SHUTTING_DOWN);
+	bufferevent_disable(c->bev, EV_READ);
+	/* Bytes not yet decoded were never accepted as calls. */
+	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+	event_del(c->partial_timer);
+	conn_maybe_finish(c);
+}
+
+static void conn_protocol_error(struct conn *c, const char *why)
+{
+	c->env->stats->protocol_errors++;
+	log_info("Varlink client pid %d uid %u (%s): %s; closing the connection", (int)c->peer.pid,
+		 (unsigned)c->peer.uid, c->peer.comm, why);
+	conn_shutdown(c);
+}
+
+/* --- output ---------------------------------------------------------------------- */
+
+static void free_reply(const void *data, size_t len, void *extra)
+{
+	free((void *)data);
+}
+
+/* Queue msg (ownership passes) behind call's earlier replies. */
+static int call_queue_reply(struct call *call, char *msg, size_t len)
+{
+	if (call->conn->state == CONN_CLOSED || call_oneway(call)) {
+		free(msg);
+		return 0;
+	}
+	if (!call->pending)
+		call->pending = evbuffer_new();
+	if (!call->pending || evbuffer_add_reference(call->pending, msg, len, free_reply, NULL) < 0) {
+		free(msg);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Move replies to the socket in call order: the first call that expects a
+ * reply may write; calls behind it wait until it is done.  Oneway calls are
+ * skipped (they never write).  Drops a peer whose unread output exceeds the
+ * limit.  Returns 0, or -ENOMEM after closing c.
+ */
+static int conn_flush(struct conn *c)
+{
+	struct evbuffer *out;
+	struct call *call, *next;
+
+	if (c->state == CONN_CLOSED)
+		return 0;
+	out = bufferevent_get_output(c->bev);
+	for (call = TAILQ_FIRST(&c->calls); call; call = next) {
+		next = TAILQ_NEXT(call, entry);
+		if (call_oneway(call))
+			continue;
+		if (call->pending && evbuffer_add_buffer(out, call->pending) < 0) {
+			conn_close(c, "out of memory");
+			return -ENOMEM;
+		}
+		if (call->state != CALL_DONE)
+			break;
+		call_free(call);
+	}
+	if (evbuffer_get_length(out) > c->env->limits->output_max) {
+		log_info("Varlink client pid %d uid %u (%s) does not read its replies; dropping it", (int)c->peer.pid,
+			 (unsigned)c->peer.uid, c->peer.comm);
+		conn_close(c, "output limit");
+	}
+	return 0;
+}
+
+/* After a completion or a flush: resume reading, or finish a shutdown. */
+static void conn_after_progress(struct conn *c)
+{
+	if (c->state == CONN_RUNNING)
+		event_active(c->resume_ev, 0, 0);
+	else
+		conn_maybe_finish(c);
+}
+
+void conn_call_emit(struct call *call, enum call_emit kind, char *msg, size_t len)
+{
+	struct conn *c = call->conn;
+	bool final = kind != CALL_EMIT_CONTINUES;
+	bool broken = !msg && !call_oneway(call) && c->state != CONN_CLOSED;
+
+	conn_ref(c);
+	if (kind == CALL_EMIT_ERROR)
+		c->env->stats->error_replies++;
+	if (msg && call_queue_reply(call, msg, len) < 0)
+		broken = true;
+	if (final) {
+		log_debug("conn %u: %s %s -> %s", c->id, call->msg.method, call_state_to_string(call->state),
+			  call_state_to_string(CALL_DONE));
+		call->state = CALL_DONE;
+		c->env->stats->calls_in_flight--;
+		if (c->state == CONN_CLOSED || call_oneway(call))
+			call_free(call);
+	}
+	if (broken)
+		conn_close(c, "a reply could not be built");
+	else if (conn_flush(c) == 0)
+		conn_after_progress(c);
+	conn_unref(c);
+}
+
+/* --- input ----------------------------------------------------------------------- */
+
+/* Too much in flight to take another call: back-pressure, not an error. */
+static bool conn_blocked(struct conn *c)
+{
+	return c->n_calls >= c->env->limits->calls_per_connection_max ||
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) >= c->env->limits->message_max;
+}
+
+/*
+ * Find the NUL ending the next message, scanning only bytes not scanned
+ * before (a message dribbled in byte by byte costs linear time).  Returns 1
+ * with its length, 0 if more input is needed, -EMSGSIZE if message_max bytes
+ * hold no NUL.
+ */
+static int conn_next_frame(struct conn *c, size_t *ret_len)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t len = evbuffer_get_length(in), max = c->env->limits->message_max;
+	size_t window = len < max ? len : max;
+	struct evbuffer_ptr start, end, hit;
+
+	if (window > c->scanned) {
+		if (evbuffer_ptr_set(in, &start, c->scanned, EVBUFFER_PTR_SET) < 0)
+			return -EIO;
+		if (window < len) {
+			if (evbuffer_ptr_set(in, &end, window, EVBUFFER_PTR_SET) < 0)
+				return -EIO;
+			hit = evbuffer_search_range(in, "", 1, &start, &end);
+		} else
+			hit = evbuffer_search_range(in, "", 1, &start, NULL);
+		if (hit.pos >= 0) {
+			*ret_len = (size_t)hit.pos;
+			return 1;
+		}
+		c->scanned = window;
+	}
+	return len >= max ? -EMSGSIZE : 0;
+}
+
+/* Take the message of length len (plus its NUL) off the input and decode it. */
+static int conn_decode(struct conn *c, size_t len, struct varlink_call *ret)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	const char *buf;
+	int r;
+
+	buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)(len + 1));
+	if (!buf)
+		return -ENOMEM;
+	r = varlink_call_parse(buf, len, ret);
+	evbuffer_drain(in, len + 1);
+	c->scanned = 0;
+	return r;
+}
+
+/* Queue a decoded call (ownership of *msg passes) and hand it to routing. */
+static int conn_dispatch(struct conn *c, struct varlink_call *msg)
+{
+	struct call *call = calloc(1, sizeof(*call));
+
+	if (!call) {
+		varlink_call_done(msg);
+		return -ENOMEM;
+	}
+	call->msg = *msg;
+	call->state = CALL_RUNNING;
+	call->conn = conn_ref(c);
+	TAILQ_INSERT_TAIL(&c->calls, call, entry);
+	c->n_calls++;
+	c->env->stats->calls_total++;
+	c->env->stats->calls_in_flight++;
+	log_debug("conn %u: call %s%s%s", c->id, call->msg.method, call_oneway(call) ? " (oneway)" : "",
+		  (call->msg.flags & VARLINK_CALL_MORE) ? " (more)" : "");
+	varlink_service_dispatch(call, c->env->methods, c->env->userdata);
+	return 0;
+}
+
+/* Decode and dispatch one call.  Returns 1 if one was dispatched, 0 if more
+ * input is needed or the connection stopped reading. */
+static int conn_read_one(struct conn *c)
+{
+	struct varlink_call msg;
+	size_t len;
+	int r;
+
+	r = conn_next_frame(c, &len);
+	if (r == 0 && c->eof)
+		conn_shutdown(c); /* what is left is a fragment that will never complete */
+	if (r == -EMSGSIZE)
+		conn_protocol_error(c, "message larger than the limit");
+	else if (r < 0)
+		conn_close(c, "input error");
+	if (r <= 0)
+		return 0;
+
+	r = conn_decode(c, len, &msg);
+	if (r == -ENOMEM) {
+		conn_close(c, "out of memory");
+		return 0;
+	}
+	if (r < 0) {
+		conn_protocol_error(c, r == -EINVAL ? "invalid method name" : "malformed message");
+		return 0;
+	}
+	if (msg.flags & VARLINK_CALL_UPGRADE) {
+		varlink_call_done(&msg);
+		conn_protocol_error(c, "protocol upgrade requested, none is offered");
+		return 0;
+	}
+	if (conn_dispatch(c, &msg) < 0) {
+		conn_close(c, "out of memory");
+		return 0;
+	}
+	return 1;
+}
+
+/* Read enabling and the partial-message timer, after input was processed. */
+static void conn_update_reading(struct conn *c, bool consumed)
+{
+	size_t buffered = evbuffer_get_length(bufferevent_get_input(c->bev));
+	unsigned ms = c->env->limits->partial_message_timeout_ms;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	if (conn_blocked(c)) {
+		/* Waiting on us, not on the peer: no timer. */
+		bufferevent_disable(c->bev, EV_READ);
+		event_del(c->partial_timer);
+		return;
+	}
+	if (!c->eof)
+		bufferevent_enable(c->bev, EV_READ);
+	if (buffered == 0)
+		event_del(c->partial_timer);
+	else if (consumed || !evtimer_pending(c->partial_timer, NULL))
+		evtimer_add(c->partial_timer, &tv); /* the clock starts with the message */
+}
+
+/* Decode and dispatch every complete message the limits allow. */
+static void conn_process(struct conn *c)
+{
+	bool consumed = false;
+
+	conn_ref(c);
+	while (c->state == CONN_RUNNING && !conn_blocked(c) && conn_read_one(c) > 0)
+		consumed = true;
+	if (c->state == CONN_RUNNING)
+		conn_update_reading(c, consumed);
+	conn_unref(c);
+}
+
+/* --- libevent callbacks -------------------------------------------------------------- */
+
+static void read_cb(struct bufferevent *bev, void *data)
+{
+	conn_process(data);
+}
+
+/* Output fully written (write low watermark 0). */
+static void write_cb(struct bufferevent *bev, void *data)
+{
+	struct conn *c = data;
+
+	conn_ref(c);
+	if (c->state == CONN_RUNNING)
+		conn_process(c); /* reading may have paused for the backlog */
+	else
+		conn_maybe_finish(c);
+	conn_unref(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *data)
+{
+	struct conn *c = data;
+
+	if (what & BEV_EVENT_EOF) {
+		/* Half-close: answer what was sent, then close (as sd-varlink). */
+		c->eof = true;
+		conn_ref(c);
+		if (c->state == CONN_RUNNING)
+			conn_process(c);
+		else
+			conn_maybe_finish(c);
+		conn_unref(c);
+	} else if (what & BEV_EVENT_ERROR)
+		conn_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else if (what & BEV_EVENT_TIMEOUT) {
+		log_info("Varlink client pid %d uid %u (%s): write timed out; dropping it", (int)c->peer.pid,
+			 (unsigned)c->peer.uid, c->peer.comm);
+		conn_close(c, "write timeout");
+	}
+}
+
+static void partial_timeout_cb(evutil_socket_t fd, short what, void *data)
+{
+	struct conn *c = data;
+
+	log_info("Varlink client pid %d uid %u (%s) left a message incomplete; closing the connection",
+		 (int)c->peer.pid, (unsigned)c->peer.uid, c->peer.comm);
+	conn_close(c, "partial message timeout");
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *data)
+{
+	conn_process(data);
+}
+
+/* --- construction ------------------------------------------------------------------ */
+
+int conn_new(const struct conn_env *env, int fd, const struct peer *peer, struct conn **ret)
+{
+	unsigned ms = env->limits->write_timeout_ms;
+	struct timeval wt = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct conn *c;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto fail;
+	c->env = env;
+	c->n_ref = 1;
+	c->id = ++next_conn_id;
+	c->peer = *peer;
+	c->state = CONN_RUNNING;
+	TAILQ_INIT(&c->calls);
+	c->partial_timer = evtimer_new(env->base, partial_timeout_cb, c);
+	c->resume_ev = event_new(env->base, -1, 0, resume_cb, c);
+	if (!c->partial_timer || !c->resume_ev)
+		goto fail;
+	c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev)
+		goto fail;
+	fd = -1; /* the bufferevent owns it now */
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	/* Never buffer more than one maximal message of input. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, env->limits->message_max);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	if (bufferevent_set_timeouts(c->bev, NULL, ms ? &wt : NULL) < 0 || bufferevent_enable(c->bev, EV_READ) < 0)
+		goto fail;
+	log_debug("conn %u: pid %d uid %u gid %u (%s) connected", c->id, (int)peer->pid, (unsigned)peer->uid,
+		  (unsigned)peer->gid, peer->comm);
+	*ret = c;
+	return 0;
+fail:
+	if (fd >= 0)
+		evutil_closesocket(fd);
+	if (c)
+		conn_destroy(c);
+	return -ENOMEM;
+}
+
+const struct peer *conn_peer(const struct conn *c)
+{
+	return &c->peer;
+}
+
+enum conn_state conn_get_state(const struct conn *c)
+{
+	return c->state;
+}
+
+/* --- the call accessors of varlink-service.h ---------------------------------------------- */
+
+const struct peer *call_peer(const struct call *call)
+{
+	return &call->conn->peer;
+}
+
+const char *call_method(const struct call *call)
+{
+	return call->msg.method;
+}
+
+struct json_object *call_parameters(const struct call *call)
+{
+	return call->msg.parameters;
+}
+
+bool call_is_oneway(const struct call *call)
+{
+	return call_oneway(call);
+}
+
+bool call_wants_more(const struct call *call)
+{
+	return call->msg.flags & VARLINK_CALL_MORE;
+}
+
+bool call_is_abandoned(const struct call *call)
+{
+	return call->conn->state == CONN_CLOSED;
+}

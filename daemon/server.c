@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "conn.h"
+#include "log.h"
+#include "varlink.h"
+
+/* The socket path a listener bound, remembered so that server_free()
+ * removes it only while it is still ours. */
+struct bound_path {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+};
+
+struct listener {
+	struct evconnlistener *l;
+	struct bound_path bound; /* .path NULL for adopted fds */
+};
+
+struct server {
+	struct event_base *base;
+	struct server_limits limits;
+	struct server_stats stats;
+	struct conn_env env;
+
+	struct listener *listeners;
+	size_t n_listeners;
+	struct event *backoff_timer; /* re-enables accepting after EMFILE & co */
+	time_t last_reject_log;      /* one rejection line per second at most */
+
+	struct conn **conns; /* open and closed-but-busy connections */
+	size_t n_conns, cap_conns;
+
+	bool draining;
+	bool drained_fired;
+	struct event *drained_ev;
+	server_drained_fn drained_fn;
+	void *drained_userdata;
+};
+
+void server_limits_init(struct server_limits *l)
+{
+	*l = (struct server_limits){
+		.message_max = VARLINK_MESSAGE_MAX,
+		.connections_max = SERVER_CONNECTIONS_MAX,
+		.connections_per_uid_max = SERVER_CONNECTIONS_PER_UID_MAX,
+		.calls_per_connection_max = SERVER_CALLS_PER_CONNECTION_MAX,
+		.output_max = SERVER_OUTPUT_MAX,
+		.partial_message_timeout_ms = SERVER_PARTIAL_MESSAGE_TIMEOUT_MS,
+		.write_timeout_ms = SERVER_WRITE_TIMEOUT_MS,
+		.accept_backoff_ms = SERVER_ACCEPT_BACKOFF_MS,
+	};
+}
+
+/* --- connections ------------------------------------------------------------------------- */
+
+static void server_check_drained(struct server *s)
+{
+	if (s->draining && s->n_conns == 0 && !s->drained_fired) {
+		s->drained_fired = true;
+		event_active(s->drained_ev, 0, 0);
+	}
+}
+
+static void on_conn_close(struct conn *c, void *data)
+{
+	struct server *s = data;
+
+	s->stats.connections--;
+}
+
+static void on_conn_free(struct conn *c, void *data)
+{
+	struct server *s = data;
+
+	for (size_t i = 0; i < s->n_conns; i++)
+		if (s->conns[i] == c) {
+			s->conns[i] = s->conns[--s->n_conns];
+			break;
+		}
+	server_check_drained(s);
+}
+
+static int conns_reserve(struct server *s)
+{
+	struct conn **n;
+	size_t cap;
+
+	if (s->n_conns < s->cap_conns)
+		return 0;
+	cap = s->cap_conns ? s->cap_conns * 2 : 64;
+	n = realloc(s->conns, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->conns = n;
+	s->cap_conns = cap;
+	return 0;
+}
+
+static unsigned count_uid(const struct server *s, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < s->n_conns; i++)
+		if (conn_get_state(s->conns[i]) != CONN_CLOSED && conn_peer(s->conns[i])->uid == uid)
+			n++;
+	return n;
+}
+
+/* SO_PEERCRED, and /proc/PID/comm for the logs (best effort, racy by
+ * nature: informational only). */
+static int read_peer(int fd, struct peer *ret)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct peer p = { 0 };
+	char path[64];
+	ssize_t n;
+	int cfd;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	p.uid = cred.uid;
+	p.gid = cred.gid;
+	p.pid = cred.pid;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cred.pid);
+	cfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (cfd >= 0) {
+		n = read(cfd, p.comm, sizeof(p.comm) - 1);
+		close(cfd);
+		if (n > 0)
+			p.comm[strcspn(p.comm, "\n")] = '\0';
+		else
+			p.comm[0] = '\0';
+	}
+	*ret = p;
+	return 0;
+}
+
+static void log_reject(struct server *s, const struct peer *p, const char *why)
+{
+	time_t now = time(NULL);
+
+	s->stats.connections_rejected++;
+	if (now == s->last_reject_log)
+		return;
+	s->last_reject_log = now;
+	log_warning("Refusing Varlink connection from pid %d uid %u (%s): %s", (int)p->pid, (unsigned)p->uid,
+		    p->comm, why);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *data)
+{
+	struct server *s = data;
+	struct peer peer;
+	struct conn *c;
+	int r;
+
+	r = read_peer(fd, &peer);
+	if (r < 0) {
+		log_warning("SO_PEERCRED on a new connection: %s", strerror(-r));
+		evutil_closesocket(fd);
+		return;
+	}
+	if (s->stats.connections >= s->limits.connections_max) {
+		log_reject(s, &peer, "too many connections");
+		evutil_closesocket(fd);
+		return;
+	}
+	if (count_uid(s, peer.uid) >= s->limits.connections_per_uid_max) {
+		log_reject(s, &peer, "too many connections from this user");
+		evutil_closesocket(fd);
+		return;
+	}
+	if (conns_reserve(s) < 0) {
+		evutil_closesocket(fd);
+		log_error("Out of memory accepting a Varlink connection");
+		return;
+	}
+	if (conn_new(&s->env, fd, &peer, &c) < 0) { /* it closed fd */
+		log_error("Out of memory accepting a Varlink connection");
+		return;
+	}
+	s->conns[s->n_conns++] = c;
+	s->stats.connections++;
+	s->stats.connections_total++;
+}
+
+/* --- accepting and backing off ------------------------------------------------------------- */
+
+static void listeners_enable(struct server *s, bool on)
+{
+	for (size_t i = 0; i < s->n_listeners; i++)
+		if (on)
+			evconnlistener_enable(s->listeners[i].l);
+		else
+			evconnlistener_disable(s->listeners[i].l);
+}
+
+/*
+ * accept() failed with an error libevent does not retry by itself: out of
+ * descriptors (EMFILE/ENFILE) or memory.  The pending connection stays in
+ * the backlog, so accepting again at once would spin; pause instead (tmux
+ * does the same) and try again after accept_backoff_ms.
+ */
+static void accept_error_cb(struct evconnlistener *l, void *data)
+{
+	struct server *s = data;
+	int err = EVUTIL_SOCKET_ERROR();
+	unsigned ms = s->limits.accept_backoff_ms;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	log_warning("accept() on the Varlink socket failed: %s; pausing for %u ms", evutil_socket_error_to_string(err),
+		    ms);
+	listeners_enable(s, false);
+	evtimer_add(s->backoff_timer, &tv);
+}
+
+static void backoff_cb(evutil_socket_t fd, short what, void *data)
+{
+	struct server *s = data;
+
+	if (!s->draining)
+		listeners_enable(s, true);
+}
+
+static void drained_cb(evutil_socket_t fd, short what, void *data)
+{
+	struct server *s = data;
+
+	log_debug("Varlink server drained");
+	if (s->drained_fn)
+		s->drained_fn(s, s->drained_userdata);
+}
+
+/* Start accepting on fd (listening already); takes it on success. */
+static int add_listener(struct server *s, int fd, const struct bound_path *bound)
+{
+	struct listener *n;
+	struct evconnlistener *l;
+
+	n = realloc(s->listeners, (s->n_listeners + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->listeners = n;
+	/* backlog 0: listen() was already called, by us or by systemd */
+	l = evconnlistener_new(s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (!l)
+		return -ENOMEM;
+	evconnlistener_set_error_cb(l, accept_error_cb);
+	if (s->draining)
+		evconnlistener_disable(l);
+	s->listeners[s->n_listeners++] = (struct listener){ .l = l, .bound = *bound };
+	return 0;
+}
+
+/* --- binding a path ------------------------------------------------------------------------- */
+
+/* Remove a socket file left by a dead daemon.  A live one is -EADDRINUSE,
+ * anything but a socket -EEXIST. */
+static int remove_stale_socket(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? -EADDRINUSE : -errno;
+	close(fd);
+	if (r == -EADDRINUSE || r == -EAGAIN)
+		return -EADDRINUSE; /* someone accepts there (EAGAIN: backlog full) */
+	if (r != -ECONNREFUSED)
+		return r;
+	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* Resolve a group name or number; 0 and *ret, or -ENOENT if there is none. */
+static int lookup_group(const char *name, gid_t *ret)
+{
+	struct group gr, *res = NULL;
+	char buf[16384], *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(name, &end, 10);
+	if (*name && !*end && errno == 0 && n < (gid_t)-1) {
+		*ret = (gid_t)n;
+		return 0;
+	}
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res)
+		return -ENOENT;
+	*ret = res->gr_gid;
+	return 0;
+}
+
+static int apply_group(const char *path, const char *group)
+{
+	gid_t gid;
+
+	if (!group || !*group)
+		return 0;
+	if (lookup_group(group, &gid) < 0) {
+		log_warning("Group '%s' does not exist; %s keeps the daemon's group", group, path);
+		return 0;
+	}
+	if (chown(path, (uid_t)-1, gid) < 0) {
+		int r = -errno;
+
+		log_error("chown(%s, group %s): %s", path, group, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* socket + bind under a umask giving mode, + chmod; returns the fd. */
+static int bind_socket(const char *path, const struct sockaddr_un *sa, mode_t mode)
+{
+	mode_t old;
+	int fd, r;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		r = -errno;
+		log_error("socket(AF_UNIX): %s", strerror(-r));
+		return r;
+	}
+	/* The socket must never exist with looser permissions, even briefly. */
+	old = umask(~mode & 0777);
+	r = bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? -errno : 0;
+	umask(old);
+	if (r < 0) {
+		log_error("bind(%s): %s", path, strerror(-r));
+		goto fail;
+	}
+	if (chmod(path, mode) < 0) {
+		r = -errno;
+		log_error("chmod(%s, %04o): %s", path, (unsigned)mode, strerror(-r));
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return r;
+}
+
+int server_listen_path(struct server *s, const char *path, mode_t mode, const char *group)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct bound_path bound = { 0 };
+	struct stat st;
+	int fd = -1, r;
+
+	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path)) {
+		log_error("Invalid socket path '%s' (empty or longer than %zu bytes)", path ? path : "",
+			  sizeof(sa.sun_path) - 1);
+		return -EINVAL;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	r = remove_stale_socket(path, &sa);
+	if (r < 0) {
+		log_error("Cannot use %s: %s", path,
+			  r == -EADDRINUSE ? "another process is listening there"
+			  : r == -EEXIST   ? "it exists and is not a socket"
+					   : strerror(-r));
+		return r;
+	}
+	fd = bind_socket(path, &sa, mode);
+	if (fd < 0)
+		return fd;
+	r = apply_group(path, group);
+	if (r < 0)
+		goto fail;
+	if (listen(fd, SOMAXCONN) < 0 || stat(path, &st) < 0) {
+		r = -errno;
+		log_error("listen(%s): %s", path, strerror(-r));
+		goto fail;
+	}
+	bound = (struct bound_path){ .path = strdup(path), .dev = st.st_dev, .ino = st.st_ino };
+	if (!bound.path) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = add_listener(s, fd, &bound);
+	if (r < 0)
+		goto fail;
+	log_info("Listening on %s", path);
+	return 0;
+fail:
+	free(bound.path);
+	close(fd);
+	unlink(path);
+	return r;
+}
+
+int server_adopt_fd(struct server *s, int fd)
+{
+	struct bound_path none = { 0 };
+	int type = 0, listening = 0, flags;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return -errno;
+	len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+		return -errno;
+	if (type != SOCK_STREAM || !listening) {
+		log_error("fd %d is not a listening stream socket", fd);
+		return -EINVAL;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	return add_listener(s, fd, &none);
+}
+
+/* --- life cycle ------------------------------------------------------------------------------ */
+
+int server_new(struct event_base *base, const struct server_limits *limits, const struct method *methods,
+	       void *userdata, struct server **ret)
+{
+	struct server *s;
+
+	if (!base)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->base = base;
+	if (limits)
+		s->limits = *limits;
+	else
+		server_limits_init(&s->limits);
+	if (s->limits.message_max == 0 || s->limits.message_max > VARLINK_MESSAGE_MAX)
+		s->limits.message_max = VARLINK_MESSAGE_MAX;
+	s->env = (struct conn_env){
+		.base = base,
+		.limits = &s->limits,
+		.methods = methods,
+		.userdata = userdata,
+		.stats = &s->stats,
+		.on_close = on_conn_close,
+		.on_free = on_conn_free,
+		.data = s,
+	};
+	s->backoff_timer = evtimer_new(base, backoff_cb, s);
+	s->drained_ev = event_new(base, -1, 0, drained_cb, s);
+	if (!s->backoff_timer || !s->drained_ev) {
+		server_free(s);
+		return -ENOMEM;
+	}
+	*ret = s;
+	return 0;
+}
+
+/* Unlink our socket file, unless someone replaced it meanwhile. */
+static void unlink_bound(const struct bound_path *b)
+{
+	struct stat st;
+
+	if (b->path && lstat(b->path, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
+		unlink(b->path);
+}
+
+static void listeners_free(struct server *s)
+{
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		evconnlistener_free(s->listeners[i].l);
+		unlink_bound(&s->listeners[i].bound);
+		free(s->listeners[i].bound.path);
+	}
+	free(s->listeners);
+	s->listeners = NULL;
+	s->n_listeners = 0;
+}
+
+struct server *server_free(struct server *s)
+{
+	if (!s)
+		return NULL;
+	listeners_free(s);
+	/* conn_free() runs no callbacks, so the array stays as it is. */
+	for (size_t i = 0; i < s->n_conns; i++)
+		conn_free(s->conns[i]);
+	free(s->conns);
+	if (s->backoff_timer)
+		event_free(s->backoff_timer);
+	if (s->drained_ev)
+		event_free(s->drained_ev);
+	free(s);
+	return NULL;
+}
+
+void server_stop_accepting(struct server *s)
+{
+	if (s->draining)
+		return;
+	s->draining = true;
+	log_debug("Varlink server draining: %zu connection(s), %u call(s) in flight", s->n_conns,
+		  s->stats.calls_in_flight);
+	/* Stop taking connections; the sockets stay bound until server_free(),
+	 * so clients queue in the backlog (or systemd keeps the fd). */
+	listeners_enable(s, false);
+	event_del(s->backoff_timer);
+	/* Backwards: a shutdown may free conns[i], which on_conn_free() replaces
+	 * with the last entry, one already visited. */
+	for (size_t i = s->n_conns; i-- > 0;)
+		if (i < s->n_conns)
+			conn_shutdown(s->conns[i]);
+	server_check_drained(s);
+}
+
+void server_set_drained_callback(struct server *s, server_drained_fn fn, void *userdata)
+{
+	s->drained_fn = fn;
+	s->drained_userdata = userdata;
+}
+
+bool server_is_drained(const struct server *s)
+{
+	return s->draining && s->n_conns == 0;
+}
+
+void server_get_stats(const struct server *s, struct server_stats *ret)
+{
+	*ret = s->stats;
+}

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmscancel — the command-line client of kmscanceld.
+ *
+ *   kmscancel [--socket PATH] [--json] [--timeout SEC] cancel [--enable] [--dry-run] KEY-ID...
+ *   kmscancel [...] cancel -  |  cancel --file FILE
+ *   kmscancel [...] describe KEY-ID...
+ *   kmscancel [...] status
+ *
+ * This file parses the command line and dispatches; the work is in
+ * cli-batch.c (the calls) and cli-output.c (the printing).  Global options may
+ * also follow the subcommand.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+#ifndef KMSCANCEL_DEFAULT_SOCKET
+#define KMSCANCEL_DEFAULT_SOCKET "/run/kmscanceld/io.kmscancel"
+#endif
+
+/* --timeout's ceiling: a day is beyond any sane call. */
+#define TIMEOUT_MAX_SEC 86400.0
+
+enum {
+	OPT_SOCKET = 0x100,
+	OPT_JSON,
+	OPT_TIMEOUT,
+	OPT_ENABLE,
+	OPT_DRY_RUN,
+	OPT_FILE,
+};
+
+#define GLOBAL_OPTIONS                                                                                   \
+	{"socket", required_argument, NULL, OPT_SOCKET}, {"json", no_argument, NULL, OPT_JSON},           \
+		{"timeout", required_argument, NULL, OPT_TIMEOUT}, {"help", no_argument, NULL, 'h'},       \
+		{"version", no_argument, NULL, 'V'}
+
+/* --- help ---------------------------------------------------------------------------------------- */
+
+static void help_main(void)
+{
+	printf("Usage: kmscancel [OPTIONS] COMMAND [ARGS...]\n"
+	       "\n"
+	       "Rescue AWS KMS keys from scheduled deletion, through kmscanceld.\n"
+	       "\n"
+	       "Commands:\n"
+	       "  cancel KEY-ID...    Cancel the keys' scheduled deletion (they stay Disabled)\n"
+	       "  describe KEY-ID...  Show the keys' state and deletion date\n"
+	       "  status              Show the daemon's status\n"
+	       "\n"
+	       "Options (before or after the command):\n"
+	       "      --socket PATH   Talk to kmscanceld at PATH (default: $%s,\n"
+	       "                      then %s)\n"
+	       "      --json          One JSON object per key per line on stdout\n"
+	       "      --timeout SEC   Give up on a key after SEC seconds (fractions allowed)\n"
+	       "  -h, --help          Show this help\n"
+	       "  -V, --version       Show the version\n"
+	       "\n"
+	       "KEY-ID is a key ID, a multi-Region key ID (mrk-...) or a key ARN; aliases are\n"
+	       "not accepted.  '-' reads key IDs from standard input.\n"
+	       "\n"
+	       "Exit status: 0 every key succeeded, 1 at least one key failed, 2 usage error\n"
+	       "or invalid key ID, 69 kmscanceld cannot be reached.\n"
+	       "\n"
+	       "See 'kmscancel COMMAND --help' for a command's options.\n",
+	       KMSCANCEL_SOCKET_ENV, KMSCANCEL_DEFAULT_SOCKET);
+}
+
+static void help_cancel(void)
+{
+	printf("Usage: kmscancel [OPTIONS] cancel [--enable] [--dry-run] KEY-ID...\n"
+	       "       kmscancel [OPTIONS] cancel [--enable] [--dry-run] -\n"
+	       "       kmscancel [OPTIONS] cancel [--enable] [--dry-run] --file FILE\n"
+	       "\n"
+	       "Cancel the scheduled deletion of each key.  The key ends up Disabled, or\n"
+	       "Enabled with --enable.  Many keys run concurrently on one connection; the\n"
+	       "results are printed in the order the keys were given.\n"
+	       "\n"
+	       "      --enable        Enable each key again after cancelling its deletion\n"
+	       "      --dry-run       Change nothing: show each key's state and deletion date\n"
+	       "                      and whether cancel would succeed\n"
+	       "      --file FILE     Read key IDs from FILE ('-': standard input)\n"
+	       "  -h, --help          Show this help\n"
+	       "\n"
+	       "Key lists hold one key ID or ARN per line; blank lines and '#' comments are\n"
+	       "skipped.  Keys given as arguments come first, then those of each file.\n"
+	       "Global options (--socket, --json, --timeout) may be given here too.\n");
+}
+
+static void help_describe(void)
+{
+	printf("Usage: kmscancel [OPTIONS] describe KEY-ID...\n"
+	       "\n"
+	       "Show each key's ARN, state and, if deletion is scheduled, its date (KMS\n"
+	       "DescribeKey).  Changes nothing.  '-' reads key IDs from standard input.\n"
+	       "With --json, every field of the daemon's reply is printed.\n"
+	       "\n"
+	       "  -h, --help          Show this help\n");
+}
+
+static void help_status(void)
+{
+	printf("Usage: kmscancel [OPTIONS] status\n"
+	       "\n"
+	       "Show kmscanceld's version, uptime, credential source and expiry, and\n"
+	       "counters.  Never shows a secret.\n"
+	       "\n"
+	       "  -h, --help          Show this help\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	char *text = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	output_error("%s", text ? text : "usage error");
+	fputs("Try 'kmscancel --help' for more information.\n", stderr);
+	free(text);
+	return EXIT_USAGE;
+}
+
+/* --- options ---------------------------------------------------------------------------------------- */
+
+/* SEC → milliseconds, rounded up so that "0.0001" still means something. */
+static int parse_timeout(const char *s, unsigned *ret_ms)
+{
+	char *end;
+	double sec;
+
+	errno = 0;
+	sec = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(sec) || sec <= 0 || sec > TIMEOUT_MAX_SEC)
+		return -EINVAL;
+	*ret_ms = (unsigned)ceil(sec * 1000.0);
+	return 0;
+}
+
+/* What global_option() tells its caller, besides an exit code (>= 0) to stop
+ * with. */
+#define OPTION_HANDLED (-1) /* go on parsing */
+#define OPTION_OTHER (-2)   /* not a global option: the caller's */
+
+/* Handle an option every level accepts (and getopt's complaints). */
+static int global_option(struct cli *cli, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_SOCKET:
+		if (!*arg)
+			return usage_error("--socket needs a path");
+		cli->socket_path = arg;
+		return OPTION_HANDLED;
+	case OPT_JSON:
+		cli->json = true;
+		return OPTION_HANDLED;
+	case OPT_TIMEOUT:
+		if (parse_timeout(arg, &cli->timeout_ms) < 0)
+			return usage_error("invalid --timeout '%s': expected seconds > 0, e.g. 5 or 0.5", arg);
+		return OPTION_HANDLED;
+	case 'V':
+		printf("kmscancel %s\n", PACKAGE_VERSION);
+		return EXIT_ALL_OK;
+	case '?': /* getopt has said what was wrong */
+		fputs("Try 'kmscancel --help' for more information.\n", stderr);
+		return EXIT_USAGE;
+	}
+	return OPTION_OTHER;
+}
+
+/* --- subcommands ---------------------------------------------------------------------------------------- */
+
+/* The keys named by args ('-' meaning stdin) and files, in that order. */
+static int collect_keys(char **args, int n_args, char **files, size_t n_files, struct key_list *keys)
+{
+	int r = 0;
+
+	for (int i = 0; i < n_args && r == 0; i++)
+		r = strcmp(args[i], "-") == 0 ? key_list_read(keys, stdin) : key_list_add(keys, args[i]);
+	if (r < 0) {
+		output_error("cannot read key IDs: %s", r == -E2BIG ? "more than 100000 keys" : strerror(-r));
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < n_files; i++) {
+		FILE *f = strcmp(files[i], "-") == 0 ? stdin : fopen(files[i], "re");
+
+		if (!f) {
+			output_error("cannot open %s: %s", files[i], strerror(errno));
+			return EXIT_USAGE;
+		}
+		r = key_list_read(keys, f);
+		if (f != stdin)
+			fclose(f);
+		if (r < 0) {
+			output_error("cannot read %s: %s", files[i], r == -E2BIG ? "more than 100000 keys" : strerror(-r));
+			return EXIT_USAGE;
+		}
+	}
+	if (keys->n == 0)
+		return usage_error("no key IDs given");
+	return EXIT_ALL_OK;
+}
+
+/* cancel and describe: parse the subcommand's options, gather the keys, run. */
+static int run_keys_command(struct cli *cli, enum cli_op op, int argc, char **argv)
+{
+	static const struct option cancel_options[] = {
+		GLOBAL_OPTIONS,
+		{"enable", no_argument, NULL, OPT_ENABLE},
+		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+		{"file", required_argument, NULL, OPT_FILE},
+		{},
+	};
+	static const struct option describe_options[] = {GLOBAL_OPTIONS, {}};
+	struct key_list keys = {0};
+	char **files = calloc((size_t)argc + 1, sizeof(char *));
+	size_t n_files = 0;
+	int c, code;
+
+	if (!files) {
+		output_error("out of memory");
+		return EXIT_SOME_FAILED;
+	}
+	while ((c = getopt_long(argc, argv, "hV", op == CLI_OP_CANCEL ? cancel_options : describe_options,
+				NULL)) >= 0) {
+		int g = global_option(cli, c, optarg);
+
+		if (g >= 0) {
+			free(files);
+			return g;
+		}
+		switch (c) {
+		case 'h':
+			op == CLI_OP_CANCEL ? help_cancel() : help_describe();
+			free(files);
+			return EXIT_ALL_OK;
+		case OPT_ENABLE:
+			cli->enable = true;
+			break;
+		case OPT_DRY_RUN:
+			cli->dry_run = true;
+			break;
+		case OPT_FILE:
+			files[n_files++] = optarg;
+			break;
+		}
+	}
+	code = collect_keys(argv + optind, argc - optind, files, n_files, &keys);
+	if (code == EXIT_ALL_OK)
+		code = batch_run(cli, op == CLI_OP_CANCEL && cli->dry_run ? CLI_OP_DRY_RUN : op, &keys);
+	key_list_done(&keys);
+	free(files);
+	return code;
+}
+
+static int run_status(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {GLOBAL_OPTIONS, {}};
+	kmscancel *h = NULL;
+	kmscancel_result *r = NULL;
+	kmscancel_error e;
+	int c, code;
+
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) >= 0) {
+		int g = global_option(cli, c, optarg);
+
+		if (g >= 0)
+			return g;
+		if (c == 'h') {
+			help_status();
+			return EXIT_ALL_OK;
+		}
+	}
+	if (optind < argc)
+		return usage_error("status takes no arguments (got '%s')", argv[optind]);
+
+	e = kmscancel_open(cli->socket_path, &h);
+	if (e != KMSCANCEL_OK) {
+		output_error("%s", kmscancel_strerror(e));
+		return EXIT_SOME_FAILED;
+	}
+	kmscancel_set_timeout(h, cli->timeout_ms);
+	e = kmscancel_get_status(h, &r);
+	if (e == KMSCANCEL_OK) {
+		output_status(cli, r);
+		code = EXIT_ALL_OK;
+	} else {
+		output_error("%s", r ? kmscancel_result_message(r) : kmscancel_strerror(e));
+		code = e == KMSCANCEL_E_CONNECT ? EXIT_UNAVAILABLE : EXIT_SOME_FAILED;
+	}
+	kmscancel_result_free(r);
+	kmscancel_close(h);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {GLOBAL_OPTIONS, {}};
+	struct cli cli = {0};
+	const char *command;
+	int c;
+
+	/* '+': stop at the subcommand; its own options are parsed after it. */
+	while ((c = getopt_long(argc, argv, "+hV", options, NULL)) >= 0) {
+		int g = global_option(&cli, c, optarg);
+
+		if (g >= 0)
+			return g;
+		if (c == 'h') {
+			help_main();
+			return EXIT_ALL_OK;
+		}
+	}
+	if (optind >= argc)
+		return usage_error("no command given (cancel, describe or status)");
+	command = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* glibc: restart getopt from scratch on the subcommand's argv */
+
+	if (strcmp(command, "cancel") == 0)
+		return run_keys_command(&cli, CLI_OP_CANCEL, argc, argv);
+	if (strcmp(command, "describe") == 0)
+		return run_keys_command(&cli, CLI_OP_DESCRIBE, argc, argv);
+	if (strcmp(command, "status") == 0)
+		return run_status(&cli, argc, argv);
+	return usage_error("unknown command '%s'", command);
+}

@@ -1,0 +1,657 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include "kms.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "creds.h"
+#include "endpoint.h"
+#include "http.h"
+#include "kms-error.h"
+#include "log.h"
+#include "sigv4.h"
+#include "tls.h"
+#include "url.h"
+
+#define KMS_SERVICE "kms"
+#define KMS_CONTENT_TYPE "application/x-amz-json-1.1"
+#define KMS_TARGET_PREFIX "TrentService."
+#define USER_AGENT "kmscanceld/" PACKAGE_VERSION
+/* Below this, an InvalidSignatureException is a bad signature, not our clock
+ * (Java v2 uses the same threshold, AWS.md §3.4). */
+#define CLOCK_SKEW_MIN_SEC (4 * 60)
+
+static const char *const operation_names[_KMS_OP_MAX] = {
+	[KMS_OP_CANCEL_KEY_DELETION] = "CancelKeyDeletion",
+	[KMS_OP_DESCRIBE_KEY] = "DescribeKey",
+	[KMS_OP_ENABLE_KEY] = "EnableKey",
+};
+
+const char *kms_operation_to_string(enum kms_operation op)
+{
+	return op < _KMS_OP_MAX ? operation_names[op] : "unknown";
+}
+
+/* One HTTPS pool per endpoint URL, made on first use. */
+struct endpoint_pool {
+	struct endpoint_pool *next;
+	char *url;
+	struct url parsed;
+	struct https_pool *pool;
+};
+
+struct kms_client {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct tls_context *tls;
+	struct sigv4_key_cache *keys;
+	char *endpoint_url;
+	bool fips;
+	unsigned max_attempts;
+	unsigned retry_base_ms;
+	struct https_pool_options pool_options;
+	struct endpoint_pool *pools;
+	long clock_offset; /* seconds to add to our clock, learned from AWS's Date */
+	unsigned long calls, attempts, retries;
+};
+
+enum call_state {
+	CALL_SENDING,  /* an HTTP attempt is in flight */
+	CALL_BACKOFF,  /* waiting before the next attempt */
+	_CALL_STATE_MAX,
+};
+
+static const char *const call_state_names[_CALL_STATE_MAX] = {
+	[CALL_SENDING] = "sending",
+	[CALL_BACKOFF] = "backoff",
+};
+
+struct kms_call {
+	struct kms_client *client;
+	enum call_state state;
+	enum kms_operation op;
+	char *key_id;
+	char *region;
+	char *partition;
+	struct aws_credentials *credentials;
+	struct endpoint_pool *endpoint;
+	char *body;
+	struct timespec deadline; /* CLOCK_MONOTONIC */
+	unsigned attempts;
+	struct https_request *http;
+	struct event *timer;
+	kms_done_fn done;
+	void *userdata;
+	/* the last failure, reported if no attempt is left */
+	kmscancel_error last_error;
+	char *last_code;
+	char *last_message;
+	char *last_request_id;
+};
+
+static struct endpoint_pool *endpoint_pool_free(struct endpoint_pool *e)
+{
+	if (!e)
+		return NULL;
+	https_pool_free(e->pool);
+	url_done(&e->parsed);
+	free(e->url);
+	free(e);
+	return NULL;
+}
+
+int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct kms_client_options *o,
+		   struct kms_client **ret, char **ret_error)
+{
+	struct kms_client *c;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->base = base;
+	c->dns = dns;
+	c->fips = o->fips;
+	c->max_attempts = o->max_attempts ? o->max_attempts : KMS_DEFAULT_MAX_ATTEMPTS;
+	c->retry_base_ms = o->retry_base_ms;
+	c->pool_options = o->pool;
+
+	if (o->endpoint_url) {
+		struct url probe;
+
+		if (url_parse(o->endpoint_url, &probe) < 0) {
+			if (asprintf(ret_error, "invalid KMS endpoint URL '%s'", o->endpoint_url) < 0)
+				*ret_error = NULL;
+			kms_client_free(c);
+			return -EINVAL;
+		}
+		url_done(&probe);
+		c->endpoint_url = strdup(o->endpoint_url);
+	}
+	c->keys = sigv4_key_cache_new();
+	if ((o->endpoint_url && !c->endpoint_url) || !c->keys) {
+		kms_client_free(c);
+		return -ENOMEM;
+	}
+	r = tls_context_new(o->ca_bundle, &c->tls, ret_error);
+	if (r < 0) {
+		kms_client_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+struct kms_client *kms_client_free(struct kms_client *c)
+{
+	if (!c)
+		return NULL;
+	while (c->pools) {
+		struct endpoint_pool *next = c->pools->next;
+		endpoint_pool_free(c->pools);
+		c->pools = next;
+	}
+	tls_context_free(c->tls);
+	sigv4_key_cache_free(c->keys);
+	free(c->endpoint_url);
+	free(c);
+	return NULL;
+}
+
+void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *ret)
+{
+	struct kms_client_stats s = {
+		.calls = c->calls,
+		.attempts = c->attempts,
+		.retries = c->retries,
+		.clock_offset_sec = c->clock_offset,
+	};
+
+	for (struct endpoint_pool *e = c->pools; e; e = e->next) {
+		struct https_pool_stats p;
+
+		https_pool_get_stats(e->pool, &p);
+		s.pools.connections_opened += p.connections_opened;
+		s.pools.tls_handshakes += p.tls_handshakes;
+		s.pools.tls_resumed += p.tls_resumed;
+		s.pools.requests += p.requests;
+		s.pools.reused += p.reused;
+		s.pools.connections_open += p.connections_open;
+		s.pools.connections_idle += p.connections_idle;
+		s.pools.queued += p.queued;
+		s.n_pools++;
+	}
+	*ret = s;
+}
+
+/* Finds or makes the pool for url. */
+static int endpoint_pool_get(struct kms_client *c, const char *url, struct endpoint_pool **ret)
+{
+	struct endpoint_pool *e;
+
+	for (e = c->pools; e; e = e->next)
+		if (strcmp(e->url, url) == 0) {
+			*ret = e;
+			return 0;
+		}
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->url = strdup(url);
+	if (!e->url) {
+		free(e);
+		return -ENOMEM;
+	}
+	if (url_parse(url, &e->parsed) < 0) {
+		free(e->url);
+		free(e);
+		return -EINVAL;
+	}
+	e->pool = https_pool_new(c->base, c->dns, e->parsed.tls ? c->tls : NULL, e->parsed.host, e->parsed.port,
+				 &c->pool_options);
+	if (!e->pool) {
+		endpoint_pool_free(e);
+		return -ENOMEM;
+	}
+	e->next = c->pools;
+	c->pools = e;
+	log_debug("kms: new connection pool for %s", url);
+	*ret = e;
+	return 0;
+}
+
+static void call_set_state(struct kms_call *call, enum call_state s)
+{
+	if (call->state != s)
+		log_debug("kms: %s %s: %s -> %s", operation_names[call->op], call->key_id,
+			  call_state_names[call->state], call_state_names[s]);
+	call->state = s;
+}
+
+static void call_free(struct kms_call *call)
+{
+	if (call->http)
+		https_request_abandon(call->http);
+	if (call->timer)
+		event_free(call->timer);
+	aws_credentials_unref(call->credentials);
+	free(call->key_id);
+	free(call->region);
+	free(call->partition);
+	free(call->body);
+	free(call->last_code);
+	free(call->last_message);
+	free(call->last_request_id);
+	free(call);
+}
+
+void kms_call_abandon(struct kms_call *call)
+{
+	if (call)
+		call_free(call);
+}
+
+static long remaining_ms(const struct kms_call *call)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (call->deadline.tv_sec - now.tv_sec) * 1000L + (call->deadline.tv_nsec - now.tv_nsec) / 1000000L;
+}
+
+/* Runs the callback with r, then frees the call: r may point into the
+ * call (its last error), so the call outlives the callback. */
+static void call_finish(struct kms_call *call, const struct kms_result *r)
+{
+	call->http = NULL;
+	call->done(r, call->userdata);
+	call_free(call);
+}
+
+static void call_fail(struct kms_call *call, kmscancel_error error, const char *code, const char *message,
+		      const char *request_id)
+{
+	struct kms_result r = {
+		.error = error,
+		.error_code = code,
+		.message = message,
+		.request_id = request_id,
+		.attempts = call->attempts,
+	};
+
+	call_finish(call, &r);
+}
+
+/* Remembers the latest failure so the one reported after the last attempt is
+ * the real one, not a generic "gave up". */
+static void call_note_failure(struct kms_call *call, kmscancel_error error, const char *code, const char *message,
+			      const char *request_id)
+{
+	free(call->last_code);
+	free(call->last_message);
+	free(call->last_request_id);
+	call->last_error = error;
+	call->last_code = code ? strdup(code) : NULL;
+	call->last_message = message ? strdup(message) : NULL;
+	call->last_request_id = request_id ? strdup(request_id) : NULL;
+}
+
+static void call_fail_last(struct kms_call *call)
+{
+	char *message = call->last_message;
+
+	call_fail(call, call->last_error, call->last_code, message ? message : "request failed",
+		  call->last_request_id);
+}
+
+static void attempt_start(struct kms_call *call);
+
+static void backoff_done(evutil_socket_t fd, short what, void *userdata)
+{
+	attempt_start(userdata);
+}
+
+/* Full-jitter exponential backoff (AWS.md §3.2): rand[0,1) × min(base × 2^(i-1), cap). */
+static unsigned backoff_ms(const struct kms_call *call)
+{
+	unsigned retry = call->attempts; /* the retry about to happen: 1 after the first attempt */
+	uint64_t ceiling = (uint64_t)call->client->retry_base_ms << (retry > 16 ? 16 : retry - 1);
+	uint32_t rnd;
+
+	if (ceiling > KMS_MAX_BACKOFF_MS)
+		ceiling = KMS_MAX_BACKOFF_MS;
+	if (ceiling == 0)
+		return 0;
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint32_t)rand();
+	return (unsigned)((uint64_t)rnd * ceiling >> 32);
+}
+
+/* Schedules another attempt if one is allowed and fits in the deadline;
+ * otherwise reports the last failure. */
+static void call_retry_or_fail(struct kms_call *call)
+{
+	unsigned delay;
+	struct timeval tv;
+
+	if (call->attempts >= call->client->max_attempts) {
+		call_fail_last(call);
+		return;
+	}
+	delay = backoff_ms(call);
+	if ((long)delay >= remaining_ms(call)) {
+		call_fail_last(call);
+		return;
+	}
+	call->client->retries++;
+	log_debug("kms: %s %s: attempt %u failed (%s), retrying in %u ms", operation_names[call->op], call->key_id,
+		  call->attempts, call->last_code ? call->last_code : "?", delay);
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	call_set_state(call, CALL_BACKOFF);
+	evtimer_add(call->timer, &tv);
+}
+
+/* AWS's clock, from the RFC 1123 Date header; -1 if absent or unusable. */
+static time_t response_date(const struct http_response *resp)
+{
+	const char *date = http_response_header(resp, "date");
+	struct tm tm = { 0 };
+	const char *end;
+
+	if (!date)
+		return -1;
+	end = strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end || *end)
+		return -1;
+	return timegm(&tm);
+}
+
+/* A skew-class error: if AWS's Date is far from ours, correct our clock for
+ * all later signatures and say the attempt is worth repeating. */
+static bool clock_skew_adjust(struct kms_client *c, const struct http_response *resp)
+{
+	time_t server = response_date(resp);
+	long skew;
+
+	if (server < 0)
+		return false;
+	skew = (long)(server - time(NULL));
+	if (labs(skew - c->clock_offset) < CLOCK_SKEW_MIN_SEC)
+		return false;
+	log_warning("kms: local clock is %+ld s off AWS's; signing with AWS's time from now on", -skew);
+	c->clock_offset = skew;
+	sigv4_key_cache_clear(c->keys);
+	return true;
+}
+
+static void handle_error_response(struct kms_call *call, struct http_response *resp, const char *request_id)
+{
+	char *code = NULL, *message = NULL;
+	enum kms_error_class cls;
+	kmscancel_error error;
+
+	if (kms_error_decode(resp, &code, &message) < 0) {
+		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", request_id);
+		return;
+	}
+	error = kms_error_to_kmscancel(code);
+	cls = kms_error_classify(code, resp->status);
+	log_debug("kms: %s %s: HTTP %d %s (%s): %s", operation_names[call->op], call->key_id, resp->status, code,
+		  kms_error_class_to_string(cls), message);
+	call_note_failure(call, error, code, message, request_id);
+
+	if (cls == KMS_ERROR_CLOCK_SKEW && clock_skew_adjust(call->client, resp))
+		cls = KMS_ERROR_TRANSIENT;
+	free(code);
+	free(message);
+	if (cls == KMS_ERROR_TRANSIENT || cls == KMS_ERROR_THROTTLING)
+		call_retry_or_fail(call);
+	else
+		call_fail_last(call);
+}
+
+static void handle_success(struct kms_call *call, struct http_response *resp, const char *request_id)
+{
+	struct json_object *body = NULL;
+	struct kms_result r = {
+		.error = KMSCANCEL_OK,
+		.request_id = request_id,
+		.attempts = call->attempts,
+	};
+
+	if (resp->body_len > 0) {
+		struct json_tokener *tok = json_tokener_new();
+
+		if (tok && resp->body_len <= INT32_MAX)
+			body = json_tokener_parse_ex(tok, resp->body, (int)resp->body_len);
+		if (body && (json_tokener_get_error(tok) != json_tokener_success ||
+			     !json_object_is_type(body, json_type_object))) {
+			json_object_put(body);
+			body = NULL;
+		}
+		json_tokener_free(tok);
+		if (!body) {
+			/* A 200 with a body that is not a JSON object is not an
+			 * answer we can trust; treat it like a garbled response. */
+			call_note_failure(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
+					  "KMS answered HTTP 200 with a body that is not a JSON object", request_id);
+			call_retry_or_fail(call);
+			return;
+		}
+	} else {
+		body = json_object_new_object();
+	}
+	r.body = body;
+	call_finish(call, &r);
+	json_object_put(body);
+}
+
+static void http_done(const struct https_outcome *o, struct http_response *resp, void *userdata)
+{
+	struct kms_call *call = userdata;
+	char *request_id = NULL;
+
+	call->http = NULL;
+	if (o->error != HTTPS_OK) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s: %s%s%s", call->endpoint->url, https_error_to_string(o->error),
+			 o->detail ? ": " : "", o->detail ? o->detail : "");
+		log_debug("kms: %s %s: attempt %u: %s", operation_names[call->op], call->key_id, call->attempts, msg);
+		if (o->error == HTTPS_E_TIMEOUT && remaining_ms(call) <= 0) {
+			call_fail(call, KMSCANCEL_E_TIMEOUT, NULL, "the call's deadline passed before KMS answered",
+				  NULL);
+			return;
+		}
+		call_note_failure(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, msg, NULL);
+		/* A certificate that fails verification will fail again: fail closed at once. */
+		if (o->error == HTTPS_E_TLS || o->error == HTTPS_E_SHUTDOWN || o->error == HTTPS_E_NOMEM)
+			call_fail_last(call);
+		else
+			call_retry_or_fail(call);
+		return;
+	}
+
+	if (http_response_header(resp, "x-amzn-requestid"))
+		request_id = strdup(http_response_header(resp, "x-amzn-requestid"));
+	if (resp->status >= 200 && resp->status < 300)
+		handle_success(call, resp, request_id);
+	else
+		handle_error_response(call, resp, request_id);
+	free(request_id);
+	http_response_free(resp);
+}
+
+/* Builds, signs and serialises one attempt.  Signed per attempt because
+ * X-Amz-Date must be fresh and the clock offset may have changed. */
+static int request_build(struct kms_call *call, char **ret, size_t *ret_len)
+{
+	struct kms_client *c = call->client;
+	const struct aws_credentials *cr = call->credentials;
+	const struct url *u = &call->endpoint->parsed;
+	char amz_date[SIGV4_AMZ_DATE_SIZE], date8[9], target[64];
+	uint8_t key[SIGV4_KEY_SIZE];
+	char *authorization = NULL;
+	size_t n_signed = 4;
+	int r;
+
+	sigv4_format_amz_date(time(NULL) + c->clock_offset, amz_date);
+	memcpy(date8, amz_date, 8);
+	date8[8] = '\0';
+	snprintf(target, sizeof(target), KMS_TARGET_PREFIX "%s", operation_names[call->op]);
+
+	/* Sorted by name already, though the signer does not rely on it. */
+	struct sigv4_header signed_headers[5] = {
+		{ "Content-Type", KMS_CONTENT_TYPE },
+		{ "Host", u->host_header },
+		{ "X-Amz-Date", amz_date },
+		{ "X-Amz-Target", target },
+	};
+	if (cr->session_token)
+		signed_headers[n_signed++] = (struct sigv4_header){ "X-Amz-Security-Token", cr->session_token };
+
+	struct sigv4_request req = {
+		.method = "POST",
+		.path = u->path,
+		.headers = signed_headers,
+		.n_headers = n_signed,
+		.payload = call->body,
+		.payload_len = strlen(call->body),
+		.normalize_path = true,
+	};
+
+	r = sigv4_key_cache_get(c->keys, cr->secret_access_key, date8, call->region, KMS_SERVICE, key);
+	if (r < 0)
+		return r;
+	r = sigv4_authorization(&req, cr->access_key_id, key, amz_date, call->region, KMS_SERVICE, &authorization);
+	explicit_bzero(key, sizeof(key));
+	if (r < 0)
+		return r;
+
+	struct http_request_header headers[] = {
+		{ "Content-Type", KMS_CONTENT_TYPE },
+		{ "X-Amz-Date", amz_date },
+		{ "X-Amz-Target", target },
+		{ "Authorization", authorization },
+		{ "User-Agent", USER_AGENT },
+		{ "X-Amz-Security-Token", cr->session_token },
+	};
+	r = http_request_format("POST", u->path, u->host_header, headers, cr->session_token ? 6 : 5, call->body,
+				strlen(call->body), ret, ret_len);
+	free(authorization);
+	return r;
+}
+
+static void attempt_start(struct kms_call *call)
+{
+	long left = remaining_ms(call);
+	char *request;
+	size_t len;
+	int r;
+
+	if (left <= 0) {
+		call_fail(call, KMSCANCEL_E_TIMEOUT, NULL, "the call's deadline passed before KMS answered", NULL);
+		return;
+	}
+	r = request_build(call, &request, &len);
+	if (r < 0) {
+		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "could not build the request", NULL);
+		return;
+	}
+	call->attempts++;
+	call->client->attempts++;
+	call_set_state(call, CALL_SENDING);
+	call->http = https_pool_submit(call->endpoint->pool, request, len, (unsigned)left, http_done, call);
+	free(request);
+	if (!call->http)
+		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+}
+
+static void first_attempt(evutil_socket_t fd, short what, void *userdata)
+{
+	struct kms_call *call = userdata;
+
+	evtimer_assign(call->timer, call->client->base, backoff_done, call);
+	if (!call->endpoint) {
+		call_fail_last(call);
+		return;
+	}
+	attempt_start(call);
+}
+
+static char *request_body(const char *key_id)
+{
+	struct json_object *o = json_object_new_object();
+	char *s = NULL;
+
+	if (!o)
+		return NULL;
+	if (json_object_object_add(o, "KeyId", json_object_new_string(key_id)) == 0)
+		s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return s;
+}
+
+static int call_endpoint_url(const struct kms_client *c, const struct kms_request *req, char **ret)
+{
+	if (c->endpoint_url) {
+		*ret = strdup(c->endpoint_url);
+		return *ret ? 0 : -ENOMEM;
+	}
+	return endpoint_kms_url(req->partition, req->region, c->fips, ret);
+}
+
+struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *req, kms_done_fn done,
+				void *userdata)
+{
+	struct kms_call *call;
+	char *url = NULL;
+	struct timeval now = { 0, 0 };
+
+	call = calloc(1, sizeof(*call));
+	if (!call)
+		return NULL;
+	call->client = c;
+	call->op = req->op;
+	call->done = done;
+	call->userdata = userdata;
+	call->credentials = aws_credentials_ref(req->credentials);
+	call->key_id = strdup(req->key_id);
+	call->region = strdup(req->region);
+	call->partition = req->partition ? strdup(req->partition) : NULL;
+	call->body = request_body(req->key_id);
+	call->timer = evtimer_new(c->base, first_attempt, call);
+	clock_gettime(CLOCK_MONOTONIC, &call->deadline);
+	call->deadline.tv_sec += req->timeout_ms / 1000;
+	call->deadline.tv_nsec += (long)(req->timeout_ms % 1000) * 1000000L;
+	if (call->deadline.tv_nsec >= 1000000000L) {
+		call->deadline.tv_sec++;
+		call->deadline.tv_nsec -= 1000000000L;
+	}
+	if (!call->key_id || !call->region || (req->partition && !call->partition) || !call->body || !call->timer) {
+		call_free(call);
+		return NULL;
+	}
+	c->calls++;
+
+	/* Endpoint problems are reported through the callback like any other
+	 * failure; the first attempt always starts from the loop, so done never
+	 * runs inside this function. */
+	if (call_endpoint_url(c, req, &url) < 0 || endpoint_pool_get(c, url, &call->endpoint) < 0)
+		call_note_failure(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
+				  "no usable KMS endpoint for this region", NULL);
+	free(url);
+	evtimer_add(call->timer, &now);
+	return call;
+}

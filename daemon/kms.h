@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The KMS client: awsJson1_1 calls (CancelKeyDeletion, DescribeKey,
+ * EnableKey) signed with SigV4 and sent over kept-alive HTTPS pools, one per
+ * endpoint, with the standard retry mode's backoff and clock-skew
+ * correction.  One client per daemon; it owns its TLS context, pools and
+ * signing-key cache.
+ */
+#include <stdbool.h>
+
+#include "https-pool.h"
+#include "kmscancel.h"
+
+struct event_base;
+struct evdns_base;
+struct json_object;
+struct aws_credentials;
+
+enum kms_operation {
+	KMS_OP_CANCEL_KEY_DELETION,
+	KMS_OP_DESCRIBE_KEY,
+	KMS_OP_ENABLE_KEY,
+	_KMS_OP_MAX,
+};
+/* "CancelKeyDeletion", … (the X-Amz-Target suffix). */
+const char *kms_operation_to_string(enum kms_operation op);
+
+#define KMS_DEFAULT_MAX_ATTEMPTS 3
+#define KMS_DEFAULT_RETRY_BASE_MS 1000 /* botocore's base (AWS.md §3.2) */
+#define KMS_MAX_BACKOFF_MS 20000
+
+struct kms_client_options {
+	const char *endpoint_url; /* overrides every region's endpoint, or NULL */
+	const char *ca_bundle;    /* PEM file; NULL: the system trust store */
+	bool fips;
+	unsigned max_attempts;  /* total attempts per call, >= 1 */
+	unsigned retry_base_ms; /* full-jitter backoff base */
+	struct https_pool_options pool;
+};
+
+struct kms_client;
+/* Returns 0, or a negative errno with *ret_error (malloc'ed) saying why
+ * (bad endpoint URL, unreadable CA bundle).  base and dns are borrowed. */
+int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct kms_client_options *o,
+		   struct kms_client **ret, char **ret_error);
+/* Fails nothing silently: pending calls complete with EndpointUnavailable.
+ * NULL-safe, returns NULL. */
+struct kms_client *kms_client_free(struct kms_client *c);
+
+/* What a call ended with.  Borrowed by the callback, valid only during it. */
+struct kms_result {
+	kmscancel_error error;     /* KMSCANCEL_OK or the io.kmscancel error */
+	const char *error_code;    /* AWS error code ("NotFoundException"), or NULL */
+	const char *message;       /* human-readable, never NULL when error != OK */
+	const char *request_id;    /* x-amzn-RequestId of the last response, or NULL */
+	unsigned attempts;         /* HTTP attempts made */
+	struct json_object *body;  /* parsed response body on success ({} if empty) */
+};
+typedef void (*kms_done_fn)(const struct kms_result *r, void *userdata);
+
+struct kms_request {
+	enum kms_operation op;
+	const char *key_id;     /* as sent on the wire: key ID or key ARN */
+	const char *region;     /* signing region and endpoint region */
+	const char *partition;  /* from the ARN, or NULL (derived from region) */
+	struct aws_credentials *credentials; /* referenced for the call's lifetime */
+	unsigned timeout_ms;    /* deadline for the whole call, retries included */
+};
+
+struct kms_call;
+/* Starts a call; done runs exactly once, later (never from inside this
+ * function), unless the call is abandoned.  Returns NULL only when out of
+ * memory.  Everything in req is copied. */
+struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *req, kms_done_fn done,
+				void *userdata);
+/* The caller lost interest: done will not run; in-flight I/O is dropped. */
+void kms_call_abandon(struct kms_call *call);
+
+struct kms_client_stats {
+	unsigned long calls;
+	unsigned long attempts;
+	unsigned long retries;
+	long clock_offset_sec;
+	struct https_pool_stats pools; /* summed over every endpoint */
+	unsigned n_pools;
+};
+void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *ret);

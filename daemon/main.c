@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <systemd/sd-daemon.h>
+
+#include "daemon.h"
+#include "log.h"
+
+static void help(void)
+{
+	printf("Usage: kmscanceld [OPTION]...\n"
+	       "Serve AWS KMS CancelKeyDeletion to local clients over Varlink.\n\n"
+	       "  -c, --config FILE   configuration file (default %s/kmscanceld.conf)\n"
+	       "  -s, --socket PATH   listen on PATH (default from the config, else %s)\n"
+	       "  -f, --foreground    stay in the foreground (the default; kept for scripts)\n"
+	       "      --check-config  load and validate the configuration, then exit\n"
+	       "  -h, --help          show this help\n"
+	       "      --version       show the version\n\n"
+	       "See kmscanceld(8) and kmscanceld.conf(5).\n",
+	       SYSCONFDIR, KMSCANCEL_DEFAULT_SOCKET);
+}
+
+/* The listening socket systemd passed, if any: the one named "varlink"
+ * (FileDescriptorName=varlink), else the only one.  -1 when not activated. */
+static int activation_fd(void)
+{
+	char **names = NULL;
+	int n, fd = -1;
+
+	n = sd_listen_fds_with_names(1, &names);
+	if (n <= 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (fd < 0 && names && names[i] && strcmp(names[i], "varlink") == 0)
+			fd = SD_LISTEN_FDS_START + i;
+	if (fd < 0 && n == 1)
+		fd = SD_LISTEN_FDS_START;
+	for (int i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CHECK_CONFIG = 0x100, OPT_VERSION };
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_options o = { .listen_fd = -1 };
+	bool check_only = false;
+	struct daemon *d = NULL;
+	char *error = NULL;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:s:fh", options, NULL)) >= 0) {
+		switch (c) {
+		case 'c':
+			o.config_path = optarg;
+			break;
+		case 's':
+			o.socket_path = optarg;
+			break;
+		case 'f':
+			break;
+		case OPT_CHECK_CONFIG:
+			check_only = true;
+			break;
+		case 'h':
+			help();
+			return EXIT_SUCCESS;
+		case OPT_VERSION:
+			printf("kmscanceld %s\n", PACKAGE_VERSION);
+			return EXIT_SUCCESS;
+		default:
+			fprintf(stderr, "Try 'kmscanceld --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kmscanceld: unexpected argument '%s'\nTry 'kmscanceld --help'.\n", argv[optind]);
+		return 2;
+	}
+
+	log_setup();
+	/* The process holds AWS secrets: no core dumps, no ptrace by peers. */
+	prctl(PR_SET_DUMPABLE, 0);
+
+	if (check_only)
+		return daemon_check_config(&o) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+	o.listen_fd = activation_fd();
+	r = daemon_new(&o, &d, &error);
+	if (r < 0) {
+		log_error("%s", error ? error : strerror(-r));
+		free(error);
+		sd_notifyf(0, "STATUS=Failed to start: %s\nERRNO=%d", strerror(-r), -r);
+		return EXIT_FAILURE;
+	}
+	r = daemon_run(d);
+	daemon_free(d);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include "methods.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "creds.h"
+#include "daemon.h"
+#include "error-names.h"
+#include "keyid.h"
+#include "kms.h"
+#include "log.h"
+#include "policy.h"
+#include "server.h"
+
+/* One io.kmscancel call in progress: the Varlink call, the parsed key, and
+ * the KMS call currently running for it (cancel, then maybe enable). */
+struct operation {
+	struct daemon *daemon;
+	struct call *call;
+	const char *verb; /* "cancel", "describe": for the audit record */
+	struct keyid key;
+	char *key_id;     /* as the caller gave it */
+	char *key_arn;    /* from KMS's answer */
+	const char *region;
+	bool enable_key;
+	unsigned timeout_ms;
+	struct aws_credentials *credentials;
+	unsigned attempts; /* summed over the KMS calls made */
+	struct timespec started;
+};
+
+static struct operation *operation_free(struct operation *op)
+{
+	if (!op)
+		return NULL;
+	aws_credentials_unref(op->credentials);
+	free(op->key_id);
+	free(op->key_arn);
+	free(op);
+	return NULL;
+}
+
+static long elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000L + (now.tv_nsec - since->tv_nsec) / 1000000L;
+}
+
+/* One line per outcome; the structured audit trail of the policy work builds
+ * on this. */
+static void audit_outcome(const struct operation *op, const char *outcome, const char *error,
+			  const char *request_id)
+{
+	const struct peer *p = call_peer(op->call);
+
+	log_info("audit: op=%s key=%s uid=%u pid=%d comm=%s outcome=%s%s%s request_id=%s attempts=%u latency_ms=%ld",
+		 op->verb, op->key_id, (unsigned)p->uid, (int)p->pid, p->comm, outcome, error ? " error=" : "",
+		 error ? error : "", request_id ? request_id : "-", op->attempts, elapsed_ms(&op->started));
+}
+
+/* Replies with an io.kmscancel error carrying message, requestId (when AWS
+ * answered) and, for KMSException, the AWS type; completes and frees op. */
+static void operation_fail(struct operation *op, kmscancel_error error, const char *aws_code, const char *message,
+			   const char *request_id)
+{
+	struct json_object *params = json_object_new_object();
+
+	json_object_object_add(params, "message", json_object_new_string(message ? message : ""));
+	if (request_id)
+		json_object_object_add(params, "requestId", json_object_new_string(request_id));
+	if (error == KMSCANCEL_E_KMS)
+		json_object_object_add(params, "type", json_object_new_string(aws_code ? aws_code : "Unknown"));
+	audit_outcome(op, "failure", aws_code ? aws_code : kmscancel_error_short_name(error), request_id);
+	op->daemon->calls_failed++;
+	call_reply_error(op->call, kmscancel_error_to_varlink(error), params);
+	operation_free(op);
+}
+
+/* The common start of every key operation: parameters, key ID, region,
+ * account, credentials.  Replies and returns NULL on any problem. */
+/* Asks the local policy; on refusal replies PermissionDenied (naming the
+ * rule set, never other keys) and frees op.  Decided before any request. */
+static bool operation_authorize(struct operation *op, unsigned ops)
+{
+	const struct peer *p = call_peer(op->call);
+	struct daemon *d = op->daemon;
+	gid_t *groups = NULL;
+	size_t n_groups = 0;
+	const char *rule = NULL;
+	bool allowed;
+
+	/* Without the supplementary groups, group rules simply do not match. */
+	(void)policy_lookup_groups(p->uid, p->gid, &groups, &n_groups);
+	struct policy_subject subject = { p->uid, p->gid, groups, n_groups };
+	struct policy_object object = { &op->key, daemon_default_region(d), daemon_account(d) };
+	allowed = policy_check(d->policy, &subject, ops, &object, &rule);
+	free(groups);
+
+	log_info("audit: op=%s%s key=%s uid=%u gid=%u pid=%d comm=%s decision=%s rule=%s", op->verb,
+		 ops & POLICY_OP_ENABLE ? "+enable" : "", op->key_id, (unsigned)p->uid, (unsigned)p->gid, (int)p->pid,
+		 p->comm, allowed ? "allow" : "deny", allowed ? rule : "-");
+	if (!allowed) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "the local policy ([Policy] in %s) does not allow uid %u to %s%s this key",
+			 daemon_config_path(d), (unsigned)p->uid, op->verb, ops & POLICY_OP_ENABLE ? " and enable" : "");
+		operation_fail(op, KMSCANCEL_E_PERMISSION_DENIED, NULL, msg, NULL);
+	}
+	return allowed;
+}
+
+static struct operation *operation_begin(struct call *c, struct daemon *d, const char *verb, unsigned ops)
+{
+	struct json_object *params = call_parameters(c), *key_value, *v;
+	struct operation *op;
+	const char *reason = NULL;
+	char *error = NULL;
+	long long timeout = 0;
+	size_t key_len;
+
+	if (!json_object_object_get_ex(params, "keyId", &key_value) || !json_object_is_type(key_value, json_type_string)) {
+		call_reply_invalid_parameter(c, "keyId");
+		return NULL;
+	}
+	op = calloc(1, sizeof(*op));
+	key_len = (size_t)json_object_get_string_len(key_value);
+	if (!op || !(op->key_id = strndup(json_object_get_string(key_value), key_len))) {
+		free(op);
+		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_ENDPOINT_UNAVAILABLE), NULL);
+		return NULL;
+	}
+	op->daemon = d;
+	op->call = c;
+	op->verb = verb;
+	clock_gettime(CLOCK_MONOTONIC, &op->started);
+
+	if (json_object_object_get_ex(params, "enableKey", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			call_reply_invalid_parameter(c, "enableKey");
+			return operation_free(op);
+		}
+		op->enable_key = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(params, "timeoutMs", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_int) || (timeout = json_object_get_int64(v)) <= 0) {
+			call_reply_invalid_parameter(c, "timeoutMs");
+			return operation_free(op);
+		}
+	}
+	op->timeout_ms = daemon_call_timeout_ms(d, timeout);
+	if (op->enable_key)
+		ops |= POLICY_OP_ENABLE;
+
+	if (keyid_parse_n(json_object_get_string(key_value), key_len, &op->key, &reason) < 0) {
+		/* Never echo arbitrary caller bytes into the log. */
+		free(op->key_id);
+		op->key_id = strdup("(invalid key ID)");
+		log_info("audit: op=%s uid=%u decision=reject reason=invalid-key-id", verb, (unsigned)call_peer(c)->uid);
+		operation_fail(op, KMSCANCEL_E_INVALID_KEY_ID, NULL, reason, NULL);
+		return NULL;
+	}
+	op->region = op->key.kind == KEYID_KIND_ARN ? op->key.region : daemon_default_region(d);
+	if (!op->region) {
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
+			       "no AWS region configured for a bare key ID: set [AWS] Region=, AWS_REGION, "
+			       "or pass the key ARN",
+			       NULL);
+		return NULL;
+	}
+	if (op->key.kind == KEYID_KIND_ARN && daemon_account(d) && strcmp(op->key.account, daemon_account(d)) != 0) {
+		char msg[256];
+
+		/* CancelKeyDeletion never crosses accounts: refuse here
+		 * rather than send another account's key with our keys. */
+		snprintf(msg, sizeof(msg), "key belongs to account %s; this daemon has credentials for account %s only",
+			 op->key.account, daemon_account(d));
+		operation_fail(op, KMSCANCEL_E_PERMISSION_DENIED, NULL, msg, NULL);
+		return NULL;
+	}
+	if (!operation_authorize(op, ops))
+		return NULL;
+	if (daemon_get_credentials(d, &op->credentials, &error) < 0) {
+		operation_fail(op, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, NULL,
+			       error ? error : "no AWS credentials available", NULL);
+		free(error);
+		return NULL;
+	}
+	return op;
+}
+
+static int operation_kms(struct operation *op, enum kms_operation kop, const char *key_id, kms_done_fn done)
+{
+	long left = (long)op->timeout_ms - elapsed_ms(&op->started);
+	struct kms_request req = {
+		.op = kop,
+		.key_id = key_id,
+		.region = op->region,
+		.partition = op->key.kind == KEYID_KIND_ARN ? op->key.partition : NULL,
+		.credentials = op->credentials,
+		.timeout_ms = left > 0 ? (unsigned)left : 1,
+	};
+
+	return kms_call_start(op->daemon->kms, &req, done, op) ? 0 : -ENOMEM;
+}
+
+static const char *body_string(struct json_object *body, const char *key)
+{
+	struct json_object *v;
+
+	if (!body || !json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static void cancel_reply(struct operation *op, const char *key_state, const char *request_id)
+{
+	struct json_object *params = json_object_new_object();
+
+	json_object_object_add(params, "keyId", json_object_new_string(op->key_arn));
+	json_object_object_add(params, "keyState", json_object_new_string(key_state));
+	json_object_object_add(params, "requestId", json_object_new_string(request_id ? request_id : ""));
+	json_object_object_add(params, "attempts", json_object_new_int((int)op->attempts));
+	audit_outcome(op, key_state, NULL, request_id);
+	op->daemon->calls_ok++;
+	call_reply(op->call, params);
+	operation_free(op);
+}
+
+static void enable_done(const struct kms_result *r, void *userdata)
+{
+	struct operation *op = userdata;
+
+	op->attempts += r->attempts;
+	if (r->error != KMSCANCEL_OK) {
+		char msg[1024];
+
+		/* The cancel itself succeeded; say so, or the caller might think
+		 * the key is still scheduled for deletion. */
+		snprintf(msg, sizeof(msg), "deletion cancelled (key is Disabled) but EnableKey failed: %s", r->message);
+		operation_fail(op, r->error, r->error_code, msg, r->request_id);
+		return;
+	}
+	cancel_reply(op, "Enabled", r->request_id);
+}
+
+static void cancel_done(const struct kms_result *r, void *userdata)
+{
+	struct operation *op = userdata;
+	const char *arn;
+
+	op->attempts += r->attempts;
+	if (r->error != KMSCANCEL_OK) {
+		operation_fail(op, r->error, r->error_code, r->message, r->request_id);
+		return;
+	}
+	arn = body_string(r->body, "KeyId");
+	/* KMS answers with the key ARN; a peer that echoes the ID (moto) still
+	 * gives the caller something true. */
+	op->key_arn = strdup(arn ? arn : op->key_id);
+	if (!op->key_arn) {
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", r->request_id);
+		return;
+	}
+	if (op->enable_key) {
+		if (operation_kms(op, KMS_OP_ENABLE_KEY, op->key_arn, enable_done) < 0)
+			operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		return;
+	}
+	cancel_reply(op, "Disabled", r->request_id);
+}
+
+static void method_cancel_key_deletion(struct call *c, void *userdata)
+{
+	struct operation *op = operation_begin(c, userdata, "cancel", POLICY_OP_CANCEL);
+
+	if (op && operation_kms(op, KMS_OP_CANCEL_KEY_DELETION, op->key_id, cancel_done) < 0)
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+}
+
+/* AWS timestamps are epoch seconds as JSON numbers; Varlink callers get
+ * RFC 3339 UTC. */
+static struct json_object *timestamp_to_string(struct json_object *v)
+{
+	char buf[32];
+	struct tm tm;
+	time_t t;
+
+	if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+		return NULL;
+	t = (time_t)json_object_get_double(v);
+	if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return NULL;
+	return json_object_new_string(buf);
+}
+
+static void copy_member(struct json_object *to, const char *to_key, struct json_object *from, const char *from_key,
+			enum json_type type)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(from, from_key, &v) && json_object_is_type(v, type))
+		json_object_object_add(to, to_key, json_object_get(v));
+}
+
+static void describe_done(const struct kms_result *r, void *userdata)
+{
+	struct operation *op = userdata;
+	struct json_object *meta, *params, *v;
+
+	op->attempts += r->attempts;
+	if (r->error != KMSCANCEL_OK) {
+		operation_fail(op, r->error, r->error_code, r->message, r->request_id);
+		return;
+	}
+	if (!json_object_object_get_ex(r->body, "KeyMetadata", &meta) || !json_object_is_type(meta, json_type_object) ||
+	    !body_string(meta, "KeyState")) {
+		operation_fail(op, KMSCANCEL_E_KMS, "InvalidResponse", "DescribeKey answer has no KeyMetadata",
+			       r->request_id);
+		return;
+	}
+	params = json_object_new_object();
+	json_object_object_add(params, "keyId",
+			       json_object_new_string(body_string(meta, "Arn") ? body_string(meta, "Arn") : op->key_id));
+	copy_member(params, "arn", meta, "Arn", json_type_string);
+	copy_member(params, "keyState", meta, "KeyState", json_type_string);
+	copy_member(params, "enabled", meta, "Enabled", json_type_boolean);
+	copy_member(params, "multiRegion", meta, "MultiRegion", json_type_boolean);
+	copy_member(params, "description", meta, "Description", json_type_string);
+	copy_member(params, "keyManager", meta, "KeyManager", json_type_string);
+	if (json_object_object_get_ex(meta, "DeletionDate", &v) && (v = timestamp_to_string(v)))
+		json_object_object_add(params, "deletionDate", v);
+	if (json_object_object_get_ex(meta, "CreationDate", &v) && (v = timestamp_to_string(v)))
+		json_object_object_add(params, "creationDate", v);
+	if (!json_object_object_get_ex(params, "arn", NULL))
+		json_object_object_add(params, "arn", json_object_new_string(op->key_id));
+	if (!json_object_object_get_ex(params, "enabled", NULL))
+		json_object_object_add(params, "enabled",
+				       json_object_new_boolean(strcmp(body_string(meta, "KeyState"), "Enabled") == 0));
+	json_object_object_add(params, "requestId", json_object_new_string(r->request_id ? r->request_id : ""));
+	audit_outcome(op, body_string(meta, "KeyState"), NULL, r->request_id);
+	op->daemon->calls_ok++;
+	call_reply(op->call, params);
+	operation_free(op);
+}
+
+static void method_describe_key(struct call *c, void *userdata)
+{
+	struct operation *op = operation_begin(c, userdata, "describe", POLICY_OP_DESCRIBE);
+
+	if (op && operation_kms(op, KMS_OP_DESCRIBE_KEY, op->key_id, describe_done) < 0)
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+}
+
+static void add_string(struct json_object *o, const char *key, const char *value)
+{
+	if (value)
+		json_object_object_add(o, key, json_object_new_string(value));
+}
+
+static void add_uint(struct json_object *o, const char *key, unsigned long value)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)value));
+}
+
+static void method_get_status(struct call *c, void *userdata)
+{
+	struct daemon *d = userdata;
+	struct json_object *params = json_object_new_object(), *kms = json_object_new_object();
+	struct kms_client_stats ks;
+	struct server_stats ss;
+
+	add_string(params, "version", PACKAGE_VERSION);
+	add_uint(params, "uptimeSec", (unsigned long)daemon_uptime_sec(d));
+	add_string(params, "region", daemon_default_region(d));
+	add_string(params, "account", daemon_account(d));
+	if (d->credentials) {
+		add_string(params, "credentialSource", d->credentials->source);
+		if (d->credentials->expiration) {
+			char buf[32];
+			struct tm tm;
+
+			gmtime_r(&d->credentials->expiration, &tm);
+			strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			add_string(params, "credentialExpiration", buf);
+		}
+	}
+	server_get_stats(d->server, &ss);
+	add_uint(params, "connections", ss.connections);
+	add_uint(params, "connectionsTotal", ss.connections_total);
+	add_uint(params, "calls", ss.calls_total);
+	add_uint(params, "callsSucceeded", d->calls_ok);
+	add_uint(params, "callsFailed", d->calls_failed);
+
+	kms_client_get_stats(d->kms, &ks);
+	add_uint(kms, "requests", ks.attempts);
+	add_uint(kms, "retries", ks.retries);
+	add_uint(kms, "endpoints", ks.n_pools);
+	add_uint(kms, "connectionsOpened", ks.pools.connections_opened);
+	add_uint(kms, "connectionsOpen", ks.pools.connections_open);
+	add_uint(kms, "connectionsIdle", ks.pools.connections_idle);
+	add_uint(kms, "connectionsReused", ks.pools.reused);
+	add_uint(kms, "tlsHandshakes", ks.pools.tls_handshakes);
+	add_uint(kms, "tlsResumed", ks.pools.tls_resumed);
+	json_object_object_add(kms, "clockOffsetSec", json_object_new_int64(ks.clock_offset_sec));
+	json_object_object_add(params, "kms", kms);
+	call_reply(c, params);
+}
+
+const struct method kmscancel_methods[] = {
+	{ "io.kmscancel.CancelKeyDeletion", method_cancel_key_deletion },
+	{ "io.kmscancel.DescribeKey", method_describe_key },
+	{ "io.kmscancel.GetStatus", method_get_status },
+	{ NULL, NULL },
+};

@@ -5,18 +5,18 @@
 #include <string.h>
 
 static const char *const partitions[] = {
-	"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc", NULL,
+    "aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc", NULL,
 };
 
 static const char *const kind_names[_KEYID_KIND_MAX] = {
-	[KEYID_KIND_ID] = "id",
-	[KEYID_KIND_MRK] = "mrk",
-	[KEYID_KIND_ARN] = "arn",
+    [KEYID_KIND_ID] = "id",
+    [KEYID_KIND_MRK] = "mrk",
+    [KEYID_KIND_ARN] = "arn",
 };
 
 #define R_ALIAS "aliases are not accepted by CancelKeyDeletion; use the key ID or key ARN"
-#define R_SHAPE                                                                                          \
-	"not a key ID (8-4-4-4-12 hex digits), a multi-Region key ID (mrk- and 32 hex digits) or a key ARN " \
+#define R_SHAPE                                                                                                        \
+	"not a key ID (8-4-4-4-12 hex digits), a multi-Region key ID (mrk- and 32 hex digits) or a key ARN "           \
 	"(arn:PARTITION:kms:REGION:ACCOUNT:key/KEY-ID)"
 
 const char *keyid_kind_to_string(enum keyid_kind k)
@@ -85,8 +85,8 @@ static int parse_bare_id(const char *s, size_t len, struct keyid *k, const char 
 	else if (is_mrk_id(s, len))
 		k->multi_region = true;
 	else {
-		*reason = starts_with(s, len, "mrk-") ? "a multi-Region key ID is mrk- followed by 32 hex digits"
-						       : R_SHAPE;
+		*reason =
+		    starts_with(s, len, "mrk-") ? "a multi-Region key ID is mrk- followed by 32 hex digits" : R_SHAPE;
 		return -EINVAL;
 	}
 	copy_lower(k->id, s, len);
@@ -230,7 +230,7 @@ static int check_chars(const char *s, size_t len, const char **reason)
 
 int keyid_parse_n(const char *s, size_t len, struct keyid *ret, const char **ret_reason)
 {
-	struct keyid k = { 0 };
+	struct keyid k = {0};
 	const char *reason = NULL;
 	int r;
 

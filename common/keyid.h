@@ -22,9 +22,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define KEYID_MAX 2048U       /* KeyIdType's length limit in the KMS model */
-#define KEYID_REGION_MAX 32U  /* longest real region is 14; room to grow */
-#define KEYID_ID_MAX 36U      /* both id forms are 36 characters */
+#define KEYID_MAX           2048U /* KeyIdType's length limit in the KMS model */
+#define KEYID_REGION_MAX    32U   /* longest real region is 14; room to grow */
+#define KEYID_ID_MAX        36U   /* both id forms are 36 characters */
 #define KEYID_PARTITION_MAX 10U
 
 enum keyid_kind {
@@ -36,7 +36,7 @@ enum keyid_kind {
 
 struct keyid {
 	enum keyid_kind kind;
-	bool multi_region;                     /* the ID is an mrk- ID */
+	bool multi_region;                       /* the ID is an mrk- ID */
 	char partition[KEYID_PARTITION_MAX + 1]; /* "" unless an ARN */
 	char region[KEYID_REGION_MAX + 1];       /* "" unless an ARN */
 	char account[13];                        /* "" unless an ARN */

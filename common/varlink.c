@@ -256,7 +256,7 @@ int varlink_call_parse(const char *buf, size_t len, struct varlink_call *ret)
 		r = -ENOMEM;
 		goto out;
 	}
-	*ret = (struct varlink_call){ .method = m, .parameters = params, .flags = flags };
+	*ret = (struct varlink_call){.method = m, .parameters = params, .flags = flags};
 	m = NULL;
 	params = NULL;
 out:
@@ -272,7 +272,7 @@ void varlink_call_done(struct varlink_call *call)
 		return;
 	free(call->method);
 	json_object_put(call->parameters);
-	*call = (struct varlink_call){ 0 };
+	*call = (struct varlink_call){0};
 }
 
 /* Walk the top-level keys of a reply; pointers borrowed from msg. */
@@ -326,7 +326,7 @@ int varlink_reply_parse(const char *buf, size_t len, struct varlink_reply *ret)
 			goto out;
 		}
 	}
-	*ret = (struct varlink_reply){ .error = e, .parameters = params, .continues = continues };
+	*ret = (struct varlink_reply){.error = e, .parameters = params, .continues = continues};
 	e = NULL;
 	params = NULL;
 out:
@@ -342,7 +342,7 @@ void varlink_reply_done(struct varlink_reply *reply)
 		return;
 	free(reply->error);
 	json_object_put(reply->parameters);
-	*reply = (struct varlink_reply){ 0 };
+	*reply = (struct varlink_reply){0};
 }
 
 /* --- formatting ---------------------------------------------------------------- */
@@ -388,8 +388,7 @@ static int serialize(struct json_object *msg, char **ret, size_t *ret_len)
 	return 0;
 }
 
-int varlink_format_call(const char *method, struct json_object *parameters, unsigned flags, char **ret,
-			size_t *ret_len)
+int varlink_format_call(const char *method, struct json_object *parameters, unsigned flags, char **ret, size_t *ret_len)
 {
 	struct json_object *msg;
 	int r;

@@ -43,14 +43,14 @@ struct conn {
 };
 
 static const char *const conn_state_table[_CONN_STATE_MAX] = {
-	[CONN_RUNNING] = "running",
-	[CONN_SHUTTING_DOWN] = "shutting-down",
-	[CONN_CLOSED] = "closed",
+    [CONN_RUNNING] = "running",
+    [CONN_SHUTTING_DOWN] = "shutting-down",
+    [CONN_CLOSED] = "closed",
 };
 
 static const char *const call_state_table[_CALL_STATE_MAX] = {
-	[CALL_RUNNING] = "running",
-	[CALL_DONE] = "done",
+    [CALL_RUNNING] = "running",
+    [CALL_DONE] = "done",
 };
 
 /* Connection numbers in log lines; the daemon is single-threaded. */
@@ -411,7 +411,7 @@ static void conn_update_reading(struct conn *c, bool consumed)
 {
 	size_t buffered = evbuffer_get_length(bufferevent_get_input(c->bev));
 	unsigned ms = c->env->limits->partial_message_timeout_ms;
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
 	if (conn_blocked(c)) {
 		/* Waiting on us, not on the peer: no timer. */
@@ -501,7 +501,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *data)
 int conn_new(const struct conn_env *env, int fd, const struct peer *peer, struct conn **ret)
 {
 	unsigned ms = env->limits->write_timeout_ms;
-	struct timeval wt = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct timeval wt = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 	struct conn *c;
 
 	c = calloc(1, sizeof(*c));

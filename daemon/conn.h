@@ -46,8 +46,8 @@ struct conn_env {
 	struct event_base *base;
 	const struct server_limits *limits;
 	const struct method *methods;
-	void *userdata;              /* for the handlers */
-	struct server_stats *stats;  /* updated in place */
+	void *userdata;             /* for the handlers */
+	struct server_stats *stats; /* updated in place */
 	/* The socket closed (the server keeps the connection counts). */
 	void (*on_close)(struct conn *c, void *data);
 	/* The object is about to be freed (closed and no call left). */

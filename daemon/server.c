@@ -61,14 +61,14 @@ struct server {
 void server_limits_init(struct server_limits *l)
 {
 	*l = (struct server_limits){
-		.message_max = VARLINK_MESSAGE_MAX,
-		.connections_max = SERVER_CONNECTIONS_MAX,
-		.connections_per_uid_max = SERVER_CONNECTIONS_PER_UID_MAX,
-		.calls_per_connection_max = SERVER_CALLS_PER_CONNECTION_MAX,
-		.output_max = SERVER_OUTPUT_MAX,
-		.partial_message_timeout_ms = SERVER_PARTIAL_MESSAGE_TIMEOUT_MS,
-		.write_timeout_ms = SERVER_WRITE_TIMEOUT_MS,
-		.accept_backoff_ms = SERVER_ACCEPT_BACKOFF_MS,
+	    .message_max = VARLINK_MESSAGE_MAX,
+	    .connections_max = SERVER_CONNECTIONS_MAX,
+	    .connections_per_uid_max = SERVER_CONNECTIONS_PER_UID_MAX,
+	    .calls_per_connection_max = SERVER_CALLS_PER_CONNECTION_MAX,
+	    .output_max = SERVER_OUTPUT_MAX,
+	    .partial_message_timeout_ms = SERVER_PARTIAL_MESSAGE_TIMEOUT_MS,
+	    .write_timeout_ms = SERVER_WRITE_TIMEOUT_MS,
+	    .accept_backoff_ms = SERVER_ACCEPT_BACKOFF_MS,
 	};
 }
 
@@ -133,7 +133,7 @@ static int read_peer(int fd, struct peer *ret)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	struct peer p = { 0 };
+	struct peer p = {0};
 	char path[64];
 	ssize_t n;
 	int cfd;
@@ -165,8 +165,8 @@ static void log_reject(struct server *s, const struct peer *p, const char *why)
 	if (now == s->last_reject_log)
 		return;
 	s->last_reject_log = now;
-	log_warning("Refusing Varlink connection from pid %d uid %u (%s): %s", (int)p->pid, (unsigned)p->uid,
-		    p->comm, why);
+	log_warning("Refusing Varlink connection from pid %d uid %u (%s): %s", (int)p->pid, (unsigned)p->uid, p->comm,
+		    why);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *data)
@@ -228,7 +228,7 @@ static void accept_error_cb(struct evconnlistener *l, void *data)
 	struct server *s = data;
 	int err = EVUTIL_SOCKET_ERROR();
 	unsigned ms = s->limits.accept_backoff_ms;
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
 	log_warning("accept() on the Varlink socket failed: %s; pausing for %u ms", evutil_socket_error_to_string(err),
 		    ms);
@@ -270,7 +270,7 @@ static int add_listener(struct server *s, int fd, const struct bound_path *bound
 	evconnlistener_set_error_cb(l, accept_error_cb);
 	if (s->draining)
 		evconnlistener_disable(l);
-	s->listeners[s->n_listeners++] = (struct listener){ .l = l, .bound = *bound };
+	s->listeners[s->n_listeners++] = (struct listener){.l = l, .bound = *bound};
 	return 0;
 }
 
@@ -370,8 +370,8 @@ fail:
 
 int server_listen_path(struct server *s, const char *path, mode_t mode, const char *group)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct bound_path bound = { 0 };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct bound_path bound = {0};
 	struct stat st;
 	int fd = -1, r;
 
@@ -400,7 +400,7 @@ int server_listen_path(struct server *s, const char *path, mode_t mode, const ch
 		log_error("listen(%s): %s", path, strerror(-r));
 		goto fail;
 	}
-	bound = (struct bound_path){ .path = strdup(path), .dev = st.st_dev, .ino = st.st_ino };
+	bound = (struct bound_path){.path = strdup(path), .dev = st.st_dev, .ino = st.st_ino};
 	if (!bound.path) {
 		r = -ENOMEM;
 		goto fail;
@@ -419,7 +419,7 @@ fail:
 
 int server_adopt_fd(struct server *s, int fd)
 {
-	struct bound_path none = { 0 };
+	struct bound_path none = {0};
 	int type = 0, listening = 0, flags;
 	socklen_t len = sizeof(type);
 
@@ -458,14 +458,14 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 	if (s->limits.message_max == 0 || s->limits.message_max > VARLINK_MESSAGE_MAX)
 		s->limits.message_max = VARLINK_MESSAGE_MAX;
 	s->env = (struct conn_env){
-		.base = base,
-		.limits = &s->limits,
-		.methods = methods,
-		.userdata = userdata,
-		.stats = &s->stats,
-		.on_close = on_conn_close,
-		.on_free = on_conn_free,
-		.data = s,
+	    .base = base,
+	    .limits = &s->limits,
+	    .methods = methods,
+	    .userdata = userdata,
+	    .stats = &s->stats,
+	    .on_close = on_conn_close,
+	    .on_free = on_conn_free,
+	    .data = s,
 	};
 	s->backoff_timer = evtimer_new(base, backoff_cb, s);
 	s->drained_ev = event_new(base, -1, 0, drained_cb, s);

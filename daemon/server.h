@@ -49,16 +49,16 @@
 struct event_base;
 struct server;
 
-#define SERVER_CONNECTIONS_MAX 4096U            /* as sd-varlink's default */
-#define SERVER_CONNECTIONS_PER_UID_MAX 256U
-#define SERVER_CALLS_PER_CONNECTION_MAX 128U
-#define SERVER_OUTPUT_MAX (1024U * 1024U)       /* unsent bytes before a drop */
+#define SERVER_CONNECTIONS_MAX            4096U /* as sd-varlink's default */
+#define SERVER_CONNECTIONS_PER_UID_MAX    256U
+#define SERVER_CALLS_PER_CONNECTION_MAX   128U
+#define SERVER_OUTPUT_MAX                 (1024U * 1024U) /* unsent bytes before a drop */
 #define SERVER_PARTIAL_MESSAGE_TIMEOUT_MS 30000U
-#define SERVER_WRITE_TIMEOUT_MS 30000U
-#define SERVER_ACCEPT_BACKOFF_MS 1000U          /* pause after EMFILE & co, as tmux */
+#define SERVER_WRITE_TIMEOUT_MS           30000U
+#define SERVER_ACCEPT_BACKOFF_MS          1000U /* pause after EMFILE & co, as tmux */
 
 struct server_limits {
-	size_t message_max;                  /* <= VARLINK_MESSAGE_MAX */
+	size_t message_max; /* <= VARLINK_MESSAGE_MAX */
 	unsigned connections_max;
 	unsigned connections_per_uid_max;
 	unsigned calls_per_connection_max;

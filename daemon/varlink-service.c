@@ -25,49 +25,48 @@
 
 /* org.varlink.service as systemd serves it: the varlink.org text plus
  * PermissionDenied and ExpectedMore. */
-static const char service_description[] =
-	"# The Varlink Service Interface is provided by every varlink service. It\n"
-	"# describes the service and the interfaces it implements.\n"
-	"interface org.varlink.service\n"
-	"\n"
-	"# Get a list of all the interfaces a service provides and information\n"
-	"# about the implementation.\n"
-	"method GetInfo() -> (\n"
-	"  vendor: string,\n"
-	"  product: string,\n"
-	"  version: string,\n"
-	"  url: string,\n"
-	"  interfaces: []string\n"
-	")\n"
-	"\n"
-	"# Get the description of an interface that is implemented by this service.\n"
-	"method GetInterfaceDescription(interface: string) -> (description: string)\n"
-	"\n"
-	"# The requested interface was not found.\n"
-	"error InterfaceNotFound (interface: string)\n"
-	"\n"
-	"# The requested method was not found\n"
-	"error MethodNotFound (method: string)\n"
-	"\n"
-	"# The interface defines the requested method, but the service does not\n"
-	"# implement it.\n"
-	"error MethodNotImplemented (method: string)\n"
-	"\n"
-	"# One of the passed parameters is invalid.\n"
-	"error InvalidParameter (parameter: string)\n"
-	"\n"
-	"# Client is denied access\n"
-	"error PermissionDenied ()\n"
-	"\n"
-	"# Method is expected to be called with 'more' set to true, but wasn't\n"
-	"error ExpectedMore ()\n";
+static const char service_description[] = "# The Varlink Service Interface is provided by every varlink service. It\n"
+					  "# describes the service and the interfaces it implements.\n"
+					  "interface org.varlink.service\n"
+					  "\n"
+					  "# Get a list of all the interfaces a service provides and information\n"
+					  "# about the implementation.\n"
+					  "method GetInfo() -> (\n"
+					  "  vendor: string,\n"
+					  "  product: string,\n"
+					  "  version: string,\n"
+					  "  url: string,\n"
+					  "  interfaces: []string\n"
+					  ")\n"
+					  "\n"
+					  "# Get the description of an interface that is implemented by this service.\n"
+					  "method GetInterfaceDescription(interface: string) -> (description: string)\n"
+					  "\n"
+					  "# The requested interface was not found.\n"
+					  "error InterfaceNotFound (interface: string)\n"
+					  "\n"
+					  "# The requested method was not found\n"
+					  "error MethodNotFound (method: string)\n"
+					  "\n"
+					  "# The interface defines the requested method, but the service does not\n"
+					  "# implement it.\n"
+					  "error MethodNotImplemented (method: string)\n"
+					  "\n"
+					  "# One of the passed parameters is invalid.\n"
+					  "error InvalidParameter (parameter: string)\n"
+					  "\n"
+					  "# Client is denied access\n"
+					  "error PermissionDenied ()\n"
+					  "\n"
+					  "# Method is expected to be called with 'more' set to true, but wasn't\n"
+					  "error ExpectedMore ()\n";
 
 static const struct {
 	const char *name;
 	const char *description;
 } interfaces[] = {
-	{ SERVICE_INTERFACE, service_description },
-	{ "io.kmscancel", kmscancel_interface_description },
+    {SERVICE_INTERFACE, service_description},
+    {"io.kmscancel", kmscancel_interface_description},
 };
 
 const char *varlink_service_interface_description(const char *interface)
@@ -156,7 +155,8 @@ void call_reply_method_not_implemented(struct call *c)
 static bool interface_has_methods(const struct method *methods, const char *iface, size_t n)
 {
 	for (; methods && methods->name; methods++)
-		if (strncmp(methods->name, iface, n) == 0 && methods->name[n] == '.' && !strchr(methods->name + n + 1, '.'))
+		if (strncmp(methods->name, iface, n) == 0 && methods->name[n] == '.' &&
+		    !strchr(methods->name + n + 1, '.'))
 			return true;
 	return false;
 }
@@ -211,7 +211,7 @@ out:
 
 static void get_info(struct call *c, const struct method *methods)
 {
-	static const char *const none[] = { NULL };
+	static const char *const none[] = {NULL};
 	struct json_object *p;
 	const char *unknown = NULL;
 
@@ -228,7 +228,7 @@ static void get_info(struct call *c, const struct method *methods)
 
 static void get_interface_description(struct call *c, const struct method *methods)
 {
-	static const char *const fields[] = { "interface", NULL };
+	static const char *const fields[] = {"interface", NULL};
 	const char *unknown = NULL, *name = NULL, *text;
 	struct json_object *p;
 

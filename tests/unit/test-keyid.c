@@ -12,7 +12,7 @@
 
 #include "keyid.h"
 
-#define ID "1234abcd-12ab-34cd-56ef-1234567890ab"
+#define ID  "1234abcd-12ab-34cd-56ef-1234567890ab"
 #define MRK "mrk-1234abcd12ab34cd56ef1234567890ab"
 
 static void test_bare_ids(void **state)
@@ -42,8 +42,8 @@ static void test_bare_ids(void **state)
 
 static void test_arns_all_partitions(void **state)
 {
-	static const char *const parts[] = { "aws",     "aws-cn",    "aws-us-gov", "aws-iso",
-					     "aws-iso-b", "aws-iso-e", "aws-iso-f",  "aws-eusc" };
+	static const char *const parts[] = {"aws",       "aws-cn",    "aws-us-gov", "aws-iso",
+					    "aws-iso-b", "aws-iso-e", "aws-iso-f",  "aws-eusc"};
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		char arn[256];
@@ -73,16 +73,15 @@ static void test_arn_variants(void **state)
 	assert_int_equal(keyid_parse("arn:aws-iso-b:kms:us-isob-east-1:111122223333:key/" ID, &k, NULL), 0);
 	assert_int_equal(keyid_parse("arn:aws-eusc:kms:eusc-de-east-1:111122223333:key/" ID, &k, NULL), 0);
 	assert_string_equal(k.region, "eusc-de-east-1");
-	assert_int_equal(keyid_parse("arn:aws:kms:us-east-1:111122223333:key/1234ABCD-12ab-34cd-56ef-1234567890ab", &k,
-				     NULL),
-			 0);
+	assert_int_equal(
+	    keyid_parse("arn:aws:kms:us-east-1:111122223333:key/1234ABCD-12ab-34cd-56ef-1234567890ab", &k, NULL), 0);
 	assert_string_equal(k.id, ID);
 }
 
 /* Expect s to be refused, with a reason containing want (when not NULL). */
 static void expect_invalid(const char *s, const char *want)
 {
-	struct keyid k = { .id = "untouched" };
+	struct keyid k = {.id = "untouched"};
 	const char *reason = NULL;
 
 	assert_int_equal(keyid_parse(s, &k, &reason), -EINVAL);
@@ -159,7 +158,8 @@ static void test_lengths_and_nul(void **state)
 	struct keyid k;
 	const char *reason = NULL;
 	static const char with_nul[] = ID "\0junk";
-	static const char nul_inside[] = "1234abcd-12ab\0" "34cd-56ef-1234567890ab";
+	static const char nul_inside[] = "1234abcd-12ab\0"
+					 "34cd-56ef-1234567890ab";
 
 	memset(s, 'a', KEYID_MAX + 1);
 	s[KEYID_MAX + 1] = '\0';
@@ -180,13 +180,10 @@ static void test_lengths_and_nul(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bare_ids),
-		cmocka_unit_test(test_arns_all_partitions),
-		cmocka_unit_test(test_arn_variants),
-		cmocka_unit_test(test_aliases),
-		cmocka_unit_test(test_bad_ids),
-		cmocka_unit_test(test_bad_arns),
-		cmocka_unit_test(test_lengths_and_nul),
+	    cmocka_unit_test(test_bare_ids),        cmocka_unit_test(test_arns_all_partitions),
+	    cmocka_unit_test(test_arn_variants),    cmocka_unit_test(test_aliases),
+	    cmocka_unit_test(test_bad_ids),         cmocka_unit_test(test_bad_arns),
+	    cmocka_unit_test(test_lengths_and_nul),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

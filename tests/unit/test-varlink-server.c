@@ -64,7 +64,7 @@ static void method_echo(struct call *c, void *userdata)
 	struct timeval tv;
 
 	(void)varlink_get_int64(call_parameters(c), "delayMs", &ms);
-	tv = (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	tv = (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 	d->call = c;
 	d->ev = evtimer_new(base, echo_fire, d);
 	evtimer_add(d->ev, &tv);
@@ -118,14 +118,10 @@ static void method_deny(struct call *c, void *userdata)
 }
 
 static const struct method methods[] = {
-	{ "io.kmscancel.Echo", method_echo },
-	{ "io.kmscancel.Now", method_now },
-	{ "io.kmscancel.Stream", method_stream },
-	{ "io.kmscancel.Hold", method_hold },
-	{ "io.kmscancel.Fail", method_fail },
-	{ "io.kmscancel.Deny", method_deny },
-	{ "io.kmscancel.Big", method_big },
-	{ NULL, NULL },
+    {"io.kmscancel.Echo", method_echo},     {"io.kmscancel.Now", method_now},
+    {"io.kmscancel.Stream", method_stream}, {"io.kmscancel.Hold", method_hold},
+    {"io.kmscancel.Fail", method_fail},     {"io.kmscancel.Deny", method_deny},
+    {"io.kmscancel.Big", method_big},       {NULL, NULL},
 };
 
 /* --- fixture --------------------------------------------------------------------------------- */
@@ -200,7 +196,7 @@ struct client {
 static struct client *client_new(struct fx *fx)
 {
 	struct client *cl = calloc(1, sizeof(*cl));
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 	strcpy(sa.sun_path, fx->path);
 	cl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -434,11 +430,11 @@ static void test_pipelined_order(void **state)
 	char *all = NULL, *m;
 	size_t all_len = 0, len;
 	static const char *const calls[][2] = {
-		{ "io.kmscancel.Echo", "{\"n\":1,\"delayMs\":60}" },
-		{ "io.kmscancel.Echo", "{\"n\":2,\"delayMs\":20}" },
-		{ "io.kmscancel.Now", "{\"n\":3}" },
-		{ "io.kmscancel.Echo", "{\"n\":4,\"delayMs\":0}" },
-		{ "io.kmscancel.Now", "{\"n\":5}" },
+	    {"io.kmscancel.Echo", "{\"n\":1,\"delayMs\":60}"},
+	    {"io.kmscancel.Echo", "{\"n\":2,\"delayMs\":20}"},
+	    {"io.kmscancel.Now", "{\"n\":3}"},
+	    {"io.kmscancel.Echo", "{\"n\":4,\"delayMs\":0}"},
+	    {"io.kmscancel.Now", "{\"n\":5}"},
 	};
 
 	start(fx, NULL);
@@ -500,10 +496,11 @@ static void test_many_in_one_write(void **state)
 	start(fx, &lim);
 	cl = client_new(fx);
 	for (int i = 0; i < N; i++)
-		all_len += (size_t)sprintf(all + all_len,
-					   "{\"method\":\"io.kmscancel.Echo\",\"parameters\":{\"n\":%d,\"delayMs\":%d}}",
-					   i, (i * 7) % 3) +
-			   1;
+		all_len +=
+		    (size_t)sprintf(all + all_len,
+				    "{\"method\":\"io.kmscancel.Echo\",\"parameters\":{\"n\":%d,\"delayMs\":%d}}", i,
+				    (i * 7) % 3) +
+		    1;
 	client_send(cl, all, all_len);
 	free(all);
 	for (int i = 0; i < N; i++)
@@ -573,14 +570,14 @@ static void test_invalid_json(void **state)
 {
 	struct fx *fx = *state;
 	static const char *const bad[] = {
-		"{nope",
-		"[]",
-		"{\"method\":\"io.kmscancel.Now\",\"bogus\":1}",
-		"{\"method\":\"io.kmscancel.Now\",\"parameters\":[]}",
-		"{\"method\":\"io.kmscancel.Now\",\"oneway\":true,\"more\":true}",
-		"{\"method\":\"io.kmscancel.now\"}",
-		"{\"method\":\"io.kmscancel.Now\",\"upgrade\":true}",
-		"{\"method\":\"io.kmscancel.Now\"}trailing",
+	    "{nope",
+	    "[]",
+	    "{\"method\":\"io.kmscancel.Now\",\"bogus\":1}",
+	    "{\"method\":\"io.kmscancel.Now\",\"parameters\":[]}",
+	    "{\"method\":\"io.kmscancel.Now\",\"oneway\":true,\"more\":true}",
+	    "{\"method\":\"io.kmscancel.now\"}",
+	    "{\"method\":\"io.kmscancel.Now\",\"upgrade\":true}",
+	    "{\"method\":\"io.kmscancel.Now\"}trailing",
 	};
 	struct server_stats st;
 
@@ -696,7 +693,7 @@ static void test_disconnect_reset(void **state)
 {
 	struct fx *fx = *state;
 	struct client *cl;
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	struct server_stats st;
 
 	start(fx, NULL);
@@ -815,7 +812,7 @@ static void test_per_uid_limit(void **state)
 static void test_adopt_fd(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct client *cl;
 	int fd, notlistening;
 
@@ -841,7 +838,7 @@ static void test_listen_path_cases(void **state)
 {
 	struct fx *fx = *state;
 	struct server *other;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 	char longpath[200];
 
@@ -887,26 +884,26 @@ static void test_listen_live(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_get_info, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_get_interface_description, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_methods, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipelined_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dribble, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_in_one_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_largest_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oneway, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_more, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_mid_call, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_reset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_partial_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drain_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_per_uid_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_adopt_fd, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listen_path_cases, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listen_live, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_info, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_interface_description, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_methods, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pipelined_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dribble, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_in_one_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_largest_message, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_oneway, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_more, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_mid_call, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_reset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_partial_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_empty, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_per_uid_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_adopt_fd, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listen_path_cases, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listen_live, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -29,8 +29,8 @@ static void test_call_basic(void **state)
 	struct varlink_call c;
 	const char *s;
 
-	assert_int_equal(parse_call("{\"method\":\"io.kmscancel.CancelKeyDeletion\",\"parameters\":{\"keyId\":\"x\"}}", &c),
-			 0);
+	assert_int_equal(
+	    parse_call("{\"method\":\"io.kmscancel.CancelKeyDeletion\",\"parameters\":{\"keyId\":\"x\"}}", &c), 0);
 	assert_string_equal(c.method, "io.kmscancel.CancelKeyDeletion");
 	assert_int_equal(c.flags, 0);
 	assert_int_equal(varlink_get_string(c.parameters, "keyId", &s), 0);
@@ -43,10 +43,10 @@ static void test_call_basic(void **state)
 static void test_call_empty_parameters(void **state)
 {
 	static const char *const inputs[] = {
-		"{\"method\":\"org.varlink.service.GetInfo\"}",
-		"{\"method\":\"org.varlink.service.GetInfo\",\"parameters\":null}",
-		"{\"method\":\"org.varlink.service.GetInfo\",\"parameters\":{}}",
-		" \n{ \"parameters\" : {} , \"method\" : \"org.varlink.service.GetInfo\" }\n ",
+	    "{\"method\":\"org.varlink.service.GetInfo\"}",
+	    "{\"method\":\"org.varlink.service.GetInfo\",\"parameters\":null}",
+	    "{\"method\":\"org.varlink.service.GetInfo\",\"parameters\":{}}",
+	    " \n{ \"parameters\" : {} , \"method\" : \"org.varlink.service.GetInfo\" }\n ",
 	};
 
 	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
@@ -85,37 +85,37 @@ static void test_call_flags(void **state)
 static void test_call_protocol_errors(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"{",
-		"nonsense",
-		"[]",
-		"\"io.a.B\"",
-		"42",
-		"null",
-		"{}",
-		"{\"parameters\":{}}",
-		"{\"method\":42}",
-		"{\"method\":null}",
-		"{\"method\":\"a.b.C\",\"parameters\":[]}",
-		"{\"method\":\"a.b.C\",\"parameters\":\"x\"}",
-		"{\"method\":\"a.b.C\",\"parameters\":1}",
-		"{\"method\":\"a.b.C\",\"extra\":1}",
-		"{\"method\":\"a.b.C\",\"oneway\":1}",
-		"{\"method\":\"a.b.C\",\"oneway\":\"true\"}",
-		"{\"method\":\"a.b.C\",\"more\":null}",
-		"{\"method\":\"a.b.C\",\"oneway\":true,\"more\":true}",
-		"{\"method\":\"a.b.C\",\"more\":true,\"upgrade\":true}",
-		"{\"method\":\"a.b.C\",\"oneway\":true,\"upgrade\":true}",
-		"{\"method\":\"a.b.C\"} x",
-		"{\"method\":\"a.b.C\"}{}",
-		"{\"method\":\"a.b.C\",}",
-		"{'method':'a.b.C'}",
-		"{\"method\":\"a.b.C\" /* c */}",
-		"{\"method\":\"a.b.\xff\"}",
+	    "",
+	    "{",
+	    "nonsense",
+	    "[]",
+	    "\"io.a.B\"",
+	    "42",
+	    "null",
+	    "{}",
+	    "{\"parameters\":{}}",
+	    "{\"method\":42}",
+	    "{\"method\":null}",
+	    "{\"method\":\"a.b.C\",\"parameters\":[]}",
+	    "{\"method\":\"a.b.C\",\"parameters\":\"x\"}",
+	    "{\"method\":\"a.b.C\",\"parameters\":1}",
+	    "{\"method\":\"a.b.C\",\"extra\":1}",
+	    "{\"method\":\"a.b.C\",\"oneway\":1}",
+	    "{\"method\":\"a.b.C\",\"oneway\":\"true\"}",
+	    "{\"method\":\"a.b.C\",\"more\":null}",
+	    "{\"method\":\"a.b.C\",\"oneway\":true,\"more\":true}",
+	    "{\"method\":\"a.b.C\",\"more\":true,\"upgrade\":true}",
+	    "{\"method\":\"a.b.C\",\"oneway\":true,\"upgrade\":true}",
+	    "{\"method\":\"a.b.C\"} x",
+	    "{\"method\":\"a.b.C\"}{}",
+	    "{\"method\":\"a.b.C\",}",
+	    "{'method':'a.b.C'}",
+	    "{\"method\":\"a.b.C\" /* c */}",
+	    "{\"method\":\"a.b.\xff\"}",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct varlink_call c = { .method = (char *)"untouched" };
+		struct varlink_call c = {.method = (char *)"untouched"};
 
 		assert_int_equal(parse_call(bad[i], &c), -EBADMSG);
 		assert_string_equal(c.method, "untouched");
@@ -134,10 +134,21 @@ static void test_call_embedded_nul(void **state)
 static void test_call_bad_method_names(void **state)
 {
 	static const char *const bad[] = {
-		"", "GetInfo", "org.varlink.service", "org.varlink.service.", "org.varlink.service.getInfo",
-		"Org.varlink.service.GetInfo", "org..service.GetInfo", "org.varlink-.service.GetInfo",
-		"org.-varlink.service.GetInfo", "1org.varlink.GetInfo", "io.kmscancel.Cancel_Key", "io.kmscancel.Get Info",
-		"io.KMScancel.GetInfo", "io.kmscancel.GetInfo.", ".io.kmscancel.GetInfo",
+	    "",
+	    "GetInfo",
+	    "org.varlink.service",
+	    "org.varlink.service.",
+	    "org.varlink.service.getInfo",
+	    "Org.varlink.service.GetInfo",
+	    "org..service.GetInfo",
+	    "org.varlink-.service.GetInfo",
+	    "org.-varlink.service.GetInfo",
+	    "1org.varlink.GetInfo",
+	    "io.kmscancel.Cancel_Key",
+	    "io.kmscancel.Get Info",
+	    "io.KMScancel.GetInfo",
+	    "io.kmscancel.GetInfo.",
+	    ".io.kmscancel.GetInfo",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -317,8 +328,8 @@ static void test_getters(void **state)
 	const char *s = "untouched", *unknown = NULL;
 	bool b = true;
 	int64_t i = 99;
-	static const char *const allowed[] = { "s", "n", "b", "i", "d", "big", "max", "z", NULL };
-	static const char *const fewer[] = { "s", NULL };
+	static const char *const allowed[] = {"s", "n", "b", "i", "d", "big", "max", "z", NULL};
+	static const char *const fewer[] = {"s", NULL};
 
 	assert_non_null(o);
 	assert_int_equal(varlink_get_string(o, "s", &s), 0);
@@ -365,8 +376,8 @@ static void test_frame_partial_and_many(void **state)
 			have += step;
 			fed += step;
 			while ((r = varlink_frame_find(buf, have, &n)) == 1) {
-				const char *expect[] = { "{\"method\":\"a.b.C\"}",
-							 "{\"method\":\"a.b.D\",\"oneway\":true}", "{}" };
+				const char *expect[] = {"{\"method\":\"a.b.C\"}",
+							"{\"method\":\"a.b.D\",\"oneway\":true}", "{}"};
 
 				assert_true(found < 3);
 				assert_int_equal(n, strlen(expect[found]));
@@ -464,22 +475,22 @@ static void test_error_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_call_basic),
-		cmocka_unit_test(test_call_empty_parameters),
-		cmocka_unit_test(test_call_flags),
-		cmocka_unit_test(test_call_protocol_errors),
-		cmocka_unit_test(test_call_embedded_nul),
-		cmocka_unit_test(test_call_bad_method_names),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_reply_parse),
-		cmocka_unit_test(test_format_roundtrip),
-		cmocka_unit_test(test_format_too_big),
-		cmocka_unit_test(test_getters),
-		cmocka_unit_test(test_frame_partial_and_many),
-		cmocka_unit_test(test_frame_limits),
-		cmocka_unit_test(test_parse_too_big),
-		cmocka_unit_test(test_deep_nesting),
-		cmocka_unit_test(test_error_names),
+	    cmocka_unit_test(test_call_basic),
+	    cmocka_unit_test(test_call_empty_parameters),
+	    cmocka_unit_test(test_call_flags),
+	    cmocka_unit_test(test_call_protocol_errors),
+	    cmocka_unit_test(test_call_embedded_nul),
+	    cmocka_unit_test(test_call_bad_method_names),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_reply_parse),
+	    cmocka_unit_test(test_format_roundtrip),
+	    cmocka_unit_test(test_format_too_big),
+	    cmocka_unit_test(test_getters),
+	    cmocka_unit_test(test_frame_partial_and_many),
+	    cmocka_unit_test(test_frame_limits),
+	    cmocka_unit_test(test_parse_too_big),
+	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_error_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,151 @@
+# Shared harness for the end-to-end tests: the real daemon, the real CLI and
+# the fake KMS over TLS with a CA made for this test.  Source it, then call
+# the functions below.  Each test gets its own directory, ports and
+# processes, so tests run in parallel.
+#
+# Exit codes follow automake: 0 pass, 1 fail, 77 skip, 99 hard error.
+
+set -u
+
+: "${top_srcdir:?run through make check}" "${top_builddir:?run through make check}"
+
+KMSCANCELD="$top_builddir/kmscanceld"
+KMSCANCEL="$top_builddir/kmscancel"
+FAKE_KMS="$top_builddir/tests/fakes/fake-kms"
+FAKE_ADMIN="$top_srcdir/tests/fakes/fake-admin"
+
+TEST_AKID=AKIDKMSCANCELTEST01
+TEST_SECRET=kmscancel/test/secret/do-not-use-anywhere
+TEST_REGION=us-east-1
+TEST_ACCOUNT=111122223333
+KEY1=1234abcd-12ab-34cd-56ef-1234567890ab
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/kmscancel-test.XXXXXX")
+export NETGUARD_LOG="$T/netguard.log"
+SOCK="$T/io.kmscancel"
+DAEMON_PID=
+FAKE_PID=
+failures=0
+
+log() { printf '%s\n' "$*" >&2; }
+fail() { log "FAIL: $*"; failures=$((failures + 1)); }
+pass() { log "ok: $*"; }
+die() { log "ERROR: $*"; exit 99; }
+
+cleanup() {
+	local rc=$?
+	stop_daemon
+	if [ -n "$FAKE_PID" ]; then
+		kill "$FAKE_PID" 2>/dev/null
+		wait "$FAKE_PID" 2>/dev/null
+	fi
+	if [ -s "$NETGUARD_LOG" ]; then
+		log "FAIL: something tried to leave loopback:"
+		cat "$NETGUARD_LOG" >&2
+		rc=1
+	fi
+	if [ "$rc" -eq 0 ] && [ "$failures" -gt 0 ]; then
+		rc=1
+	fi
+	if [ "$rc" -ne 0 ] && [ -f "$T/daemon.log" ]; then
+		log "--- daemon log ---"
+		tail -n 60 "$T/daemon.log" >&2
+	fi
+	rm -rf "$T"
+	exit "$rc"
+}
+trap cleanup EXIT
+
+# Waits up to ~10 s for a file to appear.
+wait_for_file() {
+	local i
+	for i in $(seq 1 200); do
+		[ -s "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+make_certs() {
+	bash "$top_srcdir/tests/fakes/mkcerts.sh" "$T/certs" >/dev/null || die "mkcerts failed"
+}
+
+# start_fake [extra fake-kms options]: a fake KMS with KEY1 pending deletion.
+start_fake() {
+	[ -f "$T/certs/ca.pem" ] || make_certs
+	[ -f "$T/keys" ] || printf '%s PendingDeletion\n' "$KEY1" >"$T/keys"
+	"$FAKE_KMS" --cert "$T/certs/server.pem" --key "$T/certs/server.key" \
+		--port 0 --port-file "$T/fake.port" --admin-port-file "$T/fake.admin" \
+		--access-key "$TEST_AKID" --secret "$TEST_SECRET" \
+		--region "$TEST_REGION" --account "$TEST_ACCOUNT" --keys "$T/keys" "$@" \
+		>"$T/fake.log" 2>&1 &
+	FAKE_PID=$!
+	wait_for_file "$T/fake.port" && wait_for_file "$T/fake.admin" || die "fake KMS did not start: $(cat "$T/fake.log")"
+	FAKE_PORT=$(cat "$T/fake.port")
+	FAKE_ADMIN_PORT=$(cat "$T/fake.admin")
+}
+
+fake() { bash "$FAKE_ADMIN" "$FAKE_ADMIN_PORT" "$@"; }
+
+# fake_stat NAME: one counter from the fake's /stats.
+fake_stat() {
+	fake GET /stats | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"
+}
+
+# start_daemon [extra kmscanceld options]; environment for the daemon can be
+# given in DAEMON_ENV (an array of NAME=VALUE).
+start_daemon() {
+	local ca="${DAEMON_CA:-$T/certs/ca.pem}"
+	[ -f "$T/kmscanceld.conf" ] || printf '[KMS]\nRetryBase=50ms\n' >"$T/kmscanceld.conf"
+	rm -f "$SOCK"
+	env AWS_ACCESS_KEY_ID="$TEST_AKID" AWS_SECRET_ACCESS_KEY="$TEST_SECRET" \
+		AWS_REGION="$TEST_REGION" AWS_ENDPOINT_URL_KMS="https://127.0.0.1:$FAKE_PORT" \
+		AWS_CA_BUNDLE="$ca" ${DAEMON_ENV[@]+"${DAEMON_ENV[@]}"} \
+		${DAEMON_WRAPPER:-} "$KMSCANCELD" --config "$T/kmscanceld.conf" --socket "$SOCK" "$@" \
+		>"$T/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	local i
+	for i in $(seq 1 400); do
+		[ -S "$SOCK" ] && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || die "daemon exited: $(cat "$T/daemon.log")"
+		sleep 0.05
+	done
+	die "daemon did not create its socket"
+}
+
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_RC=$?
+	DAEMON_PID=
+}
+
+kmscancel() { "$KMSCANCEL" --socket "$SOCK" "$@"; }
+
+# run_cli ARGS...: runs the CLI, leaves OUT, ERR and RC.  JSON output is
+# compacted ("key": v -> "key":v) so tests can match members as text.
+run_cli() {
+	kmscancel "$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	OUT=$(sed -e 's/": /":/g' -e 's/, "/,"/g' "$T/out")
+	ERR=$(cat "$T/err")
+}
+
+expect_rc() {
+	if [ "$RC" -eq "$1" ]; then pass "$2 (exit $RC)"; else fail "$2: exit $RC, expected $1; stdout: $OUT; stderr: $ERR"; fi
+}
+
+expect_contains() {
+	case "$1" in
+	*"$2"*) pass "$3" ;;
+	*) fail "$3: '$2' not in: $1" ;;
+	esac
+}
+
+# key_state ID: the fake's view of a key.
+key_state() {
+	fake GET "/keys/$1" | sed -n 's/.*"KeyState": *"\([A-Za-z]*\)".*/\1/p'
+}
+
+set_key() { fake PUT "/keys/$1" "{\"KeyState\":\"$2\"}" >/dev/null || die "cannot set key $1"; }

@@ -22,6 +22,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1534,6 +1535,20 @@ static void serve(struct call *c)
 	json_object_put(in);
 }
 
+/* evhttp writes a reply's head and body separately; without TCP_NODELAY the
+ * second TLS record waits for the client's delayed ACK (~40 ms), which would
+ * be the fake's latency, not the daemon's. */
+static void set_nodelay(struct evhttp_request *req)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void kms_request_cb(struct evhttp_request *req, void *arg)
 {
 	struct fake *f = arg;
@@ -1542,6 +1557,7 @@ static void kms_request_cb(struct evhttp_request *req, void *arg)
 	struct fault *delay;
 	struct call *c;
 
+	set_nodelay(req);
 	f->stats.requests++;
 	c = call_new(f, req);
 	if (!c) {

@@ -33,9 +33,9 @@ struct batch;
 
 struct item {
 	struct batch *batch;
-	const char *key;            /* borrowed from the key list */
-	const char *invalid;        /* why the key was not sent (static), or NULL */
-	kmscancel_result *result;   /* owned; set once the call completed */
+	const char *key;             /* borrowed from the key list */
+	const char *invalid;         /* why the key was not sent (static), or NULL */
+	kmscancel_result *result;    /* owned; set once the call completed */
 	kmscancel_error queue_error; /* the library refused the call (no result) */
 	bool done;
 };

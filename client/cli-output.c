@@ -44,6 +44,7 @@ void output_error(const char *fmt, ...)
 	if (vasprintf(&text, fmt, ap) < 0)
 		text = NULL;
 	va_end(ap);
+	fflush(stdout); /* keep the order of the lines when both go to one file */
 	fputs("kmscancel: ", stderr);
 	fputs_escaped(text ? text : "(out of memory)", stderr);
 	fputc('\n', stderr);
@@ -58,7 +59,8 @@ static void json_print_object(struct json_object *o)
 	bool first = true;
 
 	fputc('{', stdout);
-	json_object_object_foreach(o, k, v) {
+	json_object_object_foreach(o, k, v)
+	{
 		struct json_object *key = json_object_new_string(k);
 
 		printf("%s%s: ", first ? "" : ", ", key ? json_object_to_json_string_ext(key, flags) : "\"\"");
@@ -184,7 +186,8 @@ static enum cli_outcome output_described(const struct cli *cli, const kmscancel_
 
 		/* Everything the daemon told, under its own names. */
 		if (o && reply && json_object_is_type(reply, json_type_object)) {
-			json_object_object_foreach(reply, k, v) {
+			json_object_object_foreach(reply, k, v)
+			{
 				if (strcmp(k, "keyId") != 0)
 					json_object_object_add(o, k, json_object_get(v));
 			}
@@ -260,7 +263,8 @@ enum cli_outcome output_result(const struct cli *cli, enum cli_op op, const char
  * fields show up without a new kmscancel. */
 static void print_fields(struct json_object *o, const char *prefix)
 {
-	json_object_object_foreach(o, k, v) {
+	json_object_object_foreach(o, k, v)
+	{
 		char *name = NULL;
 
 		if (asprintf(&name, "%s%s%s", prefix, *prefix ? "." : "", k) < 0)
@@ -270,8 +274,8 @@ static void print_fields(struct json_object *o, const char *prefix)
 		else
 			printf("%s: %s\n", name,
 			       json_object_is_type(v, json_type_string)
-				       ? json_object_get_string(v)
-				       : json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+				   ? json_object_get_string(v)
+				   : json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 		free(name);
 	}
 }

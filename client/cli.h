@@ -16,9 +16,9 @@
 #include "kmscancel.h"
 
 /* Exit codes (DESIGN.md §4). */
-#define EXIT_ALL_OK 0
+#define EXIT_ALL_OK      0
 #define EXIT_SOME_FAILED 1  /* at least one key failed: KMS error or policy refusal */
-#define EXIT_USAGE 2        /* bad command line, or an invalid key ID */
+#define EXIT_USAGE       2  /* bad command line, or an invalid key ID */
 #define EXIT_UNAVAILABLE 69 /* EX_UNAVAILABLE: kmscanceld cannot be reached */
 
 /* Keys read from standard input and files, all told.  Far beyond any real

@@ -22,7 +22,7 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
+#include <math.h> /* isfinite(), a macro: no -lm */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +46,14 @@ enum {
 	OPT_FILE,
 };
 
-#define GLOBAL_OPTIONS                                                                                   \
-	{"socket", required_argument, NULL, OPT_SOCKET}, {"json", no_argument, NULL, OPT_JSON},           \
-		{"timeout", required_argument, NULL, OPT_TIMEOUT}, {"help", no_argument, NULL, 'h'},       \
-		{"version", no_argument, NULL, 'V'}
+/* clang-format off */
+#define GLOBAL_OPTIONS \
+	{"socket", required_argument, NULL, OPT_SOCKET}, \
+	{"json", no_argument, NULL, OPT_JSON}, \
+	{"timeout", required_argument, NULL, OPT_TIMEOUT}, \
+	{"help", no_argument, NULL, 'h'}, \
+	{"version", no_argument, NULL, 'V'}
+/* clang-format on */
 
 /* --- help ---------------------------------------------------------------------------------------- */
 
@@ -152,14 +156,17 @@ static int parse_timeout(const char *s, unsigned *ret_ms)
 	sec = strtod(s, &end);
 	if (errno || end == s || *end || !isfinite(sec) || sec <= 0 || sec > TIMEOUT_MAX_SEC)
 		return -EINVAL;
-	*ret_ms = (unsigned)ceil(sec * 1000.0);
+	/* Round up without libm's ceil(). */
+	*ret_ms = (unsigned)(sec * 1000.0);
+	if ((double)*ret_ms < sec * 1000.0)
+		(*ret_ms)++;
 	return 0;
 }
 
 /* What global_option() tells its caller, besides an exit code (>= 0) to stop
  * with. */
 #define OPTION_HANDLED (-1) /* go on parsing */
-#define OPTION_OTHER (-2)   /* not a global option: the caller's */
+#define OPTION_OTHER   (-2) /* not a global option: the caller's */
 
 /* Handle an option every level accepts (and getopt's complaints). */
 static int global_option(struct cli *cli, int c, const char *arg)
@@ -189,6 +196,15 @@ static int global_option(struct cli *cli, int c, const char *arg)
 
 /* --- subcommands ---------------------------------------------------------------------------------------- */
 
+static int read_error(const char *what, int r)
+{
+	if (r == -E2BIG)
+		output_error("cannot read %s: more than %u keys", what, CLI_KEYS_MAX);
+	else
+		output_error("cannot read %s: %s", what, strerror(-r));
+	return EXIT_USAGE;
+}
+
 /* The keys named by args ('-' meaning stdin) and files, in that order. */
 static int collect_keys(char **args, int n_args, char **files, size_t n_files, struct key_list *keys)
 {
@@ -196,10 +212,8 @@ static int collect_keys(char **args, int n_args, char **files, size_t n_files, s
 
 	for (int i = 0; i < n_args && r == 0; i++)
 		r = strcmp(args[i], "-") == 0 ? key_list_read(keys, stdin) : key_list_add(keys, args[i]);
-	if (r < 0) {
-		output_error("cannot read key IDs: %s", r == -E2BIG ? "more than 100000 keys" : strerror(-r));
-		return EXIT_USAGE;
-	}
+	if (r < 0)
+		return read_error("key IDs", r);
 	for (size_t i = 0; i < n_files; i++) {
 		FILE *f = strcmp(files[i], "-") == 0 ? stdin : fopen(files[i], "re");
 
@@ -210,10 +224,8 @@ static int collect_keys(char **args, int n_args, char **files, size_t n_files, s
 		r = key_list_read(keys, f);
 		if (f != stdin)
 			fclose(f);
-		if (r < 0) {
-			output_error("cannot read %s: %s", files[i], r == -E2BIG ? "more than 100000 keys" : strerror(-r));
-			return EXIT_USAGE;
-		}
+		if (r < 0)
+			return read_error(files[i], r);
 	}
 	if (keys->n == 0)
 		return usage_error("no key IDs given");
@@ -224,13 +236,14 @@ static int collect_keys(char **args, int n_args, char **files, size_t n_files, s
 static int run_keys_command(struct cli *cli, enum cli_op op, int argc, char **argv)
 {
 	static const struct option cancel_options[] = {
-		GLOBAL_OPTIONS,
-		{"enable", no_argument, NULL, OPT_ENABLE},
-		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
-		{"file", required_argument, NULL, OPT_FILE},
-		{},
+	    GLOBAL_OPTIONS,
+	    {"enable", no_argument, NULL, OPT_ENABLE},
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"file", required_argument, NULL, OPT_FILE},
+	    {},
 	};
 	static const struct option describe_options[] = {GLOBAL_OPTIONS, {}};
+	const struct option *options = op == CLI_OP_CANCEL ? cancel_options : describe_options;
 	struct key_list keys = {0};
 	char **files = calloc((size_t)argc + 1, sizeof(char *));
 	size_t n_files = 0;
@@ -240,8 +253,7 @@ static int run_keys_command(struct cli *cli, enum cli_op op, int argc, char **ar
 		output_error("out of memory");
 		return EXIT_SOME_FAILED;
 	}
-	while ((c = getopt_long(argc, argv, "hV", op == CLI_OP_CANCEL ? cancel_options : describe_options,
-				NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) >= 0) {
 		int g = global_option(cli, c, optarg);
 
 		if (g >= 0) {

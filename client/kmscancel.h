@@ -57,25 +57,25 @@ extern "C" {
  * errors; the rest are local to the library. */
 typedef enum kmscancel_error {
 	KMSCANCEL_OK = 0,
-	KMSCANCEL_E_NOT_FOUND = 1,               /* io.kmscancel.NotFoundException */
-	KMSCANCEL_E_INVALID_ARN = 2,             /* io.kmscancel.InvalidArnException */
-	KMSCANCEL_E_INVALID_STATE = 3,           /* io.kmscancel.KMSInvalidStateException */
-	KMSCANCEL_E_DEPENDENCY_TIMEOUT = 4,      /* io.kmscancel.DependencyTimeoutException */
-	KMSCANCEL_E_KMS_INTERNAL = 5,            /* io.kmscancel.KMSInternalException */
-	KMSCANCEL_E_ACCESS_DENIED = 6,           /* io.kmscancel.AccessDeniedException */
-	KMSCANCEL_E_THROTTLING = 7,              /* io.kmscancel.ThrottlingException */
-	KMSCANCEL_E_KMS = 8,                     /* io.kmscancel.KMSException (other AWS error) */
-	KMSCANCEL_E_PERMISSION_DENIED = 9,       /* io.kmscancel.PermissionDenied (local policy) */
-	KMSCANCEL_E_INVALID_KEY_ID = 10,         /* io.kmscancel.InvalidKeyId */
-	KMSCANCEL_E_CREDENTIALS_UNAVAILABLE = 11,/* io.kmscancel.CredentialsUnavailable */
-	KMSCANCEL_E_ENDPOINT_UNAVAILABLE = 12,   /* io.kmscancel.EndpointUnavailable */
-	KMSCANCEL_E_TIMEOUT = 13,                /* io.kmscancel.Timeout */
-	KMSCANCEL_E_CONNECT = 64,                /* the daemon cannot be reached */
-	KMSCANCEL_E_PROTOCOL = 65,               /* malformed or unexpected reply, or a Varlink protocol error */
-	KMSCANCEL_E_INVALID_ARGUMENT = 66,       /* bad argument to a library function */
+	KMSCANCEL_E_NOT_FOUND = 1,                /* io.kmscancel.NotFoundException */
+	KMSCANCEL_E_INVALID_ARN = 2,              /* io.kmscancel.InvalidArnException */
+	KMSCANCEL_E_INVALID_STATE = 3,            /* io.kmscancel.KMSInvalidStateException */
+	KMSCANCEL_E_DEPENDENCY_TIMEOUT = 4,       /* io.kmscancel.DependencyTimeoutException */
+	KMSCANCEL_E_KMS_INTERNAL = 5,             /* io.kmscancel.KMSInternalException */
+	KMSCANCEL_E_ACCESS_DENIED = 6,            /* io.kmscancel.AccessDeniedException */
+	KMSCANCEL_E_THROTTLING = 7,               /* io.kmscancel.ThrottlingException */
+	KMSCANCEL_E_KMS = 8,                      /* io.kmscancel.KMSException (other AWS error) */
+	KMSCANCEL_E_PERMISSION_DENIED = 9,        /* io.kmscancel.PermissionDenied (local policy) */
+	KMSCANCEL_E_INVALID_KEY_ID = 10,          /* io.kmscancel.InvalidKeyId */
+	KMSCANCEL_E_CREDENTIALS_UNAVAILABLE = 11, /* io.kmscancel.CredentialsUnavailable */
+	KMSCANCEL_E_ENDPOINT_UNAVAILABLE = 12,    /* io.kmscancel.EndpointUnavailable */
+	KMSCANCEL_E_TIMEOUT = 13,                 /* io.kmscancel.Timeout */
+	KMSCANCEL_E_CONNECT = 64,                 /* the daemon cannot be reached */
+	KMSCANCEL_E_PROTOCOL = 65,                /* malformed or unexpected reply, or a Varlink protocol error */
+	KMSCANCEL_E_INVALID_ARGUMENT = 66,        /* bad argument to a library function */
 	KMSCANCEL_E_NO_MEMORY = 67,
-	KMSCANCEL_E_CANCELED = 68,               /* the caller cancelled the call */
-	KMSCANCEL_E_DISCONNECTED = 69,           /* the daemon closed the connection before replying */
+	KMSCANCEL_E_CANCELED = 68,     /* the caller cancelled the call */
+	KMSCANCEL_E_DISCONNECTED = 69, /* the daemon closed the connection before replying */
 } kmscancel_error;
 
 /* Used when kmscancel_open() gets no path and $KMSCANCEL_SOCKET is unset. */
@@ -200,7 +200,9 @@ typedef struct kmscancel_cancel_options {
 	unsigned timeout_ms; /* time limit for this call; 0: the handle's (kmscancel_set_timeout) */
 } kmscancel_cancel_options;
 
+/* clang-format off */
 #define KMSCANCEL_CANCEL_OPTIONS_INIT {.size = sizeof(kmscancel_cancel_options)}
+/* clang-format on */
 
 /*
  * Cancel the scheduled deletion of key_id (a key ID, multi-Region key ID or
@@ -217,7 +219,8 @@ typedef struct kmscancel_cancel_options {
  * function waits.
  */
 KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion(kmscancel *h, const char *key_id,
-							    const kmscancel_cancel_options *opts, kmscancel_result **ret);
+							    const kmscancel_cancel_options *opts,
+							    kmscancel_result **ret);
 
 /* DescribeKey(key_id): keyId/arn, keyState, enabled, deletionDate,
  * multiRegion … via the result accessors.  Changes nothing.  Time limit: the
@@ -305,7 +308,9 @@ KMSCANCEL_API size_t kmscancel_get_pending(const kmscancel *h);
 
 /*
  * Do whatever I/O is possible without blocking, expire calls past their
- * time limit, and run the callbacks of completed calls, in call order.
+ * time limit, and run the callbacks of completed calls in the order they
+ * completed (replies complete in call order; a cancel or a time limit can
+ * complete a call before the ones made earlier).
  * Returns KMSCANCEL_OK, or the error that broke the connection during this
  * run (KMSCANCEL_E_DISCONNECTED, KMSCANCEL_E_PROTOCOL, …) — the calls that
  * were pending on it have been completed with that error; the next call

@@ -60,7 +60,7 @@
 #define WRITE_IOV_MAX 64
 
 #define USEC_PER_MSEC 1000ULL
-#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_SEC  1000000ULL
 
 enum call_kind {
 	CALL_CANCEL_KEY_DELETION,
@@ -70,9 +70,9 @@ enum call_kind {
 };
 
 static const char *const call_method[_CALL_KIND_MAX] = {
-	[CALL_CANCEL_KEY_DELETION] = "io.kmscancel.CancelKeyDeletion",
-	[CALL_DESCRIBE_KEY] = "io.kmscancel.DescribeKey",
-	[CALL_GET_STATUS] = "io.kmscancel.GetStatus",
+    [CALL_CANCEL_KEY_DELETION] = "io.kmscancel.CancelKeyDeletion",
+    [CALL_DESCRIBE_KEY] = "io.kmscancel.DescribeKey",
+    [CALL_GET_STATUS] = "io.kmscancel.GetStatus",
 };
 
 /* A call's life.  Independently of the state, a call sits in the FIFO from
@@ -99,8 +99,9 @@ struct kmscancel_call {
 	enum call_state state;
 	char *request; /* the formatted message, NUL included */
 	size_t request_len;
-	size_t written;    /* bytes of request already sent */
-	uint64_t deadline; /* CLOCK_MONOTONIC µs; 0: none */
+	size_t written;      /* bytes of request already sent */
+	uint64_t deadline;   /* CLOCK_MONOTONIC µs; 0: none */
+	unsigned timeout_ms; /* what the deadline was made of, for the message */
 	kmscancel_result *result;
 	kmscancel_callback callback;
 	void *userdata;
@@ -130,26 +131,26 @@ struct kmscancel {
 /* --- errors ------------------------------------------------------------------------------------------------- */
 
 static const char *const error_text[] = {
-	[KMSCANCEL_OK] = "success",
-	[KMSCANCEL_E_NOT_FOUND] = "the key does not exist",
-	[KMSCANCEL_E_INVALID_ARN] = "the key ARN is not valid",
-	[KMSCANCEL_E_INVALID_STATE] = "the key is not in a state that allows the operation (not pending deletion?)",
-	[KMSCANCEL_E_DEPENDENCY_TIMEOUT] = "KMS timed out waiting for a dependency",
-	[KMSCANCEL_E_KMS_INTERNAL] = "internal error in KMS",
-	[KMSCANCEL_E_ACCESS_DENIED] = "AWS denied access to the key",
-	[KMSCANCEL_E_THROTTLING] = "KMS throttled the request",
-	[KMSCANCEL_E_KMS] = "KMS returned an error",
-	[KMSCANCEL_E_PERMISSION_DENIED] = "the local policy of kmscanceld does not allow this",
-	[KMSCANCEL_E_INVALID_KEY_ID] = "not a key ID or key ARN",
-	[KMSCANCEL_E_CREDENTIALS_UNAVAILABLE] = "kmscanceld has no usable AWS credentials",
-	[KMSCANCEL_E_ENDPOINT_UNAVAILABLE] = "the KMS endpoint cannot be reached",
-	[KMSCANCEL_E_TIMEOUT] = "the call timed out",
-	[KMSCANCEL_E_CONNECT] = "kmscanceld cannot be reached",
-	[KMSCANCEL_E_PROTOCOL] = "protocol error talking to kmscanceld",
-	[KMSCANCEL_E_INVALID_ARGUMENT] = "invalid argument",
-	[KMSCANCEL_E_NO_MEMORY] = "out of memory",
-	[KMSCANCEL_E_CANCELED] = "the call was cancelled",
-	[KMSCANCEL_E_DISCONNECTED] = "kmscanceld closed the connection",
+    [KMSCANCEL_OK] = "success",
+    [KMSCANCEL_E_NOT_FOUND] = "the key does not exist",
+    [KMSCANCEL_E_INVALID_ARN] = "the key ARN is not valid",
+    [KMSCANCEL_E_INVALID_STATE] = "the key is not in a state that allows the operation (not pending deletion?)",
+    [KMSCANCEL_E_DEPENDENCY_TIMEOUT] = "KMS timed out waiting for a dependency",
+    [KMSCANCEL_E_KMS_INTERNAL] = "internal error in KMS",
+    [KMSCANCEL_E_ACCESS_DENIED] = "AWS denied access to the key",
+    [KMSCANCEL_E_THROTTLING] = "KMS throttled the request",
+    [KMSCANCEL_E_KMS] = "KMS returned an error",
+    [KMSCANCEL_E_PERMISSION_DENIED] = "the local policy of kmscanceld does not allow this",
+    [KMSCANCEL_E_INVALID_KEY_ID] = "not a key ID or key ARN",
+    [KMSCANCEL_E_CREDENTIALS_UNAVAILABLE] = "kmscanceld has no usable AWS credentials",
+    [KMSCANCEL_E_ENDPOINT_UNAVAILABLE] = "the KMS endpoint cannot be reached",
+    [KMSCANCEL_E_TIMEOUT] = "the call timed out",
+    [KMSCANCEL_E_CONNECT] = "kmscanceld cannot be reached",
+    [KMSCANCEL_E_PROTOCOL] = "protocol error talking to kmscanceld",
+    [KMSCANCEL_E_INVALID_ARGUMENT] = "invalid argument",
+    [KMSCANCEL_E_NO_MEMORY] = "out of memory",
+    [KMSCANCEL_E_CANCELED] = "the call was cancelled",
+    [KMSCANCEL_E_DISCONNECTED] = "kmscanceld closed the connection",
 };
 
 KMSCANCEL_API const char *kmscancel_strerror(kmscancel_error e)
@@ -174,7 +175,7 @@ KMSCANCEL_API void kmscancel_result_free(kmscancel_result *r)
 /* Record a library-local outcome.  Out of memory for the strings is not an
  * error: the accessors fall back to the fixed texts. */
 static void result_set_local(kmscancel_result *r, kmscancel_error e, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void result_set_local(kmscancel_result *r, kmscancel_error e, const char *fmt, ...)
 {
 	va_list ap;
@@ -712,8 +713,11 @@ static void expire_calls(kmscancel *h)
 			continue;
 		if (now == 0)
 			now = now_usec();
-		if (now >= c->deadline)
-			call_fail(c, KMSCANCEL_E_TIMEOUT, "no answer from kmscanceld in time");
+		if (now >= c->deadline && call_is_waiting(c)) {
+			result_set_local(c->result, KMSCANCEL_E_TIMEOUT, "no answer from kmscanceld within %u ms",
+					 c->timeout_ms);
+			call_complete(c);
+		}
 	}
 }
 
@@ -807,6 +811,7 @@ static kmscancel_error call_queue(kmscancel *h, enum call_kind kind, struct json
 	c->state = CALL_QUEUED;
 	c->callback = callback;
 	c->userdata = userdata;
+	c->timeout_ms = timeout_ms;
 	c->deadline = timeout_ms ? now_usec() + timeout_ms * USEC_PER_MSEC : 0;
 	h->n_pending++;
 
@@ -897,7 +902,8 @@ KMSCANCEL_API kmscancel_error kmscancel_describe_key_async(kmscancel *h, const c
 	return e;
 }
 
-/* --- the blocking API ---------------------------------------------------------------------------------------------- */
+/* --- the blocking API ----------------------------------------------------------------------------------------------
+ */
 
 struct wait_slot {
 	bool done;
@@ -945,8 +951,7 @@ static kmscancel_error wait_for(kmscancel *h, struct wait_slot *slot, kmscancel_
 
 /* The common frame of the blocking calls: *ret is NULL unless a result
  * exists. */
-static kmscancel_error wait_queued(kmscancel *h, kmscancel_error queued, struct wait_slot *slot,
-				   kmscancel_result **ret)
+static kmscancel_error wait_queued(kmscancel *h, kmscancel_error queued, struct wait_slot *slot, kmscancel_result **ret)
 {
 	if (queued != KMSCANCEL_OK) {
 		if (ret)
@@ -957,12 +962,13 @@ static kmscancel_error wait_queued(kmscancel *h, kmscancel_error queued, struct 
 }
 
 KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion(kmscancel *h, const char *key_id,
-							    const kmscancel_cancel_options *opts, kmscancel_result **ret)
+							    const kmscancel_cancel_options *opts,
+							    kmscancel_result **ret)
 {
 	struct wait_slot slot = {0};
 
-	return wait_queued(h, kmscancel_cancel_key_deletion_async(h, key_id, opts, wait_slot_fill, &slot, NULL),
-			   &slot, ret);
+	return wait_queued(h, kmscancel_cancel_key_deletion_async(h, key_id, opts, wait_slot_fill, &slot, NULL), &slot,
+			   ret);
 }
 
 KMSCANCEL_API kmscancel_error kmscancel_describe_key(kmscancel *h, const char *key_id, kmscancel_result **ret)
@@ -981,11 +987,12 @@ KMSCANCEL_API kmscancel_error kmscancel_get_status(kmscancel *h, kmscancel_resul
 			*ret = NULL;
 		return KMSCANCEL_E_INVALID_ARGUMENT;
 	}
-	return wait_queued(h, call_queue(h, CALL_GET_STATUS, NULL, h->timeout_ms, wait_slot_fill, &slot, NULL),
-			   &slot, ret);
+	return wait_queued(h, call_queue(h, CALL_GET_STATUS, NULL, h->timeout_ms, wait_slot_fill, &slot, NULL), &slot,
+			   ret);
 }
 
-/* --- the handle ---------------------------------------------------------------------------------------------------- */
+/* --- the handle ----------------------------------------------------------------------------------------------------
+ */
 
 static const char *socket_path_default(void)
 {

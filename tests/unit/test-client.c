@@ -25,8 +25,8 @@
 #include "kmscancel.h"
 
 #define MAX_REQUESTS 64
-#define ARN "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-#define KEY "1234abcd-12ab-34cd-56ef-1234567890ab"
+#define ARN          "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+#define KEY          "1234abcd-12ab-34cd-56ef-1234567890ab"
 
 struct fake;
 /* Answer request number idx (text without its NUL) on fd.  Return false to
@@ -39,7 +39,7 @@ struct fake {
 	int listen_fd;
 	pthread_t thread;
 	responder_fn respond;
-	const char *reply;   /* for responders that send one fixed text */
+	const char *reply; /* for responders that send one fixed text */
 	pthread_mutex_t lock;
 	char *requests[MAX_REQUESTS];
 	size_t n_requests;
@@ -221,8 +221,10 @@ static bool respond_in_batches(struct fake *f, int fd, size_t idx, const char *r
 		char key[128];
 
 		request_key(fake_request(f, i), key, sizeof(key));
-		send_messagef(fd, "{\"parameters\":{\"keyId\":\"%s\",\"keyState\":\"Disabled\",\"requestId\":\"r%zu\","
-				  "\"attempts\":1}}", key, i);
+		send_messagef(fd,
+			      "{\"parameters\":{\"keyId\":\"%s\",\"keyState\":\"Disabled\",\"requestId\":\"r%zu\","
+			      "\"attempts\":1}}",
+			      key, i);
 	}
 	return true;
 }
@@ -312,20 +314,19 @@ static void test_errors_mapped(void **state)
 		kmscancel_error code;
 		const char *short_name;
 	} cases[] = {
-		{"io.kmscancel.NotFoundException", KMSCANCEL_E_NOT_FOUND, "NotFoundException"},
-		{"io.kmscancel.InvalidArnException", KMSCANCEL_E_INVALID_ARN, "InvalidArnException"},
-		{"io.kmscancel.KMSInvalidStateException", KMSCANCEL_E_INVALID_STATE, "KMSInvalidStateException"},
-		{"io.kmscancel.DependencyTimeoutException", KMSCANCEL_E_DEPENDENCY_TIMEOUT,
-		 "DependencyTimeoutException"},
-		{"io.kmscancel.KMSInternalException", KMSCANCEL_E_KMS_INTERNAL, "KMSInternalException"},
-		{"io.kmscancel.AccessDeniedException", KMSCANCEL_E_ACCESS_DENIED, "AccessDeniedException"},
-		{"io.kmscancel.ThrottlingException", KMSCANCEL_E_THROTTLING, "ThrottlingException"},
-		{"io.kmscancel.KMSException", KMSCANCEL_E_KMS, "KMSException"},
-		{"io.kmscancel.PermissionDenied", KMSCANCEL_E_PERMISSION_DENIED, "PermissionDenied"},
-		{"io.kmscancel.InvalidKeyId", KMSCANCEL_E_INVALID_KEY_ID, "InvalidKeyId"},
-		{"io.kmscancel.CredentialsUnavailable", KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, "CredentialsUnavailable"},
-		{"io.kmscancel.EndpointUnavailable", KMSCANCEL_E_ENDPOINT_UNAVAILABLE, "EndpointUnavailable"},
-		{"io.kmscancel.Timeout", KMSCANCEL_E_TIMEOUT, "Timeout"},
+	    {"io.kmscancel.NotFoundException", KMSCANCEL_E_NOT_FOUND, "NotFoundException"},
+	    {"io.kmscancel.InvalidArnException", KMSCANCEL_E_INVALID_ARN, "InvalidArnException"},
+	    {"io.kmscancel.KMSInvalidStateException", KMSCANCEL_E_INVALID_STATE, "KMSInvalidStateException"},
+	    {"io.kmscancel.DependencyTimeoutException", KMSCANCEL_E_DEPENDENCY_TIMEOUT, "DependencyTimeoutException"},
+	    {"io.kmscancel.KMSInternalException", KMSCANCEL_E_KMS_INTERNAL, "KMSInternalException"},
+	    {"io.kmscancel.AccessDeniedException", KMSCANCEL_E_ACCESS_DENIED, "AccessDeniedException"},
+	    {"io.kmscancel.ThrottlingException", KMSCANCEL_E_THROTTLING, "ThrottlingException"},
+	    {"io.kmscancel.KMSException", KMSCANCEL_E_KMS, "KMSException"},
+	    {"io.kmscancel.PermissionDenied", KMSCANCEL_E_PERMISSION_DENIED, "PermissionDenied"},
+	    {"io.kmscancel.InvalidKeyId", KMSCANCEL_E_INVALID_KEY_ID, "InvalidKeyId"},
+	    {"io.kmscancel.CredentialsUnavailable", KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, "CredentialsUnavailable"},
+	    {"io.kmscancel.EndpointUnavailable", KMSCANCEL_E_ENDPOINT_UNAVAILABLE, "EndpointUnavailable"},
+	    {"io.kmscancel.Timeout", KMSCANCEL_E_TIMEOUT, "Timeout"},
 	};
 	struct fake *f = fake_start(respond_fixed);
 	kmscancel *h = open_fake(f);
@@ -334,8 +335,10 @@ static void test_errors_mapped(void **state)
 		kmscancel_result *r = NULL;
 		char *reply;
 
-		assert_true(asprintf(&reply, "{\"error\":\"%s\",\"parameters\":{\"message\":\"Key '%s' says %zu\","
-					     "\"requestId\":\"req-%zu\"}}", cases[i].name, KEY, i, i) >= 0);
+		assert_true(asprintf(&reply,
+				     "{\"error\":\"%s\",\"parameters\":{\"message\":\"Key '%s' says %zu\","
+				     "\"requestId\":\"req-%zu\"}}",
+				     cases[i].name, KEY, i, i) >= 0);
 		f->reply = reply;
 		assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), cases[i].code);
 		assert_int_equal(kmscancel_result_error(r), cases[i].code);
@@ -689,19 +692,13 @@ static void test_env_socket(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cancel_success),
-		cmocka_unit_test(test_errors_mapped),
-		cmocka_unit_test(test_other_errors),
-		cmocka_unit_test(test_describe_and_status),
-		cmocka_unit_test(test_connect_fails),
-		cmocka_unit_test(test_uninitialised_options),
-		cmocka_unit_test(test_garbage_reply),
-		cmocka_unit_test(test_oversized_reply),
-		cmocka_unit_test(test_early_close),
-		cmocka_unit_test(test_pipelined),
-		cmocka_unit_test(test_timeout_keeps_order),
-		cmocka_unit_test(test_close_cancels),
-		cmocka_unit_test(test_env_socket),
+	    cmocka_unit_test(test_cancel_success),      cmocka_unit_test(test_errors_mapped),
+	    cmocka_unit_test(test_other_errors),        cmocka_unit_test(test_describe_and_status),
+	    cmocka_unit_test(test_connect_fails),       cmocka_unit_test(test_uninitialised_options),
+	    cmocka_unit_test(test_garbage_reply),       cmocka_unit_test(test_oversized_reply),
+	    cmocka_unit_test(test_early_close),         cmocka_unit_test(test_pipelined),
+	    cmocka_unit_test(test_timeout_keeps_order), cmocka_unit_test(test_close_cancels),
+	    cmocka_unit_test(test_env_socket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "policy.h"
 #include "server.h"
+#include "varlink.h"
 
 /* One io.kmscancel call in progress: the Varlink call, the parsed key, and
  * the KMS call currently running for it (cancel, then maybe enable). */
@@ -118,24 +119,39 @@ static bool operation_authorize(struct operation *op, unsigned ops)
 	return allowed;
 }
 
-static struct operation *operation_begin(struct call *c, struct daemon *d, const char *verb, unsigned ops)
+/* Fields each method accepts; anything else is InvalidParameter, as
+ * sd-varlink's dispatch tables do, so a typo is never silently ignored. */
+static const char *const cancel_fields[] = { "keyId", "enableKey", "timeoutMs", NULL };
+static const char *const describe_fields[] = { "keyId", "timeoutMs", NULL };
+static const char *const no_fields[] = { NULL };
+
+static struct operation *operation_begin(struct call *c, struct daemon *d, const char *verb, unsigned ops,
+					 const char *const *fields)
 {
-	struct json_object *params = call_parameters(c), *key_value, *v;
+	struct json_object *parameters = call_parameters(c), *key_value, *v;
 	struct operation *op;
 	const char *reason = NULL;
 	char *error = NULL;
 	long long timeout = 0;
+	const char *unknown = NULL;
 	size_t key_len;
 
-	if (!json_object_object_get_ex(params, "keyId", &key_value) || !json_object_is_type(key_value, json_type_string)) {
+	if (varlink_check_fields(parameters, fields, &unknown) < 0) {
+		call_reply_invalid_parameter(c, unknown ? unknown : "parameters");
+		return NULL;
+	}
+	if (!json_object_object_get_ex(parameters, "keyId", &key_value) || !json_object_is_type(key_value, json_type_string)) {
 		call_reply_invalid_parameter(c, "keyId");
 		return NULL;
 	}
 	op = calloc(1, sizeof(*op));
 	key_len = (size_t)json_object_get_string_len(key_value);
 	if (!op || !(op->key_id = strndup(json_object_get_string(key_value), key_len))) {
+		struct json_object *params = json_object_new_object();
+
 		free(op);
-		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_ENDPOINT_UNAVAILABLE), NULL);
+		json_object_object_add(params, "message", json_object_new_string("out of memory"));
+		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_ENDPOINT_UNAVAILABLE), params);
 		return NULL;
 	}
 	op->daemon = d;
@@ -143,14 +159,14 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 	op->verb = verb;
 	clock_gettime(CLOCK_MONOTONIC, &op->started);
 
-	if (json_object_object_get_ex(params, "enableKey", &v) && !json_object_is_type(v, json_type_null)) {
+	if (json_object_object_get_ex(parameters, "enableKey", &v) && !json_object_is_type(v, json_type_null)) {
 		if (!json_object_is_type(v, json_type_boolean)) {
 			call_reply_invalid_parameter(c, "enableKey");
 			return operation_free(op);
 		}
 		op->enable_key = json_object_get_boolean(v);
 	}
-	if (json_object_object_get_ex(params, "timeoutMs", &v) && !json_object_is_type(v, json_type_null)) {
+	if (json_object_object_get_ex(parameters, "timeoutMs", &v) && !json_object_is_type(v, json_type_null)) {
 		if (!json_object_is_type(v, json_type_int) || (timeout = json_object_get_int64(v)) <= 0) {
 			call_reply_invalid_parameter(c, "timeoutMs");
 			return operation_free(op);
@@ -280,7 +296,7 @@ static void cancel_done(const struct kms_result *r, void *userdata)
 
 static void method_cancel_key_deletion(struct call *c, void *userdata)
 {
-	struct operation *op = operation_begin(c, userdata, "cancel", POLICY_OP_CANCEL);
+	struct operation *op = operation_begin(c, userdata, "cancel", POLICY_OP_CANCEL, cancel_fields);
 
 	if (op && operation_kms(op, KMS_OP_CANCEL_KEY_DELETION, op->key_id, cancel_done) < 0)
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
@@ -354,7 +370,7 @@ static void describe_done(const struct kms_result *r, void *userdata)
 
 static void method_describe_key(struct call *c, void *userdata)
 {
-	struct operation *op = operation_begin(c, userdata, "describe", POLICY_OP_DESCRIBE);
+	struct operation *op = operation_begin(c, userdata, "describe", POLICY_OP_DESCRIBE, describe_fields);
 
 	if (op && operation_kms(op, KMS_OP_DESCRIBE_KEY, op->key_id, describe_done) < 0)
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
@@ -377,6 +393,14 @@ static void method_get_status(struct call *c, void *userdata)
 	struct json_object *params = json_object_new_object(), *kms = json_object_new_object();
 	struct kms_client_stats ks;
 	struct server_stats ss;
+	const char *unknown = NULL;
+
+	if (varlink_check_fields(call_parameters(c), no_fields, &unknown) < 0) {
+		json_object_put(params);
+		json_object_put(kms);
+		call_reply_invalid_parameter(c, unknown ? unknown : "parameters");
+		return;
+	}
 
 	add_string(params, "version", PACKAGE_VERSION);
 	add_uint(params, "uptimeSec", (unsigned long)daemon_uptime_sec(d));

@@ -83,6 +83,7 @@ int kms_error_decode(const struct http_response *r, char **ret_code, char **ret_
 	struct json_object *body = body_parse(r);
 	const char *raw, *msg;
 	char *code = NULL, *message = NULL;
+	bool aws_error;
 	int rc = -ENOMEM;
 
 	raw = http_response_header(r, "x-amzn-errortype");
@@ -92,6 +93,7 @@ int kms_error_decode(const struct http_response *r, char **ret_code, char **ret_
 		raw = json_string_member(body, "__type");
 	if (raw)
 		code = error_code_normalize(raw);
+	aws_error = code != NULL;
 	if (!code && asprintf(&code, "%d", r->status) < 0)
 		code = NULL;
 	if (!code)
@@ -100,9 +102,13 @@ int kms_error_decode(const struct http_response *r, char **ret_code, char **ret_
 	msg = json_string_member(body, "message");
 	if (!msg)
 		msg = json_string_member(body, "Message");
-	if (!msg)
-		msg = r->reason ? r->reason : "";
-	message = strdup(msg);
+	if (msg)
+		message = strdup(msg);
+	else if (aws_error)
+		message = strdup(r->reason ? r->reason : "");
+	else if (asprintf(&message, "HTTP %d%s%s (the response carries no AWS error)", r->status,
+			  r->reason && *r->reason ? " " : "", r->reason ? r->reason : "") < 0)
+		message = NULL;
 	if (!message)
 		goto out;
 

@@ -67,18 +67,25 @@ static void test_decode_garbage(void **state)
 {
 	/* A proxy's HTML page, an empty 503, a JSON array, a huge type. */
 	expect_decoded(response(500, "Internal Server Error", "<html><body>oops</body></html>", NULL), "500",
-		       "Internal Server Error");
-	expect_decoded(response(503, "Service Unavailable", NULL, NULL), "503", "Service Unavailable");
-	expect_decoded(response(400, "Bad Request", "[1,2,3]", NULL), "400", "Bad Request");
-	expect_decoded(response(400, "Bad Request", "{\"__type\":42,\"message\":7}", NULL), "400", "Bad Request");
-	expect_decoded(response(502, NULL, "{\"__type\":\"#\"}", NULL), "502", "");
+		       "HTTP 500 Internal Server Error (the response carries no AWS error)");
+	expect_decoded(response(503, "Service Unavailable", NULL, NULL), "503",
+		       "HTTP 503 Service Unavailable (the response carries no AWS error)");
+	expect_decoded(response(400, "Bad Request", "[1,2,3]", NULL), "400",
+		       "HTTP 400 Bad Request (the response carries no AWS error)");
+	expect_decoded(response(400, "Bad Request", "{\"__type\":42,\"message\":7}", NULL), "400",
+		       "HTTP 400 Bad Request (the response carries no AWS error)");
+	expect_decoded(response(502, NULL, "{\"__type\":\"#\"}", NULL), "502",
+		       "HTTP 502 (the response carries no AWS error)");
+	/* A type but no message: the reason phrase stands in. */
+	expect_decoded(response(400, "Bad Request", "{\"__type\":\"FooException\"}", NULL), "FooException",
+		       "Bad Request");
 
 	char big[512];
 	memset(big, 'A', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	char body[600];
 	snprintf(body, sizeof(body), "{\"__type\":\"%s\"}", big);
-	expect_decoded(response(400, "Bad", body, NULL), "400", "Bad");
+	expect_decoded(response(400, "Bad", body, NULL), "400", "HTTP 400 Bad (the response carries no AWS error)");
 }
 
 static void test_mapping(void **state)

@@ -392,14 +392,19 @@ int server_listen_path(struct server *s, const char *path, mode_t mode, const ch
 	fd = bind_socket(path, &sa, mode);
 	if (fd < 0)
 		return fd;
-	r = apply_group(path, group);
-	if (r < 0)
-		goto fail;
+	/* Listen at once: from bind() on the path exists, and until listen()
+	 * a client (or another kmscanceld's stale-socket check, which would
+	 * unlink it) gets ECONNREFUSED, and the group lookup in between can
+	 * take a while (NSS).  Until the chown the socket carries the
+	 * daemon's own group, under the same mode. */
 	if (listen(fd, SOMAXCONN) < 0 || stat(path, &st) < 0) {
 		r = -errno;
 		log_error("listen(%s): %s", path, strerror(-r));
 		goto fail;
 	}
+	r = apply_group(path, group);
+	if (r < 0)
+		goto fail;
 	bound = (struct bound_path){.path = strdup(path), .dev = st.st_dev, .ino = st.st_ino};
 	if (!bound.path) {
 		r = -ENOMEM;

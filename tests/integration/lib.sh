@@ -22,6 +22,13 @@ KEY1=1234abcd-12ab-34cd-56ef-1234567890ab
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/kmscancel-test.XXXXXX")
 export NETGUARD_LOG="$T/netguard.log"
+# Checkers write their reports to $T/report.*: in a sanitizer build every
+# process (daemon, CLI, fake) to report.sanitizer.PID, and a CLI_WRAPPER
+# such as check-valgrind's to a file it names after TEST_TMPDIR.  Any
+# report fails the test, whatever the exit status or stderr the test checks.
+export TEST_TMPDIR="$T"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/report.sanitizer"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_path=$T/report.sanitizer"
 SOCK="$T/io.kmscancel"
 DAEMON_PID=
 FAKE_PID=
@@ -44,6 +51,13 @@ cleanup() {
 		cat "$NETGUARD_LOG" >&2
 		rc=1
 	fi
+	local report
+	for report in "$T"/report.*; do
+		[ -s "$report" ] || continue
+		log "FAIL: ${report#"$T"/}:"
+		cat "$report" >&2
+		rc=1
+	done
 	if [ "$rc" -eq 0 ] && [ "$failures" -gt 0 ]; then
 		rc=1
 	fi
@@ -119,9 +133,17 @@ stop_daemon() {
 	wait "$DAEMON_PID" 2>/dev/null
 	DAEMON_RC=$?
 	DAEMON_PID=
+	# 99 is the --error-exitcode check-valgrind gives valgrind.  The log is
+	# printed now: the next start_daemon overwrites it.
+	if [ -n "${DAEMON_WRAPPER:-}" ] && [ "$DAEMON_RC" -eq 99 ]; then
+		fail "$DAEMON_WRAPPER reported errors in the daemon:"
+		cat "$T/daemon.log" >&2
+	fi
 }
 
-kmscancel() { "$KMSCANCEL" --socket "$SOCK" "$@"; }
+# CLI_WRAPPER: a command prefix for the CLI, like DAEMON_WRAPPER; it must
+# leave the CLI's exit status alone and report to $TEST_TMPDIR/report.*.
+kmscancel() { ${CLI_WRAPPER:-} "$KMSCANCEL" --socket "$SOCK" "$@"; }
 
 # run_cli ARGS...: runs the CLI, leaves OUT, ERR and RC.  JSON output is
 # compacted ("key": v -> "key":v) so tests can match members as text.

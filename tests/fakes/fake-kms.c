@@ -1799,8 +1799,8 @@ static struct fault *fault_parse(enum fault_kind kind, struct json_object *in)
 static void admin_add_fault(struct fake *f, struct evhttp_request *req, enum fault_kind kind)
 {
 	static const char *const usage[_FAULT_MAX] = {
-	    [FAULT_FAIL] = "{\"error\": NAME, \"status\"?: N, \"message\"?: S, \"count\"?: N, \"operation\"?: OP, "
-			   "\"process\"?: bool}",
+	    [FAULT_FAIL] = ("{\"error\": NAME, \"status\"?: N, \"message\"?: S, \"count\"?: N, \"operation\"?: OP, "
+			    "\"process\"?: bool}"),
 	    [FAULT_DELAY] = "{\"ms\": N, \"count\"?: N, \"operation\"?: OP}",
 	    [FAULT_DROP] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
 	    [FAULT_GARBAGE] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",

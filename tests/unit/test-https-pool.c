@@ -66,7 +66,7 @@ static const char cert_config[] = "[req]\n"
 				  "extendedKeyUsage = serverAuth\n"
 				  "subjectAltName = DNS:other.example\n";
 
-static int run(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
 {
 	char cmd[1024];
 	va_list ap;

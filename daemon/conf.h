@@ -22,7 +22,8 @@
 
 struct aws_settings;
 
-#define CONFIG_DEFAULT_SOCKET          "/run/kmscanceld/io.kmscancel"
+/* One default for daemon, library and units: configure --with-default-socket. */
+#define CONFIG_DEFAULT_SOCKET          KMSCANCEL_DEFAULT_SOCKET
 #define CONFIG_DEFAULT_SOCKET_MODE     0660
 #define CONFIG_DEFAULT_SOCKET_GROUP    "kmscancel"
 #define CONFIG_DEFAULT_CALL_TIMEOUT_MS 30000

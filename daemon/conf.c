@@ -322,6 +322,62 @@ static void allow_clear(struct daemon_config *c)
 	c->n_allow = 0;
 }
 
+/* Prewarm=: "no", "yes" (the default region), or regions separated by
+ * spaces.  Kept as the validated text; an empty list means the default region. */
+static int parse_prewarm(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			 const char **ret_why)
+{
+	int b = value ? bool_from_string(value) : 0;
+	char *copy, *save = NULL;
+
+	c->prewarm = false;
+	free(c->prewarm_regions);
+	c->prewarm_regions = NULL;
+	if (b >= 0) {
+		c->prewarm = b;
+		return 0;
+	}
+	copy = strdup(value);
+	if (!copy)
+		return -ENOMEM;
+	for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+		if (!endpoint_region_valid(w)) {
+			free(copy);
+			*ret_why = "expected yes, no or region names such as us-east-1 eu-west-1";
+			return -EINVAL;
+		}
+	free(copy);
+	c->prewarm = true;
+	return set_owned_string(&c->prewarm_regions, value);
+}
+
+static int parse_pool_size(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			   const char **ret_why)
+{
+	if (!value) {
+		*(unsigned *)field = 0;
+		return 0;
+	}
+	if (!parse_number(value, 1, CONFIG_MAX_POOL_SIZE, field)) {
+		*ret_why = "expected a number of connections from 1 to 1024";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_idle_timeout(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			      const char **ret_why)
+{
+	long ms = value ? parse_duration_ms(value) : 0;
+
+	if (value && (ms < 1 || ms > CONFIG_MAX_IDLE_TIMEOUT_MS)) {
+		*ret_why = "expected a time such as 50 or 500ms, from 1ms to 3600s";
+		return -EINVAL;
+	}
+	*(unsigned *)field = (unsigned)ms;
+	return 0;
+}
+
 /* Allow= adds a rule; an empty Allow= drops the rules given so far. */
 static int parse_allow(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
 		       const char **ret_why)
@@ -369,6 +425,9 @@ static const struct key keys[] = {
     {"KMS", "MaxAttempts", parse_max_attempts, F(max_attempts), NULL},
     {"KMS", "RetryBase", parse_retry_base, F(retry_base_ms), NULL},
     {"KMS", "FIPS", parse_fips, F(fips), NULL},
+    {"KMS", "MaxConnections", parse_pool_size, F(pool_max_connections), NULL},
+    {"KMS", "IdleTimeout", parse_idle_timeout, F(pool_idle_timeout_ms), NULL},
+    {"KMS", "Prewarm", parse_prewarm, F(prewarm), NULL},
     {"Policy", "Allow", parse_allow, F(allow), NULL},
     {"Policy", "AllowRoot", parse_bool, F(allow_root), "yes"},
 };
@@ -588,6 +647,7 @@ void config_done(struct daemon_config *c)
 	free(c->ca_bundle);
 	free(c->account);
 	free(c->credential_source);
+	free(c->prewarm_regions);
 	allow_clear(c);
 	for (size_t i = 0; i < c->n_warnings; i++)
 		free(c->warnings[i]);

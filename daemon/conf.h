@@ -30,6 +30,8 @@ struct aws_settings;
 #define CONFIG_MAX_CALL_TIMEOUT_MS     (10 * 60 * 1000)
 #define CONFIG_MAX_RETRY_BASE_MS       20000   /* the backoff cap (AWS.md §3.2) */
 #define CONFIG_MAX_LIMIT               1000000 /* for the Max* connection/call limits */
+#define CONFIG_MAX_POOL_SIZE           1024    /* [KMS] MaxConnections=, per endpoint */
+#define CONFIG_MAX_IDLE_TIMEOUT_MS     (3600 * 1000)
 #define CONFIG_MAX_FILE_SIZE           (1024 * 1024)
 
 /* One [Policy] Allow= line, kept raw for the policy module, with where it
@@ -67,6 +69,10 @@ struct daemon_config {
 	unsigned retry_base_ms;   /* RetryBase=, 0 when not set (the KMS client's default) */
 	bool fips;                /* FIPS= … */
 	bool fips_set;            /* … only counts when set */
+	unsigned pool_max_connections; /* MaxConnections= per endpoint, 0: the pool's default */
+	unsigned pool_idle_timeout_ms; /* IdleTimeout=, 0: the pool's default */
+	bool prewarm;                  /* Prewarm= other than no … */
+	char *prewarm_regions;         /* … these regions (spaces between), NULL: the default region */
 
 	/* [Policy] */
 	struct config_allow *allow; /* Allow=, in file order */

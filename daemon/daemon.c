@@ -77,6 +77,31 @@ static int settings_load(struct daemon *d, char **ret_error)
 	return policy_load(d, ret_error);
 }
 
+/* [KMS] Prewarm=: connections (DNS, TCP, TLS) opened before the first call
+ * needs them.  Failures are logged, never fatal: calls connect anyway. */
+static void kms_prewarm(struct daemon *d)
+{
+	const char *list = d->config.prewarm_regions;
+	char *copy, *save = NULL;
+
+	if (!list) {
+		if (!daemon_default_region(d)) {
+			log_warning("Prewarm=yes, but there is no default region; nothing to prewarm");
+			return;
+		}
+		list = daemon_default_region(d);
+	}
+	copy = strdup(list);
+	if (!copy)
+		return;
+	for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		int r = kms_client_prewarm(d->kms, w);
+		if (r < 0)
+			log_warning("cannot prewarm a connection for %s: %s", w, strerror(-r));
+	}
+	free(copy);
+}
+
 static int kms_setup(struct daemon *d, char **ret_error)
 {
 	struct kms_client_options o = {
@@ -87,9 +112,16 @@ static int kms_setup(struct daemon *d, char **ret_error)
 		.retry_base_ms = KMS_DEFAULT_RETRY_BASE_MS,
 	};
 
+	int r;
+
+	o.pool.max_connections = d->config.pool_max_connections;
+	o.pool.idle_timeout_ms = d->config.pool_idle_timeout_ms;
 	if (d->config.retry_base_ms > 0)
 		o.retry_base_ms = d->config.retry_base_ms;
-	return kms_client_new(d->base, d->dns, &o, &d->kms, ret_error);
+	r = kms_client_new(d->base, d->dns, &o, &d->kms, ret_error);
+	if (r >= 0 && d->config.prewarm)
+		kms_prewarm(d);
+	return r;
 }
 
 static int server_setup(struct daemon *d, char **ret_error)

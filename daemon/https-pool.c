@@ -380,7 +380,12 @@ static void conn_connect_failed(struct conn *c, short events, int err)
 	enum https_error e = conn_classify_failure(c, events, err, detail, sizeof(detail));
 	struct https_request *r = conn_take_request(c);
 
-	log_debug("https %s:%u conn #%u: %s", p->host, (unsigned)p->port, c->id, detail);
+	/* Without a request (a spare one, or its request gave up) nobody
+	 * else will report it. */
+	if (r)
+		log_debug("https %s:%u conn #%u: %s", p->host, (unsigned)p->port, c->id, detail);
+	else
+		log_info("https %s:%u conn #%u: %s", p->host, (unsigned)p->port, c->id, detail);
 	conn_close(c);
 	pool_dispatch(p);
 	if (r)
@@ -583,8 +588,8 @@ static struct bufferevent *conn_new_bev(struct conn *c)
 	return bufferevent_openssl_socket_new(p->base, -1, c->ssl, BUFFEREVENT_SSL_CONNECTING, opts);
 }
 
-/* Opens a connection for r.  Returns 0 (r is bound to it), or -ENOMEM /
- * -EIO with nothing left behind. */
+/* Opens a connection for r (NULL: a spare one, idle once up).  Returns 0
+ * (r is bound to it), or -ENOMEM / -EIO with nothing left behind. */
 static int conn_open(struct https_pool *p, struct https_request *r)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -615,8 +620,10 @@ static int conn_open(struct https_pool *p, struct https_request *r)
 	}
 	set_nodelay(c); /* the socket exists already for literal addresses */
 	c->req = r;
-	r->conn = c;
-	r->state = REQ_ON_CONN;
+	if (r) {
+		r->conn = c;
+		r->state = REQ_ON_CONN;
+	}
 	return 0;
 }
 
@@ -821,6 +828,17 @@ void https_request_abandon(struct https_request *r)
 	}
 	request_free(r);
 	pool_dispatch(p);
+}
+
+int https_pool_prewarm(struct https_pool *p, unsigned n)
+{
+	int r = 0;
+
+	if (!p || p->shutting_down)
+		return -EINVAL;
+	while (r == 0 && p->stats.connections_open < n && p->stats.connections_open < p->opts.max_connections)
+		r = conn_open(p, NULL);
+	return r;
 }
 
 void https_pool_get_stats(const struct https_pool *p, struct https_pool_stats *ret)

@@ -109,6 +109,12 @@ struct https_request *https_pool_submit(struct https_pool *p, const char *reques
  * has started. */
 void https_request_abandon(struct https_request *r);
 
+/* Opens connections (TCP, TLS handshake) until n are open, within
+ * max_connections, so that the first requests find them ready; they idle
+ * out like any other.  Failures are only logged (debug).  Returns 0, or
+ * -ENOMEM / -EIO if a connection could not even be started. */
+int https_pool_prewarm(struct https_pool *p, unsigned n);
+
 struct https_pool_stats {
 	unsigned long connections_opened;
 	unsigned long tls_handshakes; /* completed, resumed ones included */

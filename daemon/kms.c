@@ -185,6 +185,7 @@ void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *r
 		s.pools.tls_resumed += p.tls_resumed;
 		s.pools.requests += p.requests;
 		s.pools.reused += p.reused;
+		s.pools.retried += p.retried;
 		s.pools.connections_open += p.connections_open;
 		s.pools.connections_idle += p.connections_idle;
 		s.pools.queued += p.queued;
@@ -228,6 +229,24 @@ static int endpoint_pool_get(struct kms_client *c, const char *url, struct endpo
 	log_debug("kms: new connection pool for %s", url);
 	*ret = e;
 	return 0;
+}
+
+int kms_client_prewarm(struct kms_client *c, const char *region)
+{
+	struct endpoint_pool *e;
+	char *url = NULL;
+	int r;
+
+	r = c->endpoint_url ? ((url = strdup(c->endpoint_url)) ? 0 : -ENOMEM)
+			    : endpoint_kms_url(NULL, region, c->fips, &url);
+	if (r >= 0)
+		r = endpoint_pool_get(c, url, &e);
+	if (r >= 0) {
+		log_debug("kms: prewarming a connection to %s", url);
+		r = https_pool_prewarm(e->pool, 1);
+	}
+	free(url);
+	return r;
 }
 
 static void call_set_state(struct kms_call *call, enum call_state s)

@@ -69,6 +69,11 @@ struct kms_request {
 	unsigned timeout_ms;    /* deadline for the whole call, retries included */
 };
 
+/* Opens one connection to the endpoint of region (the override if any)
+ * ahead of the first call: [KMS] Prewarm=.  Returns 0, -EINVAL for an
+ * unusable region, -ENOMEM, -EIO. */
+int kms_client_prewarm(struct kms_client *c, const char *region);
+
 struct kms_call;
 /* Starts a call; done runs exactly once, later (never from inside this
  * function), unless the call is abandoned.  Returns NULL only when out of

@@ -206,6 +206,8 @@ struct options {
 	int idle_timeout;
 	bool plain_http;
 	bool verbose;
+	bool no_verify_signature; /* benchmark only: skip the signature itself */
+	bool sticky_pending;      /* benchmark only: cancels leave keys PendingDeletion */
 };
 
 struct creds {
@@ -1194,7 +1196,10 @@ static int verify_auth(struct call *c, const char *body, size_t body_len)
 				"'Host' and 'X-Amz-Date' must be 'SignedHeaders' in the AWS Authorization.");
 		goto out;
 	}
-	r = check_signature(c, &a, amz_date, body, body_len);
+	/* --no-verify-signature (benchmarks only): everything but the costly
+	 * recomputation is still checked, so a broken signer is still caught
+	 * by every other test. */
+	r = f->opt.no_verify_signature ? 0 : check_signature(c, &a, amz_date, body, body_len);
 out:
 	sigv4_parsed_authorization_done(&a);
 	return r;
@@ -1325,9 +1330,11 @@ static void op_cancel_key_deletion(struct call *c, struct json_object *in)
 	} else {
 		enum key_state before = k->state;
 
-		key_set_state(c->f, k, KS_DISABLED);
-		k->stale_state = before;
-		k->stale = true;
+		if (!c->f->opt.sticky_pending) {
+			key_set_state(c->f, k, KS_DISABLED);
+			k->stale_state = before;
+			k->stale = true;
+		}
 		out = json_object_new_object();
 		json_add_string(out, "KeyId", arn);
 		call_set_body(c, 200, out);
@@ -1567,6 +1574,7 @@ static void kms_request_cb(struct evhttp_request *req, void *arg)
 	c->op = op_from_target(target);
 	f->stats.ops[c->op]++;
 	json_add_string(c->record, "target", target);
+	json_add_string(c->record, "host", evhttp_find_header(evhttp_request_get_input_headers(c->req), "Host"));
 	json_add_string(c->record, "operation", op_names[c->op]);
 	delay = fault_take(f, true, c->op);
 	if (delay) {
@@ -2148,7 +2156,8 @@ static void usage(FILE *out)
 	fputs("usage: fake-kms --cert FILE --key FILE --port-file FILE [--listen 127.0.0.1] [--port N]\n"
 	      "                [--admin-port-file FILE] [--access-key AKID] [--secret SECRET]\n"
 	      "                [--session-token TOKEN] [--region REGION] [--account ID] [--keys FILE]\n"
-	      "                [--tls-max 1.0|1.1|1.2|1.3] [--idle-timeout SEC] [--plain-http] [--verbose]\n",
+	      "                [--tls-max 1.0|1.1|1.2|1.3] [--idle-timeout SEC] [--plain-http] [--verbose]\n"
+	      "                [--no-verify-signature] [--sticky-pending]   (benchmarks only)\n",
 	      out);
 }
 
@@ -2185,6 +2194,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		O_IDLE_TIMEOUT,
 		O_PLAIN_HTTP,
 		O_VERBOSE,
+		O_NO_VERIFY_SIGNATURE,
+		O_STICKY_PENDING,
 		O_HELP
 	};
 	static const struct option longopts[] = {
@@ -2204,6 +2215,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
 	    {"plain-http", no_argument, NULL, O_PLAIN_HTTP},
 	    {"verbose", no_argument, NULL, O_VERBOSE},
+	    {"no-verify-signature", no_argument, NULL, O_NO_VERIFY_SIGNATURE},
+	    {"sticky-pending", no_argument, NULL, O_STICKY_PENDING},
 	    {"help", no_argument, NULL, O_HELP},
 	    {0},
 	};
@@ -2268,6 +2281,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case O_VERBOSE:
 			o->verbose = true;
+			break;
+		case O_NO_VERIFY_SIGNATURE:
+			o->no_verify_signature = true;
+			break;
+		case O_STICKY_PENDING:
+			o->sticky_pending = true;
 			break;
 		case O_HELP:
 			return 1;

@@ -3,7 +3,9 @@
 
 #include "https-pool.h"
 
+#include "dns-cache.h"
 #include "log.h"
+#include "proxy.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -27,7 +29,7 @@
 /*
  * Life of a connection:
  *
- *   CONNECTING --(TCP + TLS up)--> BUSY --(response, keep-alive)--> IDLE
+ *   RESOLVING --> CONNECTING --(TCP [+ proxy CONNECT] + TLS up)--> BUSY --(response, keep-alive)--> IDLE
  *        |                          ^  \                              |
  *        |                          |   `--(error/close)--> CLOSED    |
  *        `--(error/timeout)--> CLOSED `---------(next request)--------'
@@ -37,6 +39,10 @@
  * or to one opened for it.  IDLE connections keep reading, so a server
  * closing them is noticed at once rather than on the next request.
  *
+ * Through a proxy, CONNECTING has a first step: TCP to the proxy, our CONNECT
+ * written, the proxy's answer read on the plain bufferevent, which then
+ * goes under an OpenSSL filter for the TLS handshake with the endpoint.
+ *
  * Re-entrancy: user callbacks run only via request_complete(), and every
  * caller of request_complete() has finished with connection and pool state
  * before calling it and returns right after, so a callback may submit,
@@ -44,7 +50,9 @@
  */
 
 enum conn_state {
+	CONN_RESOLVING, /* waiting for the DNS cache */
 	CONN_CONNECTING,
+	CONN_TUNNELING, /* CONNECT sent to the proxy, waiting for its answer */
 	CONN_IDLE,
 	CONN_BUSY,
 	CONN_CLOSED,
@@ -52,7 +60,9 @@ enum conn_state {
 };
 
 static const char *const conn_state_names[_CONN_STATE_MAX] = {
+    [CONN_RESOLVING] = "resolving",
     [CONN_CONNECTING] = "connecting",
+    [CONN_TUNNELING] = "tunneling",
     [CONN_IDLE] = "idle",
     [CONN_BUSY] = "busy",
     [CONN_CLOSED] = "closed",
@@ -71,6 +81,8 @@ struct conn {
 	enum conn_state state;
 	struct bufferevent *bev;
 	SSL *ssl;                  /* owned by bev; NULL for plain http */
+	struct dns_cache_query *dns; /* while RESOLVING */
+	bool tunneled;               /* the proxy's CONNECT succeeded */
 	struct event *timer;       /* connect timeout, then idle timeout */
 	struct https_request *req; /* while CONNECTING (may be NULL) or BUSY */
 	struct http_parser *parser;
@@ -110,6 +122,7 @@ struct https_pool {
 	struct request_list requests; /* every live request */
 	unsigned next_conn_id;
 	bool shutting_down;
+	bool via_proxy; /* connections tunnel through opts.proxy */
 	struct https_pool_stats stats;
 };
 
@@ -133,6 +146,9 @@ const char *https_error_to_string(enum https_error e)
 }
 
 static void pool_dispatch(struct https_pool *p);
+static void conn_read_cb(struct bufferevent *bev, void *userdata);
+static void conn_write_cb(struct bufferevent *bev, void *userdata);
+static void conn_event_cb(struct bufferevent *bev, short events, void *userdata);
 
 /* ---- requests --------------------------------------------------------- */
 
@@ -250,6 +266,7 @@ static void conn_close(struct conn *c)
 	p->stats.connections_open--;
 	/* Safe from within this bufferevent's own callbacks: libevent holds a
 	 * reference while it runs them, and clears them on free. */
+	dns_cache_query_cancel(c->dns);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	if (c->timer)
@@ -366,18 +383,20 @@ static enum https_error conn_classify_failure(struct conn *c, short events, int 
 		tls_describe_failure(c->ssl, p->host, ssl_err, buf, size);
 		return HTTPS_E_TLS;
 	}
-	snprintf(buf, size, "cannot connect to %s port %u: %s", p->host, (unsigned)p->port,
-		 events & BEV_EVENT_TIMEOUT ? "timed out"
+	snprintf(buf, size, "cannot connect to %s%s port %u: %s", p->via_proxy && !c->tunneled ? "proxy " : "",
+		 p->via_proxy && !c->tunneled ? p->opts.proxy->host : p->host,
+		 p->via_proxy && !c->tunneled ? (unsigned)p->opts.proxy->port : (unsigned)p->port,
+		 c->state == CONN_TUNNELING          ? "the proxy closed the connection"
+		 : events & BEV_EVENT_TIMEOUT ? "timed out"
 		 : err                      ? strerror(err)
 					    : "connection closed");
 	return HTTPS_E_CONNECT;
 }
 
-static void conn_connect_failed(struct conn *c, short events, int err)
+/* Setting up c failed with e: c goes, its request (if any) is answered. */
+static void conn_setup_failed(struct conn *c, enum https_error e, const char *detail)
 {
 	struct https_pool *p = c->pool;
-	char detail[HTTPS_DETAIL_MAX];
-	enum https_error e = conn_classify_failure(c, events, err, detail, sizeof(detail));
 	struct https_request *r = conn_take_request(c);
 
 	/* Without a request (a spare one, or its request gave up) nobody
@@ -390,6 +409,93 @@ static void conn_connect_failed(struct conn *c, short events, int err)
 	pool_dispatch(p);
 	if (r)
 		request_complete(r, e, detail, NULL);
+}
+
+static void conn_connect_failed(struct conn *c, short events, int err)
+{
+	char detail[HTTPS_DETAIL_MAX];
+	enum https_error e = conn_classify_failure(c, events, err, detail, sizeof(detail));
+
+	conn_setup_failed(c, e, detail);
+}
+
+static bool conn_setting_up(const struct conn *c)
+{
+	return c->state == CONN_RESOLVING || c->state == CONN_CONNECTING || c->state == CONN_TUNNELING;
+}
+
+/* TCP is up to the proxy: ask it for a tunnel to the endpoint. */
+static void conn_send_connect(struct conn *c)
+{
+	struct https_pool *p = c->pool;
+	const struct proxy_config *px = p->opts.proxy;
+	bool v6 = strchr(p->host, ':') != NULL;
+	char *req = NULL;
+	int n;
+
+	set_nodelay(c);
+	n = asprintf(&req, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n%s%s%s\r\n", v6 ? "[" : "", p->host,
+		     v6 ? "]" : "", (unsigned)p->port, v6 ? "[" : "", p->host, v6 ? "]" : "", (unsigned)p->port,
+		     px->authorization ? "Proxy-Authorization: " : "", px->authorization ? px->authorization : "",
+		     px->authorization ? "\r\n" : "");
+	if (n < 0) {
+		conn_setup_failed(c, HTTPS_E_NOMEM, "cannot ask the proxy for a tunnel");
+		return;
+	}
+	conn_set_state(c, CONN_TUNNELING);
+	bufferevent_write(c->bev, req, (size_t)n);
+	explicit_bzero(req, (size_t)n); /* it may carry the proxy password */
+	free(req);
+}
+
+/* The proxy's answer to CONNECT: on 2xx the same stream carries TLS to the
+ * endpoint, under an OpenSSL filter; anything else fails the connection. */
+static void conn_tunnel_read(struct conn *c)
+{
+	struct https_pool *p = c->pool;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	char line[128], detail[HTTPS_DETAIL_MAX];
+	struct bufferevent *tls;
+	int major, minor, status = 0;
+	size_t n;
+
+	if (end.pos < 0) {
+		if (evbuffer_get_length(in) > HTTPS_PROXY_RESPONSE_MAX)
+			conn_setup_failed(c, HTTPS_E_PROTOCOL, "the proxy's answer to CONNECT is too long");
+		return;
+	}
+	n = evbuffer_copyout(in, line, sizeof(line) - 1);
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (evbuffer_get_length(in) > (size_t)end.pos + 4) {
+		/* TLS starts with our ClientHello: the far end cannot have
+		 * spoken yet. */
+		conn_setup_failed(c, HTTPS_E_PROTOCOL, "the proxy sent data after its answer to CONNECT");
+		return;
+	}
+	evbuffer_drain(in, (size_t)end.pos + 4);
+	if (sscanf(line, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || status < 200 || status > 299) {
+		snprintf(detail, sizeof(detail), "proxy %s:%u refused the tunnel to %s:%u: %s",
+			 p->opts.proxy->host, (unsigned)p->opts.proxy->port, p->host, (unsigned)p->port, line);
+		conn_setup_failed(c, HTTPS_E_CONNECT, detail);
+		return;
+	}
+	log_debug("https %s:%u conn #%u: tunnel through the proxy is up", p->host, (unsigned)p->port, c->id);
+	c->ssl = tls_context_new_ssl(p->tls, p->host, p->port);
+	tls = c->ssl ? bufferevent_openssl_filter_new(p->base, c->bev, c->ssl, BUFFEREVENT_SSL_CONNECTING,
+						      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+		     : NULL;
+	if (!tls) {
+		c->ssl = NULL; /* freed by libevent on failure */
+		conn_setup_failed(c, HTTPS_E_NOMEM, "cannot start TLS through the proxy");
+		return;
+	}
+	c->bev = tls; /* it owns the plain one now */
+	c->tunneled = true;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_set_state(c, CONN_CONNECTING);
 }
 
 static void conn_connected(struct conn *c)
@@ -467,6 +573,10 @@ static void conn_read_cb(struct bufferevent *bev, void *userdata)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	enum http_parse_status s = HTTP_PARSE_NEED_MORE;
 
+	if (c->state == CONN_TUNNELING) {
+		conn_tunnel_read(c);
+		return;
+	}
 	if (c->state != CONN_BUSY) {
 		/* Bytes nobody asked for (idle, or before our request went
 		 * out): the stream cannot be matched to requests any more. */
@@ -535,14 +645,18 @@ static void conn_event_cb(struct bufferevent *bev, short events, void *userdata)
 	int err = events & BEV_EVENT_ERROR ? EVUTIL_SOCKET_ERROR() : 0;
 
 	if (events & BEV_EVENT_CONNECTED) {
-		if (c->state == CONN_CONNECTING)
+		if (c->state == CONN_CONNECTING && p->via_proxy && !c->tunneled)
+			conn_send_connect(c);
+		else if (c->state == CONN_CONNECTING)
 			conn_connected(c);
 		return;
 	}
 	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
 		return;
 	switch (c->state) {
+	case CONN_RESOLVING:
 	case CONN_CONNECTING:
+	case CONN_TUNNELING:
 		conn_connect_failed(c, events, err);
 		break;
 	case CONN_BUSY:
@@ -563,13 +677,65 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *userdata)
 	struct conn *c = userdata;
 	struct https_pool *p = c->pool;
 
-	if (c->state == CONN_CONNECTING) {
+	if (c->state == CONN_RESOLVING) {
+		char detail[HTTPS_DETAIL_MAX];
+		snprintf(detail, sizeof(detail), "cannot resolve %s: timed out",
+			 p->via_proxy ? p->opts.proxy->host : p->host);
+		conn_setup_failed(c, HTTPS_E_RESOLVE, detail);
+		return;
+	}
+	if (conn_setting_up(c)) {
 		conn_connect_failed(c, BEV_EVENT_TIMEOUT, 0);
 		return;
 	}
 	log_debug("https %s:%u conn #%u: idle timeout", p->host, (unsigned)p->port, c->id);
 	conn_close_clean(c);
 	pool_dispatch(p);
+}
+
+static void conn_resolved(int error, const struct sockaddr *sa, socklen_t len, const char *detail, void *userdata)
+{
+	struct conn *c = userdata;
+	char buf[HTTPS_DETAIL_MAX];
+
+	c->dns = NULL;
+	if (error) {
+		conn_setup_failed(c, HTTPS_E_RESOLVE, detail);
+		return;
+	}
+	conn_set_state(c, CONN_CONNECTING);
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)sa, (int)len) < 0) {
+		snprintf(buf, sizeof(buf), "cannot connect to %s: %s", c->pool->host, strerror(errno));
+		conn_setup_failed(c, HTTPS_E_CONNECT, buf);
+		return;
+	}
+	set_nodelay(c);
+}
+
+/* Starts the TCP connection: to the proxy or the endpoint, by an address
+ * the DNS cache knows now, after a lookup (RESOLVING), or through libevent's
+ * own resolution when the pool has no cache.  0 or -EIO. */
+static int conn_start_connect(struct conn *c)
+{
+	struct https_pool *p = c->pool;
+	const char *host = p->via_proxy ? p->opts.proxy->host : p->host;
+	uint16_t port = p->via_proxy ? p->opts.proxy->port : p->port;
+	struct sockaddr_storage sa;
+	socklen_t len;
+
+	if (!p->opts.resolver) {
+		if (bufferevent_socket_connect_hostname(c->bev, p->dns, AF_UNSPEC, host, port) < 0)
+			return -EIO;
+	} else if (dns_cache_lookup(p->opts.resolver, host, port, &sa, &len) == 0) {
+		if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&sa, (int)len) < 0)
+			return -EIO;
+	} else {
+		c->state = CONN_RESOLVING;
+		c->dns = dns_cache_query(p->opts.resolver, host, port, conn_resolved, c);
+		return c->dns ? 0 : -EIO;
+	}
+	set_nodelay(c); /* the socket exists already */
+	return 0;
 }
 
 static struct bufferevent *conn_new_bev(struct conn *c)
@@ -579,7 +745,8 @@ static struct bufferevent *conn_new_bev(struct conn *c)
 	 * call we make (connect, write), only from the loop. */
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
 
-	if (!p->tls)
+	/* Through a proxy, TLS starts once the tunnel is up. */
+	if (!p->tls || p->via_proxy)
 		return bufferevent_socket_new(p->base, -1, opts);
 	c->ssl = tls_context_new_ssl(p->tls, p->host, p->port);
 	if (!c->ssl)
@@ -614,11 +781,10 @@ static int conn_open(struct https_pool *p, struct https_request *r)
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_arm_timer(c, p->opts.connect_timeout_ms);
-	if (bufferevent_socket_connect_hostname(c->bev, p->dns, AF_UNSPEC, p->host, p->port) < 0) {
+	if (conn_start_connect(c) < 0) {
 		conn_close(c);
 		return -EIO;
 	}
-	set_nodelay(c); /* the socket exists already for literal addresses */
 	c->req = r;
 	if (r) {
 		r->conn = c;
@@ -737,6 +903,10 @@ struct https_pool *https_pool_new(struct event_base *base, struct evdns_base *dn
 		p->opts.connect_timeout_ms = HTTPS_POOL_DEFAULT_CONNECT_TIMEOUT_MS;
 	if (!p->opts.max_response_body)
 		p->opts.max_response_body = HTTP_DEFAULT_MAX_BODY;
+	p->via_proxy = tls && proxy_applies(p->opts.proxy, host, port);
+	if (p->via_proxy)
+		log_info("https %s:%u: through proxy %s:%u", host, (unsigned)port, p->opts.proxy->host,
+			 (unsigned)p->opts.proxy->port);
 	TAILQ_INIT(&p->conns);
 	TAILQ_INIT(&p->queue);
 	TAILQ_INIT(&p->requests);

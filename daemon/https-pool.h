@@ -30,6 +30,8 @@
 struct event_base;
 struct evdns_base;
 struct tls_context;
+struct dns_cache;
+struct proxy_config;
 
 /* Defaults for struct https_pool_options fields left 0. */
 #define HTTPS_POOL_DEFAULT_MAX_CONNECTIONS    8
@@ -37,13 +39,15 @@ struct tls_context;
 #define HTTPS_POOL_DEFAULT_CONNECT_TIMEOUT_MS 5000
 /* Requests waiting for a connection; submit fails beyond this. */
 #define HTTPS_POOL_MAX_QUEUED 1024
+/* Longest answer a proxy may give to CONNECT. */
+#define HTTPS_PROXY_RESPONSE_MAX 8192
 /* Longest https_outcome.detail, NUL included. */
 #define HTTPS_DETAIL_MAX 256
 
 enum https_error {
 	HTTPS_OK = 0,
 	HTTPS_E_RESOLVE,  /* DNS failed */
-	HTTPS_E_CONNECT,  /* TCP connect failed (refused, unreachable, timed out) */
+	HTTPS_E_CONNECT,  /* TCP connect failed (refused, unreachable, timed out), or the proxy said no */
 	HTTPS_E_TLS,      /* handshake or certificate verification failed */
 	HTTPS_E_IO,       /* reset / closed before a complete response */
 	HTTPS_E_PROTOCOL, /* unparseable or oversized response */
@@ -74,6 +78,10 @@ struct https_pool_options {
 	unsigned idle_timeout_ms;    /* close idle kept-alive connections after this (default 50000) */
 	unsigned connect_timeout_ms; /* TCP + TLS handshake (default 5000) */
 	size_t max_response_body;    /* default HTTP_DEFAULT_MAX_BODY */
+	struct dns_cache *resolver;  /* borrowed: names resolved (and cached) there; NULL: the dns argument */
+	/* borrowed: an HTTPS proxy; TLS connections to hosts it applies to
+	 * (see proxy_applies) are tunnelled through it with CONNECT */
+	const struct proxy_config *proxy;
 };
 
 struct https_pool;

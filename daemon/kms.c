@@ -14,10 +14,12 @@
 #include <time.h>
 
 #include "creds.h"
+#include "dns-cache.h"
 #include "endpoint.h"
 #include "http.h"
 #include "kms-error.h"
 #include "log.h"
+#include "proxy.h"
 #include "sigv4.h"
 #include "tls.h"
 #include "url.h"
@@ -53,6 +55,8 @@ struct kms_client {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct tls_context *tls;
+	struct dns_cache *resolver;  /* NULL without an evdns_base */
+	struct proxy_config *proxy;  /* NULL: direct */
 	struct sigv4_key_cache *keys;
 	char *endpoint_url;
 	bool fips;
@@ -109,6 +113,39 @@ static struct endpoint_pool *endpoint_pool_free(struct endpoint_pool *e)
 	return NULL;
 }
 
+/* The DNS cache (with connect_to overrides) and the proxy, shared by every
+ * endpoint's pool. */
+static int network_setup(struct kms_client *c, const struct kms_client_options *o, char **ret_error)
+{
+	int r;
+
+	if (c->dns) {
+		c->resolver = dns_cache_new(c->base, c->dns);
+		if (!c->resolver)
+			return -ENOMEM;
+		c->pool_options.resolver = c->resolver;
+	}
+	if (o->connect_to) {
+		r = c->resolver ? dns_cache_add_overrides(c->resolver, o->connect_to) : -EINVAL;
+		if (r < 0) {
+			if (asprintf(ret_error, "cannot use connect-to '%s': expected HOST:PORT=ADDR:PORT,…",
+				     o->connect_to) < 0)
+				*ret_error = NULL;
+			return r;
+		}
+	}
+	if (o->getenv) {
+		r = proxy_config_from_env(o->getenv, &c->proxy, ret_error);
+		if (r < 0)
+			return r;
+		c->pool_options.proxy = c->proxy;
+		if (c->proxy)
+			log_info("kms: HTTPS proxy %s:%u%s%s", c->proxy->host, (unsigned)c->proxy->port,
+				 c->proxy->no_proxy ? ", except for " : "", c->proxy->no_proxy ? c->proxy->no_proxy : "");
+	}
+	return 0;
+}
+
 int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct kms_client_options *o,
 		   struct kms_client **ret, char **ret_error)
 {
@@ -143,6 +180,8 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 		return -ENOMEM;
 	}
 	r = tls_context_new(o->ca_bundle, &c->tls, ret_error);
+	if (r >= 0)
+		r = network_setup(c, o, ret_error);
 	if (r < 0) {
 		kms_client_free(c);
 		return r;
@@ -161,6 +200,8 @@ struct kms_client *kms_client_free(struct kms_client *c)
 		c->pools = next;
 	}
 	tls_context_free(c->tls);
+	dns_cache_free(c->resolver);
+	proxy_config_free(c->proxy);
 	sigv4_key_cache_free(c->keys);
 	free(c->endpoint_url);
 	free(c);

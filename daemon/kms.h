@@ -37,12 +37,16 @@ struct kms_client_options {
 	bool fips;
 	unsigned max_attempts;  /* total attempts per call, >= 1 */
 	unsigned retry_base_ms; /* full-jitter backoff base */
-	struct https_pool_options pool;
+	struct https_pool_options pool; /* resolver and proxy are the client's own */
+	/* "HOST:PORT=ADDR:PORT,…" (see dns-cache.h), or NULL */
+	const char *connect_to;
+	/* where https_proxy / no_proxy are read (see proxy.h); NULL: no proxy */
+	const char *(*getenv)(const char *name);
 };
 
 struct kms_client;
 /* Returns 0, or a negative errno with *ret_error (malloc'ed) saying why
- * (bad endpoint URL, unreadable CA bundle).  base and dns are borrowed. */
+ * (bad endpoint URL, unreadable CA bundle, unusable proxy or connect_to).  base and dns are borrowed. */
 int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct kms_client_options *o,
 		   struct kms_client **ret, char **ret_error);
 /* Fails nothing silently: pending calls complete with EndpointUnavailable.

@@ -6,7 +6,10 @@
 #
 #   DIR/ca.pem, ca.key                 test CA (trust this one: AWS_CA_BUNDLE)
 #   DIR/server.pem, server.key         signed by the CA; SAN IP:127.0.0.1,
-#                                      IP:::1, DNS:localhost
+#                                      IP:::1, DNS:localhost, and the KMS
+#                                      names of us-east-1, eu-west-1,
+#                                      cn-north-1, us-gov-west-1 (routing
+#                                      tests connect those to the fake)
 #   DIR/other-ca.pem                   an unrelated CA ("wrong CA" tests)
 #   DIR/wronghost.pem, wronghost.key   signed by the CA, but only for
 #                                      DNS:not-this-host.example (hostname
@@ -55,7 +58,7 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
-subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost
+subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost, DNS:*.us-east-1.amazonaws.com, DNS:*.eu-west-1.amazonaws.com, DNS:*.cn-north-1.amazonaws.com.cn, DNS:*.us-gov-west-1.amazonaws.com
 [wronghost_ext]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature

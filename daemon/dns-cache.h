@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Name resolution for outgoing connections, cached for the answer's TTL, on
+ * libevent's evdns (which has no cache of its own): a new connection to a
+ * KMS endpoint costs no DNS round trip while the answer is fresh.
+ *
+ * A name is looked up as A, then AAAA (evdns gives the TTL with those),
+ * then, if DNS has no answer, through evdns_getaddrinfo, which also reads
+ * /etc/hosts (cached DNS_CACHE_FALLBACK_TTL_SEC).  TTLs are clamped to
+ * DNS_CACHE_MIN_TTL_SEC..DNS_CACHE_MAX_TTL_SEC.  When a refresh fails, the
+ * expired answer is still used for up to DNS_CACHE_STALE_SEC (a resolver
+ * outage should not take KMS away).  One lookup per name at a time however
+ * many connections wait for it.  Only the first address is used.
+ *
+ * Overrides ("connect to"): HOST:PORT=ADDR:PORT pairs, as curl's
+ * --connect-to, send connections for HOST:PORT to the IP literal ADDR:PORT
+ * without DNS; TLS still checks the certificate against HOST.  Tests use
+ * them to point every regional endpoint at a loopback fake.
+ *
+ * Single-threaded: use from the event loop thread only.
+ */
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct evdns_base;
+
+#define DNS_CACHE_MIN_TTL_SEC      5
+#define DNS_CACHE_MAX_TTL_SEC      300
+#define DNS_CACHE_FALLBACK_TTL_SEC 60
+#define DNS_CACHE_STALE_SEC        3600
+#define DNS_CACHE_MAX_NAMES        64   /* the least recently used goes beyond this */
+#define DNS_CACHE_MAX_OVERRIDES    64
+#define DNS_CACHE_DETAIL_MAX       256
+
+struct dns_cache;
+struct dns_cache_query;
+
+/* dns is borrowed and must outlive the cache.  NULL when out of memory. */
+struct dns_cache *dns_cache_new(struct event_base *base, struct evdns_base *dns);
+/* Pending queries are dropped without their callbacks.  NULL-safe, returns NULL. */
+struct dns_cache *dns_cache_free(struct dns_cache *c);
+
+/* Adds overrides from spec: "HOST:PORT=ADDR:PORT" items separated by commas
+ * or spaces; ADDR is an IPv4 literal or a bracketed IPv6 one.  Returns 0,
+ * -EINVAL (nothing added) or -ENOMEM. */
+int dns_cache_add_overrides(struct dns_cache *c, const char *spec);
+
+/* The address for host:port if it is known now: an IP literal, an override
+ * or a fresh cached answer.  Returns 0 with *ret and *ret_len (port set), or
+ * -ENOENT when a lookup is needed. */
+int dns_cache_lookup(struct dns_cache *c, const char *host, uint16_t port, struct sockaddr_storage *ret,
+		     socklen_t *ret_len);
+
+/* error: 0, or -ENOENT (no such name / no address), -EIO (resolver
+ * failure); detail says why (NULL on success). */
+typedef void (*dns_cache_fn)(int error, const struct sockaddr *sa, socklen_t len, const char *detail,
+			     void *userdata);
+
+/* Resolves host (the answer is cached) and calls done once, always from
+ * the loop, never from inside this function, unless cancelled first.
+ * NULL when out of memory. */
+struct dns_cache_query *dns_cache_query(struct dns_cache *c, const char *host, uint16_t port, dns_cache_fn done,
+					void *userdata);
+/* done will not be called.  NULL-safe. */
+void dns_cache_query_cancel(struct dns_cache_query *q);
+
+struct dns_cache_stats {
+	unsigned long hits;    /* answered from the cache, overrides and literals */
+	unsigned long lookups; /* sent to the resolver */
+	unsigned long stale;   /* expired answers used because a refresh failed */
+};
+void dns_cache_get_stats(const struct dns_cache *c, struct dns_cache_stats *ret);

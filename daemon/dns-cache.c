@@ -509,8 +509,13 @@ struct dns_cache_query *dns_cache_query(struct dns_cache *c, const char *host, u
 	if (e->state == ENTRY_IDLE) {
 		c->stats.lookups++;
 		entry_set_state(e, ENTRY_RESOLVING_A);
-		if (!evdns_base_resolve_ipv4(c->dns, e->name, DNS_QUERY_NO_SEARCH, resolve_done, e))
+		/* Without name servers (no resolv.conf) a query would wait
+		 * forever: /etc/hosts is all there is. */
+		if (evdns_base_count_nameservers(c->dns) == 0 ||
+		    !evdns_base_resolve_ipv4(c->dns, e->name, DNS_QUERY_NO_SEARCH, resolve_done, e)) {
+			entry_set_state(e, ENTRY_RESOLVING_AAAA);
 			entry_resolve_next(e, DNS_ERR_UNKNOWN);
+		}
 	}
 	return q;
 }

@@ -32,8 +32,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <event2/dns.h>
+#include <fcntl.h>
+
+#include "dns-cache.h"
 #include "http.h"
 #include "log.h"
+#include "proxy.h"
 #include "https-pool.h"
 #include "tls.h"
 
@@ -198,6 +203,8 @@ enum raw_mode {
 	RAW_TRUNCATE,    /* promises 100 bytes, sends 7, closes */
 	RAW_DROP_SECOND, /* answers the first request, closes on the second */
 	RAW_OK_PLAIN,    /* a good keep-alive answer */
+	RAW_OK_THEN_CLOSE, /* a good keep-alive answer, then closes anyway */
+	RAW_RESET_MID,   /* half a response, then a TCP reset */
 };
 
 struct raw_server {
@@ -244,6 +251,19 @@ static void raw_read_cb(struct bufferevent *bev, void *userdata)
 		bufferevent_write(bev, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", 47);
 		c->close_after_write = true;
 		break;
+	case RAW_OK_THEN_CLOSE:
+		bufferevent_write(bev, ok_response, sizeof(ok_response) - 1);
+		c->close_after_write = true;
+		break;
+	case RAW_RESET_MID: {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		evutil_socket_t fd = bufferevent_getfd(bev);
+		/* Written straight to the socket so it is out before the RST. */
+		assert_true(write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf", 44) == 44);
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		raw_conn_free(c);
+		return;
+	}
 	case RAW_DROP_SECOND:
 		if (c->requests > 1) {
 			raw_conn_free(c);
@@ -795,6 +815,293 @@ static void test_free_with_pending(void **state)
 	web_stop(&w);
 }
 
+/* Never more connections than max_connections, however many requests. */
+static void test_bounded(void **state)
+{
+	struct web w;
+	struct tls_context *t = client_tls("ca.pem");
+	struct https_pool_options o = {.max_connections = 2};
+	struct https_pool *p;
+	struct https_pool_stats st;
+	struct result r[6] = {{0}};
+	struct result *rs[6];
+
+	web_start(&w, "srv");
+	p = https_pool_new(base, NULL, t, "127.0.0.1", w.port, &o);
+	for (int i = 0; i < 6; i++) {
+		rs[i] = &r[i];
+		submit(p, "/", 5000, on_done, &r[i]);
+	}
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.connections_open, 2);
+	assert_int_equal(st.queued, 4);
+	wait_for(rs, 6);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(r[i].o.error, HTTPS_OK);
+		result_done(&r[i]);
+	}
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.connections_opened, 2);
+	assert_int_equal(w.connections, 2);
+	https_pool_free(p);
+	tls_context_free(t);
+	web_stop(&w);
+}
+
+/* Idle connections are closed after idle_timeout_ms, cleanly enough that
+ * the next one resumes the TLS session. */
+static void test_idle_close(void **state)
+{
+	struct web w;
+	struct tls_context *t = client_tls("ca.pem");
+	struct https_pool_options o = {.idle_timeout_ms = 100};
+	struct https_pool *p;
+	struct https_pool_stats st;
+	struct result r = {0};
+
+	web_start(&w, "srv");
+	p = https_pool_new(base, NULL, t, "127.0.0.1", w.port, &o);
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_OK);
+	result_done(&r);
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.connections_idle, 1);
+	run_for(300);
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.connections_open, 0);
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_OK);
+	assert_false(r.o.reused_connection);
+	result_done(&r);
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.connections_opened, 2);
+	assert_int_equal(st.tls_resumed, 1);
+	https_pool_free(p);
+	tls_context_free(t);
+	web_stop(&w);
+}
+
+/* A server closing a kept-alive connection is noticed while it idles, so
+ * the next request needs no retry. */
+static void test_server_closes_idle(void **state)
+{
+	struct raw_server s;
+	struct https_pool *p;
+	struct https_pool_stats st;
+	struct result r = {0};
+
+	raw_start(&s, RAW_OK_THEN_CLOSE, false);
+	p = https_pool_new(base, NULL, NULL, "127.0.0.1", s.port, NULL);
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_OK);
+	result_done(&r);
+	run_for(100);
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.connections_open, 0);
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_OK);
+	result_done(&r);
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.retried, 0);
+	assert_int_equal(st.connections_opened, 2);
+	https_pool_free(p);
+	raw_stop(&s);
+}
+
+/* A reset after part of the response: an I/O error, never retried (the
+ * server may have acted on it). */
+static void test_reset_mid_response(void **state)
+{
+	struct raw_server s;
+	struct https_pool *p;
+	struct https_pool_stats st;
+	struct result r = {0};
+
+	raw_start(&s, RAW_RESET_MID, false);
+	p = https_pool_new(base, NULL, NULL, "127.0.0.1", s.port, NULL);
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_E_IO);
+	assert_true(r.o.request_sent);
+	assert_true(r.o.response_started);
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.retried, 0);
+	assert_int_equal(s.connections, 1);
+	result_done(&r);
+	https_pool_free(p);
+	raw_stop(&s);
+}
+
+/* Prewarm opens connections before any request; the first request finds
+ * one ready. */
+static void test_prewarm(void **state)
+{
+	struct web w;
+	struct tls_context *t = client_tls("ca.pem");
+	struct https_pool *p;
+	struct https_pool_stats st;
+	struct result r = {0};
+
+	web_start(&w, "srv");
+	p = https_pool_new(base, NULL, t, "127.0.0.1", w.port, NULL);
+	assert_int_equal(https_pool_prewarm(p, 2), 0);
+	run_for(300);
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.connections_idle, 2);
+	assert_int_equal(st.tls_handshakes, 2);
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_OK);
+	assert_true(r.o.reused_connection);
+	result_done(&r);
+	https_pool_free(p);
+	tls_context_free(t);
+	web_stop(&w);
+}
+
+/* Through the DNS cache: a connect-to override sends a made-up name to the
+ * loopback server (TLS checks the certificate against that name: here
+ * "localhost" resolved from /etc/hosts, cached). */
+static void test_dns_cache(void **state)
+{
+	struct web w;
+	struct tls_context *t = client_tls("ca.pem");
+	struct evdns_base *dns = evdns_base_new(base, 0);
+	struct dns_cache *cache = dns_cache_new(base, dns);
+	struct https_pool_options o = {.resolver = cache, .connect_timeout_ms = 1000};
+	struct dns_cache_stats ds;
+	struct https_pool *p;
+	struct result r = {0};
+	char spec[128];
+
+	web_start(&w, NULL);
+	evdns_base_load_hosts(dns, NULL);
+	snprintf(spec, sizeof(spec), "kms.test.invalid:443=127.0.0.1:%u", (unsigned)w.port);
+	assert_int_equal(dns_cache_add_overrides(cache, "nonsense"), -EINVAL);
+	assert_int_equal(dns_cache_add_overrides(cache, spec), 0);
+	p = https_pool_new(base, NULL, NULL, "kms.test.invalid", 443, &o);
+	submit(p, "/via-override", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_OK);
+	assert_string_equal(r.resp->body, "hello /via-override");
+	result_done(&r);
+	https_pool_free(p);
+
+	/* localhost: a lookup the first time, from the cache afterwards. */
+	for (int i = 0; i < 2; i++) {
+		p = https_pool_new(base, NULL, NULL, "localhost", w.port, &o);
+		submit(p, "/", 5000, on_done, &r);
+		wait_one(&r);
+		assert_int_equal(r.o.error, HTTPS_OK);
+		result_done(&r);
+		https_pool_free(p);
+	}
+	dns_cache_get_stats(cache, &ds);
+	assert_int_equal(ds.lookups, 1);
+	assert_true(ds.hits >= 2);
+
+	/* A name nobody knows fails as a resolve error. */
+	p = https_pool_new(base, NULL, NULL, "no-such-host.invalid", w.port, &o);
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_E_RESOLVE);
+	assert_non_null(strstr(r.detail, "no-such-host.invalid"));
+	result_done(&r);
+	https_pool_free(p);
+
+	dns_cache_free(cache);
+	evdns_base_free(dns, 0);
+	tls_context_free(t);
+	web_stop(&w);
+}
+
+static const char *fake_env[8][2];
+static const char *fake_getenv(const char *name)
+{
+	for (size_t i = 0; i < 8 && fake_env[i][0]; i++)
+		if (strcmp(fake_env[i][0], name) == 0)
+			return fake_env[i][1];
+	return NULL;
+}
+
+static struct proxy_config *proxy_from(const char *https_proxy, const char *no_proxy)
+{
+	struct proxy_config *p = NULL;
+	char *err = NULL;
+
+	memset(fake_env, 0, sizeof(fake_env));
+	fake_env[0][0] = "HTTPS_PROXY";
+	fake_env[0][1] = https_proxy;
+	fake_env[1][0] = "NO_PROXY";
+	fake_env[1][1] = no_proxy;
+	assert_int_equal(proxy_config_from_env(fake_getenv, &p, &err), 0);
+	assert_null(err);
+	return p;
+}
+
+static void test_proxy_config(void **state)
+{
+	struct proxy_config *p;
+	char *err = NULL;
+
+	p = proxy_from("http://u%3Ax:p%40ss@proxy.example:3128/", "*.internal, example.com,10.0.0.1,host:8443,[::1]");
+	assert_string_equal(p->host, "proxy.example");
+	assert_int_equal(p->port, 3128);
+	assert_string_equal(p->authorization, "Basic dTp4OnBAc3M="); /* base64("u:x:p@ss") */
+	assert_true(proxy_applies(p, "kms.us-east-1.amazonaws.com", 443));
+	assert_false(proxy_applies(p, "a.internal", 443));
+	assert_false(proxy_applies(p, "example.com", 443));
+	assert_false(proxy_applies(p, "kms.EXAMPLE.com", 443));
+	assert_true(proxy_applies(p, "badexample.com", 443));
+	assert_false(proxy_applies(p, "10.0.0.1", 443));
+	assert_false(proxy_applies(p, "host", 8443));
+	assert_true(proxy_applies(p, "host", 443));
+	assert_false(proxy_applies(p, "::1", 443));
+	proxy_config_free(p);
+
+	p = proxy_from("127.0.0.1:8080", "*");
+	assert_string_equal(p->host, "127.0.0.1");
+	assert_int_equal(p->port, 8080);
+	assert_null(p->authorization);
+	assert_false(proxy_applies(p, "kms.us-east-1.amazonaws.com", 443));
+	proxy_config_free(p);
+
+	p = proxy_from("http://proxy", NULL);
+	assert_int_equal(p->port, 80);
+	assert_true(proxy_applies(p, "anything", 443));
+	proxy_config_free(p);
+	assert_false(proxy_applies(NULL, "anything", 443));
+
+	/* lower case first */
+	memset(fake_env, 0, sizeof(fake_env));
+	fake_env[0][0] = "https_proxy";
+	fake_env[0][1] = "http://lower:1";
+	fake_env[1][0] = "HTTPS_PROXY";
+	fake_env[1][1] = "http://upper:2";
+	assert_int_equal(proxy_config_from_env(fake_getenv, &p, &err), 0);
+	assert_string_equal(p->host, "lower");
+	proxy_config_free(p);
+
+	memset(fake_env, 0, sizeof(fake_env));
+	assert_int_equal(proxy_config_from_env(fake_getenv, &p, &err), 0);
+	assert_null(p);
+	fake_env[0][0] = "HTTPS_PROXY";
+	fake_env[0][1] = "https://secure-proxy:443";
+	assert_int_equal(proxy_config_from_env(fake_getenv, &p, &err), -EINVAL);
+	assert_non_null(err);
+	free(err);
+	err = NULL;
+	fake_env[0][1] = "http://u:secret@bad host:1";
+	assert_int_equal(proxy_config_from_env(fake_getenv, &p, &err), -EINVAL);
+	assert_non_null(err);
+	assert_null(strstr(err, "secret"));
+	free(err);
+}
+
 static void test_bad_ca_bundle(void **state)
 {
 	struct tls_context *t = NULL;
@@ -849,6 +1156,13 @@ int main(void)
 	    cmocka_unit_test(test_callback_reentrancy),
 	    cmocka_unit_test(test_free_with_pending),
 	    cmocka_unit_test(test_bad_ca_bundle),
+	    cmocka_unit_test(test_bounded),
+	    cmocka_unit_test(test_idle_close),
+	    cmocka_unit_test(test_server_closes_idle),
+	    cmocka_unit_test(test_reset_mid_response),
+	    cmocka_unit_test(test_prewarm),
+	    cmocka_unit_test(test_dns_cache),
+	    cmocka_unit_test(test_proxy_config),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

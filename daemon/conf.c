@@ -220,6 +220,26 @@ static int parse_retry_base(struct daemon_config *c, void *field, const char *va
 	return 0;
 }
 
+/* A request rate in requests per second: "5", "0.5", "100". */
+static int parse_rate(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+		      const char **ret_why)
+{
+	double v = 0;
+	char *end;
+
+	if (value) {
+		errno = 0;
+		v = strtod(value, &end);
+		if (value[0] < '0' || value[0] > '9' || *end || errno || !(v > 0) || v > CONFIG_MAX_RATE) {
+			*ret_why =
+			    "expected requests per second, a number such as 5 or 0.5, above 0 and at most 1000000";
+			return -EINVAL;
+		}
+	}
+	*(double *)field = v;
+	return 0;
+}
+
 static int bool_from_string(const char *s)
 {
 	static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
@@ -428,6 +448,11 @@ static const struct key keys[] = {
     {"KMS", "MaxConnections", parse_pool_size, F(pool_max_connections), NULL},
     {"KMS", "IdleTimeout", parse_idle_timeout, F(pool_idle_timeout_ms), NULL},
     {"KMS", "Prewarm", parse_prewarm, F(prewarm), NULL},
+    {"KMS", "RateLimit", parse_bool, F(rate_limit), "yes"},
+    {"KMS", "CancelRate", parse_rate, F(cancel_rate), NULL},
+    {"KMS", "EnableRate", parse_rate, F(enable_rate), NULL},
+    {"KMS", "DescribeRate", parse_rate, F(describe_rate), NULL},
+    {"KMS", "MaxQueued", parse_limit, F(max_queued), NULL},
     {"Policy", "Allow", parse_allow, F(allow), NULL},
     {"Policy", "AllowRoot", parse_bool, F(allow_root), "yes"},
 };

@@ -32,6 +32,7 @@ struct aws_settings;
 #define CONFIG_MAX_LIMIT               1000000 /* for the Max* connection/call limits */
 #define CONFIG_MAX_POOL_SIZE           1024    /* [KMS] MaxConnections=, per endpoint */
 #define CONFIG_MAX_IDLE_TIMEOUT_MS     (3600 * 1000)
+#define CONFIG_MAX_RATE                1000000 /* requests per second, for the *Rate= keys */
 #define CONFIG_MAX_FILE_SIZE           (1024 * 1024)
 
 /* One [Policy] Allow= line, kept raw for the policy module, with where it
@@ -73,6 +74,11 @@ struct daemon_config {
 	unsigned pool_idle_timeout_ms; /* IdleTimeout=, 0: the pool's default */
 	bool prewarm;                  /* Prewarm= other than no … */
 	char *prewarm_regions;         /* … these regions (spaces between), NULL: the default region */
+	bool rate_limit;          /* RateLimit=, default yes */
+	double cancel_rate;       /* CancelRate=, req/s; 0 when not set (AWS's quota, 5) */
+	double enable_rate;       /* EnableRate=, req/s; 0 when not set (5) */
+	double describe_rate;     /* DescribeRate=, req/s; 0 when not set (2000) */
+	unsigned max_queued;      /* MaxQueued=, 0 when not set (the limiter's default) */
 
 	/* [Policy] */
 	struct config_allow *allow; /* Allow=, in file order */

@@ -114,6 +114,13 @@ static int kms_setup(struct daemon *d, char **ret_error)
 		/* For tests: every regional endpoint to a loopback fake
 		 * (certificates are still checked against the real names). */
 		.connect_to = getenv("KMSCANCELD_CONNECT_TO"),
+		.rate_limit = d->config.rate_limit,
+		.rates = {
+			[KMS_OP_CANCEL_KEY_DELETION] = d->config.cancel_rate,
+			[KMS_OP_ENABLE_KEY] = d->config.enable_rate,
+			[KMS_OP_DESCRIBE_KEY] = d->config.describe_rate,
+		},
+		.max_queued = d->config.max_queued,
 	};
 
 	int r;

@@ -237,7 +237,7 @@ static void request_requeue(struct https_request *r)
 	r->fresh_only = true;
 	r->conn = NULL;
 	r->state = REQ_QUEUED;
-	r->outcome = (struct https_outcome){0};
+	r->outcome = (struct https_outcome){.resent = r->outcome.request_sent};
 	TAILQ_INSERT_HEAD(&p->queue, r, queue_link);
 	p->stats.queued++;
 	p->stats.retried++;

@@ -68,6 +68,8 @@ struct https_outcome {
 	int request_sent;      /* every byte of the request was written */
 	int response_started;  /* at least one response byte arrived */
 	int reused_connection; /* went over a kept-alive connection */
+	int resent;            /* the transparent retry resent a request that had been written
+				* in full: the server may have acted on it twice */
 };
 /* On HTTPS_OK, resp is handed over (free it with http_response_free), any
  * status code included; otherwise resp is NULL. */

@@ -20,6 +20,7 @@
 #include "kms-error.h"
 #include "log.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "sigv4.h"
 #include "tls.h"
 #include "url.h"
@@ -49,6 +50,7 @@ struct endpoint_pool {
 	char *url;
 	struct url parsed;
 	struct https_pool *pool;
+	unsigned retry_tokens; /* the retry quota, KMS_RETRY_QUOTA_CAPACITY when healthy */
 };
 
 struct kms_client {
@@ -65,16 +67,22 @@ struct kms_client {
 	struct https_pool_options pool_options;
 	struct endpoint_pool *pools;
 	long clock_offset; /* seconds to add to our clock, learned from AWS's Date */
-	unsigned long calls, attempts, retries;
+	struct ratelimit *limiter; /* NULL: RateLimit=no */
+	double rates[_KMS_OP_MAX];
+	unsigned long calls, attempts, retries, throttled, retry_quota_out, rate_limited, rate_rejected;
 };
 
 enum call_state {
+	CALL_STARTING, /* made, first attempt not yet begun */
+	CALL_QUEUED,   /* waiting for a token of the rate limiter */
 	CALL_SENDING,  /* an HTTP attempt is in flight */
 	CALL_BACKOFF,  /* waiting before the next attempt */
 	_CALL_STATE_MAX,
 };
 
 static const char *const call_state_names[_CALL_STATE_MAX] = {
+	[CALL_STARTING] = "starting",
+	[CALL_QUEUED] = "queued",
 	[CALL_SENDING] = "sending",
 	[CALL_BACKOFF] = "backoff",
 };
@@ -91,8 +99,14 @@ struct kms_call {
 	char *body;
 	struct timespec deadline; /* CLOCK_MONOTONIC */
 	unsigned attempts;
+	unsigned last_retry_cost; /* retry quota taken for the latest retry, refunded on success */
+	bool response_lost;       /* see kms_result.response_lost */
+	char *rate_key;           /* "account/region/operation" */
+	uid_t caller;
+	struct ratelimit_wait *wait;
 	struct https_request *http;
-	struct event *timer;
+	struct event *timer;          /* first attempt, then backoff */
+	struct event *deadline_timer; /* the call's deadline */
 	kms_done_fn done;
 	void *userdata;
 	/* the last failure, reported if no attempt is left */
@@ -161,6 +175,19 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	c->max_attempts = o->max_attempts ? o->max_attempts : KMS_DEFAULT_MAX_ATTEMPTS;
 	c->retry_base_ms = o->retry_base_ms;
 	c->pool_options = o->pool;
+	c->rates[KMS_OP_CANCEL_KEY_DELETION] = KMS_DEFAULT_CANCEL_RATE;
+	c->rates[KMS_OP_ENABLE_KEY] = KMS_DEFAULT_ENABLE_RATE;
+	c->rates[KMS_OP_DESCRIBE_KEY] = KMS_DEFAULT_DESCRIBE_RATE;
+	for (int i = 0; i < _KMS_OP_MAX; i++)
+		if (o->rates[i] > 0)
+			c->rates[i] = o->rates[i];
+	if (o->rate_limit) {
+		c->limiter = ratelimit_new(base, o->max_queued);
+		if (!c->limiter) {
+			kms_client_free(c);
+			return -ENOMEM;
+		}
+	}
 
 	if (o->endpoint_url) {
 		struct url probe;
@@ -199,6 +226,7 @@ struct kms_client *kms_client_free(struct kms_client *c)
 		endpoint_pool_free(c->pools);
 		c->pools = next;
 	}
+	ratelimit_free(c->limiter);
 	tls_context_free(c->tls);
 	dns_cache_free(c->resolver);
 	proxy_config_free(c->proxy);
@@ -214,8 +242,19 @@ void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *r
 		.calls = c->calls,
 		.attempts = c->attempts,
 		.retries = c->retries,
+		.throttled = c->throttled,
+		.retry_quota_out = c->retry_quota_out,
+		.rate_limited = c->rate_limited,
+		.rate_rejected = c->rate_rejected,
 		.clock_offset_sec = c->clock_offset,
 	};
+
+	if (c->limiter) {
+		struct ratelimit_stats rs;
+
+		ratelimit_get_stats(c->limiter, &rs);
+		s.rate_waiting = rs.waiting;
+	}
 
 	for (struct endpoint_pool *e = c->pools; e; e = e->next) {
 		struct https_pool_stats p;
@@ -265,6 +304,7 @@ static int endpoint_pool_get(struct kms_client *c, const char *url, struct endpo
 		endpoint_pool_free(e);
 		return -ENOMEM;
 	}
+	e->retry_tokens = KMS_RETRY_QUOTA_CAPACITY;
 	e->next = c->pools;
 	c->pools = e;
 	log_debug("kms: new connection pool for %s", url);
@@ -302,9 +342,13 @@ static void call_free(struct kms_call *call)
 {
 	if (call->http)
 		https_request_abandon(call->http);
+	ratelimit_wait_cancel(call->wait);
 	if (call->timer)
 		event_free(call->timer);
+	if (call->deadline_timer)
+		event_free(call->deadline_timer);
 	aws_credentials_unref(call->credentials);
+	free(call->rate_key);
 	free(call->key_id);
 	free(call->region);
 	free(call->partition);
@@ -347,6 +391,7 @@ static void call_fail(struct kms_call *call, kmscancel_error error, const char *
 		.message = message,
 		.request_id = request_id,
 		.attempts = call->attempts,
+		.response_lost = call->response_lost,
 	};
 
 	call_finish(call, &r);
@@ -374,11 +419,11 @@ static void call_fail_last(struct kms_call *call)
 		  call->last_request_id);
 }
 
-static void attempt_start(struct kms_call *call);
+static void attempt_begin(struct kms_call *call);
 
 static void backoff_done(evutil_socket_t fd, short what, void *userdata)
 {
-	attempt_start(userdata);
+	attempt_begin(userdata);
 }
 
 /* Full-jitter exponential backoff (AWS.md §3.2): rand[0,1) × min(base × 2^(i-1), cap). */
@@ -397,14 +442,24 @@ static unsigned backoff_ms(const struct kms_call *call)
 	return (unsigned)((uint64_t)rnd * ceiling >> 32);
 }
 
-/* Schedules another attempt if one is allowed and fits in the deadline;
- * otherwise reports the last failure. */
-static void call_retry_or_fail(struct kms_call *call)
+/* Schedules another attempt if one is allowed, the endpoint's retry quota
+ * has cost tokens left, and the backoff fits in the deadline; otherwise
+ * reports the last failure.  cost: KMS_RETRY_COST, or
+ * KMS_RETRY_COST_TIMEOUT after a timeout (AWS.md §3.2). */
+static void call_retry_or_fail(struct kms_call *call, unsigned cost)
 {
+	struct endpoint_pool *e = call->endpoint;
 	unsigned delay;
 	struct timeval tv;
 
 	if (call->attempts >= call->client->max_attempts) {
+		call_fail_last(call);
+		return;
+	}
+	if (e->retry_tokens < cost) {
+		call->client->retry_quota_out++;
+		log_warning("kms: %s: retry quota exhausted (too many failures); not retrying %s %s", e->url,
+			    operation_names[call->op], call->key_id);
 		call_fail_last(call);
 		return;
 	}
@@ -413,6 +468,8 @@ static void call_retry_or_fail(struct kms_call *call)
 		call_fail_last(call);
 		return;
 	}
+	e->retry_tokens -= cost;
+	call->last_retry_cost = cost;
 	call->client->retries++;
 	log_debug("kms: %s %s: attempt %u failed (%s), retrying in %u ms", operation_names[call->op], call->key_id,
 		  call->attempts, call->last_code ? call->last_code : "?", delay);
@@ -471,12 +528,14 @@ static void handle_error_response(struct kms_call *call, struct http_response *r
 		  kms_error_class_to_string(cls), message);
 	call_note_failure(call, error, code, message, request_id);
 
+	if (cls == KMS_ERROR_THROTTLING)
+		call->client->throttled++;
 	if (cls == KMS_ERROR_CLOCK_SKEW && clock_skew_adjust(call->client, resp))
 		cls = KMS_ERROR_TRANSIENT;
 	free(code);
 	free(message);
 	if (cls == KMS_ERROR_TRANSIENT || cls == KMS_ERROR_THROTTLING)
-		call_retry_or_fail(call);
+		call_retry_or_fail(call, KMS_RETRY_COST);
 	else
 		call_fail_last(call);
 }
@@ -484,10 +543,12 @@ static void handle_error_response(struct kms_call *call, struct http_response *r
 static void handle_success(struct kms_call *call, struct http_response *resp, const char *request_id)
 {
 	struct json_object *body = NULL;
+	struct endpoint_pool *e = call->endpoint;
 	struct kms_result r = {
 		.error = KMSCANCEL_OK,
 		.request_id = request_id,
 		.attempts = call->attempts,
+		.response_lost = call->response_lost,
 	};
 
 	if (resp->body_len > 0) {
@@ -506,12 +567,18 @@ static void handle_success(struct kms_call *call, struct http_response *resp, co
 			 * answer we can trust; treat it like a garbled response. */
 			call_note_failure(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
 					  "KMS answered HTTP 200 with a body that is not a JSON object", request_id);
-			call_retry_or_fail(call);
+			call->response_lost = true; /* KMS did act on it */
+			call_retry_or_fail(call, KMS_RETRY_COST);
 			return;
 		}
 	} else {
 		body = json_object_new_object();
 	}
+	/* The retry quota: a success refunds the retry that led to it, a
+	 * first-time success adds a little (AWS.md §3.2). */
+	e->retry_tokens += call->attempts > 1 ? call->last_retry_cost : KMS_RETRY_QUOTA_SUCCESS_BONUS;
+	if (e->retry_tokens > KMS_RETRY_QUOTA_CAPACITY)
+		e->retry_tokens = KMS_RETRY_QUOTA_CAPACITY;
 	r.body = body;
 	call_finish(call, &r);
 	json_object_put(body);
@@ -529,6 +596,9 @@ static void http_done(const struct https_outcome *o, struct http_response *resp,
 		snprintf(msg, sizeof(msg), "%s: %s%s%s", call->endpoint->url, https_error_to_string(o->error),
 			 o->detail ? ": " : "", o->detail ? o->detail : "");
 		log_debug("kms: %s %s: attempt %u: %s", operation_names[call->op], call->key_id, call->attempts, msg);
+		/* Sent in full but unanswered: KMS may have carried it out. */
+		if (o->request_sent || o->resent)
+			call->response_lost = true;
 		if (o->error == HTTPS_E_TIMEOUT && remaining_ms(call) <= 0) {
 			call_fail(call, KMSCANCEL_E_TIMEOUT, NULL, "the call's deadline passed before KMS answered",
 				  NULL);
@@ -539,9 +609,11 @@ static void http_done(const struct https_outcome *o, struct http_response *resp,
 		if (o->error == HTTPS_E_TLS || o->error == HTTPS_E_SHUTDOWN || o->error == HTTPS_E_NOMEM)
 			call_fail_last(call);
 		else
-			call_retry_or_fail(call);
+			call_retry_or_fail(call, o->error == HTTPS_E_TIMEOUT ? KMS_RETRY_COST_TIMEOUT : KMS_RETRY_COST);
 		return;
 	}
+	if (o->resent)
+		call->response_lost = true;
 
 	if (http_response_header(resp, "x-amzn-requestid"))
 		request_id = strdup(http_response_header(resp, "x-amzn-requestid"));
@@ -613,7 +685,8 @@ static int request_build(struct kms_call *call, char **ret, size_t *ret_len)
 	return r;
 }
 
-static void attempt_start(struct kms_call *call)
+/* Sends one attempt, its rate-limit token in hand. */
+static void attempt_send(struct kms_call *call)
 {
 	long left = remaining_ms(call);
 	char *request;
@@ -638,6 +711,46 @@ static void attempt_start(struct kms_call *call)
 		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
 }
 
+static void token_granted(void *userdata)
+{
+	struct kms_call *call = userdata;
+
+	call->wait = NULL;
+	attempt_send(call);
+}
+
+/* Starts an attempt once the rate limiter allows: at once, or queued until
+ * a token is due (the deadline timer covers the wait). */
+static void attempt_begin(struct kms_call *call)
+{
+	struct kms_client *c = call->client;
+	int r;
+
+	if (!c->limiter) {
+		attempt_send(call);
+		return;
+	}
+	r = ratelimit_acquire(c->limiter, call->rate_key, c->rates[call->op], call->caller, token_granted, call,
+			      &call->wait);
+	if (r > 0) {
+		attempt_send(call);
+	} else if (r == 0) {
+		c->rate_limited++;
+		call_set_state(call, CALL_QUEUED);
+	} else if (r == -EBUSY) {
+		char msg[256];
+
+		c->rate_rejected++;
+		snprintf(msg, sizeof(msg),
+			 "kmscanceld: this caller already has the most %s requests allowed waiting for the KMS "
+			 "request quota (%.6g/s; [KMS] MaxQueued=%u); try again later",
+			 operation_names[call->op], c->rates[call->op], ratelimit_max_queued(c->limiter));
+		call_fail(call, KMSCANCEL_E_THROTTLING, NULL, msg, NULL);
+	} else {
+		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+	}
+}
+
 static void first_attempt(evutil_socket_t fd, short what, void *userdata)
 {
 	struct kms_call *call = userdata;
@@ -647,7 +760,25 @@ static void first_attempt(evutil_socket_t fd, short what, void *userdata)
 		call_fail_last(call);
 		return;
 	}
-	attempt_start(call);
+	attempt_begin(call);
+}
+
+/* The deadline, wherever the call is: waiting for a token, backing off, or
+ * with a request in flight, which is abandoned (its connection closed, as
+ * its answer could no longer be matched). */
+static void deadline_reached(evutil_socket_t fd, short what, void *userdata)
+{
+	struct kms_call *call = userdata;
+
+	log_debug("kms: %s %s: deadline reached while %s", operation_names[call->op], call->key_id,
+		  call_state_names[call->state]);
+	if (call->http) {
+		https_request_abandon(call->http);
+		call->http = NULL;
+		call->response_lost = true;
+	}
+	call_fail(call, KMSCANCEL_E_TIMEOUT, NULL, "the call's deadline passed before KMS answered",
+		  call->last_request_id);
 }
 
 static char *request_body(const char *key_id)
@@ -691,7 +822,12 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 	call->region = strdup(req->region);
 	call->partition = req->partition ? strdup(req->partition) : NULL;
 	call->body = request_body(req->key_id);
+	call->caller = req->caller;
 	call->timer = evtimer_new(c->base, first_attempt, call);
+	call->deadline_timer = evtimer_new(c->base, deadline_reached, call);
+	if (asprintf(&call->rate_key, "%s/%s/%s", req->account ? req->account : "-", req->region,
+		     operation_names[req->op]) < 0)
+		call->rate_key = NULL;
 	clock_gettime(CLOCK_MONOTONIC, &call->deadline);
 	call->deadline.tv_sec += req->timeout_ms / 1000;
 	call->deadline.tv_nsec += (long)(req->timeout_ms % 1000) * 1000000L;
@@ -699,7 +835,8 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 		call->deadline.tv_sec++;
 		call->deadline.tv_nsec -= 1000000000L;
 	}
-	if (!call->key_id || !call->region || (req->partition && !call->partition) || !call->body || !call->timer) {
+	if (!call->key_id || !call->region || (req->partition && !call->partition) || !call->body || !call->timer ||
+	    !call->deadline_timer || !call->rate_key) {
 		call_free(call);
 		return NULL;
 	}
@@ -713,5 +850,10 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 				  "no usable KMS endpoint for this region", NULL);
 	free(url);
 	evtimer_add(call->timer, &now);
+	{
+		struct timeval limit = { req->timeout_ms / 1000, (req->timeout_ms % 1000) * 1000 };
+
+		evtimer_add(call->deadline_timer, &limit);
+	}
 	return call;
 }

@@ -9,6 +9,7 @@
  * signing-key cache.
  */
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "https-pool.h"
 #include "kmscancel.h"
@@ -30,6 +31,16 @@ const char *kms_operation_to_string(enum kms_operation op);
 #define KMS_DEFAULT_MAX_ATTEMPTS 3
 #define KMS_DEFAULT_RETRY_BASE_MS 1000 /* botocore's base (AWS.md §3.2) */
 #define KMS_MAX_BACKOFF_MS 20000
+/* The standard mode's retry quota, per endpoint (AWS.md §3.2): a failing
+ * endpoint soon gets no more retries, only first attempts. */
+#define KMS_RETRY_QUOTA_CAPACITY 500
+#define KMS_RETRY_COST 5
+#define KMS_RETRY_COST_TIMEOUT 10
+#define KMS_RETRY_QUOTA_SUCCESS_BONUS 1
+/* KMS request quotas per account and Region, requests per second (AWS.md §4). */
+#define KMS_DEFAULT_CANCEL_RATE 5.0
+#define KMS_DEFAULT_ENABLE_RATE 5.0
+#define KMS_DEFAULT_DESCRIBE_RATE 2000.0
 
 struct kms_client_options {
 	const char *endpoint_url; /* overrides every region's endpoint, or NULL */
@@ -42,6 +53,11 @@ struct kms_client_options {
 	const char *connect_to;
 	/* where https_proxy / no_proxy are read (see proxy.h); NULL: no proxy */
 	const char *(*getenv)(const char *name);
+	/* Client-side rate limit (ratelimit.h): every attempt, retries
+	 * included, takes a token of its account/region/operation bucket. */
+	bool rate_limit;
+	double rates[_KMS_OP_MAX]; /* requests per second; 0: the AWS default */
+	unsigned max_queued;       /* per caller and bucket; 0: the default */
 };
 
 struct kms_client;
@@ -61,6 +77,11 @@ struct kms_result {
 	const char *request_id;    /* x-amzn-RequestId of the last response, or NULL */
 	unsigned attempts;         /* HTTP attempts made */
 	struct json_object *body;  /* parsed response body on success ({} if empty) */
+	/* An earlier attempt was sent but its answer was lost (reset,
+	 * timeout, garbled reply): KMS may have carried it out, so an error
+	 * from a later attempt (KMSInvalidStateException) may be the echo of
+	 * our own success. */
+	bool response_lost;
 };
 typedef void (*kms_done_fn)(const struct kms_result *r, void *userdata);
 
@@ -71,6 +92,8 @@ struct kms_request {
 	const char *partition;  /* from the ARN, or NULL (derived from region) */
 	struct aws_credentials *credentials; /* referenced for the call's lifetime */
 	unsigned timeout_ms;    /* deadline for the whole call, retries included */
+	const char *account;    /* the key's account for the rate limit, or NULL (unknown) */
+	uid_t caller;           /* who asked, for the rate limiter's fair queue */
 };
 
 /* Opens one connection to the endpoint of region (the override if any)
@@ -81,7 +104,13 @@ int kms_client_prewarm(struct kms_client *c, const char *region);
 struct kms_call;
 /* Starts a call; done runs exactly once, later (never from inside this
  * function), unless the call is abandoned.  Returns NULL only when out of
- * memory.  Everything in req is copied. */
+ * memory.  Everything in req is copied.
+ *
+ * Each attempt first waits for a token of the rate limiter (when enabled);
+ * a caller with too many requests waiting gets ThrottlingException at once.
+ * At the deadline the call completes with KMSCANCEL_E_TIMEOUT wherever it
+ * is (waiting for a token, backing off, or with a request in flight, which
+ * is abandoned). */
 struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *req, kms_done_fn done,
 				void *userdata);
 /* The caller lost interest: done will not run; in-flight I/O is dropped. */
@@ -91,6 +120,11 @@ struct kms_client_stats {
 	unsigned long calls;
 	unsigned long attempts;
 	unsigned long retries;
+	unsigned long throttled;       /* throttling errors AWS answered */
+	unsigned long retry_quota_out; /* retries refused by the retry quota */
+	unsigned long rate_limited;    /* attempts that waited for a token */
+	unsigned long rate_rejected;   /* calls refused: the caller's queue was full */
+	unsigned rate_waiting;         /* attempts waiting for a token now */
 	long clock_offset_sec;
 	struct https_pool_stats pools; /* summed over every endpoint */
 	unsigned n_pools;

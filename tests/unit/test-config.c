@@ -299,14 +299,49 @@ static void test_apply_to_aws_settings(void **state)
 	assert_null(error);
 }
 
+/* [KMS] RateLimit=, the *Rate= keys and MaxQueued=: on at AWS's quotas by
+ * default (0 = the KMS client's defaults), off with no/off. */
+static void test_rate_limit_keys(void **state)
+{
+	struct daemon_config c;
+
+	load_ok("[KMS]\n", &c);
+	assert_true(c.rate_limit);
+	assert_true(c.cancel_rate == 0 && c.enable_rate == 0 && c.describe_rate == 0);
+	assert_int_equal(c.max_queued, 0);
+	config_done(&c);
+
+	load_ok("[KMS]\nRateLimit=no\nCancelRate=100\nEnableRate=0.5\nDescribeRate=2000\nMaxQueued=5\n", &c);
+	assert_false(c.rate_limit);
+	assert_true(c.cancel_rate == 100 && c.enable_rate == 0.5 && c.describe_rate == 2000);
+	assert_int_equal(c.max_queued, 5);
+	config_done(&c);
+
+	load_ok("[KMS]\nRateLimit=off\nRateLimit=\nCancelRate=7\nCancelRate=\n", &c);
+	assert_true(c.rate_limit);
+	assert_true(c.cancel_rate == 0);
+	config_done(&c);
+	load_ok("[KMS]\nRateLimit=off\n", &c);
+	assert_false(c.rate_limit);
+	config_done(&c);
+
+	load_fails("[KMS]\nRateLimit=sometimes\n", "RateLimit=sometimes: expected yes or no");
+	load_fails("[KMS]\nCancelRate=0\n", "CancelRate=0: expected requests per second");
+	load_fails("[KMS]\nCancelRate=-5\n", "CancelRate=-5");
+	load_fails("[KMS]\nEnableRate=fast\n", "EnableRate=fast");
+	load_fails("[KMS]\nDescribeRate=5/s\n", "DescribeRate=5/s");
+	load_fails("[KMS]\nDescribeRate=nan\n", "DescribeRate=nan");
+	load_fails("[KMS]\nMaxQueued=0\n", "MaxQueued=0");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_defaults),        T(test_missing_required),      T(test_every_key), T(test_timeouts),
-	    T(test_bad_values),      T(test_syntax_errors),         T(test_warnings),  T(test_repeats_and_resets),
-	    T(test_value_with_hash), T(test_apply_to_aws_settings),
+	    T(test_defaults),        T(test_missing_required),      T(test_every_key),       T(test_timeouts),
+	    T(test_bad_values),      T(test_syntax_errors),         T(test_warnings),        T(test_repeats_and_resets),
+	    T(test_value_with_hash), T(test_apply_to_aws_settings), T(test_rate_limit_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

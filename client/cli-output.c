@@ -4,7 +4,7 @@
  * stderr as "kmscancel: KEY: ErrorName: message"), or with --json one object
  * per line on stdout, using the Varlink reply's field names:
  *
- *   {"keyId": ARN, "ok": true, "keyState": …, "requestId": …, "attempts": …}
+ *   {"keyId": ARN, "ok": true, "keyState": …, "requestId": …, "attempts": …[, "alreadyCancelled": true]}
  *   {"keyId": KEY-AS-GIVEN, "ok": false, "error": "NotFoundException", "message": …[, "requestId": …]}
  */
 #ifdef HAVE_CONFIG_H
@@ -137,9 +137,25 @@ enum cli_outcome output_invalid_key(const struct cli *cli, enum cli_op op, const
 
 /* --- successes ---------------------------------------------------------------------------------- */
 
+/* The reply's alreadyCancelled: an attempt whose response was lost had done
+ * the cancel (the daemon checked with DescribeKey). */
+static bool reply_already_cancelled(const kmscancel_result *r)
+{
+	const char *text = kmscancel_result_json(r);
+	struct json_object *reply = text ? json_tokener_parse(text) : NULL, *v;
+	bool yes = false;
+
+	if (reply && json_object_object_get_ex(reply, "alreadyCancelled", &v) &&
+	    json_object_is_type(v, json_type_boolean))
+		yes = json_object_get_boolean(v);
+	json_object_put(reply);
+	return yes;
+}
+
 static enum cli_outcome output_cancelled(const struct cli *cli, const kmscancel_result *r)
 {
 	unsigned attempts = kmscancel_result_attempts(r);
+	bool already = reply_already_cancelled(r);
 
 	if (cli->json) {
 		struct json_object *o = json_head(kmscancel_result_key_id(r), true, false);
@@ -148,6 +164,8 @@ static enum cli_outcome output_cancelled(const struct cli *cli, const kmscancel_
 		json_add_string(o, "requestId", kmscancel_result_request_id(r));
 		if (o)
 			json_object_object_add(o, "attempts", json_object_new_int64(attempts));
+		if (o && already)
+			json_object_object_add(o, "alreadyCancelled", json_object_new_boolean(true));
 		json_line(o);
 		return CLI_OUTCOME_OK;
 	}
@@ -156,6 +174,8 @@ static enum cli_outcome output_cancelled(const struct cli *cli, const kmscancel_
 		printf(", request %s", kmscancel_result_request_id(r));
 	if (attempts > 1)
 		printf(", %u attempts", attempts);
+	if (already)
+		printf("; an attempt whose answer was lost had already cancelled it");
 	puts(")");
 	return CLI_OUTCOME_OK;
 }

@@ -19,6 +19,7 @@ struct aws_credentials;
 struct kms_client;
 struct server;
 struct policy;
+struct operation;
 
 /* Bounds on a call's deadline (a client's timeoutMs is clamped to these). */
 #define DAEMON_MIN_CALL_TIMEOUT_MS 100
@@ -40,6 +41,7 @@ struct daemon {
 	struct policy *policy;
 	struct kms_client *kms;
 	struct server *server;
+	struct operation *cancels_in_flight; /* methods.c: for coalescing identical cancels */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct timespec started; /* CLOCK_MONOTONIC */
 	bool stopping;

@@ -4,6 +4,7 @@
 #include "methods.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,22 @@
 #include "server.h"
 #include "varlink.h"
 
+/* KMS is eventually consistent (AWS.md §4): right after a cancel, EnableKey
+ * and DescribeKey may still see PendingDeletion.  Such answers are retried,
+ * with backoff from SETTLE_BASE_MS doubling up to SETTLE_CAP_MS, for at most
+ * SETTLE_MAX_MS (and never past the call's deadline). */
+#define SETTLE_MAX_MS 10000
+#define SETTLE_BASE_MS 100
+#define SETTLE_CAP_MS 1000
+
 /* One io.kmscancel call in progress: the Varlink call, the parsed key, and
- * the KMS call currently running for it (cancel, then maybe enable). */
+ * the KMS call currently running for it (cancel, then maybe enable).
+ *
+ * Coalescing: a cancel of a key that is already being cancelled (same key,
+ * same enableKey) does not call KMS again: it waits as a follower of the
+ * first (the leader, listed in daemon->cancels_in_flight) and gets its
+ * answer.  Each follower was authorised on its own and keeps its own
+ * deadline. */
 struct operation {
 	struct daemon *daemon;
 	struct call *call;
@@ -35,15 +50,41 @@ struct operation {
 	struct aws_credentials *credentials;
 	unsigned attempts; /* summed over the KMS calls made */
 	struct timespec started;
+	struct kms_call *kms; /* the KMS call running now, or NULL */
+
+	/* Resolving a lost response (see cancel_done). */
+	bool already_cancelled; /* an attempt whose answer was lost had done it */
+	char *ambiguous_message; /* the KMSInvalidStateException to report if it was not ours */
+	char *ambiguous_request_id;
+
+	/* Eventual consistency (SETTLE_*) */
+	struct timespec settle_started;
+	unsigned settle_tries;
+	kms_done_fn settle_done;
+	enum kms_operation settle_op;
+	struct event *timer; /* settle backoff, or a follower's deadline */
+
+	/* Coalescing */
+	char *flight_key;                 /* set while this op leads a flight */
+	struct operation *next_in_flight; /* daemon->cancels_in_flight list */
+	struct operation *leader;         /* set while this op follows one */
+	struct operation *followers;      /* list through next_follower */
+	struct operation *next_follower;
 };
 
 static struct operation *operation_free(struct operation *op)
 {
 	if (!op)
 		return NULL;
+	kms_call_abandon(op->kms);
+	if (op->timer)
+		event_free(op->timer);
 	aws_credentials_unref(op->credentials);
 	free(op->key_id);
 	free(op->key_arn);
+	free(op->ambiguous_message);
+	free(op->ambiguous_request_id);
+	free(op->flight_key);
 	free(op);
 	return NULL;
 }
@@ -68,18 +109,33 @@ static void audit_outcome(const struct operation *op, const char *outcome, const
 		 error ? error : "", request_id ? request_id : "-", op->attempts, elapsed_ms(&op->started));
 }
 
+static void flight_end(struct operation *leader);
+
 /* Replies with an io.kmscancel error carrying message, requestId (when AWS
- * answered) and, for KMSException, the AWS type; completes and frees op. */
+ * answered) and, for KMSException, the AWS type; completes and frees op,
+ * and gives its followers the same answer. */
 static void operation_fail(struct operation *op, kmscancel_error error, const char *aws_code, const char *message,
 			   const char *request_id)
 {
 	struct json_object *params = json_object_new_object();
 
+	flight_end(op);
 	json_object_object_add(params, "message", json_object_new_string(message ? message : ""));
 	if (request_id)
 		json_object_object_add(params, "requestId", json_object_new_string(request_id));
 	if (error == KMSCANCEL_E_KMS)
 		json_object_object_add(params, "type", json_object_new_string(aws_code ? aws_code : "Unknown"));
+	while (op->followers) {
+		struct operation *f = op->followers;
+
+		op->followers = f->next_follower;
+		f->leader = NULL;
+		f->attempts = op->attempts;
+		audit_outcome(f, "failure", aws_code ? aws_code : kmscancel_error_short_name(error), request_id);
+		f->daemon->calls_failed++;
+		call_reply_error(f->call, kmscancel_error_to_varlink(error), json_object_get(params));
+		operation_free(f);
+	}
 	audit_outcome(op, "failure", aws_code ? aws_code : kmscancel_error_short_name(error), request_id);
 	op->daemon->calls_failed++;
 	call_reply_error(op->call, kmscancel_error_to_varlink(error), params);
@@ -213,9 +269,23 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 	return op;
 }
 
+/* The account a key belongs to: its ARN's, else the default credentials'
+ * (NULL while unknown). */
+static const char *operation_account(const struct operation *op)
+{
+	return op->key.kind == KEYID_KIND_ARN ? op->key.account : daemon_account(op->daemon);
+}
+
+static long operation_remaining_ms(const struct operation *op)
+{
+	return (long)op->timeout_ms - elapsed_ms(&op->started);
+}
+
+/* Starts the next KMS call of op; done gets op.  The call's deadline is
+ * what is left of op's. */
 static int operation_kms(struct operation *op, enum kms_operation kop, const char *key_id, kms_done_fn done)
 {
-	long left = (long)op->timeout_ms - elapsed_ms(&op->started);
+	long left = operation_remaining_ms(op);
 	struct kms_request req = {
 		.op = kop,
 		.key_id = key_id,
@@ -223,9 +293,22 @@ static int operation_kms(struct operation *op, enum kms_operation kop, const cha
 		.partition = op->key.kind == KEYID_KIND_ARN ? op->key.partition : NULL,
 		.credentials = op->credentials,
 		.timeout_ms = left > 0 ? (unsigned)left : 1,
+		.account = operation_account(op),
+		.caller = call_peer(op->call)->uid,
 	};
 
-	return kms_call_start(op->daemon->kms, &req, done, op) ? 0 : -ENOMEM;
+	op->kms = kms_call_start(op->daemon->kms, &req, done, op);
+	return op->kms ? 0 : -ENOMEM;
+}
+
+/* Every KMS completion of an operation starts here: the call is over. */
+static struct operation *operation_kms_done(const struct kms_result *r, void *userdata)
+{
+	struct operation *op = userdata;
+
+	op->kms = NULL;
+	op->attempts += r->attempts;
+	return op;
 }
 
 static const char *body_string(struct json_object *body, const char *key)
@@ -237,25 +320,83 @@ static const char *body_string(struct json_object *body, const char *key)
 	return json_object_get_string(v);
 }
 
+/* The success reply of a cancel, to op and its followers; frees op. */
 static void cancel_reply(struct operation *op, const char *key_state, const char *request_id)
 {
 	struct json_object *params = json_object_new_object();
 
+	flight_end(op);
 	json_object_object_add(params, "keyId", json_object_new_string(op->key_arn));
 	json_object_object_add(params, "keyState", json_object_new_string(key_state));
 	json_object_object_add(params, "requestId", json_object_new_string(request_id ? request_id : ""));
 	json_object_object_add(params, "attempts", json_object_new_int((int)op->attempts));
+	if (op->already_cancelled)
+		json_object_object_add(params, "alreadyCancelled", json_object_new_boolean(true));
+	while (op->followers) {
+		struct operation *f = op->followers;
+
+		op->followers = f->next_follower;
+		f->leader = NULL;
+		f->attempts = op->attempts;
+		audit_outcome(f, key_state, NULL, request_id);
+		f->daemon->calls_ok++;
+		call_reply(f->call, json_object_get(params));
+		operation_free(f);
+	}
 	audit_outcome(op, key_state, NULL, request_id);
 	op->daemon->calls_ok++;
 	call_reply(op->call, params);
 	operation_free(op);
 }
 
-static void enable_done(const struct kms_result *r, void *userdata)
+/* --- eventual consistency ---------------------------------------------------------------------- */
+
+static void settle_timer_cb(evutil_socket_t fd, short what, void *userdata)
 {
 	struct operation *op = userdata;
 
-	op->attempts += r->attempts;
+	if (operation_kms(op, op->settle_op, op->key_arn ? op->key_arn : op->key_id, op->settle_done) < 0)
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+}
+
+/*
+ * A KMS answer that may only reflect the state before our cancel (AWS.md §4):
+ * schedules kop again after a backoff and returns true, or returns false when
+ * the settle time (SETTLE_MAX_MS since the first such answer) or the call's
+ * deadline leaves no room, and the answer stands.
+ */
+static bool settle_retry(struct operation *op, enum kms_operation kop, kms_done_fn done)
+{
+	unsigned delay = SETTLE_BASE_MS << (op->settle_tries < 4 ? op->settle_tries : 4);
+	struct timeval tv;
+
+	if (delay > SETTLE_CAP_MS)
+		delay = SETTLE_CAP_MS;
+	if (op->settle_tries == 0)
+		clock_gettime(CLOCK_MONOTONIC, &op->settle_started);
+	if (elapsed_ms(&op->settle_started) + delay > SETTLE_MAX_MS || operation_remaining_ms(op) <= (long)delay)
+		return false;
+	if (!op->timer && !(op->timer = evtimer_new(op->daemon->base, settle_timer_cb, op)))
+		return false;
+	op->settle_tries++;
+	op->settle_op = kop;
+	op->settle_done = done;
+	log_debug("%s %s: KMS still shows the state before the cancel; asking again in %u ms",
+		  kms_operation_to_string(kop), op->key_arn ? op->key_arn : op->key_id, delay);
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(op->timer, &tv);
+	return true;
+}
+
+/* --- cancel, then maybe enable --------------------------------------------------------------- */
+
+static void enable_done(const struct kms_result *r, void *userdata)
+{
+	struct operation *op = operation_kms_done(r, userdata);
+
+	if (r->error == KMSCANCEL_E_INVALID_STATE && settle_retry(op, KMS_OP_ENABLE_KEY, enable_done))
+		return;
 	if (r->error != KMSCANCEL_OK) {
 		char msg[1024];
 
@@ -268,12 +409,85 @@ static void enable_done(const struct kms_result *r, void *userdata)
 	cancel_reply(op, "Enabled", r->request_id);
 }
 
+/* The cancel is done (the key is Disabled): enable it if asked, else reply. */
+static void cancel_succeeded(struct operation *op, const char *request_id)
+{
+	if (op->enable_key) {
+		op->settle_tries = 0;
+		if (operation_kms(op, KMS_OP_ENABLE_KEY, op->key_arn, enable_done) < 0)
+			operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		return;
+	}
+	cancel_reply(op, "Disabled", request_id);
+}
+
+static void ambiguity_fail(struct operation *op, const char *state)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s (a lost response was followed up with DescribeKey: the key is %s)",
+		 op->ambiguous_message, state);
+	operation_fail(op, KMSCANCEL_E_INVALID_STATE, "KMSInvalidStateException", msg, op->ambiguous_request_id);
+}
+
+/* DescribeKey after "not pending deletion" that followed a lost response:
+ * Disabled means our lost attempt did it (Enabled, too, when enableKey was
+ * asked); any other state is the true answer. */
+static void ambiguity_described(const struct kms_result *r, void *userdata)
+{
+	struct operation *op = operation_kms_done(r, userdata);
+	struct json_object *meta = NULL;
+	const char *state = NULL, *arn = NULL;
+
+	if (r->error == KMSCANCEL_OK && json_object_object_get_ex(r->body, "KeyMetadata", &meta)) {
+		state = body_string(meta, "KeyState");
+		arn = body_string(meta, "Arn");
+	}
+	if (!state) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "unknown (DescribeKey: %s)", r->message ? r->message : "no KeyState");
+		ambiguity_fail(op, why);
+		return;
+	}
+	/* Still pending deletion contradicts "not pending deletion": a stale
+	 * read, ask again. */
+	if ((strcmp(state, "PendingDeletion") == 0 || strcmp(state, "PendingReplicaDeletion") == 0) &&
+	    settle_retry(op, KMS_OP_DESCRIBE_KEY, ambiguity_described))
+		return;
+	if (strcmp(state, "Disabled") != 0 && !(strcmp(state, "Enabled") == 0 && op->enable_key)) {
+		ambiguity_fail(op, state);
+		return;
+	}
+	op->key_arn = strdup(arn ? arn : op->key_id);
+	if (!op->key_arn) {
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", r->request_id);
+		return;
+	}
+	op->already_cancelled = true;
+	log_info("cancel %s: an attempt whose response was lost had cancelled the deletion (key is %s)", op->key_arn,
+		 state);
+	if (strcmp(state, "Enabled") == 0)
+		cancel_reply(op, "Enabled", r->request_id);
+	else
+		cancel_succeeded(op, r->request_id);
+}
+
 static void cancel_done(const struct kms_result *r, void *userdata)
 {
-	struct operation *op = userdata;
+	struct operation *op = operation_kms_done(r, userdata);
 	const char *arn;
 
-	op->attempts += r->attempts;
+	if (r->error == KMSCANCEL_E_INVALID_STATE && r->response_lost) {
+		/* An earlier attempt may have cancelled the deletion and only
+		 * its answer was lost: look before reporting a failure. */
+		op->ambiguous_message = strdup(r->message ? r->message : "");
+		op->ambiguous_request_id = r->request_id ? strdup(r->request_id) : NULL;
+		op->settle_tries = 0;
+		if (!op->ambiguous_message || operation_kms(op, KMS_OP_DESCRIBE_KEY, op->key_id, ambiguity_described) < 0)
+			operation_fail(op, r->error, r->error_code, r->message, r->request_id);
+		return;
+	}
 	if (r->error != KMSCANCEL_OK) {
 		operation_fail(op, r->error, r->error_code, r->message, r->request_id);
 		return;
@@ -286,19 +500,101 @@ static void cancel_done(const struct kms_result *r, void *userdata)
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", r->request_id);
 		return;
 	}
-	if (op->enable_key) {
-		if (operation_kms(op, KMS_OP_ENABLE_KEY, op->key_arn, enable_done) < 0)
-			operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+	cancel_succeeded(op, r->request_id);
+}
+
+/* --- coalescing ------------------------------------------------------------------------------ */
+
+/* What makes two cancels the same: the key as its ARN would name it
+ * (region, account when known, key ID) and enableKey. */
+static char *flight_key_of(const struct operation *op)
+{
+	const char *account = operation_account(op);
+	char *key = NULL;
+
+	/* Region names are unique across partitions. */
+	if (asprintf(&key, "%s:%s:%s:%d", op->region, account ? account : "-", op->key.id, op->enable_key) < 0)
+		return NULL;
+	return key;
+}
+
+static struct operation *flight_find(struct daemon *d, const char *key)
+{
+	for (struct operation *op = d->cancels_in_flight; op; op = op->next_in_flight)
+		if (strcmp(op->flight_key, key) == 0)
+			return op;
+	return NULL;
+}
+
+/* The leader answers: no newcomer may join any more.  NULL-safe for
+ * operations that lead nothing. */
+static void flight_end(struct operation *leader)
+{
+	struct operation **p;
+
+	if (!leader->flight_key)
 		return;
-	}
-	cancel_reply(op, "Disabled", r->request_id);
+	for (p = &leader->daemon->cancels_in_flight; *p; p = &(*p)->next_in_flight)
+		if (*p == leader) {
+			*p = leader->next_in_flight;
+			break;
+		}
+	free(leader->flight_key);
+	leader->flight_key = NULL;
+}
+
+/* A follower's own deadline passed before the leader's answer. */
+static void follower_timeout(evutil_socket_t fd, short what, void *userdata)
+{
+	struct operation *f = userdata, **p;
+
+	for (p = &f->leader->followers; *p; p = &(*p)->next_follower)
+		if (*p == f) {
+			*p = f->next_follower;
+			break;
+		}
+	f->leader = NULL;
+	operation_fail(f, KMSCANCEL_E_TIMEOUT, NULL, "the call's deadline passed before KMS answered", NULL);
+}
+
+/* Joins op to an identical cancel in flight, if there is one.  Returns true
+ * when op now waits for that answer. */
+static bool flight_join(struct operation *op, const char *key)
+{
+	struct operation *leader = flight_find(op->daemon, key);
+	struct timeval tv = { op->timeout_ms / 1000, (op->timeout_ms % 1000) * 1000 };
+
+	if (!leader)
+		return false;
+	op->timer = evtimer_new(op->daemon->base, follower_timeout, op);
+	if (!op->timer)
+		return false;
+	evtimer_add(op->timer, &tv);
+	op->leader = leader;
+	op->next_follower = leader->followers;
+	leader->followers = op;
+	log_debug("cancel %s: joins the identical cancel already in flight", op->key_id);
+	return true;
 }
 
 static void method_cancel_key_deletion(struct call *c, void *userdata)
 {
 	struct operation *op = operation_begin(c, userdata, "cancel", POLICY_OP_CANCEL, cancel_fields);
+	char *key;
 
-	if (op && operation_kms(op, KMS_OP_CANCEL_KEY_DELETION, op->key_id, cancel_done) < 0)
+	if (!op)
+		return;
+	key = flight_key_of(op);
+	if (key && flight_join(op, key)) {
+		free(key);
+		return;
+	}
+	op->flight_key = key;
+	if (key) {
+		op->next_in_flight = op->daemon->cancels_in_flight;
+		op->daemon->cancels_in_flight = op;
+	}
+	if (operation_kms(op, KMS_OP_CANCEL_KEY_DELETION, op->key_id, cancel_done) < 0)
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
 }
 
@@ -329,10 +625,9 @@ static void copy_member(struct json_object *to, const char *to_key, struct json_
 
 static void describe_done(const struct kms_result *r, void *userdata)
 {
-	struct operation *op = userdata;
+	struct operation *op = operation_kms_done(r, userdata);
 	struct json_object *meta, *params, *v;
 
-	op->attempts += r->attempts;
 	if (r->error != KMSCANCEL_OK) {
 		operation_fail(op, r->error, r->error_code, r->message, r->request_id);
 		return;
@@ -435,6 +730,11 @@ static void method_get_status(struct call *c, void *userdata)
 	add_uint(kms, "tlsHandshakes", ks.pools.tls_handshakes);
 	add_uint(kms, "tlsResumed", ks.pools.tls_resumed);
 	json_object_object_add(kms, "clockOffsetSec", json_object_new_int64(ks.clock_offset_sec));
+	add_uint(kms, "throttled", ks.throttled);
+	add_uint(kms, "retryQuotaExhausted", ks.retry_quota_out);
+	add_uint(kms, "rateLimited", ks.rate_limited);
+	add_uint(kms, "rateLimitRejected", ks.rate_rejected);
+	add_uint(kms, "rateLimitWaiting", ks.rate_waiting);
 	json_object_object_add(params, "kms", kms);
 	call_reply(c, params);
 }

@@ -225,7 +225,16 @@ struct stats {
 	uint64_t auth_failures;      /* every request refused by authentication */
 	uint64_t signature_failures; /* … of which InvalidSignatureException */
 	uint64_t faults[_FAULT_MAX];
+	uint64_t throttled;         /* calls refused by a POST /quota rate */
 	struct json_object *errors; /* {"<__type>": count} of error replies */
+};
+
+/* A request quota per operation (POST /quota), as KMS enforces per account
+ * and Region: a token bucket holding one second's worth of requests. */
+struct quota {
+	long rps; /* 0: no quota */
+	double tokens;
+	int64_t refilled_us; /* CLOCK_MONOTONIC */
 };
 
 enum reply_mode {
@@ -272,6 +281,7 @@ struct fake {
 
 	long clock_offset; /* seconds added to the real clock (POST /clock) */
 	long lag_count;    /* DescribeKey/EnableKey calls left that see stale state */
+	struct quota quotas[_OP_MAX];
 };
 
 /* One KMS request, from arrival until its reply is handed to evhttp. */
@@ -1511,6 +1521,32 @@ static int check_http(struct call *c)
 	return 0;
 }
 
+static int64_t monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* True if the operation's quota (POST /quota) has no token for this call. */
+static bool quota_exceeded(struct fake *f, enum op op)
+{
+	struct quota *q = &f->quotas[op];
+	int64_t now = monotonic_us();
+
+	if (q->rps <= 0)
+		return false;
+	q->tokens += (double)(now - q->refilled_us) * (double)q->rps / 1e6;
+	if (q->tokens > (double)q->rps)
+		q->tokens = (double)q->rps;
+	q->refilled_us = now;
+	if (q->tokens < 1)
+		return true;
+	q->tokens -= 1;
+	return false;
+}
+
 /* Runs one KMS call to the point where its reply is decided. */
 static void serve(struct call *c)
 {
@@ -1530,6 +1566,14 @@ static void serve(struct call *c)
 	in = json_parse(body, len);
 	if (!in || !json_object_is_type(in, json_type_object)) {
 		call_error(c, 400, "SerializationException", "The request body is not a JSON object.");
+		json_object_put(in);
+		return;
+	}
+	if (quota_exceeded(f, c->op)) {
+		f->stats.throttled++;
+		json_object_object_add(c->record, "throttled", json_object_new_boolean(true));
+		call_error(c, 400, "ThrottlingException",
+			   "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.");
 		json_object_put(in);
 		return;
 	}
@@ -1682,6 +1726,7 @@ static struct json_object *stats_json(const struct fake *f)
 	json_object_object_add(o, "faults", faults);
 	json_object_object_add(o, "faultRulesPending", json_object_new_uint64(f->n_faults));
 	json_object_object_add(o, "lagPending", json_object_new_int64(f->lag_count));
+	json_object_object_add(o, "throttled", json_object_new_uint64(s->throttled));
 	json_object_object_add(o, "clockOffset", json_object_new_int64(f->clock_offset));
 	return o;
 }
@@ -1864,6 +1909,26 @@ static void admin_lag(struct fake *f, struct evhttp_request *req, const char *ar
 	json_object_put(in);
 }
 
+/* POST /quota {"operation": NAME, "rps": N}: from now on, more than N calls
+ * of that operation per second (a bucket of N tokens refilled at N/s, full
+ * now) are answered with ThrottlingException.  rps 0 lifts the quota. */
+static void admin_quota(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *in = admin_body(req);
+	const char *name = NULL;
+	int64_t rps = -1;
+	int op = -1;
+
+	if (!in || json_get_string(in, "operation", &name) < 0 || !name || (op = op_from_string(name)) < 0 ||
+	    op == OP_UNKNOWN || json_get_int(in, "rps", 0, 1000000, &rps) < 0 || rps < 0) {
+		admin_error(req, 400, "body must be {\"operation\": \"CancelKeyDeletion\"|…, \"rps\": N}");
+	} else {
+		f->quotas[op] = (struct quota){.rps = (long)rps, .tokens = (double)rps, .refilled_us = monotonic_us()};
+		admin_ok(req);
+	}
+	json_object_put(in);
+}
+
 /* POST /clock {"offset": SECONDS}: shifts the fake's clock (X-Amz-Date
  * checks and the Date header), for clock-skew tests. */
 static void admin_clock(struct fake *f, struct evhttp_request *req, const char *arg)
@@ -1930,6 +1995,7 @@ static void admin_reset(struct fake *f, struct evhttp_request *req, const char *
 	faults_clear(f);
 	f->lag_count = 0;
 	f->clock_offset = 0;
+	memset(f->quotas, 0, sizeof(f->quotas));
 	stats_reset(f);
 	admin_ok(req);
 }
@@ -1954,6 +2020,7 @@ static const struct admin_route admin_routes[] = {
 	{EVHTTP_REQ_POST, "/garbage", admin_garbage},
 	{EVHTTP_REQ_POST, "/lag", admin_lag},
 	{EVHTTP_REQ_POST, "/clock", admin_clock},
+	{EVHTTP_REQ_POST, "/quota", admin_quota},
 	{EVHTTP_REQ_PUT, "/credentials", admin_credentials},
 	{EVHTTP_REQ_POST, "/reset", admin_reset},
 };

@@ -40,7 +40,10 @@ struct dns_cache_query;
 
 /* dns is borrowed and must outlive the cache.  NULL when out of memory. */
 struct dns_cache *dns_cache_new(struct event_base *base, struct evdns_base *dns);
-/* Pending queries are dropped without their callbacks.  NULL-safe, returns NULL. */
+/* Pending queries are dropped without their callbacks.  NULL-safe, returns NULL.
+ * A lookup still in flight keeps its entry until evdns calls back: free the
+ * evdns_base afterwards with fail_requests=1 and run the event loop once more
+ * (EVLOOP_NONBLOCK; evdns defers those callbacks) before freeing the base. */
 struct dns_cache *dns_cache_free(struct dns_cache *c);
 
 /* Adds overrides from spec: "HOST:PORT=ADDR:PORT" items separated by commas

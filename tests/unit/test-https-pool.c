@@ -1014,7 +1014,8 @@ static void test_dns_cache(void **state)
 	https_pool_free(p);
 
 	dns_cache_free(cache);
-	evdns_base_free(dns, 0);
+	evdns_base_free(dns, 1);
+	event_base_loop(base, EVLOOP_NONBLOCK);
 	tls_context_free(t);
 	web_stop(&w);
 }

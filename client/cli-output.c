@@ -279,25 +279,146 @@ enum cli_outcome output_result(const struct cli *cli, enum cli_op op, const char
 
 /* --- status -------------------------------------------------------------------------------------- */
 
-/* "prefix.field: value" for each field, nested objects flattened, so that new
- * fields show up without a new kmscancel. */
-static void print_fields(struct json_object *o, const char *prefix)
+/* "prefix.field: value" for each field, nested objects flattened: for the
+ * fields this kmscancel does not know, so that a newer daemon's show up. */
+static void print_fields(struct json_object *o, const char *prefix, const char *const *skip)
 {
 	json_object_object_foreach(o, k, v)
 	{
 		char *name = NULL;
+		bool known = false;
 
-		if (asprintf(&name, "%s%s%s", prefix, *prefix ? "." : "", k) < 0)
+		for (size_t i = 0; skip && skip[i]; i++)
+			known = known || strcmp(skip[i], k) == 0;
+		if (known || asprintf(&name, "%s%s%s", prefix, *prefix ? "." : "", k) < 0)
 			continue;
 		if (json_object_is_type(v, json_type_object))
-			print_fields(v, name);
+			print_fields(v, name, NULL);
 		else
-			printf("%s: %s\n", name,
+			printf("%-14s%s\n", name,
 			       json_object_is_type(v, json_type_string)
 				   ? json_object_get_string(v)
 				   : json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 		free(name);
 	}
+}
+
+static const char *status_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static long long status_int(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return 0;
+	return json_object_get_int64(v);
+}
+
+static void print_uptime(long long sec)
+{
+	if (sec >= 86400)
+		printf("%lldd %02lldh %02lldm", sec / 86400, sec % 86400 / 3600, sec % 3600 / 60);
+	else if (sec >= 3600)
+		printf("%lldh %02lldm %02llds", sec / 3600, sec % 3600 / 60, sec % 60);
+	else if (sec >= 60)
+		printf("%lldm %02llds", sec / 60, sec % 60);
+	else
+		printf("%llds", sec);
+}
+
+static void print_errors(struct json_object *errors)
+{
+	bool first = true;
+
+	if (!errors || !json_object_is_type(errors, json_type_object) || json_object_object_length(errors) == 0)
+		return;
+	printf("%-14s", "Errors:");
+	json_object_object_foreach(errors, name, count)
+	{
+		printf("%s%s %lld", first ? "" : ", ", name, (long long)json_object_get_int64(count));
+		first = false;
+	}
+	putchar('\n');
+}
+
+static void print_kms(struct json_object *kms)
+{
+	struct json_object *pools;
+
+	if (!kms || !json_object_is_type(kms, json_type_object))
+		return;
+	printf("%-14s%lld requests, %lld retries, %lld calls in flight, clock offset %llds\n", "KMS:",
+	       status_int(kms, "requests"), status_int(kms, "retries"), status_int(kms, "callsInFlight"),
+	       status_int(kms, "clockOffsetSec"));
+	printf("%-14s%lld throttled by AWS, %lld retries refused by the quota; %lld waited for the rate limit, "
+	       "%lld waiting, %lld refused\n",
+	       "Throttling:", status_int(kms, "throttled"), status_int(kms, "retryQuotaExhausted"),
+	       status_int(kms, "rateLimited"), status_int(kms, "rateLimitWaiting"), status_int(kms, "rateLimitRejected"));
+	printf("%-14s%lld open (%lld idle), %lld opened, %lld reused; TLS %lld handshakes, %lld resumed\n", "Connections:",
+	       status_int(kms, "connectionsOpen"), status_int(kms, "connectionsIdle"), status_int(kms, "connectionsOpened"),
+	       status_int(kms, "connectionsReused"), status_int(kms, "tlsHandshakes"), status_int(kms, "tlsResumed"));
+	if (json_object_object_get_ex(kms, "pools", &pools) && json_object_is_type(pools, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(pools); i++) {
+			struct json_object *p = json_object_array_get_idx(pools, i);
+
+			printf("%-14s%s: %lld of %lld open, %lld idle, %lld queued, %lld requests\n", "Endpoint:",
+			       status_str(p, "endpoint") ? status_str(p, "endpoint") : "?",
+			       status_int(p, "connectionsOpen"), status_int(p, "size"), status_int(p, "connectionsIdle"),
+			       status_int(p, "queued"), status_int(p, "requests"));
+		}
+}
+
+/* The reply as a few labelled lines; fields not known here follow as
+ * "name value". */
+static void print_status(struct json_object *o)
+{
+	static const char *const known[] = {
+		"version", "uptimeSec", "state", "configFile", "socketActivated", "region", "account",
+		"credentialSource", "credentialExpiration", "connections", "connectionsTotal", "connectionsRejected",
+		"calls", "callsInFlight", "callsSucceeded", "callsFailed", "errors", "reloads", "reloadsFailed", "kms",
+		NULL,
+	};
+	static const char *const known_kms[] = {
+		"requests", "retries", "callsInFlight", "endpoints", "connectionsOpened", "connectionsOpen",
+		"connectionsIdle", "connectionsReused", "tlsHandshakes", "tlsResumed", "clockOffsetSec", "pools",
+		"throttled", "retryQuotaExhausted", "rateLimited", "rateLimitWaiting", "rateLimitRejected", NULL,
+	};
+	struct json_object *v;
+	bool activated = json_object_object_get_ex(o, "socketActivated", &v) && json_object_get_boolean(v);
+
+	printf("kmscanceld %s, %s, up ", status_str(o, "version") ? status_str(o, "version") : "?",
+	       status_str(o, "state") ? status_str(o, "state") : "running");
+	print_uptime(status_int(o, "uptimeSec"));
+	printf("%s\n", activated ? " (socket-activated)" : "");
+	printf("%-14s%s\n", "Config:", status_str(o, "configFile") ? status_str(o, "configFile") : "(defaults)");
+	printf("%-14s%s\n", "Region:", status_str(o, "region") ? status_str(o, "region") : "(none)");
+	printf("%-14s%s\n", "Account:", status_str(o, "account") ? status_str(o, "account") : "(not known yet)");
+	printf("%-14s%s", "Credentials:",
+	       status_str(o, "credentialSource") ? status_str(o, "credentialSource") : "(not loaded)");
+	if (status_str(o, "credentialExpiration"))
+		printf(", expire %s", status_str(o, "credentialExpiration"));
+	putchar('\n');
+	printf("%-14s%lld open, %lld since start, %lld rejected\n", "Clients:", status_int(o, "connections"),
+	       status_int(o, "connectionsTotal"), status_int(o, "connectionsRejected"));
+	printf("%-14s%lld received, %lld in flight; %lld succeeded, %lld failed\n", "Calls:", status_int(o, "calls"),
+	       status_int(o, "callsInFlight"), status_int(o, "callsSucceeded"), status_int(o, "callsFailed"));
+	if (json_object_object_get_ex(o, "errors", &v))
+		print_errors(v);
+	if (status_int(o, "reloads") || status_int(o, "reloadsFailed"))
+		printf("%-14s%lld, %lld failed\n", "Reloads:", status_int(o, "reloads"), status_int(o, "reloadsFailed"));
+	if (json_object_object_get_ex(o, "kms", &v)) {
+		print_kms(v);
+		if (json_object_is_type(v, json_type_object))
+			print_fields(v, "kms", known_kms);
+	}
+	print_fields(o, "", known);
 }
 
 void output_status(const struct cli *cli, const kmscancel_result *r)
@@ -313,6 +434,6 @@ void output_status(const struct cli *cli, const kmscancel_result *r)
 		json_line(o);
 		return;
 	}
-	print_fields(o, "");
+	print_status(o);
 	json_object_put(o);
 }

@@ -207,6 +207,38 @@ static int parse_timeout(struct daemon_config *c, void *field, const char *value
 	return 0;
 }
 
+static int parse_drain_timeout(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			       const char **ret_why)
+{
+	long ms = parse_duration_ms(value);
+
+	if (ms < 1 || ms > CONFIG_MAX_DRAIN_TIMEOUT_MS) {
+		*ret_why = "expected a time such as 30 or 500ms, from 1ms to 600s";
+		return -EINVAL;
+	}
+	*(unsigned *)field = (unsigned)ms;
+	return 0;
+}
+
+/* "0", "no" or empty: never exit; else a time. */
+static int parse_exit_idle(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			   const char **ret_why)
+{
+	long ms;
+
+	if (!value || strcmp(value, "no") == 0) {
+		*(unsigned *)field = 0;
+		return 0;
+	}
+	ms = parse_duration_ms(value);
+	if (ms < 0 || ms > CONFIG_MAX_EXIT_IDLE_MS) {
+		*ret_why = "expected no, 0, or a time such as 60 or 1500ms, up to 86400s";
+		return -EINVAL;
+	}
+	*(unsigned *)field = (unsigned)ms;
+	return 0;
+}
+
 static int parse_retry_base(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
 			    const char **ret_why)
 {
@@ -434,6 +466,8 @@ static const struct key keys[] = {
     {"Daemon", "MaxConnections", parse_limit, F(max_connections), NULL},
     {"Daemon", "MaxConnectionsPerUser", parse_limit, F(max_connections_per_uid), NULL},
     {"Daemon", "MaxCallsPerConnection", parse_limit, F(max_calls_per_connection), NULL},
+    {"Daemon", "DrainTimeoutSec", parse_drain_timeout, F(drain_timeout_ms), "30"},
+    {"Daemon", "ExitIdleSec", parse_exit_idle, F(exit_idle_ms), NULL},
     {"AWS", "Region", parse_region, F(region), NULL},
     {"AWS", "Profile", parse_profile, F(profile), NULL},
     {"AWS", "EndpointURL", parse_url, F(endpoint_url), NULL},

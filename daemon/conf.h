@@ -34,6 +34,9 @@ struct aws_settings;
 #define CONFIG_MAX_IDLE_TIMEOUT_MS     (3600 * 1000)
 #define CONFIG_MAX_RATE                1000000 /* requests per second, for the *Rate= keys */
 #define CONFIG_MAX_FILE_SIZE           (1024 * 1024)
+#define CONFIG_DEFAULT_DRAIN_TIMEOUT_MS 30000
+#define CONFIG_MAX_DRAIN_TIMEOUT_MS     (10 * 60 * 1000)
+#define CONFIG_MAX_EXIT_IDLE_MS         (24 * 60 * 60 * 1000)
 
 /* One [Policy] Allow= line, kept raw for the policy module, with where it
  * was written so that its errors can point there. */
@@ -54,6 +57,8 @@ struct daemon_config {
 	unsigned max_connections;          /* MaxConnections=, 0: server default */
 	unsigned max_connections_per_uid;  /* MaxConnectionsPerUser=, 0: default */
 	unsigned max_calls_per_connection; /* MaxCallsPerConnection=, 0: default */
+	unsigned drain_timeout_ms;         /* DrainTimeoutSec=: SIGTERM waits this long for calls */
+	unsigned exit_idle_ms;             /* ExitIdleSec=: 0 never; only when socket-activated */
 
 	/* [AWS]: NULL when not set (the AWS settings apply) */
 	char *region;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "creds.h"
@@ -18,25 +19,62 @@
 #include "methods.h"
 #include "policy.h"
 #include "server.h"
+#include "timeutil.h"
 
-/* How long SIGTERM waits for in-flight calls before exiting anyway. */
-#define DRAIN_TIMEOUT_SEC 30
+static const char *const state_names[_DAEMON_STATE_MAX] = {
+	[DAEMON_STARTING] = "starting",
+	[DAEMON_RUNNING] = "running",
+	[DAEMON_RELOADING] = "reloading",
+	[DAEMON_STOPPING] = "stopping",
+};
+
+const char *daemon_state_to_string(enum daemon_state s)
+{
+	return s < _DAEMON_STATE_MAX ? state_names[s] : "unknown";
+}
+
+static void state_set(struct daemon *d, enum daemon_state s)
+{
+	if (d->state != s)
+		log_debug("daemon: %s -> %s", state_names[d->state], state_names[s]);
+	d->state = s;
+}
 
 static const char *env_lookup(const char *name)
 {
 	return getenv(name);
 }
 
+/* Everything the configuration file decides, built whole before it is used:
+ * at start, and by a reload that swaps it in only when all of it loaded. */
+struct loaded {
+	struct daemon_config config;
+	struct aws_settings settings;
+	struct policy *policy;
+	struct kms_client *kms;  /* NULL when the running one still fits */
+	char *kms_fingerprint;   /* what the KMS client was made from */
+};
+
+static void loaded_done(struct loaded *l)
+{
+	l->kms = kms_client_free(l->kms);
+	free(l->kms_fingerprint);
+	l->kms_fingerprint = NULL;
+	l->policy = policy_free(l->policy);
+	config_done(&l->config);
+	aws_settings_done(&l->settings);
+}
+
 /* Builds the policy from the [Policy] section.  A bad rule is an error:
  * running with a policy other than the one written would surprise. */
-static int policy_load(struct daemon *d, char **ret_error)
+static int policy_load(const struct daemon_config *c, struct policy **ret, char **ret_error)
 {
-	struct policy *p = policy_new(d->config.allow_root);
+	struct policy *p = policy_new(c->allow_root);
 
 	if (!p)
 		return -ENOMEM;
-	for (size_t i = 0; i < d->config.n_allow; i++) {
-		const struct config_allow *a = &d->config.allow[i];
+	for (size_t i = 0; i < c->n_allow; i++) {
+		const struct config_allow *a = &c->allow[i];
 		char origin[512], *warning = NULL;
 		int r;
 
@@ -50,31 +88,30 @@ static int policy_load(struct daemon *d, char **ret_error)
 			log_warning("%s", warning);
 		free(warning);
 	}
-	policy_free(d->policy);
-	d->policy = p;
+	*ret = p;
 	return 0;
 }
 
-static int settings_load(struct daemon *d, char **ret_error)
+/* The config file, the AWS settings it overrides and the policy into *l
+ * (zeroed by the caller; released with loaded_done() in every case). */
+static int settings_load(const struct daemon_options *o, struct loaded *l, char **ret_error)
 {
 	int r;
 
-	r = config_load(d->options.config_path ? d->options.config_path : SYSCONFDIR "/kmscanceld.conf",
-			d->options.config_path != NULL, &d->config, ret_error);
+	r = config_load(o->config_path ? o->config_path : SYSCONFDIR "/kmscanceld.conf", o->config_path != NULL,
+			&l->config, ret_error);
 	if (r < 0)
 		return r;
-	r = aws_settings_load(env_lookup, &d->settings, ret_error);
+	r = aws_settings_load(env_lookup, &l->settings, ret_error);
 	if (r < 0)
 		return r;
 	/* The config file's own keys override the AWS environment. */
-	r = config_apply_to_aws_settings(&d->config, &d->settings, ret_error);
+	r = config_apply_to_aws_settings(&l->config, &l->settings, ret_error);
 	if (r < 0)
 		return r;
-	if (d->config.log_level >= 0)
-		log_set_max_level(d->config.log_level);
-	for (size_t i = 0; i < d->config.n_warnings; i++)
-		log_warning("%s", d->config.warnings[i]);
-	return policy_load(d, ret_error);
+	for (size_t i = 0; i < l->config.n_warnings; i++)
+		log_warning("%s", l->config.warnings[i]);
+	return policy_load(&l->config, &l->policy, ret_error);
 }
 
 /* [KMS] Prewarm=: connections (DNS, TCP, TLS) opened before the first call
@@ -102,37 +139,95 @@ static void kms_prewarm(struct daemon *d)
 	free(copy);
 }
 
-static int kms_setup(struct daemon *d, char **ret_error)
+
+/* Everything a KMS client is made from, as a string: a reload makes a new
+ * client only when this changes (keeping warm connections and counters
+ * otherwise).  The CA bundle's size and mtime are in it, so a bundle
+ * rewritten in place is read again. */
+static char *kms_fingerprint(const struct loaded *l)
+{
+	struct stat st = { 0 };
+	char *fp = NULL;
+
+	if (l->settings.ca_bundle && stat(l->settings.ca_bundle, &st) < 0)
+		st = (struct stat){ 0 };
+	if (asprintf(&fp, "%s|%s|%lld.%09ld|%lld|%d|%u|%u|%u|%u|%d|%s|%d|%g|%g|%g|%u",
+		     l->settings.kms_endpoint_url ? l->settings.kms_endpoint_url : "-",
+		     l->settings.ca_bundle ? l->settings.ca_bundle : "-", (long long)st.st_mtim.tv_sec,
+		     st.st_mtim.tv_nsec, (long long)st.st_size, l->settings.use_fips_endpoint,
+		     l->settings.max_attempts, l->config.retry_base_ms, l->config.pool_max_connections,
+		     l->config.pool_idle_timeout_ms, l->config.prewarm,
+		     l->config.prewarm_regions ? l->config.prewarm_regions : "-", l->config.rate_limit,
+		     l->config.cancel_rate, l->config.enable_rate, l->config.describe_rate,
+		     (unsigned)l->config.max_queued) < 0)
+		return NULL;
+	return fp;
+}
+
+/* A KMS client for l's settings. */
+static int kms_setup(struct daemon *d, struct loaded *l, char **ret_error)
 {
 	struct kms_client_options o = {
-		.endpoint_url = d->settings.kms_endpoint_url,
-		.ca_bundle = d->settings.ca_bundle,
-		.fips = d->settings.use_fips_endpoint,
-		.max_attempts = d->settings.max_attempts,
+		.endpoint_url = l->settings.kms_endpoint_url,
+		.ca_bundle = l->settings.ca_bundle,
+		.fips = l->settings.use_fips_endpoint,
+		.max_attempts = l->settings.max_attempts,
 		.retry_base_ms = KMS_DEFAULT_RETRY_BASE_MS,
 		.getenv = env_lookup,
 		/* For tests: every regional endpoint to a loopback fake
 		 * (certificates are still checked against the real names). */
 		.connect_to = getenv("KMSCANCELD_CONNECT_TO"),
-		.rate_limit = d->config.rate_limit,
+		.rate_limit = l->config.rate_limit,
 		.rates = {
-			[KMS_OP_CANCEL_KEY_DELETION] = d->config.cancel_rate,
-			[KMS_OP_ENABLE_KEY] = d->config.enable_rate,
-			[KMS_OP_DESCRIBE_KEY] = d->config.describe_rate,
+			[KMS_OP_CANCEL_KEY_DELETION] = l->config.cancel_rate,
+			[KMS_OP_ENABLE_KEY] = l->config.enable_rate,
+			[KMS_OP_DESCRIBE_KEY] = l->config.describe_rate,
 		},
-		.max_queued = d->config.max_queued,
+		.max_queued = l->config.max_queued,
 	};
 
-	int r;
+	o.pool.max_connections = l->config.pool_max_connections;
+	o.pool.idle_timeout_ms = l->config.pool_idle_timeout_ms;
+	if (l->config.retry_base_ms > 0)
+		o.retry_base_ms = l->config.retry_base_ms;
+	return kms_client_new(d->base, d->dns, &o, &l->kms, ret_error);
+}
 
-	o.pool.max_connections = d->config.pool_max_connections;
-	o.pool.idle_timeout_ms = d->config.pool_idle_timeout_ms;
-	if (d->config.retry_base_ms > 0)
-		o.retry_base_ms = d->config.retry_base_ms;
-	r = kms_client_new(d->base, d->dns, &o, &d->kms, ret_error);
-	if (r >= 0 && d->config.prewarm)
-		kms_prewarm(d);
-	return r;
+/* Loads into *l (zeroed by the caller); makes a KMS client unless d's
+ * running one was made from the same settings. */
+static int loaded_build(struct daemon *d, struct loaded *l, char **ret_error)
+{
+	int r = settings_load(&d->options, l, ret_error);
+
+	if (r < 0)
+		return r;
+	l->kms_fingerprint = kms_fingerprint(l);
+	if (!l->kms_fingerprint)
+		return -ENOMEM;
+	if (d->kms && d->kms_fingerprint && strcmp(d->kms_fingerprint, l->kms_fingerprint) == 0)
+		return 0;
+	return kms_setup(d, l, ret_error);
+}
+
+/* Takes l's parts into d; l is left empty.  Cannot fail: a KMS client d
+ * had and l replaces must have been retired (kms_retire) before. */
+static void loaded_install(struct daemon *d, struct loaded *l)
+{
+	policy_free(d->policy);
+	d->policy = l->policy;
+	config_done(&d->config);
+	d->config = l->config;
+	aws_settings_done(&d->settings);
+	d->settings = l->settings;
+	if (l->kms) {
+		d->kms = l->kms;
+		free(d->kms_fingerprint);
+		d->kms_fingerprint = l->kms_fingerprint;
+	} else {
+		free(l->kms_fingerprint);
+	}
+	*l = (struct loaded){ 0 };
+	log_set_max_level(d->config.log_level >= 0 ? d->config.log_level : LOG_INFO);
 }
 
 static int server_setup(struct daemon *d, char **ret_error)
@@ -161,6 +256,75 @@ static int server_setup(struct daemon *d, char **ret_error)
 	return r;
 }
 
+/* Resolving at start (and reload) surfaces a misconfiguration in the log
+ * right away; a failure is not fatal, since each call tries again. */
+static void credentials_preload(struct daemon *d)
+{
+	struct aws_credentials *c = NULL;
+	char *error = NULL;
+
+	if (daemon_get_credentials(d, &c, &error) < 0) {
+		log_warning("no AWS credentials yet (%s); calls will fail until they can be resolved",
+			    error ? error : "unknown error");
+		free(error);
+		return;
+	}
+	aws_credentials_unref(c);
+}
+
+/* Drops the cached credentials and resolves them afresh: an operator who
+ * rotated them (file, LoadCredential=, environment drop-in) reloads. */
+static void credentials_reload(struct daemon *d)
+{
+	d->credentials = aws_credentials_unref(d->credentials);
+	credentials_preload(d);
+}
+
+/* --- STATUS= -------------------------------------------------------------- */
+
+static void format_credentials(const struct daemon *d, char *buf, size_t n)
+{
+	if (!d->credentials) {
+		snprintf(buf, n, "credentials not loaded yet");
+	} else if (d->credentials->expiration) {
+		char when[32];
+
+		if (timeutil_format_iso8601(d->credentials->expiration, when, sizeof(when)) < 0)
+			snprintf(when, sizeof(when), "?");
+		snprintf(buf, n, "credentials from %s until %s", d->credentials->source, when);
+	} else {
+		snprintf(buf, n, "credentials from %s", d->credentials->source);
+	}
+}
+
+/* Sends STATUS= (live counters) when it changed since the last one. */
+static void status_update(struct daemon *d)
+{
+	struct server_stats ss;
+	char creds[128], *text = NULL;
+	int r;
+
+	server_get_stats(d->server, &ss);
+	format_credentials(d, creds, sizeof(creds));
+	if (d->state == DAEMON_STOPPING)
+		r = asprintf(&text, "Stopping (%s): %u calls in flight on %u connections", d->stop_reason,
+			     ss.calls_in_flight, ss.connections);
+	else
+		r = asprintf(&text, "Serving: %u connections, %u calls in flight, %lu succeeded, %lu failed; %s",
+			     ss.connections, ss.calls_in_flight, d->calls_ok, d->calls_failed, creds);
+	if (r < 0)
+		return;
+	if (d->status && strcmp(d->status, text) == 0) {
+		free(text);
+		return;
+	}
+	sd_notifyf(0, "STATUS=%s", text);
+	free(d->status);
+	d->status = text;
+}
+
+/* --- stop: SIGTERM, SIGINT, idle ------------------------------------------- */
+
 static void drained(struct server *s, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -169,33 +333,255 @@ static void drained(struct server *s, void *userdata)
 	event_base_loopbreak(d->base);
 }
 
-static void on_terminate(evutil_socket_t sig, short what, void *userdata)
+static void drain_timed_out(evutil_socket_t fd, short what, void *userdata)
 {
 	struct daemon *d = userdata;
-	struct timeval limit = { DRAIN_TIMEOUT_SEC, 0 };
+	struct server_stats ss;
 
-	if (d->stopping) {
-		log_warning("second signal: exiting without waiting for in-flight calls");
-		event_base_loopbreak(d->base);
-		return;
-	}
-	d->stopping = true;
-	sd_notify(0, "STOPPING=1\nSTATUS=Draining in-flight calls");
-	log_info("received %s, answering in-flight calls before exit", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	event_base_loopexit(d->base, &limit);
+	server_get_stats(d->server, &ss);
+	log_warning("drain timeout (DrainTimeoutSec=%.3gs): exiting with %u calls unanswered on %u connections",
+		    d->config.drain_timeout_ms / 1000.0, ss.calls_in_flight, ss.connections);
+	event_base_loopbreak(d->base);
+}
+
+/* Stops accepting and lets every accepted call finish, for at most
+ * DrainTimeoutSec=; the loop then ends.  When socket-activated the listening
+ * socket stays with systemd: a client that connects meanwhile waits in its
+ * backlog for the next instance. */
+static void daemon_stop(struct daemon *d, const char *reason)
+{
+	struct timeval limit = { d->config.drain_timeout_ms / 1000, (d->config.drain_timeout_ms % 1000) * 1000 };
+
+	state_set(d, DAEMON_STOPPING);
+	d->stop_reason = reason;
+	sd_notify(0, "STOPPING=1");
+	status_update(d);
+	d->drain_timer = evtimer_new(d->base, drain_timed_out, d);
+	if (!d->drain_timer || evtimer_add(d->drain_timer, &limit) < 0)
+		event_base_loopexit(d->base, &limit);
 	server_set_drained_callback(d->server, drained, d);
 	server_stop_accepting(d->server);
 }
 
-/* SIGHUP: the credentials are dropped and resolved afresh on next use, so an
- * operator who rotated them does not need a restart.  (Reloading the config
- * and policy is the systemd issue's work.) */
+static void on_terminate(evutil_socket_t sig, short what, void *userdata)
+{
+	struct daemon *d = userdata;
+	const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+
+	if (d->state == DAEMON_STOPPING) {
+		log_warning("second signal: exiting without waiting for in-flight calls");
+		event_base_loopbreak(d->base);
+		return;
+	}
+	log_info("received %s, answering in-flight calls before exit", name);
+	daemon_stop(d, name);
+}
+
+/* --- reload ---------------------------------------------------------------- */
+
+static bool streq_null(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Settings read only at start: say so when a reload finds them changed. */
+static void note_restart_only(const struct daemon_config *old, const struct daemon_config *new)
+{
+	if (!streq_null(old->socket_path, new->socket_path) || old->socket_mode != new->socket_mode ||
+	    !streq_null(old->socket_group, new->socket_group))
+		log_notice("reload: [Daemon] Socket=, SocketMode= and SocketGroup= take effect at the next start");
+	if (old->max_connections != new->max_connections || old->max_connections_per_uid != new->max_connections_per_uid ||
+	    old->max_calls_per_connection != new->max_calls_per_connection)
+		log_notice("reload: [Daemon] MaxConnections=, MaxConnectionsPerUser= and MaxCallsPerConnection= take "
+			   "effect at the next start");
+}
+
+/* Frees the KMS clients a reload replaced once no call uses them. */
+static void retired_collect(struct daemon *d, bool all)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < d->n_retired; i++) {
+		struct kms_client_stats ks;
+
+		kms_client_get_stats(d->retired[i], &ks);
+		if (all || ks.in_flight == 0)
+			kms_client_free(d->retired[i]);
+		else
+			d->retired[kept++] = d->retired[i];
+	}
+	d->n_retired = kept;
+}
+
+static int kms_retire(struct daemon *d, struct kms_client *old)
+{
+	struct kms_client **a = realloc(d->retired, (d->n_retired + 1) * sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	d->retired = a;
+	d->retired[d->n_retired++] = old;
+	return 0;
+}
+
+int daemon_reload(struct daemon *d, char **ret_error)
+{
+	struct loaded l = { 0 };
+	bool new_kms;
+	int r;
+
+	*ret_error = NULL;
+	r = loaded_build(d, &l, ret_error);
+	/* Room for the old KMS client first, so nothing can fail after the swap. */
+	if (r >= 0 && l.kms)
+		r = kms_retire(d, d->kms);
+	if (r < 0) {
+		loaded_done(&l);
+		d->reloads_failed++;
+		return r;
+	}
+	note_restart_only(&d->config, &l.config);
+	new_kms = l.kms != NULL;
+	if (new_kms) {
+		struct kms_client_stats ks;
+
+		kms_client_get_stats(d->kms, &ks);
+		log_info("reload: KMS settings changed: a new KMS client; %lu calls finish on the old one", ks.in_flight);
+	}
+	loaded_install(d, &l);
+	if (new_kms && d->config.prewarm)
+		kms_prewarm(d);
+	retired_collect(d, false);
+	credentials_reload(d);
+	d->reloads++;
+	return 0;
+}
+
+static uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
+
+/* SIGHUP: RELOADING=1 (with MONOTONIC_USEC, as Type=notify-reload wants),
+ * reload everything, READY=1.  A failed reload keeps the running state. */
 static void on_hangup(evutil_socket_t sig, short what, void *userdata)
 {
 	struct daemon *d = userdata;
+	char *error = NULL;
+	int r;
 
-	log_info("SIGHUP: dropping cached credentials");
-	d->credentials = aws_credentials_unref(d->credentials);
+	if (d->state != DAEMON_RUNNING) {
+		log_notice("SIGHUP while %s: ignored", state_names[d->state]);
+		return;
+	}
+	state_set(d, DAEMON_RELOADING);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s", (unsigned long long)now_usec(CLOCK_MONOTONIC),
+		   daemon_config_path(d));
+	log_info("SIGHUP: reloading %s, the AWS settings and the credentials", daemon_config_path(d));
+	r = daemon_reload(d, &error);
+	if (r < 0)
+		log_struct(LOG_ERR, "MESSAGE=reload failed, keeping the running configuration: %s",
+			   error ? error : strerror(-r), "KMSCANCEL_RELOAD=failed", "ERRNO=%d", -r, NULL);
+	else
+		log_struct(LOG_INFO, "MESSAGE=reloaded %s", daemon_config_path(d), "KMSCANCEL_RELOAD=ok", NULL);
+	free(error);
+	state_set(d, DAEMON_RUNNING);
+	free(d->status);
+	d->status = NULL; /* the READY=1 below comes with a fresh STATUS= */
+	sd_notify(0, "READY=1");
+	status_update(d);
+}
+
+/* --- timers: watchdog, housekeeping ----------------------------------------- */
+
+/* From the event loop itself, so a loop that stops turning stops the pings
+ * and systemd restarts the service (WatchdogSec=, Restart=on-failure). */
+static void on_watchdog(evutil_socket_t fd, short what, void *userdata)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* Idle: no connection open and no call anywhere, KMS included. */
+static bool daemon_is_idle(struct daemon *d)
+{
+	struct server_stats ss;
+	struct kms_client_stats ks;
+
+	server_get_stats(d->server, &ss);
+	kms_client_get_stats(d->kms, &ks);
+	return ss.connections == 0 && ss.calls_in_flight == 0 && ks.in_flight == 0 && d->n_retired == 0;
+}
+
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+/* ExitIdleSec=: exit once idle that long.  Only when socket-activated, so
+ * that systemd keeps the socket and starts us again on the next client. */
+static void idle_check(struct daemon *d)
+{
+	if (d->state != DAEMON_RUNNING || d->options.listen_fd < 0 || d->config.exit_idle_ms == 0)
+		return;
+	if (!daemon_is_idle(d)) {
+		d->idle = false;
+		return;
+	}
+	if (!d->idle) {
+		d->idle = true;
+		clock_gettime(CLOCK_MONOTONIC, &d->idle_since);
+		return;
+	}
+	if (ms_since(&d->idle_since) >= (long)d->config.exit_idle_ms) {
+		log_info("idle for %.3gs (ExitIdleSec=): exiting; the socket stays with systemd",
+			 d->config.exit_idle_ms / 1000.0);
+		daemon_stop(d, "idle");
+	}
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	retired_collect(d, false);
+	idle_check(d);
+	status_update(d);
+}
+
+static struct timeval usec_to_timeval(uint64_t usec)
+{
+	return (struct timeval){ (time_t)(usec / 1000000ULL), (suseconds_t)(usec % 1000000ULL) };
+}
+
+static int timers_setup(struct daemon *d)
+{
+	uint64_t tick_usec = DAEMON_TICK_MS * 1000ULL;
+	struct timeval tv;
+
+	/* Check idleness often enough that a short ExitIdleSec= is honoured. */
+	if (d->config.exit_idle_ms > 0 && d->config.exit_idle_ms < 2 * DAEMON_TICK_MS)
+		tick_usec = d->config.exit_idle_ms * 500ULL > 50000 ? d->config.exit_idle_ms * 500ULL : 50000;
+	d->tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+	tv = usec_to_timeval(tick_usec);
+	if (!d->tick || event_add(d->tick, &tv) < 0)
+		return -ENOMEM;
+
+	if (sd_watchdog_enabled(0, &d->watchdog_usec) <= 0)
+		d->watchdog_usec = 0;
+	if (d->watchdog_usec > 0) {
+		d->watchdog = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
+		tv = usec_to_timeval(d->watchdog_usec / 2);
+		if (!d->watchdog || event_add(d->watchdog, &tv) < 0)
+			return -ENOMEM;
+		log_debug("watchdog: pinging every %llu ms", (unsigned long long)(d->watchdog_usec / 2000));
+	}
+	return 0;
 }
 
 static int signals_setup(struct daemon *d)
@@ -212,24 +598,9 @@ static int signals_setup(struct daemon *d)
 	return 0;
 }
 
-/* Resolving at start surfaces a misconfiguration in the log right away; a
- * failure is not fatal, since each call tries again. */
-static void credentials_preload(struct daemon *d)
-{
-	struct aws_credentials *c = NULL;
-	char *error = NULL;
-
-	if (daemon_get_credentials(d, &c, &error) < 0) {
-		log_warning("no AWS credentials yet (%s); calls will fail until they can be resolved",
-			    error ? error : "unknown error");
-		free(error);
-		return;
-	}
-	aws_credentials_unref(c);
-}
-
 int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_error)
 {
+	struct loaded l = { 0 };
 	struct daemon *d;
 	int r;
 
@@ -237,6 +608,7 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 	if (!d)
 		return -ENOMEM;
 	d->options = *o;
+	d->state = DAEMON_STARTING;
 	clock_gettime(CLOCK_MONOTONIC, &d->started);
 	*ret_error = NULL;
 
@@ -251,17 +623,24 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 	if (!d->dns)
 		d->dns = evdns_base_new(d->base, 0);
 
-	r = settings_load(d, ret_error);
-	if (r < 0)
+	r = loaded_build(d, &l, ret_error);
+	if (r < 0) {
+		loaded_done(&l);
 		goto fail;
-	r = kms_setup(d, ret_error);
-	if (r < 0)
-		goto fail;
+	}
+	loaded_install(d, &l);
+	if (d->config.prewarm)
+		kms_prewarm(d);
+	if (d->options.listen_fd < 0 && d->config.exit_idle_ms > 0)
+		log_notice("ExitIdleSec= applies only under socket activation; ignored");
 	credentials_preload(d);
 	r = signals_setup(d);
 	if (r < 0)
 		goto fail;
 	r = server_setup(d, ret_error);
+	if (r < 0)
+		goto fail;
+	r = timers_setup(d);
 	if (r < 0)
 		goto fail;
 	*ret = d;
@@ -271,19 +650,27 @@ fail:
 	return r;
 }
 
+static void event_free_null(struct event *e)
+{
+	if (e)
+		event_free(e);
+}
+
 struct daemon *daemon_free(struct daemon *d)
 {
 	if (!d)
 		return NULL;
 	server_free(d->server);
 	kms_client_free(d->kms);
+	retired_collect(d, true);
+	free(d->retired);
 	aws_credentials_unref(d->credentials);
-	if (d->sig_term)
-		event_free(d->sig_term);
-	if (d->sig_int)
-		event_free(d->sig_int);
-	if (d->sig_hup)
-		event_free(d->sig_hup);
+	event_free_null(d->sig_term);
+	event_free_null(d->sig_int);
+	event_free_null(d->sig_hup);
+	event_free_null(d->tick);
+	event_free_null(d->watchdog);
+	event_free_null(d->drain_timer);
 	if (d->dns)
 		evdns_base_free(d->dns, 1);
 	if (d->base)
@@ -291,19 +678,34 @@ struct daemon *daemon_free(struct daemon *d)
 	policy_free(d->policy);
 	config_done(&d->config);
 	aws_settings_done(&d->settings);
+	free(d->status);
+	free(d->kms_fingerprint);
 	free(d);
 	return NULL;
 }
 
 int daemon_run(struct daemon *d)
 {
-	sd_notifyf(0, "READY=1\nSTATUS=Serving; region %s, credentials from %s",
-		   daemon_default_region(d) ? daemon_default_region(d) : "(none)",
-		   d->credentials ? d->credentials->source : "(not yet available)");
-	log_info("kmscanceld %s ready", PACKAGE_VERSION);
+	state_set(d, DAEMON_RUNNING);
+	/* The socket is served and the configuration loaded; credentials may
+	 * still be missing, and STATUS= says so. */
+	sd_notify(0, "READY=1");
+	if (d->watchdog_usec > 0)
+		sd_notify(0, "WATCHDOG=1");
+	status_update(d);
+	log_struct(LOG_INFO, "MESSAGE=kmscanceld %s ready (%s, %s)", PACKAGE_VERSION,
+		   d->options.listen_fd >= 0 ? "socket-activated" : "own socket", daemon_config_path(d),
+		   "KMSCANCEL_VERSION=%s", PACKAGE_VERSION, NULL);
 	if (event_base_dispatch(d->base) < 0)
 		return -EIO;
 	return 0;
+}
+
+void daemon_count_failure(struct daemon *d, kmscancel_error e)
+{
+	d->calls_failed++;
+	if ((unsigned)e < DAEMON_N_ERROR_COUNTERS)
+		d->errors[e]++;
 }
 
 /* The chain, or the one source the config pins with CredentialSource=. */
@@ -379,15 +781,19 @@ long daemon_uptime_sec(const struct daemon *d)
 int daemon_check_config(const struct daemon_options *o)
 {
 	struct daemon d = { .options = *o };
+	struct loaded l = { 0 };
 	struct aws_credentials *c = NULL;
 	char *error = NULL;
 	int r;
 
-	r = settings_load(&d, &error);
+	r = settings_load(o, &l, &error);
 	if (r < 0) {
 		fprintf(stderr, "kmscanceld: %s\n", error ? error : strerror(-r));
 		goto out;
 	}
+	d.config = l.config;
+	d.settings = l.settings;
+	d.policy = l.policy;
 	printf("socket:      %s\n", o->socket_path ? o->socket_path : d.config.socket_path);
 	printf("region:      %s\n", d.settings.region ? d.settings.region : "(none: key ARNs only)");
 	printf("endpoint:    %s\n", d.settings.kms_endpoint_url ? d.settings.kms_endpoint_url : "(per region)");
@@ -410,8 +816,6 @@ int daemon_check_config(const struct daemon_options *o)
 out:
 	aws_credentials_unref(c);
 	free(error);
-	policy_free(d.policy);
-	config_done(&d.config);
-	aws_settings_done(&d.settings);
+	loaded_done(&l);
 	return r;
 }

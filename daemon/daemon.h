@@ -7,10 +7,12 @@
  * process; everything runs on the loop's thread.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "aws-settings.h"
 #include "conf.h"
+#include "kmscancel.h"
 
 struct event_base;
 struct evdns_base;
@@ -25,11 +27,27 @@ struct operation;
 #define DAEMON_MIN_CALL_TIMEOUT_MS 100
 #define DAEMON_MAX_CALL_TIMEOUT_MS (10 * 60 * 1000)
 
+/* Housekeeping tick: STATUS= updates, the exit-on-idle check and freeing
+ * KMS clients a reload replaced, at most this often. */
+#define DAEMON_TICK_MS 1000
+/* io.kmscancel errors counted one by one (KMSCANCEL_E_NOT_FOUND … _TIMEOUT). */
+#define DAEMON_N_ERROR_COUNTERS (KMSCANCEL_E_TIMEOUT + 1)
+
 struct daemon_options {
 	const char *config_path;  /* NULL: the default, which may be missing */
 	const char *socket_path;  /* --socket, overrides the config */
 	int listen_fd;            /* socket-activated listener, or -1 */
 };
+
+/* The lifecycle, as systemd sees it through sd_notify(). */
+enum daemon_state {
+	DAEMON_STARTING,  /* loading; not yet READY=1 */
+	DAEMON_RUNNING,   /* READY=1: serving */
+	DAEMON_RELOADING, /* SIGHUP: RELOADING=1 until the new state is in */
+	DAEMON_STOPPING,  /* STOPPING=1: draining in-flight calls, then exit */
+	_DAEMON_STATE_MAX,
+};
+const char *daemon_state_to_string(enum daemon_state s);
 
 struct daemon {
 	struct event_base *base;
@@ -43,9 +61,21 @@ struct daemon {
 	struct server *server;
 	struct operation *cancels_in_flight; /* methods.c: for coalescing identical cancels */
 	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *tick, *watchdog, *drain_timer;
 	struct timespec started; /* CLOCK_MONOTONIC */
-	bool stopping;
+	enum daemon_state state;
+	const char *stop_reason;    /* "SIGTERM", "SIGINT", "idle": why STOPPING */
+	uint64_t watchdog_usec;     /* WATCHDOG_USEC, 0 when not asked for */
+	bool idle;                  /* no connection and no call since idle_since */
+	struct timespec idle_since; /* CLOCK_MONOTONIC */
+	char *status;               /* the last STATUS= sent */
+	/* KMS clients a reload replaced, freed once their calls are done. */
+	struct kms_client **retired;
+	size_t n_retired;
+	char *kms_fingerprint; /* the settings d->kms was made from */
 	unsigned long calls_ok, calls_failed;
+	unsigned long errors[DAEMON_N_ERROR_COUNTERS]; /* failed calls by error */
+	unsigned long reloads, reloads_failed;
 };
 
 /* Loads configuration and settings, resolves credentials (a failure there is
@@ -58,8 +88,26 @@ struct daemon *daemon_free(struct daemon *d); /* NULL-safe */
  * stdout.  0 if all is well, else a negative errno after printing why. */
 int daemon_check_config(const struct daemon_options *o);
 
-/* Runs the loop until SIGTERM/SIGINT and the drain are done. */
+/*
+ * Runs the loop: READY=1, then serves until SIGTERM/SIGINT (or, when
+ * socket-activated with ExitIdleSec=, until idle that long) and the drain
+ * is done.  SIGHUP reloads (daemon_reload).  Returns 0 after a clean stop,
+ * a drain timeout included (it is logged), or a negative errno.
+ */
 int daemon_run(struct daemon *d);
+
+/*
+ * Reloads the configuration file, the AWS settings, the policy, the KMS
+ * client and the credentials, atomically: the new state is built whole and
+ * swapped in only if every part loaded; otherwise the running state stays
+ * as it was and *ret_error (malloc'ed) says why.  Calls in flight finish on
+ * the KMS client they started with.  [Daemon] Socket*, Max* and
+ * DrainTimeoutSec= changes apply at the next start (a notice says so).
+ */
+int daemon_reload(struct daemon *d, char **ret_error);
+
+/* Counts a failed call under its error (GetStatus "errors"). */
+void daemon_count_failure(struct daemon *d, kmscancel_error e);
 
 /* Current credentials (a new reference), resolving them if there are none
  * or they have expired.  On failure *ret_error (malloc'ed) says why. */

@@ -70,6 +70,7 @@ struct kms_client {
 	struct ratelimit *limiter; /* NULL: RateLimit=no */
 	double rates[_KMS_OP_MAX];
 	unsigned long calls, attempts, retries, throttled, retry_quota_out, rate_limited, rate_rejected;
+	unsigned long in_flight; /* calls started and not yet freed */
 };
 
 enum call_state {
@@ -247,6 +248,7 @@ void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *r
 		.rate_limited = c->rate_limited,
 		.rate_rejected = c->rate_rejected,
 		.clock_offset_sec = c->clock_offset,
+		.in_flight = c->in_flight,
 	};
 
 	if (c->limiter) {
@@ -272,6 +274,21 @@ void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *r
 		s.n_pools++;
 	}
 	*ret = s;
+}
+
+int kms_client_get_endpoint_stats(const struct kms_client *c, size_t index, struct kms_endpoint_stats *ret)
+{
+	const struct endpoint_pool *e = c->pools;
+
+	for (; e && index > 0; index--)
+		e = e->next;
+	if (!e)
+		return -ENOENT;
+	ret->url = e->url;
+	ret->max_connections =
+		c->pool_options.max_connections ? c->pool_options.max_connections : HTTPS_POOL_DEFAULT_MAX_CONNECTIONS;
+	https_pool_get_stats(e->pool, &ret->pool);
+	return 0;
 }
 
 /* Finds or makes the pool for url. */
@@ -340,6 +357,7 @@ static void call_set_state(struct kms_call *call, enum call_state s)
 
 static void call_free(struct kms_call *call)
 {
+	call->client->in_flight--;
 	if (call->http)
 		https_request_abandon(call->http);
 	ratelimit_wait_cancel(call->wait);
@@ -814,6 +832,7 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 	if (!call)
 		return NULL;
 	call->client = c;
+	c->in_flight++;
 	call->op = req->op;
 	call->done = done;
 	call->userdata = userdata;

@@ -128,5 +128,17 @@ struct kms_client_stats {
 	long clock_offset_sec;
 	struct https_pool_stats pools; /* summed over every endpoint */
 	unsigned n_pools;
+	unsigned long in_flight; /* calls started, not yet completed or abandoned */
 };
 void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *ret);
+
+/* One endpoint's pool, for GetStatus.  url is borrowed from the client and
+ * valid until its next call or its free. */
+struct kms_endpoint_stats {
+	const char *url;
+	unsigned max_connections; /* the pool's size */
+	struct https_pool_stats pool;
+};
+/* The index'th endpoint (0-based, in order of first use): 0, or -ENOENT past
+ * the last. */
+int kms_client_get_endpoint_stats(const struct kms_client *c, size_t index, struct kms_endpoint_stats *ret);

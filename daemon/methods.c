@@ -137,7 +137,7 @@ static void operation_fail(struct operation *op, kmscancel_error error, const ch
 		operation_free(f);
 	}
 	audit_outcome(op, "failure", aws_code ? aws_code : kmscancel_error_short_name(error), request_id);
-	op->daemon->calls_failed++;
+	daemon_count_failure(op->daemon, error);
 	call_reply_error(op->call, kmscancel_error_to_varlink(error), params);
 	operation_free(op);
 }
@@ -682,6 +682,39 @@ static void add_uint(struct json_object *o, const char *key, unsigned long value
 	json_object_object_add(o, key, json_object_new_int64((int64_t)value));
 }
 
+/* Failed calls by error name, only the errors seen. */
+static struct json_object *status_errors(const struct daemon *d)
+{
+	struct json_object *o = json_object_new_object();
+
+	for (unsigned e = 1; e < DAEMON_N_ERROR_COUNTERS; e++)
+		if (d->errors[e] && kmscancel_error_short_name((kmscancel_error)e))
+			json_object_object_add(o, kmscancel_error_short_name((kmscancel_error)e),
+					       json_object_new_int64((int64_t)d->errors[e]));
+	return o;
+}
+
+/* One entry per KMS endpoint the client has a connection pool for. */
+static struct json_object *status_pools(const struct daemon *d)
+{
+	struct json_object *a = json_object_new_array();
+	struct kms_endpoint_stats es;
+
+	for (size_t i = 0; kms_client_get_endpoint_stats(d->kms, i, &es) == 0; i++) {
+		struct json_object *o = json_object_new_object();
+
+		add_string(o, "endpoint", es.url);
+		add_uint(o, "size", es.max_connections);
+		add_uint(o, "connectionsOpen", es.pool.connections_open);
+		add_uint(o, "connectionsIdle", es.pool.connections_idle);
+		add_uint(o, "queued", es.pool.queued);
+		add_uint(o, "requests", es.pool.requests);
+		add_uint(o, "connectionsReused", es.pool.reused);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static void method_get_status(struct call *c, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -699,6 +732,9 @@ static void method_get_status(struct call *c, void *userdata)
 
 	add_string(params, "version", PACKAGE_VERSION);
 	add_uint(params, "uptimeSec", (unsigned long)daemon_uptime_sec(d));
+	add_string(params, "state", daemon_state_to_string(d->state));
+	add_string(params, "configFile", d->config.file);
+	json_object_object_add(params, "socketActivated", json_object_new_boolean(d->options.listen_fd >= 0));
 	add_string(params, "region", daemon_default_region(d));
 	add_string(params, "account", daemon_account(d));
 	if (d->credentials) {
@@ -715,13 +751,19 @@ static void method_get_status(struct call *c, void *userdata)
 	server_get_stats(d->server, &ss);
 	add_uint(params, "connections", ss.connections);
 	add_uint(params, "connectionsTotal", ss.connections_total);
+	add_uint(params, "connectionsRejected", ss.connections_rejected);
 	add_uint(params, "calls", ss.calls_total);
+	add_uint(params, "callsInFlight", ss.calls_in_flight);
 	add_uint(params, "callsSucceeded", d->calls_ok);
 	add_uint(params, "callsFailed", d->calls_failed);
+	json_object_object_add(params, "errors", status_errors(d));
+	add_uint(params, "reloads", d->reloads);
+	add_uint(params, "reloadsFailed", d->reloads_failed);
 
 	kms_client_get_stats(d->kms, &ks);
 	add_uint(kms, "requests", ks.attempts);
 	add_uint(kms, "retries", ks.retries);
+	add_uint(kms, "callsInFlight", ks.in_flight);
 	add_uint(kms, "endpoints", ks.n_pools);
 	add_uint(kms, "connectionsOpened", ks.pools.connections_opened);
 	add_uint(kms, "connectionsOpen", ks.pools.connections_open);
@@ -735,6 +777,7 @@ static void method_get_status(struct call *c, void *userdata)
 	add_uint(kms, "rateLimited", ks.rate_limited);
 	add_uint(kms, "rateLimitRejected", ks.rate_rejected);
 	add_uint(kms, "rateLimitWaiting", ks.rate_waiting);
+	json_object_object_add(kms, "pools", status_pools(d));
 	json_object_object_add(params, "kms", kms);
 	call_reply(c, params);
 }

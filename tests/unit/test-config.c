@@ -72,6 +72,8 @@ static void test_defaults(void **state)
 	assert_null(c.region);
 	assert_null(c.credential_source);
 	assert_int_equal(c.call_timeout_ms, 30000);
+	assert_int_equal(c.drain_timeout_ms, CONFIG_DEFAULT_DRAIN_TIMEOUT_MS);
+	assert_int_equal(c.exit_idle_ms, 0);
 	assert_int_equal(c.max_attempts, 0);
 	assert_false(c.fips_set);
 	assert_int_equal(c.n_allow, 0);
@@ -106,6 +108,8 @@ static void test_every_key(void **state)
 				      "MaxConnections=100\n"
 				      "MaxConnectionsPerUser=10\n"
 				      "MaxCallsPerConnection=5\n"
+				      "DrainTimeoutSec=2.5\n"
+				      "ExitIdleSec=90\n"
 				      "\n"
 				      "[AWS]\r\n"
 				      "Region=eu-central-1\r\n"
@@ -135,6 +139,8 @@ static void test_every_key(void **state)
 	assert_int_equal(c.max_connections, 100);
 	assert_int_equal(c.max_connections_per_uid, 10);
 	assert_int_equal(c.max_calls_per_connection, 5);
+	assert_int_equal(c.drain_timeout_ms, 2500);
+	assert_int_equal(c.exit_idle_ms, 90000);
 	assert_string_equal(c.region, "eu-central-1");
 	assert_string_equal(c.profile, "ops");
 	assert_string_equal(c.endpoint_url, "https://127.0.0.1:8443");
@@ -150,9 +156,9 @@ static void test_every_key(void **state)
 	assert_int_equal(c.n_allow, 2);
 	assert_string_equal(c.allow[0].rule, "group:kmsadmin * arn:aws:kms:*:111122223333:key/*");
 	assert_string_equal(c.allow[0].file, path);
-	assert_int_equal(c.allow[0].line, 26);
+	assert_int_equal(c.allow[0].line, 28);
 	assert_string_equal(c.allow[1].rule, "user:alice cancel,describe 1234abcd-12ab-34cd-56ef-1234567890ab");
-	assert_int_equal(c.allow[1].line, 27);
+	assert_int_equal(c.allow[1].line, 29);
 	assert_false(c.allow_root);
 	assert_int_equal(c.n_warnings, 0);
 	config_done(&c);
@@ -194,6 +200,10 @@ static void test_bad_values(void **state)
 	load_fails("[Daemon]\nMaxConnections=0\n", "k.conf:2: MaxConnections=0");
 	load_fails("[Daemon]\nMaxConnectionsPerUser=lots\n", "MaxConnectionsPerUser=lots");
 	load_fails("\n[AWS]\nRegion=US East\n", "k.conf:3: Region=US East: expected a region name");
+	load_fails("[Daemon]\nDrainTimeoutSec=0\n", "k.conf:2: DrainTimeoutSec=0: expected a time");
+	load_fails("[Daemon]\nDrainTimeoutSec=601\n", "DrainTimeoutSec=601");
+	load_fails("[Daemon]\nExitIdleSec=soon\n", "k.conf:2: ExitIdleSec=soon: expected no, 0, or a time");
+	load_fails("[Daemon]\nExitIdleSec=86401\n", "ExitIdleSec=86401");
 	load_fails("[AWS]\nProfile=my profile\n", "Profile=my profile: expected a profile name");
 	load_fails("[AWS]\nEndpointURL=ftp://x\n", "EndpointURL=ftp://x: expected an https:// URL");
 	load_fails("[AWS]\nCABundle=ca.pem\n", "CABundle=ca.pem: expected an absolute path");

@@ -671,8 +671,13 @@ struct daemon *daemon_free(struct daemon *d)
 	event_free_null(d->tick);
 	event_free_null(d->watchdog);
 	event_free_null(d->drain_timer);
-	if (d->dns)
+	if (d->dns) {
 		evdns_base_free(d->dns, 1);
+		/* Failed lookups report back from the loop, not from inside
+		 * the free: run it once so their entries are released. */
+		if (d->base)
+			event_base_loop(d->base, EVLOOP_NONBLOCK);
+	}
 	if (d->base)
 		event_base_free(d->base);
 	policy_free(d->policy);

@@ -14,7 +14,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #define SHA256_SIZE  32
@@ -226,20 +227,57 @@ static void hex_lower(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * OpenSSL 3 looks an algorithm up by name (a lock and a hash table walk) on
+ * every EVP_sha256()-style call and every one-shot HMAC(): that was most of
+ * the cost of signing a request.  SHA-256 and a keyless HMAC-SHA256 context
+ * are fetched once and reused (the daemon has one thread; so do the fakes).
+ * Both stay allocated until exit.
+ */
+static EVP_MD *sha256_md;
+static EVP_MAC_CTX *hmac_template;
+
+static bool crypto_init(void)
+{
+	if (!sha256_md)
+		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (sha256_md && !hmac_template) {
+		EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		OSSL_PARAM params[] = {
+		    OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+		    OSSL_PARAM_construct_end(),
+		};
+		EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+		EVP_MAC_free(mac); /* the context keeps its own reference */
+		if (ctx && EVP_MAC_CTX_set_params(ctx, params) == 1)
+			hmac_template = ctx;
+		else
+			EVP_MAC_CTX_free(ctx);
+	}
+	return sha256_md && hmac_template;
+}
+
 static bool sha256(const void *data, size_t n, uint8_t out[SHA256_SIZE])
 {
 	unsigned int len = 0;
 
-	return EVP_Digest(data ? data : "", n, out, &len, EVP_sha256(), NULL) == 1 && len == SHA256_SIZE;
+	return crypto_init() && EVP_Digest(data ? data : "", n, out, &len, sha256_md, NULL) == 1 &&
+	       len == SHA256_SIZE;
 }
 
 static bool hmac_sha256(const void *key, size_t key_len, const void *data, size_t data_len, uint8_t out[SHA256_SIZE])
 {
-	unsigned int len = 0;
+	EVP_MAC_CTX *ctx;
+	size_t len = 0;
+	bool ok;
 
-	if (key_len > INT_MAX)
+	if (!crypto_init())
 		return false;
-	return HMAC(EVP_sha256(), key, (int)key_len, data, data_len, out, &len) && len == SHA256_SIZE;
+	ctx = EVP_MAC_CTX_dup(hmac_template);
+	ok = ctx && EVP_MAC_init(ctx, key, key_len, NULL) == 1 && EVP_MAC_update(ctx, data, data_len) == 1 &&
+	     EVP_MAC_final(ctx, out, &len, SHA256_SIZE) == 1 && len == SHA256_SIZE;
+	EVP_MAC_CTX_free(ctx); /* cleanses the key schedule */
+	return ok;
 }
 
 /* ---- public: dates and hashes ------------------------------------------- */
@@ -989,7 +1027,7 @@ static bool cache_id(const struct sigv4_key_cache *c, const char *secret, const 
 	const char *fields[] = {secret, date8, region, service};
 	unsigned int len = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	bool ok = ctx && crypto_init() && EVP_DigestInit_ex(ctx, sha256_md, NULL) == 1 &&
 		  EVP_DigestUpdate(ctx, c->salt, sizeof(c->salt)) == 1;
 
 	for (size_t i = 0; ok && i < sizeof(fields) / sizeof(fields[0]); i++)

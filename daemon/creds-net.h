@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The network side of the credential providers: one-shot HTTP(S) exchanges
+ * with IMDS, the container endpoint and STS, on the daemon's event loop.
+ *
+ * Each exchange gets its own connection (a one-connection https_pool freed
+ * when the exchange ends): credentials are fetched a few times an hour, so
+ * keeping connections warm would buy nothing, and a fresh connection per
+ * fetch never sends a request down a socket IMDS has quietly dropped.
+ * TLS (STS, an https container URI) uses one context per creds_net, made on
+ * first use from the configured CA bundle.
+ *
+ * Not thread-safe: the loop thread only.
+ */
+#include <stddef.h>
+
+#include "http.h"
+#include "https-pool.h"
+
+struct event_base;
+struct evdns_base;
+
+/* Longest response body any credential endpoint sends us; STS answers are
+ * a few KiB, IMDS and ECS well under one. */
+#define CREDS_NET_MAX_BODY (64 * 1024)
+
+struct creds_net;
+
+/* base and dns are borrowed and must outlive the creds_net; ca_bundle is
+ * copied (NULL: the system store).  0 or -ENOMEM. */
+int creds_net_new(struct event_base *base, struct evdns_base *dns, const char *ca_bundle, struct creds_net **ret);
+/* NULL-safe, returns NULL.  Exchanges still running must be cancelled first. */
+struct creds_net *creds_net_free(struct creds_net *n);
+struct event_base *creds_net_base(const struct creds_net *n);
+
+/* The outcome of an exchange: o as https_pool reports it; resp (borrowed,
+ * valid during the callback) on HTTPS_OK, any status. */
+typedef void (*creds_http_done_fn)(const struct https_outcome *o, const struct http_response *resp, void *userdata);
+
+struct creds_http;
+
+/*
+ * Sends method url (http or https; a "?query" is kept) with headers and
+ * body, bounded by timeout_ms for the whole exchange (connecting included).
+ * done runs exactly once from the loop, never from inside this function,
+ * unless cancelled.  Returns 0 with *ret, or -EINVAL (bad URL or header,
+ * *ret_error says which) / -ENOMEM.
+ */
+int creds_http_start(struct creds_net *n, const char *method, const char *url,
+		     const struct http_request_header *headers, size_t n_headers, const void *body, size_t body_len,
+		     unsigned timeout_ms, creds_http_done_fn done, void *userdata, struct creds_http **ret,
+		     char **ret_error);
+/* done will not run; the connection is closed.  NULL-safe, returns NULL. */
+struct creds_http *creds_http_cancel(struct creds_http *h);
+
+/* "HTTP 500 Internal Server Error" or "connect: …" for messages: writes a
+ * short description of an exchange that did not yield a 2xx into buf. */
+void creds_http_describe(const struct https_outcome *o, const struct http_response *resp, char *buf, size_t size);

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include "sts.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "creds-net.h"
+#include "creds.h"
+#include "endpoint.h"
+#include "log.h"
+#include "sigv4.h"
+#include "timeutil.h"
+#include "url.h"
+#include "xml.h"
+
+#define STS_CONTENT_TYPE "application/x-www-form-urlencoded; charset=utf-8"
+#define STS_MAX_ACTION   64
+
+struct sts_call {
+	struct creds_http *http;
+	char action[STS_MAX_ACTION];
+	const char *source;
+	char *endpoint_url;
+	sts_done_fn done;
+	void *userdata;
+};
+
+size_t sts_form_encode(const char *s, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("-_.~", c)) {
+			out[n++] = (char)c;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
+int sts_endpoint_url(const struct aws_settings *s, char **ret)
+{
+	const char *suffix;
+	int r;
+
+	if (s->sts_endpoint_url) {
+		*ret = strdup(s->sts_endpoint_url);
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (!s->region) {
+		*ret = strdup("https://sts.amazonaws.com");
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (!endpoint_region_valid(s->region))
+		return -EINVAL;
+	suffix = endpoint_partition_suffix(endpoint_partition_for_region(s->region));
+	r = asprintf(ret, "https://sts.%s.%s", s->region, suffix ? suffix : "amazonaws.com");
+	return r < 0 ? -ENOMEM : 0;
+}
+
+/* "Action=…&Version=…&Name=Value…", malloc'ed; the caller wipes it. */
+static int form_body(const struct sts_request *req, char **ret, size_t *ret_len)
+{
+	size_t cap = strlen("Action=&Version=" STS_API_VERSION) + 3 * strlen(req->action) + 1, n = 0;
+	char *body;
+
+	for (size_t i = 0; i < req->n_params; i++)
+		cap += 2 + 3 * strlen(req->params[i].name) + 3 * strlen(req->params[i].value);
+	body = malloc(cap);
+	if (!body)
+		return -ENOMEM;
+	n += (size_t)sprintf(body, "Action=");
+	n += sts_form_encode(req->action, body + n);
+	n += (size_t)sprintf(body + n, "&Version=" STS_API_VERSION);
+	for (size_t i = 0; i < req->n_params; i++) {
+		body[n++] = '&';
+		n += sts_form_encode(req->params[i].name, body + n);
+		body[n++] = '=';
+		n += sts_form_encode(req->params[i].value, body + n);
+	}
+	*ret = body;
+	*ret_len = n;
+	return 0;
+}
+
+/* SigV4 Authorization for the body (AssumeRole).  Headers to send are
+ * added to h (room for 3 more). */
+static int sign(const struct sts_request *req, const struct url *u, const char *body, size_t body_len,
+		char amz_date[SIGV4_AMZ_DATE_SIZE], char **ret_authorization)
+{
+	const struct aws_credentials *cr = req->sign_with;
+	struct sigv4_header signed_headers[4] = {
+	    {"Content-Type", STS_CONTENT_TYPE},
+	    {"Host", u->host_header},
+	    {"X-Amz-Date", amz_date},
+	};
+	size_t n = 3;
+	uint8_t key[SIGV4_KEY_SIZE];
+	char date8[9];
+	int r;
+
+	sigv4_format_amz_date(time(NULL), amz_date);
+	memcpy(date8, amz_date, 8);
+	date8[8] = '\0';
+	if (cr->session_token)
+		signed_headers[n++] = (struct sigv4_header){"X-Amz-Security-Token", cr->session_token};
+	struct sigv4_request sr = {
+	    .method = "POST",
+	    .path = u->path,
+	    .headers = signed_headers,
+	    .n_headers = n,
+	    .payload = body,
+	    .payload_len = body_len,
+	    .normalize_path = true,
+	};
+	r = sigv4_derive_key(cr->secret_access_key, date8, req->region, STS_SERVICE, key);
+	if (r < 0)
+		return r;
+	r = sigv4_authorization(&sr, cr->access_key_id, key, amz_date, req->region, STS_SERVICE, ret_authorization);
+	explicit_bzero(key, sizeof(key));
+	return r;
+}
+
+static void finish(struct sts_call *c, const struct sts_result *res)
+{
+	c->done(res, c->userdata);
+	free(c->endpoint_url);
+	free(c);
+}
+
+static char *find(const struct http_response *resp, const char *const *path)
+{
+	char *v = NULL;
+
+	return xml_find_text(resp->body, resp->body_len, path, &v) == 0 ? v : NULL;
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void handle_error(struct sts_call *c, const struct https_outcome *o, const struct http_response *resp)
+{
+	static const char *const code_path[] = {"ErrorResponse", "Error", "Code", NULL};
+	static const char *const message_path[] = {"ErrorResponse", "Error", "Message", NULL};
+	static const char *const id_path[] = {"ErrorResponse", "RequestId", NULL};
+	char what[320], msg[1024];
+	char *code = NULL, *message = NULL, *id = NULL;
+	struct sts_result res = {.r = -EIO, .message = msg};
+
+	creds_http_describe(o, resp, what, sizeof(what));
+	if (o->error == HTTPS_OK) {
+		code = find(resp, code_path);
+		message = find(resp, message_path);
+		id = find(resp, id_path);
+		if (resp->status == 400 || resp->status == 403)
+			res.r = -EACCES;
+	} else if (o->error == HTTPS_E_TIMEOUT) {
+		res.r = -ETIMEDOUT;
+	}
+	snprintf(msg, sizeof(msg), "STS %s at %s: %s%s%s%s%.300s", c->action, c->endpoint_url, what, code ? ": " : "",
+		 code ? code : "", message ? ": " : "", message ? message : "");
+	res.error_code = code;
+	res.request_id = id;
+	finish(c, &res);
+	free(code);
+	free(message);
+	free(id);
+}
+
+/* Reads <ActionResponse><ActionResult><Credentials>…, and the account from
+ * <AssumedRoleUser><Arn> (arn:aws:sts::ACCOUNT:assumed-role/…). */
+static void handle_success(struct sts_call *c, const struct http_response *resp)
+{
+	char response[STS_MAX_ACTION + 16], result[STS_MAX_ACTION + 16], msg[512];
+	const char *names[] = {"AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"};
+	char *v[4] = {NULL}, *arn = NULL, *id = NULL, account[13] = "";
+	struct sts_result res = {.r = -EINVAL, .message = msg};
+	time_t expiration = 0;
+	int r = 0;
+
+	snprintf(response, sizeof(response), "%sResponse", c->action);
+	snprintf(result, sizeof(result), "%sResult", c->action);
+	for (size_t i = 0; i < 4; i++) {
+		const char *path[] = {response, result, "Credentials", names[i], NULL};
+
+		r = xml_find_text(resp->body, resp->body_len, path, &v[i]);
+		if (r < 0) {
+			snprintf(msg, sizeof(msg), "STS %s at %s: the answer has no %s%s", c->action, c->endpoint_url,
+				 names[i], r == -ENOENT ? "" : " (malformed XML)");
+			goto out;
+		}
+	}
+	{
+		const char *arn_path[] = {response, result, "AssumedRoleUser", "Arn", NULL};
+		const char *id_path[] = {response, "ResponseMetadata", "RequestId", NULL};
+
+		arn = find(resp, arn_path);
+		id = find(resp, id_path);
+	}
+	if (arn) {
+		/* arn:PARTITION:sts::ACCOUNT:assumed-role/… */
+		const char *p = arn;
+
+		for (int colons = 0; *p && colons < 4; p++)
+			colons += *p == ':';
+		if (strspn(p, "0123456789") == 12 && p[12] == ':')
+			memcpy(account, p, 12);
+	}
+	if (timeutil_parse_iso8601(v[3], &expiration) < 0) {
+		snprintf(msg, sizeof(msg), "STS %s at %s: Expiration is not an ISO 8601 time", c->action,
+			 c->endpoint_url);
+		goto out;
+	}
+	r = aws_credentials_new(v[0], v[1], v[2], expiration, c->source, account[0] ? account : NULL, &res.credentials);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "STS %s at %s: %s", c->action, c->endpoint_url,
+			 r == -EINVAL ? "malformed credentials in the answer" : strerror(-r));
+		goto out;
+	}
+	res.r = 0;
+	res.message = NULL;
+	res.request_id = id;
+out:
+	finish(c, &res);
+	aws_credentials_unref(res.credentials);
+	for (size_t i = 0; i < 4; i++)
+		wipe_free(v[i]);
+	free(arn);
+	free(id);
+}
+
+static void http_done(const struct https_outcome *o, const struct http_response *resp, void *userdata)
+{
+	struct sts_call *c = userdata;
+
+	c->http = NULL;
+	if (o->error == HTTPS_OK && resp->status == 200)
+		handle_success(c, resp);
+	else
+		handle_error(c, o, resp);
+}
+
+int sts_call_start(struct creds_net *net, const struct sts_request *req, sts_done_fn done, void *userdata,
+		   struct sts_call **ret, char **ret_error)
+{
+	char amz_date[SIGV4_AMZ_DATE_SIZE], *body = NULL, *authorization = NULL;
+	struct http_request_header h[4] = {{"Content-Type", STS_CONTENT_TYPE}};
+	struct sts_call *c = NULL;
+	struct url u = {0};
+	size_t body_len = 0, n = 1;
+	int r;
+
+	if (strlen(req->action) >= STS_MAX_ACTION)
+		return -EINVAL;
+	r = url_parse(req->endpoint_url, &u);
+	if (r < 0) {
+		if (asprintf(ret_error, "STS endpoint '%.200s' is not an http(s) URL", req->endpoint_url) < 0)
+			*ret_error = NULL;
+		return r;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->endpoint_url = strdup(req->endpoint_url))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	strcpy(c->action, req->action);
+	c->source = req->source;
+	c->done = done;
+	c->userdata = userdata;
+	r = form_body(req, &body, &body_len);
+	if (r < 0)
+		goto out;
+	if (req->sign_with) {
+		r = sign(req, &u, body, body_len, amz_date, &authorization);
+		if (r < 0)
+			goto out;
+		h[n++] = (struct http_request_header){"X-Amz-Date", amz_date};
+		h[n++] = (struct http_request_header){"Authorization", authorization};
+		if (req->sign_with->session_token)
+			h[n++] = (struct http_request_header){"X-Amz-Security-Token", req->sign_with->session_token};
+	}
+	log_debug("sts: %s at %s", req->action, req->endpoint_url);
+	r = creds_http_start(net, "POST", req->endpoint_url, h, n, body, body_len, req->timeout_ms, http_done, c,
+			     &c->http, ret_error);
+	if (r < 0)
+		goto out;
+	*ret = c;
+	c = NULL;
+out:
+	if (body) {
+		explicit_bzero(body, body_len);
+		free(body);
+	}
+	free(authorization);
+	if (c) {
+		free(c->endpoint_url);
+		free(c);
+	}
+	url_done(&u);
+	return r;
+}
+
+struct sts_call *sts_call_cancel(struct sts_call *c)
+{
+	if (!c)
+		return NULL;
+	creds_http_cancel(c->http);
+	free(c->endpoint_url);
+	free(c);
+	return NULL;
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * A client for AWS STS's credential-issuing actions (Query protocol,
+ * AWS.md §7.5): AssumeRoleWithWebIdentity now, AssumeRole for per-account
+ * roles later.  POST form-encoded parameters, read the XML answer's
+ * <Credentials> (or <ErrorResponse><Error>) with the bounded reader in
+ * xml.h.  Over the credential providers' one-shot HTTPS (creds-net.h), so
+ * the CA bundle and endpoint overrides apply as for KMS.
+ *
+ * Parameter values (a web identity token, an external ID) are treated as
+ * secrets: the request buffer is wiped, and they appear in no message.
+ */
+#include <stddef.h>
+
+#include "aws-settings.h"
+
+struct creds_net;
+struct aws_credentials;
+
+#define STS_API_VERSION "2011-06-15"
+#define STS_SERVICE     "sts"
+
+struct sts_param {
+	const char *name;
+	const char *value;
+};
+
+struct sts_request {
+	const char *endpoint_url; /* see sts_endpoint_url() */
+	const char *action;       /* "AssumeRoleWithWebIdentity", "AssumeRole" */
+	const struct sts_param *params;
+	size_t n_params;
+	const char *source; /* aws_credentials.source of the result (static string) */
+	unsigned timeout_ms;
+	/* SigV4 signing (AssumeRole); NULL for the unsigned web identity call. */
+	const struct aws_credentials *sign_with;
+	const char *region; /* signing region, with sign_with */
+};
+
+/* What a call ended with; valid only during the callback. */
+struct sts_result {
+	int r;                               /* 0, or a negative errno */
+	struct aws_credentials *credentials; /* on success: borrowed, take a reference to keep it */
+	const char *error_code;              /* STS's error code ("InvalidIdentityToken") or NULL */
+	const char *message;                 /* on failure: human-readable, never NULL, no secret */
+	const char *request_id;              /* or NULL */
+};
+typedef void (*sts_done_fn)(const struct sts_result *res, void *userdata);
+
+struct sts_call;
+
+/* Starts a call; done runs exactly once from the loop (never from inside
+ * this function) unless cancelled.  Returns 0 with *ret, -EINVAL (bad URL,
+ * *ret_error says why) or -ENOMEM. */
+int sts_call_start(struct creds_net *net, const struct sts_request *req, sts_done_fn done, void *userdata,
+		   struct sts_call **ret, char **ret_error);
+/* done will not run.  NULL-safe, returns NULL. */
+struct sts_call *sts_call_cancel(struct sts_call *c);
+
+/*
+ * Where STS calls go: settings' STS endpoint (AWS_ENDPOINT_URL_STS,
+ * [AWS] STSEndpointURL=, …), else the regional endpoint
+ * https://sts.REGION.SUFFIX (botocore's default), else the global
+ * https://sts.amazonaws.com.  *ret malloc'ed.  0, -EINVAL (bad region) or
+ * -ENOMEM.
+ */
+int sts_endpoint_url(const struct aws_settings *s, char **ret);
+
+/* application/x-www-form-urlencoded encoding of s appended to out (at
+ * least 3 × strlen(s) + 1 bytes free): unreserved characters as is,
+ * everything else %XX.  Returns the bytes written. */
+size_t sts_form_encode(const char *s, char *out);

@@ -458,6 +458,24 @@ static int load_files(struct aws_settings *t, char **ret_error)
 	return r;
 }
 
+int aws_settings_load_ini(const struct aws_settings *s, struct aws_ini **ret, char **ret_error)
+{
+	struct aws_ini *ini = aws_ini_new();
+	int r;
+
+	if (!ini)
+		return -ENOMEM;
+	r = load_one(ini, AWS_INI_CONFIG, s->config_file, ret_error);
+	if (r >= 0)
+		r = load_one(ini, AWS_INI_CREDENTIALS, s->credentials_file, ret_error);
+	if (r < 0) {
+		aws_ini_free(ini);
+		return r;
+	}
+	*ret = ini;
+	return 0;
+}
+
 static int profile_name(aws_getenv_fn getenv_fn, char **ret, bool *ret_explicit)
 {
 	const char *p = aws_getenv(getenv_fn, "AWS_PROFILE");

@@ -69,6 +69,9 @@ struct aws_settings {
 	char *ec2_metadata_endpoint; /* NULL: the default for the mode */
 	bool ec2_metadata_ipv6;      /* endpoint mode IPv6 */
 	bool ec2_metadata_v1_disabled;
+	/* Unlike the SDKs, IMDSv1 (no session token) is never used unless the
+	 * daemon config allows it: [AWS] IMDSv1Fallback=yes. */
+	bool ec2_metadata_v1_fallback;
 
 	unsigned max_attempts; /* >= 1 */
 	enum aws_retry_mode retry_mode;
@@ -92,6 +95,14 @@ int aws_settings_load(aws_getenv_fn getenv_fn, struct aws_settings *ret, char **
  * *ret_error as for aws_settings_load().
  */
 int aws_settings_use_profile(struct aws_settings *s, const char *profile, char **ret_error);
+
+/*
+ * Parses s's shared config and credentials files afresh (as they are on
+ * disk now; missing files are empty), for the credential providers that
+ * must see an edited file without a restart.  Returns 0 with *ret (free
+ * with aws_ini_free()), or a negative errno with *ret_error as above.
+ */
+int aws_settings_load_ini(const struct aws_settings *s, struct aws_ini **ret, char **ret_error);
 
 /* Frees everything s owns and zeroes it.  NULL-safe; safe to call twice. */
 void aws_settings_done(struct aws_settings *s);

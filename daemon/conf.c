@@ -272,6 +272,19 @@ static int parse_rate(struct daemon_config *c, void *field, const char *value, c
 	return 0;
 }
 
+static int parse_process_timeout(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+				 const char **ret_why)
+{
+	long ms = parse_duration_ms(value);
+
+	if (ms < 1 || ms > CONFIG_MAX_PROCESS_TIMEOUT_MS) {
+		*ret_why = "expected a time such as 30, 2.5 or 500ms, from 1ms to 600s";
+		return -EINVAL;
+	}
+	*(unsigned *)field = (unsigned)ms;
+	return 0;
+}
+
 static int bool_from_string(const char *s)
 {
 	static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
@@ -357,7 +370,7 @@ static int parse_credential_source(struct daemon_config *c, void *field, const c
 				   const char **ret_why)
 {
 	if (value && !creds_provider_find(value)) {
-		*ret_why = "expected a credential source: env, systemd or shared";
+		*ret_why = "expected a credential source: env, systemd, web-identity, shared, process, container or imds";
 		return -EINVAL;
 	}
 	return set_owned_string(field, value);
@@ -475,6 +488,8 @@ static const struct key keys[] = {
     {"AWS", "CABundle", parse_abs_path, F(ca_bundle), NULL},
     {"AWS", "Account", parse_account, F(account), NULL},
     {"AWS", "CredentialSource", parse_credential_source, F(credential_source), NULL},
+    {"AWS", "CredentialProcessTimeout", parse_process_timeout, F(credential_process_timeout_ms), "30"},
+    {"AWS", "IMDSv1Fallback", parse_bool, F(imds_v1_fallback), "no"},
     {"KMS", "Timeout", parse_timeout, F(call_timeout_ms), "30"},
     {"KMS", "MaxAttempts", parse_max_attempts, F(max_attempts), NULL},
     {"KMS", "RetryBase", parse_retry_base, F(retry_base_ms), NULL},
@@ -739,5 +754,6 @@ int config_apply_to_aws_settings(const struct daemon_config *c, struct aws_setti
 		s->max_attempts = c->max_attempts;
 	if (c->fips_set)
 		s->use_fips_endpoint = c->fips;
+	s->ec2_metadata_v1_fallback = c->imds_v1_fallback;
 	return 0;
 }

@@ -37,6 +37,7 @@ struct aws_settings;
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT_MS 30000
 #define CONFIG_MAX_DRAIN_TIMEOUT_MS     (10 * 60 * 1000)
 #define CONFIG_MAX_EXIT_IDLE_MS         (24 * 60 * 60 * 1000)
+#define CONFIG_MAX_PROCESS_TIMEOUT_MS   (10 * 60 * 1000)
 
 /* One [Policy] Allow= line, kept raw for the policy module, with where it
  * was written so that its errors can point there. */
@@ -68,6 +69,8 @@ struct daemon_config {
 	char *ca_bundle;         /* CABundle= */
 	char *account;           /* Account=: 12 digits */
 	char *credential_source; /* CredentialSource=: a provider name, NULL: the chain */
+	unsigned credential_process_timeout_ms; /* CredentialProcessTimeout=, default 30 s */
+	bool imds_v1_fallback;                  /* IMDSv1Fallback=, default no */
 
 	/* [KMS] */
 	unsigned call_timeout_ms; /* Timeout=, default 30 s */
@@ -117,8 +120,8 @@ void config_done(struct daemon_config *c);
 /*
  * Applies the [AWS] and [KMS] keys over settings resolved from the AWS
  * environment: Profile= re-resolves the profile-dependent settings, then
- * Region=, EndpointURL=, STSEndpointURL=, CABundle=, MaxAttempts= and FIPS=
- * replace what the environment said.  Returns 0 or a negative errno with
+ * Region=, EndpointURL=, STSEndpointURL=, CABundle=, MaxAttempts=, FIPS= and
+ * IMDSv1Fallback= replace what the environment said.  Returns 0 or a negative errno with
  * *ret_error (malloc'ed); on failure s keeps a consistent state (at worst
  * partly overridden, after -ENOMEM).
  */

@@ -89,21 +89,39 @@ static const char *or_none(const char *path)
  * The active profile's static keys.  A profile named explicitly
  * (AWS_PROFILE, Profile=) that exists in neither file is an error, as in
  * botocore: falling through to other credentials would act as someone else.
+ * botocore's order inside a profile: keys in the credentials file, then
+ * credential_process, then keys in the config file; so config-file keys
+ * next to a credential_process are left for the process provider to win.
  */
 static int shared_resolve(const struct creds_context *ctx, struct aws_credentials **ret, char **ret_error)
 {
 	const struct aws_settings *s = ctx->settings;
+	const struct aws_ini *ini = creds_context_ini(ctx);
+	const struct aws_ini_property *akid, *role;
 	char *note = NULL;
 	int r;
 
-	if (!aws_ini_has_section(s->ini, AWS_INI_PROFILE, s->profile)) {
+	if (!aws_ini_has_section(ini, AWS_INI_PROFILE, s->profile)) {
 		if (s->profile_explicit)
 			return fail(ret_error, -EINVAL, "profile '%s' not found in %s or %s", s->profile,
 				    or_none(s->credentials_file), or_none(s->config_file));
 		return fail(ret_error, -ENOENT, "no profile '%s' in %s or %s", s->profile, or_none(s->credentials_file),
 			    or_none(s->config_file));
 	}
-	r = creds_from_profile(s->ini, s->profile, NULL, ret, &note);
+	akid = aws_ini_get_property(ini, AWS_INI_PROFILE, s->profile, "aws_access_key_id");
+	if (akid && akid->origin == AWS_INI_CONFIG && aws_ini_get(ini, s->profile, "credential_process"))
+		return fail(ret_error, -ENOENT, "profile '%s' has a credential_process, which comes first",
+			    s->profile);
+	role = aws_ini_get_property(ini, AWS_INI_PROFILE, s->profile, "role_arn");
+	if (!akid && role &&
+	    (aws_ini_get(ini, s->profile, "source_profile") || aws_ini_get(ini, s->profile, "credential_source")))
+		/* An assume-role profile is an explicit choice; using other
+		 * credentials instead would act as someone else. */
+		return fail(ret_error, -EOPNOTSUPP,
+			    "%s:%u: profile '%s' assumes a role (role_arn with source_profile or credential_source), "
+			    "which kmscanceld does not support yet",
+			    role->file, role->line, s->profile);
+	r = creds_from_profile(ini, s->profile, NULL, ret, &note);
 	if (r == -ENOENT) {
 		/* Name the files too: "has no key" alone leaves one guessing where. */
 		free(note);

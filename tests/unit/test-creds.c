@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "aws-ini.h"
 #include "aws-settings.h"
@@ -418,12 +419,138 @@ static void test_chain_nothing_found(void **state)
 	char *error;
 
 	test_setenv("CREDENTIALS_DIRECTORY", test_dir);
+	test_setenv("AWS_EC2_METADATA_DISABLED", "true");
 	assert_int_equal(resolve(&c, &error), -ENOENT);
 	assert_null(c);
 	test_assert_contains(error, "no AWS credentials found (tried environment variables: AWS_ACCESS_KEY_ID not set; "
 				    "systemd credentials: no ");
+	test_assert_contains(error, "; web identity (STS AssumeRoleWithWebIdentity): AWS_WEB_IDENTITY_TOKEN_FILE not set");
 	test_assert_contains(error, "shared credentials and config files: no profile 'default' in ");
+	test_assert_contains(error, "; credential_process: profile 'default' has no credential_process");
+	test_assert_contains(error, "; container credentials endpoint: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	test_assert_contains(error, "; EC2 instance metadata (IMDSv2): disabled");
 	free(error);
+}
+
+/* Without the network (--check-config), the first network source that is
+ * configured is named, in the SDKs' order. */
+static void test_chain_order(void **state)
+{
+	struct aws_credentials *c = NULL;
+	char *error = NULL;
+
+	/* Nothing else: IMDS, the last resort. */
+	assert_int_equal(resolve(&c, &error), -EINPROGRESS);
+	test_assert_contains(error, "EC2 instance metadata (IMDSv2): would ask http://169.254.169.254");
+	free(error);
+
+	/* The container endpoint comes before IMDS. */
+	test_setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/creds");
+	assert_int_equal(resolve(&c, &error), -EINPROGRESS);
+	test_assert_contains(error, "container credentials endpoint: would ask http://127.0.0.1:9/creds");
+	free(error);
+	/* … and only on hosts the SDKs allow over plain http. */
+	test_setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://192.0.2.1/creds");
+	assert_int_equal(resolve(&c, &error), -EPERM);
+	test_assert_contains(error, "host 192.0.2.1 is not allowed over plain http");
+	free(error);
+	test_setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/creds");
+
+	/* Config-file keys lose to credential_process, which loses to keys
+	 * in the credentials file. */
+	test_setenv("AWS_CONFIG_FILE", test_write("config", "[default]\n"
+							    "aws_access_key_id = CONFIGKEY\n"
+							    "aws_secret_access_key = " SECRET2 "\n"
+							    "credential_process = /bin/echo '{}'\n"));
+	assert_int_equal(resolve(&c, &error), -EINPROGRESS);
+	test_assert_contains(error, "credential_process: would run /bin/echo");
+	free(error);
+	test_setenv("AWS_SHARED_CREDENTIALS_FILE",
+		    test_write("credentials", "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = " SECRET
+					      "\n"));
+	assert_int_equal(resolve(&c, &error), 0);
+	assert_string_equal(c->access_key_id, "FILEKEY");
+	c = aws_credentials_unref(c);
+
+	/* Web identity comes before the shared files. */
+	test_setenv("AWS_WEB_IDENTITY_TOKEN_FILE", test_write("token", "TOKEN-VALUE\n"));
+	test_setenv("AWS_ROLE_ARN", "arn:aws:iam::111122223333:role/kms");
+	test_setenv("AWS_ENDPOINT_URL_STS", "https://127.0.0.1:9");
+	assert_int_equal(resolve(&c, &error), -EINPROGRESS);
+	test_assert_contains(error, "would exchange");
+	test_assert_contains(error, "for role arn:aws:iam::111122223333:role/kms at https://127.0.0.1:9");
+	assert_no_secret(error);
+	free(error);
+	test_setenv("AWS_ROLE_ARN", NULL);
+	assert_int_equal(resolve(&c, &error), -EINVAL);
+	test_assert_contains(error, "a web identity token file is set but no role");
+	free(error);
+
+	/* systemd credentials come before all that, the environment first. */
+	test_setenv("CREDENTIALS_DIRECTORY", test_path("sd"));
+	mkdir(test_path("sd"), 0700);
+	test_write("sd/aws-credentials", "[default]\naws_access_key_id = SYSTEMDKEY\naws_secret_access_key = " SECRET "\n");
+	assert_int_equal(resolve(&c, &error), 0);
+	assert_string_equal(c->source, "systemd-credentials");
+	c = aws_credentials_unref(c);
+	test_setenv("AWS_ACCESS_KEY_ID", AKID);
+	test_setenv("AWS_SECRET_ACCESS_KEY", SECRET);
+	assert_int_equal(resolve(&c, &error), 0);
+	assert_string_equal(c->source, "environment");
+	aws_credentials_unref(c);
+}
+
+static void test_assume_role_profile_refused(void **state)
+{
+	struct aws_credentials *c = NULL;
+	char *error = NULL;
+
+	test_setenv("AWS_CONFIG_FILE", test_write("config", "[profile base]\n"
+							    "aws_access_key_id = BASEKEY\n"
+							    "aws_secret_access_key = " SECRET "\n"
+							    "[default]\n"
+							    "role_arn = arn:aws:iam::111122223333:role/x\n"
+							    "source_profile = base\n"));
+	assert_int_equal(resolve(&c, &error), -EOPNOTSUPP);
+	test_assert_contains(error, "assumes a role");
+	free(error);
+}
+
+static void test_credentials_from_json(void **state)
+{
+	struct aws_credentials *c = NULL;
+	struct json_object *o;
+	char *error = NULL;
+
+	o = json_tokener_parse("{\"AccessKeyId\":\"" AKID "\",\"SecretAccessKey\":\"" SECRET
+			       "\",\"Token\":\"TOKEN-VALUE\",\"Expiration\":\"2030-01-02T03:04:05Z\","
+			       "\"AccountId\":\"111122223333\"}");
+	assert_int_equal(creds_from_json(o, "Token", "container", &c, &error), 0);
+	assert_string_equal(c->session_token, "TOKEN-VALUE");
+	assert_int_equal(c->expiration, 1893553445);
+	assert_string_equal(c->account_id, "111122223333");
+	c = aws_credentials_unref(c);
+	json_object_put(o);
+
+	o = json_tokener_parse("{\"AccessKeyId\":\"" AKID "\",\"SecretAccessKey\":\"" SECRET
+			       "\",\"Expiration\":\"tomorrow\"}");
+	assert_int_equal(creds_from_json(o, "Token", "container", &c, &error), -EINVAL);
+	test_assert_contains(error, "Expiration 'tomorrow' is not");
+	free(error);
+	json_object_put(o);
+
+	o = json_tokener_parse("{\"AccessKeyId\":\"" AKID "\",\"SecretAccessKey\":\"has space " SECRET "\"}");
+	assert_int_equal(creds_from_json(o, "Token", "container", &c, &error), -EINVAL);
+	test_assert_contains(error, "malformed secret access key");
+	assert_no_secret(error);
+	free(error);
+	json_object_put(o);
+
+	o = json_tokener_parse("{\"SecretAccessKey\":\"" SECRET "\"}");
+	assert_int_equal(creds_from_json(o, "Token", "container", &c, &error), -EINVAL);
+	test_assert_contains(error, "no string member AccessKeyId");
+	free(error);
+	json_object_put(o);
 }
 
 static void test_resolve_source(void **state)
@@ -668,6 +795,9 @@ int main(void)
 	    T(test_shared_malformed_file),
 	    T(test_systemd_credentials),
 	    T(test_chain_nothing_found),
+	    T(test_chain_order),
+	    T(test_assume_role_profile_refused),
+	    T(test_credentials_from_json),
 	    T(test_resolve_source),
 	    T(test_settings_defaults),
 	    T(test_settings_region),

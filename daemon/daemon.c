@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "creds-cache.h"
 #include "creds.h"
 #include "kms.h"
 #include "log.h"
@@ -256,44 +257,52 @@ static int server_setup(struct daemon *d, char **ret_error)
 	return r;
 }
 
-/* Resolving at start (and reload) surfaces a misconfiguration in the log
- * right away; a failure is not fatal, since each call tries again. */
-static void credentials_preload(struct daemon *d)
+static void credentials_options(const struct daemon *d, struct creds_cache_options *ret)
 {
-	struct aws_credentials *c = NULL;
-	char *error = NULL;
-
-	if (daemon_get_credentials(d, &c, &error) < 0) {
-		log_warning("no AWS credentials yet (%s); calls will fail until they can be resolved",
-			    error ? error : "unknown error");
-		free(error);
-		return;
-	}
-	aws_credentials_unref(c);
+	*ret = (struct creds_cache_options){
+		.name = "default",
+		.base = d->base,
+		.dns = d->dns,
+		.settings = &d->settings,
+		.source = d->config.credential_source,
+		.process_timeout_ms = d->config.credential_process_timeout_ms,
+	};
 }
 
-/* Drops the cached credentials and resolves them afresh: an operator who
- * rotated them (file, LoadCredential=, environment drop-in) reloads. */
-static void credentials_reload(struct daemon *d)
+/* The cache starts fetching at once, so a misconfiguration shows in the log
+ * right away; a failure is not fatal (it is retried with backoff). */
+static int credentials_setup(struct daemon *d)
 {
-	d->credentials = aws_credentials_unref(d->credentials);
-	credentials_preload(d);
+	struct creds_cache_options o;
+
+	credentials_options(d, &o);
+	return creds_cache_new(&o, &d->creds);
+}
+
+int daemon_credentials_reload(struct daemon *d)
+{
+	struct creds_cache_options o;
+
+	credentials_options(d, &o);
+	return creds_cache_reload(d->creds, &o);
 }
 
 /* --- STATUS= -------------------------------------------------------------- */
 
 static void format_credentials(const struct daemon *d, char *buf, size_t n)
 {
-	if (!d->credentials) {
-		snprintf(buf, n, "credentials not loaded yet");
-	} else if (d->credentials->expiration) {
+	struct aws_credentials *c = creds_cache_peek(d->creds);
+
+	if (!c) {
+		snprintf(buf, n, "no usable credentials");
+	} else if (c->expiration) {
 		char when[32];
 
-		if (timeutil_format_iso8601(d->credentials->expiration, when, sizeof(when)) < 0)
+		if (timeutil_format_iso8601(c->expiration, when, sizeof(when)) < 0)
 			snprintf(when, sizeof(when), "?");
-		snprintf(buf, n, "credentials from %s until %s", d->credentials->source, when);
+		snprintf(buf, n, "credentials from %s until %s", c->source, when);
 	} else {
-		snprintf(buf, n, "credentials from %s", d->credentials->source);
+		snprintf(buf, n, "credentials from %s", c->source);
 	}
 }
 
@@ -452,7 +461,9 @@ int daemon_reload(struct daemon *d, char **ret_error)
 	if (new_kms && d->config.prewarm)
 		kms_prewarm(d);
 	retired_collect(d, false);
-	credentials_reload(d);
+	r = daemon_credentials_reload(d);
+	if (r < 0)
+		log_warning("reload: cannot fetch credentials again: %s", strerror(-r));
 	d->reloads++;
 	return 0;
 }
@@ -633,7 +644,9 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 		kms_prewarm(d);
 	if (d->options.listen_fd < 0 && d->config.exit_idle_ms > 0)
 		log_notice("ExitIdleSec= applies only under socket activation; ignored");
-	credentials_preload(d);
+	r = credentials_setup(d);
+	if (r < 0)
+		goto fail;
 	r = signals_setup(d);
 	if (r < 0)
 		goto fail;
@@ -660,11 +673,13 @@ struct daemon *daemon_free(struct daemon *d)
 {
 	if (!d)
 		return NULL;
+	/* Requests waiting for credentials are answered while their
+	 * connections still exist. */
+	creds_cache_free(d->creds);
 	server_free(d->server);
 	kms_client_free(d->kms);
 	retired_collect(d, true);
 	free(d->retired);
-	aws_credentials_unref(d->credentials);
 	event_free_null(d->sig_term);
 	event_free_null(d->sig_int);
 	event_free_null(d->sig_hup);
@@ -713,36 +728,13 @@ void daemon_count_failure(struct daemon *d, kmscancel_error e)
 		d->errors[e]++;
 }
 
-/* The chain, or the one source the config pins with CredentialSource=. */
+/* The chain, or the one source the config pins with CredentialSource=,
+ * without the network (--check-config). */
 static int credentials_resolve(struct daemon *d, struct aws_credentials **ret, char **ret_error)
 {
 	if (d->config.credential_source)
 		return creds_resolve_source(d->config.credential_source, &d->settings, env_lookup, ret, ret_error);
 	return creds_resolve_chain(&d->settings, env_lookup, ret, ret_error);
-}
-
-static bool credentials_usable(const struct aws_credentials *c)
-{
-	/* Expired (or about to, within a minute) credentials would only earn
-	 * an ExpiredTokenException. */
-	return c && (c->expiration == 0 || c->expiration > time(NULL) + 60);
-}
-
-int daemon_get_credentials(struct daemon *d, struct aws_credentials **ret, char **ret_error)
-{
-	struct aws_credentials *fresh = NULL;
-	int r;
-
-	if (!credentials_usable(d->credentials)) {
-		r = credentials_resolve(d, &fresh, ret_error);
-		if (r < 0)
-			return r;
-		aws_credentials_unref(d->credentials);
-		d->credentials = fresh;
-		log_info("AWS credentials loaded from %s", fresh->source);
-	}
-	*ret = aws_credentials_ref(d->credentials);
-	return 0;
 }
 
 const char *daemon_config_path(const struct daemon *d)
@@ -759,8 +751,10 @@ const char *daemon_account(const struct daemon *d)
 {
 	if (d->config.account)
 		return d->config.account;
-	if (d->credentials && d->credentials->account_id)
-		return d->credentials->account_id;
+	struct aws_credentials *c = d->creds ? creds_cache_peek(d->creds) : NULL;
+
+	if (c && c->account_id)
+		return c->account_id;
 	return NULL;
 }
 
@@ -812,11 +806,16 @@ int daemon_check_config(const struct daemon_options *o)
 	}
 	printf("policy:      root %s\n", d.config.allow_root ? "may do anything (AllowRoot=yes)" : "is refused (AllowRoot=no)");
 	r = credentials_resolve(&d, &c, &error);
-	if (r < 0) {
+	if (r == -EINPROGRESS) {
+		printf("credentials: %s (fetched when the daemon runs)\n", error ? error : "from the network");
+		r = 0;
+	} else if (r < 0) {
 		printf("credentials: unavailable: %s\n", error ? error : strerror(-r));
 		r = 0; /* not fatal: they may appear later (e.g. a role attached) */
 	} else {
-		printf("credentials: %s (access key %.4s…)\n", c->source, c->access_key_id);
+		size_t n = strlen(c->access_key_id);
+
+		printf("credentials: %s (access key ...%s)\n", c->source, n >= 4 ? c->access_key_id + n - 4 : "");
 	}
 out:
 	aws_credentials_unref(c);

@@ -18,6 +18,7 @@ struct event_base;
 struct evdns_base;
 struct event;
 struct aws_credentials;
+struct creds_cache;
 struct kms_client;
 struct server;
 struct policy;
@@ -55,7 +56,7 @@ struct daemon {
 	struct daemon_options options;
 	struct daemon_config config;
 	struct aws_settings settings;
-	struct aws_credentials *credentials;
+	struct creds_cache *creds; /* the default credentials */
 	struct policy *policy;
 	struct kms_client *kms;
 	struct server *server;
@@ -78,8 +79,9 @@ struct daemon {
 	unsigned long reloads, reloads_failed;
 };
 
-/* Loads configuration and settings, resolves credentials (a failure there is
- * logged, not fatal: they are retried per call), opens the socket.  On
+/* Loads configuration and settings, starts fetching credentials (a failure
+ * there is logged, not fatal: it is retried in the background), opens the
+ * socket.  On
  * failure *ret_error (malloc'ed) says why. */
 int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_error);
 struct daemon *daemon_free(struct daemon *d); /* NULL-safe */
@@ -109,9 +111,10 @@ int daemon_reload(struct daemon *d, char **ret_error);
 /* Counts a failed call under its error (GetStatus "errors"). */
 void daemon_count_failure(struct daemon *d, kmscancel_error e);
 
-/* Current credentials (a new reference), resolving them if there are none
- * or they have expired.  On failure *ret_error (malloc'ed) says why. */
-int daemon_get_credentials(struct daemon *d, struct aws_credentials **ret, char **ret_error);
+/* Fetches the credentials afresh under the current settings and
+ * CredentialSource= (SIGHUP, via daemon_reload()).  The current set keeps
+ * serving until the new one arrives.  0 or -ENOMEM. */
+int daemon_credentials_reload(struct daemon *d);
 
 /* The region for bare key IDs, or NULL if none is configured. */
 const char *daemon_default_region(const struct daemon *d);

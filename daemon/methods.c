@@ -11,10 +11,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "creds-cache.h"
 #include "creds.h"
 #include "daemon.h"
 #include "error-names.h"
 #include "keyid.h"
+#include "kms-error.h"
 #include "kms.h"
 #include "log.h"
 #include "policy.h"
@@ -48,7 +50,12 @@ struct operation {
 	bool enable_key;
 	unsigned timeout_ms;
 	struct aws_credentials *credentials;
-	unsigned attempts; /* summed over the KMS calls made */
+	/* The KMS call to make once credentials are at hand (operation_call). */
+	enum kms_operation next_op;
+	const char *next_key_id;
+	kms_done_fn next_done;
+	bool expired_retried; /* ExpiredTokenException: refreshed and retried once */
+	unsigned attempts;    /* summed over the KMS calls made */
 	struct timespec started;
 	struct kms_call *kms; /* the KMS call running now, or NULL */
 
@@ -187,7 +194,6 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 	struct json_object *parameters = call_parameters(c), *key_value, *v;
 	struct operation *op;
 	const char *reason = NULL;
-	char *error = NULL;
 	long long timeout = 0;
 	const char *unknown = NULL;
 	size_t key_len;
@@ -260,12 +266,6 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 	}
 	if (!operation_authorize(op, ops))
 		return NULL;
-	if (daemon_get_credentials(d, &op->credentials, &error) < 0) {
-		operation_fail(op, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, NULL,
-			       error ? error : "no AWS credentials available", NULL);
-		free(error);
-		return NULL;
-	}
 	return op;
 }
 
@@ -309,6 +309,45 @@ static struct operation *operation_kms_done(const struct kms_result *r, void *us
 	op->kms = NULL;
 	op->attempts += r->attempts;
 	return op;
+}
+
+static void credentials_ready(int r, struct aws_credentials *c, const char *error, void *userdata)
+{
+	struct operation *op = userdata;
+
+	if (r < 0) {
+		operation_fail(op, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, NULL,
+			       error ? error : "no AWS credentials available", NULL);
+		return;
+	}
+	aws_credentials_unref(op->credentials);
+	op->credentials = aws_credentials_ref(c);
+	if (operation_kms(op, op->next_op, op->next_key_id, op->next_done) < 0)
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+}
+
+/* Starts a KMS call with the cached credentials, waiting for a fetch only
+ * when no usable set is cached (creds-cache.h). */
+static void operation_call(struct operation *op, enum kms_operation kop, const char *key_id, kms_done_fn done)
+{
+	op->next_op = kop;
+	op->next_key_id = key_id;
+	op->next_done = done;
+	if (creds_cache_get(op->daemon->creds, credentials_ready, op) < 0)
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+}
+
+/* ExpiredTokenException: the cache drops that set and fetches one (once,
+ * however many calls report it), and the call is made again, once. */
+static bool operation_retry_expired(struct operation *op, const struct kms_result *r)
+{
+	if (r->error == KMSCANCEL_OK || op->expired_retried || !r->error_code ||
+	    kms_error_classify(r->error_code, 400) != KMS_ERROR_EXPIRED_TOKEN)
+		return false;
+	op->expired_retried = true;
+	creds_cache_expired(op->daemon->creds, op->credentials);
+	operation_call(op, op->next_op, op->next_key_id, op->next_done);
+	return true;
 }
 
 static const char *body_string(struct json_object *body, const char *key)
@@ -395,6 +434,8 @@ static void enable_done(const struct kms_result *r, void *userdata)
 {
 	struct operation *op = operation_kms_done(r, userdata);
 
+	if (operation_retry_expired(op, r))
+		return;
 	if (r->error == KMSCANCEL_E_INVALID_STATE && settle_retry(op, KMS_OP_ENABLE_KEY, enable_done))
 		return;
 	if (r->error != KMSCANCEL_OK) {
@@ -414,8 +455,8 @@ static void cancel_succeeded(struct operation *op, const char *request_id)
 {
 	if (op->enable_key) {
 		op->settle_tries = 0;
-		if (operation_kms(op, KMS_OP_ENABLE_KEY, op->key_arn, enable_done) < 0)
-			operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		op->expired_retried = false; /* a new call: it may refresh once too */
+		operation_call(op, KMS_OP_ENABLE_KEY, op->key_arn, enable_done);
 		return;
 	}
 	cancel_reply(op, "Disabled", request_id);
@@ -478,6 +519,8 @@ static void cancel_done(const struct kms_result *r, void *userdata)
 	struct operation *op = operation_kms_done(r, userdata);
 	const char *arn;
 
+	if (operation_retry_expired(op, r))
+		return;
 	if (r->error == KMSCANCEL_E_INVALID_STATE && r->response_lost) {
 		/* An earlier attempt may have cancelled the deletion and only
 		 * its answer was lost: look before reporting a failure. */
@@ -594,8 +637,7 @@ static void method_cancel_key_deletion(struct call *c, void *userdata)
 		op->next_in_flight = op->daemon->cancels_in_flight;
 		op->daemon->cancels_in_flight = op;
 	}
-	if (operation_kms(op, KMS_OP_CANCEL_KEY_DELETION, op->key_id, cancel_done) < 0)
-		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+	operation_call(op, KMS_OP_CANCEL_KEY_DELETION, op->key_id, cancel_done);
 }
 
 /* AWS timestamps are epoch seconds as JSON numbers; Varlink callers get
@@ -628,6 +670,8 @@ static void describe_done(const struct kms_result *r, void *userdata)
 	struct operation *op = operation_kms_done(r, userdata);
 	struct json_object *meta, *params, *v;
 
+	if (operation_retry_expired(op, r))
+		return;
 	if (r->error != KMSCANCEL_OK) {
 		operation_fail(op, r->error, r->error_code, r->message, r->request_id);
 		return;
@@ -667,8 +711,8 @@ static void method_describe_key(struct call *c, void *userdata)
 {
 	struct operation *op = operation_begin(c, userdata, "describe", POLICY_OP_DESCRIBE, describe_fields);
 
-	if (op && operation_kms(op, KMS_OP_DESCRIBE_KEY, op->key_id, describe_done) < 0)
-		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+	if (op)
+		operation_call(op, KMS_OP_DESCRIBE_KEY, op->key_id, describe_done);
 }
 
 static void add_string(struct json_object *o, const char *key, const char *value)
@@ -715,6 +759,32 @@ static struct json_object *status_pools(const struct daemon *d)
 	return a;
 }
 
+static void add_time(struct json_object *o, const char *key, time_t t)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (t && gmtime_r(&t, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		add_string(o, key, buf);
+}
+
+/* Where the credentials come from and how they stand; never a secret. */
+static void add_credentials_status(struct json_object *params, struct daemon *d)
+{
+	struct creds_cache_status cs;
+
+	creds_cache_get_status(d->creds, &cs);
+	add_string(params, "credentialState", creds_cache_state_to_string(cs.state));
+	add_string(params, "credentialSource", cs.source);
+	if (cs.key_id_suffix[0])
+		add_string(params, "credentialAccessKeyIdSuffix", cs.key_id_suffix);
+	add_time(params, "credentialExpiration", cs.expiration);
+	add_time(params, "credentialNextRefresh", cs.next_refresh);
+	add_string(params, "credentialError", cs.last_error);
+	add_uint(params, "credentialFetches", cs.fetches);
+	add_uint(params, "credentialFetchFailures", cs.failures);
+}
+
 static void method_get_status(struct call *c, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -737,17 +807,7 @@ static void method_get_status(struct call *c, void *userdata)
 	json_object_object_add(params, "socketActivated", json_object_new_boolean(d->options.listen_fd >= 0));
 	add_string(params, "region", daemon_default_region(d));
 	add_string(params, "account", daemon_account(d));
-	if (d->credentials) {
-		add_string(params, "credentialSource", d->credentials->source);
-		if (d->credentials->expiration) {
-			char buf[32];
-			struct tm tm;
-
-			gmtime_r(&d->credentials->expiration, &tm);
-			strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-			add_string(params, "credentialExpiration", buf);
-		}
-	}
+	add_credentials_status(params, d);
 	server_get_stats(d->server, &ss);
 	add_uint(params, "connections", ss.connections);
 	add_uint(params, "connectionsTotal", ss.connections_total);

@@ -1,0 +1,100 @@
+#!/bin/bash
+# EC2 IMDSv2 through the real daemon: the token/role/credentials dance, the
+# answers a broken IMDS gives, refresh ahead of expiry with no request
+# failing, and one fetch for many waiting requests.
+. "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/creds-lib.sh"
+
+start_fake --session-token "$TEST_TOKEN"
+start_creds
+printf '[KMS]\nRetryBase=50ms\n[Daemon]\nLogLevel=debug\n' >"$T/kmscanceld.conf"
+DAEMON_WRAPPER=$NO_ENV_KEYS
+DAEMON_ENV=(AWS_EC2_METADATA_DISABLED=false AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$CREDS_PORT"
+	AWS_METADATA_SERVICE_TIMEOUT=1)
+
+# --- the chain ends at IMDS, which answers -----------------------------------
+start_daemon
+run_cli describe "$KEY1"
+expect_rc 0 "describe with IMDS credentials"
+expect_contains "$(status_field credentialSource)" "imds" "status names the source"
+expect_contains "$(status_field credentialAccessKeyIdSuffix)" "${TEST_AKID: -4}" "status shows the key's last 4 characters"
+expect_contains "$(status_field credentialExpiration)" "T" "status shows the expiry"
+[ "$(creds_stat imds-token)" = 1 ] && [ "$(creds_stat imds-credentials)" = 1 ] &&
+	pass "one token, one credential fetch" || fail "IMDS requests: $(creds_admin GET /_admin/stats)"
+run_cli describe "$KEY1"
+[ "$(creds_stat imds-credentials)" = 1 ] && pass "cached: no fetch per request" || fail "fetched per request"
+
+# --- broken IMDS answers: a clear CredentialsUnavailable, still serving -------
+expect_unavailable() { # FAULT-TARGET KIND EXPECTED-TEXT
+	creds_admin POST /_admin/reset '{}' >/dev/null
+	creds_admin POST /_admin/fault "{\"target\":\"$1\",\"kind\":\"$2\"}" >/dev/null
+	restart_daemon
+	run_cli describe "$KEY1"
+	expect_rc 1 "$1 $2: the call fails"
+	expect_contains "$OUT$ERR" "CredentialsUnavailable" "$1 $2: CredentialsUnavailable"
+	expect_contains "$OUT$ERR" "$3" "$1 $2: the cause is named"
+	run_cli status
+	expect_rc 0 "$1 $2: the daemon keeps serving"
+	expect_contains "$OUT" "credentialError: " "$1 $2: status says why"
+}
+expect_unavailable imds-token 403 "refused a session token (HTTP 403"
+expect_unavailable imds-token 500 "token: HTTP 500"
+expect_unavailable imds-token timeout "token: timeout"
+expect_unavailable imds-role 404 "no IAM role attached"
+expect_unavailable imds-role bad-json "role listing is not a role name"
+expect_unavailable imds-credentials 500 "credentials: HTTP 500"
+expect_unavailable imds-credentials bad-json "not a JSON object"
+expect_unavailable imds-credentials missing "no string member SecretAccessKey"
+expect_unavailable imds-credentials drop "credentials: "
+creds_admin POST /_admin/reset '{}' >/dev/null
+
+# Once IMDS is back, the next retry picks it up without a restart.
+sleep 1.2
+run_cli describe "$KEY1"
+expect_rc 0 "recovers when IMDS answers again"
+
+# --- refresh ahead of expiry: no request fails or waits -----------------------
+# 6-second credentials, each fetch held 1.5 s by IMDS: a request that waited
+# for a refresh would take over 1.2 s.
+creds_admin POST /_admin/config '{"expiresIn":6}' >/dev/null
+creds_admin POST /_admin/delay '{"target":"imds-credentials","ms":1500}' >/dev/null
+DAEMON_ENV+=(AWS_METADATA_SERVICE_TIMEOUT=5)
+restart_daemon
+kmscancel describe "$KEY1" >/dev/null 2>&1 # waits for the first fetch, as it must
+before=$(creds_stat imds-credentials)
+failed=0 slow=0 n=0
+end=$((SECONDS + 10))
+while [ $SECONDS -lt $end ]; do
+	t0=$(date +%s%N)
+	kmscancel describe "$KEY1" >/dev/null 2>&1 || failed=$((failed + 1))
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ $ms -gt 1200 ] && slow=$((slow + 1))
+	n=$((n + 1))
+	sleep 0.1
+done
+fetches=$(($(creds_stat imds-credentials) - before))
+[ "$failed" = 0 ] && pass "none of $n requests failed across refreshes" || fail "$failed of $n requests failed"
+[ "$slow" = 0 ] && pass "no request waited for a refresh" || fail "$slow requests took over 1.2 s"
+[ "$fetches" -ge 2 ] && pass "refreshed ahead of expiry ($fetches fetches in 10 s of 6 s credentials)" ||
+	fail "only $fetches fetches"
+grep -q "fetching (refresh" "$T/daemon.log" && pass "the log says why it fetched" || fail "no refresh in the log"
+
+# --- many requests, one fetch --------------------------------------------------
+creds_admin POST /_admin/reset '{}' >/dev/null
+creds_admin POST /_admin/config '{"expiresIn":3600}' >/dev/null
+creds_admin POST /_admin/delay '{"target":"imds-credentials","ms":700}' >/dev/null
+DAEMON_ENV+=(AWS_METADATA_SERVICE_TIMEOUT=10) # a loaded CI machine must not time the fetch out
+restart_daemon
+pids=()
+for i in $(seq 1 200); do
+	kmscancel --timeout 30 describe "$KEY1" >"$T/many.$i" 2>&1 &
+	pids+=($!)
+done
+ok=0
+for p in "${pids[@]}"; do wait "$p" && ok=$((ok + 1)); done
+[ "$ok" = 200 ] && pass "200 concurrent requests during the first fetch all succeed" ||
+	fail "only $ok of 200 succeeded: $(cat "$T"/many.* | grep -v PendingDeletion | sort | uniq -c | head -5)"
+[ "$(creds_stat imds-credentials)" = 1 ] && pass "exactly one fetch for 200 waiting requests" ||
+	fail "$(creds_stat imds-credentials) fetches for 200 requests"
+
+exit 0

@@ -375,13 +375,35 @@ static void print_kms(struct json_object *kms)
 		}
 }
 
+/* "imds (access key ...ABCD), valid, expire …, next refresh …", then why
+ * the last fetch failed, if it did.  Never more of the key than that. */
+static void print_credentials(struct json_object *o)
+{
+	const char *source = status_str(o, "credentialSource"), *suffix = status_str(o, "credentialAccessKeyIdSuffix");
+	const char *state = status_str(o, "credentialState"), *error = status_str(o, "credentialError");
+
+	printf("%-14s%s", "Credentials:", source ? source : "(not loaded)");
+	if (suffix)
+		printf(" (access key ...%s)", suffix);
+	if (state)
+		printf(", %s", state);
+	if (status_str(o, "credentialExpiration"))
+		printf(", expire %s", status_str(o, "credentialExpiration"));
+	if (status_str(o, "credentialNextRefresh"))
+		printf(", next refresh %s", status_str(o, "credentialNextRefresh"));
+	printf("; %lld fetches, %lld failed\n", status_int(o, "credentialFetches"), status_int(o, "credentialFetchFailures"));
+	if (error)
+		printf("%-14s%s\n", "Cred. error:", error);
+}
+
 /* The reply as a few labelled lines; fields not known here follow as
  * "name value". */
 static void print_status(struct json_object *o)
 {
 	static const char *const known[] = {
 		"version", "uptimeSec", "state", "configFile", "socketActivated", "region", "account",
-		"credentialSource", "credentialExpiration", "connections", "connectionsTotal", "connectionsRejected",
+		"credentialSource", "credentialExpiration", "credentialState", "credentialAccessKeyIdSuffix",
+		"credentialNextRefresh", "credentialError", "credentialFetches", "credentialFetchFailures", "connections", "connectionsTotal", "connectionsRejected",
 		"calls", "callsInFlight", "callsSucceeded", "callsFailed", "errors", "reloads", "reloadsFailed", "kms",
 		NULL,
 	};
@@ -400,11 +422,7 @@ static void print_status(struct json_object *o)
 	printf("%-14s%s\n", "Config:", status_str(o, "configFile") ? status_str(o, "configFile") : "(defaults)");
 	printf("%-14s%s\n", "Region:", status_str(o, "region") ? status_str(o, "region") : "(none)");
 	printf("%-14s%s\n", "Account:", status_str(o, "account") ? status_str(o, "account") : "(not known yet)");
-	printf("%-14s%s", "Credentials:",
-	       status_str(o, "credentialSource") ? status_str(o, "credentialSource") : "(not loaded)");
-	if (status_str(o, "credentialExpiration"))
-		printf(", expire %s", status_str(o, "credentialExpiration"));
-	putchar('\n');
+	print_credentials(o);
 	printf("%-14s%lld open, %lld since start, %lld rejected\n", "Clients:", status_int(o, "connections"),
 	       status_int(o, "connectionsTotal"), status_int(o, "connectionsRejected"));
 	printf("%-14s%lld received, %lld in flight; %lld succeeded, %lld failed\n", "Calls:", status_int(o, "calls"),

@@ -35,7 +35,7 @@ expect_unavailable() { # FAULT-TARGET KIND EXPECTED-TEXT
 	expect_contains "$OUT$ERR" "$3" "$1 $2: the cause is named"
 	run_cli status
 	expect_rc 0 "$1 $2: the daemon keeps serving"
-	expect_contains "$OUT" "credentialError: " "$1 $2: status says why"
+	expect_contains "$OUT" "Cred. error:" "$1 $2: status says why"
 }
 expect_unavailable imds-token 403 "refused a session token (HTTP 403"
 expect_unavailable imds-token 500 "token: HTTP 500"

@@ -48,9 +48,10 @@ restart_daemon() {
 	start_daemon "$@"
 }
 
-# status_field NAME: one field of `kmscancel status`.
+# status_field NAME: one field of GetStatus (`kmscancel --json status`).
 status_field() {
-	kmscancel status 2>/dev/null | sed -n "s/^$1: //p"
+	kmscancel --json status 2>/dev/null |
+		python3 -c 'import json, sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$1"
 }
 
 # No log line, reply or file the tests produced may hold a secret.

@@ -10,6 +10,19 @@ KEY2=2234abcd-12ab-34cd-56ef-1234567890ab
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
+# timing_check COND MESSAGE: a check on elapsed time, enforced unless the
+# daemon or the CLI runs under a wrapper such as valgrind, which slows them
+# past any honest bound (then only logged).
+timing_check() {
+	if eval "$1"; then
+		pass "$2"
+	elif [ -n "${DAEMON_WRAPPER:-}${CLI_WRAPPER:-}" ]; then
+		log "not enforced under a wrapper: $2"
+	else
+		fail "$2"
+	fi
+}
+
 # One field of the --json line in OUT ("attempts" -> 3).
 json_field() { printf '%s\n' "$OUT" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | head -n 1; }
 
@@ -112,9 +125,8 @@ expect_contains "$OUT" '"error":"Timeout"' "Timeout by name"
 # On time as the daemon measures it (the CLI's own start-up is not the
 # daemon's to keep), and not much later for the CLI.
 lat=$(grep "op=cancel key=$KEY1 .*error=Timeout" "$T/daemon.log" | sed -n 's/.*latency_ms=\([0-9]*\).*/\1/p' | tail -n 1)
-[ -n "$lat" ] && [ "$lat" -ge 490 ] && [ "$lat" -le 550 ] && pass "on time: ${lat} ms for a 500 ms deadline" ||
-	fail "Timeout after ${lat:-?} ms for a 500 ms deadline"
-[ "$took" -le 1500 ] && pass "the CLI returns with it (${took} ms)" || fail "the CLI took ${took} ms"
+timing_check '[ -n "$lat" ] && [ "$lat" -ge 490 ] && [ "$lat" -le 550 ]' "Timeout on time: ${lat:-?} ms for a 500 ms deadline"
+timing_check '[ "$took" -le 1500 ]' "the CLI returns with it (${took} ms)"
 log "deadline 500 ms: Timeout after ${lat:-?} ms in the daemon, ${took} ms at the CLI"
 set_key "$KEY2" PendingDeletion
 run_cli --json cancel "$KEY2"
@@ -160,7 +172,7 @@ expect_rc 0 "200 cancels at the quota"
 [ "$(printf '%s\n' "$OUT" | grep -c '"ok":true')" = 200 ] && pass "200 successes" || fail "not 200 successes"
 [ "$(fake_stat throttled)" = 0 ] && pass "no throttled attempt" || fail "throttled: $(fake_stat throttled)"
 [ "$(fake_stat requests)" = 200 ] && pass "exactly 200 requests" || fail "requests: $(fake_stat requests)"
-[ "$took" -ge 1500 ] && [ "$took" -le 3500 ] && pass "200 cancels in ${took} ms" || fail "200 cancels took ${took} ms"
+timing_check '[ "$took" -ge 1500 ] && [ "$took" -le 3500 ]' "200 cancels in ${took} ms (about 2 s)"
 log "burst of 200 at 100/s: ${took} ms"
 
 # Without the limiter the same burst provokes the fake's throttling, which
@@ -173,6 +185,26 @@ fake POST /quota '{"operation":"CancelKeyDeletion","rps":100}' >/dev/null
 run_cli --json cancel --file "$T/burst2"
 [ "$(fake_stat throttled)" -gt 0 ] && pass "RateLimit=no: the fake throttled $(fake_stat throttled) attempts" ||
 	fail "RateLimit=no: nothing throttled"
+stop_daemon
+
+# --- the retry quota ------------------------------------------------------------------------------
+# 500 tokens, 5 per retry: after 100 retries against an endpoint that keeps
+# failing, calls get their first attempt only.
+printf '[KMS]\nRetryBase=1ms\nRateLimit=no\nMaxAttempts=3\n' >"$T/kmscanceld.conf"
+start_daemon
+fake POST /reset >/dev/null
+fake POST /fail '{"error":"KMSInternalException","count":100000}' >/dev/null
+head -n 60 "$T/burst1" >"$T/keys60"
+run_cli --json cancel --file "$T/keys60"
+expect_rc 1 "60 cancels against a failing endpoint"
+[ "$(printf '%s\n' "$OUT" | grep -c '"error":"KMSInternalException"')" = 60 ] && pass "each reports KMSInternalException" ||
+	fail "not 60 KMSInternalException"
+[ "$(fake_stat requests)" = 160 ] && pass "100 retries, then first attempts only (160 requests)" ||
+	fail "requests: $(fake_stat requests), expected 160"
+run_cli status
+expect_contains "$OUT" "kms.retryQuotaExhausted: " "status shows the retry quota counter"
+case "$OUT" in *"kms.retryQuotaExhausted: 0"*) fail "retryQuotaExhausted is 0" ;; *) pass "retries were refused by the quota" ;; esac
+fake POST /reset >/dev/null
 stop_daemon
 
 # --- a full queue answers at once -----------------------------------------------------------------
@@ -204,8 +236,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	run_cli --json cancel "$KEY2"
 	expect_rc 0 "the single cancel"
 	lat=$(grep "op=cancel key=$KEY2 uid=0 .*outcome=Disabled" "$T/daemon.log" | sed -n 's/.*latency_ms=\([0-9]*\).*/\1/p' | tail -n 1)
-	[ -n "$lat" ] && [ "$lat" -le 120 ] && pass "served within one token interval (100 ms): ${lat} ms" ||
-		fail "single cancel latency ${lat:-?} ms behind two batches"
+	timing_check '[ -n "$lat" ] && [ "$lat" -le 120 ]' "single cancel behind two batches served within one token interval (100 ms): ${lat:-?} ms"
 	log "single cancel behind two batches at 10/s: ${lat:-?} ms"
 	wait "$pa" "$pb"
 	[ "$(grep -c '"ok": *true' "$T/outA")" = 20 ] && [ "$(grep -c '"ok": *true' "$T/outB")" = 20 ] &&

@@ -673,13 +673,14 @@ struct daemon *daemon_free(struct daemon *d)
 {
 	if (!d)
 		return NULL;
-	/* Requests waiting for credentials are answered while their
+	/* Requests waiting for credentials, then KMS calls still pending (the
+	 * retired clients of reloads too), are answered while their
 	 * connections still exist. */
 	creds_cache_free(d->creds);
-	server_free(d->server);
 	kms_client_free(d->kms);
 	retired_collect(d, true);
 	free(d->retired);
+	server_free(d->server);
 	event_free_null(d->sig_term);
 	event_free_null(d->sig_int);
 	event_free_null(d->sig_hup);

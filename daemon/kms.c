@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -68,6 +69,8 @@ struct kms_client {
 	struct endpoint_pool *pools;
 	long clock_offset; /* seconds to add to our clock, learned from AWS's Date */
 	struct ratelimit *limiter; /* NULL: RateLimit=no */
+	LIST_HEAD(, kms_call) pending; /* every call not yet completed */
+	bool shutting_down;
 	double rates[_KMS_OP_MAX];
 	unsigned long calls, attempts, retries, throttled, retry_quota_out, rate_limited, rate_rejected;
 	unsigned long in_flight; /* calls started and not yet freed */
@@ -108,6 +111,7 @@ struct kms_call {
 	struct https_request *http;
 	struct event *timer;          /* first attempt, then backoff */
 	struct event *deadline_timer; /* the call's deadline */
+	LIST_ENTRY(kms_call) link;
 	kms_done_fn done;
 	void *userdata;
 	/* the last failure, reported if no attempt is left */
@@ -218,10 +222,25 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	return 0;
 }
 
+static void call_fail(struct kms_call *call, kmscancel_error error, const char *code, const char *message,
+		      const char *request_id);
+
 struct kms_client *kms_client_free(struct kms_client *c)
 {
+	struct kms_call *call;
+
 	if (!c)
 		return NULL;
+	/* Every call still pending gets its answer now, wherever it is;
+	 * callbacks cannot start new calls from here. */
+	c->shutting_down = true;
+	while ((call = LIST_FIRST(&c->pending))) {
+		if (call->http) {
+			https_request_abandon(call->http);
+			call->http = NULL;
+		}
+		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "kmscanceld is shutting down", NULL);
+	}
 	while (c->pools) {
 		struct endpoint_pool *next = c->pools->next;
 		endpoint_pool_free(c->pools);
@@ -358,6 +377,7 @@ static void call_set_state(struct kms_call *call, enum call_state s)
 static void call_free(struct kms_call *call)
 {
 	call->client->in_flight--;
+	LIST_REMOVE(call, link);
 	if (call->http)
 		https_request_abandon(call->http);
 	ratelimit_wait_cancel(call->wait);
@@ -828,11 +848,14 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 	char *url = NULL;
 	struct timeval now = { 0, 0 };
 
+	if (c->shutting_down)
+		return NULL;
 	call = calloc(1, sizeof(*call));
 	if (!call)
 		return NULL;
 	call->client = c;
 	c->in_flight++;
+	LIST_INSERT_HEAD(&c->pending, call, link);
 	call->op = req->op;
 	call->done = done;
 	call->userdata = userdata;

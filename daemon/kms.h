@@ -65,8 +65,10 @@ struct kms_client;
  * (bad endpoint URL, unreadable CA bundle, unusable proxy or connect_to).  base and dns are borrowed. */
 int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct kms_client_options *o,
 		   struct kms_client **ret, char **ret_error);
-/* Fails nothing silently: pending calls complete with EndpointUnavailable.
- * NULL-safe, returns NULL. */
+/* Fails nothing silently: every pending call (in flight, backing off or
+ * waiting for a token) completes with EndpointUnavailable, its callback run
+ * from here; kms_call_start() refuses new calls meanwhile.  Free the client
+ * before whatever the callbacks reply to.  NULL-safe, returns NULL. */
 struct kms_client *kms_client_free(struct kms_client *c);
 
 /* What a call ended with.  Borrowed by the callback, valid only during it. */

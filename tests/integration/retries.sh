@@ -204,9 +204,9 @@ expect_rc 1 "60 cancels against a failing endpoint"
 	fail "not 60 KMSInternalException"
 [ "$(fake_stat requests)" = 160 ] && pass "100 retries, then first attempts only (160 requests)" ||
 	fail "requests: $(fake_stat requests), expected 160"
-run_cli status
-expect_contains "$OUT" "kms.retryQuotaExhausted: " "status shows the retry quota counter"
-case "$OUT" in *"kms.retryQuotaExhausted: 0"*) fail "retryQuotaExhausted is 0" ;; *) pass "retries were refused by the quota" ;; esac
+run_cli --json status
+expect_contains "$OUT" '"retryQuotaExhausted":' "status shows the retry quota counter"
+case "$OUT" in *'"retryQuotaExhausted":0'*) fail "retryQuotaExhausted is 0" ;; *) pass "retries were refused by the quota" ;; esac
 fake POST /reset >/dev/null
 stop_daemon
 

@@ -43,8 +43,10 @@ stop_creds() {
 NO_ENV_KEYS="env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY"
 
 # restart_daemon: stop, then start_daemon with DAEMON_ENV / DAEMON_WRAPPER.
+# Each run's log is kept in daemons.log, for check_no_secrets.
 restart_daemon() {
 	stop_daemon
+	[ -f "$T/daemon.log" ] && cat "$T/daemon.log" >>"$T/daemons.log"
 	start_daemon "$@"
 }
 
@@ -57,7 +59,7 @@ status_field() {
 # No log line, reply or file the tests produced may hold a secret.
 check_no_secrets() {
 	local f hits=0
-	for f in "$T"/*.log "$T"/out "$T"/err; do
+	for f in "$T"/*.log "$T"/out "$T"/err "$T"/many.* "$T"/exp.*; do
 		[ -f "$f" ] || continue
 		for s in "$TEST_SECRET" "$TEST_TOKEN" "$TEST_WEB_TOKEN"; do
 			if grep -qF -- "$s" "$f"; then

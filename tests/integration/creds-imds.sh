@@ -8,7 +8,7 @@
 start_fake --session-token "$TEST_TOKEN"
 start_creds
 printf '[KMS]\nRetryBase=50ms\n[Daemon]\nLogLevel=debug\n' >"$T/kmscanceld.conf"
-DAEMON_WRAPPER=$NO_ENV_KEYS
+DAEMON_WRAPPER="$NO_ENV_KEYS ${DAEMON_WRAPPER:-}" # composes with check-valgrind's
 DAEMON_ENV=(AWS_EC2_METADATA_DISABLED=false AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$CREDS_PORT"
 	AWS_METADATA_SERVICE_TIMEOUT=1)
 
@@ -80,6 +80,7 @@ fetches=$(($(creds_stat imds-credentials) - before))
 grep -q "fetching (refresh" "$T/daemon.log" && pass "the log says why it fetched" || fail "no refresh in the log"
 
 # --- many requests, one fetch --------------------------------------------------
+stop_daemon # before the counters are reset: it could still refresh
 creds_admin POST /_admin/reset '{}' >/dev/null
 creds_admin POST /_admin/config '{"expiresIn":3600}' >/dev/null
 creds_admin POST /_admin/delay '{"target":"imds-credentials","ms":700}' >/dev/null

@@ -46,8 +46,17 @@ NO_ENV_KEYS="env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY"
 # Each run's log is kept in daemons.log, for check_no_secrets.
 restart_daemon() {
 	stop_daemon
-	[ -f "$T/daemon.log" ] && cat "$T/daemon.log" >>"$T/daemons.log"
 	start_daemon "$@"
+}
+
+# lib.sh's stop_daemon, then each run's log is kept (the next start_daemon
+# overwrites daemon.log) for check_no_secrets.
+eval "lib_$(declare -f stop_daemon)"
+stop_daemon() {
+	local running=$DAEMON_PID
+	lib_stop_daemon
+	[ -n "$running" ] && [ -f "$T/daemon.log" ] && cat "$T/daemon.log" >>"$T/daemons.log"
+	return 0
 }
 
 # status_field NAME: one field of GetStatus (`kmscancel --json status`).

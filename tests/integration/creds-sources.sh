@@ -8,7 +8,7 @@
 start_fake --session-token "$TEST_TOKEN"
 start_creds --container-auth "Bearer container-auth-token"
 printf '[KMS]\nRetryBase=50ms\n' >"$T/kmscanceld.conf"
-DAEMON_WRAPPER=$NO_ENV_KEYS
+DAEMON_WRAPPER="$NO_ENV_KEYS ${DAEMON_WRAPPER:-}" # composes with check-valgrind's
 printf 'Bearer container-auth-token\n' >"$T/container-auth"
 CONTAINER_ENV=(AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:$CREDS_PORT/container/credentials"
 	AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="$T/container-auth" AWS_METADATA_SERVICE_NUM_ATTEMPTS=1)

@@ -106,6 +106,16 @@ static void conn_unref(struct conn *c)
 	conn_destroy(c);
 }
 
+/* A call stopped running (answered, or freed with its connection): the
+ * server's per-uid count goes down with the total.  Not while conn_free()
+ * tears the server down: nothing may be woken then. */
+static void call_ended(struct conn *c)
+{
+	c->env->stats->calls_in_flight--;
+	if (c->env->on_call_end && !c->freeing)
+		c->env->on_call_end(c, c->env->data);
+}
+
 static bool call_oneway(const struct call *call)
 {
 	return call->msg.flags & VARLINK_CALL_ONEWAY;
@@ -120,7 +130,7 @@ static void call_free(struct call *call)
 	TAILQ_REMOVE(&c->calls, call, entry);
 	c->n_calls--;
 	if (call->state == CALL_RUNNING)
-		c->env->stats->calls_in_flight--;
+		call_ended(c);
 	varlink_call_done(&call->msg);
 	if (call->pending)
 		evbuffer_free(call->pending);
@@ -278,7 +288,7 @@ void conn_call_emit(struct call *call, enum call_emit kind, char *msg, size_t le
 		log_debug("conn %u: %s %s -> %s", c->id, call->msg.method, call_state_to_string(call->state),
 			  call_state_to_string(CALL_DONE));
 		call->state = CALL_DONE;
-		c->env->stats->calls_in_flight--;
+		call_ended(c);
 		if (c->state == CONN_CLOSED || call_oneway(call))
 			call_free(call);
 	}
@@ -295,6 +305,7 @@ void conn_call_emit(struct call *call, enum call_emit kind, char *msg, size_t le
 static bool conn_blocked(struct conn *c)
 {
 	return c->n_calls >= c->env->limits->calls_per_connection_max ||
+	       (c->env->uid_busy && c->env->uid_busy(c->peer.uid, c->env->data)) ||
 	       evbuffer_get_length(bufferevent_get_output(c->bev)) >= c->env->limits->message_max;
 }
 
@@ -361,6 +372,8 @@ static int conn_dispatch(struct conn *c, struct varlink_call *msg)
 	c->n_calls++;
 	c->env->stats->calls_total++;
 	c->env->stats->calls_in_flight++;
+	if (c->env->on_call_start)
+		c->env->on_call_start(c, c->env->data);
 	log_debug("conn %u: call %s%s%s", c->id, call->msg.method, call_oneway(call) ? " (oneway)" : "",
 		  (call->msg.flags & VARLINK_CALL_MORE) ? " (more)" : "");
 	varlink_service_dispatch(call, c->env->methods, c->env->userdata);
@@ -537,6 +550,12 @@ fail:
 	if (c)
 		conn_destroy(c);
 	return -ENOMEM;
+}
+
+void conn_resume(struct conn *c)
+{
+	if (c->state == CONN_RUNNING && !c->freeing)
+		event_active(c->resume_ev, 0, 0);
 }
 
 const struct peer *conn_peer(const struct conn *c)

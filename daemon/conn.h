@@ -52,6 +52,14 @@ struct conn_env {
 	void (*on_close)(struct conn *c, void *data);
 	/* The object is about to be freed (closed and no call left). */
 	void (*on_free)(struct conn *c, void *data);
+	/* A call was dispatched / stopped running (answered or abandoned and
+	 * freed): the server counts calls in flight per uid. */
+	void (*on_call_start)(struct conn *c, void *data);
+	void (*on_call_end)(struct conn *c, void *data);
+	/* True while uid has as many calls in flight as it may: its
+	 * connections stop reading (back-pressure) until on_call_end wakes
+	 * them with conn_resume(). */
+	bool (*uid_busy)(uid_t uid, void *data);
 	void *data;
 };
 
@@ -72,6 +80,10 @@ struct conn *conn_free(struct conn *c);
 /* Stop reading new calls; answer those received, flush, then close.  Used
  * for a server drain.  May close (and free) c before returning. */
 void conn_shutdown(struct conn *c);
+
+/* Read again (from the loop) if c is running: a limit that held it back
+ * may have lifted. */
+void conn_resume(struct conn *c);
 
 const struct peer *conn_peer(const struct conn *c);
 enum conn_state conn_get_state(const struct conn *c);

@@ -32,6 +32,12 @@ struct bound_path {
 	ino_t ino;
 };
 
+struct uid_usage {
+	uid_t uid;
+	unsigned connections; /* open, not closed */
+	unsigned calls;       /* dispatched and not yet answered, abandoned ones too */
+};
+
 struct listener {
 	struct evconnlistener *l;
 	struct bound_path bound; /* .path NULL for adopted fds */
@@ -51,6 +57,12 @@ struct server {
 	struct conn **conns; /* open and closed-but-busy connections */
 	size_t n_conns, cap_conns;
 
+	/* What each uid holds: open connections and calls in flight.  An
+	 * entry goes when both are zero, so there are never more entries
+	 * than connections. */
+	struct uid_usage *uids;
+	size_t n_uids, cap_uids;
+
 	bool draining;
 	bool drained_fired;
 	struct event *drained_ev;
@@ -65,6 +77,7 @@ void server_limits_init(struct server_limits *l)
 	    .connections_max = SERVER_CONNECTIONS_MAX,
 	    .connections_per_uid_max = SERVER_CONNECTIONS_PER_UID_MAX,
 	    .calls_per_connection_max = SERVER_CALLS_PER_CONNECTION_MAX,
+	    .calls_per_uid_max = SERVER_CALLS_PER_UID_MAX,
 	    .output_max = SERVER_OUTPUT_MAX,
 	    .partial_message_timeout_ms = SERVER_PARTIAL_MESSAGE_TIMEOUT_MS,
 	    .write_timeout_ms = SERVER_WRITE_TIMEOUT_MS,
@@ -82,11 +95,97 @@ static void server_check_drained(struct server *s)
 	}
 }
 
+/* --- per-uid usage ------------------------------------------------------------------------- */
+
+static struct uid_usage *uid_find(struct server *s, uid_t uid)
+{
+	for (size_t i = 0; i < s->n_uids; i++)
+		if (s->uids[i].uid == uid)
+			return &s->uids[i];
+	return NULL;
+}
+
+/* The entry of uid, made if needed; NULL only when out of memory. */
+static struct uid_usage *uid_get(struct server *s, uid_t uid)
+{
+	struct uid_usage *u = uid_find(s, uid);
+
+	if (u)
+		return u;
+	if (s->n_uids == s->cap_uids) {
+		size_t cap = s->cap_uids ? s->cap_uids * 2 : 16;
+		struct uid_usage *n = realloc(s->uids, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		s->uids = n;
+		s->cap_uids = cap;
+	}
+	u = &s->uids[s->n_uids++];
+	*u = (struct uid_usage){.uid = uid};
+	return u;
+}
+
+static void uid_put(struct server *s, struct uid_usage *u)
+{
+	if (u->connections == 0 && u->calls == 0)
+		*u = s->uids[--s->n_uids];
+}
+
 static void on_conn_close(struct conn *c, void *data)
 {
 	struct server *s = data;
+	struct uid_usage *u = uid_find(s, conn_peer(c)->uid);
 
 	s->stats.connections--;
+	if (u) {
+		u->connections--;
+		uid_put(s, u);
+	}
+}
+
+static void on_call_start(struct conn *c, void *data)
+{
+	struct server *s = data;
+	struct uid_usage *u = uid_find(s, conn_peer(c)->uid);
+
+	/* The connection's own entry exists while it is open, and calls are
+	 * dispatched only on open connections. */
+	if (u)
+		u->calls++;
+}
+
+/* A call of uid ended.  If uid was at its limit, its connections held back
+ * may read again. */
+static void on_call_end(struct conn *c, void *data)
+{
+	struct server *s = data;
+	uid_t uid = conn_peer(c)->uid;
+	struct uid_usage *u = uid_find(s, uid);
+	bool was_full;
+
+	if (!u || u->calls == 0)
+		return;
+	was_full = u->calls >= s->limits.calls_per_uid_max;
+	u->calls--;
+	uid_put(s, u);
+	if (!was_full)
+		return;
+	for (size_t i = 0; i < s->n_conns; i++)
+		if (conn_peer(s->conns[i])->uid == uid)
+			conn_resume(s->conns[i]);
+}
+
+static bool uid_busy(uid_t uid, void *data)
+{
+	struct server *s = data;
+	const struct uid_usage *u = uid_find(s, uid);
+
+	if (u && u->calls >= s->limits.calls_per_uid_max) {
+		s->stats.calls_held_back++;
+		return true;
+	}
+	return false;
 }
 
 static void on_conn_free(struct conn *c, void *data)
@@ -115,16 +214,6 @@ static int conns_reserve(struct server *s)
 	s->conns = n;
 	s->cap_conns = cap;
 	return 0;
-}
-
-static unsigned count_uid(const struct server *s, uid_t uid)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < s->n_conns; i++)
-		if (conn_get_state(s->conns[i]) != CONN_CLOSED && conn_peer(s->conns[i])->uid == uid)
-			n++;
-	return n;
 }
 
 /* SO_PEERCRED, and /proc/PID/comm for the logs (best effort, racy by
@@ -172,6 +261,7 @@ static void log_reject(struct server *s, const struct peer *p, const char *why)
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *data)
 {
 	struct server *s = data;
+	struct uid_usage *u;
 	struct peer peer;
 	struct conn *c;
 	int r;
@@ -187,20 +277,23 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		evutil_closesocket(fd);
 		return;
 	}
-	if (count_uid(s, peer.uid) >= s->limits.connections_per_uid_max) {
+	u = uid_find(s, peer.uid);
+	if (u && u->connections >= s->limits.connections_per_uid_max) {
 		log_reject(s, &peer, "too many connections from this user");
 		evutil_closesocket(fd);
 		return;
 	}
-	if (conns_reserve(s) < 0) {
+	if (conns_reserve(s) < 0 || !(u = uid_get(s, peer.uid))) {
 		evutil_closesocket(fd);
 		log_error("Out of memory accepting a Varlink connection");
 		return;
 	}
 	if (conn_new(&s->env, fd, &peer, &c) < 0) { /* it closed fd */
+		uid_put(s, u);
 		log_error("Out of memory accepting a Varlink connection");
 		return;
 	}
+	u->connections++;
 	s->conns[s->n_conns++] = c;
 	s->stats.connections++;
 	s->stats.connections_total++;
@@ -462,6 +555,8 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 		server_limits_init(&s->limits);
 	if (s->limits.message_max == 0 || s->limits.message_max > VARLINK_MESSAGE_MAX)
 		s->limits.message_max = VARLINK_MESSAGE_MAX;
+	if (s->limits.calls_per_uid_max == 0)
+		s->limits.calls_per_uid_max = SERVER_CALLS_PER_UID_MAX;
 	s->env = (struct conn_env){
 	    .base = base,
 	    .limits = &s->limits,
@@ -470,6 +565,9 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 	    .stats = &s->stats,
 	    .on_close = on_conn_close,
 	    .on_free = on_conn_free,
+	    .on_call_start = on_call_start,
+	    .on_call_end = on_call_end,
+	    .uid_busy = uid_busy,
 	    .data = s,
 	};
 	s->backoff_timer = evtimer_new(base, backoff_cb, s);
@@ -512,6 +610,7 @@ struct server *server_free(struct server *s)
 	for (size_t i = 0; i < s->n_conns; i++)
 		conn_free(s->conns[i]);
 	free(s->conns);
+	free(s->uids);
 	if (s->backoff_timer)
 		event_free(s->backoff_timer);
 	if (s->drained_ev)

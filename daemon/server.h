@@ -21,6 +21,12 @@
  *     unanswered, the server stops reading from it until one completes — the
  *     client sees back-pressure, never an error.  This is sd-varlink's
  *     behaviour too (it reads the next call only after answering one).
+ *   - calls in flight per uid, over all its connections (abandoned calls of
+ *     closed ones included, so hanging up does not free a slot before the
+ *     work is done): at the limit, every connection of that uid stops
+ *     reading until one of its calls completes.  Back-pressure again, and
+ *     other uids' connections are read as before: one user cannot take the
+ *     daemon from the others.
  *   - unsent output per connection: reading pauses while a reply backlog of a
  *     message's size waits; past output_max the connection is dropped.  A
  *     write that makes no progress for write_timeout_ms drops it too.
@@ -52,6 +58,7 @@ struct server;
 #define SERVER_CONNECTIONS_MAX            4096U /* as sd-varlink's default */
 #define SERVER_CONNECTIONS_PER_UID_MAX    256U
 #define SERVER_CALLS_PER_CONNECTION_MAX   128U
+#define SERVER_CALLS_PER_UID_MAX          1024U
 #define SERVER_OUTPUT_MAX                 (1024U * 1024U) /* unsent bytes before a drop */
 #define SERVER_PARTIAL_MESSAGE_TIMEOUT_MS 30000U
 #define SERVER_WRITE_TIMEOUT_MS           30000U
@@ -62,6 +69,7 @@ struct server_limits {
 	unsigned connections_max;
 	unsigned connections_per_uid_max;
 	unsigned calls_per_connection_max;
+	unsigned calls_per_uid_max; /* 0: the default */
 	size_t output_max;
 	unsigned partial_message_timeout_ms;
 	unsigned write_timeout_ms;
@@ -79,6 +87,7 @@ struct server_stats {
 	uint64_t calls_total;          /* calls dispatched */
 	uint64_t error_replies;        /* error replies produced (standard and method errors) */
 	uint64_t protocol_errors;      /* connections closed for a protocol violation */
+	uint64_t calls_held_back;      /* times a uid at its call limit found a connection wanting to read */
 };
 
 /*

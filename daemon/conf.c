@@ -444,10 +444,10 @@ static int parse_idle_timeout(struct daemon_config *c, void *field, const char *
 }
 
 /* Allow= adds a rule; an empty Allow= drops the rules given so far. */
-static int parse_allow(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
-		       const char **ret_why)
+/* Allow= and Deny= make one list, in file order (first match wins). */
+static int add_rule(struct daemon_config *c, const char *value, const struct pos *pos, bool deny)
 {
-	struct config_allow a = {0}, *n;
+	struct config_allow a = {.deny = deny}, *n;
 
 	if (!value) {
 		allow_clear(c);
@@ -469,6 +469,18 @@ static int parse_allow(struct daemon_config *c, void *field, const char *value, 
 	return 0;
 }
 
+static int parse_allow(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+		       const char **ret_why)
+{
+	return add_rule(c, value, pos, false);
+}
+
+static int parse_deny(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+		      const char **ret_why)
+{
+	return add_rule(c, value, pos, true);
+}
+
 #define F(m) offsetof(struct daemon_config, m)
 
 static const struct key keys[] = {
@@ -479,6 +491,7 @@ static const struct key keys[] = {
     {"Daemon", "MaxConnections", parse_limit, F(max_connections), NULL},
     {"Daemon", "MaxConnectionsPerUser", parse_limit, F(max_connections_per_uid), NULL},
     {"Daemon", "MaxCallsPerConnection", parse_limit, F(max_calls_per_connection), NULL},
+    {"Daemon", "MaxCallsPerUser", parse_limit, F(max_calls_per_uid), NULL},
     {"Daemon", "DrainTimeoutSec", parse_drain_timeout, F(drain_timeout_ms), "30"},
     {"Daemon", "ExitIdleSec", parse_exit_idle, F(exit_idle_ms), NULL},
     {"AWS", "Region", parse_region, F(region), NULL},
@@ -503,6 +516,7 @@ static const struct key keys[] = {
     {"KMS", "DescribeRate", parse_rate, F(describe_rate), NULL},
     {"KMS", "MaxQueued", parse_limit, F(max_queued), NULL},
     {"Policy", "Allow", parse_allow, F(allow), NULL},
+    {"Policy", "Deny", parse_deny, F(allow), NULL},
     {"Policy", "AllowRoot", parse_bool, F(allow_root), "yes"},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

@@ -7,8 +7,9 @@
  * the ends is trimmed), '#' or ';' at the start of a line for comments (a
  * '#' inside a value is part of it).  Section and key names are
  * case-sensitive, as in systemd.  A key given twice keeps the last value,
- * except Allow=, which adds a rule each time; an empty value ("Key=") resets
- * a key to its default and "Allow=" clears the rules so far.  Unknown
+ * except Allow= and Deny=, which add a rule each time; an empty value
+ * ("Key=") resets a key to its default and "Allow=" or "Deny=" clears the
+ * rules so far.  Unknown
  * sections and keys are warnings, bad values errors, both naming file:line.
  *
  * (Named conf.h because autoconf's config.h already takes that name.)
@@ -39,9 +40,10 @@ struct aws_settings;
 #define CONFIG_MAX_EXIT_IDLE_MS         (24 * 60 * 60 * 1000)
 #define CONFIG_MAX_PROCESS_TIMEOUT_MS   (10 * 60 * 1000)
 
-/* One [Policy] Allow= line, kept raw for the policy module, with where it
- * was written so that its errors can point there. */
+/* One [Policy] Allow= or Deny= line, kept raw for the policy module, with
+ * where it was written so that its errors can point there. */
 struct config_allow {
+	bool deny;  /* Deny= */
 	char *rule; /* the value, trimmed */
 	char *file;
 	unsigned line;
@@ -58,6 +60,7 @@ struct daemon_config {
 	unsigned max_connections;          /* MaxConnections=, 0: server default */
 	unsigned max_connections_per_uid;  /* MaxConnectionsPerUser=, 0: default */
 	unsigned max_calls_per_connection; /* MaxCallsPerConnection=, 0: default */
+	unsigned max_calls_per_uid;        /* MaxCallsPerUser=, 0: default */
 	unsigned drain_timeout_ms;         /* DrainTimeoutSec=: SIGTERM waits this long for calls */
 	unsigned exit_idle_ms;             /* ExitIdleSec=: 0 never; only when socket-activated */
 
@@ -89,7 +92,7 @@ struct daemon_config {
 	unsigned max_queued;      /* MaxQueued=, 0 when not set (the limiter's default) */
 
 	/* [Policy] */
-	struct config_allow *allow; /* Allow=, in file order */
+	struct config_allow *allow; /* Allow= and Deny=, in file order */
 	size_t n_allow;
 	bool allow_root; /* AllowRoot=, default yes */
 

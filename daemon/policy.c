@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "keyid.h"
 
@@ -39,6 +40,7 @@ struct key_spec {
 };
 
 struct rule {
+	bool deny;
 	char *origin;
 	char *text;
 	enum who_kind who;
@@ -204,7 +206,7 @@ static int parse_rule(struct rule *r, const char *text, char **ret_error, char *
 	who = strtok_r(copy, " \t", &save);
 	ops = who ? strtok_r(NULL, " \t", &save) : NULL;
 	if (!who || !ops) {
-		rc = asprintf(ret_error, "expected 'Allow=WHO OPERATIONS KEYS...'") < 0 ? -ENOMEM : -EINVAL;
+		rc = asprintf(ret_error, "expected WHO OPERATIONS KEYS...") < 0 ? -ENOMEM : -EINVAL;
 		goto out;
 	}
 	rc = parse_who(r, who, ret_error, ret_warning);
@@ -238,9 +240,10 @@ out:
 	return rc;
 }
 
-int policy_add_rule(struct policy *p, const char *text, const char *origin, char **ret_error, char **ret_warning)
+int policy_add_rule(struct policy *p, bool deny, const char *text, const char *origin, char **ret_error,
+		    char **ret_warning)
 {
-	struct rule r = { 0 };
+	struct rule r = { .deny = deny };
 	char *error = NULL, *warning = NULL;
 	int rc;
 
@@ -266,7 +269,7 @@ int policy_add_rule(struct policy *p, const char *text, const char *origin, char
 	}
 	rule_done(&r);
 	free(warning);
-	if (error && asprintf(ret_error, "%s: Allow=%s: %s", origin, text, error) < 0)
+	if (error && asprintf(ret_error, "%s: %s=%s: %s", origin, deny ? "Deny" : "Allow", text, error) < 0)
 		*ret_error = NULL;
 	free(error);
 	return rc;
@@ -327,9 +330,31 @@ static bool key_matches(const struct key_spec *spec, const struct policy_object 
 	return false;
 }
 
+static bool rule_matches(const struct rule *r, const struct policy_subject *s, unsigned op,
+			 const struct policy_object *o, const char *arn)
+{
+	if (!(r->ops & op) || !who_matches(r, s))
+		return false;
+	for (size_t j = 0; j < r->n_keys; j++)
+		if (key_matches(&r->keys[j], o, arn))
+			return true;
+	return false;
+}
+
+/* The first rule that matches op, or NULL (default deny). */
+static const struct rule *first_match(const struct policy *p, const struct policy_subject *s, unsigned op,
+				      const struct policy_object *o, const char *arn)
+{
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (rule_matches(&p->rules[i], s, op, o, arn))
+			return &p->rules[i];
+	return NULL;
+}
+
 bool policy_check(const struct policy *p, const struct policy_subject *s, unsigned ops,
 		  const struct policy_object *o, const char **ret_rule)
 {
+	const char *decided = "default";
 	char arn[256];
 
 	if (s->uid == 0 && p->allow_root) {
@@ -338,19 +363,22 @@ bool policy_check(const struct policy *p, const struct policy_subject *s, unsign
 		return true;
 	}
 	key_arn(o, arn, sizeof(arn));
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct rule *r = &p->rules[i];
+	for (unsigned op = 1; op & POLICY_OP_ALL; op <<= 1) {
+		const struct rule *r;
 
-		if ((r->ops & ops) != ops || !who_matches(r, s))
+		if (!(ops & op))
 			continue;
-		for (size_t j = 0; j < r->n_keys; j++)
-			if (key_matches(&r->keys[j], o, arn)) {
-				if (ret_rule)
-					*ret_rule = r->origin;
-				return true;
-			}
+		r = first_match(p, s, op, o, arn);
+		if (!r || r->deny) {
+			if (ret_rule)
+				*ret_rule = r ? r->origin : "default";
+			return false;
+		}
+		decided = r->origin;
 	}
-	return false;
+	if (ret_rule)
+		*ret_rule = decided;
+	return ops != 0;
 }
 
 size_t policy_n_rules(const struct policy *p)
@@ -361,7 +389,7 @@ size_t policy_n_rules(const struct policy *p)
 static const char *ops_string(unsigned ops, char *buf, size_t size)
 {
 	if (ops == POLICY_OP_ALL)
-		return "any operation";
+		return "do anything";
 	snprintf(buf, size, "%s%s%s%s%s", ops & POLICY_OP_CANCEL ? "cancel" : "",
 		 (ops & POLICY_OP_CANCEL) && (ops & ~POLICY_OP_CANCEL) ? "," : "", ops & POLICY_OP_ENABLE ? "enable" : "",
 		 (ops & POLICY_OP_ENABLE) && (ops & POLICY_OP_DESCRIBE) ? "," : "",
@@ -397,7 +425,8 @@ int policy_describe_rule(const struct policy *p, size_t i, char **ret)
 		keys += strcspn(keys, " \t");
 		keys += strspn(keys, " \t");
 	}
-	if (asprintf(ret, "%s: %s may %s on %s", r->origin, who, ops_string(r->ops, opsbuf, sizeof(opsbuf)),
+	if (asprintf(ret, "%s: %s %s %s on %s", r->origin, who, r->deny ? "may not" : "may",
+		     ops_string(r->ops, opsbuf, sizeof(opsbuf)),
 		     keys && *keys ? keys : "?") < 0)
 		return -ENOMEM;
 	return 0;
@@ -436,4 +465,111 @@ int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n)
 			return -E2BIG;
 		n = want;
 	}
+}
+
+/* --- the groups cache ---------------------------------------------------------------------- */
+
+struct groups_entry {
+	uid_t uid;
+	gid_t gid;
+	unsigned long long expires_ms;
+	gid_t *groups;
+	size_t n_groups;
+};
+
+struct policy_groups_cache {
+	unsigned long long (*now_ms)(void);
+	struct groups_entry entries[POLICY_GROUPS_CACHE_MAX];
+	size_t n_entries;
+	unsigned long lookups, hits;
+};
+
+static unsigned long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000ULL + (unsigned long long)ts.tv_nsec / 1000000ULL;
+}
+
+struct policy_groups_cache *policy_groups_cache_new(unsigned long long (*now_ms)(void))
+{
+	struct policy_groups_cache *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->now_ms = now_ms ? now_ms : monotonic_ms;
+	return c;
+}
+
+void policy_groups_cache_clear(struct policy_groups_cache *c)
+{
+	for (size_t i = 0; i < c->n_entries; i++)
+		free(c->entries[i].groups);
+	c->n_entries = 0;
+}
+
+struct policy_groups_cache *policy_groups_cache_free(struct policy_groups_cache *c)
+{
+	if (!c)
+		return NULL;
+	policy_groups_cache_clear(c);
+	free(c);
+	return NULL;
+}
+
+/* The slot for a new entry: a free one, else an expired one, else the one
+ * that expires first (the oldest: every entry lives the same time). */
+static struct groups_entry *groups_slot(struct policy_groups_cache *c)
+{
+	struct groups_entry *oldest;
+
+	if (c->n_entries < POLICY_GROUPS_CACHE_MAX)
+		return &c->entries[c->n_entries++];
+	oldest = &c->entries[0];
+	for (size_t i = 1; i < c->n_entries; i++)
+		if (c->entries[i].expires_ms < oldest->expires_ms)
+			oldest = &c->entries[i];
+	free(oldest->groups);
+	oldest->groups = NULL;
+	return oldest;
+}
+
+int policy_groups_cache_get(struct policy_groups_cache *c, uid_t uid, gid_t gid, const gid_t **ret,
+			    size_t *ret_n)
+{
+	unsigned long long now = c->now_ms();
+	struct groups_entry *e = NULL;
+	gid_t *groups;
+	size_t n;
+	int r;
+
+	c->lookups++;
+	for (size_t i = 0; i < c->n_entries; i++)
+		if (c->entries[i].uid == uid && c->entries[i].gid == gid) {
+			e = &c->entries[i];
+			break;
+		}
+	if (e && now < e->expires_ms) {
+		c->hits++;
+		*ret = e->groups;
+		*ret_n = e->n_groups;
+		return 0;
+	}
+	r = policy_lookup_groups(uid, gid, &groups, &n);
+	if (r < 0)
+		return r;
+	if (!e)
+		e = groups_slot(c);
+	free(e->groups);
+	*e = (struct groups_entry){ uid, gid, now + POLICY_GROUPS_CACHE_MS, groups, n };
+	*ret = e->groups;
+	*ret_n = e->n_groups;
+	return 0;
+}
+
+void policy_groups_cache_stats(const struct policy_groups_cache *c, unsigned long *ret_lookups,
+			       unsigned long *ret_hits)
+{
+	*ret_lookups = c->lookups;
+	*ret_hits = c->hits;
 }

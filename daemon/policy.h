@@ -5,19 +5,28 @@
  * Who may do what to which key: the [Policy] section of kmscanceld.conf.
  *
  *   Allow=WHO OPERATIONS KEYS...
+ *   Deny=WHO OPERATIONS KEYS...
  *     WHO         user:NAME|UID, group:NAME|GID, or *
  *     OPERATIONS  comma list of cancel, enable, describe, or *
  *     KEYS        key IDs, key ARNs, ARN globs (fnmatch), account:ID,
  *                 region:NAME, or *
  *   AllowRoot=yes|no   (default yes)
  *
- * Default deny.  There are only Allow rules, so their order never matters:
- * a request is allowed if any rule matches it (the first such rule is
- * reported for the audit record).  A bare key ID is matched as itself and
- * as the ARN it resolves to (default region, and the daemon's account once
- * known).  User and group names are resolved when the policy is loaded; a
- * name that does not exist makes the rule match nobody (with a warning),
- * so a typo fails closed.
+ * First match wins, in file order, for each operation a call needs: the
+ * first rule whose WHO, OPERATIONS and KEYS all match decides that
+ * operation, Allow or Deny; no matching rule is a Deny (default deny).  A
+ * call is allowed only when every operation it needs is (cancel with
+ * enableKey needs cancel and enable); the rule that decided is reported for
+ * the audit record (the one that denied, or the last one that allowed).
+ * First match rather than most specific: the file reads top to bottom like
+ * a firewall's, and "specific" has no order between a key glob and an
+ * account.  Root is allowed before any rule unless AllowRoot=no.
+ *
+ * A bare key ID is matched as itself and as the ARN it resolves to (default
+ * region, and the daemon's account once known).  User and group names are
+ * resolved when the policy is loaded; a name that does not exist makes the
+ * rule match nobody (with a warning), so a typo in an Allow fails closed
+ * (and one in a Deny is loud).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,11 +46,13 @@ struct policy;
 struct policy *policy_new(bool allow_root);
 struct policy *policy_free(struct policy *p); /* NULL-safe */
 
-/* Adds one Allow= value; origin ("file:line") names it in messages and
- * audit records.  Returns 0, or -EINVAL with *ret_error (malloc'ed) saying
- * what is wrong with the rule.  Unknown users/groups are a warning
- * (*ret_warning, malloc'ed, or NULL), not an error. */
-int policy_add_rule(struct policy *p, const char *text, const char *origin, char **ret_error, char **ret_warning);
+/* Appends one Allow= (deny false) or Deny= value; origin ("file:line")
+ * names it in messages and audit records.  Returns 0, or -EINVAL with
+ * *ret_error (malloc'ed) saying what is wrong with the rule.  Unknown
+ * users/groups are a warning (*ret_warning, malloc'ed, or NULL), not an
+ * error. */
+int policy_add_rule(struct policy *p, bool deny, const char *text, const char *origin, char **ret_error,
+		    char **ret_warning);
 
 /* The caller, as the kernel told us, with its supplementary groups. */
 struct policy_subject {
@@ -58,9 +69,10 @@ struct policy_object {
 	const char *account;        /* the daemon's account, may be NULL */
 };
 
-/* Whether subject may perform every operation in ops on object.  On allow,
- * *ret_rule (borrowed, may be passed NULL) names the rule ("root" for the
- * AllowRoot rule). */
+/* Whether subject may perform every operation in ops on object.
+ * *ret_rule (borrowed, may be passed NULL) names the rule that decided:
+ * "file:line", "root" for AllowRoot=yes, or "default" when no rule matched
+ * (default deny). */
 bool policy_check(const struct policy *p, const struct policy_subject *s, unsigned ops,
 		  const struct policy_object *o, const char **ret_rule);
 
@@ -70,5 +82,28 @@ size_t policy_n_rules(const struct policy *p);
 int policy_describe_rule(const struct policy *p, size_t i, char **ret);
 
 /* The supplementary groups of uid (primary gid included), via
- * getgrouplist().  *ret is malloc'ed. */
+ * getgrouplist().  *ret is malloc'ed.  A uid without a passwd entry has its
+ * primary group only. */
 int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n);
+
+/*
+ * A short-lived cache of policy_lookup_groups(): NSS can be slow (LDAP, SSSD)
+ * and a batch makes hundreds of calls from one uid.  Entries live
+ * POLICY_GROUPS_CACHE_MS (a membership change is seen within that); at most
+ * POLICY_GROUPS_CACHE_MAX entries, the oldest replaced.  The clock is
+ * CLOCK_MONOTONIC unless now_ms is given (tests).
+ */
+#define POLICY_GROUPS_CACHE_MS  5000
+#define POLICY_GROUPS_CACHE_MAX 64
+struct policy_groups_cache;
+struct policy_groups_cache *policy_groups_cache_new(unsigned long long (*now_ms)(void));
+struct policy_groups_cache *policy_groups_cache_free(struct policy_groups_cache *c); /* NULL-safe */
+/* The groups of uid/gid, borrowed until the next call on c.  Returns 0 or
+ * -ENOMEM / -E2BIG (then group rules cannot match; the caller goes on). */
+int policy_groups_cache_get(struct policy_groups_cache *c, uid_t uid, gid_t gid, const gid_t **ret,
+			    size_t *ret_n);
+/* Forgets every entry (a reload: memberships may have changed with it). */
+void policy_groups_cache_clear(struct policy_groups_cache *c);
+/* Counters for tests and status: lookups made, answers from the cache. */
+void policy_groups_cache_stats(const struct policy_groups_cache *c, unsigned long *ret_lookups,
+			       unsigned long *ret_hits);

@@ -80,7 +80,7 @@ static int policy_load(const struct daemon_config *c, struct policy **ret, char 
 		int r;
 
 		snprintf(origin, sizeof(origin), "%s:%u", a->file, a->line);
-		r = policy_add_rule(p, a->rule, origin, ret_error, &warning);
+		r = policy_add_rule(p, a->deny, a->rule, origin, ret_error, &warning);
 		if (r < 0) {
 			policy_free(p);
 			return r;
@@ -216,6 +216,8 @@ static void loaded_install(struct daemon *d, struct loaded *l)
 {
 	policy_free(d->policy);
 	d->policy = l->policy;
+	if (d->groups)
+		policy_groups_cache_clear(d->groups); /* a reload re-reads memberships too */
 	config_done(&d->config);
 	d->config = l->config;
 	aws_settings_done(&d->settings);
@@ -244,6 +246,8 @@ static int server_setup(struct daemon *d, char **ret_error)
 		limits.connections_per_uid_max = d->config.max_connections_per_uid;
 	if (d->config.max_calls_per_connection)
 		limits.calls_per_connection_max = d->config.max_calls_per_connection;
+	if (d->config.max_calls_per_uid)
+		limits.calls_per_uid_max = d->config.max_calls_per_uid;
 	r = server_new(d->base, &limits, kmscancel_methods, d, &d->server);
 	if (r < 0)
 		return r;
@@ -400,9 +404,10 @@ static void note_restart_only(const struct daemon_config *old, const struct daem
 	    !streq_null(old->socket_group, new->socket_group))
 		log_notice("reload: [Daemon] Socket=, SocketMode= and SocketGroup= take effect at the next start");
 	if (old->max_connections != new->max_connections || old->max_connections_per_uid != new->max_connections_per_uid ||
-	    old->max_calls_per_connection != new->max_calls_per_connection)
-		log_notice("reload: [Daemon] MaxConnections=, MaxConnectionsPerUser= and MaxCallsPerConnection= take "
-			   "effect at the next start");
+	    old->max_calls_per_connection != new->max_calls_per_connection ||
+	    old->max_calls_per_uid != new->max_calls_per_uid)
+		log_notice("reload: [Daemon] MaxConnections=, MaxConnectionsPerUser=, MaxCallsPerConnection= and "
+			   "MaxCallsPerUser= take effect at the next start");
 }
 
 /* Frees the KMS clients a reload replaced once no call uses them. */
@@ -624,7 +629,8 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 	*ret_error = NULL;
 
 	d->base = event_base_new();
-	if (!d->base) {
+	d->groups = policy_groups_cache_new(NULL);
+	if (!d->base || !d->groups) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -697,6 +703,7 @@ struct daemon *daemon_free(struct daemon *d)
 	if (d->base)
 		event_base_free(d->base);
 	policy_free(d->policy);
+	policy_groups_cache_free(d->groups);
 	config_done(&d->config);
 	aws_settings_done(&d->settings);
 	free(d->status);
@@ -798,6 +805,8 @@ int daemon_check_config(const struct daemon_options *o)
 	printf("region:      %s\n", d.settings.region ? d.settings.region : "(none: key ARNs only)");
 	printf("endpoint:    %s\n", d.settings.kms_endpoint_url ? d.settings.kms_endpoint_url : "(per region)");
 	printf("CA bundle:   %s\n", d.settings.ca_bundle ? d.settings.ca_bundle : "(system)");
+	printf("policy:      %zu rule(s), in file order, first match wins; no match is a denial\n",
+	       policy_n_rules(d.policy));
 	for (size_t i = 0; i < policy_n_rules(d.policy); i++) {
 		char *text = NULL;
 

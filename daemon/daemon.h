@@ -22,6 +22,7 @@ struct creds_cache;
 struct kms_client;
 struct server;
 struct policy;
+struct policy_groups_cache;
 struct operation;
 
 /* Bounds on a call's deadline (a client's timeoutMs is clamped to these). */
@@ -58,6 +59,7 @@ struct daemon {
 	struct aws_settings settings;
 	struct creds_cache *creds; /* the default credentials */
 	struct policy *policy;
+	struct policy_groups_cache *groups; /* callers' supplementary groups, briefly */
 	struct kms_client *kms;
 	struct server *server;
 	struct operation *cancels_in_flight; /* methods.c: for coalescing identical cancels */

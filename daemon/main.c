@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "daemon.h"
@@ -101,6 +102,12 @@ int main(int argc, char **argv)
 	if (check_only)
 		return daemon_check_config(&o) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
+	/* Nothing here needs privileges: the unit runs us as User=kmscanceld.
+	 * Root works (a test, a quick try) but holds far more than the job
+	 * needs. */
+	if (geteuid() == 0)
+		log_warning("running as root: kmscanceld needs no privileges and no capabilities; run it as an "
+			    "unprivileged user (the unit's User=kmscanceld)");
 	o.listen_fd = activation_fd();
 	r = daemon_new(&o, &d, &error);
 	if (r < 0) {

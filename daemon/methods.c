@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "creds-cache.h"
 #include "creds.h"
 #include "daemon.h"
@@ -104,16 +105,31 @@ static long elapsed_ms(const struct timespec *since)
 	return (now.tv_sec - since->tv_sec) * 1000L + (now.tv_nsec - since->tv_nsec) / 1000000L;
 }
 
-/* One line per outcome; the structured audit trail of the policy work builds
- * on this. */
-static void audit_outcome(const struct operation *op, const char *outcome, const char *error,
+/* "cancel", "cancel+enable", "describe": what the audit records call op. */
+static const char *operation_name(const struct operation *op)
+{
+	return op->enable_key ? "cancel+enable" : op->verb;
+}
+
+/* The audit record of op's answer (audit.h).  key_state on success, error
+ * (a short name, never a message: messages may quote anything) on failure. */
+static void audit_outcome(const struct operation *op, const char *key_state, const char *error,
 			  const char *request_id)
 {
-	const struct peer *p = call_peer(op->call);
+	struct audit_record r = {
+		.event = AUDIT_OUTCOME,
+		.caller = call_peer(op->call),
+		.operation = operation_name(op),
+		.key = op->key_id,
+		.success = error == NULL,
+		.key_state = error ? NULL : key_state,
+		.error = error,
+		.request_id = request_id && *request_id ? request_id : NULL,
+		.attempts = op->attempts,
+		.latency_ms = elapsed_ms(&op->started),
+	};
 
-	log_info("audit: op=%s key=%s uid=%u pid=%d comm=%s outcome=%s%s%s request_id=%s attempts=%u latency_ms=%ld",
-		 op->verb, op->key_id, (unsigned)p->uid, (int)p->pid, p->comm, outcome, error ? " error=" : "",
-		 error ? error : "", request_id ? request_id : "-", op->attempts, elapsed_ms(&op->started));
+	audit_log(&r);
 }
 
 static void flight_end(struct operation *leader);
@@ -138,40 +154,45 @@ static void operation_fail(struct operation *op, kmscancel_error error, const ch
 		op->followers = f->next_follower;
 		f->leader = NULL;
 		f->attempts = op->attempts;
-		audit_outcome(f, "failure", aws_code ? aws_code : kmscancel_error_short_name(error), request_id);
+		audit_outcome(f, NULL, aws_code ? aws_code : kmscancel_error_short_name(error), request_id);
 		f->daemon->calls_failed++;
 		call_reply_error(f->call, kmscancel_error_to_varlink(error), json_object_get(params));
 		operation_free(f);
 	}
-	audit_outcome(op, "failure", aws_code ? aws_code : kmscancel_error_short_name(error), request_id);
+	audit_outcome(op, NULL, aws_code ? aws_code : kmscancel_error_short_name(error), request_id);
 	daemon_count_failure(op->daemon, error);
 	call_reply_error(op->call, kmscancel_error_to_varlink(error), params);
 	operation_free(op);
 }
 
-/* The common start of every key operation: parameters, key ID, region,
- * account, credentials.  Replies and returns NULL on any problem. */
 /* Asks the local policy; on refusal replies PermissionDenied (naming the
- * rule set, never other keys) and frees op.  Decided before any request. */
+ * rule set, never other keys) and frees op.  Decided before any request,
+ * and audited either way. */
 static bool operation_authorize(struct operation *op, unsigned ops)
 {
 	const struct peer *p = call_peer(op->call);
 	struct daemon *d = op->daemon;
-	gid_t *groups = NULL;
+	const gid_t *groups = NULL;
 	size_t n_groups = 0;
 	const char *rule = NULL;
 	bool allowed;
 
-	/* Without the supplementary groups, group rules simply do not match. */
-	(void)policy_lookup_groups(p->uid, p->gid, &groups, &n_groups);
+	/* Without the supplementary groups (out of memory), group rules
+	 * simply do not match: fails closed. */
+	if (!d->groups || policy_groups_cache_get(d->groups, p->uid, p->gid, &groups, &n_groups) < 0)
+		groups = NULL, n_groups = 0;
 	struct policy_subject subject = { p->uid, p->gid, groups, n_groups };
 	struct policy_object object = { &op->key, daemon_default_region(d), daemon_account(d) };
 	allowed = policy_check(d->policy, &subject, ops, &object, &rule);
-	free(groups);
 
-	log_info("audit: op=%s%s key=%s uid=%u gid=%u pid=%d comm=%s decision=%s rule=%s", op->verb,
-		 ops & POLICY_OP_ENABLE ? "+enable" : "", op->key_id, (unsigned)p->uid, (unsigned)p->gid, (int)p->pid,
-		 p->comm, allowed ? "allow" : "deny", allowed ? rule : "-");
+	audit_log(&(struct audit_record){
+		.event = AUDIT_DECISION,
+		.caller = p,
+		.operation = operation_name(op),
+		.key = op->key_id,
+		.allowed = allowed,
+		.rule = rule,
+	});
 	if (!allowed) {
 		char msg[256];
 
@@ -182,6 +203,8 @@ static bool operation_authorize(struct operation *op, unsigned ops)
 	return allowed;
 }
 
+/* The common start of every key operation: parameters, key ID, region,
+ * account, policy.  Replies and returns NULL on any problem. */
 /* Fields each method accepts; anything else is InvalidParameter, as
  * sd-varlink's dispatch tables do, so a typo is never silently ignored. */
 static const char *const cancel_fields[] = { "keyId", "enableKey", "timeoutMs", NULL };
@@ -242,7 +265,12 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 		/* Never echo arbitrary caller bytes into the log. */
 		free(op->key_id);
 		op->key_id = strdup("(invalid key ID)");
-		log_info("audit: op=%s uid=%u decision=reject reason=invalid-key-id", verb, (unsigned)call_peer(c)->uid);
+		audit_log(&(struct audit_record){
+			.event = AUDIT_REJECT,
+			.caller = call_peer(c),
+			.operation = operation_name(op),
+			.reason = "invalid key ID",
+		});
 		operation_fail(op, KMSCANCEL_E_INVALID_KEY_ID, NULL, reason, NULL);
 		return NULL;
 	}
@@ -261,6 +289,13 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 		 * rather than send another account's key with our keys. */
 		snprintf(msg, sizeof(msg), "key belongs to account %s; this daemon has credentials for account %s only",
 			 op->key.account, daemon_account(d));
+		audit_log(&(struct audit_record){
+			.event = AUDIT_REJECT,
+			.caller = call_peer(c),
+			.operation = operation_name(op),
+			.key = op->key_id,
+			.reason = "key of another account",
+		});
 		operation_fail(op, KMSCANCEL_E_PERMISSION_DENIED, NULL, msg, NULL);
 		return NULL;
 	}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The audit trail: one record per policy decision, per request refused
+ * before the policy (an invalid key ID), and per outcome.
+ *
+ * Under systemd (log_to_journal()) each record is one journal entry with a
+ * human MESSAGE, a MESSAGE_ID per event type (below; `journalctl
+ * MESSAGE_ID=…` finds them all) and these fields, each present only when it
+ * applies:
+ *
+ *   KMSCANCEL_EVENT        decision, reject, outcome
+ *   KMSCANCEL_CALLER_UID   SO_PEERCRED of the connection
+ *   KMSCANCEL_CALLER_GID
+ *   KMSCANCEL_CALLER_PID
+ *   KMSCANCEL_CALLER_COMM  /proc/PID/comm at accept: informational only,
+ *                          the caller chooses it
+ *   KMSCANCEL_OPERATION    cancel, cancel+enable, describe
+ *   KMSCANCEL_KEY          the key as the caller gave it (validated first)
+ *   KMSCANCEL_DECISION     allow, deny
+ *   KMSCANCEL_RULE         file:line of the deciding rule, root, default
+ *   KMSCANCEL_REASON       why a request was rejected (reject)
+ *   KMSCANCEL_OUTCOME      success, failure
+ *   KMSCANCEL_KEY_STATE    the key's state after success
+ *   KMSCANCEL_ERROR        the error's short name (NotFoundException, …)
+ *   KMSCANCEL_AWS_REQUEST_ID
+ *   KMSCANCEL_ATTEMPTS     HTTP attempts made to KMS
+ *   KMSCANCEL_LATENCY_MS   from the call's arrival to its answer
+ *
+ * Otherwise each record is one line on stderr,
+ *   kmscanceld[info]: audit event=decision op=cancel key=… uid=… …
+ * with the same fields in lower case without the prefix (caller_uid is
+ * uid, aws_request_id is request_id, …).  A value with anything but
+ * [A-Za-z0-9._:/@+,*=-] is double-quoted with C escapes, so a process name
+ * cannot forge fields or lines.
+ *
+ * Audit records are written whatever LogLevel= says.  They never hold a
+ * secret: nothing here sees credentials.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+
+struct peer;
+
+/* Made with `systemd-id128 new`; never change them (queries depend on them). */
+#define AUDIT_MESSAGE_ALLOW   "f0a83f6538504e388266bafb492057e3" /* decision: allow */
+#define AUDIT_MESSAGE_DENY    "6be00c62915e4f488368008dccc85bfa" /* decision: deny */
+#define AUDIT_MESSAGE_REJECT  "302be730c7c64b76937b1822332a9568" /* invalid request */
+#define AUDIT_MESSAGE_SUCCESS "e02ecd26457c43098243b7976cac6b9c" /* outcome: success */
+#define AUDIT_MESSAGE_FAILURE "97f7676f9854496d8f1cd0200b08531f" /* outcome: failure */
+
+/* Longest stderr line or MESSAGE; longer values are cut to fit. */
+#define AUDIT_LINE_MAX 2048
+
+enum audit_event {
+	AUDIT_DECISION,
+	AUDIT_REJECT,
+	AUDIT_OUTCOME,
+	_AUDIT_EVENT_MAX,
+};
+
+const char *audit_event_to_string(enum audit_event e);
+
+/* One record.  Pointers are borrowed; NULL strings are left out. */
+struct audit_record {
+	enum audit_event event;
+	const struct peer *caller;
+	const char *operation;
+	const char *key;
+	/* AUDIT_DECISION */
+	bool allowed;
+	const char *rule;
+	/* AUDIT_REJECT */
+	const char *reason;
+	/* AUDIT_OUTCOME */
+	bool success;
+	const char *key_state;
+	const char *error;
+	const char *request_id;
+	unsigned attempts;
+	long latency_ms;
+};
+
+/* Writes r to the journal or stderr (see above). */
+void audit_log(const struct audit_record *r);
+
+/* The stderr form, without the "kmscanceld[info]: " prefix, into buf
+ * (always NUL-terminated; cut at size).  For tests. */
+void audit_format_text(const struct audit_record *r, char *buf, size_t size);
+
+/* The MESSAGE_ID of r. */
+const char *audit_message_id(const struct audit_record *r);

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* The audit records' text form: every field, and nothing a caller can forge. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "audit.h"
+#include "varlink-service.h"
+
+#define KEY "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+static void test_decision(void **state)
+{
+	struct peer p = { .uid = 1000, .gid = 100, .pid = 42, .comm = "kmscancel" };
+	struct audit_record r = {
+		.event = AUDIT_DECISION, .caller = &p, .operation = "cancel", .key = KEY,
+		.allowed = false, .rule = "default",
+	};
+	char line[AUDIT_LINE_MAX];
+
+	audit_format_text(&r, line, sizeof(line));
+	assert_string_equal(line, "audit event=decision op=cancel key=" KEY " uid=1000 gid=100 pid=42 comm=kmscancel "
+				  "decision=deny rule=default");
+	assert_string_equal(audit_message_id(&r), AUDIT_MESSAGE_DENY);
+	r.allowed = true;
+	assert_string_equal(audit_message_id(&r), AUDIT_MESSAGE_ALLOW);
+}
+
+static void test_outcome(void **state)
+{
+	struct peer p = { .uid = 0, .gid = 0, .pid = 1, .comm = "sh" };
+	struct audit_record r = {
+		.event = AUDIT_OUTCOME, .caller = &p, .operation = "cancel+enable", .key = KEY,
+		.success = false, .error = "NotFoundException", .request_id = "abc-123", .attempts = 3, .latency_ms = 17,
+	};
+	char line[AUDIT_LINE_MAX];
+
+	audit_format_text(&r, line, sizeof(line));
+	assert_string_equal(line, "audit event=outcome op=cancel+enable key=" KEY " uid=0 gid=0 pid=1 comm=sh "
+				  "outcome=failure error=NotFoundException request_id=abc-123 attempts=3 latency_ms=17");
+	assert_string_equal(audit_message_id(&r), AUDIT_MESSAGE_FAILURE);
+	r.success = true, r.error = NULL, r.key_state = "Enabled";
+	audit_format_text(&r, line, sizeof(line));
+	assert_non_null(strstr(line, "outcome=success key_state=Enabled request_id=abc-123"));
+	assert_string_equal(audit_message_id(&r), AUDIT_MESSAGE_SUCCESS);
+}
+
+/* A process name is the caller's choice: spaces, quotes and newlines must
+ * not make a second field or a second line. */
+static void test_hostile_comm(void **state)
+{
+	struct peer p = { .uid = 5, .gid = 5, .pid = 9, .comm = "a uid=0\n\"x\\" };
+	struct audit_record r = { .event = AUDIT_REJECT, .caller = &p, .operation = "describe", .reason = "invalid key ID" };
+	char line[AUDIT_LINE_MAX];
+
+	audit_format_text(&r, line, sizeof(line));
+	assert_string_equal(line, "audit event=reject op=describe uid=5 gid=5 pid=9 comm=\"a uid=0\\x0a\\\"x\\\\\" "
+				  "decision=reject reason=\"invalid key ID\"");
+	assert_null(strchr(line, '\n'));
+	assert_string_equal(audit_message_id(&r), AUDIT_MESSAGE_REJECT);
+}
+
+/* A short buffer cuts the line but never overflows it. */
+static void test_truncation(void **state)
+{
+	struct peer p = { .uid = 5, .gid = 5, .pid = 9, .comm = "x" };
+	struct audit_record r = { .event = AUDIT_DECISION, .caller = &p, .operation = "cancel", .key = KEY, .rule = "r" };
+	char line[40];
+
+	memset(line, 'Z', sizeof(line));
+	for (size_t size = 1; size <= sizeof(line); size++) {
+		audit_format_text(&r, line, size);
+		if (size >= 7)
+			assert_true(strlen(line) < size);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decision),
+		cmocka_unit_test(test_outcome),
+		cmocka_unit_test(test_hostile_comm),
+		cmocka_unit_test(test_truncation),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -849,6 +849,7 @@ static void method_get_status(struct call *c, void *userdata)
 	add_uint(params, "connectionsRejected", ss.connections_rejected);
 	add_uint(params, "calls", ss.calls_total);
 	add_uint(params, "callsInFlight", ss.calls_in_flight);
+	add_uint(params, "callsHeldBack", ss.calls_held_back);
 	add_uint(params, "callsSucceeded", d->calls_ok);
 	add_uint(params, "callsFailed", d->calls_failed);
 	json_object_object_add(params, "errors", status_errors(d));

@@ -503,8 +503,10 @@ struct policy_groups_cache *policy_groups_cache_new(unsigned long long (*now_ms)
 
 void policy_groups_cache_clear(struct policy_groups_cache *c)
 {
-	for (size_t i = 0; i < c->n_entries; i++)
+	for (size_t i = 0; i < c->n_entries; i++) {
 		free(c->entries[i].groups);
+		c->entries[i] = (struct groups_entry){ 0 };
+	}
 	c->n_entries = 0;
 }
 
@@ -524,7 +526,7 @@ static struct groups_entry *groups_slot(struct policy_groups_cache *c)
 	struct groups_entry *oldest;
 
 	if (c->n_entries < POLICY_GROUPS_CACHE_MAX)
-		return &c->entries[c->n_entries++];
+		return &c->entries[c->n_entries++]; /* zeroed: never used, or cleared */
 	oldest = &c->entries[0];
 	for (size_t i = 1; i < c->n_entries; i++)
 		if (c->entries[i].expires_ms < oldest->expires_ms)

@@ -39,13 +39,36 @@ fail() { log "FAIL: $*"; failures=$((failures + 1)); }
 pass() { log "ok: $*"; }
 die() { log "ERROR: $*"; exit 99; }
 
+# at_cleanup CMD: run CMD (with eval) when the test exits, before $T goes.
+CLEANUP_CMDS=()
+at_cleanup() { CLEANUP_CMDS+=("$1"); }
+
+# The test secret must never be printed by anyone: daemon, fake, CLI.  The
+# daemon's log is checked at each stop (the next start overwrites it), the
+# rest at exit.
+check_no_secret() {
+	local f
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		if grep -qF -- "$TEST_SECRET" "$f"; then
+			log "FAIL: the test secret appears in ${f#"$T"/}:"
+			grep -nF -- "$TEST_SECRET" "$f" | head -n 5 >&2
+			failures=$((failures + 1))
+		fi
+	done
+}
+
 cleanup() {
-	local rc=$?
+	local rc=$? cmd
 	stop_daemon
 	if [ -n "$FAKE_PID" ]; then
 		kill "$FAKE_PID" 2>/dev/null
 		wait "$FAKE_PID" 2>/dev/null
 	fi
+	for cmd in ${CLEANUP_CMDS[@]+"${CLEANUP_CMDS[@]}"}; do
+		eval "$cmd"
+	done
+	check_no_secret "$T"/*.log "$T/out" "$T/err"
 	if [ -s "$NETGUARD_LOG" ]; then
 		log "FAIL: something tried to leave loopback:"
 		cat "$NETGUARD_LOG" >&2
@@ -133,6 +156,7 @@ stop_daemon() {
 	wait "$DAEMON_PID" 2>/dev/null
 	DAEMON_RC=$?
 	DAEMON_PID=
+	check_no_secret "$T/daemon.log"
 	# 99 is the --error-exitcode check-valgrind gives valgrind.  The log is
 	# printed now: the next start_daemon overwrites it.
 	if [ -n "${DAEMON_WRAPPER:-}" ] && [ "$DAEMON_RC" -eq 99 ]; then

@@ -238,7 +238,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	set_key "$KEY2" PendingDeletion
 	run_cli --json cancel "$KEY2"
 	expect_rc 0 "the single cancel"
-	lat=$(grep "op=cancel key=$KEY2 uid=0 .*outcome=Disabled" "$T/daemon.log" | sed -n 's/.*latency_ms=\([0-9]*\).*/\1/p' | tail -n 1)
+	lat=$(grep "event=outcome op=cancel key=$KEY2 uid=0 .*outcome=success key_state=Disabled" "$T/daemon.log" | sed -n 's/.*latency_ms=\([0-9]*\).*/\1/p' | tail -n 1)
 	timing_check '[ -n "$lat" ] && [ "$lat" -le 120 ]' "single cancel behind two batches served within one token interval (100 ms): ${lat:-?} ms"
 	log "single cancel behind two batches at 10/s: ${lat:-?} ms"
 	wait "$pa" "$pb"

@@ -289,8 +289,10 @@ static void test_groups_cache(void **state)
 		assert_int_equal(policy_groups_cache_get(c, 4000001000u + i, 7, &groups, &n), 0);
 		assert_int_equal(groups[0], 7);
 	}
+	/* Cleared (a reload): looked up again, into slots used before. */
 	policy_groups_cache_clear(c);
 	assert_int_equal(policy_groups_cache_get(c, 4000000001u, 4000000002u, &groups, &n), 0);
+	assert_int_equal(policy_groups_cache_get(c, 4000000005u, 4000000002u, &groups, &n), 0);
 	policy_groups_cache_stats(c, &lookups, &hits);
 	assert_int_equal(hits, 1);
 	policy_groups_cache_free(c);

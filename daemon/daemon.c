@@ -687,6 +687,12 @@ struct daemon *daemon_free(struct daemon *d)
 	retired_collect(d, true);
 	free(d->retired);
 	server_free(d->server);
+	/* Freeing the signal events restores the default dispositions; a
+	 * further SIGTERM during teardown would then kill us with status 143
+	 * although we are already on the way out.  Ignore it instead. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	event_free_null(d->sig_term);
 	event_free_null(d->sig_int);
 	event_free_null(d->sig_hup);

@@ -2,8 +2,8 @@
 /*
  * Many keys on one connection: up to CLI_WINDOW calls are pipelined, outcomes
  * are printed in the order the keys were given as soon as each key's turn
- * comes, and on a terminal a progress line on stderr shows done/total and
- * failures.  Keys that are not key IDs or ARNs are reported without being
+ * comes, and on a terminal a progress line on stderr shows done/total,
+ * failures, the rate and the time left (never on a pipe, nor with --quiet).  Keys that are not key IDs or ARNs are reported without being
  * sent.  If the daemon cannot be reached, the run stops with one message and
  * EXIT_UNAVAILABLE.
  */
@@ -47,6 +47,7 @@ struct batch {
 	struct item *items;
 	size_t n;
 	size_t next_queue, next_output, in_flight;
+	size_t completed; /* calls answered (or keys refused locally), in any order */
 	size_t failed;
 	enum cli_outcome worst;
 	char *unreachable; /* the connect error's message, once seen */
@@ -54,6 +55,7 @@ struct batch {
 	bool progress;          /* stderr is a terminal and there is more than one key */
 	bool progress_shown;    /* the line is on screen now */
 	uint64_t progress_last; /* ms, CLOCK_MONOTONIC */
+	uint64_t started;       /* ms, CLOCK_MONOTONIC */
 };
 
 /* --- progress ------------------------------------------------------------------------------- */
@@ -74,6 +76,25 @@ static void progress_clear(struct batch *b)
 	b->progress_shown = false;
 }
 
+/* ", 41.3/s, ETA 12s" once there is something to measure: the rate over
+ * the whole run so far, which smooths the daemon's rate-limit bursts. */
+static void progress_draw_rate(const struct batch *b, uint64_t now)
+{
+	double elapsed = (double)(now - b->started) / 1000.0, rate, eta;
+
+	if (b->completed == 0 || elapsed < PROGRESS_INTERVAL_MS / 1000.0)
+		return;
+	rate = (double)b->completed / elapsed;
+	eta = (double)(b->n - b->completed) / rate;
+	fprintf(stderr, ", %.1f/s, ETA ", rate);
+	if (eta >= 3600)
+		fprintf(stderr, "%uh%02um", (unsigned)(eta / 3600), (unsigned)(eta / 60) % 60);
+	else if (eta >= 60)
+		fprintf(stderr, "%um%02us", (unsigned)(eta / 60), (unsigned)eta % 60);
+	else
+		fprintf(stderr, "%us", (unsigned)(eta + 0.5));
+}
+
 /* Redraw at most every PROGRESS_INTERVAL_MS: output lines clear the line
  * before they print, and redrawing after each of them would flicker. */
 static void progress_draw(struct batch *b)
@@ -86,9 +107,10 @@ static void progress_draw(struct batch *b)
 	if (b->progress_last && now - b->progress_last < PROGRESS_INTERVAL_MS)
 		return;
 	fflush(stdout);
-	fprintf(stderr, "\r\033[K%zu/%zu done", b->next_output, b->n);
+	fprintf(stderr, "\r\033[K%zu/%zu done", b->completed, b->n);
 	if (b->failed)
 		fprintf(stderr, ", %zu failed", b->failed);
+	progress_draw_rate(b, now);
 	b->progress_shown = true;
 	b->progress_last = now;
 }
@@ -103,6 +125,7 @@ static void item_completed(kmscancel *h, kmscancel_call *call, kmscancel_result 
 	it->result = result;
 	it->done = true;
 	b->in_flight--;
+	b->completed++;
 	if (kmscancel_result_error(result) == KMSCANCEL_E_CONNECT && !b->unreachable)
 		b->unreachable = strdup(kmscancel_result_message(result));
 }
@@ -117,12 +140,14 @@ static void item_queue(struct batch *b, struct item *it)
 	if (keyid_parse(it->key, &k, &reason) < 0) {
 		it->invalid = reason ? reason : "not a key ID or key ARN";
 		it->done = true;
+		b->completed++;
 		return;
 	}
-	if (b->op == CLI_OP_CANCEL) {
+	if (b->op == CLI_OP_CANCEL || b->op == CLI_OP_DRY_RUN) {
 		kmscancel_cancel_options o = KMSCANCEL_CANCEL_OPTIONS_INIT;
 
 		o.enable_key = b->cli->enable;
+		o.dry_run = b->op == CLI_OP_DRY_RUN;
 		e = kmscancel_cancel_key_deletion_async(b->h, it->key, &o, item_completed, it, NULL);
 	} else {
 		e = kmscancel_describe_key_async(b->h, it->key, item_completed, it, NULL);
@@ -133,6 +158,7 @@ static void item_queue(struct batch *b, struct item *it)
 		it->result = NULL;
 		it->done = true;
 		it->queue_error = e;
+		b->completed++;
 		return;
 	}
 	b->in_flight++;
@@ -234,7 +260,8 @@ int batch_run(const struct cli *cli, enum cli_op op, const struct key_list *keys
 	kmscancel_set_timeout(b.h, cli->timeout_ms);
 	for (size_t i = 0; i < keys->n; i++)
 		b.items[i] = (struct item){.key = keys->keys[i], .batch = &b};
-	b.progress = keys->n > 1 && isatty(STDERR_FILENO);
+	b.progress = keys->n > 1 && !cli->quiet && isatty(STDERR_FILENO);
+	b.started = now_ms();
 
 	batch_loop(&b);
 	if (b.unreachable)

@@ -6,6 +6,10 @@
  *
  *   {"keyId": ARN, "ok": true, "keyState": …, "requestId": …, "attempts": …[, "alreadyCancelled": true]}
  *   {"keyId": KEY-AS-GIVEN, "ok": false, "error": "NotFoundException", "message": …[, "requestId": …]}
+ *   {"keyId": ARN, "ok": true, "dryRun": true, "keyState": …, "deletionDate": …, "requestId": …}
+ *
+ * --quiet drops the successes (failures are still reported, in whichever
+ * form).  Colours only on a terminal (output_color_init).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -19,7 +23,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <json-c/json.h>
+
+/* SGR sequences; the reset follows every coloured word. */
+#define COLOR_GREEN  "\033[32m"
+#define COLOR_YELLOW "\033[33m"
+#define COLOR_RED    "\033[1;31m"
+#define COLOR_RESET  "\033[0m"
 
 /* --- plumbing ------------------------------------------------------------------------------ */
 
@@ -33,6 +44,32 @@ static void fputs_escaped(const char *s, FILE *f)
 		else
 			fputc(c, f);
 	}
+}
+
+static bool color_wanted(int fd)
+{
+	const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
+
+	if (no_color && *no_color)
+		return false;
+	if (term && strcmp(term, "dumb") == 0)
+		return false;
+	return isatty(fd) == 1;
+}
+
+void output_color_init(struct cli *cli)
+{
+	cli->color_stdout = !cli->json && color_wanted(STDOUT_FILENO);
+	cli->color_stderr = color_wanted(STDERR_FILENO);
+}
+
+/* word on f, in color when on. */
+static void put_colored(FILE *f, bool on, const char *color, const char *word)
+{
+	if (on)
+		fprintf(f, "%s%s%s", color, word, COLOR_RESET);
+	else
+		fputs(word, f);
 }
 
 void output_error(const char *fmt, ...)
@@ -122,10 +159,22 @@ static enum cli_outcome output_failure(const struct cli *cli, enum cli_op op, co
 		json_add_string(o, "message", message);
 		json_add_string(o, "requestId", request_id);
 		json_line(o);
-	} else if (request_id) {
-		output_error("%s: %s: %s (request %s)", key, name, message, request_id);
 	} else {
-		output_error("%s: %s: %s", key, name, message);
+		/* "kmscancel: KEY: ErrorName: message (request ID)", the name
+		 * in red on a terminal. */
+		fflush(stdout);
+		fputs("kmscancel: ", stderr);
+		fputs_escaped(key, stderr);
+		fputs(": ", stderr);
+		put_colored(stderr, cli->color_stderr, COLOR_RED, name ? name : "Error");
+		fputs(": ", stderr);
+		fputs_escaped(message ? message : "", stderr);
+		if (request_id) {
+			fputs(" (request ", stderr);
+			fputs_escaped(request_id, stderr);
+			fputc(')', stderr);
+		}
+		fputc('\n', stderr);
 	}
 	return outcome_of(e);
 }
@@ -169,7 +218,8 @@ static enum cli_outcome output_cancelled(const struct cli *cli, const kmscancel_
 		json_line(o);
 		return CLI_OUTCOME_OK;
 	}
-	printf("cancelled  %s  (%s", kmscancel_result_key_id(r), kmscancel_result_key_state(r));
+	put_colored(stdout, cli->color_stdout, COLOR_GREEN, "cancelled");
+	printf("  %s  (%s", kmscancel_result_key_id(r), kmscancel_result_key_state(r));
 	if (kmscancel_result_request_id(r))
 		printf(", request %s", kmscancel_result_request_id(r));
 	if (attempts > 1)
@@ -186,20 +236,27 @@ static const char *described_key(const kmscancel_result *r)
 	return kmscancel_result_arn(r) ? kmscancel_result_arn(r) : kmscancel_result_key_id(r);
 }
 
-/* "  (deletion on DATE, multi-Region)", or nothing. */
-static void print_key_details(const kmscancel_result *r)
+/* A key state, coloured by what it means for a rescue: pending deletion in
+ * yellow, Enabled in green. */
+static void put_state(const struct cli *cli, const char *state)
 {
-	const char *date = kmscancel_result_deletion_date(r);
-	bool mrk = kmscancel_result_multi_region(r) == 1;
+	const char *color = NULL;
 
-	if (!date && !mrk)
-		return;
-	printf("  (%s%s%s%s)", date ? "deletion on " : "", date ? date : "", date && mrk ? ", " : "",
-	       mrk ? "multi-Region" : "");
+	if (strncmp(state, "Pending", strlen("Pending")) == 0 && strstr(state, "Deletion"))
+		color = COLOR_YELLOW;
+	else if (strcmp(state, "Enabled") == 0)
+		color = COLOR_GREEN;
+	put_colored(stdout, cli->color_stdout && color, color ? color : "", state);
 }
 
+/* "ARN  STATE  (enabled|disabled, deletion on DATE|no deletion scheduled,
+ * multi-Region|single-Region)": every field, so that no line needs
+ * guessing; unreported ones are left out. */
 static enum cli_outcome output_described(const struct cli *cli, const kmscancel_result *r)
 {
+	const char *date = kmscancel_result_deletion_date(r);
+	int enabled = kmscancel_result_enabled(r), mrk = kmscancel_result_multi_region(r);
+
 	if (cli->json) {
 		struct json_object *o = json_head(described_key(r), true, false);
 		struct json_object *reply = json_tokener_parse(kmscancel_result_json(r));
@@ -216,46 +273,40 @@ static enum cli_outcome output_described(const struct cli *cli, const kmscancel_
 		json_line(o);
 		return CLI_OUTCOME_OK;
 	}
-	printf("%s  %s", described_key(r), kmscancel_result_key_state(r));
-	print_key_details(r);
-	putchar('\n');
+	printf("%s  ", described_key(r));
+	put_state(cli, kmscancel_result_key_state(r));
+	printf("  (%s", enabled == 1 ? "enabled" : enabled == 0 ? "disabled" : "enabled unknown");
+	if (date)
+		printf(", deletion on %s", date);
+	else
+		printf(", no deletion scheduled");
+	if (mrk >= 0)
+		printf(", %s", mrk ? "multi-Region" : "single-Region");
+	puts(")");
 	return CLI_OUTCOME_OK;
 }
 
-/* CancelKeyDeletion works from these states only (AWS.md §4). */
-static bool state_is_cancellable(const char *state)
+/* The daemon checked the key, its account and the local policy as for the
+ * cancel and found it pending deletion (anything else is an error reply,
+ * printed as the failure the cancel would meet). */
+static enum cli_outcome output_dry_run(const struct cli *cli, const kmscancel_result *r)
 {
-	return strcmp(state, "PendingDeletion") == 0 || strcmp(state, "PendingReplicaDeletion") == 0;
-}
+	const char *date = kmscancel_result_deletion_date(r);
 
-static enum cli_outcome output_dry_run(const struct cli *cli, const char *key, const kmscancel_result *r)
-{
-	const char *state = kmscancel_result_key_state(r);
-
-	if (!state_is_cancellable(state)) {
-		char *message = NULL;
-		enum cli_outcome o;
-
-		if (asprintf(&message, "the key is %s, not pending deletion: cancel would fail", state) < 0)
-			message = NULL;
-		o = output_failure(cli, CLI_OP_DRY_RUN, key, "KMSInvalidStateException",
-				   message ? message : "not pending deletion", NULL, KMSCANCEL_E_INVALID_STATE);
-		free(message);
-		return o;
-	}
 	if (cli->json) {
-		struct json_object *o = json_head(described_key(r), true, true);
+		struct json_object *o = json_head(kmscancel_result_key_id(r), true, true);
 
-		json_add_string(o, "keyState", state);
-		json_add_string(o, "deletionDate", kmscancel_result_deletion_date(r));
+		json_add_string(o, "keyState", kmscancel_result_key_state(r));
+		json_add_string(o, "deletionDate", date);
 		json_add_string(o, "requestId", kmscancel_result_request_id(r));
 		json_line(o);
 		return CLI_OUTCOME_OK;
 	}
-	printf("would cancel%s  %s  (%s", cli->enable ? " and enable" : "", described_key(r), state);
-	if (kmscancel_result_deletion_date(r))
-		printf(", deletion on %s", kmscancel_result_deletion_date(r));
-	puts(")");
+	put_colored(stdout, cli->color_stdout, COLOR_GREEN, cli->enable ? "would cancel and enable" : "would cancel");
+	printf("  %s  (%s", kmscancel_result_key_id(r), kmscancel_result_key_state(r));
+	if (date)
+		printf(", deletion on %s", date);
+	puts("; the local policy allows it)");
 	return CLI_OUTCOME_OK;
 }
 
@@ -266,13 +317,15 @@ enum cli_outcome output_result(const struct cli *cli, enum cli_op op, const char
 	if (e != KMSCANCEL_OK)
 		return output_failure(cli, op, key, kmscancel_result_error_name(r), kmscancel_result_message(r),
 				      kmscancel_result_request_id(r), e);
+	if (cli->quiet)
+		return CLI_OUTCOME_OK;
 	switch (op) {
 	case CLI_OP_CANCEL:
 		return output_cancelled(cli, r);
 	case CLI_OP_DESCRIBE:
 		return output_described(cli, r);
 	case CLI_OP_DRY_RUN:
-		return output_dry_run(cli, key, r);
+		return output_dry_run(cli, r);
 	}
 	return CLI_OUTCOME_FAILED;
 }
@@ -446,6 +499,10 @@ void output_status(const struct cli *cli, const kmscancel_result *r)
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		output_error("cannot read the status reply");
+		return;
+	}
+	if (cli->quiet) {
+		json_object_put(o); /* reachable and answering: the exit code says it */
 		return;
 	}
 	if (cli->json) {

@@ -32,16 +32,19 @@
 struct cli {
 	const char *socket_path; /* NULL: $KMSCANCEL_SOCKET, then the default */
 	bool json;
+	bool quiet;          /* report failures only; no progress line */
 	unsigned timeout_ms; /* 0: the daemon's default */
 	bool enable;         /* cancel --enable */
 	bool dry_run;        /* cancel --dry-run */
+	bool color_stdout;   /* ANSI colours: a terminal, and NO_COLOR unset (output_color_init) */
+	bool color_stderr;
 };
 
 /* What is done for each key. */
 enum cli_op {
 	CLI_OP_CANCEL,
 	CLI_OP_DESCRIBE,
-	CLI_OP_DRY_RUN, /* DescribeKey, judged as a cancel would see it */
+	CLI_OP_DRY_RUN, /* CancelKeyDeletion with dryRun: the daemon checks and changes nothing */
 };
 
 /* How one key fared; the exit code is the worst of them. */
@@ -82,6 +85,10 @@ enum cli_outcome output_result(const struct cli *cli, enum cli_op op, const char
 
 /* A key rejected locally, before anything was sent. */
 enum cli_outcome output_invalid_key(const struct cli *cli, enum cli_op op, const char *key, const char *reason);
+
+/* Decide on colours: only on a terminal, never with $NO_COLOR set and
+ * non-empty (no-color.org) or TERM=dumb, never for JSON. */
+void output_color_init(struct cli *cli);
 
 /* GetStatus: "field: value" lines, or the reply as one JSON line. */
 void output_status(const struct cli *cli, const kmscancel_result *r);

@@ -2,7 +2,7 @@
 /*
  * kmscancel — the command-line client of kmscanceld.
  *
- *   kmscancel [--socket PATH] [--json] [--timeout SEC] cancel [--enable] [--dry-run] KEY-ID...
+ *   kmscancel [--socket PATH] [--json] [--quiet] [--timeout SEC] cancel [--enable] [--dry-run] KEY-ID...
  *   kmscancel [...] cancel -  |  cancel --file FILE
  *   kmscancel [...] describe KEY-ID...
  *   kmscancel [...] status
@@ -50,12 +50,30 @@ enum {
 #define GLOBAL_OPTIONS \
 	{"socket", required_argument, NULL, OPT_SOCKET}, \
 	{"json", no_argument, NULL, OPT_JSON}, \
+	{"quiet", no_argument, NULL, 'q'}, \
 	{"timeout", required_argument, NULL, OPT_TIMEOUT}, \
 	{"help", no_argument, NULL, 'h'}, \
 	{"version", no_argument, NULL, 'V'}
 /* clang-format on */
 
 /* --- help ---------------------------------------------------------------------------------------- */
+
+/* The options every command takes, for each help text. */
+static void help_global_options(void)
+{
+	printf("      --socket PATH   Talk to kmscanceld at PATH (default: $%s,\n"
+	       "                      then %s)\n"
+	       "      --json          One JSON object per key per line on stdout\n"
+	       "  -q, --quiet         Print nothing for keys that succeed; failures are\n"
+	       "                      still reported and the exit status tells\n"
+	       "      --timeout SEC   Time limit for each key's call (fractions allowed); sent\n"
+	       "                      to kmscanceld, which then answers Timeout, and kmscancel\n"
+	       "                      waits 1 s longer for that answer.  For status, kmscancel's\n"
+	       "                      own limit.  Default: the daemon's call timeout\n"
+	       "  -h, --help          Show this help\n"
+	       "  -V, --version       Show the version\n",
+	       KMSCANCEL_SOCKET_ENV, KMSCANCEL_DEFAULT_SOCKET);
+}
 
 static void help_main(void)
 {
@@ -68,22 +86,18 @@ static void help_main(void)
 	       "  describe KEY-ID...  Show the keys' state and deletion date\n"
 	       "  status              Show the daemon's status\n"
 	       "\n"
-	       "Options (before or after the command):\n"
-	       "      --socket PATH   Talk to kmscanceld at PATH (default: $%s,\n"
-	       "                      then %s)\n"
-	       "      --json          One JSON object per key per line on stdout\n"
-	       "      --timeout SEC   Give up on a key after SEC seconds (fractions allowed)\n"
-	       "  -h, --help          Show this help\n"
-	       "  -V, --version       Show the version\n"
-	       "\n"
+	       "Options (before or after the command):\n");
+	help_global_options();
+	printf("\n"
 	       "KEY-ID is a key ID, a multi-Region key ID (mrk-...) or a key ARN; aliases are\n"
 	       "not accepted.  '-' reads key IDs from standard input.\n"
+	       "\n"
+	       "Colours are used on a terminal only, and never when NO_COLOR is set.\n"
 	       "\n"
 	       "Exit status: 0 every key succeeded, 1 at least one key failed, 2 usage error\n"
 	       "or invalid key ID, 69 kmscanceld cannot be reached.\n"
 	       "\n"
-	       "See 'kmscancel COMMAND --help' for a command's options.\n",
-	       KMSCANCEL_SOCKET_ENV, KMSCANCEL_DEFAULT_SOCKET);
+	       "See 'kmscancel COMMAND --help' for a command's options.\n");
 }
 
 static void help_cancel(void)
@@ -94,28 +108,36 @@ static void help_cancel(void)
 	       "\n"
 	       "Cancel the scheduled deletion of each key.  The key ends up Disabled, or\n"
 	       "Enabled with --enable.  Many keys run concurrently on one connection; the\n"
-	       "results are printed in the order the keys were given.\n"
+	       "results are printed in the order the keys were given.  On a terminal a\n"
+	       "progress line on stderr shows keys done, failures, rate and time left.\n"
 	       "\n"
 	       "      --enable        Enable each key again after cancelling its deletion\n"
-	       "      --dry-run       Change nothing: show each key's state and deletion date\n"
-	       "                      and whether cancel would succeed\n"
+	       "      --dry-run       Change nothing: kmscanceld checks each key as for the\n"
+	       "                      cancel (key ID, account, its local policy, with --enable\n"
+	       "                      the permission to enable) and reads the key's state and\n"
+	       "                      deletion date; a key that is not pending deletion fails\n"
+	       "                      as the cancel would.  AWS's own permission to cancel is\n"
+	       "                      not tested\n"
 	       "      --file FILE     Read key IDs from FILE ('-': standard input)\n"
-	       "  -h, --help          Show this help\n"
 	       "\n"
 	       "Key lists hold one key ID or ARN per line; blank lines and '#' comments are\n"
 	       "skipped.  Keys given as arguments come first, then those of each file.\n"
-	       "Global options (--socket, --json, --timeout) may be given here too.\n");
+	       "\n"
+	       "Options of every command (also before 'cancel'):\n");
+	help_global_options();
 }
 
 static void help_describe(void)
 {
 	printf("Usage: kmscancel [OPTIONS] describe KEY-ID...\n"
 	       "\n"
-	       "Show each key's ARN, state and, if deletion is scheduled, its date (KMS\n"
-	       "DescribeKey).  Changes nothing.  '-' reads key IDs from standard input.\n"
-	       "With --json, every field of the daemon's reply is printed.\n"
+	       "Show each key's ARN, state, whether it is enabled, its deletion date if one\n"
+	       "is scheduled, and whether it is multi-Region (KMS DescribeKey).  Changes\n"
+	       "nothing.  '-' reads key IDs from standard input.  With --json, every field of\n"
+	       "the daemon's reply is printed.\n"
 	       "\n"
-	       "  -h, --help          Show this help\n");
+	       "Options of every command (also before 'describe'):\n");
+	help_global_options();
 }
 
 static void help_status(void)
@@ -123,9 +145,11 @@ static void help_status(void)
 	printf("Usage: kmscancel [OPTIONS] status\n"
 	       "\n"
 	       "Show kmscanceld's version, uptime, credential source and expiry, and\n"
-	       "counters.  Never shows a secret.\n"
+	       "counters.  Never shows a secret.  With --quiet, print nothing: the exit\n"
+	       "status says whether kmscanceld answered.\n"
 	       "\n"
-	       "  -h, --help          Show this help\n");
+	       "Options of every command (also before 'status'):\n");
+	help_global_options();
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -179,6 +203,9 @@ static int global_option(struct cli *cli, int c, const char *arg)
 		return OPTION_HANDLED;
 	case OPT_JSON:
 		cli->json = true;
+		return OPTION_HANDLED;
+	case 'q':
+		cli->quiet = true;
 		return OPTION_HANDLED;
 	case OPT_TIMEOUT:
 		if (parse_timeout(arg, &cli->timeout_ms) < 0)
@@ -253,7 +280,7 @@ static int run_keys_command(struct cli *cli, enum cli_op op, int argc, char **ar
 		output_error("out of memory");
 		return EXIT_SOME_FAILED;
 	}
-	while ((c = getopt_long(argc, argv, "hV", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "hqV", options, NULL)) >= 0) {
 		int g = global_option(cli, c, optarg);
 
 		if (g >= 0) {
@@ -277,6 +304,7 @@ static int run_keys_command(struct cli *cli, enum cli_op op, int argc, char **ar
 		}
 	}
 	code = collect_keys(argv + optind, argc - optind, files, n_files, &keys);
+	output_color_init(cli);
 	if (code == EXIT_ALL_OK)
 		code = batch_run(cli, op == CLI_OP_CANCEL && cli->dry_run ? CLI_OP_DRY_RUN : op, &keys);
 	key_list_done(&keys);
@@ -292,7 +320,7 @@ static int run_status(struct cli *cli, int argc, char **argv)
 	kmscancel_error e;
 	int c, code;
 
-	while ((c = getopt_long(argc, argv, "hV", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "hqV", options, NULL)) >= 0) {
 		int g = global_option(cli, c, optarg);
 
 		if (g >= 0)
@@ -305,6 +333,7 @@ static int run_status(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return usage_error("status takes no arguments (got '%s')", argv[optind]);
 
+	output_color_init(cli);
 	e = kmscancel_open(cli->socket_path, &h);
 	if (e != KMSCANCEL_OK) {
 		output_error("%s", kmscancel_strerror(e));
@@ -332,7 +361,7 @@ int main(int argc, char **argv)
 	int c;
 
 	/* '+': stop at the subcommand; its own options are parsed after it. */
-	while ((c = getopt_long(argc, argv, "+hV", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "+hqV", options, NULL)) >= 0) {
 		int g = global_option(&cli, c, optarg);
 
 		if (g >= 0)

@@ -122,10 +122,11 @@ KMSCANCEL_API const char *kmscancel_get_socket_path(const kmscancel *h);
 /*
  * Default time limit in milliseconds for every call on h that does not set
  * its own (0, the initial value: no limit, the daemon's own default applies).
- * For CancelKeyDeletion the limit is also sent to the daemon as timeoutMs, so
- * that it gives up on AWS in time and answers io.kmscancel.Timeout; the
- * library itself waits a little longer than the limit for that answer before
- * completing the call with KMSCANCEL_E_TIMEOUT.
+ * For CancelKeyDeletion and DescribeKey the limit is also sent to the daemon
+ * as timeoutMs, so that it gives up on AWS in time and answers
+ * io.kmscancel.Timeout; the library itself waits a little longer than the
+ * limit (one second) for that answer before completing the call with
+ * KMSCANCEL_E_TIMEOUT.  For GetStatus the limit is the library's alone.
  */
 KMSCANCEL_API kmscancel_error kmscancel_set_timeout(kmscancel *h, unsigned timeout_ms);
 
@@ -148,8 +149,8 @@ KMSCANCEL_API kmscancel_error kmscancel_result_error(const kmscancel_result *r);
 KMSCANCEL_API const char *kmscancel_result_error_name(const kmscancel_result *r);
 
 /* A human-readable message for the error (AWS's message, the daemon's, or
- * the library's, e.g. "cannot connect to /run/kmscanceld/io.kmscancel: No
- * such file or directory").  NULL on success. */
+ * the library's, e.g. "cannot reach kmscanceld at /run/kmscanceld/io.kmscancel:
+ * No such file or directory — is kmscanceld.socket running?").  NULL on success. */
 KMSCANCEL_API const char *kmscancel_result_message(const kmscancel_result *r);
 
 /* The key ARN the daemon answered with (CancelKeyDeletion, DescribeKey);
@@ -157,7 +158,8 @@ KMSCANCEL_API const char *kmscancel_result_message(const kmscancel_result *r);
 KMSCANCEL_API const char *kmscancel_result_key_id(const kmscancel_result *r);
 
 /* The key state: "Disabled" (or "Enabled" with enable_key) after a cancel,
- * the current state after DescribeKey; NULL if unknown. */
+ * the current state after DescribeKey and after a dry-run cancel; NULL if
+ * unknown. */
 KMSCANCEL_API const char *kmscancel_result_key_state(const kmscancel_result *r);
 
 /* The AWS request ID of the (last) KMS request, on success and on AWS
@@ -178,7 +180,7 @@ KMSCANCEL_API int kmscancel_result_enabled(const kmscancel_result *r);
  * reported. */
 KMSCANCEL_API int kmscancel_result_multi_region(const kmscancel_result *r);
 
-/* DescribeKey: when the key will be deleted, ISO 8601 UTC
+/* DescribeKey and dry-run cancel: when the key will be deleted, ISO 8601 UTC
  * ("2024-05-01T00:00:00Z"); NULL if no deletion is scheduled. */
 KMSCANCEL_API const char *kmscancel_result_deletion_date(const kmscancel_result *r);
 
@@ -198,6 +200,7 @@ typedef struct kmscancel_cancel_options {
 	size_t size;         /* sizeof(kmscancel_cancel_options); set by the INIT macro */
 	bool enable_key;     /* also EnableKey after the cancel (enableKey: true) */
 	unsigned timeout_ms; /* time limit for this call; 0: the handle's (kmscancel_set_timeout) */
+	bool dry_run;        /* change nothing: check as a cancel would (dryRun: true), see below */
 } kmscancel_cancel_options;
 
 /* clang-format off */
@@ -207,6 +210,15 @@ typedef struct kmscancel_cancel_options {
 /*
  * Cancel the scheduled deletion of key_id (a key ID, multi-Region key ID or
  * key ARN) and wait for the answer.  opts may be NULL (defaults).
+ *
+ * With opts->dry_run the daemon changes nothing: it checks the key ID, the
+ * key's account and its local policy exactly as for a real cancel (with
+ * enable_key, the permission to enable too), then reads the key with
+ * DescribeKey.  The outcome is what the cancel would meet: KMSCANCEL_OK with
+ * the key's current state and deletion date if it is pending deletion,
+ * KMSCANCEL_E_INVALID_STATE if it is not, KMSCANCEL_E_PERMISSION_DENIED,
+ * KMSCANCEL_E_NOT_FOUND … otherwise.  AWS's own permission for
+ * kms:CancelKeyDeletion cannot be checked without trying.
  *
  * Returns the outcome, and — whatever it is — stores a result in *ret (owned
  * by the caller, free with kmscancel_result_free()) that carries the reply's
@@ -224,7 +236,7 @@ KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion(kmscancel *h, const 
 
 /* DescribeKey(key_id): keyId/arn, keyState, enabled, deletionDate,
  * multiRegion … via the result accessors.  Changes nothing.  Time limit: the
- * handle's.  Ownership and return as kmscancel_cancel_key_deletion(). */
+ * handle's (also sent to the daemon as timeoutMs).  Ownership and return as kmscancel_cancel_key_deletion(). */
 KMSCANCEL_API kmscancel_error kmscancel_describe_key(kmscancel *h, const char *key_id, kmscancel_result **ret);
 
 /* GetStatus(): the daemon's version, uptime, credential source and expiry,

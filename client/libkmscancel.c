@@ -786,6 +786,25 @@ KMSCANCEL_API void kmscancel_call_cancel(kmscancel_call *call)
 		call_fail(call, KMSCANCEL_E_CANCELED, "cancelled by the caller");
 }
 
+/* What to do about a failed connect, for the message: the daemon is not
+ * running (nothing bound, or a stale socket), or the caller may not use its
+ * socket (mode 0660, group kmscancel by default). */
+static const char *connect_hint(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ECONNREFUSED:
+		return " \u2014 is kmscanceld.socket running?";
+	case EACCES:
+	case EPERM:
+		return " \u2014 is your user in the socket's group (kmscancel by default)?";
+	case EAGAIN:
+		return " \u2014 kmscanceld is overloaded; try again";
+	default:
+		return "";
+	}
+}
+
 /* Queue a call of the given kind with parameters params (borrowed).
  * timeout_ms: the client-side limit, 0 for none. */
 static kmscancel_error call_queue(kmscancel *h, enum call_kind kind, struct json_object *params, unsigned timeout_ms,
@@ -820,8 +839,8 @@ static kmscancel_error call_queue(kmscancel *h, enum call_kind kind, struct json
 	if (h->fd < 0 && (r = conn_open(h)) < 0) {
 		char buf[ERRNO_TEXT_MAX];
 
-		result_set_local(c->result, KMSCANCEL_E_CONNECT, "cannot connect to kmscanceld at %s: %s",
-				 h->socket_path, errno_text(-r, buf));
+		result_set_local(c->result, KMSCANCEL_E_CONNECT, "cannot reach kmscanceld at %s: %s%s", h->socket_path,
+				 errno_text(-r, buf), connect_hint(-r));
 		call_complete(c);
 	} else {
 		fifo_append(h, c);
@@ -878,6 +897,8 @@ KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion_async(kmscancel *h, 
 		ok = json_object_object_add(params, "enableKey", json_object_new_boolean(true)) == 0;
 	if (ok && timeout)
 		ok = json_object_object_add(params, "timeoutMs", json_object_new_int64(timeout)) == 0;
+	if (ok && o.dry_run)
+		ok = json_object_object_add(params, "dryRun", json_object_new_boolean(true)) == 0;
 	e = ok ? call_queue(h, CALL_CANCEL_KEY_DELETION, params, timeout ? timeout + TIMEOUT_GRACE_MS : 0, callback,
 			    userdata, ret_call)
 	       : KMSCANCEL_E_NO_MEMORY;
@@ -895,9 +916,16 @@ KMSCANCEL_API kmscancel_error kmscancel_describe_key_async(kmscancel *h, const c
 	if (!h || !key_id)
 		return KMSCANCEL_E_INVALID_ARGUMENT;
 	params = key_parameters(key_id);
+	if (params && h->timeout_ms &&
+	    json_object_object_add(params, "timeoutMs", json_object_new_int64(h->timeout_ms)) < 0) {
+		json_object_put(params);
+		params = NULL;
+	}
 	if (!params)
 		return KMSCANCEL_E_NO_MEMORY;
-	e = call_queue(h, CALL_DESCRIBE_KEY, params, h->timeout_ms, callback, userdata, ret_call);
+	/* As for a cancel: the daemon's own Timeout should win the race. */
+	e = call_queue(h, CALL_DESCRIBE_KEY, params, h->timeout_ms ? h->timeout_ms + TIMEOUT_GRACE_MS : 0, callback,
+		       userdata, ret_call);
 	json_object_put(params);
 	return e;
 }

@@ -207,7 +207,7 @@ static bool operation_authorize(struct operation *op, unsigned ops)
  * account, policy.  Replies and returns NULL on any problem. */
 /* Fields each method accepts; anything else is InvalidParameter, as
  * sd-varlink's dispatch tables do, so a typo is never silently ignored. */
-static const char *const cancel_fields[] = { "keyId", "enableKey", "timeoutMs", NULL };
+static const char *const cancel_fields[] = { "keyId", "enableKey", "timeoutMs", "dryRun", NULL };
 static const char *const describe_fields[] = { "keyId", "timeoutMs", NULL };
 static const char *const no_fields[] = { NULL };
 
@@ -655,13 +655,89 @@ static bool flight_join(struct operation *op, const char *key)
 	return true;
 }
 
+static struct json_object *timestamp_to_string(struct json_object *v);
+
+/* --- dry run ---------------------------------------------------------------------------------- */
+
+/* A dry run's answer: what the cancel would meet, read with DescribeKey.
+ * Pending deletion is a success carrying the current state and date; any
+ * other state is the KMSInvalidStateException the cancel would get. */
+static void dry_run_described(const struct kms_result *r, void *userdata)
+{
+	struct operation *op = operation_kms_done(r, userdata);
+	struct json_object *meta = NULL, *params, *v;
+	const char *state = NULL, *arn;
+
+	if (operation_retry_expired(op, r))
+		return;
+	if (r->error != KMSCANCEL_OK) {
+		operation_fail(op, r->error, r->error_code, r->message, r->request_id);
+		return;
+	}
+	if (json_object_object_get_ex(r->body, "KeyMetadata", &meta))
+		state = body_string(meta, "KeyState");
+	if (!state) {
+		operation_fail(op, KMSCANCEL_E_KMS, "InvalidResponse", "DescribeKey answer has no KeyMetadata",
+			       r->request_id);
+		return;
+	}
+	arn = body_string(meta, "Arn") ? body_string(meta, "Arn") : op->key_id;
+	if (strcmp(state, "PendingDeletion") != 0 && strcmp(state, "PendingReplicaDeletion") != 0) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s is %s, not pending deletion: CancelKeyDeletion would fail (dry run)",
+			 arn, state);
+		operation_fail(op, KMSCANCEL_E_INVALID_STATE, "KMSInvalidStateException", msg, r->request_id);
+		return;
+	}
+	params = json_object_new_object();
+	json_object_object_add(params, "keyId", json_object_new_string(arn));
+	json_object_object_add(params, "keyState", json_object_new_string(state));
+	json_object_object_add(params, "requestId", json_object_new_string(r->request_id ? r->request_id : ""));
+	json_object_object_add(params, "attempts", json_object_new_int((int)op->attempts));
+	json_object_object_add(params, "dryRun", json_object_new_boolean(true));
+	if (json_object_object_get_ex(meta, "DeletionDate", &v) && (v = timestamp_to_string(v)))
+		json_object_object_add(params, "deletionDate", v);
+	audit_outcome(op, state, NULL, r->request_id);
+	op->daemon->calls_ok++;
+	call_reply(op->call, params);
+	operation_free(op);
+}
+
+/* dryRun, checked before anything else so that a bad value is never
+ * audited as a cancel. */
+static int dry_run_parameter(struct call *c, bool *ret)
+{
+	struct json_object *v;
+
+	*ret = false;
+	if (!json_object_object_get_ex(call_parameters(c), "dryRun", &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		call_reply_invalid_parameter(c, "dryRun");
+		return -EINVAL;
+	}
+	*ret = json_object_get_boolean(v);
+	return 0;
+}
+
 static void method_cancel_key_deletion(struct call *c, void *userdata)
 {
-	struct operation *op = operation_begin(c, userdata, "cancel", POLICY_OP_CANCEL, cancel_fields);
+	struct operation *op;
+	bool dry_run;
 	char *key;
 
+	if (dry_run_parameter(c, &dry_run) < 0)
+		return;
+	/* A dry run is authorised as the cancel it stands for. */
+	op = operation_begin(c, userdata, "cancel", POLICY_OP_CANCEL, cancel_fields);
 	if (!op)
 		return;
+	if (dry_run) {
+		op->verb = "cancel-dry-run"; /* its outcome changed nothing */
+		operation_call(op, KMS_OP_DESCRIBE_KEY, op->key_id, dry_run_described);
+		return;
+	}
 	key = flight_key_of(op);
 	if (key && flight_join(op, key)) {
 		free(key);

@@ -252,7 +252,8 @@ static bool respond_late_then_ok(struct fake *f, int fd, size_t idx, const char 
 	char key[128];
 
 	if (idx == 0) {
-		struct timespec ts = {.tv_nsec = 300 * 1000 * 1000};
+		/* Past the 50 ms limit and the library's 1 s grace. */
+		struct timespec ts = {.tv_sec = 1, .tv_nsec = 300 * 1000 * 1000};
 
 		nanosleep(&ts, NULL);
 	}
@@ -302,6 +303,14 @@ static void test_cancel_success(void **state)
 	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, NULL), KMSCANCEL_OK);
 	assert_null(strstr(fake_request(f, 1), "enableKey"));
 	assert_null(strstr(fake_request(f, 1), "timeoutMs"));
+	assert_null(strstr(fake_request(f, 1), "dryRun"));
+
+	/* dry_run goes out as dryRun: true. */
+	o = (kmscancel_cancel_options)KMSCANCEL_CANCEL_OPTIONS_INIT;
+	o.dry_run = true;
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, &o, NULL), KMSCANCEL_OK);
+	assert_non_null(strstr(fake_request(f, 2), "\"dryRun\":true"));
+	assert_null(strstr(fake_request(f, 2), "enableKey"));
 	assert_int_equal(fake_connections(f), 1);
 	kmscancel_close(h);
 	fake_stop(f);
@@ -457,6 +466,8 @@ static void test_connect_fails(void **state)
 	assert_string_equal(kmscancel_result_error_name(r), "DaemonUnavailable");
 	assert_non_null(strstr(kmscancel_result_message(r), "/nonexistent/kmscancel-test/socket"));
 	assert_non_null(strstr(kmscancel_result_message(r), strerror(ENOENT)));
+	/* … and says what to do about it. */
+	assert_non_null(strstr(kmscancel_result_message(r), "is kmscanceld.socket running?"));
 	kmscancel_result_free(r);
 	assert_int_equal(kmscancel_get_fd(h), -1);
 	kmscancel_close(h);
@@ -639,6 +650,10 @@ static void test_timeout_keeps_order(void **state)
 	assert_int_equal(kmscancel_describe_key(h, "first", &r), KMSCANCEL_E_TIMEOUT);
 	assert_string_equal(kmscancel_result_error_name(r), "Timeout");
 	kmscancel_result_free(r);
+	/* The limit went to the daemon too, which would normally answer first. */
+	pthread_mutex_lock(&f->lock);
+	assert_non_null(strstr(f->requests[0], "\"timeoutMs\":50"));
+	pthread_mutex_unlock(&f->lock);
 	assert_int_equal(kmscancel_set_timeout(h, 0), KMSCANCEL_OK);
 	assert_int_equal(kmscancel_describe_key(h, "second", &r), KMSCANCEL_OK);
 	assert_string_equal(kmscancel_result_key_id(r), "second");

@@ -105,8 +105,8 @@ int daemon_run(struct daemon *d);
  * client and the credentials, atomically: the new state is built whole and
  * swapped in only if every part loaded; otherwise the running state stays
  * as it was and *ret_error (malloc'ed) says why.  Calls in flight finish on
- * the KMS client they started with.  [Daemon] Socket*, Max* and
- * DrainTimeoutSec= changes apply at the next start (a notice says so).
+ * the KMS client they started with.  [Daemon] Socket* and Max* changes
+ * apply at the next start (a notice says so).
  */
 int daemon_reload(struct daemon *d, char **ret_error);
 

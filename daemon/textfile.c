@@ -97,7 +97,7 @@ static int read_bounded(int fd, size_t max, char **ret, size_t *ret_size)
 
 int textfile_read(const char *path, size_t max, char **ret, size_t *ret_size)
 {
-	int fd, r;
+	int fd = -1, r; /* -1: gcc cannot see open_readable() sets it */
 
 	r = open_readable(path, &fd);
 	if (r < 0)

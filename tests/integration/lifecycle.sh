@@ -51,7 +51,10 @@ pings=$(grep -c ' WATCHDOG=1$' "$NLOG")
 [ "$pings" -ge 5 ] && pass "WATCHDOG=1 pings ($pings)" || fail "only $pings WATCHDOG=1 pings"
 gaps=$(grep ' WATCHDOG=1$' "$NLOG" | awk 'NR > 1 { print $1 - prev } { prev = $1 }' | sort -n)
 lo=$(printf '%s\n' "$gaps" | sed -n 2p) hi=$(printf '%s\n' "$gaps" | tail -n 2 | head -n 1)
-if [ -n "$lo" ] && [ "$lo" -ge 200 ] && [ "$hi" -le 450 ]; then
+# Under valgrind the loop itself is slow: only the lower bound holds there.
+max_gap=450
+[ -n "${DAEMON_WRAPPER:-}" ] && max_gap=2000
+if [ -n "$lo" ] && [ "$lo" -ge 200 ] && [ "$hi" -le "$max_gap" ]; then
 	pass "watchdog cadence ${lo}..${hi} ms for WATCHDOG_USEC=600000"
 else
 	fail "watchdog gaps (ms): $(echo $gaps)"
@@ -105,10 +108,17 @@ for i in $(seq 1 100); do [ "$(grep -c 'reloaded ' "$T/daemon.log")" -ge 2 ] && 
 
 # --- a reload that changes the KMS endpoint, with a call in flight on the old one -------
 set_key "$KEY1" PendingDeletion
-fake POST /delay '{"ms":1000,"count":1}' >/dev/null
+# Long enough for the status polls below, slower under valgrind.
+delay=2000
+[ -n "${DAEMON_WRAPPER:-}" ] && delay=8000
+fake POST /delay "{\"ms\":$delay,\"count\":1}" >/dev/null
 kmscancel cancel "$KEY1" >"$T/inflight.out" 2>&1 &
 inflight_pid=$!
-sleep 0.3
+# Until the KMS client has the call (GetStatus kms.callsInFlight).
+for i in $(seq 1 200); do
+	kmscancel --json status | sed 's/.*"kms": *{//' | grep -q '"callsInFlight": *1' && break
+	sleep 0.05
+done
 printf '[AWS]\nEndpointURL=https://127.0.0.1:%s/\n[KMS]\nRetryBase=50ms\n' "$FAKE_PORT" >"$T/kmscanceld.conf"
 n_reloaded=$(grep -c 'reloaded ' "$T/daemon.log")
 kill -HUP "$DAEMON_PID"

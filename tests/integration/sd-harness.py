@@ -60,16 +60,23 @@ def hold(path, starts, command):
             select.select([listener], [], [])
             child = os.fork()
             if child == 0:
-                os.dup2(listener.fileno(), 3)
-                os.set_inheritable(3, True)
-                env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="varlink")
-                os.execve(command[0], command, env)
+                try:
+                    os.dup2(listener.fileno(), 3)
+                    os.set_inheritable(3, True)
+                    env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="varlink")
+                    os.execvpe(command[0], command, env)
+                finally:
+                    os._exit(127)
             with open(starts, "a") as f:
                 f.write("%d\n" % child)
         pid, status = os.waitpid(child, 0)
         child = None
+        code = os.waitstatus_to_exitcode(status)
         with open(starts, "a") as f:
-            f.write("exit %d\n" % os.waitstatus_to_exitcode(status))
+            f.write("exit %d\n" % code)
+        if code != 0:
+            # As systemd's start rate limit: no busy loop on a failing command.
+            time.sleep(1)
 
 
 def calls(sock, n, prefix, ready, result):

@@ -603,6 +603,13 @@ int creds_cache_reload(struct creds_cache *c, const struct creds_cache_options *
 	if (o) {
 		struct creds_net *net = NULL;
 
+		/* The caller may free the old settings as soon as we return,
+		 * even if we fail below: drop everything that points into them
+		 * first, with steps that cannot fail. */
+		c->fetch = creds_fetch_cancel(c->fetch);
+		c->fetch_ini = aws_ini_free(c->fetch_ini);
+		c->o.settings = o->settings;
+
 		r = creds_net_new(o->base, o->dns, o->settings ? o->settings->ca_bundle : NULL, &net);
 		if (r < 0)
 			return r;
@@ -611,9 +618,6 @@ int creds_cache_reload(struct creds_cache *c, const struct creds_cache_options *
 			creds_net_free(net);
 			return r;
 		}
-		/* A fetch under the old settings is not worth finishing. */
-		c->fetch = creds_fetch_cancel(c->fetch);
-		c->fetch_ini = aws_ini_free(c->fetch_ini);
 		creds_net_free(c->net);
 		c->net = net;
 	}

@@ -105,6 +105,8 @@ static void collect(const struct audit_record *r, struct fields *fs)
 		add_number(fs, "latency_ms", "KMSCANCEL_LATENCY_MS", r->latency_ms);
 		break;
 	}
+	add(fs, "account", "KMSCANCEL_ACCOUNT", r->account);
+	add(fs, "credentials", "KMSCANCEL_CREDENTIALS", r->credentials);
 }
 
 static bool plain_char(unsigned char c)

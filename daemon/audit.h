@@ -27,6 +27,10 @@
  *   KMSCANCEL_AWS_REQUEST_ID
  *   KMSCANCEL_ATTEMPTS     HTTP attempts made to KMS
  *   KMSCANCEL_LATENCY_MS   from the call's arrival to its answer
+ *   KMSCANCEL_ACCOUNT      the key's account, once known (outcome, and a
+ *                          reject for an account without credentials)
+ *   KMSCANCEL_CREDENTIALS  whose credentials served it: "default",
+ *                          "account N, role ARN", "account N, profile P"
  *
  * Otherwise each record is one line on stderr,
  *   kmscanceld[info]: audit event=decision op=cancel key=… uid=… …
@@ -80,6 +84,9 @@ struct audit_record {
 	const char *request_id;
 	unsigned attempts;
 	long latency_ms;
+	/* any event, when known */
+	const char *account;
+	const char *credentials;
 };
 
 /* Writes r to the journal or stderr (see above). */

@@ -503,6 +503,7 @@ static const struct key keys[] = {
     {"AWS", "CredentialSource", parse_credential_source, F(credential_source), NULL},
     {"AWS", "CredentialProcessTimeout", parse_process_timeout, F(credential_process_timeout_ms), "30"},
     {"AWS", "IMDSv1Fallback", parse_bool, F(imds_v1_fallback), "no"},
+    {"AWS", "STSTimeout", parse_process_timeout, F(sts_timeout_ms), "10"},
     {"KMS", "Timeout", parse_timeout, F(call_timeout_ms), "30"},
     {"KMS", "MaxAttempts", parse_max_attempts, F(max_attempts), NULL},
     {"KMS", "RetryBase", parse_retry_base, F(retry_base_ms), NULL},
@@ -521,12 +522,14 @@ static const struct key keys[] = {
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
+
 /* --- the file -------------------------------------------------------------- */
 
 struct parser {
 	struct daemon_config *c;
 	struct pos pos;
 	const char *section; /* a known section, or NULL while in an unknown one */
+	long account;        /* index in c->accounts while in an [Account N] section, else -1 */
 	bool in_section;     /* any header seen */
 	char *error;
 };
@@ -574,6 +577,161 @@ static int parser_warning(struct parser *p, const char *fmt, ...)
 	return 0;
 }
 
+/* --- [Account N] ------------------------------------------------------------ */
+
+bool config_role_arn_valid(const char *s, char ret_account[13])
+{
+	/* arn:PARTITION:iam::ACCOUNT:role/NAME (NAME may have a path) */
+	const char *p = s, *account;
+	size_t n = strlen(s);
+
+	if (n > 2048 || strncmp(p, "arn:", 4) != 0 || has_control_chars(s) || strpbrk(s, " \t"))
+		return false;
+	p += 4;
+	p += strcspn(p, ":");
+	if (p == s + 4 || strncmp(p, ":iam::", 6) != 0)
+		return false;
+	account = p + 6;
+	if (strspn(account, "0123456789") != 12 || strncmp(account + 12, ":role/", 6) != 0 || !account[18])
+		return false;
+	if (ret_account) {
+		memcpy(ret_account, account, 12);
+		ret_account[12] = '\0';
+	}
+	return true;
+}
+
+const struct config_account *config_find_account(const struct daemon_config *c, const char *id)
+{
+	for (size_t i = 0; id && i < c->n_accounts; i++)
+		if (strcmp(c->accounts[i].id, id) == 0)
+			return &c->accounts[i];
+	return NULL;
+}
+
+static void account_done(struct config_account *a)
+{
+	free(a->profile);
+	free(a->role_arn);
+	if (a->external_id) {
+		explicit_bzero(a->external_id, strlen(a->external_id));
+		free(a->external_id);
+	}
+	free(a->region);
+	free(a->file);
+	memset(a, 0, sizeof(*a));
+}
+
+static int parse_account_header(struct parser *p, const char *id)
+{
+	struct daemon_config *c = p->c;
+	struct config_account *n;
+
+	if (!creds_field_valid(CREDS_FIELD_ACCOUNT_ID, id))
+		return parser_error(p, -EINVAL, "[Account %s]: expected a 12-digit account ID", id);
+	if (config_find_account(c, id))
+		return parser_error(p, -EINVAL, "[Account %s] given twice", id);
+	if (c->n_accounts >= CONFIG_MAX_ACCOUNTS)
+		return parser_error(p, -E2BIG, "more than %d [Account] sections", CONFIG_MAX_ACCOUNTS);
+	n = realloc(c->accounts, (c->n_accounts + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	c->accounts = n;
+	n = &c->accounts[c->n_accounts];
+	*n = (struct config_account){.line = p->pos.line};
+	memcpy(n->id, id, 13);
+	n->file = strdup(p->pos.file);
+	if (!n->file)
+		return -ENOMEM;
+	p->account = (long)c->n_accounts++;
+	p->section = "Account";
+	return 0;
+}
+
+static bool external_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 2 || n > CONFIG_MAX_EXTERNAL_ID_LEN)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      strchr("_+=,.@:/-", *s)))
+			return false;
+	return true;
+}
+
+/* One Key=Value in an [Account N] section; value NULL resets the key. */
+static int parse_account_key(struct parser *p, const char *name, const char *value)
+{
+	struct config_account *a = &p->c->accounts[p->account];
+	char arn_account[13];
+	unsigned v;
+
+	if (strcmp(name, "Profile") == 0) {
+		if (value && !aws_ini_name_valid(value))
+			return parser_error(p, -EINVAL, "Profile=%s: expected a profile name (letters, digits, -/.%%@_:+)",
+					    value);
+		return set_owned_string(&a->profile, value);
+	}
+	if (strcmp(name, "RoleArn") == 0) {
+		if (value && !config_role_arn_valid(value, arn_account))
+			return parser_error(p, -EINVAL,
+					    "RoleArn=%s: expected a role ARN such as arn:aws:iam::%s:role/NAME", value,
+					    a->id);
+		if (value && strcmp(arn_account, a->id) != 0)
+			return parser_error(p, -EINVAL,
+					    "RoleArn=%s: the role belongs to account %s, not %s: a key is served only "
+					    "by credentials of its own account",
+					    value, arn_account, a->id);
+		return set_owned_string(&a->role_arn, value);
+	}
+	if (strcmp(name, "ExternalId") == 0) {
+		if (value && !external_id_valid(value))
+			return parser_error(p, -EINVAL,
+					    "ExternalId=: expected 2 to 1224 characters of letters, digits and _+=,.@:/-");
+		if (a->external_id)
+			explicit_bzero(a->external_id, strlen(a->external_id));
+		return set_owned_string(&a->external_id, value);
+	}
+	if (strcmp(name, "Region") == 0) {
+		if (value && !endpoint_region_valid(value))
+			return parser_error(p, -EINVAL, "Region=%s: expected a region name such as us-east-1", value);
+		return set_owned_string(&a->region, value);
+	}
+	if (strcmp(name, "DurationSeconds") == 0) {
+		if (!value) {
+			a->duration_sec = 0;
+			return 0;
+		}
+		if (!parse_number(value, CONFIG_MIN_ROLE_DURATION_SEC, CONFIG_MAX_ROLE_DURATION_SEC, &v))
+			return parser_error(p, -EINVAL, "DurationSeconds=%s: expected seconds from 900 to 43200", value);
+		a->duration_sec = v;
+		return 0;
+	}
+	return parser_warning(p, "unknown key %s= in [Account %s], ignored", name, a->id);
+}
+
+/* At the end of the file: every section says where its credentials come
+ * from, in one way. */
+static int check_accounts(struct parser *p)
+{
+	for (size_t i = 0; i < p->c->n_accounts; i++) {
+		const struct config_account *a = &p->c->accounts[i];
+
+		p->pos.line = a->line;
+		if (!a->profile == !a->role_arn)
+			return parser_error(p, -EINVAL, "[Account %s]: expected either Profile= or RoleArn=%s", a->id,
+					    a->profile ? ", not both" : "");
+		if (a->profile && (a->external_id || a->duration_sec))
+			return parser_error(p, -EINVAL,
+					    "[Account %s]: ExternalId= and DurationSeconds= go with RoleArn=, not "
+					    "Profile=",
+					    a->id);
+	}
+	return 0;
+}
+
 static const char *known_section(const char *name)
 {
 	for (size_t i = 0; i < N_KEYS; i++)
@@ -604,6 +762,11 @@ static int parse_header(struct parser *p, char *line)
 		return parser_error(p, -EINVAL, "section header does not end with ']'");
 	line[n - 1] = '\0';
 	p->in_section = true;
+	p->account = -1;
+	if (strcmp(line + 1, "Account") == 0)
+		return parser_error(p, -EINVAL, "expected [Account ID] with a 12-digit account ID");
+	if (strncmp(line + 1, "Account", 7) == 0 && (line[8] == ' ' || line[8] == '\t'))
+		return parse_account_header(p, text_strip(line + 9));
 	p->section = known_section(line + 1);
 	if (!p->section)
 		return parser_warning(p, "unknown section [%s], ignored", line + 1);
@@ -626,6 +789,8 @@ static int parse_assignment(struct parser *p, char *line)
 		return parser_error(p, -EINVAL, "%s= outside of any section", name);
 	if (!p->section)
 		return 0; /* warned about once, at the header */
+	if (p->account >= 0)
+		return parse_account_key(p, name, *value ? value : NULL);
 	k = find_key(p->section, name);
 	if (!k)
 		return parser_warning(p, "unknown key %s= in [%s], ignored", name, p->section);
@@ -663,7 +828,7 @@ int config_init_defaults(struct daemon_config *ret)
 
 int config_load_string(const char *text, const char *filename, struct daemon_config *ret, char **ret_error)
 {
-	struct parser p = {.pos = {.file = filename}};
+	struct parser p = {.pos = {.file = filename}, .account = -1};
 	struct daemon_config c;
 	char *buf, *cursor, *line;
 	int r;
@@ -685,6 +850,9 @@ int config_load_string(const char *text, const char *filename, struct daemon_con
 		if (r < 0)
 			goto out;
 	}
+	r = check_accounts(&p);
+	if (r < 0)
+		goto out;
 	*ret = c;
 	memset(&c, 0, sizeof(c));
 out:
@@ -737,6 +905,9 @@ void config_done(struct daemon_config *c)
 	free(c->credential_source);
 	free(c->prewarm_regions);
 	allow_clear(c);
+	for (size_t i = 0; i < c->n_accounts; i++)
+		account_done(&c->accounts[i]);
+	free(c->accounts);
 	for (size_t i = 0; i < c->n_warnings; i++)
 		free(c->warnings[i]);
 	free(c->warnings);

@@ -39,6 +39,26 @@ struct aws_settings;
 #define CONFIG_MAX_DRAIN_TIMEOUT_MS     (10 * 60 * 1000)
 #define CONFIG_MAX_EXIT_IDLE_MS         (24 * 60 * 60 * 1000)
 #define CONFIG_MAX_PROCESS_TIMEOUT_MS   (10 * 60 * 1000)
+#define CONFIG_MAX_ACCOUNTS             1000  /* [Account N] sections */
+#define CONFIG_MIN_ROLE_DURATION_SEC    900   /* AssumeRole DurationSeconds= bounds */
+#define CONFIG_MAX_ROLE_DURATION_SEC    43200
+#define CONFIG_MAX_EXTERNAL_ID_LEN      1224  /* STS's limit */
+
+/*
+ * One [Account 111122223333] section: the credentials that serve that
+ * account's keys.  Exactly one of profile and role_arn is set (checked at
+ * the end of the file); external_id and duration_sec go with role_arn.
+ */
+struct config_account {
+	char id[13];       /* the section's argument, 12 digits */
+	char *profile;     /* Profile=: a profile of the shared files */
+	char *role_arn;    /* RoleArn=: assumed with the default credentials */
+	char *external_id; /* ExternalId=, NULL: none (a secret of sorts: never logged) */
+	char *region;      /* Region=: for its bare key IDs and its STS endpoint, NULL: the default */
+	unsigned duration_sec; /* DurationSeconds=, 0: STS's default (1 h) */
+	char *file;        /* where the section starts, for messages */
+	unsigned line;
+};
 
 /* One [Policy] Allow= or Deny= line, kept raw for the policy module, with
  * where it was written so that its errors can point there. */
@@ -74,6 +94,7 @@ struct daemon_config {
 	char *credential_source; /* CredentialSource=: a provider name, NULL: the chain */
 	unsigned credential_process_timeout_ms; /* CredentialProcessTimeout=, default 30 s */
 	bool imds_v1_fallback;                  /* IMDSv1Fallback=, default no */
+	unsigned sts_timeout_ms;                /* STSTimeout=: AssumeRole, GetCallerIdentity; default 10 s */
 
 	/* [KMS] */
 	unsigned call_timeout_ms; /* Timeout=, default 30 s */
@@ -95,6 +116,10 @@ struct daemon_config {
 	struct config_allow *allow; /* Allow= and Deny=, in file order */
 	size_t n_allow;
 	bool allow_root; /* AllowRoot=, default yes */
+
+	/* [Account N], in file order, each ID once */
+	struct config_account *accounts;
+	size_t n_accounts;
 
 	/* Unknown sections and keys: "FILE:LINE: …", for the caller to log. */
 	char **warnings;
@@ -129,3 +154,10 @@ void config_done(struct daemon_config *c);
  * partly overridden, after -ENOMEM).
  */
 int config_apply_to_aws_settings(const struct daemon_config *c, struct aws_settings *s, char **ret_error);
+
+/* The [Account id] section, or NULL. */
+const struct config_account *config_find_account(const struct daemon_config *c, const char *id);
+
+/* Whether s is an IAM role ARN (arn:PARTITION:iam::12 DIGITS:role/NAME);
+ * when it is and ret_account is not NULL, the account is copied there. */
+bool config_role_arn_valid(const char *s, char ret_account[13]);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "accounts.h"
 #include "creds-cache.h"
 #include "creds.h"
 #include "kms.h"
@@ -283,12 +284,42 @@ static int credentials_setup(struct daemon *d)
 	return creds_cache_new(&o, &d->creds);
 }
 
+static void accounts_options(const struct daemon *d, struct accounts_options *ret)
+{
+	*ret = (struct accounts_options){
+		.base = d->base,
+		.dns = d->dns,
+		.config = &d->config,
+		.settings = &d->settings,
+		.default_creds = d->creds,
+		.getenv_fn = env_lookup,
+		.process_timeout_ms = d->config.credential_process_timeout_ms,
+	};
+}
+
+/* [Account N] sections, after the default credentials (AssumeRole uses
+ * them).  A section that cannot be set up (a profile that is not there) is
+ * an error at start, like any bad configuration. */
+static int accounts_setup(struct daemon *d, char **ret_error)
+{
+	struct accounts_options o;
+
+	accounts_options(d, &o);
+	return accounts_new(&o, &d->accounts, ret_error);
+}
+
 int daemon_credentials_reload(struct daemon *d)
 {
 	struct creds_cache_options o;
+	struct accounts_options ao;
+	int r;
 
 	credentials_options(d, &o);
-	return creds_cache_reload(d->creds, &o);
+	r = creds_cache_reload(d->creds, &o);
+	if (r < 0 || !d->accounts)
+		return r;
+	accounts_options(d, &ao);
+	return accounts_reload(d->accounts, &ao);
 }
 
 /* --- STATUS= -------------------------------------------------------------- */
@@ -653,6 +684,9 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 	r = credentials_setup(d);
 	if (r < 0)
 		goto fail;
+	r = accounts_setup(d, ret_error);
+	if (r < 0)
+		goto fail;
 	r = signals_setup(d);
 	if (r < 0)
 		goto fail;
@@ -682,6 +716,7 @@ struct daemon *daemon_free(struct daemon *d)
 	/* Requests waiting for credentials, then KMS calls still pending (the
 	 * retired clients of reloads too), are answered while their
 	 * connections still exist. */
+	accounts_free(d->accounts);
 	creds_cache_free(d->creds);
 	kms_client_free(d->kms);
 	retired_collect(d, true);
@@ -765,6 +800,8 @@ const char *daemon_account(const struct daemon *d)
 {
 	if (d->config.account)
 		return d->config.account;
+	if (d->accounts)
+		return accounts_default_account(d->accounts);
 	struct aws_credentials *c = d->creds ? creds_cache_peek(d->creds) : NULL;
 
 	if (c && c->account_id)
@@ -833,6 +870,7 @@ int daemon_check_config(const struct daemon_options *o)
 
 		printf("credentials: %s (access key ...%s)\n", c->source, n >= 4 ? c->access_key_id + n - 4 : "");
 	}
+	r = accounts_check_config(&d.config, &d.settings, stdout);
 out:
 	aws_credentials_unref(c);
 	free(error);

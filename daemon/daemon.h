@@ -19,6 +19,7 @@ struct evdns_base;
 struct event;
 struct aws_credentials;
 struct creds_cache;
+struct accounts;
 struct kms_client;
 struct server;
 struct policy;
@@ -58,6 +59,7 @@ struct daemon {
 	struct daemon_config config;
 	struct aws_settings settings;
 	struct creds_cache *creds; /* the default credentials */
+	struct accounts *accounts; /* [Account N] and the default credentials' account */
 	struct policy *policy;
 	struct policy_groups_cache *groups; /* callers' supplementary groups, briefly */
 	struct kms_client *kms;

@@ -45,9 +45,13 @@ const char *kms_operation_to_string(enum kms_operation op)
 	return op < _KMS_OP_MAX ? operation_names[op] : "unknown";
 }
 
-/* One HTTPS pool per endpoint URL, made on first use. */
+/* One HTTPS pool per endpoint URL and account, made on first use: like
+ * KMS's quotas, one account's queue and retry quota never hold up
+ * another's.  A pool made before its account was known (Prewarm=) goes to
+ * the first account that uses its URL. */
 struct endpoint_pool {
 	struct endpoint_pool *next;
+	char account[13]; /* "" while unclaimed */
 	char *url;
 	struct url parsed;
 	struct https_pool *pool;
@@ -304,22 +308,35 @@ int kms_client_get_endpoint_stats(const struct kms_client *c, size_t index, stru
 	if (!e)
 		return -ENOENT;
 	ret->url = e->url;
+	ret->account = e->account[0] ? e->account : NULL;
 	ret->max_connections =
 		c->pool_options.max_connections ? c->pool_options.max_connections : HTTPS_POOL_DEFAULT_MAX_CONNECTIONS;
 	https_pool_get_stats(e->pool, &ret->pool);
 	return 0;
 }
 
-/* Finds or makes the pool for url. */
-static int endpoint_pool_get(struct kms_client *c, const char *url, struct endpoint_pool **ret)
+/* Finds or makes the pool for url and account (NULL: not known). */
+static int endpoint_pool_get(struct kms_client *c, const char *url, const char *account, struct endpoint_pool **ret)
 {
-	struct endpoint_pool *e;
+	struct endpoint_pool *e, *unclaimed = NULL;
 
-	for (e = c->pools; e; e = e->next)
-		if (strcmp(e->url, url) == 0) {
+	if (!account)
+		account = "";
+	for (e = c->pools; e; e = e->next) {
+		if (strcmp(e->url, url) != 0)
+			continue;
+		if (strcmp(e->account, account) == 0) {
 			*ret = e;
 			return 0;
 		}
+		if (!e->account[0])
+			unclaimed = e;
+	}
+	if (unclaimed) {
+		snprintf(unclaimed->account, sizeof(unclaimed->account), "%s", account);
+		*ret = unclaimed;
+		return 0;
+	}
 
 	e = calloc(1, sizeof(*e));
 	if (!e)
@@ -341,9 +358,10 @@ static int endpoint_pool_get(struct kms_client *c, const char *url, struct endpo
 		return -ENOMEM;
 	}
 	e->retry_tokens = KMS_RETRY_QUOTA_CAPACITY;
+	snprintf(e->account, sizeof(e->account), "%s", account);
 	e->next = c->pools;
 	c->pools = e;
-	log_debug("kms: new connection pool for %s", url);
+	log_debug("kms: new connection pool for %s%s%s", url, account[0] ? ", account " : "", account);
 	*ret = e;
 	return 0;
 }
@@ -357,7 +375,7 @@ int kms_client_prewarm(struct kms_client *c, const char *region)
 	r = c->endpoint_url ? ((url = strdup(c->endpoint_url)) ? 0 : -ENOMEM)
 			    : endpoint_kms_url(NULL, region, c->fips, &url);
 	if (r >= 0)
-		r = endpoint_pool_get(c, url, &e);
+		r = endpoint_pool_get(c, url, NULL, &e);
 	if (r >= 0) {
 		log_debug("kms: prewarming a connection to %s", url);
 		r = https_pool_prewarm(e->pool, 1);
@@ -887,7 +905,7 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 	/* Endpoint problems are reported through the callback like any other
 	 * failure; the first attempt always starts from the loop, so done never
 	 * runs inside this function. */
-	if (call_endpoint_url(c, req, &url) < 0 || endpoint_pool_get(c, url, &call->endpoint) < 0)
+	if (call_endpoint_url(c, req, &url) < 0 || endpoint_pool_get(c, url, req->account, &call->endpoint) < 0)
 		call_note_failure(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
 				  "no usable KMS endpoint for this region", NULL);
 	free(url);

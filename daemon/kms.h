@@ -4,7 +4,7 @@
 /*
  * The KMS client: awsJson1_1 calls (CancelKeyDeletion, DescribeKey,
  * EnableKey) signed with SigV4 and sent over kept-alive HTTPS pools, one per
- * endpoint, with the standard retry mode's backoff and clock-skew
+ * endpoint and account, with the standard retry mode's backoff and clock-skew
  * correction.  One client per daemon; it owns its TLS context, pools and
  * signing-key cache.
  */
@@ -94,7 +94,7 @@ struct kms_request {
 	const char *partition;  /* from the ARN, or NULL (derived from region) */
 	struct aws_credentials *credentials; /* referenced for the call's lifetime */
 	unsigned timeout_ms;    /* deadline for the whole call, retries included */
-	const char *account;    /* the key's account for the rate limit, or NULL (unknown) */
+	const char *account;    /* the key's account, for the rate limit and the pool; NULL: unknown */
 	uid_t caller;           /* who asked, for the rate limiter's fair queue */
 };
 
@@ -138,6 +138,7 @@ void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *r
  * valid until its next call or its free. */
 struct kms_endpoint_stats {
 	const char *url;
+	const char *account;      /* whose calls it carries, NULL: not yet known */
 	unsigned max_connections; /* the pool's size */
 	struct https_pool_stats pool;
 };

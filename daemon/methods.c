@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "audit.h"
+#include "accounts.h"
+#include "conf.h"
 #include "creds-cache.h"
 #include "creds.h"
 #include "daemon.h"
@@ -48,6 +50,15 @@ struct operation {
 	char *key_id;     /* as the caller gave it */
 	char *key_arn;    /* from KMS's answer */
 	const char *region;
+	char account_param[13]; /* the call's "account" (for a bare key ID), or "" */
+	/* Routing (accounts.h): whose credentials serve the key. */
+	struct accounts_wait *route_wait;   /* learning the default account */
+	void (*routed)(struct operation *op);
+	enum account_source route_source;
+	char account[13];                   /* the key's account, "" while unknown (bare key ID) */
+	char *credentials_label;            /* "default", "account N, role …": for the audit */
+	unsigned policy_ops;                /* what the policy is asked about, once routed */
+	bool dry_run;                       /* CancelKeyDeletion dryRun: DescribeKey only */
 	bool enable_key;
 	unsigned timeout_ms;
 	struct aws_credentials *credentials;
@@ -85,6 +96,8 @@ static struct operation *operation_free(struct operation *op)
 	if (!op)
 		return NULL;
 	kms_call_abandon(op->kms);
+	accounts_wait_cancel(op->daemon->accounts, op->route_wait);
+	free(op->credentials_label);
 	if (op->timer)
 		event_free(op->timer);
 	aws_credentials_unref(op->credentials);
@@ -127,6 +140,8 @@ static void audit_outcome(const struct operation *op, const char *key_state, con
 		.request_id = request_id && *request_id ? request_id : NULL,
 		.attempts = op->attempts,
 		.latency_ms = elapsed_ms(&op->started),
+		.account = op->account[0] ? op->account : NULL,
+		.credentials = op->credentials_label,
 	};
 
 	audit_log(&r);
@@ -182,7 +197,8 @@ static bool operation_authorize(struct operation *op, unsigned ops)
 	if (!d->groups || policy_groups_cache_get(d->groups, p->uid, p->gid, &groups, &n_groups) < 0)
 		groups = NULL, n_groups = 0;
 	struct policy_subject subject = { p->uid, p->gid, groups, n_groups };
-	struct policy_object object = { &op->key, daemon_default_region(d), daemon_account(d) };
+	struct policy_object object = { &op->key, op->region,
+					op->account_param[0] ? op->account_param : daemon_account(d) };
 	allowed = policy_check(d->policy, &subject, ops, &object, &rule);
 
 	audit_log(&(struct audit_record){
@@ -207,8 +223,8 @@ static bool operation_authorize(struct operation *op, unsigned ops)
  * account, policy.  Replies and returns NULL on any problem. */
 /* Fields each method accepts; anything else is InvalidParameter, as
  * sd-varlink's dispatch tables do, so a typo is never silently ignored. */
-static const char *const cancel_fields[] = { "keyId", "enableKey", "timeoutMs", "dryRun", NULL };
-static const char *const describe_fields[] = { "keyId", "timeoutMs", NULL };
+static const char *const cancel_fields[] = { "keyId", "enableKey", "timeoutMs", "dryRun", "account", NULL };
+static const char *const describe_fields[] = { "keyId", "timeoutMs", "account", NULL };
 static const char *const no_fields[] = { NULL };
 
 static struct operation *operation_begin(struct call *c, struct daemon *d, const char *verb, unsigned ops,
@@ -257,6 +273,14 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 			return operation_free(op);
 		}
 	}
+	if (json_object_object_get_ex(parameters, "account", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != 12 ||
+		    strspn(json_object_get_string(v), "0123456789") != 12) {
+			call_reply_invalid_parameter(c, "account");
+			return operation_free(op);
+		}
+		memcpy(op->account_param, json_object_get_string(v), 13);
+	}
 	op->timeout_ms = daemon_call_timeout_ms(d, timeout);
 	if (op->enable_key)
 		ops |= POLICY_OP_ENABLE;
@@ -274,7 +298,19 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 		operation_fail(op, KMSCANCEL_E_INVALID_KEY_ID, NULL, reason, NULL);
 		return NULL;
 	}
-	op->region = op->key.kind == KEYID_KIND_ARN ? op->key.region : daemon_default_region(d);
+	if (op->key.kind == KEYID_KIND_ARN && op->account_param[0] && strcmp(op->account_param, op->key.account) != 0) {
+		operation_fail(op, KMSCANCEL_E_INVALID_KEY_ID, NULL,
+			       "the key ARN names another account than the call's account parameter", NULL);
+		return NULL;
+	}
+	if (op->key.kind == KEYID_KIND_ARN) {
+		op->region = op->key.region;
+	} else {
+		/* A bare key ID of an [Account N] with Region=: that region. */
+		const struct config_account *ca = config_find_account(&d->config, op->account_param);
+
+		op->region = ca && ca->region ? ca->region : daemon_default_region(d);
+	}
 	if (!op->region) {
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
 			       "no AWS region configured for a bare key ID: set [AWS] Region=, AWS_REGION, "
@@ -282,33 +318,67 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 			       NULL);
 		return NULL;
 	}
-	if (op->key.kind == KEYID_KIND_ARN && daemon_account(d) && strcmp(op->key.account, daemon_account(d)) != 0) {
-		char msg[256];
-
-		/* CancelKeyDeletion never crosses accounts: refuse here
-		 * rather than send another account's key with our keys. */
-		snprintf(msg, sizeof(msg), "key belongs to account %s; this daemon has credentials for account %s only",
-			 op->key.account, daemon_account(d));
-		audit_log(&(struct audit_record){
-			.event = AUDIT_REJECT,
-			.caller = call_peer(c),
-			.operation = operation_name(op),
-			.key = op->key_id,
-			.reason = "key of another account",
-		});
-		operation_fail(op, KMSCANCEL_E_PERMISSION_DENIED, NULL, msg, NULL);
-		return NULL;
-	}
-	if (!operation_authorize(op, ops))
-		return NULL;
+	op->policy_ops = ops;
 	return op;
 }
 
-/* The account a key belongs to: its ARN's, else the default credentials'
- * (NULL while unknown). */
+/* The account a key belongs to, as routing found it (NULL while unknown). */
 static const char *operation_account(const struct operation *op)
 {
-	return op->key.kind == KEYID_KIND_ARN ? op->key.account : daemon_account(op->daemon);
+	return op->account[0] ? op->account : NULL;
+}
+
+/* The credential cache that serves op's key. */
+static struct creds_cache *operation_cache(const struct operation *op)
+{
+	if (op->route_source == ACCOUNT_SOURCE_DEFAULT)
+		return op->daemon->creds;
+	return accounts_cache_for(op->daemon->accounts, op->account);
+}
+
+static void route_done(int r, const struct account_route *route, const char *error, void *userdata)
+{
+	struct operation *op = userdata;
+
+	op->route_wait = NULL;
+	if (r == -EPERM) {
+		/* CancelKeyDeletion never crosses accounts: refused here
+		 * rather than sent with another account's credentials. */
+		audit_log(&(struct audit_record){
+			.event = AUDIT_REJECT,
+			.caller = call_peer(op->call),
+			.operation = operation_name(op),
+			.key = op->key_id,
+			.reason = "no credentials for the key's account",
+			.account = op->key.account,
+		});
+		operation_fail(op, KMSCANCEL_E_PERMISSION_DENIED, NULL, error, NULL);
+		return;
+	}
+	if (r < 0) {
+		operation_fail(op, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, NULL, error, NULL);
+		return;
+	}
+	op->route_source = route->source;
+	memcpy(op->account, route->account, sizeof(op->account));
+	op->credentials_label = strdup(route->label);
+	if (operation_authorize(op, op->policy_ops))
+		op->routed(op);
+}
+
+/* Finds whose credentials serve op's key (accounts_route()), asks the
+ * policy, then runs next(op), or fails op.  A key of an account without
+ * credentials is refused first, whatever the policy says.  op may be gone
+ * when this returns. */
+static void operation_route(struct operation *op, void (*next)(struct operation *op))
+{
+	const char *account = op->key.kind == KEYID_KIND_ARN ? op->key.account
+			      : op->account_param[0]      ? op->account_param
+							  : NULL;
+
+	op->routed = next;
+	if (accounts_route(op->daemon->accounts, account, route_done, op, &op->route_wait) < 0)
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
 }
 
 static long operation_remaining_ms(const struct operation *op)
@@ -368,7 +438,7 @@ static void operation_call(struct operation *op, enum kms_operation kop, const c
 	op->next_op = kop;
 	op->next_key_id = key_id;
 	op->next_done = done;
-	if (creds_cache_get(op->daemon->creds, credentials_ready, op) < 0)
+	if (creds_cache_get(operation_cache(op), credentials_ready, op) < 0)
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
 }
 
@@ -380,7 +450,7 @@ static bool operation_retry_expired(struct operation *op, const struct kms_resul
 	    kms_error_classify(r->error_code, 400) != KMS_ERROR_EXPIRED_TOKEN)
 		return false;
 	op->expired_retried = true;
-	creds_cache_expired(op->daemon->creds, op->credentials);
+	creds_cache_expired(operation_cache(op), op->credentials);
 	operation_call(op, op->next_op, op->next_key_id, op->next_done);
 	return true;
 }
@@ -721,19 +791,11 @@ static int dry_run_parameter(struct call *c, bool *ret)
 	return 0;
 }
 
-static void method_cancel_key_deletion(struct call *c, void *userdata)
+static void cancel_routed(struct operation *op)
 {
-	struct operation *op;
-	bool dry_run;
 	char *key;
 
-	if (dry_run_parameter(c, &dry_run) < 0)
-		return;
-	/* A dry run is authorised as the cancel it stands for. */
-	op = operation_begin(c, userdata, "cancel", POLICY_OP_CANCEL, cancel_fields);
-	if (!op)
-		return;
-	if (dry_run) {
+	if (op->dry_run) {
 		op->verb = "cancel-dry-run"; /* its outcome changed nothing */
 		operation_call(op, KMS_OP_DESCRIBE_KEY, op->key_id, dry_run_described);
 		return;
@@ -749,6 +811,21 @@ static void method_cancel_key_deletion(struct call *c, void *userdata)
 		op->daemon->cancels_in_flight = op;
 	}
 	operation_call(op, KMS_OP_CANCEL_KEY_DELETION, op->key_id, cancel_done);
+}
+
+static void method_cancel_key_deletion(struct call *c, void *userdata)
+{
+	struct operation *op;
+	bool dry_run;
+
+	if (dry_run_parameter(c, &dry_run) < 0)
+		return;
+	/* A dry run is authorised as the cancel it stands for. */
+	op = operation_begin(c, userdata, "cancel", POLICY_OP_CANCEL, cancel_fields);
+	if (!op)
+		return;
+	op->dry_run = dry_run;
+	operation_route(op, cancel_routed);
 }
 
 /* AWS timestamps are epoch seconds as JSON numbers; Varlink callers get
@@ -818,12 +895,17 @@ static void describe_done(const struct kms_result *r, void *userdata)
 	operation_free(op);
 }
 
+static void describe_routed(struct operation *op)
+{
+	operation_call(op, KMS_OP_DESCRIBE_KEY, op->key_id, describe_done);
+}
+
 static void method_describe_key(struct call *c, void *userdata)
 {
 	struct operation *op = operation_begin(c, userdata, "describe", POLICY_OP_DESCRIBE, describe_fields);
 
 	if (op)
-		operation_call(op, KMS_OP_DESCRIBE_KEY, op->key_id, describe_done);
+		operation_route(op, describe_routed);
 }
 
 static void add_string(struct json_object *o, const char *key, const char *value)
@@ -859,6 +941,7 @@ static struct json_object *status_pools(const struct daemon *d)
 		struct json_object *o = json_object_new_object();
 
 		add_string(o, "endpoint", es.url);
+		add_string(o, "account", es.account);
 		add_uint(o, "size", es.max_connections);
 		add_uint(o, "connectionsOpen", es.pool.connections_open);
 		add_uint(o, "connectionsIdle", es.pool.connections_idle);
@@ -896,6 +979,37 @@ static void add_credentials_status(struct json_object *params, struct daemon *d)
 	add_uint(params, "credentialFetchFailures", cs.failures);
 }
 
+/* One entry per account: the default credentials first, then every
+ * [Account N]; where each one's credentials come from and how they stand. */
+static struct json_object *status_accounts(struct daemon *d)
+{
+	struct json_object *a = json_object_new_array();
+	struct account_status as;
+
+	for (size_t i = 0; accounts_get_status(d->accounts, i, &as) == 0; i++) {
+		struct json_object *o = json_object_new_object();
+
+		add_string(o, "account", as.account);
+		add_string(o, "source", account_source_to_string(as.source));
+		add_string(o, "profile", as.profile);
+		add_string(o, "roleArn", as.role_arn);
+		add_string(o, "region", as.region);
+		if (as.role_arn)
+			json_object_object_add(o, "externalId", json_object_new_boolean(as.external_id));
+		add_string(o, "credentialState", creds_cache_state_to_string(as.creds.state));
+		add_string(o, "credentialSource", as.creds.source);
+		if (as.creds.key_id_suffix[0])
+			add_string(o, "credentialAccessKeyIdSuffix", as.creds.key_id_suffix);
+		add_time(o, "credentialExpiration", as.creds.expiration);
+		add_time(o, "credentialNextRefresh", as.creds.next_refresh);
+		add_string(o, "credentialError", as.creds.last_error);
+		add_uint(o, "credentialFetches", as.creds.fetches);
+		add_uint(o, "credentialFetchFailures", as.creds.failures);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static void method_get_status(struct call *c, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -918,7 +1032,10 @@ static void method_get_status(struct call *c, void *userdata)
 	json_object_object_add(params, "socketActivated", json_object_new_boolean(d->options.listen_fd >= 0));
 	add_string(params, "region", daemon_default_region(d));
 	add_string(params, "account", daemon_account(d));
+	add_string(params, "accountState", accounts_identity_state_to_string(accounts_identity_state(d->accounts)));
+	add_string(params, "accountError", accounts_identity_error(d->accounts));
 	add_credentials_status(params, d);
+	json_object_object_add(params, "accounts", status_accounts(d));
 	server_get_stats(d->server, &ss);
 	add_uint(params, "connections", ss.connections);
 	add_uint(params, "connectionsTotal", ss.connections_total);

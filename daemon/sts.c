@@ -26,6 +26,7 @@
 struct sts_call {
 	struct creds_http *http;
 	char action[STS_MAX_ACTION];
+	bool identity;
 	const char *source;
 	char *endpoint_url;
 	sts_done_fn done;
@@ -248,12 +249,88 @@ out:
 	free(id);
 }
 
+int sts_parse_identity(const char *xml, size_t len, char ret_account[13], char **ret_arn)
+{
+	static const char *const account_path[] = {"GetCallerIdentityResponse", "GetCallerIdentityResult", "Account",
+						   NULL};
+	static const char *const arn_path[] = {"GetCallerIdentityResponse", "GetCallerIdentityResult", "Arn", NULL};
+	char *account = NULL, *arn = NULL;
+	int r;
+
+	r = xml_find_text(xml, len, account_path, &account);
+	if (r < 0)
+		return r;
+	if (strlen(account) != 12 || strspn(account, "0123456789") != 12) {
+		free(account);
+		return -EINVAL;
+	}
+	r = xml_find_text(xml, len, arn_path, &arn);
+	if (r == -ENOENT) {
+		arn = strdup("");
+		r = arn ? 0 : -ENOMEM;
+	}
+	if (r < 0) {
+		free(account);
+		return r;
+	}
+	memcpy(ret_account, account, 13);
+	free(account);
+	*ret_arn = arn;
+	return 0;
+}
+
+const char *sts_signing_region(const char *url, const char *fallback, char region[STS_REGION_MAX])
+{
+	const char *host = strstr(url, "://");
+	size_t n;
+
+	host = host ? host + 3 : url;
+	if (strncmp(host, "sts.", 4) == 0) {
+		const char *dot = strchr(host + 4, '.');
+
+		n = dot ? (size_t)(dot - host - 4) : 0;
+		if (dot && n > 0 && n < STS_REGION_MAX && strncmp(dot, ".amazonaws.com", 14) == 0) {
+			memcpy(region, host + 4, n);
+			region[n] = '\0';
+			return region;
+		}
+	}
+	snprintf(region, STS_REGION_MAX, "%s", fallback ? fallback : "us-east-1");
+	return region;
+}
+
+static void handle_identity(struct sts_call *c, const struct http_response *resp)
+{
+	static const char *const id_path[] = {"GetCallerIdentityResponse", "ResponseMetadata", "RequestId", NULL};
+	char account[13] = "", msg[512], *arn = NULL, *id = find(resp, id_path);
+	struct sts_result res = {.r = -EINVAL, .message = msg, .request_id = id};
+	int r = sts_parse_identity(resp->body, resp->body_len, account, &arn);
+
+	if (r == 0) {
+		res.r = 0;
+		res.message = NULL;
+		res.account = account;
+		res.arn = arn;
+	} else {
+		snprintf(msg, sizeof(msg), "STS %s at %s: %s", c->action, c->endpoint_url,
+			 r == -ENOENT   ? "the answer has no Account"
+			 : r == -ENOMEM ? "out of memory"
+					: "malformed answer (Account is not 12 digits, or bad XML)");
+		res.r = r == -ENOMEM ? r : -EINVAL;
+	}
+	finish(c, &res);
+	free(arn);
+	free(id);
+}
+
 static void http_done(const struct https_outcome *o, const struct http_response *resp, void *userdata)
 {
 	struct sts_call *c = userdata;
 
 	c->http = NULL;
-	if (o->error == HTTPS_OK && resp->status == 200)
+	if (o->error == HTTPS_OK && resp->status == 200 && c->identity)
+		handle_identity(c, resp);
+	else if (o->error == HTTPS_OK && resp->status == 200)
 		handle_success(c, resp);
 	else
 		handle_error(c, o, resp);
@@ -283,6 +360,7 @@ int sts_call_start(struct creds_net *net, const struct sts_request *req, sts_don
 		goto out;
 	}
 	strcpy(c->action, req->action);
+	c->identity = req->identity;
 	c->source = req->source;
 	c->done = done;
 	c->userdata = userdata;

@@ -2,11 +2,12 @@
 #pragma once
 
 /*
- * A client for AWS STS's credential-issuing actions (Query protocol,
- * AWS.md §7.5): AssumeRoleWithWebIdentity now, AssumeRole for per-account
- * roles later.  POST form-encoded parameters, read the XML answer's
- * <Credentials> (or <ErrorResponse><Error>) with the bounded reader in
- * xml.h.  Over the credential providers' one-shot HTTPS (creds-net.h), so
+ * A client for AWS STS (Query protocol, AWS.md §7.5): the
+ * credential-issuing actions AssumeRoleWithWebIdentity and AssumeRole
+ * ([Account N] RoleArn=), and GetCallerIdentity (whose account the default
+ * credentials are).  POST form-encoded parameters, read the XML answer's
+ * <Credentials>, or <Account> and <Arn>, (or <ErrorResponse><Error>) with
+ * the bounded reader in xml.h.  Over the credential providers' one-shot HTTPS (creds-net.h), so
  * the CA bundle and endpoint overrides apply as for KMS.
  *
  * Parameter values (a web identity token, an external ID) are treated as
@@ -37,12 +38,16 @@ struct sts_request {
 	/* SigV4 signing (AssumeRole); NULL for the unsigned web identity call. */
 	const struct aws_credentials *sign_with;
 	const char *region; /* signing region, with sign_with */
+	/* GetCallerIdentity: the answer is <Account> and <Arn>, no credentials. */
+	bool identity;
 };
 
 /* What a call ended with; valid only during the callback. */
 struct sts_result {
 	int r;                               /* 0, or a negative errno */
 	struct aws_credentials *credentials; /* on success: borrowed, take a reference to keep it */
+	const char *account;                 /* identity calls, on success: 12 digits */
+	const char *arn;                     /* identity calls, on success: the caller's ARN */
 	const char *error_code;              /* STS's error code ("InvalidIdentityToken") or NULL */
 	const char *message;                 /* on failure: human-readable, never NULL, no secret */
 	const char *request_id;              /* or NULL */
@@ -72,3 +77,18 @@ int sts_endpoint_url(const struct aws_settings *s, char **ret);
  * least 3 × strlen(s) + 1 bytes free): unreserved characters as is,
  * everything else %XX.  Returns the bytes written. */
 size_t sts_form_encode(const char *s, char *out);
+
+/*
+ * Reads a GetCallerIdentity answer: <GetCallerIdentityResponse>
+ * <GetCallerIdentityResult> <Account> (12 digits) and <Arn>.  Returns 0
+ * with *ret_account (13 bytes) and *ret_arn (malloc'ed), -ENOENT when
+ * Account is missing, -EINVAL when it is malformed or the XML is, or
+ * -ENOMEM.  For the fuzzers too.
+ */
+int sts_parse_identity(const char *xml, size_t len, char ret_account[13], char **ret_arn);
+
+/* The signing region for an STS endpoint URL into ret: the REGION of
+ * https://sts.REGION.amazonaws.com…, else fallback, else us-east-1 (the
+ * global endpoint's).  Returns ret. */
+#define STS_REGION_MAX 64
+const char *sts_signing_region(const char *url, const char *fallback, char ret[STS_REGION_MAX]);

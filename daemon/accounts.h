@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Which credentials serve which account.  CancelKeyDeletion never crosses
+ * accounts (DESIGN.md §5), so a key ARN's account picks the credentials:
+ *
+ *   [Account N] Profile=P    a profile of the shared files, with a cache
+ *                            of its own (the environment's keys, IMDS and
+ *                            the container endpoint are the default
+ *                            credentials' and never used for it)
+ *   [Account N] RoleArn=R    STS AssumeRole with the default credentials
+ *                            (ExternalId=, DurationSeconds=), a cache of
+ *                            its own refreshed ahead of expiry
+ *   the default credentials  their own account only: [AWS] Account=, else
+ *                            the account the credentials carry, else
+ *                            learned once with STS GetCallerIdentity
+ *
+ * An ARN of any other account is refused before any request is made.
+ * Bare key IDs use the default credentials (and the default region).
+ *
+ * Each account's credentials live in a creds_cache (creds-cache.h): one
+ * fetch at a time however many requests wait, refreshed ahead of expiry,
+ * the old set served while a refresh fails.  Reload keeps the caches of
+ * accounts that stay (their new options apply at once), makes new ones
+ * and drops the ones whose section went away.
+ *
+ * Not thread-safe: the loop thread only.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "creds-cache.h"
+
+struct event_base;
+struct evdns_base;
+struct aws_settings;
+struct aws_credentials;
+struct daemon_config;
+struct accounts;
+
+/* GetCallerIdentity: a failed attempt is not repeated for this long (a
+ * request that needs the answer meanwhile gets the failure at once). */
+#define ACCOUNTS_IDENTITY_RETRY_MS 5000
+/* RoleSessionName is at most 64 characters of [\w+=,.@-]. */
+#define ACCOUNTS_SESSION_NAME_MAX 64
+
+/* Where an account's credentials come from. */
+enum account_source {
+	ACCOUNT_SOURCE_DEFAULT, /* the default credentials (their own account) */
+	ACCOUNT_SOURCE_PROFILE, /* [Account N] Profile= */
+	ACCOUNT_SOURCE_ROLE,    /* [Account N] RoleArn= */
+	_ACCOUNT_SOURCE_MAX,
+};
+/* "default", "profile", "role". */
+const char *account_source_to_string(enum account_source s);
+
+/* Whether the default credentials' account is known. */
+enum accounts_identity_state {
+	IDENTITY_UNKNOWN,  /* not asked yet */
+	IDENTITY_ASKING,   /* GetCallerIdentity (or the credentials) pending */
+	IDENTITY_KNOWN,    /* [AWS] Account=, the credentials' AccountId, or STS said */
+	IDENTITY_FAILED,   /* the last attempt failed; retried on demand */
+	_IDENTITY_STATE_MAX,
+};
+const char *accounts_identity_state_to_string(enum accounts_identity_state s);
+
+struct accounts_options {
+	struct event_base *base;             /* borrowed */
+	struct evdns_base *dns;              /* borrowed, may be NULL */
+	const struct daemon_config *config;  /* borrowed during the call: [Account N], [AWS] Account= */
+	const struct aws_settings *settings; /* borrowed; must outlive the object (daemon's, replaced by reload) */
+	struct creds_cache *default_creds;   /* borrowed; must outlive the object */
+	aws_getenv_fn getenv_fn;             /* the process environment's lookup (Profile= accounts filter it) */
+	unsigned process_timeout_ms;         /* credential_process of Profile= accounts */
+	const char *hostname;                /* for RoleSessionName; NULL: gethostname() */
+};
+
+/*
+ * Builds the table from o->config; starts fetching every account's
+ * credentials and, unless the default account is configured, learning it.
+ * Returns 0, or a negative errno with *ret_error (malloc'ed).
+ */
+int accounts_new(const struct accounts_options *o, struct accounts **ret, char **ret_error);
+/* Waiting requests get an error.  NULL-safe, returns NULL. */
+struct accounts *accounts_free(struct accounts *a);
+
+/*
+ * SIGHUP: the new configuration and settings.  Accounts that stay keep their
+ * cache (reloaded with the new options: files re-read, roles assumed again);
+ * new ones get a cache, removed ones are dropped (their waiting requests
+ * fail).  The default account is learned again unless configured.
+ * 0 or -ENOMEM (then nothing changed).
+ */
+int accounts_reload(struct accounts *a, const struct accounts_options *o);
+
+/* What serves an account's keys: filled by accounts_route(). */
+struct account_route {
+	enum account_source source;
+	char account[13];         /* "" for a bare key ID whose account is unknown */
+	const char *region;       /* default region for its bare key IDs, or NULL (the daemon's) */
+	struct creds_cache *cache; /* borrowed: valid until the next reload */
+	const char *label;        /* "default", "profile prod", "role arn:…": for audit, never a secret */
+};
+
+/* done for accounts_route(): r == 0 with route (borrowed, valid during the
+ * callback), else r < 0 with error (borrowed, never a secret):
+ *   -EPERM       no credentials for that account (refused, nothing sent)
+ *   -EKEYEXPIRED the default account could not be learned (CredentialsUnavailable) */
+typedef void (*accounts_route_fn)(int r, const struct account_route *route, const char *error, void *userdata);
+
+struct accounts_wait;
+
+/*
+ * The credentials for a key of account (its ARN's, NULL for a bare key
+ * ID).  A section, or the default credentials for their own account, is
+ * answered at once (done runs before this returns; *ret_wait is NULL).
+ * When account names no section and the default account is not known
+ * yet, the default credentials are asked (GetCallerIdentity when they do
+ * not say), one lookup however many wait, and done runs later with
+ * *ret_wait set until then (accounts_wait_cancel() to give up).
+ * Returns 0, or -ENOMEM (done not called).
+ */
+int accounts_route(struct accounts *a, const char *account, accounts_route_fn done, void *userdata,
+		   struct accounts_wait **ret_wait);
+/* done will not run.  NULL-safe, returns NULL. */
+struct accounts_wait *accounts_wait_cancel(struct accounts *a, struct accounts_wait *w);
+
+/* The cache that serves account (a section's, or the default one for
+ * NULL, "" or an account without a section), for ExpiredTokenException. */
+struct creds_cache *accounts_cache_for(struct accounts *a, const char *account);
+
+/* The default credentials' account if known, else NULL. */
+const char *accounts_default_account(struct accounts *a);
+
+/* One entry of GetStatus "accounts" and --check-config: index 0 is the
+ * default credentials, then the sections in file order.  Strings are
+ * borrowed until the next call into a.  0, or -ENOENT past the last. */
+struct account_status {
+	enum account_source source;
+	const char *account; /* NULL: not known (default credentials) */
+	const char *profile, *role_arn, *region;
+	bool external_id;    /* one is set (its value is never shown) */
+	struct creds_cache_status creds;
+};
+int accounts_get_status(struct accounts *a, size_t index, struct account_status *ret);
+enum accounts_identity_state accounts_identity_state(const struct accounts *a);
+/* Why the default account is not known (the last failure), or NULL. */
+const char *accounts_identity_error(const struct accounts *a);
+
+/*
+ * --check-config: one "account:" line per account on out, saying what
+ * serves it (the default credentials and how their account is known; the
+ * profile and what its credentials resolve to, without the network; the
+ * role, where it is assumed, whether an external ID is set) — never a
+ * secret.  0, or a negative errno after printing why (a section whose
+ * profile cannot be used).
+ */
+#include <stdio.h>
+int accounts_check_config(const struct daemon_config *c, const struct aws_settings *s, FILE *out);
+
+/* The RoleSessionName used for AssumeRole: "kmscanceld@HOST", HOST cut and
+ * cleaned to STS's alphabet, 64 characters at most.  ret: at least
+ * ACCOUNTS_SESSION_NAME_MAX + 1 bytes. */
+void accounts_session_name(const char *hostname, char *ret);
+
+/* Profile= accounts read the process environment through this filter:
+ * the default credentials' variables (keys, web identity, container,
+ * CREDENTIALS_DIRECTORY, AWS_PROFILE) are hidden and IMDS is off, so only
+ * the named profile can answer. */
+const char *accounts_profile_getenv(const char *name);

@@ -116,6 +116,7 @@ static int key_state_from_string(const char *s)
 
 struct key {
 	char *id; /* key ID or mrk- ID, as created */
+	char account[13]; /* the owning account */
 	enum key_state state;
 	/* The state before the last CancelKeyDeletion, shown to DescribeKey and
 	 * EnableKey while the admin's "lag" lasts (eventual consistency, §4). */
@@ -133,6 +134,7 @@ enum op {
 	OP_DESCRIBE_KEY,
 	OP_ENABLE_KEY,
 	OP_UNKNOWN,
+	OP_STS, /* a call on the STS port */
 	_OP_MAX,
 };
 
@@ -142,6 +144,7 @@ static const char *const op_names[_OP_MAX] = {
 	[OP_DESCRIBE_KEY] = "DescribeKey",
 	[OP_ENABLE_KEY] = "EnableKey",
 	[OP_UNKNOWN] = "Unknown",
+	[OP_STS] = "STS",
 };
 /* clang-format on */
 
@@ -202,6 +205,11 @@ struct options {
 	const char *region;
 	const char *account;
 	const char *keys_file;
+	const char *sts_port_file;
+	const char *external_id; /* AssumeRole must carry it, NULL: none asked */
+	int sts_duration;        /* seconds issued credentials live, 0: DurationSeconds or 3600 */
+	struct principal *extra; /* --account-creds */
+	size_t n_extra;
 	const char *tls_max;
 	int idle_timeout;
 	bool plain_http;
@@ -216,6 +224,16 @@ struct creds {
 	char *session_token; /* NULL: long-term credentials */
 };
 
+/* Credentials of an account other than the primary one (--account-creds),
+ * or issued by the fake STS (AssumeRole), which expire. */
+struct principal {
+	char account[13];
+	struct creds creds;
+	time_t expires;  /* 0: never */
+	char *role_arn;  /* issued for this role, or NULL */
+};
+#define MAX_PRINCIPALS 4096
+
 struct stats {
 	uint64_t connections;
 	uint64_t tls_handshakes;
@@ -226,6 +244,8 @@ struct stats {
 	uint64_t signature_failures; /* … of which InvalidSignatureException */
 	uint64_t faults[_FAULT_MAX];
 	uint64_t throttled;         /* calls refused by a POST /quota rate */
+	uint64_t wrong_account;     /* an ARN of another account than the signer's */
+	uint64_t sts_calls, sts_assume_role, sts_get_caller_identity, sts_failures;
 	struct json_object *errors; /* {"<__type>": count} of error replies */
 };
 
@@ -244,6 +264,8 @@ enum reply_mode {
 };
 
 struct call;
+struct sts_fault;
+struct sts_reply;
 
 /* The live connections that sent at least one request, so /requests can
  * tell which calls shared a connection. */
@@ -262,8 +284,14 @@ struct fake {
 	SSL_CTX *ssl_ctx;
 	struct event *sigterm, *sigint;
 
-	struct creds creds;
+	struct creds creds;  /* the primary account's (--account) */
 	char *expired_token; /* the session token replaced by PUT /credentials */
+	struct principal *principals; /* other accounts' credentials, issued ones too */
+	size_t n_principals;
+	uint64_t issued;           /* AssumeRole answers so far */
+	struct evhttp *sts_http;
+	TAILQ_HEAD(, sts_fault) sts_faults;
+	TAILQ_HEAD(, sts_reply) sts_pending;
 	char *partition;
 
 	struct key **keys;
@@ -282,6 +310,9 @@ struct fake {
 	long clock_offset; /* seconds added to the real clock (POST /clock) */
 	long lag_count;    /* DescribeKey/EnableKey calls left that see stale state */
 	struct quota quotas[_OP_MAX];
+	SSL_CTX *sts_ssl_ctx;
+	struct json_object *sts_log[REQUEST_LOG_SIZE];
+	uint64_t n_sts_logged;
 };
 
 /* One KMS request, from arrival until its reply is handed to evhttp. */
@@ -289,6 +320,8 @@ struct call {
 	struct fake *f;
 	struct evhttp_request *req;
 	enum op op;
+	const struct creds *cr; /* the signer's credentials, once recognised */
+	const char *account;    /* … and their account */
 	struct json_object *record; /* the /requests entry; one reference is ours */
 	int status;
 	struct json_object *body; /* reply body; NULL = empty */
@@ -435,14 +468,17 @@ static const char *region_partition(const char *region)
 }
 
 /* Returns a malloc'ed ARN for a key ID in the fake's Region and account. */
-static char *key_arn(const struct fake *f, const char *key_id)
+static char *key_arn_in(const struct fake *f, const char *account, const char *key_id)
 {
 	char *arn;
 
-	if (asprintf(&arn, "arn:%s:kms:%s:%s:key/%s", f->partition, f->opt.region, f->opt.account, key_id) < 0)
+	if (asprintf(&arn, "arn:%s:kms:%s:%s:key/%s", f->partition, f->opt.region, account, key_id) < 0)
 		return NULL;
 	return arn;
 }
+
+#define key_arn(f, id) key_arn_in((f), (f)->opt.account, (id))
+#define arn_of(f, k)   key_arn_in((f), (k)->account, (k)->id)
 
 /* ---- JSON helpers -------------------------------------------------------- */
 
@@ -531,13 +567,16 @@ static struct key *key_free(struct key *k)
 	return NULL;
 }
 
-static struct key *key_find(const struct fake *f, const char *id)
+/* The key with that ID in account (NULL: any account, the first made). */
+static struct key *key_find_in(const struct fake *f, const char *account, const char *id)
 {
 	for (size_t i = 0; i < f->n_keys; i++)
-		if (streq(f->keys[i]->id, id))
+		if (streq(f->keys[i]->id, id) && (!account || streq(f->keys[i]->account, account)))
 			return f->keys[i];
 	return NULL;
 }
+
+#define key_find(f, id) key_find_in((f), NULL, (id))
 
 /* Moves k to state, making up a DeletionDate (midnight UTC a week from now,
  * as KMS rounds it) when it enters PendingDeletion. */
@@ -553,9 +592,9 @@ static void key_set_state(const struct fake *f, struct key *k, enum key_state st
 
 /* Returns the key with that ID, creating it if need be; NULL when the ID is
  * invalid or the store is full. */
-static struct key *key_get_or_create(struct fake *f, const char *id)
+static struct key *key_get_or_create(struct fake *f, const char *account, const char *id)
 {
-	struct key *k = key_find(f, id), **keys;
+	struct key *k = key_find_in(f, account, id), **keys;
 
 	if (k)
 		return k;
@@ -569,6 +608,7 @@ static struct key *key_get_or_create(struct fake *f, const char *id)
 	if (!k || !(k->id = strdup(id)))
 		return key_free(k);
 	k->state = KS_ENABLED;
+	snprintf(k->account, sizeof(k->account), "%s", account);
 	/* A creation date a month back, with milliseconds, like a real key. */
 	k->creation_ms = fake_now_ms(f) - 30LL * 86400 * 1000 - 527;
 	f->keys[f->n_keys++] = k;
@@ -591,7 +631,8 @@ static int key_delete(struct fake *f, const char *id)
  * after saying which line is wrong. */
 static int keys_load(struct fake *f, const char *path)
 {
-	char *line = NULL, id[MAX_KEY_ID_LEN + 1], state[64], extra;
+	char *line = NULL, id[MAX_KEY_ID_LEN + 1], state[64], account[16], extra;
+	int n;
 	size_t cap = 0;
 	unsigned lineno = 0;
 	int r = -1, st;
@@ -608,9 +649,26 @@ static int keys_load(struct fake *f, const char *path)
 		lineno++;
 		if (*p == '#' || *p == '\n' || *p == '\0')
 			continue;
-		if (sscanf(p, "%2048s %63s %c", id, state, &extra) != 2 || (st = key_state_from_string(state)) < 0 ||
-		    !(k = key_get_or_create(f, id))) {
-			fprintf(stderr, "fake-kms: %s:%u: expected \"KEYID STATE\" with a valid key ID and state\n",
+		n = sscanf(p, "%2048s %63s %12s %c", id, state, account, &extra);
+		if (n == 2)
+			snprintf(account, sizeof(account), "%s", f->opt.account);
+		if (strncmp(id, "arn:", 4) == 0 && n == 2) {
+			/* arn:PARTITION:kms:REGION:ACCOUNT:key/ID */
+			const char *q = id;
+
+			for (int colons = 0; *q && colons < 4; q++)
+				colons += *q == ':';
+			if (strspn(q, "0123456789") == 12 && strncmp(q + 12, ":key/", 5) == 0) {
+				memcpy(account, q, 12);
+				account[12] = '\0';
+				memmove(id, q + 17, strlen(q + 17) + 1);
+			}
+		}
+		if ((n != 2 && n != 3) || strlen(account) != 12 || strspn(account, "0123456789") != 12 ||
+		    (st = key_state_from_string(state)) < 0 || !(k = key_get_or_create(f, account, id))) {
+			fprintf(stderr,
+				"fake-kms: %s:%u: expected \"KEYID STATE [ACCOUNT]\" or \"KEY-ARN STATE\" with a valid key "
+				"ID, state and account\n",
 				path, lineno);
 			goto out;
 		}
@@ -1066,7 +1124,7 @@ static int check_signature(struct call *c, const struct sigv4_parsed_authorizati
 		};
 		if (sigv4_canonical_request(&sr, &canonical, &signed_headers) == 0 &&
 		    sigv4_string_to_sign(amz_date, a->region, a->service, canonical, &sts) == 0 &&
-		    sigv4_derive_key(f->creds.secret, a->date8, a->region, a->service, key) == 0 &&
+		    sigv4_derive_key(c->cr->secret, a->date8, a->region, a->service, key) == 0 &&
 		    sigv4_signature(key, sts, sig) == 0 && sigv4_signature_equal(sig, a->signature))
 			r = 0;
 	}
@@ -1090,9 +1148,7 @@ static int check_signature(struct call *c, const struct sigv4_parsed_authorizati
 /* The session token must be the configured one, and signed. */
 static int check_token(struct call *c, const char *token, const char *signed_list)
 {
-	struct fake *f = c->f;
-
-	if (!f->creds.session_token != !token || (token && !streq(token, f->creds.session_token))) {
+	if (!c->cr->session_token != !token || (token && !streq(token, c->cr->session_token))) {
 		call_auth_error(c, 400, "UnrecognizedClientException",
 				"The security token included in the request is invalid.");
 		return -1;
@@ -1107,12 +1163,14 @@ static int check_token(struct call *c, const char *token, const char *signed_lis
 
 static int check_scope(struct call *c, const struct sigv4_parsed_authorization *a, const char *amz_date)
 {
-	if (!streq(a->service, "kms")) {
+	const char *service = c->op == OP_STS ? "sts" : "kms";
+
+	if (!streq(a->service, service)) {
 		call_auth_error(c, 400, "InvalidSignatureException",
-				"Credential should be scoped to correct service: 'kms'. ");
+				"Credential should be scoped to correct service: '%s'. ", service);
 		return -1;
 	}
-	if (!streq(a->region, c->f->opt.region)) {
+	if (c->op != OP_STS && !streq(a->region, c->f->opt.region)) {
 		call_auth_error(c, 400, "InvalidSignatureException",
 				"Credential should be scoped to a valid region, not '%s'. ", a->region);
 		return -1;
@@ -1155,6 +1213,40 @@ static int check_clock(struct call *c, const char *amz_date)
 	return 0;
 }
 
+/* Recognises the signer's access key: the primary account's, another
+ * account's (--account-creds) or one the fake STS issued (which expires).
+ * Sets c->cr and c->account; -1 with the error reply set. */
+static int principal_find(struct call *c, const char *akid)
+{
+	struct fake *f = c->f;
+
+	if (streq(akid, f->creds.access_key_id)) {
+		c->cr = &f->creds;
+		c->account = f->opt.account;
+	}
+	for (size_t i = 0; !c->cr && i < f->n_principals; i++) {
+		const struct principal *p = &f->principals[i];
+
+		if (!streq(akid, p->creds.access_key_id))
+			continue;
+		if (p->expires && fake_now(f) >= p->expires) {
+			call_auth_error(c, c->op == OP_STS ? 403 : 400, "ExpiredTokenException",
+					"The security token included in the request is expired");
+			return -1;
+		}
+		c->cr = &p->creds;
+		c->account = p->account;
+	}
+	if (!c->cr) {
+		call_auth_error(c, c->op == OP_STS ? 403 : 400,
+				c->op == OP_STS ? "InvalidClientTokenId" : "UnrecognizedClientException",
+				"The security token included in the request is invalid.");
+		return -1;
+	}
+	json_add_string(c->record, "account", c->account);
+	return 0;
+}
+
 /* Authenticates the call as KMS would, in the order KMS reports problems.
  * Returns 0, or -1 with the error reply set. */
 static int verify_auth(struct call *c, const char *body, size_t body_len)
@@ -1193,11 +1285,8 @@ static int verify_auth(struct call *c, const char *body, size_t body_len)
 				"The security token included in the request is expired");
 		goto out;
 	}
-	if (!streq(a.access_key_id, f->creds.access_key_id)) {
-		call_auth_error(c, 400, "UnrecognizedClientException",
-				"The security token included in the request is invalid.");
+	if (principal_find(c, a.access_key_id) < 0)
 		goto out;
-	}
 	if (check_token(c, token, a.signed_headers) < 0 || check_scope(c, &a, amz_date) < 0 ||
 	    check_clock(c, amz_date) < 0)
 		goto out;
@@ -1241,8 +1330,18 @@ static const char *resolve_arn(struct call *c, const char *arn)
 		call_error(c, 400, "InvalidArnException", "Invalid arn %s", arn);
 		return NULL;
 	}
-	if (!streq(part[1], f->partition) || !streq(part[3], f->opt.region) || !streq(part[4], f->opt.account)) {
+	if (!streq(part[1], f->partition) || !streq(part[3], f->opt.region)) {
 		call_error(c, 400, "NotFoundException", "Invalid arn");
+		return NULL;
+	}
+	if (!streq(part[4], c->account)) {
+		/* CancelKeyDeletion never crosses accounts: the signer is not
+		 * the key's owner, which the daemon must never let happen. */
+		f->stats.wrong_account++;
+		call_error(c, 400, "AccessDeniedException",
+			   "User: arn:aws:iam::%s:user/fake is not authorized to perform: kms:%s on resource: %s "
+			   "(fake-kms: signed with credentials of account %s, the key belongs to %s)",
+			   c->account, op_names[c->op], arn, c->account, part[4]);
 		return NULL;
 	}
 	if (strncmp(resource, "alias/", 6) == 0) {
@@ -1291,19 +1390,19 @@ static struct key *resolve_key(struct call *c, struct json_object *in)
 			return NULL;
 	} else if (strncmp(s, "alias/", 6) == 0) {
 		call_error(c, 400, "NotFoundException", "Alias arn:%s:kms:%s:%s:%s is not found.", f->partition,
-			   f->opt.region, f->opt.account, s);
+			   f->opt.region, c->account, s);
 		return NULL;
 	} else {
 		id = s;
 	}
-	k = strlen(s) == len ? key_find(f, id) : NULL; /* an embedded NUL names no key */
+	k = strlen(s) == len ? key_find_in(f, c->account, id) : NULL; /* an embedded NUL names no key */
 	if (k)
 		return k;
 	if (strlen(s) != len || !key_id_valid(id)) {
 		call_error(c, 400, "NotFoundException", "Invalid keyId %s", s);
 		return NULL;
 	}
-	arn = key_arn(f, id);
+	arn = key_arn_in(f, c->account, id);
 	call_error(c, 400, "NotFoundException", "Key '%s' does not exist", arn ? arn : id);
 	free(arn);
 	return NULL;
@@ -1333,7 +1432,7 @@ static void op_cancel_key_deletion(struct call *c, struct json_object *in)
 
 	if (!k)
 		return;
-	arn = key_arn(c->f, k->id);
+	arn = arn_of(c->f, k);
 	if (k->state != KS_PENDING_DELETION && k->state != KS_PENDING_REPLICA_DELETION) {
 		call_error(c, 400, "KMSInvalidStateException",
 			   "%s is not pending deletion (or pending replica deletion).", arn);
@@ -1369,9 +1468,9 @@ static struct json_object *multi_region_config(const struct fake *f, const char 
 static struct json_object *key_metadata(const struct fake *f, const struct key *k, enum key_state state)
 {
 	struct json_object *m = json_object_new_object(), *algs = json_object_new_array();
-	char *arn = key_arn(f, k->id);
+	char *arn = arn_of(f, k);
 
-	json_add_string(m, "AWSAccountId", f->opt.account);
+	json_add_string(m, "AWSAccountId", k->account);
 	json_add_string(m, "KeyId", k->id);
 	json_add_string(m, "Arn", arn);
 	json_object_object_add(m, "CreationDate", json_epoch(k->creation_ms));
@@ -1425,7 +1524,7 @@ static void op_enable_key(struct call *c, struct json_object *in)
 		call_set_body(c, 200, NULL);
 		return;
 	}
-	arn = key_arn(c->f, k->id);
+	arn = arn_of(c->f, k);
 	call_error(c, 400, "KMSInvalidStateException", "%s is %s.", arn, key_state_phrases[state]);
 	free(arn);
 }
@@ -1437,7 +1536,7 @@ static enum op op_from_target(const char *target)
 	if (!target || strncmp(target, TARGET_PREFIX, strlen(TARGET_PREFIX)) != 0)
 		return OP_UNKNOWN;
 	op = op_from_string(target + strlen(TARGET_PREFIX));
-	return op < 0 ? OP_UNKNOWN : (enum op)op;
+	return op < 0 || op == OP_STS ? OP_UNKNOWN : (enum op)op;
 }
 
 static void op_run(struct call *c, struct json_object *in)
@@ -1630,6 +1729,424 @@ static void kms_request_cb(struct evhttp_request *req, void *arg)
 	call_finish(c);
 }
 
+/* ---- STS (Query protocol, XML), on its own port --------------------------- */
+
+/* An injected STS fault (POST /sts/fail). */
+enum sts_fault_kind {
+	STS_FAULT_ERROR,     /* an <ErrorResponse> */
+	STS_FAULT_MALFORMED, /* HTTP 200 with XML cut short */
+	STS_FAULT_DELAY,     /* the answer is held */
+	STS_FAULT_DROP,      /* the connection is shut without an answer */
+	_STS_FAULT_MAX,
+};
+
+static const char *const sts_fault_names[_STS_FAULT_MAX] = {
+	[STS_FAULT_ERROR] = "error",
+	[STS_FAULT_MALFORMED] = "malformed",
+	[STS_FAULT_DELAY] = "delay",
+	[STS_FAULT_DROP] = "drop",
+};
+
+struct sts_fault {
+	enum sts_fault_kind kind;
+	char *action;  /* NULL: any */
+	char *account; /* the caller's (GetCallerIdentity) or the role's (AssumeRole); NULL: any */
+	long count;
+	int status;
+	char *code, *message;
+	long ms;
+	TAILQ_ENTRY(sts_fault) entry;
+};
+
+/* An STS answer held by a delay fault. */
+struct sts_reply {
+	struct fake *f;
+	struct evhttp_request *req;
+	int status;
+	char *body;
+	bool drop;
+	struct event *timer;
+	TAILQ_ENTRY(sts_reply) entry;
+};
+
+static struct sts_fault *sts_fault_free(struct sts_fault *x)
+{
+	if (x) {
+		free(x->action);
+		free(x->account);
+		free(x->code);
+		free(x->message);
+		free(x);
+	}
+	return NULL;
+}
+
+static void sts_faults_clear(struct fake *f)
+{
+	struct sts_fault *x;
+
+	while ((x = TAILQ_FIRST(&f->sts_faults))) {
+		TAILQ_REMOVE(&f->sts_faults, x, entry);
+		sts_fault_free(x);
+	}
+}
+
+/* Takes one count of the first rule for action and account; the caller
+ * frees what it gets once the count is used up (returned detached then). */
+static struct sts_fault *sts_fault_take(struct fake *f, const char *action, const char *account, bool *ret_last)
+{
+	struct sts_fault *x;
+
+	TAILQ_FOREACH(x, &f->sts_faults, entry)
+	{
+		if ((x->action && !streq(x->action, action)) || (x->account && (!account || !streq(x->account, account))))
+			continue;
+		*ret_last = --x->count == 0;
+		if (*ret_last)
+			TAILQ_REMOVE(&f->sts_faults, x, entry);
+		return x;
+	}
+	return NULL;
+}
+
+static void sts_send(struct evhttp_request *req, int status, const char *body, bool drop)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evbuffer_new();
+	char request_id[37];
+
+	make_uuid(request_id);
+	evhttp_add_header(h, "Content-Type", "text/xml");
+	evhttp_add_header(h, "x-amzn-RequestId", request_id);
+	if (drop) {
+		conn_shutdown(req);
+		evhttp_add_header(h, "Connection", "close");
+	} else if (out && body) {
+		evbuffer_add(out, body, strlen(body));
+	}
+	evhttp_send_reply(req, status, reason_phrase(status), out);
+	if (out)
+		evbuffer_free(out);
+}
+
+static void sts_reply_free(struct sts_reply *r)
+{
+	if (r->timer)
+		event_free(r->timer);
+	free_secret(r->body);
+	free(r);
+}
+
+static void sts_reply_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sts_reply *r = arg;
+
+	TAILQ_REMOVE(&r->f->sts_pending, r, entry);
+	sts_send(r->req, r->status, r->body, r->drop);
+	sts_reply_free(r);
+}
+
+/* Sends now, or after delay_ms (the body is taken over either way). */
+static void sts_answer(struct fake *f, struct evhttp_request *req, int status, char *body, bool drop, long delay_ms)
+{
+	struct sts_reply *r;
+	struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+
+	if (delay_ms > 0 && (r = calloc(1, sizeof(*r)))) {
+		*r = (struct sts_reply){.f = f, .req = req, .status = status, .body = body, .drop = drop};
+		r->timer = evtimer_new(f->base, sts_reply_timer_cb, r);
+		if (r->timer && evtimer_add(r->timer, &tv) == 0) {
+			TAILQ_INSERT_TAIL(&f->sts_pending, r, entry);
+			return;
+		}
+		r->body = NULL;
+		sts_reply_free(r);
+	}
+	sts_send(req, status, body, drop);
+	free_secret(body);
+}
+
+static char *sts_error_xml(const char *code, const char *message)
+{
+	char *xml = NULL, id[37];
+
+	make_uuid(id);
+	if (asprintf(&xml,
+		     "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+		     "  <Error>\n    <Type>Sender</Type>\n    <Code>%s</Code>\n    <Message>%s</Message>\n  </Error>\n"
+		     "  <RequestId>%s</RequestId>\n</ErrorResponse>\n",
+		     code, message, id) < 0)
+		return NULL;
+	return xml;
+}
+
+static void random_hex(char *out, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[64];
+
+	if (n > sizeof(b) * 2)
+		n = sizeof(b) * 2;
+	if (RAND_bytes(b, (int)((n + 1) / 2)) != 1)
+		memset(b, 0x5a, sizeof(b));
+	for (size_t i = 0; i < n; i++)
+		out[i] = hex[(b[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+	out[n] = '\0';
+}
+
+/* arn:aws:iam::ACCOUNT:role/NAME: the account into ret and the name, or NULL. */
+static const char *role_arn_parse(const char *arn, char ret_account[13])
+{
+	const char *p;
+
+	if (strncmp(arn, "arn:", 4) != 0 || !(p = strstr(arn, ":iam::")))
+		return NULL;
+	p += 6;
+	if (strspn(p, "0123456789") != 12 || strncmp(p + 12, ":role/", 6) != 0 || !p[18])
+		return NULL;
+	memcpy(ret_account, p, 12);
+	ret_account[12] = '\0';
+	return strrchr(p + 18, '/') ? strrchr(p + 18, '/') + 1 : p + 18;
+}
+
+static bool session_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 2 || n > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      strchr("_+=,.@-", *s)))
+			return false;
+	return true;
+}
+
+/* AssumeRole: issues credentials of the role's account, accepted by the
+ * fake KMS until they expire.  0 with *ret_xml, or -1 with code and
+ * message set. */
+static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, const char **code, char *msg,
+			   size_t size)
+{
+	const char *role = evhttp_find_header(q, "RoleArn"), *session = evhttp_find_header(q, "RoleSessionName");
+	const char *external = evhttp_find_header(q, "ExternalId"), *duration = evhttp_find_header(q, "DurationSeconds");
+	char account[13], akid[32], secret[41], token[129], when[32], id[37];
+	const char *name = role ? role_arn_parse(role, account) : NULL;
+	long seconds = 3600;
+	struct principal *n;
+	struct tm tm;
+	time_t expires;
+
+	*code = "ValidationError";
+	if (!name) {
+		snprintf(msg, size, "RoleArn is missing or not a role ARN");
+		return -1;
+	}
+	if (!session || !session_name_ok(session)) {
+		snprintf(msg, size, "RoleSessionName is missing or not 2 to 64 characters of [\\w+=,.@-]");
+		return -1;
+	}
+	if (duration) {
+		char *end;
+
+		seconds = strtol(duration, &end, 10);
+		if (*end || seconds < 900 || seconds > 43200) {
+			snprintf(msg, size, "DurationSeconds must be from 900 to 43200");
+			return -1;
+		}
+	}
+	if (f->opt.external_id && (!external || !streq(external, f->opt.external_id))) {
+		*code = "AccessDenied";
+		snprintf(msg, size, "User is not authorized to perform: sts:AssumeRole on resource: %s", role);
+		return -1;
+	}
+	if (f->n_principals >= MAX_PRINCIPALS) {
+		*code = "InternalFailure";
+		snprintf(msg, size, "fake-kms: too many issued credentials");
+		return -1;
+	}
+	if (f->opt.sts_duration)
+		seconds = f->opt.sts_duration;
+	expires = fake_now(f) + seconds;
+	snprintf(akid, sizeof(akid), "ASIAFAKE%012" PRIu64, ++f->issued);
+	random_hex(secret, 40);
+	random_hex(token, 128);
+	n = realloc(f->principals, (f->n_principals + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	f->principals = n;
+	n = &f->principals[f->n_principals];
+	*n = (struct principal){.expires = expires};
+	memcpy(n->account, account, 13);
+	n->creds.access_key_id = strdup(akid);
+	n->creds.secret = strdup(secret);
+	n->creds.session_token = strdup(token);
+	n->role_arn = strdup(role);
+	f->n_principals++;
+	gmtime_r(&expires, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	make_uuid(id);
+	if (asprintf(ret_xml,
+		     "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+		     "  <AssumeRoleResult>\n"
+		     "    <AssumedRoleUser>\n      <AssumedRoleId>AROAFAKE:%s</AssumedRoleId>\n"
+		     "      <Arn>arn:aws:sts::%s:assumed-role/%s/%s</Arn>\n    </AssumedRoleUser>\n"
+		     "    <Credentials>\n      <AccessKeyId>%s</AccessKeyId>\n      <SecretAccessKey>%s</SecretAccessKey>\n"
+		     "      <SessionToken>%s</SessionToken>\n      <Expiration>%s</Expiration>\n    </Credentials>\n"
+		     "  </AssumeRoleResult>\n"
+		     "  <ResponseMetadata>\n    <RequestId>%s</RequestId>\n  </ResponseMetadata>\n"
+		     "</AssumeRoleResponse>\n",
+		     session, account, name, session, akid, secret, token, when, id) < 0)
+		return -1;
+	explicit_bzero(secret, sizeof(secret));
+	return 0;
+}
+
+static char *sts_identity_xml(const struct call *c)
+{
+	char *xml = NULL, id[37];
+
+	make_uuid(id);
+	if (asprintf(&xml,
+		     "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+		     "  <GetCallerIdentityResult>\n    <Arn>arn:aws:iam::%s:user/fake</Arn>\n"
+		     "    <UserId>AIDAFAKE</UserId>\n    <Account>%s</Account>\n  </GetCallerIdentityResult>\n"
+		     "  <ResponseMetadata>\n    <RequestId>%s</RequestId>\n  </ResponseMetadata>\n"
+		     "</GetCallerIdentityResponse>\n",
+		     c->account, c->account, id) < 0)
+		return NULL;
+	return xml;
+}
+
+static void sts_log(struct fake *f, struct json_object *record)
+{
+	size_t slot = f->n_sts_logged % REQUEST_LOG_SIZE;
+
+	json_object_put(f->sts_log[slot]);
+	f->sts_log[slot] = json_object_get(record);
+	f->n_sts_logged++;
+	logv(f, "sts: %s", json_object_to_json_string_ext(record, JSON_FLAGS));
+}
+
+/* One STS call: POST / with a form body, signed (SigV4, service sts) by
+ * credentials the fake knows; GetCallerIdentity or AssumeRole. */
+static void sts_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct fake *f = arg;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req), q = {0};
+	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(buf);
+	char *body = strndup(len ? (const char *)evbuffer_pullup(buf, -1) : "", len), *xml = NULL, msg[512] = "";
+	const char *ct = evhttp_find_header(in, "Content-Type"), *action = NULL, *code = NULL, *fault_account = NULL;
+	struct call *c = call_new(f, req);
+	struct sts_fault *x = NULL;
+	char role_account[13];
+	bool last = false;
+	int status = 200;
+
+	set_nodelay(req);
+	f->stats.sts_calls++;
+	if (!c || !body) {
+		evhttp_send_error(req, 500, NULL);
+		goto out;
+	}
+	c->op = OP_STS;
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST || !streq(evhttp_request_get_uri(req), "/") || !ct ||
+	    strncmp(ct, "application/x-www-form-urlencoded", 33) != 0 || evhttp_parse_query_str(body, &q) < 0) {
+		status = 400;
+		code = "InvalidRequest";
+		snprintf(msg, sizeof(msg), "STS takes POST / with an application/x-www-form-urlencoded body");
+		goto answer;
+	}
+	action = evhttp_find_header(&q, "Action");
+	json_add_string(c->record, "action", action);
+	if (!action || (!streq(action, "GetCallerIdentity") && !streq(action, "AssumeRole"))) {
+		status = 400;
+		code = "InvalidAction";
+		snprintf(msg, sizeof(msg), "Could not find operation %s for version 2011-06-15", action ? action : "");
+		goto answer;
+	}
+	if (!streq(evhttp_find_header(&q, "Version") ? evhttp_find_header(&q, "Version") : "", "2011-06-15")) {
+		status = 400;
+		code = "InvalidParameterValue";
+		snprintf(msg, sizeof(msg), "Version must be 2011-06-15");
+		goto answer;
+	}
+	if (verify_auth(c, body, len) < 0) {
+		struct json_object *e, *m;
+
+		status = c->status == 400 && !json_object_object_get_ex(c->record, "error", NULL) ? 400 : c->status;
+		code = json_object_object_get_ex(c->record, "error", &e) ? json_object_get_string(e) : "AccessDenied";
+		snprintf(msg, sizeof(msg), "%s",
+			 json_object_object_get_ex(c->record, "message", &m) ? json_object_get_string(m) : "");
+		goto answer;
+	}
+	fault_account = c->account;
+	if (streq(action, "AssumeRole") && evhttp_find_header(&q, "RoleArn") &&
+	    role_arn_parse(evhttp_find_header(&q, "RoleArn"), role_account)) {
+		fault_account = role_account;
+		json_add_string(c->record, "roleArn", evhttp_find_header(&q, "RoleArn"));
+		json_add_string(c->record, "roleSessionName", evhttp_find_header(&q, "RoleSessionName"));
+		json_object_object_add(c->record, "externalId",
+				       json_object_new_boolean(evhttp_find_header(&q, "ExternalId") != NULL));
+	}
+	x = sts_fault_take(f, action, fault_account, &last);
+	if (x) {
+		json_add_string(c->record, "fault", sts_fault_names[x->kind]);
+		if (x->kind == STS_FAULT_ERROR) {
+			status = x->status;
+			code = x->code;
+			snprintf(msg, sizeof(msg), "%s", x->message);
+			goto answer;
+		}
+		if (x->kind == STS_FAULT_MALFORMED) {
+			xml = strdup("<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA");
+			goto answer;
+		}
+	}
+	if (streq(action, "GetCallerIdentity")) {
+		f->stats.sts_get_caller_identity++;
+		xml = sts_identity_xml(c);
+	} else {
+		f->stats.sts_assume_role++;
+		if (sts_assume_role(f, &q, &xml, &code, msg, sizeof(msg)) < 0)
+			status = streq(code, "AccessDenied") ? 403 : 400;
+	}
+answer:
+	if (!xml && !code)
+		status = 500, code = "InternalFailure", snprintf(msg, sizeof(msg), "fake-kms: out of memory");
+	if (code) {
+		f->stats.sts_failures++;
+		json_add_string(c->record, "error", code);
+		free_secret(xml);
+		xml = sts_error_xml(code, msg);
+	}
+	json_object_object_add(c->record, "status", json_object_new_int(status));
+	sts_log(f, c->record);
+	sts_answer(f, req, status, xml, x && x->kind == STS_FAULT_DROP,
+		   x && x->kind == STS_FAULT_DELAY ? x->ms : 0);
+out:
+	if (last)
+		sts_fault_free(x);
+	evhttp_clear_headers(&q);
+	free_secret(body);
+	call_free(c);
+}
+
+/* STS connections are TLS too, but not counted with KMS's. */
+static struct bufferevent *sts_bevcb(struct event_base *base, void *arg)
+{
+	struct fake *f = arg;
+	SSL *ssl;
+
+	if (f->opt.plain_http)
+		return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ssl = SSL_new(f->sts_ssl_ctx);
+	if (!ssl)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
 /* ---- admin API ----------------------------------------------------------- */
 
 static void admin_reply(struct evhttp_request *req, int status, struct json_object *body)
@@ -1692,9 +2209,10 @@ static struct json_object *admin_body(struct evhttp_request *req)
 static struct json_object *admin_key_json(const struct fake *f, const struct key *k)
 {
 	struct json_object *o = json_object_new_object();
-	char *arn = key_arn(f, k->id);
+	char *arn = arn_of(f, k);
 
 	json_add_string(o, "KeyId", k->id);
+	json_add_string(o, "Account", k->account);
 	json_add_string(o, "Arn", arn);
 	json_add_string(o, "KeyState", key_state_names[k->state]);
 	if (k->state == KS_PENDING_DELETION)
@@ -1727,6 +2245,12 @@ static struct json_object *stats_json(const struct fake *f)
 	json_object_object_add(o, "faultRulesPending", json_object_new_uint64(f->n_faults));
 	json_object_object_add(o, "lagPending", json_object_new_int64(f->lag_count));
 	json_object_object_add(o, "throttled", json_object_new_uint64(s->throttled));
+	json_object_object_add(o, "wrongAccount", json_object_new_uint64(s->wrong_account));
+	json_object_object_add(o, "stsCalls", json_object_new_uint64(s->sts_calls));
+	json_object_object_add(o, "stsAssumeRole", json_object_new_uint64(s->sts_assume_role));
+	json_object_object_add(o, "stsGetCallerIdentity", json_object_new_uint64(s->sts_get_caller_identity));
+	json_object_object_add(o, "stsFailures", json_object_new_uint64(s->sts_failures));
+	json_object_object_add(o, "issuedCredentials", json_object_new_uint64(f->issued));
 	json_object_object_add(o, "clockOffset", json_object_new_int64(f->clock_offset));
 	return o;
 }
@@ -1741,6 +2265,11 @@ static void stats_reset(struct fake *f)
 		f->log[i] = NULL;
 	}
 	f->n_logged = 0;
+	for (size_t i = 0; i < REQUEST_LOG_SIZE; i++) {
+		json_object_put(f->sts_log[i]);
+		f->sts_log[i] = NULL;
+	}
+	f->n_sts_logged = 0;
 }
 
 static void admin_get_stats(struct fake *f, struct evhttp_request *req, const char *arg)
@@ -1781,16 +2310,19 @@ static void admin_get_key(struct fake *f, struct evhttp_request *req, const char
 static void admin_put_key(struct fake *f, struct evhttp_request *req, const char *id)
 {
 	struct json_object *in = admin_body(req);
-	const char *state = NULL, *desc = NULL;
+	const char *state = NULL, *desc = NULL, *account = NULL;
 	struct key *k;
 	int st = -1;
 
 	if (!in || json_get_string(in, "KeyState", &state) < 0 || json_get_string(in, "Description", &desc) < 0 ||
-	    !state || (st = key_state_from_string(state)) < 0) {
-		admin_error(req, 400, "body must be {\"KeyState\": <a KMS key state>, \"Description\"?: string}");
+	    json_get_string(in, "Account", &account) < 0 || !state || (st = key_state_from_string(state)) < 0 ||
+	    (account && (strlen(account) != 12 || strspn(account, "0123456789") != 12))) {
+		admin_error(req, 400,
+			    "body must be {\"KeyState\": <a KMS key state>, \"Description\"?: string, \"Account\"?: 12 "
+			    "digits}");
 		goto out;
 	}
-	k = key_get_or_create(f, id);
+	k = key_get_or_create(f, account ? account : f->opt.account, id);
 	if (!k) {
 		admin_error(req, 400, "not a key ID (or too many keys): %s", id);
 		goto out;
@@ -1996,8 +2528,59 @@ static void admin_reset(struct fake *f, struct evhttp_request *req, const char *
 	f->lag_count = 0;
 	f->clock_offset = 0;
 	memset(f->quotas, 0, sizeof(f->quotas));
+	sts_faults_clear(f);
 	stats_reset(f);
 	admin_ok(req);
+}
+
+/* POST /sts/fail {"kind"?:"error"|"malformed"|"delay"|"drop", "action"?, "account"?,
+ * "count"?:1, "error"?:"AccessDenied", "status"?:403, "message"?, "ms"?} */
+static void admin_sts_fail(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *in = admin_body(req);
+	const char *kind = "error", *action = NULL, *account = NULL, *code = "AccessDenied", *message = NULL;
+	int64_t count = 1, status = 0, ms = 0;
+	struct sts_fault *x = calloc(1, sizeof(*x));
+	int k = -1;
+
+	if (!x || !in || json_get_string(in, "kind", &kind) < 0 || json_get_string(in, "action", &action) < 0 ||
+	    json_get_string(in, "account", &account) < 0 || json_get_string(in, "error", &code) < 0 ||
+	    json_get_string(in, "message", &message) < 0 || json_get_int(in, "count", 1, 1000000, &count) < 0 ||
+	    json_get_int(in, "status", 100, 599, &status) < 0 || json_get_int(in, "ms", 0, MAX_DELAY_MS, &ms) < 0) {
+		admin_error(req, 400, "bad /sts/fail body");
+		goto out;
+	}
+	for (int i = 0; i < _STS_FAULT_MAX; i++)
+		if (streq(kind ? kind : "error", sts_fault_names[i]))
+			k = i;
+	if (k < 0) {
+		admin_error(req, 400, "kind must be error, malformed, delay or drop");
+		goto out;
+	}
+	x->kind = (enum sts_fault_kind)k;
+	x->count = (long)count;
+	x->status = status ? (int)status : streq(code ? code : "", "AccessDenied") ? 403 : 400;
+	x->ms = (long)ms;
+	x->action = action ? strdup(action) : NULL;
+	x->account = account ? strdup(account) : NULL;
+	x->code = strdup(code ? code : "AccessDenied");
+	x->message = strdup(message ? message : "Injected by fake-kms (STS).");
+	TAILQ_INSERT_TAIL(&f->sts_faults, x, entry);
+	x = NULL;
+	admin_ok(req);
+out:
+	sts_fault_free(x);
+	json_object_put(in);
+}
+
+static void admin_sts_requests(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *a = json_object_new_array();
+	uint64_t first = f->n_sts_logged > REQUEST_LOG_SIZE ? f->n_sts_logged - REQUEST_LOG_SIZE : 0;
+
+	for (uint64_t i = first; i < f->n_sts_logged; i++)
+		json_object_array_add(a, json_object_get(f->sts_log[i % REQUEST_LOG_SIZE]));
+	admin_reply(req, 200, a);
 }
 
 struct admin_route {
@@ -2023,6 +2606,8 @@ static const struct admin_route admin_routes[] = {
 	{EVHTTP_REQ_POST, "/quota", admin_quota},
 	{EVHTTP_REQ_PUT, "/credentials", admin_credentials},
 	{EVHTTP_REQ_POST, "/reset", admin_reset},
+	{EVHTTP_REQ_POST, "/sts/fail", admin_sts_fail},
+	{EVHTTP_REQ_GET, "/sts/requests", admin_sts_requests},
 };
 /* clang-format on */
 
@@ -2138,6 +2723,18 @@ static int fake_listen(struct fake *f)
 		return -1;
 	if (f->opt.admin_port_file && write_port_file(f->opt.admin_port_file, admin_port) < 0)
 		return -1;
+	if (f->opt.sts_port_file) {
+		int sts_port;
+
+		f->sts_http = http_new(f, sts_request_cb);
+		if (!f->sts_http)
+			return -1;
+		evhttp_set_bevcb(f->sts_http, sts_bevcb, f);
+		sts_port = bind_http(f->sts_http, f->opt.listen, 0);
+		if (sts_port < 0 || write_port_file(f->opt.sts_port_file, sts_port) < 0)
+			return -1;
+		logv(f, "STS on port %d", sts_port);
+	}
 	logv(f, "listening on %s port %d (%s), admin port %d", f->opt.listen, port,
 	     f->opt.plain_http ? "plain HTTP" : "HTTPS", admin_port);
 	return write_port_file(f->opt.port_file, port);
@@ -2157,6 +2754,8 @@ static int fake_init(struct fake *f)
 {
 	TAILQ_INIT(&f->faults);
 	TAILQ_INIT(&f->pending);
+	TAILQ_INIT(&f->sts_faults);
+	TAILQ_INIT(&f->sts_pending);
 	LIST_INIT(&f->conns);
 	f->partition = strdup(region_partition(f->opt.region));
 	f->stats.errors = json_object_new_object();
@@ -2171,6 +2770,21 @@ static int fake_init(struct fake *f)
 		return -1;
 	if (!f->opt.plain_http && !(f->ssl_ctx = tls_server_ctx(f)))
 		return -1;
+	if (!f->opt.plain_http && f->opt.sts_port_file) {
+		if (!(f->sts_ssl_ctx = tls_server_ctx(f)))
+			return -1;
+		SSL_CTX_set_info_callback(f->sts_ssl_ctx, NULL);
+		SSL_CTX_set_session_id_context(f->sts_ssl_ctx, (const unsigned char *)"fake-sts", 8);
+	}
+	/* --account-creds: other accounts' keys, never expiring. */
+	for (size_t i = 0; i < f->opt.n_extra; i++) {
+		struct principal *n = realloc(f->principals, (f->n_principals + 1) * sizeof(*n));
+
+		if (!n)
+			return -1;
+		f->principals = n;
+		f->principals[f->n_principals++] = f->opt.extra[i];
+	}
 	f->sigterm = evsignal_new(f->base, SIGTERM, signal_cb, f);
 	f->sigint = evsignal_new(f->base, SIGINT, signal_cb, f);
 	if (!f->sigterm || !f->sigint || evsignal_add(f->sigterm, NULL) < 0 || evsignal_add(f->sigint, NULL) < 0)
@@ -2185,10 +2799,31 @@ static void fake_done(struct fake *f)
 	struct call *c;
 	struct conn *conn;
 
+	struct sts_reply *sr;
+
 	while ((c = TAILQ_FIRST(&f->pending))) {
 		TAILQ_REMOVE(&f->pending, c, entry);
 		call_send(c);
 	}
+	while ((sr = TAILQ_FIRST(&f->sts_pending))) {
+		TAILQ_REMOVE(&f->sts_pending, sr, entry);
+		sts_send(sr->req, sr->status, sr->body, sr->drop);
+		sts_reply_free(sr);
+	}
+	if (f->sts_http)
+		evhttp_free(f->sts_http);
+	SSL_CTX_free(f->sts_ssl_ctx);
+	sts_faults_clear(f);
+	for (size_t i = 0; i < REQUEST_LOG_SIZE; i++)
+		json_object_put(f->sts_log[i]);
+	for (size_t i = 0; i < f->n_principals; i++) {
+		free(f->principals[i].creds.access_key_id);
+		free_secret(f->principals[i].creds.secret);
+		free_secret(f->principals[i].creds.session_token);
+		free(f->principals[i].role_arn);
+	}
+	free(f->principals);
+	free(f->opt.extra);
 	if (f->kms_http)
 		evhttp_free(f->kms_http);
 	if (f->admin_http)
@@ -2224,6 +2859,8 @@ static void usage(FILE *out)
 	      "                [--admin-port-file FILE] [--access-key AKID] [--secret SECRET]\n"
 	      "                [--session-token TOKEN] [--region REGION] [--account ID] [--keys FILE]\n"
 	      "                [--tls-max 1.0|1.1|1.2|1.3] [--idle-timeout SEC] [--plain-http] [--verbose]\n"
+	      "                [--account-creds ACCOUNT:AKID:SECRET[:TOKEN]]... [--sts-port-file FILE]\n"
+	      "                [--sts-duration SEC] [--external-id ID]\n"
 	      "                [--no-verify-signature] [--sticky-pending]   (benchmarks only)\n",
 	      out);
 }
@@ -2263,6 +2900,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		O_VERBOSE,
 		O_NO_VERIFY_SIGNATURE,
 		O_STICKY_PENDING,
+		O_ACCOUNT_CREDS,
+		O_STS_PORT_FILE,
+		O_STS_DURATION,
+		O_EXTERNAL_ID,
 		O_HELP
 	};
 	static const struct option longopts[] = {
@@ -2284,6 +2925,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"verbose", no_argument, NULL, O_VERBOSE},
 	    {"no-verify-signature", no_argument, NULL, O_NO_VERIFY_SIGNATURE},
 	    {"sticky-pending", no_argument, NULL, O_STICKY_PENDING},
+	    {"account-creds", required_argument, NULL, O_ACCOUNT_CREDS},
+	    {"sts-port-file", required_argument, NULL, O_STS_PORT_FILE},
+	    {"sts-duration", required_argument, NULL, O_STS_DURATION},
+	    {"external-id", required_argument, NULL, O_EXTERNAL_ID},
 	    {"help", no_argument, NULL, O_HELP},
 	    {0},
 	};
@@ -2354,6 +2999,42 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case O_STICKY_PENDING:
 			o->sticky_pending = true;
+			break;
+		case O_ACCOUNT_CREDS: {
+			/* ACCOUNT:AKID:SECRET[:TOKEN]; the strings stay in argv */
+			char *account = optarg, *akid = strchr(account, ':'), *secret, *token;
+			struct principal *n;
+
+			if (!akid || !(secret = strchr(akid + 1, ':')))
+				return -1;
+			*akid++ = '\0';
+			*secret++ = '\0';
+			token = strchr(secret, ':');
+			if (token)
+				*token++ = '\0';
+			if (strlen(account) != 12 || strspn(account, "0123456789") != 12 || !*akid || !*secret)
+				return -1;
+			n = realloc(o->extra, (o->n_extra + 1) * sizeof(*n));
+			if (!n)
+				return -1;
+			o->extra = n;
+			n = &o->extra[o->n_extra++];
+			*n = (struct principal){0};
+			memcpy(n->account, account, 13);
+			n->creds.access_key_id = strdup(akid);
+			n->creds.secret = strdup(secret);
+			n->creds.session_token = token && *token ? strdup(token) : NULL;
+			break;
+		}
+		case O_STS_PORT_FILE:
+			o->sts_port_file = optarg;
+			break;
+		case O_STS_DURATION:
+			if (parse_int(optarg, 1, 43200, &o->sts_duration) < 0)
+				return -1;
+			break;
+		case O_EXTERNAL_ID:
+			o->external_id = optarg;
 			break;
 		case O_HELP:
 			return 1;

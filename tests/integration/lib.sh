@@ -32,6 +32,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_pa
 SOCK="$T/io.kmscancel"
 DAEMON_PID=
 FAKE_PID=
+FAKE_STS_PORT=
 failures=0
 
 log() { printf '%s\n' "$*" >&2; }
@@ -114,12 +115,15 @@ start_fake() {
 	"$FAKE_KMS" --cert "$T/certs/server.pem" --key "$T/certs/server.key" \
 		--port 0 --port-file "$T/fake.port" --admin-port-file "$T/fake.admin" \
 		--access-key "$TEST_AKID" --secret "$TEST_SECRET" \
-		--region "$TEST_REGION" --account "$TEST_ACCOUNT" --keys "$T/keys" "$@" \
+		--region "$TEST_REGION" --account "$TEST_ACCOUNT" --keys "$T/keys" \
+		--sts-port-file "$T/fake.sts" "$@" \
 		>"$T/fake.log" 2>&1 &
 	FAKE_PID=$!
 	wait_for_file "$T/fake.port" && wait_for_file "$T/fake.admin" || die "fake KMS did not start: $(cat "$T/fake.log")"
 	FAKE_PORT=$(cat "$T/fake.port")
 	FAKE_ADMIN_PORT=$(cat "$T/fake.admin")
+	wait_for_file "$T/fake.sts" || die "fake STS did not start: $(cat "$T/fake.log")"
+	FAKE_STS_PORT=$(cat "$T/fake.sts")
 }
 
 fake() { bash "$FAKE_ADMIN" "$FAKE_ADMIN_PORT" "$@"; }
@@ -137,7 +141,8 @@ start_daemon() {
 	rm -f "$SOCK"
 	env AWS_ACCESS_KEY_ID="$TEST_AKID" AWS_SECRET_ACCESS_KEY="$TEST_SECRET" \
 		AWS_REGION="$TEST_REGION" AWS_ENDPOINT_URL_KMS="https://127.0.0.1:$FAKE_PORT" \
-		AWS_CA_BUNDLE="$ca" ${DAEMON_ENV[@]+"${DAEMON_ENV[@]}"} \
+		AWS_CA_BUNDLE="$ca" ${FAKE_STS_PORT:+AWS_ENDPOINT_URL_STS=https://127.0.0.1:$FAKE_STS_PORT} \
+		${DAEMON_ENV[@]+"${DAEMON_ENV[@]}"} \
 		${DAEMON_WRAPPER:-} "$KMSCANCELD" --config "$T/kmscanceld.conf" --socket "$SOCK" "$@" \
 		>"$T/daemon.log" 2>&1 &
 	DAEMON_PID=$!

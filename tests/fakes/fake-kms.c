@@ -1999,6 +1999,7 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 		     session, account, name, session, akid, secret, token, when, id) < 0)
 		return -1;
 	explicit_bzero(secret, sizeof(secret));
+	*code = NULL;
 	return 0;
 }
 

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The AWS shared config/credentials dialect (daemon/aws-ini.c): the first
+ * byte picks the dialect, the rest is the file.  Two files are merged into
+ * one set (as the daemon does with config and credentials), then every
+ * section and property is walked.
+ */
+#include <errno.h>
+
+#include "aws-ini.h"
+#include "fuzz.h"
+
+static void walk(const struct aws_ini *ini)
+{
+	for (enum aws_ini_section_kind k = 0; k < _AWS_INI_SECTION_KIND_MAX; k++) {
+		size_t n = aws_ini_count_sections(ini, k);
+
+		for (size_t i = 0; i < n; i++) {
+			const char *name = aws_ini_section_name(ini, k, i);
+			size_t m;
+
+			FUZZ_CHECK(name && aws_ini_has_section(ini, k, name));
+			m = aws_ini_count_properties(ini, k, name);
+			for (size_t j = 0; j < m; j++) {
+				const struct aws_ini_property *p = aws_ini_property_at(ini, k, name, j);
+
+				FUZZ_CHECK(p && p->name && p->value);
+				FUZZ_CHECK(aws_ini_get_property(ini, k, name, p->name) != NULL);
+				for (size_t s = 0; s < p->n_subs; s++)
+					FUZZ_CHECK(aws_ini_property_sub(p, p->subs[s].name) != NULL);
+			}
+		}
+	}
+	(void)aws_ini_get(ini, "default", "region");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	enum aws_ini_file_kind kind;
+	struct aws_ini *ini;
+	char *text, *error = NULL;
+	int r;
+
+	if (size < 1)
+		return 0;
+	kind = data[0] & 1 ? AWS_INI_CREDENTIALS : AWS_INI_CONFIG;
+	text = fuzz_strndup(data + 1, size - 1);
+	ini = aws_ini_new();
+	FUZZ_CHECK(ini);
+	r = aws_ini_parse_string(ini, kind, text, "fuzz", &error);
+	FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
+	FUZZ_CHECK((r == -EINVAL) == (error != NULL));
+	free(error);
+	error = NULL;
+	/* The same text again in the other dialect, merged into the same set. */
+	r = aws_ini_parse_string(ini, kind == AWS_INI_CONFIG ? AWS_INI_CREDENTIALS : AWS_INI_CONFIG, text, "fuzz2",
+				 &error);
+	FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
+	free(error);
+	walk(ini);
+	aws_ini_free(ini);
+	free(text);
+	return 0;
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Varlink framing and message decoding (common/varlink.c), as both the
+ * daemon (calls from local clients) and libkmscancel (replies) read them:
+ * the input is a byte stream cut into NUL-terminated frames, each parsed as
+ * a call and as a reply.  What parses must format again and parse back to
+ * the same method/error name.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+
+#include "fuzz.h"
+#include "varlink.h"
+
+static void check_call(const char *msg, size_t len)
+{
+	struct varlink_call call;
+	char *out = NULL;
+	size_t out_len;
+	int r;
+
+	r = varlink_call_parse(msg, len, &call);
+	FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -EINVAL || r == -ENOMEM);
+	if (r < 0)
+		return;
+	FUZZ_CHECK(call.method && call.parameters);
+	FUZZ_CHECK(json_object_is_type(call.parameters, json_type_object));
+	FUZZ_CHECK(varlink_qualified_name_is_valid(call.method));
+
+	r = varlink_format_call(call.method, call.parameters, call.flags, &out, &out_len);
+	FUZZ_CHECK(r == 0 || r == -EMSGSIZE);
+	if (r == 0) {
+		struct varlink_call again;
+
+		FUZZ_CHECK(out_len > 0 && out[out_len - 1] == '\0');
+		FUZZ_CHECK(varlink_call_parse(out, out_len - 1, &again) == 0);
+		FUZZ_CHECK(strcmp(again.method, call.method) == 0 && again.flags == call.flags);
+		varlink_call_done(&again);
+		free(out);
+	}
+	/* The typed getters on whatever the parameters hold. */
+	json_object_object_foreach(call.parameters, key, val)
+	{
+		const char *s;
+		bool b;
+		int64_t i;
+
+		(void)val;
+		(void)varlink_get_string(call.parameters, key, &s);
+		(void)varlink_get_bool(call.parameters, key, &b);
+		(void)varlink_get_int64(call.parameters, key, &i);
+	}
+	varlink_call_done(&call);
+}
+
+static void check_reply(const char *msg, size_t len)
+{
+	struct varlink_reply reply;
+	char *out = NULL;
+	size_t out_len;
+	int r;
+
+	r = varlink_reply_parse(msg, len, &reply);
+	FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -ENOMEM);
+	if (r < 0)
+		return;
+	FUZZ_CHECK(reply.parameters && json_object_is_type(reply.parameters, json_type_object));
+	FUZZ_CHECK(!(reply.error && reply.continues));
+	if (reply.error)
+		r = varlink_format_error(reply.error, reply.parameters, &out, &out_len);
+	else
+		r = varlink_format_reply(reply.parameters, reply.continues, &out, &out_len);
+	FUZZ_CHECK(r == 0 || r == -EMSGSIZE);
+	if (r == 0) {
+		struct varlink_reply again;
+
+		FUZZ_CHECK(varlink_reply_parse(out, out_len - 1, &again) == 0);
+		FUZZ_CHECK(!!again.error == !!reply.error && again.continues == reply.continues);
+		FUZZ_CHECK(!reply.error || strcmp(again.error, reply.error) == 0);
+		varlink_reply_done(&again);
+		free(out);
+	}
+	varlink_reply_done(&reply);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t off = 0, len;
+	int r;
+
+	while ((r = varlink_frame_find(data + off, size - off, &len)) > 0) {
+		FUZZ_CHECK(len < VARLINK_MESSAGE_MAX && off + len < size && data[off + len] == '\0');
+		check_call((const char *)data + off, len);
+		check_reply((const char *)data + off, len);
+		off += len + 1;
+	}
+	FUZZ_CHECK(r == 0 || r == -EMSGSIZE);
+	/* An unterminated tail: the parsers must refuse or take it as is. */
+	if (r == 0 && off < size) {
+		check_call((const char *)data + off, size - off);
+		check_reply((const char *)data + off, size - off);
+	}
+	return 0;
+}

@@ -8,7 +8,8 @@
  * state (§4), and answers CancelKeyDeletion, DescribeKey and EnableKey with
  * the bodies, headers and errors real KMS sends.  A second, plain-HTTP
  * loopback port carries the admin API the tests use to set keys, inject
- * faults (errors, delays, dropped connections, garbage), shift the fake's
+ * faults (errors, delays, dropped connections, garbage, truncated, reset,
+ * endless and arbitrary responses), shift the fake's
  * clock and read counters.  See tests/fakes/README.md for the interface.
  *
  * One thread, one event loop.  Every call is a struct call that lives from
@@ -56,6 +57,11 @@
 #define MAX_KEYS          4096
 #define MAX_FAULTS        256
 #define MAX_DELAY_MS      (10 * 60 * 1000)
+#define MAX_RESPOND_BYTES (64 * 1024 * 1024) /* POST /respond: body after repeat */
+#define MAX_TRICKLE_MS    60000
+/* How often a raw reply (truncate, endless) checks whether its bytes are out
+ * or the client went away. */
+#define RAW_TICK_MS 10
 #define MAX_KEY_ID_LEN    2048 /* KeyIdType, AWS.md §2 */
 #define REQUEST_LOG_SIZE  256  /* GET /requests returns at most this many */
 #define SKEW_LIMIT_SEC    (5 * 60)
@@ -163,6 +169,9 @@ enum fault_kind {
 	FAULT_DELAY,   /* hold the reply for delay_ms */
 	FAULT_DROP,    /* close the connection without a reply */
 	FAULT_GARBAGE, /* answer with a line that is not HTTP, then close */
+	FAULT_TRUNCATE, /* half of the response, then close (or reset) */
+	FAULT_ENDLESS, /* a chunked response that never ends */
+	FAULT_RESPOND, /* any status and body, e.g. invalid JSON with a 200 */
 	_FAULT_MAX,
 };
 
@@ -172,6 +181,9 @@ static const char *const fault_kind_names[_FAULT_MAX] = {
 	[FAULT_DELAY] = "delay",
 	[FAULT_DROP] = "drop",
 	[FAULT_GARBAGE] = "garbage",
+	[FAULT_TRUNCATE] = "truncate",
+	[FAULT_ENDLESS] = "endless",
+	[FAULT_RESPOND] = "respond",
 };
 /* clang-format on */
 
@@ -187,6 +199,10 @@ struct fault {
 	char *error;   /* FAULT_FAIL: __type */
 	char *message; /* FAULT_FAIL */
 	long delay_ms; /* FAULT_DELAY */
+	bool reset;    /* FAULT_TRUNCATE: end with a TCP reset, not a close */
+	long trickle_ms; /* FAULT_ENDLESS: a body byte this often; 0: silence */
+	char *body;      /* FAULT_RESPOND: body_len bytes (repeated), status */
+	size_t body_len;
 	TAILQ_ENTRY(fault) entry;
 };
 
@@ -261,6 +277,8 @@ enum reply_mode {
 	REPLY_NORMAL,
 	REPLY_DROP,
 	REPLY_GARBAGE,
+	REPLY_TRUNCATE, /* raw: head and half the body, then close or reset */
+	REPLY_ENDLESS,  /* raw: head of a chunked body that never ends */
 };
 
 struct call;
@@ -300,6 +318,7 @@ struct fake {
 	TAILQ_HEAD(, fault) faults;
 	size_t n_faults;
 	TAILQ_HEAD(, call) pending; /* calls whose reply waits on a delay timer */
+	TAILQ_HEAD(, call) raw;     /* calls answered by hand (truncate, endless) */
 	LIST_HEAD(, conn) conns;
 	uint64_t next_conn_id;
 
@@ -328,6 +347,11 @@ struct call {
 	enum reply_mode mode;
 	long delay_ms;
 	struct event *timer;
+	char *raw_body; /* FAULT_RESPOND: sent instead of body */
+	size_t raw_body_len;
+	bool reset;      /* REPLY_TRUNCATE */
+	long trickle_ms; /* REPLY_ENDLESS */
+	int64_t next_trickle_ms;
 	TAILQ_ENTRY(call) entry;
 };
 
@@ -688,6 +712,7 @@ static struct fault *fault_free(struct fault *x)
 	if (x) {
 		free(x->error);
 		free(x->message);
+		free(x->body);
 		free(x);
 	}
 	return NULL;
@@ -800,6 +825,7 @@ static struct call *call_free(struct call *c)
 			event_free(c->timer);
 		json_object_put(c->record);
 		json_object_put(c->body);
+		free(c->raw_body);
 		free(c);
 	}
 	return NULL;
@@ -891,6 +917,139 @@ static void conn_shutdown(struct evhttp_request *req)
 		shutdown(fd, SHUT_RDWR);
 }
 
+/* ---- raw replies: what evhttp will not send ----------------------------------
+ *
+ * A truncated, reset or endless response cannot go through
+ * evhttp_send_reply(): the call takes ownership of its request and of the
+ * connection's bufferevent (its callbacks and timeouts: evhttp's would
+ * answer or reuse the connection), writes the bytes itself and checks every
+ * RAW_TICK_MS whether they are out (then closes or resets).  When the client
+ * goes away first, the bufferevent's event callback ends the call.  Calls
+ * being answered this way sit on fake.raw. */
+
+static void raw_tick_cb(evutil_socket_t fd, short what, void *arg);
+
+static void raw_arm(struct call *c, long ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (!c->timer)
+		c->timer = evtimer_new(c->f->base, raw_tick_cb, c);
+	if (c->timer)
+		evtimer_add(c->timer, &tv);
+}
+
+/* Ends a raw reply: closes the connection if it is still there (with a TCP
+ * reset when asked) and frees the request and the call. */
+static void raw_finish(struct call *c, bool reset)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+
+	if (evcon) {
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+		evutil_socket_t fd = bufferevent_getfd(bev);
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+		if (reset && fd >= 0) {
+			struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		} else if (ssl) {
+			(void)SSL_shutdown(ssl); /* close_notify: a clean TLS close */
+		}
+		evhttp_connection_free(evcon); /* keeps the request: we own it */
+	}
+	TAILQ_REMOVE(&c->f->raw, c, entry);
+	evhttp_request_free(c->req);
+	call_free(c);
+}
+
+static void raw_read_cb(struct bufferevent *bev, void *arg)
+{
+	evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+static void raw_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		raw_finish(arg, false); /* the client gave up */
+}
+
+static void raw_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct call *c = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+
+	if (!bev) {
+		raw_finish(c, false);
+		return;
+	}
+	if (c->mode == REPLY_TRUNCATE) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+			raw_arm(c, RAW_TICK_MS);
+		else
+			raw_finish(c, c->reset);
+		return;
+	}
+	/* REPLY_ENDLESS: one more one-byte chunk (a JSON space) when due. */
+	if (c->trickle_ms > 0 && fake_now_ms(c->f) >= c->next_trickle_ms) {
+		bufferevent_write(bev, "1\r\n \r\n", 6);
+		c->next_trickle_ms = fake_now_ms(c->f) + c->trickle_ms;
+	}
+	raw_arm(c, RAW_TICK_MS);
+}
+
+/* Sends the head of the call's reply and, for truncate, the first half of
+ * its body (half the head when the body is empty); for endless, a chunked
+ * head and the body's first byte, more to come never. */
+static void call_send_raw(struct call *c, const char *request_id, const char *date)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+	const char *body = c->body ? json_object_to_json_string_ext(c->body, JSON_FLAGS) : "";
+	size_t body_len = strlen(body);
+	char *head = NULL;
+	int head_len;
+
+	if (!evcon) {
+		evhttp_send_reply(c->req, 500, "Gone", NULL); /* frees the detached request */
+		call_free(c);
+		return;
+	}
+	evhttp_request_own(c->req);
+	TAILQ_INSERT_TAIL(&c->f->raw, c, entry);
+	if (c->mode == REPLY_ENDLESS)
+		head_len = asprintf(&head,
+				    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-amzn-RequestId: %s\r\nDate: %s\r\n"
+				    "Transfer-Encoding: chunked\r\n\r\n1\r\n%c\r\n",
+				    c->status, reason_phrase(c->status), KMS_CONTENT_TYPE, request_id, date,
+				    body_len ? body[0] : ' ');
+	else
+		head_len = asprintf(&head,
+				    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-amzn-RequestId: %s\r\nDate: %s\r\n"
+				    "Content-Length: %zu\r\n\r\n",
+				    c->status, reason_phrase(c->status), KMS_CONTENT_TYPE, request_id, date, body_len);
+	if (head_len < 0) {
+		raw_finish(c, true);
+		return;
+	}
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	bufferevent_setcb(bev, raw_read_cb, NULL, raw_event_cb, c);
+	bufferevent_set_timeouts(bev, NULL, NULL);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (c->mode == REPLY_ENDLESS) {
+		bufferevent_write(bev, head, (size_t)head_len);
+		c->next_trickle_ms = fake_now_ms(c->f) + c->trickle_ms;
+	} else if (body_len > 0) {
+		bufferevent_write(bev, head, (size_t)head_len);
+		bufferevent_write(bev, body, body_len / 2);
+	} else {
+		bufferevent_write(bev, head, (size_t)head_len / 2);
+	}
+	free(head);
+	raw_arm(c, RAW_TICK_MS);
+}
+
 /* Hands the reply to evhttp and frees the call.  evhttp owns the request
  * from here; for drop and garbage it also closes the connection ("Connection:
  * close"), after the socket was shut (drop) or after the garbage line. */
@@ -907,7 +1066,15 @@ static void call_send(struct call *c)
 	evhttp_add_header(h, "Content-Type", KMS_CONTENT_TYPE);
 	evhttp_add_header(h, "x-amzn-RequestId", request_id);
 	evhttp_add_header(h, "Date", date);
-	if (c->body && out)
+	if (c->mode == REPLY_TRUNCATE || c->mode == REPLY_ENDLESS) {
+		if (out)
+			evbuffer_free(out);
+		call_send_raw(c, request_id, date);
+		return;
+	}
+	if (c->raw_body && out)
+		evbuffer_add(out, c->raw_body, c->raw_body_len);
+	else if (c->body && out)
 		evbuffer_add_printf(out, "%s", json_object_to_json_string_ext(c->body, JSON_FLAGS));
 	if (c->mode == REPLY_DROP) {
 		conn_shutdown(req);
@@ -1596,6 +1763,23 @@ static void fault_apply(struct call *c, const struct fault *x)
 		break;
 	case FAULT_GARBAGE:
 		c->mode = REPLY_GARBAGE;
+		break;
+	case FAULT_TRUNCATE:
+		c->mode = REPLY_TRUNCATE;
+		c->reset = x->reset;
+		break;
+	case FAULT_ENDLESS:
+		c->mode = REPLY_ENDLESS;
+		c->trickle_ms = x->trickle_ms;
+		break;
+	case FAULT_RESPOND:
+		json_object_object_del(c->record, "error");
+		free(c->raw_body);
+		c->raw_body = malloc(x->body_len ? x->body_len : 1);
+		if (c->raw_body)
+			memcpy(c->raw_body, x->body, x->body_len);
+		c->raw_body_len = c->raw_body ? x->body_len : 0;
+		c->status = x->status;
 		break;
 	default:
 		break;
@@ -2346,18 +2530,52 @@ static void admin_delete_key(struct fake *f, struct evhttp_request *req, const c
 		admin_ok(req);
 }
 
+/* POST /respond: {"status"?: 200, "body"?: "", "repeat"?: 1}; the body is
+ * sent repeat times over (a multi-megabyte body from a short rule). */
+static int fault_parse_respond(struct fault *x, struct json_object *in)
+{
+	const char *body = "";
+	int64_t status = 200, repeat = 1;
+	size_t len;
+
+	if (json_get_int(in, "status", 100, 599, &status) < 0 || json_get_string(in, "body", &body) < 0 ||
+	    json_get_int(in, "repeat", 1, MAX_RESPOND_BYTES, &repeat) < 0)
+		return -1;
+	if (!body)
+		body = "";
+	len = strlen(body);
+	if (len * (size_t)repeat > MAX_RESPOND_BYTES)
+		return -1;
+	x->status = (int)status;
+	x->body_len = len * (size_t)repeat;
+	x->body = malloc(x->body_len + 1);
+	if (!x->body)
+		return -1;
+	for (int64_t i = 0; i < repeat; i++)
+		memcpy(x->body + (size_t)i * len, body, len);
+	x->body[x->body_len] = '\0';
+	return 0;
+}
+
 /* Parses a fault rule of the given kind from an admin body. */
 static struct fault *fault_parse(enum fault_kind kind, struct json_object *in)
 {
 	struct fault *x = calloc(1, sizeof(*x));
 	const char *op = NULL, *error = NULL, *message = NULL;
-	int64_t count = 1, status = 0, ms = -1;
+	int64_t count = 1, status = 0, ms = -1, trickle = 0;
 
 	if (!x)
 		return NULL;
 	x->kind = kind;
 	x->op = -1;
-	x->process = kind == FAULT_DROP || kind == FAULT_GARBAGE;
+	x->process = kind == FAULT_DROP || kind == FAULT_GARBAGE || kind == FAULT_TRUNCATE || kind == FAULT_ENDLESS;
+	if (kind == FAULT_TRUNCATE && json_get_bool(in, "reset", &x->reset) < 0)
+		return fault_free(x);
+	if (kind == FAULT_ENDLESS && json_get_int(in, "trickleMs", 0, MAX_TRICKLE_MS, &trickle) < 0)
+		return fault_free(x);
+	if (kind == FAULT_RESPOND && fault_parse_respond(x, in) < 0)
+		return fault_free(x);
+	x->trickle_ms = trickle;
 	if (json_get_int(in, "count", 1, 1000000, &count) < 0 || json_get_string(in, "operation", &op) < 0 ||
 	    json_get_bool(in, "process", &x->process) < 0 || json_get_string(in, "error", &error) < 0 ||
 	    json_get_string(in, "message", &message) < 0 || json_get_int(in, "status", 100, 599, &status) < 0 ||
@@ -2390,6 +2608,10 @@ static void admin_add_fault(struct fake *f, struct evhttp_request *req, enum fau
 	    [FAULT_DELAY] = "{\"ms\": N, \"count\"?: N, \"operation\"?: OP}",
 	    [FAULT_DROP] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
 	    [FAULT_GARBAGE] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
+	    [FAULT_TRUNCATE] = "{\"reset\"?: bool, \"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
+	    [FAULT_ENDLESS] = "{\"trickleMs\"?: N, \"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
+	    [FAULT_RESPOND] = "{\"status\"?: N, \"body\"?: S, \"repeat\"?: N, \"count\"?: N, \"operation\"?: OP, "
+			      "\"process\"?: bool}",
 	};
 	struct json_object *in = admin_body(req);
 	struct fault *x = in ? fault_parse(kind, in) : NULL;
@@ -2424,6 +2646,21 @@ static void admin_drop(struct fake *f, struct evhttp_request *req, const char *a
 static void admin_garbage(struct fake *f, struct evhttp_request *req, const char *arg)
 {
 	admin_add_fault(f, req, FAULT_GARBAGE);
+}
+
+static void admin_truncate(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	admin_add_fault(f, req, FAULT_TRUNCATE);
+}
+
+static void admin_endless(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	admin_add_fault(f, req, FAULT_ENDLESS);
+}
+
+static void admin_respond(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	admin_add_fault(f, req, FAULT_RESPOND);
 }
 
 /* POST /lag {"count": N}: the next N DescribeKey/EnableKey calls on a key
@@ -2602,6 +2839,9 @@ static const struct admin_route admin_routes[] = {
 	{EVHTTP_REQ_POST, "/delay", admin_delay},
 	{EVHTTP_REQ_POST, "/drop", admin_drop},
 	{EVHTTP_REQ_POST, "/garbage", admin_garbage},
+	{EVHTTP_REQ_POST, "/truncate", admin_truncate},
+	{EVHTTP_REQ_POST, "/endless", admin_endless},
+	{EVHTTP_REQ_POST, "/respond", admin_respond},
 	{EVHTTP_REQ_POST, "/lag", admin_lag},
 	{EVHTTP_REQ_POST, "/clock", admin_clock},
 	{EVHTTP_REQ_POST, "/quota", admin_quota},
@@ -2757,6 +2997,7 @@ static int fake_init(struct fake *f)
 	TAILQ_INIT(&f->pending);
 	TAILQ_INIT(&f->sts_faults);
 	TAILQ_INIT(&f->sts_pending);
+	TAILQ_INIT(&f->raw);
 	LIST_INIT(&f->conns);
 	f->partition = strdup(region_partition(f->opt.region));
 	f->stats.errors = json_object_new_object();
@@ -2825,6 +3066,8 @@ static void fake_done(struct fake *f)
 	}
 	free(f->principals);
 	free(f->opt.extra);
+	while ((c = TAILQ_FIRST(&f->raw)))
+		raw_finish(c, false);
 	if (f->kms_http)
 		evhttp_free(f->kms_http);
 	if (f->admin_http)

@@ -29,6 +29,8 @@
 #define KMS_SERVICE "kms"
 #define KMS_CONTENT_TYPE "application/x-amz-json-1.1"
 #define KMS_TARGET_PREFIX "TrentService."
+/* How often a call waiting for room in a full endpoint queue looks again. */
+#define KMS_QUEUE_FULL_WAIT_MS 20
 #define USER_AGENT "kmscanceld/" PACKAGE_VERSION
 /* Below this, an InvalidSignatureException is a bad signature, not our clock
  * (Java v2 uses the same threshold, AWS.md §3.4). */
@@ -741,6 +743,28 @@ static int request_build(struct kms_call *call, char **ret, size_t *ret_len)
 	return r;
 }
 
+/* The endpoint's pool refuses requests once HTTPS_POOL_MAX_QUEUED wait for a
+ * connection.  That is load, not a failure of this call: it waits its turn
+ * (within its deadline, rate-limit token in hand) instead of failing or
+ * using up an attempt. */
+static bool endpoint_queue_full(const struct kms_call *call)
+{
+	struct https_pool_stats s;
+
+	https_pool_get_stats(call->endpoint->pool, &s);
+	return s.queued >= HTTPS_POOL_MAX_QUEUED;
+}
+
+static void attempt_send(struct kms_call *call);
+
+static void queue_wait_done(evutil_socket_t fd, short what, void *userdata)
+{
+	struct kms_call *call = userdata;
+
+	evtimer_assign(call->timer, call->client->base, backoff_done, call);
+	attempt_send(call);
+}
+
 /* Sends one attempt, its rate-limit token in hand. */
 static void attempt_send(struct kms_call *call)
 {
@@ -751,6 +775,14 @@ static void attempt_send(struct kms_call *call)
 
 	if (left <= 0) {
 		call_fail(call, KMSCANCEL_E_TIMEOUT, NULL, "the call's deadline passed before KMS answered", NULL);
+		return;
+	}
+	if (endpoint_queue_full(call)) {
+		struct timeval tv = { 0, KMS_QUEUE_FULL_WAIT_MS * 1000 };
+
+		call_set_state(call, CALL_BACKOFF);
+		evtimer_assign(call->timer, call->client->base, queue_wait_done, call);
+		evtimer_add(call->timer, &tv);
 		return;
 	}
 	r = request_build(call, &request, &len);

@@ -641,9 +641,18 @@ static void cancel_done(const struct kms_result *r, void *userdata)
 		return;
 	}
 	arn = body_string(r->body, "KeyId");
-	/* KMS answers with the key ARN; a peer that echoes the ID (moto) still
-	 * gives the caller something true. */
-	op->key_arn = strdup(arn ? arn : op->key_id);
+	/* KMS answers with the key ARN (moto echoes the ID).  A 200 that names
+	 * no key — an empty body, an error body behind a proxy that says 200 —
+	 * is no evidence that the deletion was cancelled: never report success
+	 * on it. */
+	if (!arn) {
+		operation_fail(op, KMSCANCEL_E_KMS, "InvalidResponse",
+			       "KMS answered CancelKeyDeletion without a KeyId; whether the deletion was cancelled "
+			       "is unknown (check with describe)",
+			       r->request_id);
+		return;
+	}
+	op->key_arn = strdup(arn);
 	if (!op->key_arn) {
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", r->request_id);
 		return;

@@ -15,8 +15,8 @@ else
 	CALLS=${LOAD_CALLS:-10000}
 fi
 ulimit -n $((CONNS + 1024)) 2>/dev/null || { log "cannot raise the fd limit to $((CONNS + 1024))"; exit 77; }
-printf '[Daemon]\nMaxConnections=%d\nMaxConnectionsPerUser=%d\n[KMS]\nRetryBase=50ms\n' \
-	$((CONNS + 100)) $((CONNS + 100)) >"$T/kmscanceld.conf"
+printf '[Daemon]\nMaxConnections=%d\nMaxConnectionsPerUser=%d\n[KMS]\nRetryBase=50ms\nMaxQueued=%d\n' \
+	$((CONNS + 100)) $((CONNS + 100)) $((CONNS + 100)) >"$T/kmscanceld.conf"
 start_fake
 start_daemon
 set_key "$KEY1" Enabled

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *warning = NULL;
 
 		error = NULL;
-		r = policy_add_rule(p, c.allow[i].rule, "fuzz.conf:1", &error, &warning);
+		r = policy_add_rule(p, c.allow[i].deny, c.allow[i].rule, "fuzz.conf:1", &error, &warning);
 		FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
 		FUZZ_CHECK(r != -EINVAL || error);
 		free(error);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One [Policy] Allow= rule (daemon/policy.c) per input line, then a check of
+ * One [Policy] Allow= rule, or Deny= with a leading "!" (daemon/policy.c),
+ * per input line, then a check of
  * a fixed subject and key against the resulting policy: a rule that is
  * refused leaves the policy as it was, and no rule ever lets an unknown uid
  * in unless it says "*".
  */
 #include <errno.h>
+#include <stdbool.h>
 
 #include "fuzz.h"
 #include "keyid.h"
@@ -26,7 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *error = NULL, *warning = NULL;
 		size_t before = policy_n_rules(p);
-		int r = policy_add_rule(p, line, "fuzz:1", &error, &warning);
+		/* "!" at the start of a line makes it a Deny= rule. */
+		bool deny = line[0] == '!';
+		int r = policy_add_rule(p, deny, line + deny, "fuzz:1", &error, &warning);
 
 		FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
 		FUZZ_CHECK(r == 0 || policy_n_rules(p) == before);

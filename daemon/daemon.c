@@ -724,13 +724,15 @@ struct daemon *daemon_free(struct daemon *d)
 	server_free(d->server);
 	/* Freeing the signal events restores the default dispositions; a
 	 * further SIGTERM during teardown would then kill us with status 143
-	 * although we are already on the way out.  Ignore it instead. */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
+	 * although we are already on the way out.  Ignore it instead — after
+	 * the events are freed: libevent puts back the disposition it found
+	 * when the event was added (SIG_DFL), over any set before. */
 	event_free_null(d->sig_term);
 	event_free_null(d->sig_int);
 	event_free_null(d->sig_hup);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	event_free_null(d->tick);
 	event_free_null(d->watchdog);
 	event_free_null(d->drain_timer);

@@ -7,6 +7,7 @@
 #include "timeutil.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,12 +80,23 @@ const char *creds_check_fields(const char *access_key_id, const char *secret_acc
 	return NULL;
 }
 
+/* Secrets live in OpenSSL's secure heap when the daemon set one up
+ * (main.c): locked in RAM, never swapped, guarded, and wiped on free.
+ * Without it OPENSSL_secure_malloc falls back to plain malloc. */
+static char *strdup_secret(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = OPENSSL_secure_malloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
 static void free_secret(char *s)
 {
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
+	if (s)
+		OPENSSL_secure_clear_free(s, strlen(s) + 1);
 }
 
 static void credentials_free(struct aws_credentials *c)
@@ -106,6 +118,15 @@ static int dup_optional(const char *s, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+static int dup_optional_secret(const char *s, char **ret)
+{
+	*ret = NULL;
+	if (!s || !*s)
+		return 0;
+	*ret = strdup_secret(s);
+	return *ret ? 0 : -ENOMEM;
+}
+
 int aws_credentials_new(const char *access_key_id, const char *secret_access_key, const char *session_token,
 			time_t expiration, const char *source, const char *account_id, struct aws_credentials **ret)
 {
@@ -119,9 +140,9 @@ int aws_credentials_new(const char *access_key_id, const char *secret_access_key
 	c->n_ref = 1;
 	c->expiration = expiration;
 	c->source = source;
-	c->access_key_id = strdup(access_key_id);
-	c->secret_access_key = strdup(secret_access_key);
-	if (!c->access_key_id || !c->secret_access_key || dup_optional(session_token, &c->session_token) < 0 ||
+	c->access_key_id = strdup_secret(access_key_id);
+	c->secret_access_key = strdup_secret(secret_access_key);
+	if (!c->access_key_id || !c->secret_access_key || dup_optional_secret(session_token, &c->session_token) < 0 ||
 	    dup_optional(account_id, &c->account_id) < 0) {
 		credentials_free(c);
 		return -ENOMEM;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,22 @@ static int activation_fd(void)
 		free(names[i]);
 	free(names);
 	return fd;
+}
+
+/* Size of OpenSSL's secure heap, where credentials and derived signing keys
+ * live: locked in RAM (never swapped), with guard pages.  A credential set
+ * takes a few KiB at most (the session token dominates), so this holds
+ * dozens of accounts.  A power of two, as OpenSSL requires. */
+#define SECURE_HEAP_SIZE (256 * 1024)
+#define SECURE_HEAP_MIN_ALLOC 32
+
+static void secure_heap_setup(void)
+{
+	/* Fails when RLIMIT_MEMLOCK is too small; secrets then live in the
+	 * ordinary heap, still wiped when dropped, so it is not fatal. */
+	if (CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN_ALLOC) != 1)
+		log_notice("cannot lock a %d KiB secure heap (RLIMIT_MEMLOCK?): secrets may be swapped",
+			   SECURE_HEAP_SIZE / 1024);
 }
 
 int main(int argc, char **argv)
@@ -98,6 +115,7 @@ int main(int argc, char **argv)
 	log_setup();
 	/* The process holds AWS secrets: no core dumps, no ptrace by peers. */
 	prctl(PR_SET_DUMPABLE, 0);
+	secure_heap_setup();
 
 	if (check_only)
 		return daemon_check_config(&o) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -983,12 +983,14 @@ struct sigv4_key_cache {
 
 struct sigv4_key_cache *sigv4_key_cache_new(void)
 {
-	struct sigv4_key_cache *c = calloc(1, sizeof(*c));
+	/* Derived keys are as good as the secret for a day: keep them in the
+	 * secure heap too (locked, wiped on free) when there is one. */
+	struct sigv4_key_cache *c = OPENSSL_secure_zalloc(sizeof(*c));
 
 	if (!c)
 		return NULL;
 	if (RAND_bytes(c->salt, sizeof(c->salt)) != 1) {
-		free(c);
+		OPENSSL_secure_clear_free(c, sizeof(*c));
 		return NULL;
 	}
 	return c;
@@ -998,8 +1000,7 @@ struct sigv4_key_cache *sigv4_key_cache_free(struct sigv4_key_cache *c)
 {
 	if (!c)
 		return NULL;
-	OPENSSL_cleanse(c, sizeof(*c));
-	free(c);
+	OPENSSL_secure_clear_free(c, sizeof(*c));
 	return NULL;
 }
 

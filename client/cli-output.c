@@ -421,10 +421,12 @@ static void print_kms(struct json_object *kms)
 		for (size_t i = 0; i < json_object_array_length(pools); i++) {
 			struct json_object *p = json_object_array_get_idx(pools, i);
 
-			printf("%-14s%s: %lld of %lld open, %lld idle, %lld queued, %lld requests\n", "Endpoint:",
+			printf("%-14s%s: %lld of %lld open, %lld idle, %lld queued, %lld requests%s%s\n", "Endpoint:",
 			       status_str(p, "endpoint") ? status_str(p, "endpoint") : "?",
 			       status_int(p, "connectionsOpen"), status_int(p, "size"), status_int(p, "connectionsIdle"),
-			       status_int(p, "queued"), status_int(p, "requests"));
+			       status_int(p, "queued"), status_int(p, "requests"),
+			       status_str(p, "account") ? ", account " : "",
+			       status_str(p, "account") ? status_str(p, "account") : "");
 		}
 }
 
@@ -449,6 +451,33 @@ static void print_credentials(struct json_object *o)
 		printf("%-14s%s\n", "Cred. error:", error);
 }
 
+/* One line per account after the default credentials' (GetStatus
+ * "accounts" entries 1…): "444455556666 role arn:… (access key ...ABCD),
+ * valid, expire …", then its error if a fetch failed. */
+static void print_accounts(struct json_object *a)
+{
+	for (size_t i = 1; i < json_object_array_length(a); i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+		const char *profile = status_str(o, "profile"), *role = status_str(o, "roleArn");
+		const char *suffix = status_str(o, "credentialAccessKeyIdSuffix"), *error = status_str(o, "credentialError");
+
+		printf("%-14s%s %s %s", "Account:", status_str(o, "account") ? status_str(o, "account") : "?",
+		       profile ? "profile" : "role", profile ? profile : role ? role : "?");
+		if (status_str(o, "region"))
+			printf(" (region %s)", status_str(o, "region"));
+		if (suffix)
+			printf(", access key ...%s", suffix);
+		printf(", %s", status_str(o, "credentialState") ? status_str(o, "credentialState") : "?");
+		if (status_str(o, "credentialExpiration"))
+			printf(", expire %s", status_str(o, "credentialExpiration"));
+		if (status_str(o, "credentialNextRefresh"))
+			printf(", next refresh %s", status_str(o, "credentialNextRefresh"));
+		printf("\n");
+		if (error)
+			printf("%-14s%s\n", "  error:", error);
+	}
+}
+
 /* The reply as a few labelled lines; fields not known here follow as
  * "name value". */
 static void print_status(struct json_object *o)
@@ -458,7 +487,7 @@ static void print_status(struct json_object *o)
 		"credentialSource", "credentialExpiration", "credentialState", "credentialAccessKeyIdSuffix",
 		"credentialNextRefresh", "credentialError", "credentialFetches", "credentialFetchFailures", "connections", "connectionsTotal", "connectionsRejected",
 		"calls", "callsInFlight", "callsSucceeded", "callsFailed", "errors", "reloads", "reloadsFailed", "kms",
-		NULL,
+		"accounts", "accountState", "accountError", NULL,
 	};
 	static const char *const known_kms[] = {
 		"requests", "retries", "callsInFlight", "endpoints", "connectionsOpened", "connectionsOpen",
@@ -474,8 +503,11 @@ static void print_status(struct json_object *o)
 	printf("%s\n", activated ? " (socket-activated)" : "");
 	printf("%-14s%s\n", "Config:", status_str(o, "configFile") ? status_str(o, "configFile") : "(defaults)");
 	printf("%-14s%s\n", "Region:", status_str(o, "region") ? status_str(o, "region") : "(none)");
-	printf("%-14s%s\n", "Account:", status_str(o, "account") ? status_str(o, "account") : "(not known yet)");
+	printf("%-14s%s%s%s\n", "Account:", status_str(o, "account") ? status_str(o, "account") : "(not known yet)",
+	       status_str(o, "accountError") ? ": " : "", status_str(o, "accountError") ? status_str(o, "accountError") : "");
 	print_credentials(o);
+	if (json_object_object_get_ex(o, "accounts", &v) && json_object_is_type(v, json_type_array))
+		print_accounts(v);
 	printf("%-14s%lld open, %lld since start, %lld rejected\n", "Clients:", status_int(o, "connections"),
 	       status_int(o, "connectionsTotal"), status_int(o, "connectionsRejected"));
 	printf("%-14s%lld received, %lld in flight; %lld succeeded, %lld failed\n", "Calls:", status_int(o, "calls"),

@@ -95,7 +95,8 @@ expect_contains "$OUT" '"externalId":true' "… saying an external ID is set"
 expect_contains "$OUT" "\"account\":\"$A\"" "the default credentials' account was learned (GetCallerIdentity)"
 case "$OUT" in *"$EXTERNAL_ID"* | *"$SECRET_C"*) fail "status shows a secret" ;; *) pass "status shows no secret" ;; esac
 run_cli status
-expect_contains "$OUT" "$B" "the human status lists the accounts"
+expect_contains "$OUT" "Account:      $B role $ROLE" "the human status lists the role account"
+expect_contains "$OUT" "Account:      $C profile prod, access key ...0001, valid" "… and the profile account"
 env AWS_SHARED_CREDENTIALS_FILE="$T/credentials" AWS_REGION="$TEST_REGION" \
 	"$KMSCANCELD" --config "$T/kmscanceld.conf" --check-config >"$T/check" 2>&1
 expect_contains "$(cat "$T/check")" "account:     $B: role $ROLE" "--check-config: the role account"

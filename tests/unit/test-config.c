@@ -344,6 +344,51 @@ static void test_rate_limit_keys(void **state)
 	load_fails("[KMS]\nMaxQueued=0\n", "MaxQueued=0");
 }
 
+
+static void test_accounts(void **state)
+{
+	struct daemon_config c;
+	const struct config_account *a;
+
+	load_ok("[Account 444455556666]\nRoleArn=arn:aws:iam::444455556666:role/path/KeyRescue\nExternalId=ext-1\n"
+		"DurationSeconds=900\nRegion=eu-west-1\n[Account 777788889999]\nProfile=prod\n[AWS]\nSTSTimeout=2.5\n",
+		&c);
+	assert_int_equal(c.n_accounts, 2);
+	a = config_find_account(&c, "444455556666");
+	assert_non_null(a);
+	assert_string_equal(a->role_arn, "arn:aws:iam::444455556666:role/path/KeyRescue");
+	assert_string_equal(a->external_id, "ext-1");
+	assert_string_equal(a->region, "eu-west-1");
+	assert_int_equal(a->duration_sec, 900);
+	assert_int_equal(a->line, 1);
+	a = config_find_account(&c, "777788889999");
+	assert_string_equal(a->profile, "prod");
+	assert_null(a->role_arn);
+	assert_null(config_find_account(&c, "111122223333"));
+	assert_null(config_find_account(&c, NULL));
+	assert_int_equal(c.sts_timeout_ms, 2500);
+	config_done(&c);
+
+	load_fails("[Account 1234]\nProfile=x\n", "[Account 1234]: expected a 12-digit account ID");
+	load_fails("[Account]\n", "expected [Account ID]");
+	load_fails("[Account 444455556666]\nProfile=a\n[Account 444455556666]\nProfile=b\n", "given twice");
+	load_fails("[Account 444455556666]\nRegion=eu-west-1\n", "k.conf:1: [Account 444455556666]: expected either");
+	load_fails("[Account 444455556666]\nProfile=a\nRoleArn=arn:aws:iam::444455556666:role/R\n", "not both");
+	load_fails("[Account 444455556666]\nRoleArn=arn:aws:iam::111122223333:role/R\n",
+		   "the role belongs to account 111122223333, not 444455556666");
+	load_fails("[Account 444455556666]\nRoleArn=arn:aws:iam::444455556666:user/R\n", "expected a role ARN");
+	load_fails("[Account 444455556666]\nProfile=a\nExternalId=x1\n", "go with RoleArn=");
+	load_fails("[Account 444455556666]\nRoleArn=arn:aws:iam::444455556666:role/R\nExternalId=a b\n",
+		   "ExternalId=: expected");
+	load_fails("[Account 444455556666]\nRoleArn=arn:aws:iam::444455556666:role/R\nDurationSeconds=60\n",
+		   "DurationSeconds=60: expected seconds from 900 to 43200");
+	load_fails("[Account 444455556666]\nProfile=a\nRegion=Mars\n", "Region=Mars");
+
+	assert_true(config_role_arn_valid("arn:aws-cn:iam::444455556666:role/R", NULL));
+	assert_false(config_role_arn_valid("arn:aws:iam::444455556666:role/", NULL));
+	assert_false(config_role_arn_valid("arn:aws:sts::444455556666:role/R", NULL));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -351,7 +396,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_defaults),        T(test_missing_required),      T(test_every_key),       T(test_timeouts),
 	    T(test_bad_values),      T(test_syntax_errors),         T(test_warnings),        T(test_repeats_and_resets),
-	    T(test_value_with_hash), T(test_apply_to_aws_settings), T(test_rate_limit_keys),
+	    T(test_value_with_hash), T(test_apply_to_aws_settings), T(test_rate_limit_keys), T(test_accounts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

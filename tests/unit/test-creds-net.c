@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "accounts.h"
 #include "sts.h"
 #include "xml.h"
 
@@ -132,12 +133,45 @@ static void test_process_split(void **state)
 	assert_int_equal(creds_process_split("a \"b", &argv), -EINVAL);
 }
 
+
+static void test_sts_identity(void **state)
+{
+	static const char ok[] = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+				 "<GetCallerIdentityResult><Arn>arn:aws:iam::111122223333:user/a</Arn>"
+				 "<UserId>AIDA</UserId><Account>111122223333</Account></GetCallerIdentityResult>"
+				 "</GetCallerIdentityResponse>";
+	static const char bad[] = "<GetCallerIdentityResponse><GetCallerIdentityResult><Account>12</Account>"
+				  "</GetCallerIdentityResult></GetCallerIdentityResponse>";
+	static const char none[] = "<GetCallerIdentityResponse><GetCallerIdentityResult/></GetCallerIdentityResponse>";
+	char account[13] = "", *arn = NULL, region[STS_REGION_MAX], name[ACCOUNTS_SESSION_NAME_MAX + 1];
+
+	assert_int_equal(sts_parse_identity(ok, strlen(ok), account, &arn), 0);
+	assert_string_equal(account, "111122223333");
+	assert_string_equal(arn, "arn:aws:iam::111122223333:user/a");
+	free(arn);
+	assert_int_equal(sts_parse_identity(bad, strlen(bad), account, &arn), -EINVAL);
+	assert_int_equal(sts_parse_identity(none, strlen(none), account, &arn), -ENOENT);
+	assert_int_equal(sts_parse_identity(ok, 40, account, &arn) < 0, 1); /* cut short */
+
+	assert_string_equal(sts_signing_region("https://sts.eu-west-1.amazonaws.com", "us-east-1", region), "eu-west-1");
+	assert_string_equal(sts_signing_region("https://127.0.0.1:9", "eu-west-2", region), "eu-west-2");
+	assert_string_equal(sts_signing_region("https://sts.amazonaws.com", NULL, region), "us-east-1");
+
+	accounts_session_name("host.example", name);
+	assert_string_equal(name, "kmscanceld@host.example");
+	accounts_session_name("bad host/name", name);
+	assert_string_equal(name, "kmscanceld@bad-host-name");
+	accounts_session_name("a-very-long-host-name-that-goes-on-and-on-beyond-sixty-four-characters.example", name);
+	assert_int_equal(strlen(name), ACCOUNTS_SESSION_NAME_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_xml_find),
 	    cmocka_unit_test(test_xml_malformed),
 	    cmocka_unit_test(test_form_encode),
+	    cmocka_unit_test(test_sts_identity),
 	    cmocka_unit_test(test_process_split),
 	};
 

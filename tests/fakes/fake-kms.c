@@ -2225,7 +2225,7 @@ static void sts_request_cb(struct evhttp_request *req, void *arg)
 	const char *ct = evhttp_find_header(in, "Content-Type"), *action = NULL, *code = NULL, *fault_account = NULL;
 	struct call *c = call_new(f, req);
 	struct sts_fault *x = NULL;
-	char role_account[13];
+	char role_account[13], code_buf[128];
 	bool last = false;
 	int status = 200;
 
@@ -2261,7 +2261,11 @@ static void sts_request_cb(struct evhttp_request *req, void *arg)
 		struct json_object *e, *m;
 
 		status = c->status == 400 && !json_object_object_get_ex(c->record, "error", NULL) ? 400 : c->status;
-		code = json_object_object_get_ex(c->record, "error", &e) ? json_object_get_string(e) : "AccessDenied";
+		/* A copy: the record's "error" member is replaced below, which
+		 * frees the string it holds. */
+		snprintf(code_buf, sizeof(code_buf), "%s",
+			 json_object_object_get_ex(c->record, "error", &e) ? json_object_get_string(e) : "AccessDenied");
+		code = code_buf;
 		snprintf(msg, sizeof(msg), "%s",
 			 json_object_object_get_ex(c->record, "message", &m) ? json_object_get_string(m) : "");
 		goto answer;

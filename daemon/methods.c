@@ -121,6 +121,8 @@ static long elapsed_ms(const struct timespec *since)
 /* "cancel", "cancel+enable", "describe": what the audit records call op. */
 static const char *operation_name(const struct operation *op)
 {
+	if (op->dry_run)
+		return op->enable_key ? "cancel+enable-dry-run" : "cancel-dry-run";
 	return op->enable_key ? "cancel+enable" : op->verb;
 }
 

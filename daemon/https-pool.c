@@ -363,6 +363,13 @@ static unsigned long openssl_error(struct conn *c)
 	return first;
 }
 
+/* OpenSSL's word for "the connection went away under me" (EOF or a system
+ * call error), as opposed to a protocol or certificate verdict. */
+static bool ssl_error_is_transport(unsigned long e)
+{
+	return ERR_GET_LIB(e) == ERR_LIB_SYS || ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
 /* Why a connection attempt failed: DNS, TCP or TLS.  TCP was up if the
  * socket has a peer; then only the TLS handshake can have failed. */
 static enum https_error conn_classify_failure(struct conn *c, short events, int err, char *buf, size_t size)
@@ -379,9 +386,19 @@ static enum https_error conn_classify_failure(struct conn *c, short events, int 
 		snprintf(buf, size, "cannot resolve %s: %s", p->host, evutil_gai_strerror(dns_err));
 		return HTTPS_E_RESOLVE;
 	}
-	if (c->ssl && (ssl_err || tcp_up || SSL_get_verify_result(c->ssl) != X509_V_OK)) {
+	/* A certificate that did not verify, or a TLS protocol error, will
+	 * fail again: HTTPS_E_TLS, which callers do not retry (fail closed). */
+	if (c->ssl && ((ssl_err && !ssl_error_is_transport(ssl_err)) || SSL_get_verify_result(c->ssl) != X509_V_OK)) {
 		tls_describe_failure(c->ssl, p->host, ssl_err, buf, size);
 		return HTTPS_E_TLS;
+	}
+	/* TCP was up but the handshake neither failed nor finished: the peer
+	 * closed or was too slow.  That is a connection failure, worth
+	 * another attempt, not a verdict on the certificate. */
+	if (c->ssl && (tcp_up || ssl_err)) {
+		snprintf(buf, size, "TLS handshake with %s did not complete: %s", p->host,
+			 events & BEV_EVENT_TIMEOUT ? "timed out" : err ? strerror(err) : "connection closed");
+		return HTTPS_E_CONNECT;
 	}
 	snprintf(buf, size, "cannot connect to %s%s port %u: %s", p->via_proxy && !c->tunneled ? "proxy " : "",
 		 p->via_proxy && !c->tunneled ? p->opts.proxy->host : p->host,

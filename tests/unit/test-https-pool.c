@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -205,6 +206,7 @@ enum raw_mode {
 	RAW_OK_PLAIN,    /* a good keep-alive answer */
 	RAW_OK_THEN_CLOSE, /* a good keep-alive answer, then closes anyway */
 	RAW_RESET_MID,   /* half a response, then a TCP reset */
+	RAW_CLOSE_AT_ACCEPT, /* accepts TCP, closes before any TLS byte */
 };
 
 struct raw_server {
@@ -264,6 +266,8 @@ static void raw_read_cb(struct bufferevent *bev, void *userdata)
 		raw_conn_free(c);
 		return;
 	}
+	case RAW_CLOSE_AT_ACCEPT: /* never gets this far */
+		break;
 	case RAW_DROP_SECOND:
 		if (c->requests > 1) {
 			raw_conn_free(c);
@@ -296,6 +300,12 @@ static void raw_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct s
 	struct raw_conn *c = calloc(1, sizeof(*c));
 	int slot = 0;
 
+	if (s->mode == RAW_CLOSE_AT_ACCEPT) {
+		s->connections++;
+		close(fd);
+		free(c);
+		return;
+	}
 	while (slot < RAW_MAX_CONNS && s->conns[slot])
 		slot++;
 	assert_true(slot < RAW_MAX_CONNS);
@@ -592,6 +602,22 @@ static void test_garbage(void **state)
 	raw_start(&s, RAW_GARBAGE, true);
 	expect_failure(t, s.port, "/", 5000, HTTPS_E_PROTOCOL, "status line", &r);
 	assert_true(r.o.response_started);
+	raw_stop(&s);
+	tls_context_free(t);
+}
+
+/* TCP up, then the peer hangs up before the TLS handshake finishes: a
+ * connection failure worth another attempt, not a certificate verdict
+ * (HTTPS_E_TLS, which callers never retry). */
+static void test_handshake_cut(void **state)
+{
+	struct raw_server s;
+	struct tls_context *t = client_tls("ca.pem");
+	struct result r;
+
+	raw_start(&s, RAW_CLOSE_AT_ACCEPT, false);
+	expect_failure(t, s.port, "/", 5000, HTTPS_E_CONNECT, "did not complete", &r);
+	assert_false(r.o.request_sent);
 	raw_stop(&s);
 	tls_context_free(t);
 }
@@ -1148,6 +1174,7 @@ int main(void)
 	    cmocka_unit_test(test_wrong_host),
 	    cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_handshake_cut),
 	    cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_timeout),
 	    cmocka_unit_test(test_dead_reused_connection_retried),
@@ -1166,5 +1193,8 @@ int main(void)
 	    cmocka_unit_test(test_proxy_config),
 	};
 
+	/* As in the daemon: a write to a peer that hung up is an error to
+	 * handle, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -95,7 +95,15 @@ ok=0
 for p in "${pids[@]}"; do wait "$p" && ok=$((ok + 1)); done
 [ "$ok" = 200 ] && pass "200 concurrent requests during the first fetch all succeed" ||
 	fail "only $ok of 200 succeeded: $(cat "$T"/many.* | grep -v PendingDeletion | sort | uniq -c | head -5)"
-[ "$(creds_stat imds-credentials)" = 1 ] && pass "exactly one fetch for 200 waiting requests" ||
-	fail "$(creds_stat imds-credentials) fetches for 200 requests"
+fetches=$(creds_stat imds-credentials)
+if [ "$fetches" = 1 ]; then
+	pass "exactly one fetch for 200 waiting requests"
+elif [ -n "${DAEMON_WRAPPER:-}" ] && [ "$fetches" = 2 ] && grep -q "credentials (default).*retrying in" "$T/daemon.log"; then
+	# Under valgrind, with 200 CLIs under valgrind too, the first fetch
+	# can outlast its own timeout; the retry is then a second fetch.
+	log "under $DAEMON_WRAPPER: 2 fetches (the first one failed: $(grep "credentials (default).*retrying in" "$T/daemon.log" | head -1))"
+else
+	fail "$fetches fetches for 200 requests: $(grep "credentials (default)" "$T/daemon.log" | tail -5)"
+fi
 
 exit 0

@@ -124,6 +124,22 @@ static const char *error_message(struct json_object *o)
 	return NULL;
 }
 
+int creds_container_parse(const char *body, struct aws_credentials **ret, char **ret_error)
+{
+	struct json_object *json = json_tokener_parse(body);
+	int r;
+
+	if (!json || !json_object_is_type(json, json_type_object)) {
+		json_object_put(json);
+		if (asprintf(ret_error, "the answer is not a JSON object") < 0)
+			*ret_error = NULL;
+		return -EINVAL;
+	}
+	r = creds_from_json(json, "Token", "container", ret, ret_error);
+	json_object_put(json);
+	return r;
+}
+
 static void container_http_done(const struct https_outcome *o, const struct http_response *resp, void *userdata)
 {
 	struct container_fetch *f = userdata;
@@ -153,13 +169,8 @@ static void container_http_done(const struct https_outcome *o, const struct http
 		json_object_put(json);
 		return;
 	}
-	if (!json || !json_object_is_type(json, json_type_object)) {
-		json_object_put(json);
-		container_fail(f, -EINVAL, "%s: the answer is not a JSON object", f->url);
-		return;
-	}
-	r = creds_from_json(json, "Token", "container", &c, &error);
 	json_object_put(json);
+	r = creds_container_parse(resp->body, &c, &error);
 	if (r < 0) {
 		container_fail(f, r, "%s: %s", f->url, error ? error : strerror(-r));
 		free(error);

@@ -145,52 +145,67 @@ static void imds_send(struct imds_fetch *f)
 	}
 }
 
-/* The role name: the first line of the listing, which must look like a
- * role name before it goes into a URL. */
-static int parse_role(const struct http_response *resp, char **ret)
+static int fail_msg(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_msg(char **ret_error, int r, const char *fmt, ...)
 {
-	size_t n = strcspn(resp->body, "\r\n");
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(ret_error, fmt, ap) < 0)
+		*ret_error = NULL;
+	va_end(ap);
+	return r;
+}
+
+int creds_imds_parse_role(const char *body, char **ret)
+{
+	size_t n = strcspn(body, "\r\n");
 
 	if (n == 0 || n > IMDS_MAX_ROLE_NAME)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		char c = resp->body[i];
+		char c = body[i];
 
 		/* IAM: [\w+=,.@-] */
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      strchr("_+=,.@-", c)))
 			return -EINVAL;
 	}
-	*ret = strndup(resp->body, n);
+	*ret = strndup(body, n);
 	return *ret ? 0 : -ENOMEM;
 }
 
-static void got_credentials(struct imds_fetch *f, const struct http_response *resp)
+int creds_imds_parse_credentials(const char *body, struct aws_credentials **ret, char **ret_error)
 {
-	struct json_object *o = json_tokener_parse(resp->body), *code;
-	struct aws_credentials *c = NULL;
-	char *error = NULL;
+	struct json_object *o = json_tokener_parse(body), *code;
 	int r;
 
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
-		imds_fail(f, -EINVAL, "role '%s': the answer is not a JSON object", f->role);
-		return;
+		return fail_msg(ret_error, -EINVAL, "the answer is not a JSON object");
 	}
 	if (json_object_object_get_ex(o, "Code", &code) &&
 	    (!json_object_is_type(code, json_type_string) || strcmp(json_object_get_string(code), "Success") != 0)) {
-		imds_fail(f, -EINVAL, "role '%s': Code is '%.64s', not Success", f->role,
-			  json_object_is_type(code, json_type_string) ? json_object_get_string(code) : "?");
+		r = fail_msg(ret_error, -EINVAL, "Code is '%.64s', not Success",
+			     json_object_is_type(code, json_type_string) ? json_object_get_string(code) : "?");
 		json_object_put(o);
-		return;
+		return r;
 	}
 	if (!json_object_object_get_ex(o, "Expiration", NULL)) {
 		json_object_put(o);
-		imds_fail(f, -EINVAL, "role '%s': the answer has no Expiration", f->role);
-		return;
+		return fail_msg(ret_error, -EINVAL, "the answer has no Expiration");
 	}
-	r = creds_from_json(o, "Token", CREDS_SOURCE_IMDS, &c, &error);
+	r = creds_from_json(o, "Token", CREDS_SOURCE_IMDS, ret, ret_error);
 	json_object_put(o);
+	return r;
+}
+
+static void got_credentials(struct imds_fetch *f, const struct http_response *resp)
+{
+	struct aws_credentials *c = NULL;
+	char *error = NULL;
+	int r = creds_imds_parse_credentials(resp->body, &c, &error);
+
 	if (r < 0) {
 		imds_fail(f, r, "role '%s': %s", f->role, error ? error : strerror(-r));
 		free(error);
@@ -215,7 +230,7 @@ static void imds_advance(struct imds_fetch *f, const struct http_response *resp)
 		}
 		break;
 	case IMDS_STEP_ROLE:
-		if (parse_role(resp, &f->role) < 0) {
+		if (creds_imds_parse_role(resp->body, &f->role) < 0) {
 			imds_fail(f, -EINVAL, "the role listing is not a role name");
 			return;
 		}

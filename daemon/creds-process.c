@@ -4,6 +4,7 @@
 #include "creds.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -215,31 +216,37 @@ static void log_stderr(struct process_fetch *f, bool flush)
 	}
 }
 
-static void parse_output(struct process_fetch *f)
+int creds_process_parse(const char *out, size_t len, struct aws_credentials **ret, char **ret_error)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *o = NULL, *v;
-	struct aws_credentials *c = NULL;
-	char *error = NULL;
+	const char *error = NULL;
 	int r;
 
-	if (tok && f->out_len > 0)
-		o = json_tokener_parse_ex(tok, f->out, (int)f->out_len);
-	if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object)) {
-		json_tokener_free(tok);
-		json_object_put(o);
-		process_fail(f, -EINVAL, "the output is not a JSON object");
-		return;
-	}
+	if (tok && len > 0 && len <= INT_MAX)
+		o = json_tokener_parse_ex(tok, out, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object))
+		error = "the output is not a JSON object";
+	else if (!json_object_object_get_ex(o, "Version", &v) || !json_object_is_type(v, json_type_int) ||
+		 json_object_get_int(v) != 1)
+		error = "the output's Version is not 1";
 	json_tokener_free(tok);
-	if (!json_object_object_get_ex(o, "Version", &v) || !json_object_is_type(v, json_type_int) ||
-	    json_object_get_int(v) != 1) {
+	if (error) {
 		json_object_put(o);
-		process_fail(f, -EINVAL, "the output's Version is not 1");
-		return;
+		*ret_error = strdup(error);
+		return -EINVAL;
 	}
-	r = creds_from_json(o, "SessionToken", "credential-process", &c, &error);
+	r = creds_from_json(o, "SessionToken", "credential-process", ret, ret_error);
 	json_object_put(o);
+	return r;
+}
+
+static void parse_output(struct process_fetch *f)
+{
+	struct aws_credentials *c = NULL;
+	char *error = NULL;
+	int r = creds_process_parse(f->out, f->out_len, &c, &error);
+
 	if (r < 0) {
 		process_fail(f, r, "%s", error ? error : strerror(-r));
 		free(error);

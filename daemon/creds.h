@@ -235,6 +235,24 @@ int creds_from_json(struct json_object *o, const char *token_member, const char 
 		    char **ret_error);
 
 /*
+ * The parsers of the network and process credential sources, exposed for
+ * the fuzzers (tests/fuzz/fuzz-creds-*.c).  Each returns 0 with *ret, or a
+ * negative errno with *ret_error (malloc'ed, or NULL when out of memory)
+ * saying what is wrong without quoting any secret; *ret is untouched on
+ * failure.  body is NUL-terminated.
+ *
+ * IMDS: the role listing's first line, checked as an IAM role name
+ * (-EINVAL otherwise; no *ret_error); the credentials JSON, whose Code
+ * must be "Success" when present and which must carry an Expiration.
+ */
+int creds_imds_parse_role(const char *body, char **ret);
+int creds_imds_parse_credentials(const char *body, struct aws_credentials **ret, char **ret_error);
+/* The container endpoint's 2xx answer (AWS.md §7). */
+int creds_container_parse(const char *body, struct aws_credentials **ret, char **ret_error);
+/* credential_process output: one JSON object with "Version": 1. */
+int creds_process_parse(const char *out, size_t len, struct aws_credentials **ret, char **ret_error);
+
+/*
  * Static keys of profile in ini (aws_access_key_id, aws_secret_access_key,
  * aws_session_token, aws_account_id): used by the shared-file and systemd
  * providers.  source NULL picks "shared-credentials-file" or "config-file"

@@ -187,35 +187,34 @@ static void handle_error(struct sts_call *c, const struct https_outcome *o, cons
 	free(id);
 }
 
-/* Reads <ActionResponse><ActionResult><Credentials>…, and the account from
- * <AssumedRoleUser><Arn> (arn:aws:sts::ACCOUNT:assumed-role/…). */
-static void handle_success(struct sts_call *c, const struct http_response *resp)
+int sts_parse_credentials(const char *action, const char *source, const char *xml, size_t len,
+			  struct aws_credentials **ret, char **ret_error)
 {
-	char response[STS_MAX_ACTION + 16], result[STS_MAX_ACTION + 16], msg[512];
+	char response[STS_MAX_ACTION + 16], result[STS_MAX_ACTION + 16];
 	const char *names[] = {"AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"};
-	char *v[4] = {NULL}, *arn = NULL, *id = NULL, account[13] = "";
-	struct sts_result res = {.r = -EINVAL, .message = msg};
+	char *v[4] = {NULL}, *arn = NULL, account[13] = "";
 	time_t expiration = 0;
 	int r = 0;
 
-	snprintf(response, sizeof(response), "%sResponse", c->action);
-	snprintf(result, sizeof(result), "%sResult", c->action);
+	snprintf(response, sizeof(response), "%sResponse", action);
+	snprintf(result, sizeof(result), "%sResult", action);
 	for (size_t i = 0; i < 4; i++) {
 		const char *path[] = {response, result, "Credentials", names[i], NULL};
 
-		r = xml_find_text(resp->body, resp->body_len, path, &v[i]);
+		r = xml_find_text(xml, len, path, &v[i]);
 		if (r < 0) {
-			snprintf(msg, sizeof(msg), "STS %s at %s: the answer has no %s%s", c->action, c->endpoint_url,
-				 names[i], r == -ENOENT ? "" : " (malformed XML)");
+			if (asprintf(ret_error, "the answer has no %s%s", names[i],
+				     r == -ENOENT ? "" : " (malformed XML)") < 0)
+				*ret_error = NULL;
+			r = r == -ENOMEM ? r : -EINVAL;
 			goto out;
 		}
 	}
 	{
 		const char *arn_path[] = {response, result, "AssumedRoleUser", "Arn", NULL};
-		const char *id_path[] = {response, "ResponseMetadata", "RequestId", NULL};
 
-		arn = find(resp, arn_path);
-		id = find(resp, id_path);
+		if (xml_find_text(xml, len, arn_path, &arn) < 0)
+			arn = NULL;
 	}
 	if (arn) {
 		/* arn:PARTITION:sts::ACCOUNT:assumed-role/… */
@@ -227,25 +226,42 @@ static void handle_success(struct sts_call *c, const struct http_response *resp)
 			memcpy(account, p, 12);
 	}
 	if (timeutil_parse_iso8601(v[3], &expiration) < 0) {
-		snprintf(msg, sizeof(msg), "STS %s at %s: Expiration is not an ISO 8601 time", c->action,
-			 c->endpoint_url);
+		*ret_error = strdup("Expiration is not an ISO 8601 time");
+		r = -EINVAL;
 		goto out;
 	}
-	r = aws_credentials_new(v[0], v[1], v[2], expiration, c->source, account[0] ? account : NULL, &res.credentials);
-	if (r < 0) {
-		snprintf(msg, sizeof(msg), "STS %s at %s: %s", c->action, c->endpoint_url,
-			 r == -EINVAL ? "malformed credentials in the answer" : strerror(-r));
-		goto out;
-	}
-	res.r = 0;
-	res.message = NULL;
-	res.request_id = id;
+	r = aws_credentials_new(v[0], v[1], v[2], expiration, source, account[0] ? account : NULL, ret);
+	if (r < 0)
+		*ret_error = strdup(r == -EINVAL ? "malformed credentials in the answer" : strerror(-r));
 out:
-	finish(c, &res);
-	aws_credentials_unref(res.credentials);
 	for (size_t i = 0; i < 4; i++)
 		wipe_free(v[i]);
 	free(arn);
+	return r;
+}
+
+static void handle_success(struct sts_call *c, const struct http_response *resp)
+{
+	char response[STS_MAX_ACTION + 16], msg[512], *error = NULL, *id = NULL;
+	struct sts_result res = {.r = -EINVAL, .message = msg};
+	int r;
+
+	r = sts_parse_credentials(c->action, c->source, resp->body, resp->body_len, &res.credentials, &error);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "STS %s at %s: %s", c->action, c->endpoint_url,
+			 error ? error : strerror(-r));
+	} else {
+		const char *id_path[] = {response, "ResponseMetadata", "RequestId", NULL};
+
+		snprintf(response, sizeof(response), "%sResponse", c->action);
+		id = find(resp, id_path);
+		res.r = 0;
+		res.message = NULL;
+		res.request_id = id;
+	}
+	finish(c, &res);
+	aws_credentials_unref(res.credentials);
+	free(error);
 	free(id);
 }
 

@@ -79,6 +79,18 @@ int sts_endpoint_url(const struct aws_settings *s, char **ret);
 size_t sts_form_encode(const char *s, char *out);
 
 /*
+ * Reads the credentials of a successful ACTION ("AssumeRole", …) answer:
+ * <ACTIONResponse><ACTIONResult><Credentials> AccessKeyId, SecretAccessKey,
+ * SessionToken, Expiration (all required), and the account from
+ * <AssumedRoleUser><Arn> when it has one.  Returns 0 with *ret (source as
+ * given, static), or -EINVAL (missing or malformed member, bad XML) or
+ * -ENOMEM with *ret_error (malloc'ed or NULL) naming the member, never a
+ * value.  *ret untouched on failure.  For the fuzzers too.
+ */
+int sts_parse_credentials(const char *action, const char *source, const char *xml, size_t len,
+			  struct aws_credentials **ret, char **ret_error);
+
+/*
  * Reads a GetCallerIdentity answer: <GetCallerIdentityResponse>
  * <GetCallerIdentityResult> <Account> (12 digits) and <Arn>.  Returns 0
  * with *ret_account (13 bytes) and *ret_arn (malloc'ed), -ENOENT when

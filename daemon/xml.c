@@ -251,7 +251,9 @@ int xml_find_text(const char *xml, size_t len, const char *const *path, char **r
 
 	while (path[r.path_len])
 		r.path_len++;
-	if (r.path_len == 0)
+	/* XML has no U+0000, and the text goes back as a C string: a NUL would
+	 * silently cut a credential short. */
+	if (r.path_len == 0 || memchr(xml, '\0', len))
 		return -EINVAL;
 	while (r.s < r.end) {
 		const char *lt = memchr(r.s, '<', (size_t)(r.end - r.s));

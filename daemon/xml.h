@@ -21,7 +21,7 @@
  * NULL-terminated list of local names, root first), entities decoded.
  * Returns 0 with *ret (malloc'ed, NUL-terminated; "" for an empty element);
  * -ENOENT when there is no such element; -EINVAL when the document is
- * malformed (up to the point where the element ends) or the element has
- * child elements; -E2BIG past XML_MAX_DEPTH; -ENOMEM.
+ * malformed (up to the point where the element ends), has a NUL byte
+ * anywhere, or the element has child elements; -E2BIG past XML_MAX_DEPTH; -ENOMEM.
  */
 int xml_find_text(const char *xml, size_t len, const char *const *path, char **ret);

@@ -202,9 +202,11 @@ int sts_parse_credentials(const char *action, const char *source, const char *xm
 		const char *path[] = {response, result, "Credentials", names[i], NULL};
 
 		r = xml_find_text(xml, len, path, &v[i]);
+		if (r == 0 && !*v[i])
+			r = -ENODATA; /* temporary credentials: all four or none */
 		if (r < 0) {
-			if (asprintf(ret_error, "the answer has no %s%s", names[i],
-				     r == -ENOENT ? "" : " (malformed XML)") < 0)
+			if (asprintf(ret_error, "the answer has %s %s%s", r == -ENODATA ? "an empty" : "no", names[i],
+				     r == -ENOENT || r == -ENODATA ? "" : " (malformed XML)") < 0)
 				*ret_error = NULL;
 			r = r == -ENOMEM ? r : -EINVAL;
 			goto out;
@@ -225,7 +227,7 @@ int sts_parse_credentials(const char *action, const char *source, const char *xm
 		if (strspn(p, "0123456789") == 12 && p[12] == ':')
 			memcpy(account, p, 12);
 	}
-	if (timeutil_parse_iso8601(v[3], &expiration) < 0) {
+	if (timeutil_parse_iso8601(v[3], &expiration) < 0 || expiration <= 0) { /* 0 would mean "never expires" */
 		*ret_error = strdup("Expiration is not an ISO 8601 time");
 		r = -EINVAL;
 		goto out;

@@ -81,7 +81,8 @@ size_t sts_form_encode(const char *s, char *out);
 /*
  * Reads the credentials of a successful ACTION ("AssumeRole", …) answer:
  * <ACTIONResponse><ACTIONResult><Credentials> AccessKeyId, SecretAccessKey,
- * SessionToken, Expiration (all required), and the account from
+ * SessionToken, Expiration (all required and non-empty; Expiration after
+ * 1970), and the account from
  * <AssumedRoleUser><Arn> when it has one.  Returns 0 with *ret (source as
  * given, static), or -EINVAL (missing or malformed member, bad XML) or
  * -ENOMEM with *ret_error (malloc'ed or NULL) naming the member, never a

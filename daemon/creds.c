@@ -477,6 +477,19 @@ static const char *json_member_string(struct json_object *o, const char *name)
 	return json_object_get_string(v);
 }
 
+/* The first of the members a string of which has a NUL inside ("\u0000"):
+ * read as a C string it would be silently cut short.  NULL if none. */
+static const char *json_member_with_nul(struct json_object *o, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *v = json_member_string(o, names[i]);
+
+		if (v && strlen(v) != (size_t)json_object_get_string_len(json_object_object_get(o, names[i])))
+			return names[i];
+	}
+	return NULL;
+}
+
 int creds_from_json(struct json_object *o, const char *token_member, const char *source, struct aws_credentials **ret,
 		    char **ret_error)
 {
@@ -496,6 +509,16 @@ int creds_from_json(struct json_object *o, const char *token_member, const char 
 		if (asprintf(ret_error, "the answer has no string member %s", missing) < 0)
 			*ret_error = NULL;
 		return -EINVAL;
+	}
+	{
+		const char *names[] = {"AccessKeyId", "SecretAccessKey", token_member, "Expiration", "AccountId"};
+
+		bad = json_member_with_nul(o, names, sizeof(names) / sizeof(names[0]));
+		if (bad) {
+			if (asprintf(ret_error, "malformed %s in the answer (a NUL inside)", bad) < 0)
+				*ret_error = NULL;
+			return -EINVAL;
+		}
 	}
 	if (exp && timeutil_parse_iso8601(exp, &expiration) < 0) {
 		if (asprintf(ret_error, "Expiration '%.*s' is not an RFC 3339 time", TIMEUTIL_ISO8601_MAX, exp) < 0)

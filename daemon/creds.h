@@ -226,8 +226,9 @@ int creds_resolve_source(const char *name, const struct aws_settings *settings, 
  * Builds credentials from a JSON object as credential_process, the
  * container endpoint and IMDS write them: the member names are given
  * (AccessKeyId, SecretAccessKey, SessionToken or Token, Expiration;
- * AccountId optional).  Expiration must be RFC 3339 when present; a
- * provider that needs it checks for it.  Returns 0 or -EINVAL with
+ * AccountId optional; a string with a NUL inside, "\u0000", is malformed).
+ * Expiration must be RFC 3339 when present; a provider that needs it
+ * checks for it.  Returns 0 or -EINVAL with
  * *ret_error naming the missing or malformed member (never its value).
  */
 struct json_object;

@@ -237,10 +237,10 @@ int creds_from_json(struct json_object *o, const char *token_member, const char 
 
 /*
  * The parsers of the network and process credential sources, exposed for
- * the fuzzers (tests/fuzz/fuzz-creds-*.c).  Each returns 0 with *ret, or a
- * negative errno with *ret_error (malloc'ed, or NULL when out of memory)
- * saying what is wrong without quoting any secret; *ret is untouched on
- * failure.  body is NUL-terminated.
+ * the fuzzers (tests/fuzz/fuzz-{imds,container,credproc}.c).  Each
+ * returns 0 with *ret, or a negative errno with *ret_error (malloc'ed, or
+ * NULL when out of memory) saying what is wrong without quoting any
+ * secret; *ret is untouched on failure.  body is NUL-terminated.
  *
  * IMDS: the role listing's first line, checked as an IAM role name
  * (-EINVAL otherwise; no *ret_error); the credentials JSON, whose Code

@@ -198,18 +198,6 @@ static bool host_allowed(const char *host)
 	return false;
 }
 
-static int fail_msg(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail_msg(char **ret_error, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret_error, fmt, ap) < 0)
-		*ret_error = NULL;
-	va_end(ap);
-	return r;
-}
-
 /* The endpoint URL from the environment, checked. */
 static int container_url(const struct creds_context *ctx, char **ret, char **ret_error)
 {
@@ -221,23 +209,23 @@ static int container_url(const struct creds_context *ctx, char **ret, char **ret
 
 	if (rel) {
 		if (*rel != '/')
-			return fail_msg(ret_error, -EINVAL,
+			return creds_errorf(ret_error, -EINVAL,
 					"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI does not start with /");
 		if (asprintf(ret, "%s%s", CONTAINER_RELATIVE_BASE, rel) < 0)
 			return -ENOMEM;
 		return 0;
 	}
 	if (!full)
-		return fail_msg(ret_error, -ENOENT, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI not set");
+		return creds_errorf(ret_error, -ENOENT, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI not set");
 	base = strndup(full, strcspn(full, "?"));
 	if (!base)
 		return -ENOMEM;
 	r = url_parse(base, &u);
 	free(base);
 	if (r < 0)
-		return fail_msg(ret_error, -EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http(s) URL");
+		return creds_errorf(ret_error, -EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http(s) URL");
 	if (!u.tls && !host_allowed(u.host)) {
-		r = fail_msg(ret_error, -EPERM,
+		r = creds_errorf(ret_error, -EPERM,
 			     "AWS_CONTAINER_CREDENTIALS_FULL_URI host %s is not allowed over plain http (only https, "
 			     "loopback, 169.254.170.2, 169.254.170.23 or fd00:ec2::23)",
 			     u.host);
@@ -262,7 +250,7 @@ static int container_authorization(const struct creds_context *ctx, char **ret, 
 	if (file) {
 		r = textfile_read(file, CONTAINER_MAX_AUTH, &buf, &size);
 		if (r < 0)
-			return fail_msg(ret_error, r, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: %s", file,
+			return creds_errorf(ret_error, r, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: %s", file,
 					strerror(-r));
 		while (size > 0 && (buf[size - 1] == '\n' || buf[size - 1] == '\r'))
 			buf[--size] = '\0';
@@ -270,7 +258,7 @@ static int container_authorization(const struct creds_context *ctx, char **ret, 
 	}
 	if (token && strpbrk(token, "\r\n")) {
 		textfile_free(buf, size);
-		return fail_msg(ret_error, -EINVAL, "the container authorization token contains a line break");
+		return creds_errorf(ret_error, -EINVAL, "the container authorization token contains a line break");
 	}
 	if (token && *token && !(*ret = strdup(token))) {
 		textfile_free(buf, size);
@@ -291,7 +279,7 @@ static int container_start(const struct creds_context *ctx, creds_fetch_done_fn 
 	if (r < 0)
 		return r;
 	if (!ctx->net) {
-		r = fail_msg(ret_error, -EINPROGRESS, "would ask %s", url);
+		r = creds_errorf(ret_error, -EINPROGRESS, "would ask %s", url);
 		free(url);
 		return r;
 	}

@@ -145,18 +145,6 @@ static void imds_send(struct imds_fetch *f)
 	}
 }
 
-static int fail_msg(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail_msg(char **ret_error, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret_error, fmt, ap) < 0)
-		*ret_error = NULL;
-	va_end(ap);
-	return r;
-}
-
 int creds_imds_parse_role(const char *body, char **ret)
 {
 	size_t n = strcspn(body, "\r\n");
@@ -182,18 +170,18 @@ int creds_imds_parse_credentials(const char *body, struct aws_credentials **ret,
 
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
-		return fail_msg(ret_error, -EINVAL, "the answer is not a JSON object");
+		return creds_errorf(ret_error, -EINVAL, "the answer is not a JSON object");
 	}
 	if (json_object_object_get_ex(o, "Code", &code) &&
 	    (!json_object_is_type(code, json_type_string) || strcmp(json_object_get_string(code), "Success") != 0)) {
-		r = fail_msg(ret_error, -EINVAL, "Code is '%.64s', not Success",
+		r = creds_errorf(ret_error, -EINVAL, "Code is '%.64s', not Success",
 			     json_object_is_type(code, json_type_string) ? json_object_get_string(code) : "?");
 		json_object_put(o);
 		return r;
 	}
 	if (!json_object_object_get_ex(o, "Expiration", NULL)) {
 		json_object_put(o);
-		return fail_msg(ret_error, -EINVAL, "the answer has no Expiration");
+		return creds_errorf(ret_error, -EINVAL, "the answer has no Expiration");
 	}
 	r = creds_from_json(o, "Token", CREDS_SOURCE_IMDS, ret, ret_error);
 	json_object_put(o);

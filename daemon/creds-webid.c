@@ -51,18 +51,6 @@ static void sts_done(const struct sts_result *res, void *userdata)
 	done(res->r, res->r == 0 ? aws_credentials_ref(res->credentials) : NULL, res->message, ud);
 }
 
-static int fail_msg(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail_msg(char **ret_error, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret_error, fmt, ap) < 0)
-		*ret_error = NULL;
-	va_end(ap);
-	return r;
-}
-
 static bool session_name_valid(const char *s)
 {
 	size_t n = strlen(s);
@@ -91,15 +79,15 @@ static int webid_settings(const struct creds_context *ctx, struct webid_settings
 	};
 
 	if (!w.token_file)
-		return fail_msg(ret_error, -ENOENT, "AWS_WEB_IDENTITY_TOKEN_FILE not set, no web_identity_token_file");
+		return creds_errorf(ret_error, -ENOENT, "AWS_WEB_IDENTITY_TOKEN_FILE not set, no web_identity_token_file");
 	if (!w.role_arn)
-		return fail_msg(ret_error, -EINVAL,
+		return creds_errorf(ret_error, -EINVAL,
 				"a web identity token file is set but no role (AWS_ROLE_ARN or "
 				"role_arn)");
 	if (strncmp(w.role_arn, "arn:", 4) != 0 || strlen(w.role_arn) > 2048)
-		return fail_msg(ret_error, -EINVAL, "role '%.200s' is not a role ARN", w.role_arn);
+		return creds_errorf(ret_error, -EINVAL, "role '%.200s' is not a role ARN", w.role_arn);
 	if (w.session_name && !session_name_valid(w.session_name))
-		return fail_msg(ret_error, -EINVAL,
+		return creds_errorf(ret_error, -EINVAL,
 				"role session name '%.80s' is not 2 to 64 characters of letters, digits and _+=,.@-",
 				w.session_name);
 	*ret = w;
@@ -114,12 +102,12 @@ static int read_token(const char *path, char **ret, size_t *ret_size, char **ret
 
 	r = textfile_read(path, WEBID_MAX_TOKEN, &buf, &size);
 	if (r < 0)
-		return fail_msg(ret_error, r, "cannot read the web identity token file %s: %s", path, strerror(-r));
+		return creds_errorf(ret_error, r, "cannot read the web identity token file %s: %s", path, strerror(-r));
 	while (size > 0 && strchr(" \t\r\n", buf[size - 1]))
 		buf[--size] = '\0';
 	if (size == 0) {
 		textfile_free(buf, size);
-		return fail_msg(ret_error, -EINVAL, "the web identity token file %s is empty", path);
+		return creds_errorf(ret_error, -EINVAL, "the web identity token file %s is empty", path);
 	}
 	*ret = buf;
 	*ret_size = size;
@@ -140,9 +128,9 @@ static int webid_start(const struct creds_context *ctx, creds_fetch_done_fn done
 		return r;
 	r = sts_endpoint_url(ctx->settings, &endpoint);
 	if (r < 0)
-		return fail_msg(ret_error, r, "no STS endpoint: %s", r == -EINVAL ? "bad region" : strerror(-r));
+		return creds_errorf(ret_error, r, "no STS endpoint: %s", r == -EINVAL ? "bad region" : strerror(-r));
 	if (!ctx->net) {
-		r = fail_msg(ret_error, -EINPROGRESS, "would exchange %s for role %s at %s", w.token_file, w.role_arn,
+		r = creds_errorf(ret_error, -EINPROGRESS, "would exchange %s for role %s at %s", w.token_file, w.role_arn,
 			     endpoint);
 		free(endpoint);
 		return r;

@@ -7,6 +7,7 @@
 #include "timeutil.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/crypto.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -536,5 +537,16 @@ int creds_from_json(struct json_object *o, const char *token_member, const char 
 	r = aws_credentials_new(akid, secret, token, expiration, source, account, ret);
 	if (r < 0 && asprintf(ret_error, "%s", strerror(-r)) < 0)
 		*ret_error = NULL;
+	return r;
+}
+
+int creds_errorf(char **ret_error, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(ret_error, fmt, ap) < 0)
+		*ret_error = NULL;
+	va_end(ap);
 	return r;
 }

@@ -98,10 +98,13 @@ for p in "${pids[@]}"; do wait "$p" && ok=$((ok + 1)); done
 fetches=$(creds_stat imds-credentials)
 if [ "$fetches" = 1 ]; then
 	pass "exactly one fetch for 200 waiting requests"
-elif [ -n "${DAEMON_WRAPPER:-}" ] && [ "$fetches" = 2 ] && grep -q "credentials (default).*retrying in" "$T/daemon.log"; then
-	# Under valgrind, with 200 CLIs under valgrind too, the first fetch
-	# can outlast its own timeout; the retry is then a second fetch.
-	log "under $DAEMON_WRAPPER: 2 fetches (the first one failed: $(grep "credentials (default).*retrying in" "$T/daemon.log" | head -1))"
+elif [ -n "${DAEMON_WRAPPER:-}" ] && [ "$fetches" = 2 ] &&
+	{ grep -q "credentials (default).*retrying in" "$T/daemon.log" ||
+		[ "$(grep -c "credentials (default): fetching (" "$T/daemon.log")" = 1 ]; }; then
+	# Under valgrind, with 200 CLIs under valgrind too, an IMDS request
+	# can outlast its timeout and be sent again, within the one fetch the
+	# cache made (its log says how many) or as the cache's retry.
+	log "under $DAEMON_WRAPPER: 2 IMDS credential requests, $(grep -c "credentials (default): fetching (" "$T/daemon.log") cache fetch(es)"
 else
 	fail "$fetches fetches for 200 requests: $(grep "credentials (default)" "$T/daemon.log" | tail -5)"
 fi

@@ -36,6 +36,9 @@
  * (Java v2 uses the same threshold, AWS.md §3.4). */
 #define CLOCK_SKEW_MIN_SEC (4 * 60)
 
+/* How much later than the call's deadline an attempt's own timeout fires. */
+#define KMS_DEADLINE_SLACK_MS 1000
+
 static const char *const operation_names[_KMS_OP_MAX] = {
 	[KMS_OP_CANCEL_KEY_DELETION] = "CancelKeyDeletion",
 	[KMS_OP_DESCRIBE_KEY] = "DescribeKey",
@@ -793,7 +796,11 @@ static void attempt_send(struct kms_call *call)
 	call->attempts++;
 	call->client->attempts++;
 	call_set_state(call, CALL_SENDING);
-	call->http = https_pool_submit(call->endpoint->pool, request, len, (unsigned)left, http_done, call);
+	/* The call's own deadline timer answers Timeout and abandons the
+	 * request; the request's timeout only backs it up, so it is set a
+	 * little later, or a tie under load would end as EndpointUnavailable. */
+	call->http = https_pool_submit(call->endpoint->pool, request, len, (unsigned)left + KMS_DEADLINE_SLACK_MS,
+				       http_done, call);
 	free(request);
 	if (!call->http)
 		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);

@@ -15,6 +15,7 @@
 #include "varlink-service.h"
 
 #define AUDIT_FIELDS_MAX 16
+#define STDERR_PREFIX    "kmscanceld[info]: audit "
 
 static const char *const event_names[_AUDIT_EVENT_MAX] = {
 	[AUDIT_DECISION] = "decision",
@@ -38,6 +39,80 @@ const char *audit_message_id(const struct audit_record *r)
 	default:
 		return r->success ? AUDIT_MESSAGE_SUCCESS : AUDIT_MESSAGE_FAILURE;
 	}
+}
+
+/*
+ * A bounded line being written: appends never go past size - 1 and the text
+ * stays NUL-terminated.  Once something does not fit, the line is full and
+ * later appends are dropped, so a cut line never ends in half an escape
+ * followed by more fields.  Written by hand rather than with snprintf():
+ * every call writes two records, and stdio's formatting was most of the
+ * daemon's work per call.
+ */
+struct line {
+	char *buf;
+	size_t size; /* > 0 */
+	size_t len;
+	bool full;
+};
+
+static struct line line_init(char *buf, size_t size)
+{
+	buf[0] = '\0';
+	return (struct line){ buf, size, 0, false };
+}
+
+/* Appends n bytes whole, or nothing (and the line is full). */
+static void line_put(struct line *l, const char *s, size_t n)
+{
+	if (l->full || n > l->size - 1 - l->len) {
+		l->full = true;
+		return;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+	l->buf[l->len] = '\0';
+}
+
+static void line_puts(struct line *l, const char *s)
+{
+	line_put(l, s, strlen(s));
+}
+
+/* Appends as much of s as fits: a long plain value is cut, not dropped. */
+static void line_put_cut(struct line *l, const char *s, size_t n)
+{
+	size_t room = l->full ? 0 : l->size - 1 - l->len;
+
+	line_put(l, s, n < room ? n : room);
+	if (n > room)
+		l->full = true;
+}
+
+static void line_put_escape(struct line *l, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char e[4] = { '\\', 'x', hex[c >> 4], hex[c & 0xf] };
+
+	line_put(l, e, sizeof(e));
+}
+
+/* Decimal digits of v into buf (at least 21 bytes), NUL-terminated. */
+static void format_decimal(char *buf, long long v)
+{
+	char digits[20];
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	size_t n = 0;
+
+	do {
+		digits[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*buf++ = '-';
+	while (n)
+		*buf++ = digits[--n];
+	*buf = '\0';
 }
 
 /* One field: its stderr name, its journal name, its value. */
@@ -67,7 +142,7 @@ static void add_number(struct fields *fs, const char *text, const char *journal,
 	if (fs->n_numbers >= sizeof(fs->numbers) / sizeof(fs->numbers[0]))
 		return;
 	buf = fs->numbers[fs->n_numbers++];
-	snprintf(buf, sizeof(fs->numbers[0]), "%lld", value);
+	format_decimal(buf, value);
 	add(fs, text, journal, buf);
 }
 
@@ -111,82 +186,96 @@ static void collect(const struct audit_record *r, struct fields *fs)
 
 static bool plain_char(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       strchr("._:/@+,*=-", c) != NULL;
-}
-
-/*
- * Appends value to buf at *len: as is when every byte is plain, else
- * double-quoted with \" \\ and \xNN for control and non-ASCII bytes.  Never
- * writes past size; the result stays NUL-terminated.
- */
-static void append_value(char *buf, size_t size, size_t *len, const char *value, bool quote_if_needed)
-{
-	bool plain = *value != '\0';
-	size_t n = *len;
-
-	for (const char *s = value; *s && plain; s++)
-		plain = plain_char((unsigned char)*s);
-	if (plain || !quote_if_needed) {
-		/* The journal takes any bytes but control ones are still escaped:
-		 * a newline in a field would read as two entries in text exports. */
-		for (const unsigned char *s = (const unsigned char *)value; *s && n + 5 < size; s++) {
-			if (*s < 0x20 || *s == 0x7f)
-				n += (size_t)snprintf(buf + n, size - n, "\\x%02x", *s);
-			else
-				buf[n++] = (char)*s;
-		}
-	} else {
-		if (n + 1 < size)
-			buf[n++] = '"';
-		for (const unsigned char *s = (const unsigned char *)value; *s && n + 6 < size; s++) {
-			if (*s == '"' || *s == '\\') {
-				buf[n++] = '\\';
-				buf[n++] = (char)*s;
-			} else if (*s < 0x20 || *s >= 0x7f) {
-				n += (size_t)snprintf(buf + n, size - n, "\\x%02x", *s);
-			} else {
-				buf[n++] = (char)*s;
-			}
-		}
-		if (n + 1 < size)
-			buf[n++] = '"';
+	switch (c) {
+	case 'a' ... 'z':
+	case 'A' ... 'Z':
+	case '0' ... '9':
+	case '.': case '_': case ':': case '/': case '@': case '+': case ',': case '*': case '=': case '-':
+		return true;
+	default:
+		return false;
 	}
-	buf[n < size ? n : size - 1] = '\0';
-	*len = n < size ? n : size - 1;
 }
 
-static void format_fields(const struct fields *fs, char *buf, size_t size)
+static bool plain_value(const char *value)
 {
-	size_t len = 0;
+	if (*value == '\0')
+		return false;
+	for (const unsigned char *s = (const unsigned char *)value; *s; s++)
+		if (!plain_char(*s))
+			return false;
+	return true;
+}
 
-	if (size == 0)
-		return;
-	buf[0] = '\0';
-	for (size_t i = 0; i < fs->n && len + 2 < size; i++) {
-		len += (size_t)snprintf(buf + len, size - len, "%s%s=", i ? " " : "", fs->f[i].text);
-		if (len >= size) {
-			len = size - 1;
-			break;
+/* As is, but control bytes as \xNN: the journal takes any bytes, yet a
+ * newline in a field would read as two entries in text exports. */
+static void put_raw(struct line *l, const char *value)
+{
+	const char *run = value;
+
+	for (const char *s = value;; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c != '\0' && c >= 0x20 && c != 0x7f)
+			continue;
+		line_put_cut(l, run, (size_t)(s - run));
+		if (c == '\0')
+			return;
+		line_put_escape(l, c);
+		run = s + 1;
+	}
+}
+
+/* Double-quoted, with \" \\ and \xNN for control and non-ASCII bytes. */
+static void put_quoted(struct line *l, const char *value)
+{
+	line_put(l, "\"", 1);
+	for (const unsigned char *s = (const unsigned char *)value; *s; s++) {
+		if (*s == '"' || *s == '\\') {
+			const char e[2] = { '\\', (char)*s };
+
+			line_put(l, e, sizeof(e));
+		} else if (*s < 0x20 || *s >= 0x7f) {
+			line_put_escape(l, *s);
+		} else {
+			line_put(l, (const char *)s, 1);
 		}
-		append_value(buf, size, &len, fs->f[i].value, true);
+	}
+	line_put(l, "\"", 1);
+}
+
+/* Appends value: as is when every byte is plain (or quote_if_needed is
+ * false, for the journal, whose fields need no quoting), else quoted. */
+static void put_value(struct line *l, const char *value, bool quote_if_needed)
+{
+	if (!quote_if_needed || plain_value(value))
+		put_raw(l, value);
+	else
+		put_quoted(l, value);
+}
+
+static void format_fields(const struct fields *fs, struct line *l)
+{
+	for (size_t i = 0; i < fs->n && !l->full; i++) {
+		if (i)
+			line_put(l, " ", 1);
+		line_puts(l, fs->f[i].text);
+		line_put(l, "=", 1);
+		put_value(l, fs->f[i].value, true);
 	}
 }
 
 void audit_format_text(const struct audit_record *r, char *buf, size_t size)
 {
 	struct fields fs;
-	size_t len;
+	struct line l;
 
-	if (size < 7) {
-		if (size > 0)
-			buf[0] = '\0';
+	if (size == 0)
 		return;
-	}
-	memcpy(buf, "audit ", 7);
+	l = line_init(buf, size);
+	line_puts(&l, "audit ");
 	collect(r, &fs);
-	len = strlen(buf);
-	format_fields(&fs, buf + len, size - len);
+	format_fields(&fs, &l);
 }
 
 /* The journal's MESSAGE: a sentence for people; the fields carry the rest. */
@@ -194,13 +283,17 @@ static void human_message(const struct audit_record *r, char *buf, size_t size)
 {
 	const struct peer *p = r->caller;
 	char comm[64] = "", key[512] = "?";
-	size_t n = 0;
 
-	if (p)
-		append_value(comm, sizeof(comm), &n, p->comm, false);
-	n = 0;
-	if (r->key)
-		append_value(key, sizeof(key), &n, r->key, false);
+	if (p) {
+		struct line l = line_init(comm, sizeof(comm));
+
+		put_raw(&l, p->comm);
+	}
+	if (r->key) {
+		struct line l = line_init(key, sizeof(key));
+
+		put_raw(&l, r->key);
+	}
 	switch (r->event) {
 	case AUDIT_DECISION:
 		snprintf(buf, size, "%s %s of %s for uid %u (%s, pid %d) by rule %s", r->allowed ? "Allowed" : "Denied",
@@ -228,22 +321,25 @@ static void journal_send(const struct audit_record *r, const struct fields *fs)
 {
 	char message[AUDIT_LINE_MAX + 8], id[64], values[AUDIT_FIELDS_MAX][AUDIT_LINE_MAX / 4];
 	struct iovec iov[AUDIT_FIELDS_MAX + 4];
+	struct line line;
 	size_t k = 0;
 
 	memcpy(message, "MESSAGE=", 8);
 	human_message(r, message + 8, sizeof(message) - 8);
-	snprintf(id, sizeof(id), "MESSAGE_ID=%s", audit_message_id(r));
+	line = line_init(id, sizeof(id));
+	line_puts(&line, "MESSAGE_ID=");
+	line_puts(&line, audit_message_id(r));
 	iov[k++] = (struct iovec){ message, strlen(message) };
 	iov[k++] = (struct iovec){ id, strlen(id) };
 	iov[k++] = (struct iovec){ (char *)"PRIORITY=6", strlen("PRIORITY=6") };
 	iov[k++] = (struct iovec){ (char *)"SYSLOG_IDENTIFIER=kmscanceld", strlen("SYSLOG_IDENTIFIER=kmscanceld") };
 	for (size_t i = 0; i < fs->n; i++) {
-		size_t len = (size_t)snprintf(values[i], sizeof(values[i]), "%s=", fs->f[i].journal);
+		struct line l = line_init(values[i], sizeof(values[i]));
 
-		if (len >= sizeof(values[i]))
-			continue;
-		append_value(values[i], sizeof(values[i]), &len, fs->f[i].value, false);
-		iov[k++] = (struct iovec){ values[i], strlen(values[i]) };
+		line_puts(&l, fs->f[i].journal);
+		line_put(&l, "=", 1);
+		put_value(&l, fs->f[i].value, false);
+		iov[k++] = (struct iovec){ values[i], l.len };
 	}
 	sd_journal_sendv(iov, (int)k);
 }
@@ -256,14 +352,16 @@ void audit_log(const struct audit_record *r)
 	if (log_to_journal()) {
 		journal_send(r, &fs);
 	} else {
-		char line[AUDIT_LINE_MAX];
+		char buf[AUDIT_LINE_MAX + sizeof(STDERR_PREFIX)];
+		struct line l = line_init(buf, sizeof(buf) - 1);
 
-		audit_format_text(r, line, sizeof(line));
 		/* Not through log_info(): LogLevel= must not silence the audit
-		 * trail.  The same shape as log.c's lines. */
-		flockfile(stderr);
-		fprintf(stderr, "kmscanceld[info]: %s\n", line);
+		 * trail.  The same shape as log.c's lines, written whole in one
+		 * go so that lines never interleave. */
+		line_puts(&l, STDERR_PREFIX);
+		format_fields(&fs, &l);
+		buf[l.len++] = '\n';
+		fwrite(buf, 1, l.len, stderr);
 		fflush(stderr);
-		funlockfile(stderr);
 	}
 }

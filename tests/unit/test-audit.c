@@ -78,6 +78,24 @@ static void test_truncation(void **state)
 	}
 }
 
+/* A cut line never ends in half an escape. */
+static void test_truncation_keeps_escapes_whole(void **state)
+{
+	struct peer p = { .uid = 5, .gid = 5, .pid = 9, .comm = "\n\n\n\n" };
+	struct audit_record r = { .event = AUDIT_REJECT, .caller = &p, .operation = "cancel", .reason = "r" };
+	char line[80];
+
+	for (size_t size = 7; size <= sizeof(line); size++) {
+		const char *esc;
+
+		audit_format_text(&r, line, size);
+		assert_true(strlen(line) < size);
+		esc = strrchr(line, '\\');
+		if (esc)
+			assert_true(strlen(esc) >= 4);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -85,6 +103,7 @@ int main(void)
 		cmocka_unit_test(test_outcome),
 		cmocka_unit_test(test_hostile_comm),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_truncation_keeps_escapes_whole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

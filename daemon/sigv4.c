@@ -229,54 +229,87 @@ static void hex_lower(const uint8_t *in, size_t n, char *out)
 
 /*
  * OpenSSL 3 looks an algorithm up by name (a lock and a hash table walk) on
- * every EVP_sha256()-style call and every one-shot HMAC(): that was most of
- * the cost of signing a request.  SHA-256 and a keyless HMAC-SHA256 context
- * are fetched once and reused (the daemon has one thread; so do the fakes).
+ * every EVP_sha256()-style call, and sets up a fresh context (allocations,
+ * parameter parsing) for every one-shot digest or EVP_MAC: for the few
+ * hundred bytes a request hashes, that cost more than the hashing itself.
+ * So SHA-256 is fetched once, one digest context is reused for every hash,
+ * and HMAC (RFC 2104) is computed on that context rather than by EVP_MAC.
+ * This makes the signer single-threaded (so are the daemon and the fakes).
  * Both stay allocated until exit.
  */
+#define SHA256_BLOCK_SIZE 64
+#define HMAC_IPAD         0x36
+#define HMAC_OPAD         0x5c
+
 static EVP_MD *sha256_md;
-static EVP_MAC_CTX *hmac_template;
+static EVP_MD_CTX *sha256_ctx;
 
 static bool crypto_init(void)
 {
 	if (!sha256_md)
 		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (sha256_md && !hmac_template) {
-		EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-		OSSL_PARAM params[] = {
-		    OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
-		    OSSL_PARAM_construct_end(),
-		};
-		EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-		EVP_MAC_free(mac); /* the context keeps its own reference */
-		if (ctx && EVP_MAC_CTX_set_params(ctx, params) == 1)
-			hmac_template = ctx;
-		else
-			EVP_MAC_CTX_free(ctx);
-	}
-	return sha256_md && hmac_template;
+	if (!sha256_ctx)
+		sha256_ctx = EVP_MD_CTX_new();
+	return sha256_md && sha256_ctx;
+}
+
+/* Frees the shared context's state, wiping it (OpenSSL clears digest state
+ * on free): after a key derivation it holds the last key of the chain. */
+static void crypto_forget(void)
+{
+	if (sha256_ctx)
+		EVP_MD_CTX_reset(sha256_ctx);
+}
+
+struct chunk {
+	const void *p;
+	size_t n;
+};
+
+/* SHA-256 of the n chunks one after the other.  A successful final leaves
+ * only the digest in the context (OpenSSL wipes the block buffer). */
+static bool sha256_chunks(const struct chunk *c, size_t n, uint8_t out[SHA256_SIZE])
+{
+	unsigned int len = 0;
+	bool ok = crypto_init() && EVP_DigestInit_ex2(sha256_ctx, sha256_md, NULL) == 1;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = c[i].n == 0 || EVP_DigestUpdate(sha256_ctx, c[i].p, c[i].n) == 1;
+	ok = ok && EVP_DigestFinal_ex(sha256_ctx, out, &len) == 1 && len == SHA256_SIZE;
+	if (!ok)
+		crypto_forget(); /* the state may hold part of a key */
+	return ok;
 }
 
 static bool sha256(const void *data, size_t n, uint8_t out[SHA256_SIZE])
 {
-	unsigned int len = 0;
-
-	return crypto_init() && EVP_Digest(data ? data : "", n, out, &len, sha256_md, NULL) == 1 &&
-	       len == SHA256_SIZE;
+	return sha256_chunks(&(struct chunk){data, n}, 1, out);
 }
 
+/* The key XOR'ed with pad into a block; the key is at most a block long. */
+static void hmac_pad(const uint8_t k[SHA256_BLOCK_SIZE], uint8_t pad, uint8_t out[SHA256_BLOCK_SIZE])
+{
+	for (size_t i = 0; i < SHA256_BLOCK_SIZE; i++)
+		out[i] = k[i] ^ pad;
+}
+
+/* HMAC-SHA256 (RFC 2104).  The padded key and the inner hash are wiped. */
 static bool hmac_sha256(const void *key, size_t key_len, const void *data, size_t data_len, uint8_t out[SHA256_SIZE])
 {
-	EVP_MAC_CTX *ctx;
-	size_t len = 0;
-	bool ok;
+	uint8_t k[SHA256_BLOCK_SIZE] = {0}, pad[SHA256_BLOCK_SIZE], inner[SHA256_SIZE];
+	bool ok = true;
 
-	if (!crypto_init())
-		return false;
-	ctx = EVP_MAC_CTX_dup(hmac_template);
-	ok = ctx && EVP_MAC_init(ctx, key, key_len, NULL) == 1 && EVP_MAC_update(ctx, data, data_len) == 1 &&
-	     EVP_MAC_final(ctx, out, &len, SHA256_SIZE) == 1 && len == SHA256_SIZE;
-	EVP_MAC_CTX_free(ctx); /* cleanses the key schedule */
+	if (key_len > sizeof(k))
+		ok = sha256(key, key_len, k); /* a longer key is replaced by its hash */
+	else if (key_len > 0)
+		memcpy(k, key, key_len);
+	hmac_pad(k, HMAC_IPAD, pad);
+	ok = ok && sha256_chunks((const struct chunk[]){{pad, sizeof(pad)}, {data, data_len}}, 2, inner);
+	hmac_pad(k, HMAC_OPAD, pad);
+	ok = ok && sha256_chunks((const struct chunk[]){{pad, sizeof(pad)}, {inner, sizeof(inner)}}, 2, out);
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
 	return ok;
 }
 
@@ -687,6 +720,7 @@ int sigv4_derive_key(const char *secret, const char *date8, const char *region, 
 	memcpy(ret_key, k2, SIGV4_KEY_SIZE);
 	r = 0;
 out:
+	crypto_forget();
 	OPENSSL_cleanse(k0, 4 + slen);
 	free(k0);
 	OPENSSL_cleanse(k1, sizeof(k1));
@@ -1025,17 +1059,12 @@ void sigv4_key_cache_get_stats(const struct sigv4_key_cache *c, struct sigv4_key
 static bool cache_id(const struct sigv4_key_cache *c, const char *secret, const char *date8, const char *region,
 		     const char *service, uint8_t out[SHA256_SIZE])
 {
-	const char *fields[] = {secret, date8, region, service};
-	unsigned int len = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	bool ok = ctx && crypto_init() && EVP_DigestInit_ex(ctx, sha256_md, NULL) == 1 &&
-		  EVP_DigestUpdate(ctx, c->salt, sizeof(c->salt)) == 1;
+	const struct chunk fields[] = {
+	    {c->salt, sizeof(c->salt)},   {secret, strlen(secret) + 1},   {date8, strlen(date8) + 1},
+	    {region, strlen(region) + 1}, {service, strlen(service) + 1},
+	};
 
-	for (size_t i = 0; ok && i < sizeof(fields) / sizeof(fields[0]); i++)
-		ok = EVP_DigestUpdate(ctx, fields[i], strlen(fields[i]) + 1) == 1;
-	ok = ok && EVP_DigestFinal_ex(ctx, out, &len) == 1 && len == SHA256_SIZE;
-	EVP_MD_CTX_free(ctx); /* cleanses its state */
-	return ok;
+	return sha256_chunks(fields, sizeof(fields) / sizeof(fields[0]), out);
 }
 
 /*

@@ -10,8 +10,9 @@
  * All functions return 0 or a negative errno (-EINVAL for malformed input,
  * -ENOMEM, -EIO when OpenSSL fails); outputs are written only on success.
  * Strings returned through ret_ pointers are malloc'ed and owned by the
- * caller.  Everything except struct sigv4_key_cache is thread-safe (no
- * shared state).
+ * caller.  Not thread-safe: one SHA-256 context is reused by every call
+ * (OpenSSL 3's per-call set-up cost more than the hashing), and the daemon
+ * and the fakes run one thread.
  *
  * Checked against every header-signing vector of the AWS test suite as
  * shipped by aws-c-auth and botocore (tests/unit/test-sigv4.c).

@@ -536,18 +536,22 @@ static int header_ref_compare(const void *a, const void *b)
  * every inner run of spaces, tabs and folded line breaks one space. */
 static void canonical_header_value(struct buf *b, const char *v)
 {
-	bool started = false, pending_space = false;
+	bool started = false;
 
-	for (; *v; v++) {
-		if (is_value_space(*v)) {
-			pending_space = started;
-			continue;
-		}
-		if (pending_space)
+	for (;;) {
+		while (is_value_space(*v))
+			v++;
+		if (!*v)
+			return;
+		if (started)
 			buf_addc(b, ' ');
-		pending_space = false;
 		started = true;
-		buf_addc(b, *v);
+		/* Whole runs at once: a value is appended in one or a few calls. */
+		size_t run = 0;
+		while (v[run] && !is_value_space(v[run]))
+			run++;
+		buf_add(b, v, run);
+		v += run;
 	}
 }
 

@@ -132,13 +132,23 @@ bool varlink_qualified_name_is_valid(const char *s)
 
 /* --- parsing ------------------------------------------------------------------ */
 
+struct json_tokener *varlink_tokener_new(void)
+{
+	struct json_tokener *tok = json_tokener_new_ex(VARLINK_JSON_DEPTH_MAX);
+
+	if (tok)
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	return tok;
+}
+
 /*
- * Parse buf[0..len) as exactly one JSON object (whitespace may follow it).
+ * Parse buf[0..len) as exactly one JSON object (whitespace may follow it),
+ * with tok (reset first) or, when tok is NULL, a tokener of its own.
  * Returns 0 and a new reference in *ret, -EBADMSG for anything else, -ENOMEM.
  */
-static int parse_object(const char *buf, size_t len, struct json_object **ret)
+static int parse_object(struct json_tokener *tok, const char *buf, size_t len, struct json_object **ret)
 {
-	struct json_tokener *tok;
+	struct json_tokener *own = NULL;
 	struct json_object *obj;
 	size_t end;
 	int r = -EBADMSG;
@@ -147,10 +157,12 @@ static int parse_object(const char *buf, size_t len, struct json_object **ret)
 	 * would silently stop at it. */
 	if (len == 0 || len > VARLINK_MESSAGE_MAX || memchr(buf, '\0', len))
 		return -EBADMSG;
-	tok = json_tokener_new_ex(VARLINK_JSON_DEPTH_MAX);
-	if (!tok)
-		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (!tok) {
+		tok = own = varlink_tokener_new();
+		if (!tok)
+			return -ENOMEM;
+	}
+	json_tokener_reset(tok);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	if (!obj || json_tokener_get_error(tok) != json_tokener_success)
 		goto out;
@@ -164,7 +176,8 @@ static int parse_object(const char *buf, size_t len, struct json_object **ret)
 	r = 0;
 out:
 	json_object_put(obj);
-	json_tokener_free(tok);
+	if (own)
+		json_tokener_free(own);
 	return r;
 }
 
@@ -230,13 +243,18 @@ static int scan_call(struct json_object *msg, const char **method, struct json_o
 
 int varlink_call_parse(const char *buf, size_t len, struct varlink_call *ret)
 {
+	return varlink_call_parse_with(NULL, buf, len, ret);
+}
+
+int varlink_call_parse_with(struct json_tokener *tok, const char *buf, size_t len, struct varlink_call *ret)
+{
 	struct json_object *msg = NULL, *params_in = NULL, *params = NULL;
 	const char *method = NULL;
 	unsigned flags = 0;
 	char *m = NULL;
 	int r;
 
-	r = parse_object(buf, len, &msg);
+	r = parse_object(tok, buf, len, &msg);
 	if (r < 0)
 		return r;
 	r = scan_call(msg, &method, &params_in, &flags);
@@ -310,7 +328,7 @@ int varlink_reply_parse(const char *buf, size_t len, struct varlink_reply *ret)
 	char *e = NULL;
 	int r;
 
-	r = parse_object(buf, len, &msg);
+	r = parse_object(NULL, buf, len, &msg);
 	if (r < 0)
 		return r;
 	r = scan_reply(msg, &error, &params_in, &continues);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct json_object;
+struct json_tokener;
 
 /* The largest message either side accepts or sends, counting its NUL
  * terminator.  Every io.kmscancel message is well under 4 KiB; the cap is what
@@ -77,6 +78,18 @@ int varlink_frame_find(const void *buf, size_t len, size_t *ret_len);
  * On success *ret is filled and owned by the caller.
  */
 int varlink_call_parse(const char *buf, size_t len, struct varlink_call *ret);
+
+/*
+ * For a parser of many messages (the daemon): a JSON tokener set up for
+ * Varlink (depth limit, strict, UTF-8 checked) that varlink_call_parse_with()
+ * reuses, saving the two allocations a new tokener costs per message.  One
+ * message at a time: a tokener is not shared between threads.  NULL when out
+ * of memory; free it with json_tokener_free().
+ */
+struct json_tokener *varlink_tokener_new(void);
+/* varlink_call_parse() with tok from varlink_tokener_new() (reset here, so
+ * nothing of the previous message carries over); NULL makes a fresh one. */
+int varlink_call_parse_with(struct json_tokener *tok, const char *buf, size_t len, struct varlink_call *ret);
 void varlink_call_done(struct varlink_call *call);
 
 /*

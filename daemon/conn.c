@@ -350,7 +350,7 @@ static int conn_decode(struct conn *c, size_t len, struct varlink_call *ret)
 	buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)(len + 1));
 	if (!buf)
 		return -ENOMEM;
-	r = varlink_call_parse(buf, len, ret);
+	r = varlink_call_parse_with(c->env->tokener, buf, len, ret);
 	evbuffer_drain(in, len + 1);
 	c->scanned = 0;
 	return r;

@@ -48,6 +48,9 @@ struct conn_env {
 	const struct method *methods;
 	void *userdata;             /* for the handlers */
 	struct server_stats *stats; /* updated in place */
+	/* Parses every connection's calls, one message at a time (one thread):
+	 * from varlink_tokener_new(), owned by the server. */
+	struct json_tokener *tokener;
 	/* The socket closed (the server keeps the connection counts). */
 	void (*on_close)(struct conn *c, void *data);
 	/* The object is about to be freed (closed and no call left). */

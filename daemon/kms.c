@@ -70,6 +70,7 @@ struct kms_client {
 	struct dns_cache *resolver;  /* NULL without an evdns_base */
 	struct proxy_config *proxy;  /* NULL: direct */
 	struct sigv4_key_cache *keys;
+	struct json_tokener *json; /* reused for every response body: a new one costs two callocs */
 	char *endpoint_url;
 	bool fips;
 	unsigned max_attempts;
@@ -216,7 +217,8 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 		c->endpoint_url = strdup(o->endpoint_url);
 	}
 	c->keys = sigv4_key_cache_new();
-	if ((o->endpoint_url && !c->endpoint_url) || !c->keys) {
+	c->json = json_tokener_new();
+	if ((o->endpoint_url && !c->endpoint_url) || !c->keys || !c->json) {
 		kms_client_free(c);
 		return -ENOMEM;
 	}
@@ -260,6 +262,8 @@ struct kms_client *kms_client_free(struct kms_client *c)
 	dns_cache_free(c->resolver);
 	proxy_config_free(c->proxy);
 	sigv4_key_cache_free(c->keys);
+	if (c->json)
+		json_tokener_free(c->json);
 	free(c->endpoint_url);
 	free(c);
 	return NULL;
@@ -613,16 +617,16 @@ static void handle_success(struct kms_call *call, struct http_response *resp, co
 	};
 
 	if (resp->body_len > 0) {
-		struct json_tokener *tok = json_tokener_new();
+		struct json_tokener *tok = call->client->json;
 
-		if (tok && resp->body_len <= INT32_MAX)
+		json_tokener_reset(tok); /* whatever the last body left in it */
+		if (resp->body_len <= INT32_MAX)
 			body = json_tokener_parse_ex(tok, resp->body, (int)resp->body_len);
 		if (body && (json_tokener_get_error(tok) != json_tokener_success ||
 			     !json_object_is_type(body, json_type_object))) {
 			json_object_put(body);
 			body = NULL;
 		}
-		json_tokener_free(tok);
 		if (!body) {
 			/* A 200 with a body that is not a JSON object is not an
 			 * answer we can trust; treat it like a garbled response. */

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <json-c/json.h>
 
 #include "conn.h"
 #include "log.h"
@@ -563,6 +564,7 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 	    .methods = methods,
 	    .userdata = userdata,
 	    .stats = &s->stats,
+	    .tokener = varlink_tokener_new(),
 	    .on_close = on_conn_close,
 	    .on_free = on_conn_free,
 	    .on_call_start = on_call_start,
@@ -572,7 +574,7 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 	};
 	s->backoff_timer = evtimer_new(base, backoff_cb, s);
 	s->drained_ev = event_new(base, -1, 0, drained_cb, s);
-	if (!s->backoff_timer || !s->drained_ev) {
+	if (!s->backoff_timer || !s->drained_ev || !s->env.tokener) {
 		server_free(s);
 		return -ENOMEM;
 	}
@@ -615,6 +617,8 @@ struct server *server_free(struct server *s)
 		event_free(s->backoff_timer);
 	if (s->drained_ev)
 		event_free(s->drained_ev);
+	if (s->env.tokener)
+		json_tokener_free(s->env.tokener);
 	free(s);
 	return NULL;
 }

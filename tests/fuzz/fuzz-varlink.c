@@ -12,6 +12,27 @@
 #include "fuzz.h"
 #include "varlink.h"
 
+/* The daemon parses every call with one tokener: whatever the inputs before
+ * left in it, it must reach the verdict a fresh one reaches. */
+static void check_call_reused(const char *msg, size_t len, int expected, const struct varlink_call *expected_call)
+{
+	static struct json_tokener *shared; /* lives as long as the fuzzer */
+	struct varlink_call call;
+	int r;
+
+	if (!shared)
+		shared = varlink_tokener_new();
+	if (!shared)
+		return;
+	r = varlink_call_parse_with(shared, msg, len, &call);
+	FUZZ_CHECK(r == expected || r == -ENOMEM || expected == -ENOMEM);
+	if (r < 0)
+		return;
+	if (expected == 0)
+		FUZZ_CHECK(strcmp(call.method, expected_call->method) == 0 && call.flags == expected_call->flags);
+	varlink_call_done(&call);
+}
+
 static void check_call(const char *msg, size_t len)
 {
 	struct varlink_call call;
@@ -21,6 +42,7 @@ static void check_call(const char *msg, size_t len)
 
 	r = varlink_call_parse(msg, len, &call);
 	FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -EINVAL || r == -ENOMEM);
+	check_call_reused(msg, len, r, &call);
 	if (r < 0)
 		return;
 	FUZZ_CHECK(call.method && call.parameters);

@@ -217,6 +217,18 @@ static int conns_reserve(struct server *s)
 	return 0;
 }
 
+/* A process names itself: its name can hold any byte but NUL.  Control
+ * bytes become '?', as ps(1) shows them, so that every log line that names
+ * the caller stays one line; only the newline the kernel appends is cut. */
+static void sanitize_comm(char *comm, size_t n)
+{
+	if (n > 0 && comm[n - 1] == '\n')
+		comm[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)comm[i] < 0x20 || comm[i] == 0x7f)
+			comm[i] = '?';
+}
+
 /* SO_PEERCRED, and /proc/PID/comm for the logs (best effort, racy by
  * nature: informational only). */
 static int read_peer(int fd, struct peer *ret)
@@ -239,7 +251,7 @@ static int read_peer(int fd, struct peer *ret)
 		n = read(cfd, p.comm, sizeof(p.comm) - 1);
 		close(cfd);
 		if (n > 0)
-			p.comm[strcspn(p.comm, "\n")] = '\0';
+			sanitize_comm(p.comm, (size_t)n);
 		else
 			p.comm[0] = '\0';
 	}

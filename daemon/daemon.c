@@ -592,12 +592,27 @@ static void idle_check(struct daemon *d)
 	}
 }
 
+/* After a burst, once quiet: the heap it grew goes back to the kernel. */
+static void memory_check(struct daemon *d)
+{
+	struct server_stats ss;
+	struct kms_client_stats ks;
+
+	server_get_stats(d->server, &ss);
+	kms_client_get_stats(d->kms, &ks);
+	if (memtrim_due(&d->memtrim, ss.calls_total + ss.connections_total,
+			ss.calls_in_flight > 0 || ks.in_flight > 0 || d->n_retired > 0,
+			now_usec(CLOCK_MONOTONIC) / 1000))
+		memtrim_run();
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *userdata)
 {
 	struct daemon *d = userdata;
 
 	retired_collect(d, false);
 	idle_check(d);
+	memory_check(d);
 	status_update(d);
 }
 

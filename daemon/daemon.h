@@ -13,6 +13,7 @@
 #include "aws-settings.h"
 #include "conf.h"
 #include "kmscancel.h"
+#include "memtrim.h"
 
 struct event_base;
 struct evdns_base;
@@ -81,6 +82,7 @@ struct daemon {
 	unsigned long calls_ok, calls_failed;
 	unsigned long errors[DAEMON_N_ERROR_COUNTERS]; /* failed calls by error */
 	unsigned long reloads, reloads_failed;
+	struct memtrim memtrim; /* giving the heap back once quiet */
 };
 
 /* Loads configuration and settings, starts fetching credentials (a failure

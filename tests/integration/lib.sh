@@ -201,11 +201,12 @@ key_state() {
 
 set_key() { fake PUT "/keys/$1" "{\"KeyState\":\"$2\"}" >/dev/null || die "cannot set key $1"; }
 
-# daemon_fds, daemon_rss_kb, daemon_cpu_ticks: the running daemon's open file
-# descriptors, resident set (KiB) and CPU time (user+system, clock ticks),
-# from /proc.
+# daemon_fds, daemon_rss_kb, daemon_rss_anon_kb, daemon_cpu_ticks: the running
+# daemon's open file descriptors, resident set and its anonymous part (KiB)
+# and CPU time (user+system, clock ticks), from /proc.
 daemon_fds() { ls "/proc/$DAEMON_PID/fd" 2>/dev/null | wc -l; }
 daemon_rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$DAEMON_PID/status"; }
+daemon_rss_anon_kb() { awk '$1 == "RssAnon:" { print $2 }' "/proc/$DAEMON_PID/status"; }
 daemon_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 
 # load ARGS...: tests/load/varlink-load.py against the daemon; leaves its JSON

@@ -2,14 +2,24 @@
 /*
  * loadgen: the benchmark's load generator (bench/run drives it).
  *
- *   loadgen varlink --socket PATH --key KEY --clients N --requests TOTAL
+ *   loadgen varlink --socket PATH (--key KEY | --keys FILE) --clients N --requests TOTAL
  *       N Varlink connections to the daemon, each with one CancelKeyDeletion
  *       in flight at a time (raw Varlink: one NUL-terminated JSON message per
  *       call), until TOTAL replies; prints requests/s and latency quantiles.
- *   loadgen direct --port PORT --ca FILE --key KEY --clients N --requests TOTAL
- *       The same load sent straight to the fake KMS over N kept-alive HTTPS
- *       connections (the daemon's own https-pool, one signed request reused:
- *       the fake must run with --no-verify-signature): the ceiling.
+ *   loadgen direct --port PORT --ca FILE (--key KEY | --keys FILE) --clients N --requests TOTAL
+ *       The same load sent straight to the KMS over N kept-alive HTTPS
+ *       connections (the daemon's own https-pool, one signed request per key
+ *       reused: the KMS must not recompute signatures, like bench/kms-sink
+ *       or fake-kms --no-verify-signature): the ceiling.
+ *
+ *       --keys FILE: key IDs, the first word of each line (a fake-kms
+ *       --keys file).  The daemon coalesces identical cancels in flight into
+ *       one KMS request, so no two calls in flight may share a key: client i
+ *       cancels keys i, i + N, i + 2N, … in turn, and there must be at least
+ *       N keys.  --cpu NAME=PID (repeatable): also report that process's CPU
+ *       time per request over the measured run (utime + stime from
+ *       /proc/PID/stat), as cpu_us_NAME=; the load generator's own is
+ *       cpu_us_loadgen=.
  *   loadgen idle --socket PATH --clients N --hold SEC
  *       N connected, silent clients; prints "ready" once the daemon has
  *       accepted all of them, then holds them SEC seconds.
@@ -49,10 +59,23 @@
 
 #define READ_BUFFER_SIZE 4096
 #define DIRECT_POOL_MAX  1024
+#define MAX_KEYS         65536 /* in a --keys file */
+#define MAX_WATCHED      4     /* --cpu processes */
+#define KEY_ID_MAX       256
+
+/* A process whose CPU time per request is reported (--cpu NAME=PID). */
+struct watched {
+	const char *name;
+	pid_t pid; /* 0: this process */
+	unsigned long long ticks_at_start;
+};
 
 struct opts {
 	const char *socket_path;
-	const char *key;
+	char **keys; /* --key or --keys */
+	size_t n_keys;
+	struct watched watched[MAX_WATCHED + 1];
+	size_t n_watched;
 	const char *ca;
 	unsigned port;
 	unsigned clients;
@@ -89,15 +112,75 @@ static uint64_t quantile(const uint64_t *v, size_t n, double q)
 	return v[i >= n ? n - 1 : i];
 }
 
+/* utime + stime of a process (pid 0: this one) in clock ticks, from
+ * /proc/PID/stat; 0 if it cannot be read (the process is gone). */
+static unsigned long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime, stime;
+	size_t n;
+	FILE *f;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/stat");
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after "(comm)", which may hold spaces: state is field 3,
+	 * utime and stime are fields 14 and 15. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+		return 0;
+	return utime + stime;
+}
+
+/* The measured run begins: note every watched process's CPU time. */
+static void cpu_start(struct opts *o)
+{
+	for (size_t i = 0; i < o->n_watched; i++)
+		o->watched[i].ticks_at_start = cpu_ticks(o->watched[i].pid);
+}
+
+/* " cpu_us_NAME=X" for each watched process: CPU µs per request since
+ * cpu_start(). */
+static void cpu_print(const struct opts *o, size_t requests)
+{
+	double us_per_tick = 1e6 / (double)sysconf(_SC_CLK_TCK);
+
+	for (size_t i = 0; i < o->n_watched; i++) {
+		const struct watched *w = &o->watched[i];
+		unsigned long long now = cpu_ticks(w->pid);
+
+		printf(" cpu_us_%s=%.1f", w->name,
+		       requests ? (double)(now - w->ticks_at_start) * us_per_tick / (double)requests : 0.0);
+	}
+}
+
 static void print_latency(const char *mode, const struct opts *o, uint64_t *lat, size_t n, uint64_t elapsed_ns,
 			  unsigned long errors)
 {
+	/* CPU time first: sorting is not part of the run. */
+	printf("mode=%s clients=%u keys=%zu requests=%zu errors=%lu seconds=%.3f rps=%.0f", mode, o->clients,
+	       o->n_keys, n, errors, (double)elapsed_ns / 1e9, (double)n * 1e9 / (double)elapsed_ns);
+	cpu_print(o, n);
 	qsort(lat, n, sizeof(*lat), cmp_u64);
-	printf("mode=%s clients=%u requests=%zu errors=%lu seconds=%.3f rps=%.0f p50_us=%.1f p99_us=%.1f "
-	       "p999_us=%.1f max_us=%.1f\n",
-	       mode, o->clients, n, errors, (double)elapsed_ns / 1e9, (double)n * 1e9 / (double)elapsed_ns,
-	       (double)quantile(lat, n, 0.50) / 1e3, (double)quantile(lat, n, 0.99) / 1e3,
-	       (double)quantile(lat, n, 0.999) / 1e3, n ? (double)lat[n - 1] / 1e3 : 0.0);
+	printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f\n", (double)quantile(lat, n, 0.50) / 1e3,
+	       (double)quantile(lat, n, 0.99) / 1e3, (double)quantile(lat, n, 0.999) / 1e3,
+	       n ? (double)lat[n - 1] / 1e3 : 0.0);
+}
+
+/* Which key client's call number nth (0, 1, …) cancels: the client's own
+ * share of the keys, in turn, so that no two clients ever use one key. */
+static size_t key_index(const struct opts *o, unsigned client, unsigned long nth)
+{
+	size_t per_client = o->n_keys / o->clients;
+
+	return client + (nth % per_client) * o->clients;
 }
 
 static int unix_connect(const char *path)
@@ -123,17 +206,39 @@ static int unix_connect(const char *path)
 
 struct client {
 	int fd;
+	unsigned id;
+	unsigned long calls; /* sent so far */
 	uint64_t sent_at;
 	size_t have; /* bytes of the current reply so far */
 	char buf[READ_BUFFER_SIZE];
 };
 
-static int run_varlink(const struct opts *o)
+/* The call messages, one per key, each with its NUL terminator (the frame). */
+static char **varlink_messages(const struct opts *o)
 {
-	char msg[512];
-	int len = snprintf(msg, sizeof(msg),
-			   "{\"method\":\"io.kmscancel.CancelKeyDeletion\",\"parameters\":{\"keyId\":\"%s\"}}", o->key);
-	size_t msg_len = (size_t)len + 1; /* the NUL terminator is the frame */
+	char **msgs = calloc(o->n_keys, sizeof(*msgs));
+
+	for (size_t k = 0; msgs && k < o->n_keys; k++) {
+		if (asprintf(&msgs[k], "{\"method\":\"io.kmscancel.CancelKeyDeletion\",\"parameters\":{\"keyId\":\"%s\"}}",
+			     o->keys[k]) < 0)
+			return NULL; /* the process exits */
+	}
+	return msgs;
+}
+
+/* Sends client c's next call. */
+static int varlink_send(const struct opts *o, char **msgs, struct client *c)
+{
+	const char *msg = msgs[key_index(o, c->id, c->calls++)];
+	size_t len = strlen(msg) + 1;
+
+	c->sent_at = now_ns();
+	return write(c->fd, msg, len) == (ssize_t)len ? 0 : -EIO;
+}
+
+static int run_varlink(struct opts *o)
+{
+	char **msgs = varlink_messages(o);
 	struct client *cs = calloc(o->clients, sizeof(*cs));
 	uint64_t *lat = calloc(o->requests, sizeof(*lat));
 	unsigned long sent = 0, done = 0, errors = 0;
@@ -141,10 +246,11 @@ static int run_varlink(const struct opts *o)
 	struct epoll_event evs[64];
 	uint64_t start;
 
-	if (!cs || !lat || ep < 0 || len <= 0 || (size_t)len >= sizeof(msg))
+	if (!msgs || !cs || !lat || ep < 0)
 		return 2;
 	for (unsigned i = 0; i < o->clients; i++) {
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cs[i]};
+		cs[i].id = i;
 		cs[i].fd = unix_connect(o->socket_path);
 		if (cs[i].fd < 0) {
 			fprintf(stderr, "loadgen: connect %s: %s\n", o->socket_path, strerror(-cs[i].fd));
@@ -152,10 +258,10 @@ static int run_varlink(const struct opts *o)
 		}
 		epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
 	}
+	cpu_start(o);
 	start = now_ns();
 	for (unsigned i = 0; i < o->clients && sent < o->requests; i++, sent++) {
-		cs[i].sent_at = now_ns();
-		if (write(cs[i].fd, msg, msg_len) != (ssize_t)msg_len)
+		if (varlink_send(o, msgs, &cs[i]) < 0)
 			return 1;
 	}
 	while (done < o->requests) {
@@ -188,8 +294,7 @@ static int run_varlink(const struct opts *o)
 			c->have = 0;
 			if (sent < o->requests) {
 				sent++;
-				c->sent_at = now_ns();
-				if (write(c->fd, msg, msg_len) != (ssize_t)msg_len)
+				if (varlink_send(o, msgs, c) < 0)
 					return 1;
 			}
 		}
@@ -197,6 +302,9 @@ static int run_varlink(const struct opts *o)
 	print_latency("varlink", o, lat, done, now_ns() - start, errors);
 	for (unsigned i = 0; i < o->clients; i++)
 		close(cs[i].fd);
+	for (size_t k = 0; k < o->n_keys; k++)
+		free(msgs[k]);
+	free(msgs);
 	free(cs);
 	free(lat);
 	close(ep);
@@ -206,9 +314,10 @@ static int run_varlink(const struct opts *o)
 /* ---- direct: the same load straight to the fake over HTTPS ---------------- */
 
 struct direct {
+	const struct opts *o;
 	struct https_pool *pool;
-	const char *request;
-	size_t len;
+	char **requests; /* signed, one per key */
+	size_t *lens;
 	unsigned long sent, done, errors, total;
 	uint64_t *lat;
 	struct event_base *base;
@@ -216,6 +325,8 @@ struct direct {
 
 struct direct_slot {
 	struct direct *d;
+	unsigned id;
+	unsigned long calls; /* sent so far */
 	uint64_t sent_at;
 };
 
@@ -242,23 +353,24 @@ static void direct_done(const struct https_outcome *o, struct http_response *res
 static void direct_send(struct direct_slot *s)
 {
 	struct direct *d = s->d;
+	size_t k = key_index(d->o, s->id, s->calls++);
 
 	d->sent++;
 	s->sent_at = now_ns();
-	if (!https_pool_submit(d->pool, d->request, d->len, 30000, direct_done, s)) {
+	if (!https_pool_submit(d->pool, d->requests[k], d->lens[k], 30000, direct_done, s)) {
 		fprintf(stderr, "loadgen: submit failed\n");
 		exit(1);
 	}
 }
 
-/* One CancelKeyDeletion signed now; the fake accepts it for 5 minutes. */
-static int direct_request(const struct opts *o, const char *host, char **ret, size_t *ret_len)
+/* One CancelKeyDeletion of key signed now; KMS accepts it for 5 minutes. */
+static int direct_request(const struct opts *o, const char *key_id, const char *host, char **ret, size_t *ret_len)
 {
 	char amz_date[SIGV4_AMZ_DATE_SIZE], date8[9], body[256], *authz = NULL;
 	uint8_t key[SIGV4_KEY_SIZE];
 	int r;
 
-	snprintf(body, sizeof(body), "{\"KeyId\":\"%s\"}", o->key);
+	snprintf(body, sizeof(body), "{\"KeyId\":\"%s\"}", key_id);
 	sigv4_format_amz_date(time(NULL), amz_date);
 	memcpy(date8, amz_date, 8);
 	date8[8] = '\0';
@@ -289,27 +401,29 @@ static int direct_request(const struct opts *o, const char *host, char **ret, si
 	return r;
 }
 
-static int run_direct(const struct opts *o)
+static int run_direct(struct opts *o)
 {
-	struct direct d = {.total = o->requests};
+	struct direct d = {.o = o, .total = o->requests};
 	struct https_pool_options po = {.max_connections = o->clients};
 	struct direct_slot *slots = calloc(o->clients, sizeof(*slots));
 	struct tls_context *tls = NULL;
-	char host[64], *err = NULL, *request = NULL;
+	char host[64], *err = NULL;
 	uint64_t start;
 
 	snprintf(host, sizeof(host), "127.0.0.1:%u", o->port);
 	d.lat = calloc(o->requests, sizeof(*d.lat));
+	d.requests = calloc(o->n_keys, sizeof(*d.requests));
+	d.lens = calloc(o->n_keys, sizeof(*d.lens));
 	d.base = event_base_new();
-	if (!slots || !d.lat || !d.base || o->clients > DIRECT_POOL_MAX)
+	if (!slots || !d.lat || !d.requests || !d.lens || !d.base || o->clients > DIRECT_POOL_MAX)
 		return 2;
 	if (tls_context_new(o->ca, &tls, &err) < 0) {
 		fprintf(stderr, "loadgen: %s\n", err ? err : "TLS setup failed");
 		return 1;
 	}
-	if (direct_request(o, host, &request, &d.len) < 0)
-		return 1;
-	d.request = request;
+	for (size_t k = 0; k < o->n_keys; k++)
+		if (direct_request(o, o->keys[k], host, &d.requests[k], &d.lens[k]) < 0)
+			return 1;
 	d.pool = https_pool_new(d.base, NULL, tls, "127.0.0.1", (uint16_t)o->port, &po);
 	/* Connections up first: the ceiling is about kept-alive ones. */
 	https_pool_prewarm(d.pool, o->clients);
@@ -318,9 +432,11 @@ static int run_direct(const struct opts *o)
 		event_base_loopexit(d.base, &tv);
 		event_base_dispatch(d.base);
 	}
+	cpu_start(o);
 	start = now_ns();
 	for (unsigned i = 0; i < o->clients && d.sent < d.total; i++) {
 		slots[i].d = &d;
+		slots[i].id = i;
 		direct_send(&slots[i]);
 	}
 	event_base_dispatch(d.base);
@@ -328,7 +444,10 @@ static int run_direct(const struct opts *o)
 	https_pool_free(d.pool);
 	tls_context_free(tls);
 	event_base_free(d.base);
-	free(request);
+	for (size_t k = 0; k < o->n_keys; k++)
+		free(d.requests[k]);
+	free(d.requests);
+	free(d.lens);
 	free(d.lat);
 	free(slots);
 	return d.errors ? 1 : 0;
@@ -404,11 +523,66 @@ static int run_exec(const struct opts *o, char **argv)
 	return failures ? 1 : 0;
 }
 
+/* Adds one key ID to o->keys. */
+static int key_add(struct opts *o, const char *id, size_t len)
+{
+	char **keys;
+
+	if (len == 0 || len >= KEY_ID_MAX || o->n_keys >= MAX_KEYS)
+		return -EINVAL;
+	keys = realloc(o->keys, (o->n_keys + 1) * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	o->keys = keys;
+	o->keys[o->n_keys] = strndup(id, len);
+	if (!o->keys[o->n_keys])
+		return -ENOMEM;
+	o->n_keys++;
+	return 0;
+}
+
+/* Reads --keys FILE: the first word of each line that has one, "#" lines
+ * aside. */
+static int keys_load(struct opts *o, const char *path)
+{
+	char line[1024];
+	FILE *f = fopen(path, "re");
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	while (r >= 0 && fgets(line, sizeof(line), f)) {
+		size_t start = strspn(line, " \t"), len = strcspn(line + start, " \t\r\n");
+
+		if (len > 0 && line[start] != '#')
+			r = key_add(o, line + start, len);
+	}
+	fclose(f);
+	return r;
+}
+
+/* --cpu NAME=PID */
+static int watch_add(struct opts *o, char *arg)
+{
+	char *eq = strchr(arg, '='), *end;
+	long pid;
+
+	if (!eq || eq == arg || o->n_watched >= MAX_WATCHED)
+		return -EINVAL;
+	pid = strtol(eq + 1, &end, 10);
+	if (*end || pid <= 0)
+		return -EINVAL;
+	*eq = '\0';
+	o->watched[o->n_watched++] = (struct watched){.name = arg, .pid = (pid_t)pid};
+	return 0;
+}
+
 static void usage(void)
 {
-	fputs("usage: loadgen varlink --socket PATH --key KEY --clients N --requests TOTAL\n"
-	      "       loadgen direct --port PORT --ca FILE --key KEY --clients N --requests TOTAL\n"
-	      "                      [--access-key AKID --secret SECRET --region REGION]\n"
+	fputs("usage: loadgen varlink --socket PATH (--key KEY | --keys FILE) --clients N --requests TOTAL\n"
+	      "                       [--cpu NAME=PID]...\n"
+	      "       loadgen direct --port PORT --ca FILE (--key KEY | --keys FILE) --clients N --requests TOTAL\n"
+	      "                      [--access-key AKID --secret SECRET --region REGION] [--cpu NAME=PID]...\n"
 	      "       loadgen idle --socket PATH --clients N --hold SEC\n"
 	      "       loadgen exec --runs N -- COMMAND ARGS...\n",
 	      stderr);
@@ -422,14 +596,15 @@ int main(int argc, char **argv)
 	    {"clients", required_argument, NULL, 'n'}, {"requests", required_argument, NULL, 'r'},
 	    {"runs", required_argument, NULL, 'R'},    {"hold", required_argument, NULL, 'h'},
 	    {"access-key", required_argument, NULL, 'a'}, {"secret", required_argument, NULL, 'S'},
-	    {"region", required_argument, NULL, 'g'},  {0},
+	    {"region", required_argument, NULL, 'g'},  {"keys", required_argument, NULL, 'K'},
+	    {"cpu", required_argument, NULL, 'C'},     {0},
 	};
 	struct opts o = {
 	    .clients = 1, .requests = 1000, .runs = 30, .hold_sec = 5,
 	    .access_key = "AKIDEXAMPLE", .secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", .region = "us-east-1",
 	};
 	const char *mode;
-	int c;
+	int c, r;
 
 	if (argc < 2) {
 		usage();
@@ -440,7 +615,24 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': o.socket_path = optarg; break;
-		case 'k': o.key = optarg; break;
+		case 'k':
+			if (key_add(&o, optarg, strlen(optarg)) < 0) {
+				usage();
+				return 2;
+			}
+			break;
+		case 'K':
+			if (keys_load(&o, optarg) < 0) {
+				fprintf(stderr, "loadgen: cannot read the keys in %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'C':
+			if (watch_add(&o, optarg) < 0) {
+				usage();
+				return 2;
+			}
+			break;
 		case 'c': o.ca = optarg; break;
 		case 'p': o.port = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'n': o.clients = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -457,14 +649,28 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	if (strcmp(mode, "varlink") == 0 && o.socket_path && o.key)
-		return run_varlink(&o);
-	if (strcmp(mode, "direct") == 0 && o.port && o.ca && o.key)
-		return run_direct(&o);
-	if (strcmp(mode, "idle") == 0 && o.socket_path)
-		return run_idle(&o);
-	if (strcmp(mode, "exec") == 0 && optind < argc)
-		return run_exec(&o, argv + optind);
-	usage();
-	return 2;
+	if ((strcmp(mode, "varlink") == 0 || strcmp(mode, "direct") == 0) && o.n_keys < o.clients) {
+		fprintf(stderr,
+			"loadgen: %zu key(s) for %u clients: calls in flight would share a key, and the daemon "
+			"coalesces those into one KMS request\n",
+			o.n_keys, o.clients);
+		return 2;
+	}
+	o.watched[o.n_watched++] = (struct watched){.name = "loadgen", .pid = 0};
+	if (strcmp(mode, "varlink") == 0 && o.socket_path) {
+		r = run_varlink(&o);
+	} else if (strcmp(mode, "direct") == 0 && o.port && o.ca) {
+		r = run_direct(&o);
+	} else if (strcmp(mode, "idle") == 0 && o.socket_path) {
+		r = run_idle(&o);
+	} else if (strcmp(mode, "exec") == 0 && optind < argc) {
+		r = run_exec(&o, argv + optind);
+	} else {
+		usage();
+		r = 2;
+	}
+	for (size_t k = 0; k < o.n_keys; k++)
+		free(o.keys[k]);
+	free(o.keys);
+	return r;
 }

@@ -7,6 +7,6 @@ rc=$?
 printf '%s\n' "$out"
 [ "$rc" -eq 0 ] || { echo "FAIL: bench/run --smoke exited $rc"; exit 1; }
 case "$out" in
-*"| 2 16 client(s)"*"| 4 daemon RSS"*) echo "ok: bench/run --smoke printed its table" ;;
+*"| 2 16 client(s)"*"| 4 daemon memory"*) echo "ok: bench/run --smoke printed its table" ;;
 *) echo "FAIL: no table"; exit 1 ;;
 esac

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -24,8 +25,11 @@ struct tls_cache_entry {
 	unsigned long stamp; /* last store, for evicting the oldest */
 };
 
+struct tls_trust;
+
 struct tls_context {
 	SSL_CTX *ctx;
+	struct tls_trust *trust; /* the CAs, shared with other contexts */
 	struct tls_cache_entry cache[TLS_MAX_CACHED_SESSIONS];
 	unsigned long clock;
 };
@@ -105,20 +109,125 @@ static char *errorf(const char *what, const char *arg)
 	return m;
 }
 
-static int load_trust(SSL_CTX *ctx, const char *ca_bundle, char **ret_error)
+/* The file a trust store was loaded from, as it was then: a changed file
+ * (a reload after the CA bundle was replaced) gets a store of its own. */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+/* The CAs of one source, parsed once and shared by every context that
+ * trusts the same source: the system's bundle is ~150 certificates, about
+ * 900 KiB of heap per copy, and the daemon has a context for KMS and one
+ * for the credential endpoints (two more while a reload's old KMS client
+ * finishes its calls). */
+struct tls_trust {
+	char *ca_bundle; /* NULL: the system's default verify paths */
+	struct file_id id;
+	X509_STORE *store;
+	unsigned refs;
+	struct tls_trust *next;
+};
+
+static struct tls_trust *trusts; /* every trust store in use */
+
+/* The identity of ca_bundle, or for NULL of the file the system's default
+ * paths load (SSL_CERT_FILE or OpenSSL's default); zero if there is none. */
+static struct file_id file_id_of(const char *ca_bundle)
+{
+	const char *path = ca_bundle;
+	struct stat st;
+
+	if (!path)
+		path = getenv(X509_get_default_cert_file_env());
+	if (!path)
+		path = X509_get_default_cert_file();
+	if (stat(path, &st) < 0)
+		return (struct file_id){0};
+	return (struct file_id){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+}
+
+static bool file_id_equal(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static bool same_source(const struct tls_trust *t, const char *ca_bundle, const struct file_id *id)
+{
+	if (!t->ca_bundle != !ca_bundle || (ca_bundle && strcmp(t->ca_bundle, ca_bundle) != 0))
+		return false;
+	return file_id_equal(&t->id, id);
+}
+
+static int load_trust(X509_STORE *store, const char *ca_bundle, char **ret_error)
 {
 	if (ca_bundle) {
-		if (SSL_CTX_load_verify_locations(ctx, ca_bundle, NULL) == 1)
+		if (X509_STORE_load_file(store, ca_bundle) == 1)
 			return 0;
 		if (ret_error)
 			*ret_error = errorf("cannot load CA bundle ", ca_bundle);
 		return -EINVAL;
 	}
-	if (SSL_CTX_set_default_verify_paths(ctx) == 1)
+	if (X509_STORE_set_default_paths(store) == 1)
 		return 0;
 	if (ret_error)
 		*ret_error = errorf("cannot load the system trust store", "");
 	return -EINVAL;
+}
+
+static struct tls_trust *trust_unref(struct tls_trust *t)
+{
+	if (!t || --t->refs > 0)
+		return NULL;
+	for (struct tls_trust **p = &trusts; *p; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	X509_STORE_free(t->store);
+	free(t->ca_bundle);
+	free(t);
+	return NULL;
+}
+
+/* The trust store for ca_bundle (NULL: the system's), shared when one from
+ * the same unchanged file is in use, else loaded.  The caller holds a
+ * reference (trust_unref).  0, -ENOMEM, or -EINVAL with *ret_error. */
+static int trust_get(const char *ca_bundle, struct tls_trust **ret, char **ret_error)
+{
+	struct file_id id = file_id_of(ca_bundle);
+	struct tls_trust *t;
+	int r = -ENOMEM;
+
+	for (t = trusts; t; t = t->next)
+		if (same_source(t, ca_bundle, &id)) {
+			t->refs++;
+			*ret = t;
+			return 0;
+		}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->refs = 1;
+	t->id = id;
+	t->store = X509_STORE_new();
+	if (!t->store || (ca_bundle && !(t->ca_bundle = strdup(ca_bundle))))
+		goto fail;
+	r = load_trust(t->store, ca_bundle, ret_error);
+	if (r < 0)
+		goto fail;
+	t->next = trusts;
+	trusts = t;
+	*ret = t;
+	return 0;
+fail:
+	X509_STORE_free(t->store);
+	free(t->ca_bundle);
+	free(t);
+	return r;
 }
 
 int tls_context_new(const char *ca_bundle, struct tls_context **ret, char **ret_error)
@@ -145,9 +254,10 @@ int tls_context_new(const char *ca_bundle, struct tls_context **ret, char **ret_
 	/* A kept-alive connection waits idle most of its life: without this
 	 * it holds a read and a write buffer of ~17 KiB each all along. */
 	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
-	r = load_trust(t->ctx, ca_bundle, ret_error);
+	r = trust_get(ca_bundle, &t->trust, ret_error);
 	if (r < 0)
 		goto fail;
+	SSL_CTX_set1_cert_store(t->ctx, t->trust->store);
 	/* We keep sessions ourselves, keyed by where we connected, since the
 	 * internal client cache has no lookup by host. */
 	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -170,6 +280,7 @@ struct tls_context *tls_context_free(struct tls_context *t)
 		SSL_SESSION_free(t->cache[i].session);
 	}
 	SSL_CTX_free(t->ctx);
+	trust_unref(t->trust);
 	free(t);
 	return NULL;
 }

@@ -18,7 +18,10 @@ struct tls_context;
 #define TLS_MAX_CACHED_SESSIONS 64
 
 /* ca_bundle: a PEM file of trusted CAs, or NULL for the system's default
- * verify paths (which honour SSL_CERT_FILE / SSL_CERT_DIR).  Returns 0,
+ * verify paths (which honour SSL_CERT_FILE / SSL_CERT_DIR).  The CAs are
+ * parsed once and shared by the contexts of the same source while its file
+ * is unchanged; a context made after the file changed loads it again.
+ * Returns 0,
  * -ENOMEM, or -EINVAL when the bundle cannot be loaded; then *ret_error (if
  * not NULL) gets a malloc'ed message saying why.  Outputs are written only
  * on success / only the error on failure. */

@@ -18,7 +18,8 @@
  *       cancels keys i, i + N, i + 2N, … in turn, and there must be at least
  *       N keys.  --cpu NAME=PID (repeatable): also report that process's CPU
  *       time per request over the measured run (utime + stime from
- *       /proc/PID/stat), as cpu_us_NAME=; the load generator's own is
+ *       /proc/PID/stat), as cpu_us_NAME=, and the kernel's part of it
+ *       (stime) as cpu_sys_us_NAME=; the load generator's own is
  *       cpu_us_loadgen=.
  *   loadgen idle --socket PATH --clients N --hold SEC
  *       N connected, silent clients; prints "ready" once the daemon has
@@ -63,11 +64,16 @@
 #define MAX_WATCHED      4     /* --cpu processes */
 #define KEY_ID_MAX       256
 
+/* A process's CPU time so far, in clock ticks. */
+struct cpu_time {
+	unsigned long long user, sys;
+};
+
 /* A process whose CPU time per request is reported (--cpu NAME=PID). */
 struct watched {
 	const char *name;
 	pid_t pid; /* 0: this process */
-	unsigned long long ticks_at_start;
+	struct cpu_time at_start;
 };
 
 struct opts {
@@ -112,12 +118,12 @@ static uint64_t quantile(const uint64_t *v, size_t n, double q)
 	return v[i >= n ? n - 1 : i];
 }
 
-/* utime + stime of a process (pid 0: this one) in clock ticks, from
- * /proc/PID/stat; 0 if it cannot be read (the process is gone). */
-static unsigned long long cpu_ticks(pid_t pid)
+/* utime and stime of a process (pid 0: this one) from /proc/PID/stat;
+ * zero if it cannot be read (the process is gone). */
+static struct cpu_time cpu_ticks(pid_t pid)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long utime, stime;
+	struct cpu_time t = {0, 0};
 	size_t n;
 	FILE *f;
 
@@ -127,37 +133,38 @@ static unsigned long long cpu_ticks(pid_t pid)
 		snprintf(path, sizeof(path), "/proc/self/stat");
 	f = fopen(path, "re");
 	if (!f)
-		return 0;
+		return t;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	/* Fields after "(comm)", which may hold spaces: state is field 3,
 	 * utime and stime are fields 14 and 15. */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-		return 0;
-	return utime + stime;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &t.user, &t.sys) != 2)
+		t.user = t.sys = 0;
+	return t;
 }
 
 /* The measured run begins: note every watched process's CPU time. */
 static void cpu_start(struct opts *o)
 {
 	for (size_t i = 0; i < o->n_watched; i++)
-		o->watched[i].ticks_at_start = cpu_ticks(o->watched[i].pid);
+		o->watched[i].at_start = cpu_ticks(o->watched[i].pid);
 }
 
-/* " cpu_us_NAME=X" for each watched process: CPU µs per request since
- * cpu_start(). */
+/* " cpu_us_NAME=X cpu_sys_us_NAME=Y" for each watched process: CPU µs per
+ * request since cpu_start(), all of it and the part spent in the kernel. */
 static void cpu_print(const struct opts *o, size_t requests)
 {
-	double us_per_tick = 1e6 / (double)sysconf(_SC_CLK_TCK);
+	double us_per_tick = requests ? 1e6 / (double)sysconf(_SC_CLK_TCK) / (double)requests : 0.0;
 
 	for (size_t i = 0; i < o->n_watched; i++) {
 		const struct watched *w = &o->watched[i];
-		unsigned long long now = cpu_ticks(w->pid);
+		struct cpu_time now = cpu_ticks(w->pid);
+		unsigned long long user = now.user - w->at_start.user, sys = now.sys - w->at_start.sys;
 
-		printf(" cpu_us_%s=%.1f", w->name,
-		       requests ? (double)(now - w->ticks_at_start) * us_per_tick / (double)requests : 0.0);
+		printf(" cpu_us_%s=%.1f cpu_sys_us_%s=%.1f", w->name, (double)(user + sys) * us_per_tick, w->name,
+		       (double)sys * us_per_tick);
 	}
 }
 

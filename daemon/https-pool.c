@@ -83,7 +83,7 @@ struct conn {
 	SSL *ssl;                  /* owned by bev; NULL for plain http */
 	struct dns_cache_query *dns; /* while RESOLVING */
 	bool tunneled;               /* the proxy's CONNECT succeeded */
-	struct event *timer;       /* connect timeout, then idle timeout */
+	struct event *timer;         /* connect timeout, response timeout while BUSY, then idle timeout */
 	struct https_request *req; /* while CONNECTING (may be NULL) or BUSY */
 	struct http_parser *parser;
 	unsigned exchanges; /* completed on this connection, for the logs */
@@ -98,6 +98,7 @@ struct https_request {
 	size_t len;
 	struct event *timeout; /* whole request, NULL if none */
 	struct event *finish;  /* deferred completion */
+	unsigned response_timeout_ms; /* from the write to the complete response, 0: none */
 	struct conn *conn;
 	https_done_fn done;
 	void *userdata;
@@ -342,6 +343,8 @@ static int conn_start_exchange(struct conn *c)
 	if (c->state == CONN_IDLE)
 		c->pool->stats.reused++;
 	conn_set_state(c, CONN_BUSY);
+	if (r->response_timeout_ms)
+		conn_arm_timer(c, r->response_timeout_ms);
 	if (bufferevent_write(c->bev, r->data, r->len) < 0)
 		return -EIO;
 	return 0;
@@ -689,11 +692,36 @@ static void conn_event_cb(struct bufferevent *bev, short events, void *userdata)
 	}
 }
 
+/* The request on c has no complete response within its response timeout:
+ * the server took it and went silent (a half-open connection, a stuck
+ * backend).  c is closed, never reused: a late answer on it would be taken
+ * for the next request's.  No transparent retry either, as the server may be
+ * acting on the request; the caller decides. */
+static void conn_response_timeout(struct conn *c)
+{
+	struct https_pool *p = c->pool;
+	bool started = http_parser_started(c->parser);
+	struct https_request *r = conn_take_request(c);
+	char detail[HTTPS_DETAIL_MAX];
+
+	r->outcome.response_started = started;
+	snprintf(detail, sizeof(detail), "no %s from %s:%u within %u ms; connection closed",
+		 started ? "complete response" : "response", p->host, (unsigned)p->port, r->response_timeout_ms);
+	log_debug("https %s:%u conn #%u: %s", p->host, (unsigned)p->port, c->id, detail);
+	conn_close(c);
+	pool_dispatch(p);
+	request_complete(r, HTTPS_E_TIMEOUT, detail, NULL);
+}
+
 static void conn_timer_cb(evutil_socket_t fd, short what, void *userdata)
 {
 	struct conn *c = userdata;
 	struct https_pool *p = c->pool;
 
+	if (c->state == CONN_BUSY) {
+		conn_response_timeout(c);
+		return;
+	}
 	if (c->state == CONN_RESOLVING) {
 		char detail[HTTPS_DETAIL_MAX];
 		snprintf(detail, sizeof(detail), "cannot resolve %s: timed out",
@@ -996,6 +1024,16 @@ struct https_request *https_pool_submit(struct https_pool *p, const char *reques
 	p->stats.requests++;
 	pool_dispatch(p);
 	return r;
+}
+
+void https_request_set_response_timeout(struct https_request *r, unsigned ms)
+{
+	if (!r || r->state == REQ_FINISHING)
+		return;
+	r->response_timeout_ms = ms;
+	/* Already written over an idle connection from inside submit. */
+	if (ms && r->conn && r->conn->state == CONN_BUSY)
+		conn_arm_timer(r->conn, ms);
 }
 
 void https_request_abandon(struct https_request *r)

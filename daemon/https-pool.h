@@ -51,7 +51,7 @@ enum https_error {
 	HTTPS_E_TLS,      /* handshake or certificate verification failed */
 	HTTPS_E_IO,       /* reset / closed before a complete response */
 	HTTPS_E_PROTOCOL, /* unparseable or oversized response */
-	HTTPS_E_TIMEOUT,  /* no complete response within the request timeout */
+	HTTPS_E_TIMEOUT,  /* no complete response within the request's timeout or response timeout */
 	HTTPS_E_NOMEM,
 	HTTPS_E_SHUTDOWN, /* the pool was freed with the request pending */
 };
@@ -112,6 +112,15 @@ struct https_pool *https_pool_free(struct https_pool *p);
  * called then). */
 struct https_request *https_pool_submit(struct https_pool *p, const char *request, size_t len, unsigned timeout_ms,
 					https_done_fn done, void *userdata);
+/* Once r is written to a connection, its complete response must arrive
+ * within ms (0: no such limit; the request's own timeout still applies), or
+ * r fails with HTTPS_E_TIMEOUT and the connection is closed, never reused.
+ * Unlike the request's timeout this leaves out waiting in the queue and
+ * setting up a connection (connect_timeout_ms bounds that): it catches a
+ * server that took the request and went silent.  Call it right after
+ * https_pool_submit, from the same turn of the loop (the request may already
+ * be written, over an idle connection).  NULL-safe. */
+void https_request_set_response_timeout(struct https_request *r, unsigned ms);
 /* The caller no longer wants the answer: the callback will not run.  The
  * connection carrying it is closed if the request was already written (its
  * response could not be matched); a connection still being set up for it

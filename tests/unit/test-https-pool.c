@@ -650,6 +650,54 @@ static void test_timeout(void **state)
 	web_stop(&w);
 }
 
+/* The response timeout: a request a server took and never answered fails
+ * with HTTPS_E_TIMEOUT well before the request's own timeout, its
+ * connection is closed (never reused), and the next request gets another.
+ * The first /slow goes over a kept-alive connection, so it is already
+ * written when the timeout is set; the second over a fresh one. */
+static void test_response_timeout(void **state)
+{
+	struct web w;
+	struct tls_context *t = client_tls("ca.pem");
+	struct https_pool *p;
+	struct https_pool_stats st;
+	struct result r = {0};
+	struct https_request *h;
+
+	web_start(&w, "srv");
+	p = https_pool_new(base, NULL, t, "127.0.0.1", w.port, NULL);
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_OK);
+	result_done(&r);
+
+	for (int i = 0; i < 2; i++) {
+		h = submit(p, "/slow", 5000, on_done, &r);
+		https_request_set_response_timeout(h, 100);
+		wait_one(&r);
+		assert_int_equal(r.o.error, HTTPS_E_TIMEOUT);
+		assert_true(r.o.request_sent);
+		assert_false(r.o.response_started);
+		assert_int_equal(r.o.reused_connection, i == 0);
+		assert_non_null(strstr(r.detail, "within 100 ms; connection closed"));
+		result_done(&r);
+		https_pool_get_stats(p, &st);
+		assert_int_equal(st.connections_open, 0);
+	}
+
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_OK);
+	assert_false(r.o.reused_connection);
+	result_done(&r);
+	https_pool_get_stats(p, &st);
+	assert_int_equal(st.connections_opened, 3);
+	https_request_set_response_timeout(NULL, 100);
+	https_pool_free(p);
+	tls_context_free(t);
+	web_stop(&w);
+}
+
 /* A kept-alive connection the server dropped is retried once on a fresh one. */
 static void test_dead_reused_connection_retried(void **state)
 {
@@ -1177,6 +1225,7 @@ int main(void)
 	    cmocka_unit_test(test_handshake_cut),
 	    cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_response_timeout),
 	    cmocka_unit_test(test_dead_reused_connection_retried),
 	    cmocka_unit_test(test_abandon),
 	    cmocka_unit_test(test_plain_http),

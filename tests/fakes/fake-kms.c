@@ -9,7 +9,7 @@
  * the bodies, headers and errors real KMS sends.  A second, plain-HTTP
  * loopback port carries the admin API the tests use to set keys, inject
  * faults (errors, delays, dropped connections, garbage, truncated, reset,
- * endless and arbitrary responses), shift the fake's
+ * endless, hung and arbitrary responses), shift the fake's
  * clock and read counters.  See tests/fakes/README.md for the interface.
  *
  * One thread, one event loop.  Every call is a struct call that lives from
@@ -172,6 +172,7 @@ enum fault_kind {
 	FAULT_TRUNCATE, /* half of the response, then close (or reset) */
 	FAULT_ENDLESS, /* a chunked response that never ends */
 	FAULT_RESPOND, /* any status and body, e.g. invalid JSON with a 200 */
+	FAULT_HANG,    /* never answer: hold the connection until the client closes it */
 	_FAULT_MAX,
 };
 
@@ -184,6 +185,7 @@ static const char *const fault_kind_names[_FAULT_MAX] = {
 	[FAULT_TRUNCATE] = "truncate",
 	[FAULT_ENDLESS] = "endless",
 	[FAULT_RESPOND] = "respond",
+	[FAULT_HANG] = "hang",
 };
 /* clang-format on */
 
@@ -260,6 +262,7 @@ struct stats {
 	uint64_t signature_failures; /* … of which InvalidSignatureException */
 	uint64_t faults[_FAULT_MAX];
 	uint64_t throttled;         /* calls refused by a POST /quota rate */
+	uint64_t hangs_closed;      /* hung calls whose connection the client closed */
 	uint64_t wrong_account;     /* an ARN of another account than the signer's */
 	uint64_t sts_calls, sts_assume_role, sts_get_caller_identity, sts_failures;
 	struct json_object *errors; /* {"<__type>": count} of error replies */
@@ -279,6 +282,7 @@ enum reply_mode {
 	REPLY_GARBAGE,
 	REPLY_TRUNCATE, /* raw: head and half the body, then close or reset */
 	REPLY_ENDLESS,  /* raw: head of a chunked body that never ends */
+	REPLY_HANG,     /* raw: nothing at all, until the client closes */
 };
 
 struct call;
@@ -971,8 +975,17 @@ static void raw_read_cb(struct bufferevent *bev, void *arg)
 
 static void raw_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-		raw_finish(arg, false); /* the client gave up */
+	struct call *c = arg;
+
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+		return;
+	/* The client gave up.  For a hang that is what the test waits for: a
+	 * client closing a connection it stopped trusting. */
+	if (c->mode == REPLY_HANG) {
+		c->f->stats.hangs_closed++;
+		json_object_object_add(c->record, "clientClosed", json_object_new_boolean(true));
+	}
+	raw_finish(c, false);
 }
 
 static void raw_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -1002,7 +1015,7 @@ static void raw_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Sends the head of the call's reply and, for truncate, the first half of
  * its body (half the head when the body is empty); for endless, a chunked
- * head and the body's first byte, more to come never. */
+ * head and the body's first byte, more to come never; for hang, nothing. */
 static void call_send_raw(struct call *c, const char *request_id, const char *date)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
@@ -1037,6 +1050,10 @@ static void call_send_raw(struct call *c, const char *request_id, const char *da
 	bufferevent_setcb(bev, raw_read_cb, NULL, raw_event_cb, c);
 	bufferevent_set_timeouts(bev, NULL, NULL);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (c->mode == REPLY_HANG) {
+		free(head);
+		return; /* no tick: only the client's close ends it */
+	}
 	if (c->mode == REPLY_ENDLESS) {
 		bufferevent_write(bev, head, (size_t)head_len);
 		c->next_trickle_ms = fake_now_ms(c->f) + c->trickle_ms;
@@ -1066,7 +1083,7 @@ static void call_send(struct call *c)
 	evhttp_add_header(h, "Content-Type", KMS_CONTENT_TYPE);
 	evhttp_add_header(h, "x-amzn-RequestId", request_id);
 	evhttp_add_header(h, "Date", date);
-	if (c->mode == REPLY_TRUNCATE || c->mode == REPLY_ENDLESS) {
+	if (c->mode == REPLY_TRUNCATE || c->mode == REPLY_ENDLESS || c->mode == REPLY_HANG) {
 		if (out)
 			evbuffer_free(out);
 		call_send_raw(c, request_id, date);
@@ -1772,6 +1789,9 @@ static void fault_apply(struct call *c, const struct fault *x)
 		c->mode = REPLY_ENDLESS;
 		c->trickle_ms = x->trickle_ms;
 		break;
+	case FAULT_HANG:
+		c->mode = REPLY_HANG;
+		break;
 	case FAULT_RESPOND:
 		json_object_object_del(c->record, "error");
 		free(c->raw_body);
@@ -2434,6 +2454,7 @@ static struct json_object *stats_json(const struct fake *f)
 	json_object_object_add(o, "faultRulesPending", json_object_new_uint64(f->n_faults));
 	json_object_object_add(o, "lagPending", json_object_new_int64(f->lag_count));
 	json_object_object_add(o, "throttled", json_object_new_uint64(s->throttled));
+	json_object_object_add(o, "hangsClosed", json_object_new_uint64(s->hangs_closed));
 	json_object_object_add(o, "wrongAccount", json_object_new_uint64(s->wrong_account));
 	json_object_object_add(o, "stsCalls", json_object_new_uint64(s->sts_calls));
 	json_object_object_add(o, "stsAssumeRole", json_object_new_uint64(s->sts_assume_role));
@@ -2616,6 +2637,7 @@ static void admin_add_fault(struct fake *f, struct evhttp_request *req, enum fau
 	    [FAULT_ENDLESS] = "{\"trickleMs\"?: N, \"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
 	    [FAULT_RESPOND] = "{\"status\"?: N, \"body\"?: S, \"repeat\"?: N, \"count\"?: N, \"operation\"?: OP, "
 			      "\"process\"?: bool}",
+	    [FAULT_HANG] = "{\"count\"?: N, \"operation\"?: OP, \"process\"?: bool}",
 	};
 	struct json_object *in = admin_body(req);
 	struct fault *x = in ? fault_parse(kind, in) : NULL;
@@ -2665,6 +2687,11 @@ static void admin_endless(struct fake *f, struct evhttp_request *req, const char
 static void admin_respond(struct fake *f, struct evhttp_request *req, const char *arg)
 {
 	admin_add_fault(f, req, FAULT_RESPOND);
+}
+
+static void admin_hang(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	admin_add_fault(f, req, FAULT_HANG);
 }
 
 /* POST /lag {"count": N}: the next N DescribeKey/EnableKey calls on a key
@@ -2846,6 +2873,7 @@ static const struct admin_route admin_routes[] = {
 	{EVHTTP_REQ_POST, "/truncate", admin_truncate},
 	{EVHTTP_REQ_POST, "/endless", admin_endless},
 	{EVHTTP_REQ_POST, "/respond", admin_respond},
+	{EVHTTP_REQ_POST, "/hang", admin_hang},
 	{EVHTTP_REQ_POST, "/lag", admin_lag},
 	{EVHTTP_REQ_POST, "/clock", admin_clock},
 	{EVHTTP_REQ_POST, "/quota", admin_quota},

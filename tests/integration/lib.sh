@@ -194,6 +194,24 @@ expect_contains() {
 	esac
 }
 
+# One field of the --json line in OUT ("attempts" -> 3).
+json_field() { printf '%s\n' "$OUT" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | head -n 1; }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# timing_check COND MESSAGE: a check on elapsed time, enforced unless the
+# daemon or the CLI runs under a wrapper such as valgrind, which slows them
+# past any honest bound (then only logged).
+timing_check() {
+	if eval "$1"; then
+		pass "$2"
+	elif [ -n "${DAEMON_WRAPPER:-}${CLI_WRAPPER:-}" ]; then
+		log "not enforced under a wrapper: $2"
+	else
+		fail "$2"
+	fi
+}
+
 # key_state ID: the fake's view of a key.
 key_state() {
 	fake GET "/keys/$1" | sed -n 's/.*"KeyState": *"\([A-Za-z]*\)".*/\1/p'

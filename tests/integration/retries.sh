@@ -8,24 +8,6 @@
 ARN="arn:aws:kms:$TEST_REGION:$TEST_ACCOUNT:key/$KEY1"
 KEY2=2234abcd-12ab-34cd-56ef-1234567890ab
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# timing_check COND MESSAGE: a check on elapsed time, enforced unless the
-# daemon or the CLI runs under a wrapper such as valgrind, which slows them
-# past any honest bound (then only logged).
-timing_check() {
-	if eval "$1"; then
-		pass "$2"
-	elif [ -n "${DAEMON_WRAPPER:-}${CLI_WRAPPER:-}" ]; then
-		log "not enforced under a wrapper: $2"
-	else
-		fail "$2"
-	fi
-}
-
-# One field of the --json line in OUT ("attempts" -> 3).
-json_field() { printf '%s\n' "$OUT" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | head -n 1; }
-
 # Key sets for the rate-limit checks: 200 for a burst with the limiter, 30
 # for one without, 40 for two users' batches.
 keyset() { for i in $(seq "$1" "$2"); do printf '%08x-0000-4000-8000-%012x\n' "$i" "$i"; done; }

@@ -239,13 +239,41 @@ static int parse_exit_idle(struct daemon_config *c, void *field, const char *val
 	return 0;
 }
 
-static int parse_retry_base(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
-			    const char **ret_why)
+/* A time from 1 ms to max_ms into *field, or 0 for "Key=" (not set: the
+ * module's default).  Returns 0 or -EINVAL. */
+static int parse_optional_duration(void *field, const char *value, long max_ms)
 {
 	long ms = value ? parse_duration_ms(value) : 0;
 
-	if (value && (ms < 1 || ms > CONFIG_MAX_RETRY_BASE_MS)) {
+	if (value && (ms < 1 || ms > max_ms))
+		return -EINVAL;
+	*(unsigned *)field = (unsigned)ms;
+	return 0;
+}
+
+static int parse_retry_base(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			    const char **ret_why)
+{
+	if (parse_optional_duration(field, value, CONFIG_MAX_RETRY_BASE_MS) < 0) {
 		*ret_why = "expected a time such as 1 or 100ms, from 1ms to 20s";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "no" or "0": no attempt timeout (the call's deadline only); else a time. */
+static int parse_attempt_timeout(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+				 const char **ret_why)
+{
+	long ms;
+
+	if (strcmp(value, "no") == 0) {
+		*(unsigned *)field = 0;
+		return 0;
+	}
+	ms = parse_duration_ms(value);
+	if (ms < 0 || ms > CONFIG_MAX_CALL_TIMEOUT_MS) {
+		*ret_why = "expected no, 0, or a time such as 10, 2.5 or 500ms, up to 600s";
 		return -EINVAL;
 	}
 	*(unsigned *)field = (unsigned)ms;
@@ -430,16 +458,23 @@ static int parse_pool_size(struct daemon_config *c, void *field, const char *val
 	return 0;
 }
 
+static int parse_connect_timeout(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+				 const char **ret_why)
+{
+	if (parse_optional_duration(field, value, CONFIG_MAX_CONNECT_TIMEOUT_MS) < 0) {
+		*ret_why = "expected a time such as 5 or 500ms, from 1ms to 600s";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_idle_timeout(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
 			      const char **ret_why)
 {
-	long ms = value ? parse_duration_ms(value) : 0;
-
-	if (value && (ms < 1 || ms > CONFIG_MAX_IDLE_TIMEOUT_MS)) {
+	if (parse_optional_duration(field, value, CONFIG_MAX_IDLE_TIMEOUT_MS) < 0) {
 		*ret_why = "expected a time such as 50 or 500ms, from 1ms to 3600s";
 		return -EINVAL;
 	}
-	*(unsigned *)field = (unsigned)ms;
 	return 0;
 }
 
@@ -510,6 +545,8 @@ static const struct key keys[] = {
     {"KMS", "FIPS", parse_fips, F(fips), NULL},
     {"KMS", "MaxConnections", parse_pool_size, F(pool_max_connections), NULL},
     {"KMS", "IdleTimeout", parse_idle_timeout, F(pool_idle_timeout_ms), NULL},
+    {"KMS", "ConnectTimeout", parse_connect_timeout, F(pool_connect_timeout_ms), NULL},
+    {"KMS", "AttemptTimeout", parse_attempt_timeout, F(attempt_timeout_ms), "10"},
     {"KMS", "Prewarm", parse_prewarm, F(prewarm), NULL},
     {"KMS", "RateLimit", parse_bool, F(rate_limit), "yes"},
     {"KMS", "CancelRate", parse_rate, F(cancel_rate), NULL},

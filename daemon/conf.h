@@ -33,6 +33,7 @@ struct aws_settings;
 #define CONFIG_MAX_LIMIT               1000000 /* for the Max* connection/call limits */
 #define CONFIG_MAX_POOL_SIZE           1024    /* [KMS] MaxConnections=, per endpoint */
 #define CONFIG_MAX_IDLE_TIMEOUT_MS     (3600 * 1000)
+#define CONFIG_MAX_CONNECT_TIMEOUT_MS   (10 * 60 * 1000)
 #define CONFIG_MAX_RATE                1000000 /* requests per second, for the *Rate= keys */
 #define CONFIG_MAX_FILE_SIZE           (1024 * 1024)
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT_MS 30000
@@ -104,6 +105,8 @@ struct daemon_config {
 	bool fips_set;            /* … only counts when set */
 	unsigned pool_max_connections; /* MaxConnections= per endpoint, 0: the pool's default */
 	unsigned pool_idle_timeout_ms; /* IdleTimeout=, 0: the pool's default */
+	unsigned pool_connect_timeout_ms; /* ConnectTimeout=, 0: the pool's default */
+	unsigned attempt_timeout_ms;      /* AttemptTimeout=, default 10 s; 0 (no): none */
 	bool prewarm;                  /* Prewarm= other than no … */
 	char *prewarm_regions;         /* … these regions (spaces between), NULL: the default region */
 	bool rate_limit;          /* RateLimit=, default yes */

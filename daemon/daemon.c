@@ -153,12 +153,12 @@ static char *kms_fingerprint(const struct loaded *l)
 
 	if (l->settings.ca_bundle && stat(l->settings.ca_bundle, &st) < 0)
 		st = (struct stat){ 0 };
-	if (asprintf(&fp, "%s|%s|%lld.%09ld|%lld|%d|%u|%u|%u|%u|%d|%s|%d|%g|%g|%g|%u",
+	if (asprintf(&fp, "%s|%s|%lld.%09ld|%lld|%d|%u|%u|%u|%u|%u|%u|%d|%s|%d|%g|%g|%g|%u",
 		     l->settings.kms_endpoint_url ? l->settings.kms_endpoint_url : "-",
 		     l->settings.ca_bundle ? l->settings.ca_bundle : "-", (long long)st.st_mtim.tv_sec,
-		     st.st_mtim.tv_nsec, (long long)st.st_size, l->settings.use_fips_endpoint,
-		     l->settings.max_attempts, l->config.retry_base_ms, l->config.pool_max_connections,
-		     l->config.pool_idle_timeout_ms, l->config.prewarm,
+		     st.st_mtim.tv_nsec, (long long)st.st_size, l->settings.use_fips_endpoint, l->settings.max_attempts,
+		     l->config.retry_base_ms, l->config.pool_max_connections, l->config.pool_idle_timeout_ms,
+		     l->config.pool_connect_timeout_ms, l->config.attempt_timeout_ms, l->config.prewarm,
 		     l->config.prewarm_regions ? l->config.prewarm_regions : "-", l->config.rate_limit,
 		     l->config.cancel_rate, l->config.enable_rate, l->config.describe_rate,
 		     (unsigned)l->config.max_queued) < 0)
@@ -175,6 +175,7 @@ static int kms_setup(struct daemon *d, struct loaded *l, char **ret_error)
 		.fips = l->settings.use_fips_endpoint,
 		.max_attempts = l->settings.max_attempts,
 		.retry_base_ms = KMS_DEFAULT_RETRY_BASE_MS,
+		.attempt_timeout_ms = l->config.attempt_timeout_ms,
 		.getenv = env_lookup,
 		/* For tests: every regional endpoint to a loopback fake
 		 * (certificates are still checked against the real names). */
@@ -190,6 +191,7 @@ static int kms_setup(struct daemon *d, struct loaded *l, char **ret_error)
 
 	o.pool.max_connections = l->config.pool_max_connections;
 	o.pool.idle_timeout_ms = l->config.pool_idle_timeout_ms;
+	o.pool.connect_timeout_ms = l->config.pool_connect_timeout_ms;
 	if (l->config.retry_base_ms > 0)
 		o.retry_base_ms = l->config.retry_base_ms;
 	return kms_client_new(d->base, d->dns, &o, &l->kms, ret_error);

@@ -75,6 +75,7 @@ struct kms_client {
 	bool fips;
 	unsigned max_attempts;
 	unsigned retry_base_ms;
+	unsigned attempt_timeout_ms; /* 0: none */
 	struct https_pool_options pool_options;
 	struct endpoint_pool *pools;
 	long clock_offset; /* seconds to add to our clock, learned from AWS's Date */
@@ -189,6 +190,7 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	c->fips = o->fips;
 	c->max_attempts = o->max_attempts ? o->max_attempts : KMS_DEFAULT_MAX_ATTEMPTS;
 	c->retry_base_ms = o->retry_base_ms;
+	c->attempt_timeout_ms = o->attempt_timeout_ms;
 	c->pool_options = o->pool;
 	c->rates[KMS_OP_CANCEL_KEY_DELETION] = KMS_DEFAULT_CANCEL_RATE;
 	c->rates[KMS_OP_ENABLE_KEY] = KMS_DEFAULT_ENABLE_RATE;
@@ -491,15 +493,22 @@ static void backoff_done(evutil_socket_t fd, short what, void *userdata)
 	attempt_begin(userdata);
 }
 
+/* The longest backoff before retry number retry (1 for the first):
+ * min(base × 2^(retry-1), cap). */
+static uint64_t backoff_ceiling_ms(const struct kms_client *c, unsigned retry)
+{
+	uint64_t ceiling = (uint64_t)c->retry_base_ms << (retry > 16 ? 16 : retry - 1);
+
+	return ceiling > KMS_MAX_BACKOFF_MS ? KMS_MAX_BACKOFF_MS : ceiling;
+}
+
 /* Full-jitter exponential backoff (AWS.md §3.2): rand[0,1) × min(base × 2^(i-1), cap). */
 static unsigned backoff_ms(const struct kms_call *call)
 {
-	unsigned retry = call->attempts; /* the retry about to happen: 1 after the first attempt */
-	uint64_t ceiling = (uint64_t)call->client->retry_base_ms << (retry > 16 ? 16 : retry - 1);
+	/* the retry about to happen: 1 after the first attempt */
+	uint64_t ceiling = backoff_ceiling_ms(call->client, call->attempts);
 	uint32_t rnd;
 
-	if (ceiling > KMS_MAX_BACKOFF_MS)
-		ceiling = KMS_MAX_BACKOFF_MS;
 	if (ceiling == 0)
 		return 0;
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
@@ -669,6 +678,9 @@ static void http_done(const struct https_outcome *o, struct http_response *resp,
 				  NULL);
 			return;
 		}
+		if (o->error == HTTPS_E_TIMEOUT)
+			log_info("kms: %s %s: attempt %u: %s (AttemptTimeout=)", operation_names[call->op],
+				 call->key_id, call->attempts, o->detail ? o->detail : "timed out");
 		call_note_failure(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, msg, NULL);
 		/* A certificate that fails verification will fail again: fail closed at once. */
 		if (o->error == HTTPS_E_TLS || o->error == HTTPS_E_SHUTDOWN || o->error == HTTPS_E_NOMEM)
@@ -772,6 +784,31 @@ static void queue_wait_done(evutil_socket_t fd, short what, void *userdata)
 	attempt_send(call);
 }
 
+/*
+ * The attempt timeout for the attempt just counted, left ms before the
+ * deadline: the client's, if a retry could follow it (an attempt left, the
+ * retry quota's timeout cost available, and the timeout plus the longest
+ * backoff within the deadline), else 0.  Cutting short an attempt nothing
+ * can follow would only turn a late answer into none; the deadline ends it.
+ *
+ * Retrying after a timeout is safe for every operation here: CancelKeyDeletion,
+ * EnableKey and DescribeKey are idempotent (a repeat leaves the key as the
+ * first left it), and a repeat that finds its own earlier effect
+ * (KMSInvalidStateException after a cancel that went through) is resolved by
+ * the caller with DescribeKey, thanks to response_lost.
+ */
+static unsigned attempt_timeout_ms(const struct kms_call *call, long left)
+{
+	const struct kms_client *c = call->client;
+
+	if (!c->attempt_timeout_ms || call->attempts >= c->max_attempts ||
+	    call->endpoint->retry_tokens < KMS_RETRY_COST_TIMEOUT)
+		return 0;
+	if ((uint64_t)c->attempt_timeout_ms + backoff_ceiling_ms(c, call->attempts) >= (uint64_t)left)
+		return 0;
+	return c->attempt_timeout_ms;
+}
+
 /* Sends one attempt, its rate-limit token in hand. */
 static void attempt_send(struct kms_call *call)
 {
@@ -806,8 +843,13 @@ static void attempt_send(struct kms_call *call)
 	call->http = https_pool_submit(call->endpoint->pool, request, len, (unsigned)left + KMS_DEADLINE_SLACK_MS,
 				       http_done, call);
 	free(request);
-	if (!call->http)
+	if (!call->http) {
 		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		return;
+	}
+	/* A silent connection fails this attempt, not the whole call: the
+	 * pool closes it and http_done retries on another. */
+	https_request_set_response_timeout(call->http, attempt_timeout_ms(call, left));
 }
 
 static void token_granted(void *userdata)

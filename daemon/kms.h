@@ -31,6 +31,9 @@ const char *kms_operation_to_string(enum kms_operation op);
 #define KMS_DEFAULT_MAX_ATTEMPTS 3
 #define KMS_DEFAULT_RETRY_BASE_MS 1000 /* botocore's base (AWS.md §3.2) */
 #define KMS_MAX_BACKOFF_MS 20000
+/* [KMS] AttemptTimeout=: how long KMS has to answer an attempt once it is
+ * written, when another attempt could follow (see kms_call_start). */
+#define KMS_DEFAULT_ATTEMPT_TIMEOUT_MS 10000
 /* The standard mode's retry quota, per endpoint (AWS.md §3.2): a failing
  * endpoint soon gets no more retries, only first attempts. */
 #define KMS_RETRY_QUOTA_CAPACITY 500
@@ -48,6 +51,7 @@ struct kms_client_options {
 	bool fips;
 	unsigned max_attempts;  /* total attempts per call, >= 1 */
 	unsigned retry_base_ms; /* full-jitter backoff base */
+	unsigned attempt_timeout_ms;    /* see KMS_DEFAULT_ATTEMPT_TIMEOUT_MS; 0: none, the call's deadline only */
 	struct https_pool_options pool; /* resolver and proxy are the client's own */
 	/* "HOST:PORT=ADDR:PORT,…" (see dns-cache.h), or NULL */
 	const char *connect_to;
@@ -112,7 +116,14 @@ struct kms_call;
  * a caller with too many requests waiting gets ThrottlingException at once.
  * At the deadline the call completes with KMSCANCEL_E_TIMEOUT wherever it
  * is (waiting for a token, backing off, or with a request in flight, which
- * is abandoned). */
+ * is abandoned).
+ *
+ * An attempt KMS does not answer within the attempt timeout once written
+ * (a half-open kept-alive connection, a stuck server) is given up, its
+ * connection closed, and retried like any timeout, within the deadline.
+ * Only an attempt that a retry could follow is cut short this way (attempts
+ * and retry quota left, and the timeout plus the longest backoff within the
+ * deadline); any other waits for its answer until the deadline. */
 struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *req, kms_done_fn done,
 				void *userdata);
 /* The caller lost interest: done will not run; in-flight I/O is dropped. */

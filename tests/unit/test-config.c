@@ -75,6 +75,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.drain_timeout_ms, CONFIG_DEFAULT_DRAIN_TIMEOUT_MS);
 	assert_int_equal(c.exit_idle_ms, 0);
 	assert_int_equal(c.max_attempts, 0);
+	assert_int_equal(c.attempt_timeout_ms, 10000);
+	assert_int_equal(c.pool_connect_timeout_ms, 0);
 	assert_false(c.fips_set);
 	assert_int_equal(c.n_allow, 0);
 	assert_true(c.allow_root);
@@ -124,6 +126,8 @@ static void test_every_key(void **state)
 				      "MaxAttempts=4\n"
 				      "RetryBase=100ms\n"
 				      "FIPS=on\n"
+				      "AttemptTimeout=2.5\n"
+				      "ConnectTimeout=750ms\n"
 				      "[Policy]\n"
 				      "Allow=group:kmsadmin * arn:aws:kms:*:111122223333:key/*\n"
 				      "  Allow = user:alice cancel,describe 1234abcd-12ab-34cd-56ef-1234567890ab  \n"
@@ -151,14 +155,16 @@ static void test_every_key(void **state)
 	assert_int_equal(c.call_timeout_ms, 2500);
 	assert_int_equal(c.max_attempts, 4);
 	assert_int_equal(c.retry_base_ms, 100);
+	assert_int_equal(c.attempt_timeout_ms, 2500);
+	assert_int_equal(c.pool_connect_timeout_ms, 750);
 	assert_true(c.fips);
 	assert_true(c.fips_set);
 	assert_int_equal(c.n_allow, 2);
 	assert_string_equal(c.allow[0].rule, "group:kmsadmin * arn:aws:kms:*:111122223333:key/*");
 	assert_string_equal(c.allow[0].file, path);
-	assert_int_equal(c.allow[0].line, 28);
+	assert_int_equal(c.allow[0].line, 30);
 	assert_string_equal(c.allow[1].rule, "user:alice cancel,describe 1234abcd-12ab-34cd-56ef-1234567890ab");
-	assert_int_equal(c.allow[1].line, 29);
+	assert_int_equal(c.allow[1].line, 31);
 	assert_false(c.allow_root);
 	assert_int_equal(c.n_warnings, 0);
 	config_done(&c);
@@ -189,6 +195,30 @@ static void test_timeouts(void **state)
 	}
 }
 
+/* AttemptTimeout=: no or 0 turn it off, Key= brings the default back. */
+static void test_attempt_timeout(void **state)
+{
+	static const struct {
+		const char *text;
+		unsigned ms;
+	} cases[] = {
+	    {"AttemptTimeout=no", 0},
+	    {"AttemptTimeout=0", 0},
+	    {"AttemptTimeout=300ms", 300},
+	    {"AttemptTimeout=5", 5000},
+	    {"AttemptTimeout=no\nAttemptTimeout=", 10000},
+	};
+	struct daemon_config c;
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[KMS]\n%s\n", cases[i].text);
+		load_ok(text, &c);
+		assert_int_equal(c.attempt_timeout_ms, cases[i].ms);
+		config_done(&c);
+	}
+}
+
 static void test_bad_values(void **state)
 {
 	load_fails("[Daemon]\nSocketMode=0999\n", "k.conf:2: SocketMode=0999: expected an octal mode");
@@ -210,6 +240,9 @@ static void test_bad_values(void **state)
 	load_fails("[AWS]\nAccount=1234\n", "Account=1234: expected a 12-digit account ID");
 	load_fails("[AWS]\nCredentialSource=imdsv9\n", "CredentialSource=imdsv9: expected a credential source");
 	load_fails("[KMS]\nMaxAttempts=0\n", "MaxAttempts=0");
+	load_fails("[KMS]\nAttemptTimeout=soon\n", "k.conf:2: AttemptTimeout=soon: expected no, 0, or a time");
+	load_fails("[KMS]\nAttemptTimeout=601\n", "AttemptTimeout=601");
+	load_fails("[KMS]\nConnectTimeout=0\n", "k.conf:2: ConnectTimeout=0: expected a time");
 	load_fails("[KMS]\nFIPS=maybe\n", "k.conf:2: FIPS=maybe: expected yes or no");
 	load_fails("[Policy]\nAllowRoot=2\n", "AllowRoot=2");
 }
@@ -397,6 +430,7 @@ int main(void)
 	    T(test_defaults),        T(test_missing_required),      T(test_every_key),       T(test_timeouts),
 	    T(test_bad_values),      T(test_syntax_errors),         T(test_warnings),        T(test_repeats_and_resets),
 	    T(test_value_with_hash), T(test_apply_to_aws_settings), T(test_rate_limit_keys), T(test_accounts),
+	    T(test_attempt_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,14 +52,18 @@ static int activation_fd(void)
 /* Size of OpenSSL's secure heap, where credentials and derived signing keys
  * live: locked in RAM (never swapped), with guard pages.  A credential set
  * takes a few KiB at most (the session token dominates), so this holds
- * dozens of accounts.  A power of two, as OpenSSL requires. */
+ * dozens of accounts.  A power of two, as OpenSSL requires.  On Linux
+ * OpenSSL locks with MLOCK_ONFAULT: a page is resident only once used, so
+ * the size costs address space, not memory (28 KiB resident with one
+ * credential set). */
 #define SECURE_HEAP_SIZE (256 * 1024)
 #define SECURE_HEAP_MIN_ALLOC 32
 
 static void secure_heap_setup(void)
 {
-	/* Fails when RLIMIT_MEMLOCK is too small; secrets then live in the
-	 * ordinary heap, still wiped when dropped, so it is not fatal. */
+	/* 2 when RLIMIT_MEMLOCK is too small: the heap is there but not
+	 * locked; 0 when it cannot be made at all, and secrets then live in
+	 * the ordinary heap.  Wiped when dropped either way: not fatal. */
 	if (CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN_ALLOC) != 1)
 		log_notice("cannot lock a %d KiB secure heap (RLIMIT_MEMLOCK?): secrets may be swapped",
 			   SECURE_HEAP_SIZE / 1024);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,24 @@ struct endpoint_pool {
 	unsigned retry_tokens; /* the retry quota, KMS_RETRY_QUOTA_CAPACITY when healthy */
 };
 
+/*
+ * The signing key of the last request.  Requests one after another nearly
+ * always sign with the same credentials, day and region, and finding the key
+ * in the sigv4 cache means hashing the secret again (~6,000 instructions, 4 %
+ * of a cancel).  The memo holds a reference to the credentials the key was
+ * derived from, so the same pointer means the same secret (and keeps those
+ * credentials, in the secure heap, until a request signs with others).  The
+ * key is secret: the memo lives in the secure heap and is wiped when replaced.
+ */
+#define MEMO_REGION_MAX 63 /* longer regions (none exist) skip the memo */
+
+struct signing_memo {
+	struct aws_credentials *creds; /* a reference; NULL: empty */
+	char date8[9];
+	char region[MEMO_REGION_MAX + 1];
+	uint8_t key[SIGV4_KEY_SIZE];
+};
+
 struct kms_client {
 	struct event_base *base;
 	struct evdns_base *dns;
@@ -70,6 +89,7 @@ struct kms_client {
 	struct dns_cache *resolver;  /* NULL without an evdns_base */
 	struct proxy_config *proxy;  /* NULL: direct */
 	struct sigv4_key_cache *keys;
+	struct signing_memo *memo; /* secure heap */
 	struct json_tokener *json; /* reused for every response body: a new one costs two callocs */
 	char *endpoint_url;
 	bool fips;
@@ -86,6 +106,15 @@ struct kms_client {
 	unsigned long calls, attempts, retries, throttled, retry_quota_out, rate_limited, rate_rejected;
 	unsigned long in_flight; /* calls started and not yet freed */
 };
+
+/* Empties the memo: drops its reference and wipes the key. */
+static void memo_clear(struct signing_memo *m)
+{
+	if (!m)
+		return;
+	aws_credentials_unref(m->creds);
+	OPENSSL_cleanse(m, sizeof(*m));
+}
 
 enum call_state {
 	CALL_STARTING, /* made, first attempt not yet begun */
@@ -219,8 +248,9 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 		c->endpoint_url = strdup(o->endpoint_url);
 	}
 	c->keys = sigv4_key_cache_new();
+	c->memo = OPENSSL_secure_zalloc(sizeof(*c->memo));
 	c->json = json_tokener_new();
-	if ((o->endpoint_url && !c->endpoint_url) || !c->keys || !c->json) {
+	if ((o->endpoint_url && !c->endpoint_url) || !c->keys || !c->memo || !c->json) {
 		kms_client_free(c);
 		return -ENOMEM;
 	}
@@ -264,6 +294,10 @@ struct kms_client *kms_client_free(struct kms_client *c)
 	dns_cache_free(c->resolver);
 	proxy_config_free(c->proxy);
 	sigv4_key_cache_free(c->keys);
+	if (c->memo) {
+		memo_clear(c->memo);
+		OPENSSL_secure_clear_free(c->memo, sizeof(*c->memo));
+	}
 	if (c->json)
 		json_tokener_free(c->json);
 	free(c->endpoint_url);
@@ -583,6 +617,7 @@ static bool clock_skew_adjust(struct kms_client *c, const struct http_response *
 	log_warning("kms: local clock is %+ld s off AWS's; signing with AWS's time from now on", -skew);
 	c->clock_offset = skew;
 	sigv4_key_cache_clear(c->keys);
+	memo_clear(c->memo);
 	return true;
 }
 
@@ -702,12 +737,36 @@ static void http_done(const struct https_outcome *o, struct http_response *resp,
 	http_response_free(resp);
 }
 
+/* Finds the signing key for these credentials, day and region: from the
+ * memo, else from the sigv4 cache (deriving it on a miss), and remembers it.
+ * ret_key is secret: the caller wipes it. */
+static int signing_key(struct kms_client *c, struct aws_credentials *cr, const char *date8, const char *region,
+		       uint8_t ret_key[SIGV4_KEY_SIZE])
+{
+	struct signing_memo *m = c->memo;
+	int r;
+
+	if (m->creds == cr && strcmp(m->date8, date8) == 0 && strcmp(m->region, region) == 0) {
+		memcpy(ret_key, m->key, SIGV4_KEY_SIZE);
+		return 0;
+	}
+	r = sigv4_key_cache_get(c->keys, cr->secret_access_key, date8, region, KMS_SERVICE, ret_key);
+	if (r < 0 || strlen(date8) >= sizeof(m->date8) || strlen(region) >= sizeof(m->region))
+		return r;
+	memo_clear(m);
+	m->creds = aws_credentials_ref(cr);
+	strcpy(m->date8, date8);
+	strcpy(m->region, region);
+	memcpy(m->key, ret_key, SIGV4_KEY_SIZE);
+	return 0;
+}
+
 /* Builds, signs and serialises one attempt.  Signed per attempt because
  * X-Amz-Date must be fresh and the clock offset may have changed. */
 static int request_build(struct kms_call *call, char **ret, size_t *ret_len)
 {
 	struct kms_client *c = call->client;
-	const struct aws_credentials *cr = call->credentials;
+	struct aws_credentials *cr = call->credentials;
 	const struct url *u = &call->endpoint->parsed;
 	char amz_date[SIGV4_AMZ_DATE_SIZE], date8[9], target[64];
 	uint8_t key[SIGV4_KEY_SIZE];
@@ -740,7 +799,7 @@ static int request_build(struct kms_call *call, char **ret, size_t *ret_len)
 		.normalize_path = true,
 	};
 
-	r = sigv4_key_cache_get(c->keys, cr->secret_access_key, date8, call->region, KMS_SERVICE, key);
+	r = signing_key(c, cr, date8, call->region, key);
 	if (r < 0)
 		return r;
 	r = sigv4_authorization(&req, cr->access_key_id, key, amz_date, call->region, KMS_SERVICE, &authorization);

@@ -365,107 +365,96 @@ void varlink_reply_done(struct varlink_reply *reply)
 
 /* --- formatting ---------------------------------------------------------------- */
 
-/* Add key: value to msg, taking ownership of value even on failure. */
-static int add(struct json_object *msg, const char *key, struct json_object *value)
+/*
+ * The envelope around the parameters is written by hand: building a json-c
+ * object for it, adding the parameters and serialising the whole cost more
+ * than everything else in a reply.  Only the parameters go through json-c,
+ * which escapes them.  The names put in the envelope are validated
+ * qualified names ([A-Za-z0-9.-]), which need no escaping.
+ */
+#define SERIALIZE_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* Appends n bytes at *o and advances it. */
+static void put(char **o, const char *s, size_t n)
 {
-	if (!value)
-		return -ENOMEM;
-	if (json_object_object_add(msg, key, value) < 0) {
-		json_object_put(value);
-		return -ENOMEM;
+	memcpy(*o, s, n);
+	*o += n;
+}
+
+/*
+ * {"<name_key>":"<name>","parameters":<parameters><tail>} and its NUL in a
+ * new buffer; without name_key, {"parameters":…<tail>}.  parameters is
+ * borrowed (NULL: {}); tail is "" or ,"flag":true.
+ */
+static int serialize(const char *name_key, const char *name, struct json_object *parameters, const char *tail,
+		     char **ret, size_t *ret_len)
+{
+	static const char params_key[] = "\"parameters\":";
+	const char *p = "{}";
+	size_t plen = 2, len;
+	char *buf, *o;
+
+	if (parameters) {
+		if (!json_object_is_type(parameters, json_type_object))
+			return -EINVAL;
+		p = json_object_to_json_string_length(parameters, SERIALIZE_FLAGS, &plen);
+		if (!p)
+			return -ENOMEM;
 	}
-	return 0;
-}
-
-/* Add "parameters" (borrowed; NULL means {}). */
-static int add_parameters(struct json_object *msg, struct json_object *parameters)
-{
-	if (parameters && !json_object_is_type(parameters, json_type_object))
-		return -EINVAL;
-	return add(msg, "parameters", parameters ? json_object_get(parameters) : json_object_new_object());
-}
-
-/* Serialize msg plus a NUL into a new buffer. */
-static int serialize(struct json_object *msg, char **ret, size_t *ret_len)
-{
-	const char *s;
-	size_t len;
-	char *buf;
-
-	s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (!s)
-		return -ENOMEM;
-	if (len + 1 > VARLINK_MESSAGE_MAX)
+	if (plen > VARLINK_MESSAGE_MAX)
 		return -EMSGSIZE;
-	buf = malloc(len + 1);
+	/* { "key":"name", "parameters": P tail } NUL */
+	len = 1 + (name_key ? strlen(name_key) + strlen(name) + 6 : 0) + strlen(params_key) + plen + strlen(tail) + 2;
+	if (len > VARLINK_MESSAGE_MAX)
+		return -EMSGSIZE;
+	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
-	memcpy(buf, s, len + 1); /* json-c terminates its string: that NUL is our frame end */
+	o = buf;
+	put(&o, "{", 1);
+	if (name_key) {
+		put(&o, "\"", 1);
+		put(&o, name_key, strlen(name_key));
+		put(&o, "\":\"", 3);
+		put(&o, name, strlen(name));
+		put(&o, "\",", 2);
+	}
+	put(&o, params_key, strlen(params_key));
+	put(&o, p, plen);
+	put(&o, tail, strlen(tail));
+	put(&o, "}", 2); /* with the NUL that ends the frame */
 	*ret = buf;
-	*ret_len = len + 1;
+	*ret_len = len;
 	return 0;
 }
 
 int varlink_format_call(const char *method, struct json_object *parameters, unsigned flags, char **ret, size_t *ret_len)
 {
-	struct json_object *msg;
-	int r;
+	const char *tail = "";
 
 	if (!varlink_qualified_name_is_valid(method) || (flags & (flags - 1)) ||
 	    (flags & ~(unsigned)(VARLINK_CALL_ONEWAY | VARLINK_CALL_MORE | VARLINK_CALL_UPGRADE)))
 		return -EINVAL;
-	msg = json_object_new_object();
-	if (!msg)
-		return -ENOMEM;
-	r = add(msg, "method", json_object_new_string(method));
-	if (r >= 0)
-		r = add_parameters(msg, parameters);
-	if (r >= 0 && (flags & VARLINK_CALL_ONEWAY))
-		r = add(msg, "oneway", json_object_new_boolean(1));
-	if (r >= 0 && (flags & VARLINK_CALL_MORE))
-		r = add(msg, "more", json_object_new_boolean(1));
-	if (r >= 0 && (flags & VARLINK_CALL_UPGRADE))
-		r = add(msg, "upgrade", json_object_new_boolean(1));
-	if (r >= 0)
-		r = serialize(msg, ret, ret_len);
-	json_object_put(msg);
-	return r;
+	/* At most one flag is set (checked above). */
+	if (flags & VARLINK_CALL_ONEWAY)
+		tail = ",\"oneway\":true";
+	else if (flags & VARLINK_CALL_MORE)
+		tail = ",\"more\":true";
+	else if (flags & VARLINK_CALL_UPGRADE)
+		tail = ",\"upgrade\":true";
+	return serialize("method", method, parameters, tail, ret, ret_len);
 }
 
 int varlink_format_reply(struct json_object *parameters, bool continues, char **ret, size_t *ret_len)
 {
-	struct json_object *msg;
-	int r;
-
-	msg = json_object_new_object();
-	if (!msg)
-		return -ENOMEM;
-	r = add_parameters(msg, parameters);
-	if (r >= 0 && continues)
-		r = add(msg, "continues", json_object_new_boolean(1));
-	if (r >= 0)
-		r = serialize(msg, ret, ret_len);
-	json_object_put(msg);
-	return r;
+	return serialize(NULL, NULL, parameters, continues ? ",\"continues\":true" : "", ret, ret_len);
 }
 
 int varlink_format_error(const char *error, struct json_object *parameters, char **ret, size_t *ret_len)
 {
-	struct json_object *msg;
-	int r;
-
 	if (!varlink_qualified_name_is_valid(error))
 		return -EINVAL;
-	msg = json_object_new_object();
-	if (!msg)
-		return -ENOMEM;
-	r = add(msg, "error", json_object_new_string(error));
-	if (r >= 0)
-		r = add_parameters(msg, parameters);
-	if (r >= 0)
-		r = serialize(msg, ret, ret_len);
-	json_object_put(msg);
-	return r;
+	return serialize("error", error, parameters, "", ret, ret_len);
 }
 
 /* --- typed field getters --------------------------------------------------------- */

@@ -981,11 +981,38 @@ static void deadline_reached(evutil_socket_t fd, short what, void *userdata)
 		  call->last_request_id);
 }
 
+/* True if s goes into a JSON string as it is: printable ASCII without '"'
+ * or '\\' (json-c leaves '/' alone with JSON_C_TO_STRING_NOSLASHESCAPE). */
+static bool json_plain(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '"' || *s == '\\')
+			return false;
+	return true;
+}
+
+/* {"KeyId":"<key_id>"}, malloc'ed.  Key IDs and ARNs are plain ASCII, so
+ * the body is written by hand, as json-c would write it: its object,
+ * printbuf and copy cost ~3,000 instructions.  Anything else goes through
+ * json-c, which escapes it. */
 static char *request_body(const char *key_id)
 {
-	struct json_object *o = json_object_new_object();
+	static const char head[] = "{\"KeyId\":\"", tail[] = "\"}";
+	struct json_object *o;
 	char *s = NULL;
 
+	if (json_plain(key_id)) {
+		size_t n = strlen(key_id);
+
+		s = malloc(strlen(head) + n + sizeof(tail));
+		if (s) {
+			memcpy(s, head, strlen(head));
+			memcpy(s + strlen(head), key_id, n);
+			memcpy(s + strlen(head) + n, tail, sizeof(tail));
+		}
+		return s;
+	}
+	o = json_object_new_object();
 	if (!o)
 		return NULL;
 	if (json_object_object_add(o, "KeyId", json_object_new_string(key_id)) == 0)

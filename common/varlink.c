@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "varlink.h"
 
+#include "json-writer.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,25 +384,17 @@ static void put(char **o, const char *s, size_t n)
 }
 
 /*
- * {"<name_key>":"<name>","parameters":<parameters><tail>} and its NUL in a
- * new buffer; without name_key, {"parameters":…<tail>}.  parameters is
- * borrowed (NULL: {}); tail is "" or ,"flag":true.
+ * {"<name_key>":"<name>","parameters":<p><tail>} and its NUL in a new
+ * buffer; without name_key, {"parameters":<p><tail>}.  p[0..plen) is the
+ * text of a JSON object; tail is "" or ,"flag":true.
  */
-static int serialize(const char *name_key, const char *name, struct json_object *parameters, const char *tail,
-		     char **ret, size_t *ret_len)
+static int envelope(const char *name_key, const char *name, const char *p, size_t plen, const char *tail, char **ret,
+		    size_t *ret_len)
 {
 	static const char params_key[] = "\"parameters\":";
-	const char *p = "{}";
-	size_t plen = 2, len;
+	size_t len;
 	char *buf, *o;
 
-	if (parameters) {
-		if (!json_object_is_type(parameters, json_type_object))
-			return -EINVAL;
-		p = json_object_to_json_string_length(parameters, SERIALIZE_FLAGS, &plen);
-		if (!p)
-			return -ENOMEM;
-	}
 	if (plen > VARLINK_MESSAGE_MAX)
 		return -EMSGSIZE;
 	/* { "key":"name", "parameters": P tail } NUL */
@@ -428,6 +422,23 @@ static int serialize(const char *name_key, const char *name, struct json_object 
 	return 0;
 }
 
+/* envelope() around parameters (borrowed; NULL: {}), serialised by json-c. */
+static int serialize(const char *name_key, const char *name, struct json_object *parameters, const char *tail,
+		     char **ret, size_t *ret_len)
+{
+	const char *p = "{}";
+	size_t plen = 2;
+
+	if (parameters) {
+		if (!json_object_is_type(parameters, json_type_object))
+			return -EINVAL;
+		p = json_object_to_json_string_length(parameters, SERIALIZE_FLAGS, &plen);
+		if (!p)
+			return -ENOMEM;
+	}
+	return envelope(name_key, name, p, plen, tail, ret, ret_len);
+}
+
 int varlink_format_call(const char *method, struct json_object *parameters, unsigned flags, char **ret, size_t *ret_len)
 {
 	const char *tail = "";
@@ -448,6 +459,16 @@ int varlink_format_call(const char *method, struct json_object *parameters, unsi
 int varlink_format_reply(struct json_object *parameters, bool continues, char **ret, size_t *ret_len)
 {
 	return serialize(NULL, NULL, parameters, continues ? ",\"continues\":true" : "", ret, ret_len);
+}
+
+int varlink_format_reply_written(const struct json_writer *parameters, bool continues, char **ret, size_t *ret_len)
+{
+	if (!parameters->finished)
+		return -EINVAL;
+	if (parameters->oom)
+		return -ENOMEM;
+	return envelope(NULL, NULL, parameters->buf, parameters->len, continues ? ",\"continues\":true" : "", ret,
+			ret_len);
 }
 
 int varlink_format_error(const char *error, struct json_object *parameters, char **ret, size_t *ret_len)

@@ -18,6 +18,7 @@
 
 struct json_object;
 struct json_tokener;
+struct json_writer;
 
 /* The largest message either side accepts or sends, counting its NUL
  * terminator.  Every io.kmscancel message is well under 4 KiB; the cap is what
@@ -115,6 +116,10 @@ void varlink_reply_done(struct varlink_reply *reply);
 int varlink_format_call(const char *method, struct json_object *parameters, unsigned flags, char **ret,
 			size_t *ret_len);
 int varlink_format_reply(struct json_object *parameters, bool continues, char **ret, size_t *ret_len);
+/* The same with parameters written by a finished json_writer (borrowed),
+ * which saves json-c's object tree where replies are many.  -EINVAL if the
+ * writer is not finished, -ENOMEM if it ran out of memory. */
+int varlink_format_reply_written(const struct json_writer *parameters, bool continues, char **ret, size_t *ret_len);
 int varlink_format_error(const char *error, struct json_object *parameters, char **ret, size_t *ret_len);
 
 /* --- names (https://varlink.org/Interface-Definition) ----------------------------- */

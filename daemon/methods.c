@@ -24,6 +24,7 @@
 #include "log.h"
 #include "policy.h"
 #include "server.h"
+#include "json-writer.h"
 #include "varlink.h"
 
 /* KMS is eventually consistent (AWS.md §4): right after a cancel, EnableKey
@@ -467,17 +468,20 @@ static const char *body_string(struct json_object *body, const char *key)
 }
 
 /* The success reply of a cancel, to op and its followers; frees op. */
+/* The reply parameters are written directly (json_writer), not built as a
+ * json-c object: this runs for every cancel. */
 static void cancel_reply(struct operation *op, const char *key_state, const char *request_id)
 {
-	struct json_object *params = json_object_new_object();
+	struct json_writer params = {0};
 
 	flight_end(op);
-	json_object_object_add(params, "keyId", json_object_new_string(op->key_arn));
-	json_object_object_add(params, "keyState", json_object_new_string(key_state));
-	json_object_object_add(params, "requestId", json_object_new_string(request_id ? request_id : ""));
-	json_object_object_add(params, "attempts", json_object_new_int((int)op->attempts));
+	json_writer_add_string(&params, "keyId", op->key_arn);
+	json_writer_add_string(&params, "keyState", key_state);
+	json_writer_add_string(&params, "requestId", request_id ? request_id : "");
+	json_writer_add_int(&params, "attempts", (int64_t)op->attempts);
 	if (op->already_cancelled)
-		json_object_object_add(params, "alreadyCancelled", json_object_new_boolean(true));
+		json_writer_add_bool(&params, "alreadyCancelled", true);
+	(void)json_writer_finish(&params); /* out of memory: every call_reply_written() closes its connection */
 	while (op->followers) {
 		struct operation *f = op->followers;
 
@@ -486,13 +490,14 @@ static void cancel_reply(struct operation *op, const char *key_state, const char
 		f->attempts = op->attempts;
 		audit_outcome(f, key_state, NULL, request_id);
 		f->daemon->calls_ok++;
-		call_reply(f->call, json_object_get(params));
+		call_reply_written(f->call, &params);
 		operation_free(f);
 	}
 	audit_outcome(op, key_state, NULL, request_id);
 	op->daemon->calls_ok++;
-	call_reply(op->call, params);
+	call_reply_written(op->call, &params);
 	operation_free(op);
+	json_writer_done(&params);
 }
 
 /* --- eventual consistency ---------------------------------------------------------------------- */

@@ -81,28 +81,52 @@ const char *varlink_service_interface_description(const char *interface)
 
 /* Format (unless nobody will read it) and hand over one reply; consumes
  * parameters.  error NULL means a success reply. */
+/* True unless the reply would go nowhere (oneway, or the client left). */
+static bool wants_reply(struct call *c)
+{
+	return !call_is_oneway(c) && !call_is_abandoned(c);
+}
+
+/* Hands msg (ours to give; NULL when no reply goes out or formatting failed
+ * with r) to the connection. */
+static void emit_formatted(struct call *c, enum call_emit kind, const char *error, int r, char *msg, size_t len)
+{
+	if (r < 0)
+		log_error("Cannot format the %s reply to %s: %s", error ? error : "success", call_method(c),
+			  strerror(-r));
+	conn_call_emit(c, kind, msg, len);
+}
+
 static void emit(struct call *c, enum call_emit kind, const char *error, struct json_object *parameters)
 {
 	char *msg = NULL;
 	size_t len = 0;
 	int r = 0;
 
-	if (!call_is_oneway(c) && !call_is_abandoned(c)) {
+	if (wants_reply(c)) {
 		if (error)
 			r = varlink_format_error(error, parameters, &msg, &len);
 		else
 			r = varlink_format_reply(parameters, kind == CALL_EMIT_CONTINUES, &msg, &len);
-		if (r < 0)
-			log_error("Cannot format the %s reply to %s: %s", error ? error : "success", call_method(c),
-				  strerror(-r));
 	}
 	json_object_put(parameters);
-	conn_call_emit(c, kind, msg, len);
+	emit_formatted(c, kind, error, r, msg, len);
 }
 
 void call_reply(struct call *c, struct json_object *parameters)
 {
 	emit(c, CALL_EMIT_REPLY, NULL, parameters);
+}
+
+void call_reply_written(struct call *c, const struct json_writer *parameters)
+{
+	char *msg = NULL;
+	size_t len = 0;
+	int r = 0;
+
+	if (wants_reply(c))
+		r = varlink_format_reply_written(parameters, false, &msg, &len);
+	emit_formatted(c, CALL_EMIT_REPLY, NULL, r, msg, len);
 }
 
 void call_reply_error(struct call *c, const char *error, struct json_object *parameters)

@@ -29,6 +29,7 @@
 #include <sys/types.h>
 
 struct json_object;
+struct json_writer;
 struct call;
 
 /* Who is on the other end, from SO_PEERCRED at accept time. */
@@ -73,6 +74,10 @@ bool call_is_abandoned(const struct call *c);
  * larger than VARLINK_MESSAGE_MAX) the connection is closed, since skipping a
  * reply would pair the client's later replies with the wrong calls. */
 void call_reply(struct call *c, struct json_object *parameters);
+/* call_reply() with parameters from a finished json_writer (borrowed, so one
+ * writer can answer several calls): for replies sent on every call, where
+ * json-c's object tree costs more than the rest of the reply. */
+void call_reply_written(struct call *c, const struct json_writer *parameters);
 void call_reply_error(struct call *c, const char *error, struct json_object *parameters);
 /* Shorthands for the standard errors. */
 void call_reply_invalid_parameter(struct call *c, const char *parameter);

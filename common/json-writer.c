@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#include "json-writer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Room for a typical reply, so most of them take one allocation. */
+#define JSON_WRITER_INITIAL_CAP 256
+
+static void put(struct json_writer *w, const char *s, size_t n)
+{
+	if (w->oom || w->finished || n == 0)
+		return;
+	if (n > SIZE_MAX - w->len - 1) {
+		w->oom = true;
+		return;
+	}
+	if (w->len + n + 1 > w->cap) {
+		size_t cap = w->cap ? w->cap : JSON_WRITER_INITIAL_CAP;
+		while (cap < w->len + n + 1)
+			cap = cap > SIZE_MAX / 2 ? w->len + n + 1 : cap * 2;
+		char *p = realloc(w->buf, cap);
+		if (!p) {
+			w->oom = true;
+			return;
+		}
+		w->buf = p;
+		w->cap = cap;
+	}
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+}
+
+/* "s" with '"', '\\' and control characters escaped; everything else, UTF-8
+ * included, copied in runs. */
+static void put_string(struct json_writer *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	put(w, "\"", 1);
+	for (;; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c != '\0' && c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put(w, run, (size_t)(s - run));
+		if (c == '\0')
+			break;
+		if (c == '"' || c == '\\') {
+			const char e[2] = {'\\', (char)c};
+			put(w, e, sizeof(e));
+		} else {
+			const char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+			put(w, e, sizeof(e));
+		}
+		run = s + 1;
+	}
+	put(w, "\"", 1);
+}
+
+/* '{' or ',' then "key": */
+static void put_key(struct json_writer *w, const char *key)
+{
+	put(w, w->members++ ? "," : "{", 1);
+	put_string(w, key);
+	put(w, ":", 1);
+}
+
+void json_writer_add_string(struct json_writer *w, const char *key, const char *value)
+{
+	put_key(w, key);
+	if (value)
+		put_string(w, value);
+	else
+		put(w, "null", 4);
+}
+
+void json_writer_add_int(struct json_writer *w, const char *key, int64_t value)
+{
+	char digits[21]; /* "-9223372036854775808" */
+	uint64_t u = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+	size_t i = sizeof(digits);
+
+	do {
+		digits[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (value < 0)
+		digits[--i] = '-';
+	put_key(w, key);
+	put(w, digits + i, sizeof(digits) - i);
+}
+
+void json_writer_add_bool(struct json_writer *w, const char *key, bool value)
+{
+	put_key(w, key);
+	put(w, value ? "true" : "false", value ? 4 : 5);
+}
+
+int json_writer_finish(struct json_writer *w)
+{
+	put(w, w->members ? "}" : "{}", w->members ? 1 : 2);
+	w->finished = true;
+	return w->oom ? -ENOMEM : 0;
+}
+
+void json_writer_done(struct json_writer *w)
+{
+	if (!w)
+		return;
+	free(w->buf);
+	*w = (struct json_writer){0};
+}

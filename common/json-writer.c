@@ -2,35 +2,11 @@
 #include "json-writer.h"
 
 #include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* Room for a typical reply, so most of them take one allocation. */
-#define JSON_WRITER_INITIAL_CAP 256
 
 static void put(struct json_writer *w, const char *s, size_t n)
 {
-	if (w->oom || w->finished || n == 0)
-		return;
-	if (n > SIZE_MAX - w->len - 1) {
-		w->oom = true;
-		return;
-	}
-	if (w->len + n + 1 > w->cap) {
-		size_t cap = w->cap ? w->cap : JSON_WRITER_INITIAL_CAP;
-		while (cap < w->len + n + 1)
-			cap = cap > SIZE_MAX / 2 ? w->len + n + 1 : cap * 2;
-		char *p = realloc(w->buf, cap);
-		if (!p) {
-			w->oom = true;
-			return;
-		}
-		w->buf = p;
-		w->cap = cap;
-	}
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
-	w->buf[w->len] = '\0';
+	if (!w->finished)
+		strbuf_add(&w->out, s, n);
 }
 
 /* "s" with '"', '\\' and control characters escaped; everything else, UTF-8
@@ -104,13 +80,13 @@ int json_writer_finish(struct json_writer *w)
 {
 	put(w, w->members ? "}" : "{}", w->members ? 1 : 2);
 	w->finished = true;
-	return w->oom ? -ENOMEM : 0;
+	return w->out.oom ? -ENOMEM : 0;
 }
 
 void json_writer_done(struct json_writer *w)
 {
 	if (!w)
 		return;
-	free(w->buf);
+	strbuf_done(&w->out);
 	*w = (struct json_writer){0};
 }

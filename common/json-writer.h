@@ -10,22 +10,20 @@
  * are copied as they are (as json-c does), so UTF-8 stays UTF-8.
  *
  * Usage: struct json_writer w = {0}; json_writer_add_*(&w, …) …;
- * json_writer_finish(&w) (then read w.buf, w.len); json_writer_done(&w).
- * Appends never fail visibly: the first allocation failure sets oom, later
- * appends do nothing and json_writer_finish() reports it.  No I/O; depends
- * on libc only.
+ * json_writer_finish(&w) (then read w.out.p, w.out.len); json_writer_done(&w).
+ * Appends never fail visibly (struct strbuf): json_writer_finish() reports
+ * an allocation failure.  No I/O; depends on libc only.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strbuf.h"
+
 struct json_writer {
-	char *buf; /* the text so far, NUL-terminated once anything was added */
-	size_t len;
-	size_t cap;
+	struct strbuf out; /* the text so far */
 	size_t members;
 	bool finished;
-	bool oom;
 };
 
 /* Adds "key":"value" (value NULL: "key":null). */
@@ -33,8 +31,8 @@ void json_writer_add_string(struct json_writer *w, const char *key, const char *
 void json_writer_add_int(struct json_writer *w, const char *key, int64_t value);
 void json_writer_add_bool(struct json_writer *w, const char *key, bool value);
 
-/* Closes the object ({} when nothing was added); w->buf and w->len then hold
- * it.  Returns 0, or -ENOMEM if any append or the closing ran out of memory.
+/* Closes the object ({} when nothing was added); w->out.p and w->out.len
+ * then hold it.  Returns 0, or -ENOMEM if any append or the closing ran out of memory.
  * Nothing may be added afterwards. */
 int json_writer_finish(struct json_writer *w);
 

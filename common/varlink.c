@@ -465,9 +465,9 @@ int varlink_format_reply_written(const struct json_writer *parameters, bool cont
 {
 	if (!parameters->finished)
 		return -EINVAL;
-	if (parameters->oom)
+	if (parameters->out.oom)
 		return -ENOMEM;
-	return envelope(NULL, NULL, parameters->buf, parameters->len, continues ? ",\"continues\":true" : "", ret,
+	return envelope(NULL, NULL, parameters->out.p, parameters->out.len, continues ? ",\"continues\":true" : "", ret,
 			ret_len);
 }
 

@@ -6,6 +6,8 @@
  */
 #include "sigv4.h"
 
+#include "strbuf.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -24,83 +26,6 @@
  * are under 30 characters. */
 #define SCOPE_PART_MAX 63
 #define AKID_MAX       128
-
-/* ---- growable string buffer ---------------------------------------------
- * Appends never fail visibly: the first allocation failure sets oom and
- * every later append is a no-op, so builders check once at the end. */
-
-struct buf {
-	char *p;
-	size_t len;
-	size_t cap;
-	bool oom;
-};
-
-static void buf_add(struct buf *b, const void *s, size_t n)
-{
-	if (b->oom || n == 0)
-		return;
-	if (n > SIZE_MAX - b->len - 1) {
-		b->oom = true;
-		return;
-	}
-	size_t need = b->len + n + 1;
-	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < need)
-			cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void buf_adds(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-static void buf_addc(struct buf *b, char c)
-{
-	buf_add(b, &c, 1);
-}
-
-/* Cuts the buffer back to len bytes (len ≤ b->len). */
-static void buf_truncate(struct buf *b, size_t len)
-{
-	if (b->oom || !b->p)
-		return;
-	b->len = len;
-	b->p[len] = '\0';
-}
-
-static void buf_done(struct buf *b)
-{
-	free(b->p);
-	*b = (struct buf){0};
-}
-
-/* Hands the string over to the caller (an empty buffer gives ""), or NULL
- * if any append ran out of memory.  The buffer is reset either way. */
-static char *buf_steal(struct buf *b)
-{
-	char *p;
-
-	if (b->oom) {
-		buf_done(b);
-		return NULL;
-	}
-	p = b->p ? b->p : strdup("");
-	*b = (struct buf){0};
-	return p;
-}
 
 /* ---- character classes and validation ----------------------------------- */
 
@@ -360,17 +285,17 @@ int sigv4_payload_hash(const void *payload, size_t payload_len, char ret_hex[SIG
 
 /* UriEncode (§6 step 3): every byte but the unreserved ones as %XY with
  * upper-case hex; keep_slash leaves '/' alone for paths. */
-static void uri_encode(struct buf *b, const char *s, size_t n, bool keep_slash)
+static void uri_encode(struct strbuf *b, const char *s, size_t n, bool keep_slash)
 {
 	static const char digits[] = "0123456789ABCDEF";
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (is_unreserved(c) || (keep_slash && c == '/')) {
-			buf_addc(b, (char)c);
+			strbuf_addc(b, (char)c);
 		} else {
 			char e[3] = {'%', digits[c >> 4], digits[c & 0xf]};
-			buf_add(b, e, sizeof(e));
+			strbuf_add(b, e, sizeof(e));
 		}
 	}
 }
@@ -381,12 +306,12 @@ static void uri_encode(struct buf *b, const char *s, size_t n, bool keep_slash)
  * raw path had one and something is left.  Each kept segment is encoded
  * once; encoded segments never contain '/', so ".." can pop by cutting the
  * output back to its last '/'. */
-static void canonical_uri(struct buf *b, const char *path, bool normalize)
+static void canonical_uri(struct strbuf *b, const char *path, bool normalize)
 {
 	size_t n = strlen(path);
 
 	if (n == 0) {
-		buf_addc(b, '/');
+		strbuf_addc(b, '/');
 		return;
 	}
 	if (!normalize) {
@@ -404,17 +329,17 @@ static void canonical_uri(struct buf *b, const char *path, bool normalize)
 			size_t l = b->len;
 			while (l > start && b->p[l - 1] != '/')
 				l--;
-			buf_truncate(b, l > start ? l - 1 : start);
+			strbuf_truncate(b, l > start ? l - 1 : start);
 		} else if (seg > 0 && !(seg == 1 && p[0] == '.')) {
-			buf_addc(b, '/');
+			strbuf_addc(b, '/');
 			uri_encode(b, p, seg, false);
 		}
 		p = slash ? slash + 1 : end;
 	}
 	if (b->len > start && path[n - 1] == '/')
-		buf_addc(b, '/');
+		strbuf_addc(b, '/');
 	if (b->len == start)
-		buf_addc(b, '/');
+		strbuf_addc(b, '/');
 }
 
 static int hex_value(char c)
@@ -433,7 +358,7 @@ static int hex_value(char c)
  * raw or already escaped (get-vanilla-utf8-query versus
  * get-vanilla-query-order-encoded).  A '%' without two hex digits after it
  * is a literal '%'. */
-static void query_component(struct buf *b, const char *s, size_t n)
+static void query_component(struct strbuf *b, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -460,7 +385,7 @@ static int query_param_compare(const void *a, const void *b)
 /* Canonical query string (§6 step 4): split on '&' (empty pieces dropped),
  * name=value at the first '=', each side encoded, sorted by encoded name
  * then value (byte order), "name=" for a bare name. */
-static int canonical_query(struct buf *b, const char *query)
+static int canonical_query(struct strbuf *b, const char *query)
 {
 	struct query_param *params = NULL;
 	size_t n = 0, max = 1;
@@ -479,13 +404,13 @@ static int canonical_query(struct buf *b, const char *query)
 		if (len > 0) {
 			const char *eq = memchr(p, '=', len);
 			size_t nlen = eq ? (size_t)(eq - p) : len;
-			struct buf name = {0}, value = {0};
+			struct strbuf name = {0}, value = {0};
 
 			query_component(&name, p, nlen);
 			if (eq)
 				query_component(&value, eq + 1, len - nlen - 1);
-			params[n].name = buf_steal(&name);
-			params[n].value = buf_steal(&value);
+			params[n].name = strbuf_steal(&name);
+			params[n].value = strbuf_steal(&value);
 			if (!params[n].name || !params[n].value) {
 				n++;
 				goto out;
@@ -500,10 +425,10 @@ static int canonical_query(struct buf *b, const char *query)
 	qsort(params, n, sizeof(*params), query_param_compare);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
-			buf_addc(b, '&');
-		buf_adds(b, params[i].name);
-		buf_addc(b, '=');
-		buf_adds(b, params[i].value);
+			strbuf_addc(b, '&');
+		strbuf_adds(b, params[i].name);
+		strbuf_addc(b, '=');
+		strbuf_adds(b, params[i].value);
 	}
 	r = 0;
 out:
@@ -534,7 +459,7 @@ static int header_ref_compare(const void *a, const void *b)
 
 /* Canonical header value (§6 step 5): leading and trailing whitespace gone,
  * every inner run of spaces, tabs and folded line breaks one space. */
-static void canonical_header_value(struct buf *b, const char *v)
+static void canonical_header_value(struct strbuf *b, const char *v)
 {
 	bool started = false;
 
@@ -544,19 +469,20 @@ static void canonical_header_value(struct buf *b, const char *v)
 		if (!*v)
 			return;
 		if (started)
-			buf_addc(b, ' ');
+			strbuf_addc(b, ' ');
 		started = true;
 		/* Whole runs at once: a value is appended in one or a few calls. */
 		size_t run = 0;
 		while (v[run] && !is_value_space(v[run]))
 			run++;
-		buf_add(b, v, run);
+		strbuf_add(b, v, run);
 		v += run;
 	}
 }
 
 /* CanonicalHeaders and SignedHeaders (§6 steps 5–6). */
-static int canonical_headers(struct buf *b, struct buf *signed_headers, const struct sigv4_header *headers, size_t n)
+static int canonical_headers(struct strbuf *b, struct strbuf *signed_headers, const struct sigv4_header *headers,
+			     size_t n)
 {
 	struct header_ref *refs;
 	size_t done = 0;
@@ -587,18 +513,18 @@ static int canonical_headers(struct buf *b, struct buf *signed_headers, const st
 		bool first = i == 0 || strcmp(refs[i - 1].lname, refs[i].lname) != 0;
 		if (first) {
 			if (i > 0) {
-				buf_addc(b, '\n');
-				buf_addc(signed_headers, ';');
+				strbuf_addc(b, '\n');
+				strbuf_addc(signed_headers, ';');
 			}
-			buf_adds(b, refs[i].lname);
-			buf_addc(b, ':');
-			buf_adds(signed_headers, refs[i].lname);
+			strbuf_adds(b, refs[i].lname);
+			strbuf_addc(b, ':');
+			strbuf_adds(signed_headers, refs[i].lname);
 		} else {
-			buf_addc(b, ',');
+			strbuf_addc(b, ',');
 		}
 		canonical_header_value(b, refs[i].value);
 	}
-	buf_addc(b, '\n');
+	strbuf_addc(b, '\n');
 	r = 0;
 out:
 	for (size_t i = 0; i < done; i++)
@@ -615,7 +541,7 @@ out:
  */
 int sigv4_canonical_request(const struct sigv4_request *req, char **ret_canonical, char **ret_signed_headers)
 {
-	struct buf b = {0}, sh = {0};
+	struct strbuf b = {0}, sh = {0};
 	char payload_hash[SIGV4_HEX_SIZE];
 	int r;
 
@@ -627,23 +553,23 @@ int sigv4_canonical_request(const struct sigv4_request *req, char **ret_canonica
 	if (r < 0)
 		return r;
 
-	buf_adds(&b, req->method);
-	buf_addc(&b, '\n');
+	strbuf_adds(&b, req->method);
+	strbuf_addc(&b, '\n');
 	canonical_uri(&b, req->path, req->normalize_path);
-	buf_addc(&b, '\n');
+	strbuf_addc(&b, '\n');
 	r = canonical_query(&b, req->query);
 	if (r < 0)
 		goto fail;
-	buf_addc(&b, '\n');
+	strbuf_addc(&b, '\n');
 	r = canonical_headers(&b, &sh, req->headers, req->n_headers);
 	if (r < 0)
 		goto fail;
-	buf_addc(&b, '\n');
-	buf_add(&b, sh.p, sh.len);
-	buf_addc(&b, '\n');
-	buf_adds(&b, payload_hash);
+	strbuf_addc(&b, '\n');
+	strbuf_add(&b, sh.p, sh.len);
+	strbuf_addc(&b, '\n');
+	strbuf_adds(&b, payload_hash);
 
-	char *canonical = buf_steal(&b), *signed_headers = buf_steal(&sh);
+	char *canonical = strbuf_steal(&b), *signed_headers = strbuf_steal(&sh);
 	if (!canonical || !signed_headers) {
 		free(canonical);
 		free(signed_headers);
@@ -653,8 +579,8 @@ int sigv4_canonical_request(const struct sigv4_request *req, char **ret_canonica
 	*ret_signed_headers = signed_headers;
 	return 0;
 fail:
-	buf_done(&b);
-	buf_done(&sh);
+	strbuf_done(&b);
+	strbuf_done(&sh);
 	return r;
 }
 
@@ -665,7 +591,7 @@ int sigv4_string_to_sign(const char *amz_date, const char *region, const char *s
 {
 	uint8_t digest[SHA256_SIZE];
 	char hex[SIGV4_HEX_SIZE];
-	struct buf b = {0};
+	struct strbuf b = {0};
 	char *s;
 
 	if (!valid_amz_date(amz_date) || !valid_scope_part(region) || !valid_scope_part(service) ||
@@ -675,17 +601,17 @@ int sigv4_string_to_sign(const char *amz_date, const char *region, const char *s
 		return -EIO;
 	hex_lower(digest, sizeof(digest), hex);
 
-	buf_adds(&b, SIGV4_ALGORITHM "\n");
-	buf_adds(&b, amz_date);
-	buf_addc(&b, '\n');
-	buf_add(&b, amz_date, 8);
-	buf_addc(&b, '/');
-	buf_adds(&b, region);
-	buf_addc(&b, '/');
-	buf_adds(&b, service);
-	buf_adds(&b, "/" SCOPE_SUFFIX "\n");
-	buf_adds(&b, hex);
-	s = buf_steal(&b);
+	strbuf_adds(&b, SIGV4_ALGORITHM "\n");
+	strbuf_adds(&b, amz_date);
+	strbuf_addc(&b, '\n');
+	strbuf_add(&b, amz_date, 8);
+	strbuf_addc(&b, '/');
+	strbuf_adds(&b, region);
+	strbuf_addc(&b, '/');
+	strbuf_adds(&b, service);
+	strbuf_adds(&b, "/" SCOPE_SUFFIX "\n");
+	strbuf_adds(&b, hex);
+	s = strbuf_steal(&b);
 	if (!s)
 		return -ENOMEM;
 	*ret = s;
@@ -779,7 +705,7 @@ int sigv4_authorization(const struct sigv4_request *req, const char *access_key_
 {
 	char *canonical = NULL, *signed_headers = NULL, *sts = NULL, *auth;
 	char signature[SIGV4_HEX_SIZE];
-	struct buf b = {0};
+	struct strbuf b = {0};
 	int r;
 
 	if (!req || !valid_akid(access_key_id) || !key || !valid_amz_date(amz_date) || !valid_scope_part(region) ||
@@ -797,19 +723,19 @@ int sigv4_authorization(const struct sigv4_request *req, const char *access_key_
 	if (r < 0)
 		goto out;
 
-	buf_adds(&b, SIGV4_ALGORITHM " Credential=");
-	buf_adds(&b, access_key_id);
-	buf_addc(&b, '/');
-	buf_add(&b, amz_date, 8);
-	buf_addc(&b, '/');
-	buf_adds(&b, region);
-	buf_addc(&b, '/');
-	buf_adds(&b, service);
-	buf_adds(&b, "/" SCOPE_SUFFIX ", SignedHeaders=");
-	buf_adds(&b, signed_headers);
-	buf_adds(&b, ", Signature=");
-	buf_adds(&b, signature);
-	auth = buf_steal(&b);
+	strbuf_adds(&b, SIGV4_ALGORITHM " Credential=");
+	strbuf_adds(&b, access_key_id);
+	strbuf_addc(&b, '/');
+	strbuf_add(&b, amz_date, 8);
+	strbuf_addc(&b, '/');
+	strbuf_adds(&b, region);
+	strbuf_addc(&b, '/');
+	strbuf_adds(&b, service);
+	strbuf_adds(&b, "/" SCOPE_SUFFIX ", SignedHeaders=");
+	strbuf_adds(&b, signed_headers);
+	strbuf_adds(&b, ", Signature=");
+	strbuf_adds(&b, signature);
+	auth = strbuf_steal(&b);
 	if (!auth) {
 		r = -ENOMEM;
 		goto out;

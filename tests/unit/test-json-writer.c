@@ -22,9 +22,9 @@ static struct json_object *parse(const struct json_writer *w)
 	struct json_object *o;
 
 	assert_non_null(tok);
-	o = json_tokener_parse_ex(tok, w->buf, (int)w->len);
+	o = json_tokener_parse_ex(tok, w->out.p, (int)w->out.len);
 	assert_int_equal(json_tokener_get_error(tok), json_tokener_success);
-	assert_int_equal(json_tokener_get_parse_end(tok), w->len);
+	assert_int_equal(json_tokener_get_parse_end(tok), w->out.len);
 	json_tokener_free(tok);
 	assert_true(json_object_is_type(o, json_type_object));
 	return o;
@@ -35,8 +35,8 @@ static void test_empty(void **state)
 	struct json_writer w = {0};
 
 	assert_int_equal(json_writer_finish(&w), 0);
-	assert_string_equal(w.buf, "{}");
-	assert_int_equal(w.len, 2);
+	assert_string_equal(w.out.p, "{}");
+	assert_int_equal(w.out.len, 2);
 	json_writer_done(&w);
 	json_writer_done(NULL);
 }
@@ -60,7 +60,7 @@ static void test_same_as_json_c(void **state)
 	json_object_object_add(o, "requestId", json_object_new_string(""));
 	json_object_object_add(o, "attempts", json_object_new_int(2));
 	json_object_object_add(o, "alreadyCancelled", json_object_new_boolean(true));
-	assert_string_equal(w.buf,
+	assert_string_equal(w.out.p,
 			    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	json_writer_done(&w);
@@ -76,7 +76,7 @@ static void test_escaping(void **state)
 	json_writer_add_string(&w, nasty, nasty);
 	json_writer_add_string(&w, "null", NULL);
 	assert_int_equal(json_writer_finish(&w), 0);
-	assert_non_null(strstr(w.buf, "\\u0001\\u001f"));
+	assert_non_null(strstr(w.out.p, "\\u0001\\u001f"));
 	o = parse(&w);
 	assert_true(json_object_object_get_ex(o, nasty, &v));
 	assert_string_equal(json_object_get_string(v), nasty);

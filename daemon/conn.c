@@ -231,6 +231,20 @@ static int call_queue_reply(struct call *call, char *msg, size_t len)
 }
 
 /*
+ * Writes what it can of data straight to the socket while the bufferevent
+ * has nothing queued (else the order would break).  A reply then leaves at
+ * once, without arming a write event, waiting a loop turn for it and
+ * disarming it: three system calls and a loop turn of latency per call.
+ * What the socket does not take stays in data for the bufferevent, which
+ * also meets any error on its own write.
+ */
+static void conn_write_through(struct conn *c, struct evbuffer *data)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		(void)evbuffer_write(data, bufferevent_getfd(c->bev));
+}
+
+/*
  * Move replies to the socket in call order: the first call that expects a
  * reply may write; calls behind it wait until it is done.  Oneway calls are
  * skipped (they never write).  Drops a peer whose unread output exceeds the
@@ -248,6 +262,8 @@ static int conn_flush(struct conn *c)
 		next = TAILQ_NEXT(call, entry);
 		if (call_oneway(call))
 			continue;
+		if (call->pending)
+			conn_write_through(c, call->pending);
 		if (call->pending && evbuffer_add_buffer(out, call->pending) < 0) {
 			conn_close(c, "out of memory");
 			return -ENOMEM;

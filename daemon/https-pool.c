@@ -9,6 +9,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -327,11 +328,36 @@ static void conn_set_idle(struct conn *c)
 	conn_arm_timer(c, p->opts.idle_timeout_ms);
 }
 
+/*
+ * Hands the first bytes of a request straight to the connection while
+ * nothing is queued on it; returns how many it took.  libevent's
+ * bufferevents only write from the loop, so a queued request costs a write
+ * event armed, a loop turn waited and the event disarmed: three system
+ * calls and a turn of latency per request.  What is not taken here goes
+ * through the bufferevent as before, which also meets any error: a refused
+ * SSL_write() is simply made again from the bufferevent's copy of the same
+ * bytes, as OpenSSL allows (libevent sets SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ * Not through a proxy: there TLS is a filter over another bufferevent.
+ */
+static size_t conn_write_through(struct conn *c, const char *data, size_t len)
+{
+	ssize_t n;
+
+	if (c->pool->via_proxy || len > INT_MAX || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return 0;
+	if (c->ssl)
+		n = SSL_write(c->ssl, data, (int)len);
+	else
+		n = send(bufferevent_getfd(c->bev), data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return n > 0 ? (size_t)n : 0;
+}
+
 /* Sends r over c (which is connected).  Returns 0, or -ENOMEM/-EIO with r
  * still bound (the caller fails both). */
 static int conn_start_exchange(struct conn *c)
 {
 	struct https_request *r = c->req;
+	size_t sent;
 
 	evtimer_del(c->timer);
 	c->parser = http_parser_new(c->pool->opts.max_response_body);
@@ -345,7 +371,12 @@ static int conn_start_exchange(struct conn *c)
 	conn_set_state(c, CONN_BUSY);
 	if (r->response_timeout_ms)
 		conn_arm_timer(c, r->response_timeout_ms);
-	if (bufferevent_write(c->bev, r->data, r->len) < 0)
+	sent = conn_write_through(c, r->data, r->len);
+	if (sent == r->len) {
+		r->outcome.request_sent = 1;
+		return 0;
+	}
+	if (bufferevent_write(c->bev, r->data + sent, r->len - sent) < 0)
 		return -EIO;
 	return 0;
 }

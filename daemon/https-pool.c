@@ -736,6 +736,10 @@ static void conn_response_timeout(struct conn *c)
 	char detail[HTTPS_DETAIL_MAX];
 
 	r->outcome.response_started = started;
+	/* On a loop that ran late this timer may come before the (deferred)
+	 * write callback that would have said so. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		r->outcome.request_sent = 1;
 	snprintf(detail, sizeof(detail), "no %s from %s:%u within %u ms; connection closed",
 		 started ? "complete response" : "response", p->host, (unsigned)p->port, r->response_timeout_ms);
 	log_debug("https %s:%u conn #%u: %s", p->host, (unsigned)p->port, c->id, detail);

@@ -24,6 +24,11 @@
  *   loadgen idle --socket PATH --clients N --hold SEC
  *       N connected, silent clients; prints "ready" once the daemon has
  *       accepted all of them, then holds them SEC seconds.
+ *   loadgen echo --socket PATH
+ *       Listens on PATH and answers every Varlink message at once with a
+ *       canned CancelKeyDeletion reply, until killed: a stand-in daemon
+ *       that does nothing, whose round trip is the floor of the latency
+ *       any daemon in the path adds.
  *   loadgen exec --runs N -- COMMAND ARGS...
  *       Runs COMMAND N times, one after the other; prints the median and
  *       other quantiles of its wall time.
@@ -496,6 +501,60 @@ static int run_idle(const struct opts *o)
 	return 0;
 }
 
+/* ---- echo: a stand-in daemon that answers at once -------------------------- */
+
+/* Listens on PATH and answers every NUL-terminated message with the same
+ * canned CancelKeyDeletion reply, doing nothing else: a Varlink round trip
+ * to it is the floor of what any daemon in the path adds (two process
+ * wake-ups and the socket work), measured on the same machine. */
+static int run_echo(const struct opts *o)
+{
+	static const char reply[] = "{\"parameters\":{\"keyId\":\"arn:aws:kms:us-east-1:111122223333:key/"
+				    "1234abcd-12ab-34cd-56ef-1234567890ab\",\"keyState\":\"Disabled\","
+				    "\"requestId\":\"echo\",\"attempts\":1}}";
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct epoll_event ev = {.events = EPOLLIN}, evs[64];
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (lfd < 0 || ep < 0 || strlen(o->socket_path) >= sizeof(sa.sun_path))
+		return 2;
+	strcpy(sa.sun_path, o->socket_path);
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 128) < 0) {
+		fprintf(stderr, "loadgen: cannot listen on %s: %s\n", o->socket_path, strerror(errno));
+		return 1;
+	}
+	ev.data.fd = lfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	for (;;) {
+		int n = epoll_wait(ep, evs, 64, -1);
+
+		for (int k = 0; k < n; k++) {
+			char buf[READ_BUFFER_SIZE];
+			int fd = evs[k].data.fd;
+			ssize_t r;
+
+			if (fd == lfd) {
+				int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+				struct epoll_event cev = {.events = EPOLLIN, .data.fd = cfd};
+
+				if (cfd >= 0)
+					epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &cev);
+				continue;
+			}
+			r = read(fd, buf, sizeof(buf));
+			if (r <= 0) {
+				close(fd);
+				continue;
+			}
+			/* One call in flight per client: a reply per message end. */
+			for (const char *p = buf; (p = memchr(p, '\0', (size_t)(buf + r - p))); p++)
+				if (write(fd, reply, sizeof(reply)) != (ssize_t)sizeof(reply))
+					break;
+		}
+	}
+}
+
 /* ---- exec: wall time of a whole command ---------------------------------- */
 
 static int run_exec(const struct opts *o, char **argv)
@@ -591,6 +650,7 @@ static void usage(void)
 	      "       loadgen direct --port PORT --ca FILE (--key KEY | --keys FILE) --clients N --requests TOTAL\n"
 	      "                      [--access-key AKID --secret SECRET --region REGION] [--cpu NAME=PID]...\n"
 	      "       loadgen idle --socket PATH --clients N --hold SEC\n"
+	      "       loadgen echo --socket PATH\n"
 	      "       loadgen exec --runs N -- COMMAND ARGS...\n",
 	      stderr);
 }
@@ -670,6 +730,8 @@ int main(int argc, char **argv)
 		r = run_direct(&o);
 	} else if (strcmp(mode, "idle") == 0 && o.socket_path) {
 		r = run_idle(&o);
+	} else if (strcmp(mode, "echo") == 0 && o.socket_path) {
+		r = run_echo(&o);
 	} else if (strcmp(mode, "exec") == 0 && optind < argc) {
 		r = run_exec(&o, argv + optind);
 	} else {

@@ -84,6 +84,7 @@ struct conn {
 	SSL *ssl;                  /* owned by bev; NULL for plain http */
 	struct dns_cache_query *dns; /* while RESOLVING */
 	bool tunneled;               /* the proxy's CONNECT succeeded */
+	bool setup_timed_out;        /* set-up failed because the connect timer fired */
 	struct event *timer;         /* connect timeout, response timeout while BUSY, then idle timeout */
 	struct https_request *req; /* while CONNECTING (may be NULL) or BUSY */
 	struct http_parser *parser;
@@ -173,6 +174,8 @@ static void request_free(struct https_request *r)
 static void request_set_outcome(struct https_request *r, enum https_error e, const char *detail)
 {
 	r->outcome.error = e;
+	if (e == HTTPS_E_TIMEOUT)
+		r->outcome.timed_out = 1;
 	if (detail)
 		snprintf(r->detail, sizeof(r->detail), "%s", detail);
 	else if (e != HTTPS_OK)
@@ -456,6 +459,8 @@ static void conn_setup_failed(struct conn *c, enum https_error e, const char *de
 		log_debug("https %s:%u conn #%u: %s", p->host, (unsigned)p->port, c->id, detail);
 	else
 		log_info("https %s:%u conn #%u: %s", p->host, (unsigned)p->port, c->id, detail);
+	if (r)
+		r->outcome.timed_out = c->setup_timed_out;
 	conn_close(c);
 	pool_dispatch(p);
 	if (r)
@@ -765,6 +770,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *userdata)
 		return;
 	}
 	if (conn_setting_up(c)) {
+		c->setup_timed_out = true;
 		conn_connect_failed(c, BEV_EVENT_TIMEOUT, 0);
 		return;
 	}

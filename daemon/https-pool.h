@@ -70,6 +70,8 @@ struct https_outcome {
 	int reused_connection; /* went over a kept-alive connection */
 	int resent;            /* the transparent retry resent a request that had been written
 				* in full: the server may have acted on it twice */
+	int timed_out;         /* the failure was a timeout: the request's, the response's, or
+				* the connection set-up's (then error is HTTPS_E_CONNECT) */
 };
 /* On HTTPS_OK, resp is handed over (free it with http_response_free), any
  * status code included; otherwise resp is NULL. */

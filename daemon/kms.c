@@ -721,7 +721,9 @@ static void http_done(const struct https_outcome *o, struct http_response *resp,
 		if (o->error == HTTPS_E_TLS || o->error == HTTPS_E_SHUTDOWN || o->error == HTTPS_E_NOMEM)
 			call_fail_last(call);
 		else
-			call_retry_or_fail(call, o->error == HTTPS_E_TIMEOUT ? KMS_RETRY_COST_TIMEOUT : KMS_RETRY_COST);
+			/* A connect or handshake that timed out is priced as a
+			 * timeout too (AWS.md §3.2: "10 after a connect/read timeout"). */
+			call_retry_or_fail(call, o->timed_out ? KMS_RETRY_COST_TIMEOUT : KMS_RETRY_COST);
 		return;
 	}
 	if (o->resent)

@@ -580,6 +580,7 @@ static void test_wrong_host(void **state)
 static void test_refused(void **state)
 {
 	struct tls_context *t = client_tls("ca.pem");
+	struct result r;
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	uint16_t port;
@@ -588,8 +589,36 @@ static void test_refused(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	port = fd_port(fd);
 	close(fd);
-	expect_failure(t, port, "/", 5000, HTTPS_E_CONNECT, "refused", NULL);
+	expect_failure(t, port, "/", 5000, HTTPS_E_CONNECT, "refused", &r);
+	assert_false(r.o.timed_out);
 	expect_failure(NULL, port, "/", 5000, HTTPS_E_CONNECT, "refused", NULL);
+	tls_context_free(t);
+}
+
+/* A server whose kernel completes TCP but that never accepts: the TLS
+ * handshake hangs until the connect timeout, which fails the request as a
+ * connection failure (worth another attempt) marked timed_out, the mark
+ * that prices its retry as a timeout's (AWS.md §3.2). */
+static void test_handshake_timeout(void **state)
+{
+	struct tls_context *t = client_tls("ca.pem");
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct https_pool_options o = {.connect_timeout_ms = 200};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct https_pool *p;
+	struct result r = {0};
+
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	p = https_pool_new(base, NULL, t, "127.0.0.1", fd_port(fd), &o);
+	submit(p, "/", 5000, on_done, &r);
+	wait_one(&r);
+	assert_int_equal(r.o.error, HTTPS_E_CONNECT);
+	assert_non_null(strstr(r.detail, "timed out"));
+	assert_true(r.o.timed_out);
+	assert_false(r.o.request_sent);
+	https_pool_free(p);
+	close(fd);
 	tls_context_free(t);
 }
 
@@ -678,6 +707,7 @@ static void test_response_timeout(void **state)
 		https_request_set_response_timeout(h, 500);
 		wait_one(&r);
 		assert_int_equal(r.o.error, HTTPS_E_TIMEOUT);
+		assert_true(r.o.timed_out);
 		assert_true(r.o.request_sent);
 		assert_false(r.o.response_started);
 		assert_int_equal(r.o.reused_connection, i == 0);
@@ -1223,6 +1253,7 @@ int main(void)
 	    cmocka_unit_test(test_wrong_ca),
 	    cmocka_unit_test(test_wrong_host),
 	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_handshake_timeout),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_handshake_cut),
 	    cmocka_unit_test(test_truncated),

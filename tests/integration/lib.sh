@@ -20,6 +20,14 @@ TEST_REGION=us-east-1
 TEST_ACCOUNT=111122223333
 KEY1=1234abcd-12ab-34cd-56ef-1234567890ab
 
+# Every test runs with netguard, which tests/test-env.sh preloads: it
+# refuses (and the cleanup below reports) any connection or datagram off
+# loopback, so a forgotten endpoint override fails instead of going out.
+case ":${LD_PRELOAD:-}:" in
+*/libnetguard.so:*) ;;
+*) echo "ERROR: netguard is not preloaded; run the tests through make check" >&2; exit 99 ;;
+esac
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/kmscancel-test.XXXXXX")
 export NETGUARD_LOG="$T/netguard.log"
 # Checkers write their reports to $T/report.*: in a sanitizer build every

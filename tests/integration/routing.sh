@@ -2,8 +2,11 @@
 # (kms.<region>.amazonaws.com, .amazonaws.com.cn for aws-cn, GovCloud,
 # kms-fips with FIPS=yes), bare key IDs go to the default region.  Every
 # regional endpoint is connected to its own loopback fake with
-# KMSCANCELD_CONNECT_TO; certificates are still checked against the real
-# names (the test CA issues them).
+# KMSCANCELD_CONNECT_TO (no DNS); certificates are still checked against
+# the real names (the test CA issues them).  Only the KMS overrides are
+# lifted: STS stays on a closed loopback port and IMDS off (test-env.sh),
+# and netguard, preloaded, refuses any query or connection off loopback, so
+# a name missing from the map fails the test instead of going out.
 . "$top_srcdir/tests/integration/lib.sh"
 
 start_fake # us-east-1, the default region
@@ -28,7 +31,8 @@ done
 
 printf '[AWS]\nAccount=%s\n' "$TEST_ACCOUNT" >"$T/kmscanceld.conf"
 # No endpoint override at all: the daemon must derive each one.
-DAEMON_WRAPPER="env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_KMS KMSCANCELD_CONNECT_TO=$connect_to"
+WRAPPER=${DAEMON_WRAPPER:-} # valgrind under check-valgrind
+DAEMON_WRAPPER="env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_KMS KMSCANCELD_CONNECT_TO=$connect_to $WRAPPER"
 start_daemon
 
 # check REGION KEY-AS-GIVEN HOST: one cancel, answered by REGION's fake, sent to HOST.
@@ -53,10 +57,14 @@ check eu-west-1 "arn:aws:kms:eu-west-1:$TEST_ACCOUNT:key/$KEY1" kms-fips.eu-west
 stop_daemon
 
 # AWS_ENDPOINT_URL_KMS overrides every region.
-DAEMON_WRAPPER="env KMSCANCELD_CONNECT_TO=$connect_to"
+DAEMON_WRAPPER="env KMSCANCELD_CONNECT_TO=$connect_to $WRAPPER"
 start_daemon
 before=$(fake_stat requests)
 run_cli cancel "arn:aws:kms:eu-west-1:$TEST_ACCOUNT:key/$KEY1"
 [ "$(fake_stat requests)" -gt "$before" ] && pass "the endpoint override took the eu-west-1 ARN" ||
 	fail "the eu-west-1 ARN bypassed AWS_ENDPOINT_URL_KMS"
+stop_daemon
+[ ! -s "$NETGUARD_LOG" ] && pass "no DNS query or connection left loopback" ||
+	fail "netguard refused: $(cat "$NETGUARD_LOG")"
+grep -q 'cannot resolve' "$T/daemon.log" && fail "the daemon tried DNS: $(grep 'cannot resolve' "$T/daemon.log")"
 exit 0

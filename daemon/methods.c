@@ -978,21 +978,28 @@ static void add_time(struct json_object *o, const char *key, time_t t)
 		add_string(o, key, buf);
 }
 
-/* Where the credentials come from and how they stand; never a secret. */
+/* Where credentials come from and how they stand, as credential* members
+ * of o; never a secret. */
+static void add_creds_status(struct json_object *o, const struct creds_cache_status *cs)
+{
+	add_string(o, "credentialState", creds_cache_state_to_string(cs->state));
+	add_string(o, "credentialSource", cs->source);
+	if (cs->key_id_suffix[0])
+		add_string(o, "credentialAccessKeyIdSuffix", cs->key_id_suffix);
+	add_time(o, "credentialExpiration", cs->expiration);
+	add_time(o, "credentialNextRefresh", cs->next_refresh);
+	add_string(o, "credentialError", cs->last_error);
+	add_uint(o, "credentialFetches", cs->fetches);
+	add_uint(o, "credentialFetchFailures", cs->failures);
+}
+
+/* The default credentials. */
 static void add_credentials_status(struct json_object *params, struct daemon *d)
 {
 	struct creds_cache_status cs;
 
 	creds_cache_get_status(d->creds, &cs);
-	add_string(params, "credentialState", creds_cache_state_to_string(cs.state));
-	add_string(params, "credentialSource", cs.source);
-	if (cs.key_id_suffix[0])
-		add_string(params, "credentialAccessKeyIdSuffix", cs.key_id_suffix);
-	add_time(params, "credentialExpiration", cs.expiration);
-	add_time(params, "credentialNextRefresh", cs.next_refresh);
-	add_string(params, "credentialError", cs.last_error);
-	add_uint(params, "credentialFetches", cs.fetches);
-	add_uint(params, "credentialFetchFailures", cs.failures);
+	add_creds_status(params, &cs);
 }
 
 /* One entry per account: the default credentials first, then every
@@ -1012,15 +1019,7 @@ static struct json_object *status_accounts(struct daemon *d)
 		add_string(o, "region", as.region);
 		if (as.role_arn)
 			json_object_object_add(o, "externalId", json_object_new_boolean(as.external_id));
-		add_string(o, "credentialState", creds_cache_state_to_string(as.creds.state));
-		add_string(o, "credentialSource", as.creds.source);
-		if (as.creds.key_id_suffix[0])
-			add_string(o, "credentialAccessKeyIdSuffix", as.creds.key_id_suffix);
-		add_time(o, "credentialExpiration", as.creds.expiration);
-		add_time(o, "credentialNextRefresh", as.creds.next_refresh);
-		add_string(o, "credentialError", as.creds.last_error);
-		add_uint(o, "credentialFetches", as.creds.fetches);
-		add_uint(o, "credentialFetchFailures", as.creds.failures);
+		add_creds_status(o, &as.creds);
 		json_object_array_add(a, o);
 	}
 	return a;

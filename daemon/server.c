@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 #include <event2/event.h>
@@ -230,7 +232,9 @@ static void sanitize_comm(char *comm, size_t n)
 }
 
 /* SO_PEERCRED, and /proc/PID/comm for the logs (best effort, racy by
- * nature: informational only). */
+ * nature: informational only).  -ENODATA for a peer the kernel cannot name:
+ * a socket that is not AF_UNIX answers uid (uid_t)-1, which must never
+ * reach the policy (a "*" rule would match it). */
 static int read_peer(int fd, struct peer *ret)
 {
 	struct ucred cred;
@@ -242,6 +246,8 @@ static int read_peer(int fd, struct peer *ret)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
+	if (len != sizeof(cred) || cred.uid == (uid_t)-1)
+		return -ENODATA;
 	p.uid = cred.uid;
 	p.gid = cred.gid;
 	p.pid = cred.pid;
@@ -250,9 +256,10 @@ static int read_peer(int fd, struct peer *ret)
 	if (cfd >= 0) {
 		n = read(cfd, p.comm, sizeof(p.comm) - 1);
 		close(cfd);
-		if (n > 0)
+		if (n > 0) {
 			sanitize_comm(p.comm, (size_t)n);
-		else
+			p.comm_known = true;
+		} else
 			p.comm[0] = '\0';
 	}
 	*ret = p;
@@ -281,7 +288,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 	r = read_peer(fd, &peer);
 	if (r < 0) {
-		log_warning("SO_PEERCRED on a new connection: %s", strerror(-r));
+		log_warning("Refusing a Varlink connection: %s",
+			    r == -ENODATA ? "the kernel cannot name its peer (SO_PEERCRED gave no uid)" : strerror(-r));
+		s->stats.connections_rejected++;
 		evutil_closesocket(fd);
 		return;
 	}
@@ -380,6 +389,8 @@ static int add_listener(struct server *s, int fd, const struct bound_path *bound
 	return 0;
 }
 
+static void unlink_bound(const struct bound_path *b);
+
 /* --- binding a path ------------------------------------------------------------------------- */
 
 /* Remove a socket file left by a dead daemon.  A live one is -EADDRINUSE,
@@ -424,7 +435,10 @@ static int lookup_group(const char *name, gid_t *ret)
 	return 0;
 }
 
-static int apply_group(const char *path, const char *group)
+/* Give the socket file (pfd, an O_PATH descriptor of it) its group.
+ * Through the descriptor, never the path: a path can be swapped for a
+ * symlink to some other file between bind() and here. */
+static int apply_group(int pfd, const char *path, const char *group)
 {
 	gid_t gid;
 
@@ -434,7 +448,7 @@ static int apply_group(const char *path, const char *group)
 		log_warning("Group '%s' does not exist; %s keeps the daemon's group", group, path);
 		return 0;
 	}
-	if (chown(path, (uid_t)-1, gid) < 0) {
+	if (fchownat(pfd, "", (uid_t)-1, gid, AT_EMPTY_PATH) < 0) {
 		int r = -errno;
 
 		log_error("chown(%s, group %s): %s", path, group, strerror(-r));
@@ -443,7 +457,63 @@ static int apply_group(const char *path, const char *group)
 	return 0;
 }
 
-/* socket + bind under a umask giving mode, + chmod; returns the fd. */
+/* chmod of the inode pfd (O_PATH) refers to: Linux has no fchmod() on an
+ * O_PATH descriptor, but /proc/self/fd/N leads to exactly that inode and no
+ * other, whatever the path now names. */
+static int chmod_opath(int pfd, mode_t mode)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	return chmod(proc, mode) < 0 ? -errno : 0;
+}
+
+/*
+ * The file bind() made at path, opened without following a symlink (an
+ * O_PATH descriptor in *ret_fd, its stat in *ret_st): it must still be a
+ * socket of ours.  If someone who can write the directory replaced it
+ * (with a symlink to /etc/shadow, say), -EEXIST: nothing is changed on
+ * whatever is there now.  The mode normally came right from bind() (under
+ * the umask); a default ACL on the directory can change it, so it is set
+ * again, on the inode itself, when it differs.
+ */
+static int open_bound(const char *path, mode_t mode, int *ret_fd, struct stat *ret_st)
+{
+	struct stat st;
+	int pfd, r;
+
+	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0) {
+		r = -errno;
+		log_error("%s vanished after bind(): %s", path, strerror(-r));
+		return r;
+	}
+	if (fstat(pfd, &st) < 0) {
+		r = -errno;
+		close(pfd);
+		return r;
+	}
+	if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+		log_error("%s was replaced after bind() (it is %s now): refusing to use it", path,
+			  S_ISLNK(st.st_mode) ? "a symlink" : "not our socket");
+		close(pfd);
+		return -EEXIST;
+	}
+	if ((st.st_mode & 0777) != mode) {
+		r = chmod_opath(pfd, mode);
+		if (r < 0) {
+			log_error("chmod(%s, %04o): %s", path, (unsigned)mode, strerror(-r));
+			close(pfd);
+			return r;
+		}
+	}
+	*ret_fd = pfd;
+	*ret_st = st;
+	return 0;
+}
+
+/* socket + bind under a umask that gives the file exactly mode; returns the
+ * fd.  No chmod(path) afterwards: it would follow a symlink put there. */
 static int bind_socket(const char *path, const struct sockaddr_un *sa, mode_t mode)
 {
 	mode_t old;
@@ -461,25 +531,18 @@ static int bind_socket(const char *path, const struct sockaddr_un *sa, mode_t mo
 	umask(old);
 	if (r < 0) {
 		log_error("bind(%s): %s", path, strerror(-r));
-		goto fail;
-	}
-	if (chmod(path, mode) < 0) {
-		r = -errno;
-		log_error("chmod(%s, %04o): %s", path, (unsigned)mode, strerror(-r));
-		goto fail;
+		close(fd);
+		return r;
 	}
 	return fd;
-fail:
-	close(fd);
-	return r;
 }
 
 int server_listen_path(struct server *s, const char *path, mode_t mode, const char *group)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct bound_path bound = {0};
-	struct stat st;
-	int fd = -1, r;
+	struct stat st = {0};
+	int fd = -1, pfd = -1, r;
 
 	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path)) {
 		log_error("Invalid socket path '%s' (empty or longer than %zu bytes)", path ? path : "",
@@ -503,12 +566,15 @@ int server_listen_path(struct server *s, const char *path, mode_t mode, const ch
 	 * unlink it) gets ECONNREFUSED, and the group lookup in between can
 	 * take a while (NSS).  Until the chown the socket carries the
 	 * daemon's own group, under the same mode. */
-	if (listen(fd, SOMAXCONN) < 0 || stat(path, &st) < 0) {
+	if (listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
 		log_error("listen(%s): %s", path, strerror(-r));
 		goto fail;
 	}
-	r = apply_group(path, group);
+	r = open_bound(path, mode & 0777, &pfd, &st);
+	if (r < 0)
+		goto fail;
+	r = apply_group(pfd, path, group);
 	if (r < 0)
 		goto fail;
 	bound = (struct bound_path){.path = strdup(path), .dev = st.st_dev, .ino = st.st_ino};
@@ -519,29 +585,125 @@ int server_listen_path(struct server *s, const char *path, mode_t mode, const ch
 	r = add_listener(s, fd, &bound);
 	if (r < 0)
 		goto fail;
+	close(pfd);
 	log_info("Listening on %s", path);
 	return 0;
 fail:
 	free(bound.path);
 	close(fd);
-	unlink(path);
+	/* Only what we made: whatever replaced it is not ours to remove. */
+	if (pfd >= 0) {
+		unlink_bound(&(struct bound_path){.path = (char *)path, .dev = st.st_dev, .ino = st.st_ino});
+		close(pfd);
+	}
 	return r;
 }
 
+static const char *family_name(int family)
+{
+	switch (family) {
+	case AF_UNIX:
+		return "AF_UNIX";
+	case AF_INET:
+		return "AF_INET";
+	case AF_INET6:
+		return "AF_INET6";
+	case AF_NETLINK:
+		return "AF_NETLINK";
+	default:
+		return NULL;
+	}
+}
+
+static const char *type_name(int type)
+{
+	switch (type) {
+	case SOCK_STREAM:
+		return "SOCK_STREAM";
+	case SOCK_DGRAM:
+		return "SOCK_DGRAM";
+	case SOCK_SEQPACKET:
+		return "SOCK_SEQPACKET";
+	case SOCK_RAW:
+		return "SOCK_RAW";
+	default:
+		return NULL;
+	}
+}
+
+/* "an AF_INET SOCK_STREAM socket listening on 127.0.0.1:8080", for the
+ * message that refuses it. */
+static void describe_socket(int fd, int family, int type, bool listening, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char fam[16], typ[16], addr[INET6_ADDRSTRLEN + 16] = "";
+	const char *f = family_name(family), *t = type_name(type);
+
+	if (!f)
+		snprintf(fam, sizeof(fam), "family %d", family);
+	if (!t)
+		snprintf(typ, sizeof(typ), "type %d", type);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		char host[INET6_ADDRSTRLEN] = "?";
+
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+			snprintf(addr, sizeof(addr), " %s:%u", host, (unsigned)ntohs(in->sin_port));
+		} else if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			snprintf(addr, sizeof(addr), " [%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+		}
+	}
+	snprintf(buf, size, "an %s %s socket%s%s", f ? f : fam, t ? t : typ,
+		 listening ? ", listening on" : ", not listening",
+		 *addr ? addr : (listening ? " an unnamed address" : ""));
+}
+
+/*
+ * Take a socket systemd (or another supervisor) passed.  Only an AF_UNIX
+ * SOCK_STREAM socket that is listening will do: the policy identifies
+ * callers by SO_PEERCRED, which a TCP peer does not have (it reads as uid
+ * 4294967295, and a "*" rule would let anyone on the network in), and
+ * Varlink needs a stream.  Anything else is a misconfigured .socket unit
+ * (ListenStream=127.0.0.1:… in a drop-in, ListenDatagram=): refused with a
+ * message that names what was passed.  -ENOTSOCK, -EAFNOSUPPORT,
+ * -ESOCKTNOSUPPORT, -EINVAL (not listening), or what getsockopt() said.
+ */
 int server_adopt_fd(struct server *s, int fd)
 {
 	struct bound_path none = {0};
-	int type = 0, listening = 0, flags;
-	socklen_t len = sizeof(type);
+	int family = 0, type = 0, listening = 0, flags, r = 0;
+	socklen_t len = sizeof(family);
+	char what[128];
 
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0) {
+		r = -errno;
+		log_error("The inherited fd %d is not a socket the daemon can use: %s", fd, strerror(-r));
+		return r;
+	}
+	len = sizeof(type);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
 		return -errno;
 	len = sizeof(listening);
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
 		return -errno;
-	if (type != SOCK_STREAM || !listening) {
-		log_error("fd %d is not a listening stream socket", fd);
-		return -EINVAL;
+	if (family != AF_UNIX)
+		r = -EAFNOSUPPORT;
+	else if (type != SOCK_STREAM)
+		r = -ESOCKTNOSUPPORT;
+	else if (!listening)
+		r = -EINVAL;
+	if (r < 0) {
+		describe_socket(fd, family, type, listening, what, sizeof(what));
+		log_error("The inherited fd %d is %s; kmscanceld serves only a listening AF_UNIX stream socket "
+			  "(ListenStream=/path in kmscanceld.socket): refusing to start",
+			  fd, what);
+		return r;
 	}
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)

@@ -2,6 +2,9 @@
 #include "json-writer.h"
 
 #include <errno.h>
+#include <string.h>
+
+#include "utf8.h"
 
 static void put(struct json_writer *w, const char *s, size_t n)
 {
@@ -9,30 +12,40 @@ static void put(struct json_writer *w, const char *s, size_t n)
 		strbuf_add(&w->out, s, n);
 }
 
-/* "s" with '"', '\\' and control characters escaped; everything else, UTF-8
- * included, copied in runs. */
+/* "s" with '"', '\\' and control characters escaped, ill-formed UTF-8
+ * replaced by U+FFFD (utf8.h); everything else copied in runs. */
 static void put_string(struct json_writer *w, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const char *run = s;
 
 	put(w, "\"", 1);
-	for (;; s++) {
+	for (;;) {
 		unsigned char c = (unsigned char)*s;
+		size_t n = 1, bad = 0;
 
-		if (c != '\0' && c >= 0x20 && c != '"' && c != '\\')
+		if (c >= 0x80)
+			n = utf8_sequence(s, strnlen(s, 4), &bad);
+		if (n && c != '\0' && (c >= 0x80 || (c >= 0x20 && c != '"' && c != '\\'))) {
+			s += n;
 			continue;
+		}
 		put(w, run, (size_t)(s - run));
 		if (c == '\0')
 			break;
-		if (c == '"' || c == '\\') {
+		if (!n) {
+			put(w, UTF8_REPLACEMENT, UTF8_REPLACEMENT_LEN);
+			s += bad;
+		} else if (c == '"' || c == '\\') {
 			const char e[2] = {'\\', (char)c};
 			put(w, e, sizeof(e));
+			s++;
 		} else {
 			const char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
 			put(w, e, sizeof(e));
+			s++;
 		}
-		run = s + 1;
+		run = s;
 	}
 	put(w, "\"", 1);
 }

@@ -5,9 +5,10 @@
  * A writer for flat JSON objects ({"key":"text","n":1,"b":true}), for the
  * replies the daemon sends on every call: json-c's object tree, hash tables
  * and serialiser cost several times what writing the few bytes takes.
- * Strings are escaped ('"', '\\' and control characters), so whatever a
- * caller passes, the result is one valid JSON object; bytes from 0x7f up
- * are copied as they are (as json-c does), so UTF-8 stays UTF-8.
+ * Strings are escaped ('"', '\\' and control characters) and ill-formed
+ * UTF-8 in them is replaced by U+FFFD (utf8.h), so whatever a caller
+ * passes, the result is one valid JSON object in valid UTF-8; well-formed
+ * UTF-8 is copied as it is.
  *
  * Usage: struct json_writer w = {0}; json_writer_add_*(&w, …) …;
  * json_writer_finish(&w) (then read w.out.p, w.out.len); json_writer_done(&w).

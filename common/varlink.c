@@ -2,6 +2,7 @@
 #include "varlink.h"
 
 #include "json-writer.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -371,7 +372,10 @@ void varlink_reply_done(struct varlink_reply *reply)
  * The envelope around the parameters is written by hand: building a json-c
  * object for it, adding the parameters and serialising the whole cost more
  * than everything else in a reply.  Only the parameters go through json-c,
- * which escapes them.  The names put in the envelope are validated
+ * which escapes them; json-c copies bytes from 0x80 up as they are, so the
+ * text is then made valid UTF-8 here, the one place every message passes:
+ * server text the daemon relays (a proxy's Latin-1 reason phrase) must not
+ * turn a reply into a protocol error for a validating peer.  The names put in the envelope are validated
  * qualified names ([A-Za-z0-9.-]), which need no escaping.
  */
 #define SERIALIZE_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -393,17 +397,31 @@ static int envelope(const char *name_key, const char *name, const char *p, size_
 {
 	static const char params_key[] = "\"parameters\":";
 	size_t len;
-	char *buf, *o;
+	char *buf, *o, *fixed = NULL;
 
 	if (plen > VARLINK_MESSAGE_MAX)
 		return -EMSGSIZE;
+	if (!utf8_is_valid(p, plen)) {
+		/* JSON's structure is ASCII and an ill-formed subpart never
+		 * holds an ASCII byte, so repairing the text repairs only the
+		 * strings in it. */
+		size_t n = utf8_sanitized_length(p, plen);
+
+		if (n > VARLINK_MESSAGE_MAX)
+			return -EMSGSIZE;
+		fixed = malloc(n ? n : 1);
+		if (!fixed)
+			return -ENOMEM;
+		plen = utf8_sanitize(p, plen, fixed);
+		p = fixed;
+	}
 	/* { "key":"name", "parameters": P tail } NUL */
 	len = 1 + (name_key ? strlen(name_key) + strlen(name) + 6 : 0) + strlen(params_key) + plen + strlen(tail) + 2;
-	if (len > VARLINK_MESSAGE_MAX)
-		return -EMSGSIZE;
-	buf = malloc(len);
-	if (!buf)
-		return -ENOMEM;
+	buf = len > VARLINK_MESSAGE_MAX ? NULL : malloc(len);
+	if (!buf) {
+		free(fixed);
+		return len > VARLINK_MESSAGE_MAX ? -EMSGSIZE : -ENOMEM;
+	}
 	o = buf;
 	put(&o, "{", 1);
 	if (name_key) {
@@ -417,6 +435,7 @@ static int envelope(const char *name_key, const char *name, const char *p, size_
 	put(&o, p, plen);
 	put(&o, tail, strlen(tail));
 	put(&o, "}", 2); /* with the NUL that ends the frame */
+	free(fixed);
 	*ret = buf;
 	*ret_len = len;
 	return 0;

@@ -109,7 +109,9 @@ void varlink_reply_done(struct varlink_reply *reply);
  * Each formatter builds one message in a malloc'ed buffer *including* its
  * NUL terminator, so the caller writes (ret, *ret_len) in one go; the caller
  * frees *ret.  parameters is borrowed and may be NULL (sent as {}); it must
- * be an object.  Returns -EINVAL for an invalid name, non-object parameters
+ * be an object.  The message is valid UTF-8 whatever the strings in the
+ * parameters hold: ill-formed sequences become U+FFFD (utf8.h).
+ * Returns -EINVAL for an invalid name, non-object parameters
  * or bad flags, -EMSGSIZE if the message would exceed VARLINK_MESSAGE_MAX,
  * -ENOMEM.
  */

@@ -159,7 +159,9 @@ static void collect(const struct audit_record *r, struct fields *fs)
 		add_number(fs, "uid", "KMSCANCEL_CALLER_UID", (long long)p->uid);
 		add_number(fs, "gid", "KMSCANCEL_CALLER_GID", (long long)p->gid);
 		add_number(fs, "pid", "KMSCANCEL_CALLER_PID", (long long)p->pid);
-		add(fs, "comm", "KMSCANCEL_CALLER_COMM", p->comm);
+		/* Absent when /proc hid it: an empty name would read as one. */
+		if (!p->comm_unknown)
+			add(fs, "comm", "KMSCANCEL_CALLER_COMM", p->comm);
 	}
 	switch (r->event) {
 	case AUDIT_DECISION:
@@ -278,17 +280,28 @@ void audit_format_text(const struct audit_record *r, char *buf, size_t size)
 	format_fields(&fs, &l);
 }
 
-/* The journal's MESSAGE: a sentence for people; the fields carry the rest. */
-static void human_message(const struct audit_record *r, char *buf, size_t size)
+/* "(comm, pid N)", or "(pid N, command name unknown)" when /proc hid the
+ * name, into buf. */
+static void caller_text(const struct peer *p, char *buf, size_t size)
+{
+	char comm[64] = "", pid[24];
+	struct line l = line_init(comm, sizeof(comm));
+
+	format_decimal(pid, p ? (long long)p->pid : 0);
+	if (p && !p->comm_unknown)
+		put_raw(&l, p->comm);
+	if (p && p->comm_unknown)
+		snprintf(buf, size, "(pid %s, command name unknown)", pid);
+	else
+		snprintf(buf, size, "(%s, pid %s)", comm, pid);
+}
+
+void audit_format_message(const struct audit_record *r, char *buf, size_t size)
 {
 	const struct peer *p = r->caller;
-	char comm[64] = "", key[512] = "?";
+	char caller[96], key[512] = "?";
 
-	if (p) {
-		struct line l = line_init(comm, sizeof(comm));
-
-		put_raw(&l, p->comm);
-	}
+	caller_text(p, caller, sizeof(caller));
 	if (r->key) {
 		struct line l = line_init(key, sizeof(key));
 
@@ -296,13 +309,12 @@ static void human_message(const struct audit_record *r, char *buf, size_t size)
 	}
 	switch (r->event) {
 	case AUDIT_DECISION:
-		snprintf(buf, size, "%s %s of %s for uid %u (%s, pid %d) by rule %s", r->allowed ? "Allowed" : "Denied",
-			 r->operation, key, p ? (unsigned)p->uid : 0, comm, p ? (int)p->pid : 0,
-			 r->rule ? r->rule : "?");
+		snprintf(buf, size, "%s %s of %s for uid %u %s by rule %s", r->allowed ? "Allowed" : "Denied",
+			 r->operation, key, p ? (unsigned)p->uid : 0, caller, r->rule ? r->rule : "?");
 		break;
 	case AUDIT_REJECT:
-		snprintf(buf, size, "Rejected %s for uid %u (%s, pid %d): %s", r->operation, p ? (unsigned)p->uid : 0, comm,
-			 p ? (int)p->pid : 0, r->reason ? r->reason : "invalid request");
+		snprintf(buf, size, "Rejected %s for uid %u %s: %s", r->operation, p ? (unsigned)p->uid : 0, caller,
+			 r->reason ? r->reason : "invalid request");
 		break;
 	case AUDIT_OUTCOME:
 	default:
@@ -325,7 +337,7 @@ static void journal_send(const struct audit_record *r, const struct fields *fs)
 	size_t k = 0;
 
 	memcpy(message, "MESSAGE=", 8);
-	human_message(r, message + 8, sizeof(message) - 8);
+	audit_format_message(r, message + 8, sizeof(message) - 8);
 	line = line_init(id, sizeof(id));
 	line_puts(&line, "MESSAGE_ID=");
 	line_puts(&line, audit_message_id(r));

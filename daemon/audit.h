@@ -15,7 +15,9 @@
  *   KMSCANCEL_CALLER_GID
  *   KMSCANCEL_CALLER_PID
  *   KMSCANCEL_CALLER_COMM  /proc/PID/comm at accept: informational only,
- *                          the caller chooses it
+ *                          the caller chooses it; absent when it could not
+ *                          be read (/proc mounted hidepid=, see peer.h),
+ *                          and MESSAGE then says "command name unknown"
  *   KMSCANCEL_OPERATION    cancel, cancel+enable, describe
  *   KMSCANCEL_KEY          the key as the caller gave it (validated first)
  *   KMSCANCEL_DECISION     allow, deny
@@ -95,6 +97,10 @@ void audit_log(const struct audit_record *r);
 /* The stderr form, without the "kmscanceld[info]: " prefix, into buf
  * (always NUL-terminated; cut at size).  For tests. */
 void audit_format_text(const struct audit_record *r, char *buf, size_t size);
+
+/* The journal's MESSAGE of r, a sentence for people ("Allowed cancel of KEY
+ * for uid 1000 (kmscancel, pid 42) by rule …"), into buf.  For tests. */
+void audit_format_message(const struct audit_record *r, char *buf, size_t size);
 
 /* The MESSAGE_ID of r. */
 const char *audit_message_id(const struct audit_record *r);

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "log.h"
+#include "peer.h"
 #include "varlink.h"
 
 struct call {
@@ -203,7 +204,7 @@ static void conn_protocol_error(struct conn *c, const char *why)
 {
 	c->env->stats->protocol_errors++;
 	log_info("Varlink client pid %d uid %u (%s): %s; closing the connection", (int)c->peer.pid,
-		 (unsigned)c->peer.uid, c->peer.comm, why);
+		 (unsigned)c->peer.uid, peer_comm(&c->peer), why);
 	conn_shutdown(c);
 }
 
@@ -274,7 +275,7 @@ static int conn_flush(struct conn *c)
 	}
 	if (evbuffer_get_length(out) > c->env->limits->output_max) {
 		log_info("Varlink client pid %d uid %u (%s) does not read its replies; dropping it", (int)c->peer.pid,
-			 (unsigned)c->peer.uid, c->peer.comm);
+			 (unsigned)c->peer.uid, peer_comm(&c->peer));
 		conn_close(c, "output limit");
 	}
 	return 0;
@@ -506,7 +507,7 @@ static void event_cb(struct bufferevent *bev, short what, void *data)
 		conn_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else if (what & BEV_EVENT_TIMEOUT) {
 		log_info("Varlink client pid %d uid %u (%s): write timed out; dropping it", (int)c->peer.pid,
-			 (unsigned)c->peer.uid, c->peer.comm);
+			 (unsigned)c->peer.uid, peer_comm(&c->peer));
 		conn_close(c, "write timeout");
 	}
 }
@@ -516,7 +517,7 @@ static void partial_timeout_cb(evutil_socket_t fd, short what, void *data)
 	struct conn *c = data;
 
 	log_info("Varlink client pid %d uid %u (%s) left a message incomplete; closing the connection",
-		 (int)c->peer.pid, (unsigned)c->peer.uid, c->peer.comm);
+		 (int)c->peer.pid, (unsigned)c->peer.uid, peer_comm(&c->peer));
 	conn_close(c, "partial message timeout");
 }
 
@@ -557,7 +558,7 @@ int conn_new(const struct conn_env *env, int fd, const struct peer *peer, struct
 	if (bufferevent_set_timeouts(c->bev, NULL, ms ? &wt : NULL) < 0 || bufferevent_enable(c->bev, EV_READ) < 0)
 		goto fail;
 	log_debug("conn %u: pid %d uid %u gid %u (%s) connected", c->id, (int)peer->pid, (unsigned)peer->uid,
-		  (unsigned)peer->gid, peer->comm);
+		  (unsigned)peer->gid, peer_comm(peer));
 	*ret = c;
 	return 0;
 fail:

@@ -25,6 +25,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "peer.h"
 #include "varlink.h"
 
 /* The socket path a listener bound, remembered so that server_free()
@@ -219,53 +220,6 @@ static int conns_reserve(struct server *s)
 	return 0;
 }
 
-/* A process names itself: its name can hold any byte but NUL.  Control
- * bytes become '?', as ps(1) shows them, so that every log line that names
- * the caller stays one line; only the newline the kernel appends is cut. */
-static void sanitize_comm(char *comm, size_t n)
-{
-	if (n > 0 && comm[n - 1] == '\n')
-		comm[--n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)comm[i] < 0x20 || comm[i] == 0x7f)
-			comm[i] = '?';
-}
-
-/* SO_PEERCRED, and /proc/PID/comm for the logs (best effort, racy by
- * nature: informational only).  -ENODATA for a peer the kernel cannot name:
- * a socket that is not AF_UNIX answers uid (uid_t)-1, which must never
- * reach the policy (a "*" rule would match it). */
-static int read_peer(int fd, struct peer *ret)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	struct peer p = {0};
-	char path[64];
-	ssize_t n;
-	int cfd;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return -errno;
-	if (len != sizeof(cred) || cred.uid == (uid_t)-1)
-		return -ENODATA;
-	p.uid = cred.uid;
-	p.gid = cred.gid;
-	p.pid = cred.pid;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cred.pid);
-	cfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (cfd >= 0) {
-		n = read(cfd, p.comm, sizeof(p.comm) - 1);
-		close(cfd);
-		if (n > 0) {
-			sanitize_comm(p.comm, (size_t)n);
-			p.comm_known = true;
-		} else
-			p.comm[0] = '\0';
-	}
-	*ret = p;
-	return 0;
-}
-
 static void log_reject(struct server *s, const struct peer *p, const char *why)
 {
 	time_t now = time(NULL);
@@ -274,8 +228,8 @@ static void log_reject(struct server *s, const struct peer *p, const char *why)
 	if (now == s->last_reject_log)
 		return;
 	s->last_reject_log = now;
-	log_warning("Refusing Varlink connection from pid %d uid %u (%s): %s", (int)p->pid, (unsigned)p->uid, p->comm,
-		    why);
+	log_warning("Refusing Varlink connection from pid %d uid %u (%s): %s", (int)p->pid, (unsigned)p->uid,
+		    peer_comm(p), why);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *data)
@@ -286,7 +240,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	struct conn *c;
 	int r;
 
-	r = read_peer(fd, &peer);
+	r = peer_from_socket(fd, &peer);
 	if (r < 0) {
 		log_warning("Refusing a Varlink connection: %s",
 			    r == -ENODATA ? "the kernel cannot name its peer (SO_PEERCRED gave no uid)" : strerror(-r));
@@ -746,6 +700,7 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 	    .uid_busy = uid_busy,
 	    .data = s,
 	};
+	peer_check_proc();
 	s->backoff_timer = evtimer_new(base, backoff_cb, s);
 	s->drained_ev = event_new(base, -1, 0, drained_cb, s);
 	if (!s->backoff_timer || !s->drained_ev || !s->env.tokener) {

@@ -37,8 +37,8 @@ struct peer {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	char comm[17];   /* /proc/PID/comm at accept, informational only */
-	bool comm_known; /* false: /proc hid it (hidepid=) or the caller was gone */
+	char comm[17];     /* /proc/PID/comm at accept, informational only */
+	bool comm_unknown; /* it could not be read: /proc hid it (hidepid=), or the caller was gone */
 };
 
 typedef void (*method_handler_fn)(struct call *c, void *userdata);

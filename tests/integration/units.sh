@@ -53,6 +53,13 @@ else
 	fail "systemd-analyze verify (exit $rc): $(cat "$T/verify.log")"
 fi
 
+# The audit trail names callers' commands: /proc must show other users'
+# processes (ProtectProc=default), and nothing of it but the processes
+# (ProcSubset=pid).  hidepid= modes would hide every caller's name.
+grep -qx 'ProtectProc=default' "$unit" && pass "ProtectProc=default: callers' /proc/PID/comm is readable" ||
+	fail "ProtectProc= is $(grep '^ProtectProc=' "$unit"), which hides callers' names from the audit trail"
+grep -qx 'ProcSubset=pid' "$unit" && pass "ProcSubset=pid" || fail "ProcSubset= is $(grep '^ProcSubset=' "$unit")"
+
 systemd-analyze security --offline=yes "$unit" >"$T/security.log" 2>&1
 exposure=$(sed -n 's/.*Overall exposure level for kmscanceld.service: \([0-9.]*\).*/\1/p' "$T/security.log")
 if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "audit.h"
@@ -96,14 +97,48 @@ static void test_truncation_keeps_escapes_whole(void **state)
 	}
 }
 
+/* /proc hid the caller's name: no comm field, and the sentence says so
+ * instead of "(, pid 404)". */
+static void test_unknown_comm(void **state)
+{
+	struct peer p = {.uid = 4242, .gid = 4242, .pid = 404, .comm_unknown = true};
+	struct audit_record r = {
+	    .event = AUDIT_DECISION,
+	    .caller = &p,
+	    .operation = "cancel",
+	    .key = KEY,
+	    .allowed = true,
+	    .rule = "kmscanceld.conf:3",
+	};
+	char line[AUDIT_LINE_MAX];
+
+	audit_format_text(&r, line, sizeof(line));
+	assert_string_equal(line, "audit event=decision op=cancel key=" KEY " uid=4242 gid=4242 pid=404 "
+				  "decision=allow rule=kmscanceld.conf:3");
+	audit_format_message(&r, line, sizeof(line));
+	assert_string_equal(line, "Allowed cancel of " KEY " for uid 4242 (pid 404, command name unknown) by rule "
+				  "kmscanceld.conf:3");
+	r = (struct audit_record){.event = AUDIT_REJECT, .caller = &p, .operation = "cancel", .reason = "bad"};
+	audit_format_message(&r, line, sizeof(line));
+	assert_string_equal(line, "Rejected cancel for uid 4242 (pid 404, command name unknown): bad");
+	/* Known, even when empty (a process may name itself ""). */
+	p.comm_unknown = false;
+	audit_format_message(&r, line, sizeof(line));
+	assert_string_equal(line, "Rejected cancel for uid 4242 (, pid 404): bad");
+	snprintf(p.comm, sizeof(p.comm), "kmscancel");
+	audit_format_message(&r, line, sizeof(line));
+	assert_string_equal(line, "Rejected cancel for uid 4242 (kmscancel, pid 404): bad");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decision),
-		cmocka_unit_test(test_outcome),
-		cmocka_unit_test(test_hostile_comm),
-		cmocka_unit_test(test_truncation),
-		cmocka_unit_test(test_truncation_keeps_escapes_whole),
+	    cmocka_unit_test(test_decision),
+	    cmocka_unit_test(test_outcome),
+	    cmocka_unit_test(test_hostile_comm),
+	    cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_truncation_keeps_escapes_whole),
+	    cmocka_unit_test(test_unknown_comm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

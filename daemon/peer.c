@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "peer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* A process names itself: its name can hold any byte but NUL.  Control
+ * bytes become '?', as ps(1) shows them, so that every log line that names
+ * the caller stays one line; only the newline the kernel appends is cut. */
+static void sanitize_comm(char *comm, size_t n)
+{
+	if (n > 0 && comm[n - 1] == '\n')
+		comm[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)comm[i] < 0x20 || comm[i] == 0x7f)
+			comm[i] = '?';
+}
+
+/* /proc/PID/comm into p->comm; comm_unknown when it cannot be read (hidepid,
+ * or the caller is already gone: racy by nature, informational only). */
+static void read_comm(struct peer *p)
+{
+	char path[64];
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)p->pid);
+	fd = p->pid > 0 ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) : -1;
+	if (fd >= 0) {
+		n = read(fd, p->comm, sizeof(p->comm) - 1);
+		close(fd);
+	}
+	if (n > 0) {
+		p->comm[n] = '\0';
+		sanitize_comm(p->comm, (size_t)n);
+	} else {
+		p->comm[0] = '\0';
+		p->comm_unknown = true;
+	}
+}
+
+int peer_from_socket(int fd, struct peer *ret)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct peer p = {0};
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	if (len != sizeof(cred) || cred.uid == (uid_t)-1)
+		return -ENODATA;
+	p.uid = cred.uid;
+	p.gid = cred.gid;
+	p.pid = cred.pid;
+	read_comm(&p);
+	*ret = p;
+	return 0;
+}
+
+const char *peer_comm(const struct peer *p)
+{
+	return p->comm_unknown ? "unknown command" : p->comm;
+}
+
+/* The value of option name= in a comma-separated option list, copied to
+ * buf; false if absent. */
+static bool mount_option(const char *options, const char *name, char *buf, size_t size)
+{
+	size_t n = strlen(name);
+
+	for (const char *o = options; o && *o; o = strchr(o, ',') ? strchr(o, ',') + 1 : NULL) {
+		size_t len = strcspn(o, ",");
+
+		if (len > n && strncmp(o, name, n) == 0 && o[n] == '=') {
+			snprintf(buf, size, "%.*s", (int)(len - n - 1), o + n + 1);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The hidepid= of a proc mount's super options, as a static string; NULL
+ * when it hides nothing. */
+static const char *hidepid_how(const char *super_options)
+{
+	static const struct {
+		const char *value, *how;
+	} table[] = {
+	    {"1", "hidepid=noaccess"},          {"noaccess", "hidepid=noaccess"}, {"2", "hidepid=invisible"},
+	    {"invisible", "hidepid=invisible"}, {"4", "hidepid=ptraceable"},      {"ptraceable", "hidepid=ptraceable"},
+	};
+	char value[32];
+
+	if (!mount_option(super_options, "hidepid", value, sizeof(value)))
+		return NULL;
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(value, table[i].value) == 0)
+			return table[i].how;
+	return NULL; /* 0, off */
+}
+
+/* Whether this process belongs to group gid (primary or supplementary). */
+static bool in_group(gid_t gid)
+{
+	gid_t groups[256];
+	int n;
+
+	if (getegid() == gid)
+		return true;
+	n = getgroups(sizeof(groups) / sizeof(groups[0]), groups);
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+int peer_proc_hides_others(const char *mountinfo, uid_t euid, const char **ret_how)
+{
+	char *line = NULL, super[512] = "";
+	size_t size = 0;
+	bool found = false;
+	FILE *f;
+
+	f = fopen(mountinfo, "re");
+	if (!f)
+		return -errno;
+	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - FSTYPE SOURCE SUPER";
+	 * the last mount on /proc is the one in use. */
+	while (getline(&line, &size, f) > 0) {
+		char mountpoint[64], fstype[32], source[64], opts[512];
+		const char *dash = strstr(line, " - ");
+
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %63s", mountpoint) != 1 || strcmp(mountpoint, "/proc") != 0)
+			continue;
+		if (sscanf(dash + 3, "%31s %63s %511s", fstype, source, opts) != 3 || strcmp(fstype, "proc") != 0)
+			continue;
+		memcpy(super, opts, sizeof(super));
+		found = true;
+	}
+	free(line);
+	fclose(f);
+	if (found && euid != 0) {
+		const char *how = hidepid_how(super);
+		char gid[32], *end;
+
+		if (how && mount_option(super, "gid", gid, sizeof(gid)) && in_group((gid_t)strtoul(gid, &end, 10)) &&
+		    *end == '\0')
+			how = NULL;
+		if (how) {
+			*ret_how = how;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void peer_check_proc(void)
+{
+	const char *how = NULL;
+
+	if (peer_proc_hides_others("/proc/self/mountinfo", geteuid(), &how) > 0)
+		log_warning("/proc is mounted with %s: the daemon cannot read other users' /proc/PID/comm, so logs and "
+			    "audit records cannot name the caller's command (only uid and pid); under systemd use "
+			    "ProtectProc=default, as the shipped unit does",
+			    how);
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon/peer.c: who is on the other end of a socket, and whether /proc
+ * lets the daemon read callers' names. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "peer.h"
+
+static void test_unix_peer(void **state)
+{
+	struct peer p;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	prctl(PR_SET_NAME, "test-peer");
+	assert_int_equal(peer_from_socket(sv[0], &p), 0);
+	assert_int_equal(p.uid, geteuid());
+	assert_int_equal(p.gid, getegid());
+	assert_int_equal(p.pid, getpid());
+	assert_false(p.comm_unknown);
+	assert_string_equal(p.comm, "test-peer");
+	assert_string_equal(peer_comm(&p), "test-peer");
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A TCP peer has no credentials: SO_PEERCRED reads uid (uid_t)-1, which
+ * must never reach the policy. */
+static void test_tcp_peer_is_refused(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), a;
+	struct peer p = {0};
+
+	assert_true(l >= 0 && c >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	a = accept(l, NULL, NULL);
+	assert_true(a >= 0);
+	assert_int_equal(peer_from_socket(a, &p), -ENODATA);
+	close(a);
+	close(c);
+	close(l);
+}
+
+static void test_unknown_comm_name(void **state)
+{
+	struct peer p = {.pid = 7, .comm_unknown = true};
+
+	assert_string_equal(peer_comm(&p), "unknown command");
+}
+
+/* mountinfo text in a file; returns its path (static). */
+static const char *mountinfo(const char *text)
+{
+	static char path[] = "/tmp/test-peer-mountinfo.XXXXXX";
+	int fd;
+
+	strcpy(path, "/tmp/test-peer-mountinfo.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static int hides_as(const char *text, uid_t euid, const char **how)
+{
+	const char *path = mountinfo(text);
+	int r;
+
+	*how = NULL;
+	r = peer_proc_hides_others(path, euid, how);
+	unlink(path);
+	return r;
+}
+
+/* As an unprivileged daemon (the unit's User=kmscanceld). */
+static int hides(const char *text, const char **how)
+{
+	return hides_as(text, 4242, how);
+}
+
+#define ROOTFS      "21 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+#define PROC(super) "22 21 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc " super "\n"
+
+static void test_hidepid(void **state)
+{
+	const char *how;
+
+	/* root sees everything: never a warning */
+	assert_int_equal(hides_as(ROOTFS PROC("rw,hidepid=invisible"), 0, &how), 0);
+	assert_int_equal(hides(ROOTFS PROC("rw"), &how), 0);
+	assert_int_equal(hides(ROOTFS PROC("rw,hidepid=off"), &how), 0);
+	assert_int_equal(hides(ROOTFS PROC("rw,hidepid=0"), &how), 0);
+	assert_int_equal(hides(ROOTFS PROC("rw,hidepid=invisible"), &how), 1);
+	assert_string_equal(how, "hidepid=invisible");
+	assert_int_equal(hides(ROOTFS PROC("rw,hidepid=2"), &how), 1);
+	assert_string_equal(how, "hidepid=invisible");
+	assert_int_equal(hides(ROOTFS PROC("rw,hidepid=ptraceable,subset=pid"), &how), 1);
+	assert_string_equal(how, "hidepid=ptraceable");
+	assert_int_equal(hides(ROOTFS PROC("rw,hidepid=noaccess"), &how), 1);
+	/* The last mount on /proc is the one in use (systemd's ProtectProc=
+	 * mounts a new instance over the host's). */
+	assert_int_equal(hides(ROOTFS PROC("rw") "66 22 0:40 / /proc rw - proc proc rw,hidepid=invisible\n", &how), 1);
+	assert_int_equal(hides(ROOTFS "66 21 0:40 / /proc rw - proc proc rw,hidepid=invisible\n" PROC("rw"), &how), 0);
+	/* Exempt through gid=. */
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text), ROOTFS PROC("rw,hidepid=invisible,gid=%u"), (unsigned)getegid());
+		assert_int_equal(hides(text, &how), 0);
+	}
+	/* Not proc, or another mount point. */
+	assert_int_equal(hides(ROOTFS "30 21 0:50 / /proc/sys ro - proc proc rw,hidepid=2\n", &how), 0);
+	assert_int_equal(peer_proc_hides_others("/nonexistent/mountinfo", 4242, &how), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_unix_peer),
+	    cmocka_unit_test(test_tcp_peer_is_refused),
+	    cmocka_unit_test(test_unknown_comm_name),
+	    cmocka_unit_test(test_hidepid),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -14,17 +14,46 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "utf8.h"
 
-/* A process names itself: its name can hold any byte but NUL.  Control
+/* Code points that reorder or hide text on display: C1 controls, bidi
+ * embeddings, overrides and isolates, and the direction marks. */
+static bool invisible_code_point(const unsigned char *s, size_t n)
+{
+	unsigned cp;
+
+	if (n == 2)
+		return s[0] == 0xc2 && s[1] < 0xa0; /* U+0080..U+009F */
+	if (n != 3 || s[0] != 0xe2)
+		return false;
+	cp = ((s[0] & 0x0fU) << 12) | ((s[1] & 0x3fU) << 6) | (s[2] & 0x3fU);
+	return cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/*
+ * A process names itself: its name can hold any byte but NUL.  Control
  * bytes become '?', as ps(1) shows them, so that every log line that names
- * the caller stays one line; only the newline the kernel appends is cut. */
+ * the caller stays one line; only the newline the kernel appends is cut.
+ * So do bytes that are not UTF-8 (a journal field that is not valid UTF-8
+ * shows as "[blob data]" in journalctl, hiding the whole audit MESSAGE) and
+ * characters that reorder or hide the text around them on display.
+ */
 static void sanitize_comm(char *comm, size_t n)
 {
 	if (n > 0 && comm[n - 1] == '\n')
 		comm[--n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)comm[i] < 0x20 || comm[i] == 0x7f)
-			comm[i] = '?';
+	for (size_t i = 0; i < n;) {
+		unsigned char *c = (unsigned char *)comm + i;
+		size_t len = *c < 0x80 ? 1 : utf8_sequence(comm + i, n - i, NULL);
+
+		if (len == 0 || *c < 0x20 || *c == 0x7f || invisible_code_point(c, len)) {
+			/* each byte of it: the name keeps its length */
+			for (size_t k = 0; k < (len ? len : 1); k++)
+				c[k] = '?';
+			len = len ? len : 1;
+		}
+		i += len;
+	}
 }
 
 /* /proc/PID/comm into p->comm; comm_unknown when it cannot be read (hidepid,

@@ -92,8 +92,8 @@ wait_entry() {
 field_of() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], "<absent>"))' "$1" "$2"; }
 ALLOW_ID=f0a83f6538504e388266bafb492057e3
 
-# run_case PROC-OPTIONS: the daemon under that /proc, one cancel by $CALLER;
-# leaves the allow record in REC.
+# run_case PROC-OPTIONS [MORE]: the daemon under that /proc, one cancel by
+# $CALLER, then the command MORE if given; leaves the allow record in REC.
 run_case() {
 	: >"$T/journal.jsonl"
 	set_key "$KEY1" PendingDeletion
@@ -110,6 +110,7 @@ run_case() {
 	wait_entry MESSAGE_ID=$ALLOW_ID KMSCANCEL_CALLER_UID=$CALLER || fail "no allow record for uid $CALLER"
 	REC=$(entries MESSAGE_ID=$ALLOW_ID KMSCANCEL_CALLER_UID=$CALLER | head -1)
 	# The daemon really ran as its own uid, under that /proc.
+	[ -z "${2:-}" ] || "$2"
 	[ "$(awk '$1 == "Uid:" { print $2 }' "/proc/$DAEMON_PID/status")" = "$DAEMON_UID" ] &&
 		pass "the daemon runs as uid $DAEMON_UID" || fail "the daemon does not run as uid $DAEMON_UID"
 	stop_daemon
@@ -127,8 +128,29 @@ w=$(entries SYSLOG_IDENTIFIER=kmscanceld | grep -F 'hidepid=invisible' | head -1
 expect_contains "$(field_of "$REC" MESSAGE)" "for uid $CALLER (pid " "MESSAGE names uid and pid"
 expect_contains "$(field_of "$REC" MESSAGE)" ", command name unknown)" "MESSAGE says the command name is unknown"
 
+# A root caller whose name is not UTF-8 and holds a right-to-left override:
+# in the journal a field that is not UTF-8 is "[blob data]" to journalctl,
+# which would hide the record's MESSAGE; an override would reorder it.
+hostile_caller() {
+	python3 - "$SOCK" "$KEY1" <<'EOF' || fail "the hostile client failed"
+import ctypes, json, socket, sys
+ctypes.CDLL(None).prctl(15, b"x\xff\xe2\x80\xaeyz", 0, 0, 0)  # PR_SET_NAME
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(json.dumps({"method": "io.kmscancel.DescribeKey", "parameters": {"keyId": sys.argv[2]}}).encode() + b"\0")
+s.recv(65536)
+EOF
+	wait_entry MESSAGE_ID=$ALLOW_ID KMSCANCEL_CALLER_UID=0 || fail "no record of the hostile caller"
+	HOSTILE=$(entries MESSAGE_ID=$ALLOW_ID KMSCANCEL_CALLER_UID=0 | head -1)
+}
+
 # --- subset=pid alone (ProtectProc=default, ProcSubset=pid): the name is there ------------
-run_case subset=pid
+run_case subset=pid hostile_caller
+[ "$(field_of "$HOSTILE" KMSCANCEL_CALLER_COMM)" = 'x????yz' ] &&
+	pass "a caller's name that is not UTF-8 or reorders text is shown with '?' (x????yz)" ||
+	fail "hostile name: $(field_of "$HOSTILE" KMSCANCEL_CALLER_COMM) in $HOSTILE"
+expect_contains "$(field_of "$HOSTILE" MESSAGE)" "(x????yz, pid " "and its MESSAGE is plain text"
 [ -z "$(entries SYSLOG_IDENTIFIER=kmscanceld | grep -F 'hidepid=')" ] && pass "ProtectProc=default: no warning" ||
 	fail "a hidepid warning without hidepid"
 comm=$(field_of "$REC" KMSCANCEL_CALLER_COMM)

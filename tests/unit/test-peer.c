@@ -57,6 +57,35 @@ static void test_tcp_peer_is_refused(void **state)
 	close(l);
 }
 
+/* The caller names itself: nothing in its name may hide or forge the audit
+ * record around it. */
+static void test_hostile_names(void **state)
+{
+	static const struct {
+		const char *name, *want;
+	} cases[] = {
+	    {"a\nb", "a?b"},                       /* a line break */
+	    {"\x1b[31mred", "?[31mred"},           /* a terminal escape */
+	    {"x\xffy", "x?y"},                     /* not UTF-8: a blob in journalctl */
+	    {"caf\xc3\xa9", "caf\xc3\xa9"},        /* UTF-8 stays */
+	    {"ab\xc3", "ab?"},                     /* cut inside a character */
+	    {"\xe2\x80\xaetxt.exe", "???txt.exe"}, /* U+202E RIGHT-TO-LEFT OVERRIDE */
+	    {"\xc2\x9bx", "??x"},                  /* U+009B, a C1 control (CSI) */
+	};
+	struct peer p;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		prctl(PR_SET_NAME, cases[i].name);
+		assert_int_equal(peer_from_socket(sv[0], &p), 0);
+		assert_string_equal(p.comm, cases[i].want);
+	}
+	prctl(PR_SET_NAME, "test-peer");
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_unknown_comm_name(void **state)
 {
 	struct peer p = {.pid = 7, .comm_unknown = true};
@@ -133,9 +162,8 @@ static void test_hidepid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_unix_peer),
-	    cmocka_unit_test(test_tcp_peer_is_refused),
-	    cmocka_unit_test(test_unknown_comm_name),
+	    cmocka_unit_test(test_unix_peer),     cmocka_unit_test(test_tcp_peer_is_refused),
+	    cmocka_unit_test(test_hostile_names), cmocka_unit_test(test_unknown_comm_name),
 	    cmocka_unit_test(test_hidepid),
 	};
 

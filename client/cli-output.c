@@ -34,15 +34,90 @@
 
 /* --- plumbing ------------------------------------------------------------------------------ */
 
+/* True for the two bytes of a C1 control (U+0080..U+009F) in UTF-8: some
+ * terminals act on them as on ESC sequences. */
+static bool c1_control(const unsigned char *s)
+{
+	return s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
+}
+
+/*
+ * s as text a terminal only displays: control characters (C0, DEL, C1) as
+ * \xNN or \u00NN.  Everything printed that came from the daemon goes
+ * through here: a message can quote a server (an AWS error, a proxy's
+ * answer), and a socket named by --socket or $KMSCANCEL_SOCKET may not be
+ * kmscanceld at all; neither may move the cursor, retitle the window or
+ * rewrite the lines above.
+ */
 static void fputs_escaped(const char *s, FILE *f)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\x%02x", c);
+	for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
+		if (*u < 0x20 || *u == 0x7f)
+			fprintf(f, "\\x%02x", *u);
+		else if (c1_control(u))
+			fprintf(f, "\\u%04x", *++u);
 		else
-			fputc(c, f);
+			fputc(*u, f);
+	}
+}
+
+/* fputs_escaped() on stdout; NULL prints nothing. */
+static void put_text(const char *s)
+{
+	if (s)
+		fputs_escaped(s, stdout);
+}
+
+/* The length of s escaped as fputs_escaped() writes it. */
+static size_t escaped_length(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+		n += *u < 0x20 || *u == 0x7f ? 4 : c1_control(u) ? (u++, 6) : 1;
+	return n;
+}
+
+/* s escaped as fputs_escaped() prints it, malloc'ed; NULL without memory. */
+static char *escaped_dup(const char *s)
+{
+	char *buf = malloc(escaped_length(s) + 1);
+	FILE *f;
+
+	if (!buf)
+		return NULL;
+	f = fmemopen(buf, escaped_length(s) + 1, "w");
+	if (!f) {
+		free(buf);
+		return NULL;
+	}
+	fputs_escaped(s, f);
+	fclose(f);
+	return buf;
+}
+
+/* Every string in o (values of objects and arrays, recursively) escaped in
+ * place as fputs_escaped() would print it, before a reply is shown in
+ * human form. */
+static void escape_json_strings(struct json_object *o)
+{
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v)
+		{
+			(void)k;
+			escape_json_strings(v);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			escape_json_strings(json_object_array_get_idx(o, i));
+	} else if (json_object_is_type(o, json_type_string)) {
+		const char *s = json_object_get_string(o);
+		char *e;
+
+		if (escaped_length(s) == strlen(s) || !(e = escaped_dup(s)))
+			return;
+		json_object_set_string(o, e);
+		free(e);
 	}
 }
 
@@ -88,6 +163,19 @@ void output_error(const char *fmt, ...)
 	free(text);
 }
 
+/* JSON text as json-c wrote it (control characters escaped) with the C1
+ * controls escaped too, as \u0080..\u009f: the same JSON, and nothing a
+ * terminal would act on. */
+static void put_json_text(const char *s)
+{
+	for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
+		if (c1_control(u))
+			printf("\\u%04x", *++u);
+		else
+			putchar(*u);
+	}
+}
+
 /* An object with the documented spacing ({"a": 1, "b": {"c": "x"}}), keys
  * in insertion order. */
 static void json_print_object(struct json_object *o)
@@ -100,11 +188,13 @@ static void json_print_object(struct json_object *o)
 	{
 		struct json_object *key = json_object_new_string(k);
 
-		printf("%s%s: ", first ? "" : ", ", key ? json_object_to_json_string_ext(key, flags) : "\"\"");
+		fputs(first ? "" : ", ", stdout);
+		put_json_text(key ? json_object_to_json_string_ext(key, flags) : "\"\"");
+		fputs(": ", stdout);
 		if (json_object_is_type(v, json_type_object))
 			json_print_object(v);
 		else
-			fputs(json_object_to_json_string_ext(v, flags), stdout);
+			put_json_text(json_object_to_json_string_ext(v, flags));
 		json_object_put(key);
 		first = false;
 	}
@@ -219,9 +309,14 @@ static enum cli_outcome output_cancelled(const struct cli *cli, const kmscancel_
 		return CLI_OUTCOME_OK;
 	}
 	put_colored(stdout, cli->color_stdout, COLOR_GREEN, "cancelled");
-	printf("  %s  (%s", kmscancel_result_key_id(r), kmscancel_result_key_state(r));
-	if (kmscancel_result_request_id(r))
-		printf(", request %s", kmscancel_result_request_id(r));
+	fputs("  ", stdout);
+	put_text(kmscancel_result_key_id(r));
+	fputs("  (", stdout);
+	put_text(kmscancel_result_key_state(r));
+	if (kmscancel_result_request_id(r)) {
+		fputs(", request ", stdout);
+		put_text(kmscancel_result_request_id(r));
+	}
 	if (attempts > 1)
 		printf(", %u attempts", attempts);
 	if (already)
@@ -246,7 +341,11 @@ static void put_state(const struct cli *cli, const char *state)
 		color = COLOR_YELLOW;
 	else if (strcmp(state, "Enabled") == 0)
 		color = COLOR_GREEN;
-	put_colored(stdout, cli->color_stdout && color, color ? color : "", state);
+	if (cli->color_stdout && color)
+		fputs(color, stdout);
+	put_text(state);
+	if (cli->color_stdout && color)
+		fputs(COLOR_RESET, stdout);
 }
 
 /* "ARN  STATE  (enabled|disabled, deletion on DATE|no deletion scheduled,
@@ -273,12 +372,14 @@ static enum cli_outcome output_described(const struct cli *cli, const kmscancel_
 		json_line(o);
 		return CLI_OUTCOME_OK;
 	}
-	printf("%s  ", described_key(r));
+	put_text(described_key(r));
+	fputs("  ", stdout);
 	put_state(cli, kmscancel_result_key_state(r));
 	printf("  (%s", enabled == 1 ? "enabled" : enabled == 0 ? "disabled" : "enabled unknown");
-	if (date)
-		printf(", deletion on %s", date);
-	else
+	if (date) {
+		fputs(", deletion on ", stdout);
+		put_text(date);
+	} else
 		printf(", no deletion scheduled");
 	if (mrk >= 0)
 		printf(", %s", mrk ? "multi-Region" : "single-Region");
@@ -303,9 +404,14 @@ static enum cli_outcome output_dry_run(const struct cli *cli, const kmscancel_re
 		return CLI_OUTCOME_OK;
 	}
 	put_colored(stdout, cli->color_stdout, COLOR_GREEN, cli->enable ? "would cancel and enable" : "would cancel");
-	printf("  %s  (%s", kmscancel_result_key_id(r), kmscancel_result_key_state(r));
-	if (date)
-		printf(", deletion on %s", date);
+	fputs("  ", stdout);
+	put_text(kmscancel_result_key_id(r));
+	fputs("  (", stdout);
+	put_text(kmscancel_result_key_state(r));
+	if (date) {
+		fputs(", deletion on ", stdout);
+		put_text(date);
+	}
 	puts("; the local policy allows it)");
 	return CLI_OUTCOME_OK;
 }
@@ -343,8 +449,14 @@ static void print_fields(struct json_object *o, const char *prefix, const char *
 
 		for (size_t i = 0; skip && skip[i]; i++)
 			known = known || strcmp(skip[i], k) == 0;
-		if (known || asprintf(&name, "%s%s%s", prefix, *prefix ? "." : "", k) < 0)
+		char *key = NULL;
+
+		if (known || !(key = escaped_dup(k)) ||
+		    asprintf(&name, "%s%s%s", prefix, *prefix ? "." : "", key) < 0) {
+			free(key);
 			continue;
+		}
+		free(key);
 		if (json_object_is_type(v, json_type_object))
 			print_fields(v, name, NULL);
 		else
@@ -395,7 +507,9 @@ static void print_errors(struct json_object *errors)
 	printf("%-14s", "Errors:");
 	json_object_object_foreach(errors, name, count)
 	{
-		printf("%s%s %lld", first ? "" : ", ", name, (long long)json_object_get_int64(count));
+		fputs(first ? "" : ", ", stdout);
+		put_text(name);
+		printf(" %lld", (long long)json_object_get_int64(count));
 		first = false;
 	}
 	putchar('\n');
@@ -541,6 +655,7 @@ void output_status(const struct cli *cli, const kmscancel_result *r)
 		json_line(o);
 		return;
 	}
+	escape_json_strings(o);
 	print_status(o);
 	json_object_put(o);
 }

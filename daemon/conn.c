@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/queue.h>
+#include <time.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -200,11 +202,47 @@ void conn_shutdown(struct conn *c)
 	conn_maybe_finish(c);
 }
 
+/*
+ * Lines about a misbehaving client: one per second at most, the next one
+ * saying how many were left out.  Whoever can connect can provoke them at
+ * will (garbage, half a message, unread replies), and journald drops a
+ * service's messages beyond its rate limit (RateLimitBurst=, 10,000 per
+ * 30 s by default) whatever they are: a flood of these lines would take
+ * every other user's audit records with them.  The server's statistics
+ * still count each protocol error.
+ */
+static struct {
+	time_t second;
+	unsigned long suppressed;
+} client_log = {.second = -1};
+
+static void log_client(const struct conn *c, const char *what)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec == client_log.second) {
+		client_log.suppressed++;
+		return;
+	}
+	client_log.second = now.tv_sec;
+	if (client_log.suppressed)
+		log_info("Varlink client pid %d uid %u (%s): %s (and %lu such lines about clients left out in the "
+			 "second before)",
+			 (int)c->peer.pid, (unsigned)c->peer.uid, peer_comm(&c->peer), what, client_log.suppressed);
+	else
+		log_info("Varlink client pid %d uid %u (%s): %s", (int)c->peer.pid, (unsigned)c->peer.uid,
+			 peer_comm(&c->peer), what);
+	client_log.suppressed = 0;
+}
+
 static void conn_protocol_error(struct conn *c, const char *why)
 {
+	char what[160];
+
 	c->env->stats->protocol_errors++;
-	log_info("Varlink client pid %d uid %u (%s): %s; closing the connection", (int)c->peer.pid,
-		 (unsigned)c->peer.uid, peer_comm(&c->peer), why);
+	snprintf(what, sizeof(what), "%s; closing the connection", why);
+	log_client(c, what);
 	conn_shutdown(c);
 }
 
@@ -274,8 +312,7 @@ static int conn_flush(struct conn *c)
 		call_free(call);
 	}
 	if (evbuffer_get_length(out) > c->env->limits->output_max) {
-		log_info("Varlink client pid %d uid %u (%s) does not read its replies; dropping it", (int)c->peer.pid,
-			 (unsigned)c->peer.uid, peer_comm(&c->peer));
+		log_client(c, "does not read its replies; dropping it");
 		conn_close(c, "output limit");
 	}
 	return 0;
@@ -506,8 +543,7 @@ static void event_cb(struct bufferevent *bev, short what, void *data)
 	} else if (what & BEV_EVENT_ERROR)
 		conn_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else if (what & BEV_EVENT_TIMEOUT) {
-		log_info("Varlink client pid %d uid %u (%s): write timed out; dropping it", (int)c->peer.pid,
-			 (unsigned)c->peer.uid, peer_comm(&c->peer));
+		log_client(c, "write timed out; dropping it");
 		conn_close(c, "write timeout");
 	}
 }
@@ -516,8 +552,7 @@ static void partial_timeout_cb(evutil_socket_t fd, short what, void *data)
 {
 	struct conn *c = data;
 
-	log_info("Varlink client pid %d uid %u (%s) left a message incomplete; closing the connection",
-		 (int)c->peer.pid, (unsigned)c->peer.uid, peer_comm(&c->peer));
+	log_client(c, "left a message incomplete; closing the connection");
 	conn_close(c, "partial message timeout");
 }
 

@@ -613,9 +613,12 @@ static void describe_socket(int fd, int family, int type, bool listening, char *
 			snprintf(addr, sizeof(addr), " [%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
 		}
 	}
-	snprintf(buf, size, "an %s %s socket%s%s", f ? f : fam, t ? t : typ,
-		 listening ? ", listening on" : ", not listening",
-		 *addr ? addr : (listening ? " an unnamed address" : ""));
+	if (listening)
+		snprintf(buf, size, "an %s %s socket, listening%s%s", f ? f : fam, t ? t : typ, *addr ? " on" : "",
+			 addr);
+	else
+		snprintf(buf, size, "an %s %s socket, not listening%s%s%s", f ? f : fam, t ? t : typ,
+			 *addr ? " (bound to" : "", addr, *addr ? ")" : "");
 }
 
 /*

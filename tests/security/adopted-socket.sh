@@ -18,8 +18,9 @@ limit=10
 
 # What systemd does for a .socket unit: the socket as fd 3, LISTEN_FDS=1,
 # LISTEN_PID, LISTEN_FDNAMES=varlink, then exec.  KIND: tcp (listening on
-# 127.0.0.1, port written to $T/tcp.port), dgram, seqpacket, unix (a good
-# one, at $SOCK).
+# 127.0.0.1, port written to $T/tcp.port), dgram, seqpacket, connected (a
+# connected stream socket, what Accept=yes passes), unix (a good one, at
+# $SOCK).
 cat >"$T/activate.py" <<'PY'
 import os, socket, sys
 kind, path, command = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -29,6 +30,8 @@ if kind == "tcp":
     s.listen(16)
     with open(path, "w") as f:
         f.write("%d\n" % s.getsockname()[1])
+elif kind == "connected":
+    s, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 else:
     s = socket.socket(socket.AF_UNIX, {"dgram": socket.SOCK_DGRAM, "seqpacket": socket.SOCK_SEQPACKET,
                                        "unix": socket.SOCK_STREAM}[kind])
@@ -108,6 +111,7 @@ expect_refused() {
 }
 expect_refused dgram "$T/dgram.sock" "fd 3 is an AF_UNIX SOCK_DGRAM socket"
 expect_refused seqpacket "$T/seqpacket.sock" "fd 3 is an AF_UNIX SOCK_SEQPACKET socket"
+expect_refused connected - "fd 3 is an AF_UNIX SOCK_STREAM socket, not listening"
 
 # --- the right socket still works --------------------------------------------------------
 run_activated unix "$SOCK"
@@ -119,7 +123,7 @@ if [ -n "$ACT_PID" ]; then
 else
 	fail "the daemon refused a good socket (exit $ACT_RC): $(cat "$T/unix.log")"
 fi
-for f in tcp dgram seqpacket unix; do check_no_secret "$T/$f.log"; done
+for f in tcp dgram seqpacket connected unix; do check_no_secret "$T/$f.log"; done
 if [ -n "${DAEMON_WRAPPER:-}" ] && grep -q "ERROR SUMMARY: [1-9]" "$T"/*.log; then
 	fail "$DAEMON_WRAPPER reported errors in the daemon"
 fi

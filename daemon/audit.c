@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <syslog.h>
+#include <time.h>
 #define SD_JOURNAL_SUPPRESS_LOCATION /* the audit trail's place in the code is no news */
 #include <systemd/sd-journal.h>
 
@@ -18,9 +19,10 @@
 #define STDERR_PREFIX    "kmscanceld[info]: audit "
 
 static const char *const event_names[_AUDIT_EVENT_MAX] = {
-	[AUDIT_DECISION] = "decision",
-	[AUDIT_REJECT] = "reject",
-	[AUDIT_OUTCOME] = "outcome",
+    [AUDIT_DECISION] = "decision",
+    [AUDIT_REJECT] = "reject",
+    [AUDIT_OUTCOME] = "outcome",
+    [AUDIT_LEFT_OUT] = "left-out",
 };
 
 const char *audit_event_to_string(enum audit_event e)
@@ -35,6 +37,8 @@ const char *audit_message_id(const struct audit_record *r)
 		return r->allowed ? AUDIT_MESSAGE_ALLOW : AUDIT_MESSAGE_DENY;
 	case AUDIT_REJECT:
 		return AUDIT_MESSAGE_REJECT;
+	case AUDIT_LEFT_OUT:
+		return AUDIT_MESSAGE_LEFT_OUT;
 	case AUDIT_OUTCOME:
 	default:
 		return r->success ? AUDIT_MESSAGE_SUCCESS : AUDIT_MESSAGE_FAILURE;
@@ -171,6 +175,9 @@ static void collect(const struct audit_record *r, struct fields *fs)
 	case AUDIT_REJECT:
 		add(fs, "decision", "KMSCANCEL_DECISION", "reject");
 		add(fs, "reason", "KMSCANCEL_REASON", r->reason);
+		break;
+	case AUDIT_LEFT_OUT:
+		add_number(fs, "left_out", "KMSCANCEL_LEFT_OUT", (long long)r->left_out);
 		break;
 	case AUDIT_OUTCOME:
 	default:
@@ -316,6 +323,12 @@ void audit_format_message(const struct audit_record *r, char *buf, size_t size)
 		snprintf(buf, size, "Rejected %s for uid %u %s: %s", r->operation, p ? (unsigned)p->uid : 0, caller,
 			 r->reason ? r->reason : "invalid request");
 		break;
+	case AUDIT_LEFT_OUT:
+		snprintf(
+		    buf, size,
+		    "Left out %lu more refusals of uid %u in one second (at most %u a second are recorded one by one)",
+		    r->left_out, p ? (unsigned)p->uid : 0, AUDIT_REFUSALS_PER_SECOND);
+		break;
 	case AUDIT_OUTCOME:
 	default:
 		if (r->success)
@@ -356,7 +369,97 @@ static void journal_send(const struct audit_record *r, const struct fields *fs)
 	sd_journal_sendv(iov, (int)k);
 }
 
+/* --- refusals past the rate ----------------------------------------------------------- */
+
+/* Uids whose refusals are counted at once; past that many, refusals of
+ * further uids are recorded one by one (never dropped unaccounted). */
+#define REFUSAL_UIDS 64
+
+struct refusal_window {
+	struct peer caller; /* the uid, and who it was the last time */
+	bool used;
+	time_t second; /* CLOCK_MONOTONIC */
+	unsigned recorded;
+	unsigned long left_out;
+};
+
+static struct refusal_window windows[REFUSAL_UIDS];
+
+static void write_record(const struct audit_record *r);
+
+static bool is_refusal(const struct audit_record *r)
+{
+	return r->caller && (r->event == AUDIT_REJECT || (r->event == AUDIT_DECISION && !r->allowed));
+}
+
+/* The left-out records of every second that has ended. */
+static void flush_windows(time_t now)
+{
+	for (size_t i = 0; i < REFUSAL_UIDS; i++) {
+		struct refusal_window *w = &windows[i];
+
+		if (!w->used || w->second == now || w->left_out == 0)
+			continue;
+		write_record(&(struct audit_record){
+		    .event = AUDIT_LEFT_OUT,
+		    .caller = &w->caller,
+		    .operation = "refusals",
+		    .left_out = w->left_out,
+		});
+		w->left_out = 0;
+	}
+}
+
+/* The window of uid, or a free one (unused, or of an ended second with
+ * nothing left to report); NULL when every one is busy. */
+static struct refusal_window *window_for(uid_t uid, time_t now)
+{
+	struct refusal_window *free_one = NULL;
+
+	for (size_t i = 0; i < REFUSAL_UIDS; i++) {
+		struct refusal_window *w = &windows[i];
+
+		if (w->used && w->caller.uid == uid)
+			return w;
+		if (!free_one && (!w->used || (w->second != now && w->left_out == 0)))
+			free_one = w;
+	}
+	if (free_one)
+		*free_one = (struct refusal_window){.used = true, .second = now};
+	return free_one;
+}
+
+/* True if r is to be counted rather than written (see audit.h). */
+static bool left_out(const struct audit_record *r, time_t now)
+{
+	struct refusal_window *w;
+
+	if (!is_refusal(r) || !(w = window_for(r->caller->uid, now)))
+		return false;
+	if (w->second != now) {
+		w->second = now;
+		w->recorded = 0;
+	}
+	w->caller = *r->caller;
+	if (w->recorded < AUDIT_REFUSALS_PER_SECOND) {
+		w->recorded++;
+		return false;
+	}
+	w->left_out++;
+	return true;
+}
+
 void audit_log(const struct audit_record *r)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	flush_windows(now.tv_sec);
+	if (!left_out(r, now.tv_sec))
+		write_record(r);
+}
+
+static void write_record(const struct audit_record *r)
 {
 	struct fields fs;
 

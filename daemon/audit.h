@@ -10,7 +10,7 @@
  * MESSAGE_ID=…` finds them all) and these fields, each present only when it
  * applies:
  *
- *   KMSCANCEL_EVENT        decision, reject, outcome
+ *   KMSCANCEL_EVENT        decision, reject, outcome, left-out
  *   KMSCANCEL_CALLER_UID   SO_PEERCRED of the connection
  *   KMSCANCEL_CALLER_GID
  *   KMSCANCEL_CALLER_PID
@@ -31,6 +31,8 @@
  *   KMSCANCEL_LATENCY_MS   from the call's arrival to its answer
  *   KMSCANCEL_ACCOUNT      the key's account, once known (outcome, and a
  *                          reject for an account without credentials)
+ *   KMSCANCEL_LEFT_OUT     refusals of the caller's uid counted, not
+ *                          recorded, in one second (left-out)
  *   KMSCANCEL_CREDENTIALS  whose credentials served it: "default",
  *                          "account N, role ARN", "account N, profile P"
  *
@@ -55,6 +57,19 @@ struct peer;
 #define AUDIT_MESSAGE_REJECT  "302be730c7c64b76937b1822332a9568" /* invalid request */
 #define AUDIT_MESSAGE_SUCCESS "e02ecd26457c43098243b7976cac6b9c" /* outcome: success */
 #define AUDIT_MESSAGE_FAILURE "97f7676f9854496d8f1cd0200b08531f" /* outcome: failure */
+#define AUDIT_MESSAGE_LEFT_OUT "fc6631286ab240579a3bfe2f91c8b465" /* refusals counted, not recorded */
+
+/*
+ * Refusals (deny decisions and rejects) recorded one by one per uid and
+ * second; beyond that they are counted, and one "left-out" record per uid
+ * and second (KMSCANCEL_LEFT_OUT=N) says how many, written with the next
+ * record after that second.  A refusal costs the daemon nothing but the
+ * record, so one user could write tens of thousands a second, and journald
+ * drops a service's messages past its rate limit (RateLimitBurst=, 10,000
+ * per 30 s by default) whatever they are: everyone else's records with
+ * them.  Allowed calls and outcomes are always recorded one by one.
+ */
+#define AUDIT_REFUSALS_PER_SECOND 20
 
 /* Longest stderr line or MESSAGE; longer values are cut to fit. */
 #define AUDIT_LINE_MAX 2048
@@ -63,6 +78,7 @@ enum audit_event {
 	AUDIT_DECISION,
 	AUDIT_REJECT,
 	AUDIT_OUTCOME,
+	AUDIT_LEFT_OUT, /* refusals of one uid counted, not recorded (above) */
 	_AUDIT_EVENT_MAX,
 };
 
@@ -86,12 +102,15 @@ struct audit_record {
 	const char *request_id;
 	unsigned attempts;
 	long latency_ms;
+	/* AUDIT_LEFT_OUT */
+	unsigned long left_out;
 	/* any event, when known */
 	const char *account;
 	const char *credentials;
 };
 
-/* Writes r to the journal or stderr (see above). */
+/* Writes r to the journal or stderr (see above), or counts it (a refusal
+ * past AUDIT_REFUSALS_PER_SECOND). */
 void audit_log(const struct audit_record *r);
 
 /* The stderr form, without the "kmscanceld[info]: " prefix, into buf

@@ -130,6 +130,23 @@ static void test_unknown_comm(void **state)
 	assert_string_equal(line, "Rejected cancel for uid 4242 (kmscancel, pid 404): bad");
 }
 
+/* The record that counts one uid's refusals past the rate. */
+static void test_left_out(void **state)
+{
+	struct peer p = {.uid = 4242, .gid = 4242, .pid = 77, .comm = "python3"};
+	struct audit_record r = {.event = AUDIT_LEFT_OUT, .caller = &p, .operation = "refusals", .left_out = 4980};
+	char line[AUDIT_LINE_MAX];
+
+	audit_format_text(&r, line, sizeof(line));
+	assert_string_equal(line,
+			    "audit event=left-out op=refusals uid=4242 gid=4242 pid=77 comm=python3 left_out=4980");
+	audit_format_message(&r, line, sizeof(line));
+	assert_string_equal(line, "Left out 4980 more refusals of uid 4242 in one second (at most 20 a second are "
+				  "recorded one by one)");
+	assert_string_equal(audit_message_id(&r), AUDIT_MESSAGE_LEFT_OUT);
+	assert_string_equal(audit_event_to_string(AUDIT_LEFT_OUT), "left-out");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

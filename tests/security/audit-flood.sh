@@ -1,0 +1,87 @@
+#!/bin/bash
+# One user cannot flood the audit trail.  A refusal costs the daemon only
+# its record, so a uid no rule allows could write tens of thousands of
+# them a second (40,960 in 0.8 s when this was found), and journald drops a
+# service's messages past its rate limit (RateLimitBurst=, 10,000 per 30 s
+# by default) whatever they are: every other user's records with them.
+# Here uid 4242 (no rule) sends 5,000 pipelined calls: at most
+# AUDIT_REFUSALS_PER_SECOND (20) of its refusals a second are recorded one
+# by one, "left-out" records count the rest exactly, and the allowed uid
+# 4243's call right after is recorded.
+. "$top_srcdir/tests/integration/lib.sh"
+
+if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1; then
+	log "SKIP: needs root and setpriv to call as other uids"
+	exit 77
+fi
+FLOODER=4242 ALLOWED=4243 N=5000
+PY=
+for p in /usr/bin/python3 "$(command -v python3)"; do
+	if [ -x "$p" ] && setpriv --reuid=$FLOODER --regid=$FLOODER --clear-groups -- "$p" -c pass 2>/dev/null; then
+		PY=$p
+		break
+	fi
+done
+[ -n "$PY" ] || { log "SKIP: no python3 uid $FLOODER can run"; exit 77; }
+chmod 0711 "$T"
+
+start_fake
+cat >"$T/kmscanceld.conf" <<CONF
+[Daemon]
+SocketMode=0666
+[Policy]
+Allow=user:$ALLOWED describe *
+[KMS]
+RetryBase=50ms
+CONF
+start_daemon
+
+# calls_as UID N: N DescribeKey calls of KEY1 as UID, pipelined on 8
+# connections; prints how many replies came back.
+calls_as() {
+	setpriv --reuid="$1" --regid="$1" --clear-groups -- "$PY" - "$SOCK" "$KEY1" "$2" <<'EOF'
+import json, socket, sys
+msg = json.dumps({"method": "io.kmscancel.DescribeKey", "parameters": {"keyId": sys.argv[2]}}).encode() + b"\0"
+n = int(sys.argv[3])
+conns = [socket.socket(socket.AF_UNIX) for _ in range(min(8, n))]
+for s in conns:
+    s.connect(sys.argv[1])
+per = [n // len(conns) + (i < n % len(conns)) for i in range(len(conns))]
+replies = 0
+for s, k in zip(conns, per):
+    sent = 0
+    while sent < k:
+        batch = min(64, k - sent)
+        s.sendall(msg * batch)
+        got = 0
+        while got < batch:
+            data = s.recv(1 << 20)
+            if not data:
+                break
+            got += data.count(b"\0")
+        replies += got
+        sent += batch
+print(replies)
+EOF
+}
+
+start=$(now_ms)
+got=$(calls_as $FLOODER $N)
+secs=$((($(now_ms) - start) / 1000 + 1))
+[ "$got" = "$N" ] && pass "every one of the $N refused calls was answered" || fail "$got replies to $N calls"
+sleep 1.1 # the flood's last second is over: the next record brings its count
+got=$(calls_as $ALLOWED 1)
+[ "$got" = 1 ] || fail "the allowed uid got no reply"
+stop_daemon
+
+deny=$(grep -c "audit event=decision .*uid=$FLOODER .*decision=deny" "$T/daemon.log")
+left=$(grep "audit event=left-out .*uid=$FLOODER " "$T/daemon.log" | sed -n 's/.*left_out=\([0-9]*\).*/\1/p' |
+	awk '{ n += $1 } END { print n + 0 }')
+log "$N refusals in ${secs}s: $deny recorded one by one, $left counted in left-out records"
+[ "$deny" -le $((20 * (secs + 1))) ] && pass "at most 20 refusals a second recorded one by one ($deny in ${secs}s)" ||
+	fail "$deny refusal records for $N calls in ${secs}s"
+[ $((deny + left)) -eq "$N" ] && pass "left-out records count the rest exactly ($left)" ||
+	fail "$deny recorded + $left left out != $N"
+grep -q "audit event=decision .*uid=$ALLOWED .*decision=allow" "$T/daemon.log" &&
+	pass "the allowed uid's call right after the flood is recorded" || fail "no record of uid $ALLOWED's call"
+exit 0

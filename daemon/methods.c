@@ -420,8 +420,16 @@ static void operation_route(struct operation *op, void (*next)(struct operation 
 			      : op->account_param[0]      ? op->account_param
 							  : NULL;
 
+	int r;
+
 	op->routed = next;
-	if (accounts_route(op->daemon->accounts, account, route_done, op, &op->route_wait) < 0)
+	/* A verdict waiting for a bare key ID's account waits for the default
+	 * credentials' account to be learnt. */
+	if (op->policy_pending && !account)
+		r = accounts_route_learning(op->daemon->accounts, route_done, op, &op->route_wait);
+	else
+		r = accounts_route(op->daemon->accounts, account, route_done, op, &op->route_wait);
+	if (r < 0)
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
 }
 

@@ -349,8 +349,7 @@ static int run_status(struct cli *cli, int argc, char **argv)
 	} else if (e == KMSCANCEL_E_PERMISSION_DENIED) {
 		/* The daemon says no more than that (it shows every account's
 		 * configuration); say what would change it. */
-		output_error("%s (status needs an Allow= rule naming the status operation in kmscanceld.conf, "
-			     "or root)",
+		output_error("%s (status is for root and for callers the policy grants its status operation)",
 			     r && kmscancel_result_message(r) ? kmscancel_result_message(r) : kmscancel_strerror(e));
 		code = EXIT_SOME_FAILED;
 	} else {

@@ -16,11 +16,13 @@
  *   KMSCANCEL_CALLER_PID
  *   KMSCANCEL_CALLER_COMM  /proc/PID/comm at accept: informational only,
  *                          the caller chooses it
- *   KMSCANCEL_OPERATION    cancel, cancel+enable, describe
+ *   KMSCANCEL_OPERATION    cancel, cancel+enable, describe, status (refused)
  *   KMSCANCEL_KEY          the key as the caller gave it (validated first)
  *   KMSCANCEL_DECISION     allow, deny
  *   KMSCANCEL_RULE         file:line of the deciding rule, root, default
- *   KMSCANCEL_REASON       why a request was rejected (reject)
+ *   KMSCANCEL_REASON       why a request was rejected (reject); for a deny,
+ *                          "account unknown" or "groups unknown" when the
+ *                          policy could not decide without them
  *   KMSCANCEL_OUTCOME      success, failure
  *   KMSCANCEL_KEY_STATE    the key's state after success
  *   KMSCANCEL_ERROR        the error's short name (NotFoundException, …)

@@ -21,8 +21,9 @@
  *   KMSCANCEL_DECISION     allow, deny
  *   KMSCANCEL_RULE         file:line of the deciding rule, root, default
  *   KMSCANCEL_REASON       why a request was rejected (reject); for a deny,
- *                          "account unknown" or "groups unknown" when the
- *                          policy could not decide without them
+ *                          "account unknown", "groups unknown" or "account
+ *                          and groups unknown" when the policy could not
+ *                          decide without them
  *   KMSCANCEL_OUTCOME      success, failure
  *   KMSCANCEL_KEY_STATE    the key's state after success
  *   KMSCANCEL_ERROR        the error's short name (NotFoundException, …)

@@ -230,13 +230,16 @@ static int operation_authorize(struct operation *op, const char *account, bool f
 	if (v == POLICY_UNDECIDED && !final)
 		return 0;
 	audit_log(&(struct audit_record){
-	    .event = AUDIT_DECISION,
-	    .caller = p,
-	    .operation = operation_name(op),
-	    .key = op->key_id,
-	    .allowed = v == POLICY_ALLOW,
-	    .rule = rule,
-	    .reason = v == POLICY_UNDECIDED ? (subject.groups_known ? "account unknown" : "groups unknown") : NULL,
+		.event = AUDIT_DECISION,
+		.caller = p,
+		.operation = operation_name(op),
+		.key = op->key_id,
+		.allowed = v == POLICY_ALLOW,
+		.rule = rule,
+		.reason = v != POLICY_UNDECIDED ? NULL
+			  : subject.groups_known ? "account unknown"
+			  : account               ? "groups unknown"
+						  : "account and groups unknown",
 	});
 	if (v == POLICY_ALLOW)
 		return 1;
@@ -419,7 +422,6 @@ static void operation_route(struct operation *op, void (*next)(struct operation 
 	const char *account = op->key.kind == KEYID_KIND_ARN ? op->key.account
 			      : op->account_param[0]      ? op->account_param
 							  : NULL;
-
 	int r;
 
 	op->routed = next;
@@ -1089,12 +1091,12 @@ static bool status_authorize(struct call *c, struct daemon *d)
 	if (policy_check(d->policy, &subject, POLICY_OP_STATUS, NULL, &rule))
 		return true;
 	audit_log(&(struct audit_record){
-	    .event = AUDIT_DECISION,
-	    .caller = p,
-	    .operation = "status",
-	    .allowed = false,
-	    .rule = rule,
-	    .reason = subject.groups_known ? NULL : "groups unknown",
+		.event = AUDIT_DECISION,
+		.caller = p,
+		.operation = "status",
+		.allowed = false,
+		.rule = rule,
+		.reason = subject.groups_known ? NULL : "groups unknown",
 	});
 	snprintf(msg, sizeof(msg), "the local policy of kmscanceld does not allow uid %u to read its status",
 		 (unsigned)p->uid);

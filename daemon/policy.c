@@ -245,7 +245,13 @@ static int parse_pattern(struct key_spec *k, const char *s, char **ret_error)
 		k->value = strdup(s);
 		if (!k->value)
 			return -ENOMEM;
-		return normalise_arn_glob(k->value, ret_error);
+		r = normalise_arn_glob(k->value, ret_error);
+		if (r < 0) {
+			/* Not counted in the rule yet: rule_done() would miss it. */
+			free(k->value);
+			k->value = NULL;
+		}
+		return r;
 	}
 	if (keyid_parse(s, &id, &reason) < 0)
 		return asprintf(ret_error, "'%s' is not a key ID, key ARN, ARN glob, account:ID, region:NAME or *%s%s",

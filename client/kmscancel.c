@@ -145,8 +145,10 @@ static void help_status(void)
 	printf("Usage: kmscancel [OPTIONS] status\n"
 	       "\n"
 	       "Show kmscanceld's version, uptime, credential source and expiry, and\n"
-	       "counters.  Never shows a secret.  With --quiet, print nothing: the exit\n"
-	       "status says whether kmscanceld answered.\n"
+	       "counters.  Never shows a secret.  Allowed to root and to callers a\n"
+	       "[Policy] rule grants the status operation; others get PermissionDenied.\n"
+	       "With --quiet, print nothing: the exit status says whether kmscanceld\n"
+	       "answered.\n"
 	       "\n"
 	       "Options of every command (also before 'status'):\n");
 	help_global_options();
@@ -344,6 +346,12 @@ static int run_status(struct cli *cli, int argc, char **argv)
 	if (e == KMSCANCEL_OK) {
 		output_status(cli, r);
 		code = EXIT_ALL_OK;
+	} else if (e == KMSCANCEL_E_PERMISSION_DENIED) {
+		/* The daemon says no more than that (it shows every account's
+		 * configuration); say what would change it. */
+		output_error("%s (status is for root and for callers the policy grants its status operation)",
+			     r && kmscancel_result_message(r) ? kmscancel_result_message(r) : kmscancel_strerror(e));
+		code = EXIT_SOME_FAILED;
 	} else {
 		output_error("%s", r ? kmscancel_result_message(r) : kmscancel_strerror(e));
 		code = e == KMSCANCEL_E_CONNECT ? EXIT_UNAVAILABLE : EXIT_SOME_FAILED;

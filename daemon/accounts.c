@@ -457,6 +457,20 @@ static void route_default(struct accounts *a, struct account_route *ret)
 	snprintf(ret->account, sizeof(ret->account), "%s", account ? account : "");
 }
 
+/* The last GetCallerIdentity failed less than ACCOUNTS_IDENTITY_RETRY_MS
+ * ago: it is not asked again yet. */
+static bool identity_failed_recently(const struct accounts *a)
+{
+	struct timespec now;
+
+	if (a->identity != IDENTITY_FAILED)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - a->identity_failed_at.tv_sec) * 1000L +
+		   (now.tv_nsec - a->identity_failed_at.tv_nsec) / 1000000L <
+	       ACCOUNTS_IDENTITY_RETRY_MS;
+}
+
 /*
  * The route for account without waiting: 0 with *ret; -EPERM (refused,
  * msg says why); -EAGAIN when the default account must be learned first;
@@ -493,19 +507,12 @@ static int route_now(struct accounts *a, const char *account, struct account_rou
 			 account, mine, a->config_file, account);
 		return -EPERM;
 	}
-	if (a->identity == IDENTITY_FAILED) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - a->identity_failed_at.tv_sec) * 1000L +
-			(now.tv_nsec - a->identity_failed_at.tv_nsec) / 1000000L <
-		    ACCOUNTS_IDENTITY_RETRY_MS) {
-			snprintf(msg, size,
-				 "account %s has no [Account %s] section, and the account of the default credentials "
-				 "is not known (%s); set [AWS] Account= or add the section",
-				 account, account, a->identity_error ? a->identity_error : "unknown error");
-			return -EKEYEXPIRED;
-		}
+	if (identity_failed_recently(a)) {
+		snprintf(msg, size,
+			 "account %s has no [Account %s] section, and the account of the default credentials is not "
+			 "known (%s); set [AWS] Account= or add the section",
+			 account, account, a->identity_error ? a->identity_error : "unknown error");
+		return -EKEYEXPIRED;
 	}
 	return -EAGAIN;
 }
@@ -671,6 +678,31 @@ int accounts_route(struct accounts *a, const char *account, accounts_route_fn do
 	if (!w)
 		return -ENOMEM;
 	snprintf(w->account, sizeof(w->account), "%s", account);
+	w->done = done;
+	w->userdata = userdata;
+	*a->waiters_tail = w;
+	a->waiters_tail = &w->next;
+	*ret_wait = w;
+	return 0;
+}
+
+int accounts_route_learning(struct accounts *a, accounts_route_fn done, void *userdata,
+			    struct accounts_wait **ret_wait)
+{
+	struct account_route route;
+	struct accounts_wait *w;
+
+	*ret_wait = NULL;
+	if (!accounts_default_account(a) && !identity_failed_recently(a))
+		identity_start(a); /* may learn it at once (the credentials say) */
+	if (a->identity != IDENTITY_ASKING) {
+		route_default(a, &route);
+		done(0, &route, NULL, userdata);
+		return 0;
+	}
+	w = calloc(1, sizeof(*w)); /* account "": served by route_default() */
+	if (!w)
+		return -ENOMEM;
 	w->done = done;
 	w->userdata = userdata;
 	*a->waiters_tail = w;

@@ -124,6 +124,15 @@ struct accounts_wait;
  */
 int accounts_route(struct accounts *a, const char *account, accounts_route_fn done, void *userdata,
 		   struct accounts_wait **ret_wait);
+/*
+ * accounts_route() for a bare key ID of the default credentials when the
+ * policy needs its account (policy.h): waits, as above, while their account
+ * is being learned (starting GetCallerIdentity unless it failed less than
+ * ACCOUNTS_IDENTITY_RETRY_MS ago), then done(0) with the default route,
+ * whose account is "" when it could not be learned.
+ */
+int accounts_route_learning(struct accounts *a, accounts_route_fn done, void *userdata,
+			    struct accounts_wait **ret_wait);
 /* done will not run.  NULL-safe, returns NULL. */
 struct accounts_wait *accounts_wait_cancel(struct accounts *a, struct accounts_wait *w);
 

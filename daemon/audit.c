@@ -171,6 +171,7 @@ static void collect(const struct audit_record *r, struct fields *fs)
 	case AUDIT_DECISION:
 		add(fs, "decision", "KMSCANCEL_DECISION", r->allowed ? "allow" : "deny");
 		add(fs, "rule", "KMSCANCEL_RULE", r->rule);
+		add(fs, "reason", "KMSCANCEL_REASON", r->reason); /* a deny for want of the account or groups */
 		break;
 	case AUDIT_REJECT:
 		add(fs, "decision", "KMSCANCEL_DECISION", "reject");

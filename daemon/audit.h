@@ -18,11 +18,14 @@
  *                          the caller chooses it; absent when it could not
  *                          be read (/proc mounted hidepid=, see peer.h),
  *                          and MESSAGE then says "command name unknown"
- *   KMSCANCEL_OPERATION    cancel, cancel+enable, describe
+ *   KMSCANCEL_OPERATION    cancel, cancel+enable, describe, status (refused)
  *   KMSCANCEL_KEY          the key as the caller gave it (validated first)
  *   KMSCANCEL_DECISION     allow, deny
  *   KMSCANCEL_RULE         file:line of the deciding rule, root, default
- *   KMSCANCEL_REASON       why a request was rejected (reject)
+ *   KMSCANCEL_REASON       why a request was rejected (reject); for a deny,
+ *                          "account unknown", "groups unknown" or "account
+ *                          and groups unknown" when the policy could not
+ *                          decide without them
  *   KMSCANCEL_OUTCOME      success, failure
  *   KMSCANCEL_KEY_STATE    the key's state after success
  *   KMSCANCEL_ERROR        the error's short name (NotFoundException, …)

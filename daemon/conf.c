@@ -565,7 +565,7 @@ static const struct key keys[] = {
 struct parser {
 	struct daemon_config *c;
 	struct pos pos;
-	const char *section; /* a known section, or NULL while in an unknown one */
+	const char *section; /* the current section (known: an unknown one is an error) */
 	long account;        /* index in c->accounts while in an [Account N] section, else -1 */
 	bool in_section;     /* any header seen */
 	char *error;
@@ -586,32 +586,6 @@ static int parser_error(struct parser *p, int r, const char *fmt, ...)
 		p->error = NULL;
 	free(msg);
 	return r;
-}
-
-static int parser_warning(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int parser_warning(struct parser *p, const char *fmt, ...)
-{
-	struct daemon_config *c = p->c;
-	char *msg = NULL, *w = NULL, **n;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	if (r < 0 || asprintf(&w, "%s:%u: %s", p->pos.file, p->pos.line, msg) < 0) {
-		free(msg);
-		return -ENOMEM;
-	}
-	free(msg);
-	n = realloc(c->warnings, (c->n_warnings + 1) * sizeof(char *));
-	if (!n) {
-		free(w);
-		return -ENOMEM;
-	}
-	c->warnings = n;
-	c->warnings[c->n_warnings++] = w;
-	return 0;
 }
 
 /* --- [Account N] ------------------------------------------------------------ */
@@ -746,7 +720,10 @@ static int parse_account_key(struct parser *p, const char *name, const char *val
 		a->duration_sec = v;
 		return 0;
 	}
-	return parser_warning(p, "unknown key %s= in [Account %s], ignored", name, a->id);
+	return parser_error(p, -EINVAL,
+			    "unknown key %s= in [Account %s] (expected Profile=, RoleArn=, ExternalId=, Region= or "
+			    "DurationSeconds=)",
+			    name, a->id);
 }
 
 /* At the end of the file: every section says where its credentials come
@@ -804,9 +781,11 @@ static int parse_header(struct parser *p, char *line)
 		return parser_error(p, -EINVAL, "expected [Account ID] with a 12-digit account ID");
 	if (strncmp(line + 1, "Account", 7) == 0 && (line[8] == ' ' || line[8] == '\t'))
 		return parse_account_header(p, text_strip(line + 9));
+	/* An unknown section is an error, not a warning: a misspelt [Policy]
+	 * would silently drop every Deny= in it. */
 	p->section = known_section(line + 1);
 	if (!p->section)
-		return parser_warning(p, "unknown section [%s], ignored", line + 1);
+		return parser_error(p, -EINVAL, "unknown section [%s]", line + 1);
 	return 0;
 }
 
@@ -824,13 +803,13 @@ static int parse_assignment(struct parser *p, char *line)
 	value = text_strip(eq + 1);
 	if (!p->in_section)
 		return parser_error(p, -EINVAL, "%s= outside of any section", name);
-	if (!p->section)
-		return 0; /* warned about once, at the header */
 	if (p->account >= 0)
 		return parse_account_key(p, name, *value ? value : NULL);
 	k = find_key(p->section, name);
+	/* Unknown keys are errors: a misspelt Deny= would otherwise be a rule
+	 * that silently does not exist. */
 	if (!k)
-		return parser_warning(p, "unknown key %s= in [%s], ignored", name, p->section);
+		return parser_error(p, -EINVAL, "unknown key %s= in [%s]", name, p->section);
 	r = apply_key(p->c, k, *value ? value : k->default_value, &p->pos, &why);
 	if (r == -EINVAL)
 		return parser_error(p, r, "%s=%s: %s", name, value, why);

@@ -10,7 +10,10 @@
  * except Allow= and Deny=, which add a rule each time; an empty value
  * ("Key=") resets a key to its default and "Allow=" or "Deny=" clears the
  * rules so far.  Unknown
- * sections and keys are warnings, bad values errors, both naming file:line.
+ * sections and keys are errors, like bad values, naming file:line: a
+ * misspelt Deny= or [Policy] must not silently drop a rule.  Every key is
+ * declared once, in the keys[] table of conf.c ([Account N] keys in
+ * parse_account_key()).
  *
  * (Named conf.h because autoconf's config.h already takes that name.)
  *
@@ -124,7 +127,8 @@ struct daemon_config {
 	struct config_account *accounts;
 	size_t n_accounts;
 
-	/* Unknown sections and keys: "FILE:LINE: …", for the caller to log. */
+	/* Warnings, "FILE:LINE: …", for the caller to log (none today: unknown
+	 * sections and keys are errors). */
 	char **warnings;
 	size_t n_warnings;
 };

@@ -876,7 +876,8 @@ int daemon_check_config(const struct daemon_options *o)
 			printf("policy:      %s\n", text);
 		free(text);
 	}
-	printf("policy:      root %s\n", d.config.allow_root ? "may do anything (AllowRoot=yes)" : "is refused (AllowRoot=no)");
+	printf("policy:      root %s\n", d.config.allow_root ? "may do anything (AllowRoot=yes)"
+							     : "needs a rule, except for status (AllowRoot=no)");
 	r = credentials_resolve(&d, &c, &error);
 	if (r == -EINPROGRESS) {
 		printf("credentials: %s (fetched when the daemon runs)\n", error ? error : "from the network");

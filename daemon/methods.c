@@ -58,7 +58,8 @@ struct operation {
 	enum account_source route_source;
 	char account[13];                   /* the key's account, "" while unknown (bare key ID) */
 	char *credentials_label;            /* "default", "account N, role …": for the audit */
-	unsigned policy_ops;                /* what the policy is asked about, once routed */
+	unsigned policy_ops;                /* what the policy is asked about */
+	bool policy_pending;                /* undecided until routing learns the account */
 	bool dry_run;                       /* CancelKeyDeletion dryRun: DescribeKey only */
 	bool enable_key;
 	unsigned timeout_ms;
@@ -183,43 +184,67 @@ static void operation_fail(struct operation *op, kmscancel_error error, const ch
 	operation_free(op);
 }
 
-/* Asks the local policy; on refusal replies PermissionDenied (naming the
- * rule set, never other keys) and frees op.  Decided before any request,
- * and audited either way. */
-static bool operation_authorize(struct operation *op, unsigned ops)
+/* The caller as the policy sees it.  The groups are borrowed from d's
+ * cache until its next use; a failed lookup leaves groups_known false, so
+ * group-dependent Deny rules match and group Allows do not (policy.h). */
+static struct policy_subject policy_subject_of(struct daemon *d, const struct peer *p)
+{
+	struct policy_subject s = {.uid = p->uid, .gid = p->gid};
+
+	if (d->groups && policy_groups_cache_get(d->groups, p->uid, p->gid, &s.groups, &s.n_groups) == 0)
+		s.groups_known = true;
+	else
+		s.groups = NULL, s.n_groups = 0;
+	return s;
+}
+
+/* The refusal a caller gets: what it asked, nothing of the configuration
+ * (no path, no rule, no account it did not send); the audit record names
+ * the rule. */
+static void operation_refuse(struct operation *op)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "the local policy of kmscanceld does not allow uid %u to %s%s this key",
+		 (unsigned)call_peer(op->call)->uid, op->verb, op->policy_ops & POLICY_OP_ENABLE ? " and enable" : "");
+	operation_fail(op, KMSCANCEL_E_PERMISSION_DENIED, NULL, msg, NULL);
+}
+
+/*
+ * Asks the local policy about op's key, whose account is account (NULL
+ * while unknown; a key ARN's own is always known).  Returns 1 (allowed), 0
+ * (undecided: only when !final, nothing audited yet; the caller learns the
+ * account and asks again with final), or -1: refused, PermissionDenied
+ * replied and op freed.  With final an undecided verdict is a refusal
+ * (fails closed).  Decisions are audited, with the deciding rule.
+ */
+static int operation_authorize(struct operation *op, const char *account, bool final)
 {
 	const struct peer *p = call_peer(op->call);
 	struct daemon *d = op->daemon;
-	const gid_t *groups = NULL;
-	size_t n_groups = 0;
+	struct policy_subject subject = policy_subject_of(d, p);
+	struct policy_object object = {&op->key, op->region, account};
 	const char *rule = NULL;
-	bool allowed;
+	enum policy_verdict v = policy_decide(d->policy, &subject, op->policy_ops, &object, &rule);
 
-	/* Without the supplementary groups (out of memory), group rules
-	 * simply do not match: fails closed. */
-	if (!d->groups || policy_groups_cache_get(d->groups, p->uid, p->gid, &groups, &n_groups) < 0)
-		groups = NULL, n_groups = 0;
-	struct policy_subject subject = { p->uid, p->gid, groups, n_groups };
-	struct policy_object object = { &op->key, op->region,
-					op->account_param[0] ? op->account_param : daemon_account(d) };
-	allowed = policy_check(d->policy, &subject, ops, &object, &rule);
-
+	if (v == POLICY_UNDECIDED && !final)
+		return 0;
 	audit_log(&(struct audit_record){
 		.event = AUDIT_DECISION,
 		.caller = p,
 		.operation = operation_name(op),
 		.key = op->key_id,
-		.allowed = allowed,
+		.allowed = v == POLICY_ALLOW,
 		.rule = rule,
+		.reason = v != POLICY_UNDECIDED ? NULL
+			  : subject.groups_known ? "account unknown"
+			  : account               ? "groups unknown"
+						  : "account and groups unknown",
 	});
-	if (!allowed) {
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "the local policy ([Policy] in %s) does not allow uid %u to %s%s this key",
-			 daemon_config_path(d), (unsigned)p->uid, op->verb, ops & POLICY_OP_ENABLE ? " and enable" : "");
-		operation_fail(op, KMSCANCEL_E_PERMISSION_DENIED, NULL, msg, NULL);
-	}
-	return allowed;
+	if (v == POLICY_ALLOW)
+		return 1;
+	operation_refuse(op);
+	return -1;
 }
 
 /* The common start of every key operation: parameters, key ID, region,
@@ -237,8 +262,9 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 	struct operation *op;
 	const char *reason = NULL;
 	long long timeout = 0;
-	const char *unknown = NULL;
+	const char *unknown = NULL, *account;
 	size_t key_len;
+	int r;
 
 	if (varlink_check_fields(parameters, fields, &unknown) < 0) {
 		call_reply_invalid_parameter(c, unknown ? unknown : "parameters");
@@ -321,7 +347,18 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 			       NULL);
 		return NULL;
 	}
+	/* The policy before anything else happens: a refused caller causes no
+	 * routing, no credential fetch, no STS call, and learns nothing.  The
+	 * account of a bare key ID is the call's, else the daemon's if known;
+	 * when the verdict hangs on it, routing learns it (route_done). */
 	op->policy_ops = ops;
+	account = op->key.kind == KEYID_KIND_ARN ? op->key.account
+		  : op->account_param[0]         ? op->account_param
+						 : daemon_account(d);
+	r = operation_authorize(op, account, account != NULL);
+	if (r < 0)
+		return NULL;
+	op->policy_pending = r == 0;
 	return op;
 }
 
@@ -344,6 +381,14 @@ static void route_done(int r, const struct account_route *route, const char *err
 	struct operation *op = userdata;
 
 	op->route_wait = NULL;
+	/* Undecided before routing: decided now with the account routing
+	 * learnt, or without it (a deny) when it failed.  Either way before
+	 * any routing error reaches the caller. */
+	if (op->policy_pending) {
+		op->policy_pending = false;
+		if (operation_authorize(op, r == 0 && route->account[0] ? route->account : NULL, true) < 0)
+			return;
+	}
 	if (r == -EPERM) {
 		/* CancelKeyDeletion never crosses accounts: refused here
 		 * rather than sent with another account's credentials. */
@@ -365,22 +410,28 @@ static void route_done(int r, const struct account_route *route, const char *err
 	op->route_source = route->source;
 	memcpy(op->account, route->account, sizeof(op->account));
 	op->credentials_label = strdup(route->label);
-	if (operation_authorize(op, op->policy_ops))
-		op->routed(op);
+	op->routed(op);
 }
 
-/* Finds whose credentials serve op's key (accounts_route()), asks the
- * policy, then runs next(op), or fails op.  A key of an account without
- * credentials is refused first, whatever the policy says.  op may be gone
- * when this returns. */
+/* Finds whose credentials serve op's key (accounts_route()), settles a
+ * policy verdict that waited for the account, then runs next(op), or fails
+ * op.  A key of an account without credentials is refused, to callers the
+ * policy allowed.  op may be gone when this returns. */
 static void operation_route(struct operation *op, void (*next)(struct operation *op))
 {
 	const char *account = op->key.kind == KEYID_KIND_ARN ? op->key.account
 			      : op->account_param[0]      ? op->account_param
 							  : NULL;
+	int r;
 
 	op->routed = next;
-	if (accounts_route(op->daemon->accounts, account, route_done, op, &op->route_wait) < 0)
+	/* A verdict waiting for a bare key ID's account waits for the default
+	 * credentials' account to be learnt. */
+	if (op->policy_pending && !account)
+		r = accounts_route_learning(op->daemon->accounts, route_done, op, &op->route_wait);
+	else
+		r = accounts_route(op->daemon->accounts, account, route_done, op, &op->route_wait);
+	if (r < 0)
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
 }
 
@@ -1025,6 +1076,37 @@ static struct json_object *status_accounts(struct daemon *d)
 	return a;
 }
 
+/* GetStatus shows every account's configuration, credential state and
+ * the daemon's activity: it is the policy's "status" operation (root
+ * always).  A refusal is audited (an allowed one is not: monitoring polls
+ * it) and answered PermissionDenied. */
+static bool status_authorize(struct call *c, struct daemon *d)
+{
+	const struct peer *p = call_peer(c);
+	struct policy_subject subject = policy_subject_of(d, p);
+	const char *rule = NULL;
+	struct json_object *params;
+	char msg[128];
+
+	if (policy_check(d->policy, &subject, POLICY_OP_STATUS, NULL, &rule))
+		return true;
+	audit_log(&(struct audit_record){
+		.event = AUDIT_DECISION,
+		.caller = p,
+		.operation = "status",
+		.allowed = false,
+		.rule = rule,
+		.reason = subject.groups_known ? NULL : "groups unknown",
+	});
+	snprintf(msg, sizeof(msg), "the local policy of kmscanceld does not allow uid %u to read its status",
+		 (unsigned)p->uid);
+	params = json_object_new_object();
+	json_object_object_add(params, "message", json_object_new_string(msg));
+	daemon_count_failure(d, KMSCANCEL_E_PERMISSION_DENIED);
+	call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_PERMISSION_DENIED), params);
+	return false;
+}
+
 static void method_get_status(struct call *c, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -1037,6 +1119,11 @@ static void method_get_status(struct call *c, void *userdata)
 		json_object_put(params);
 		json_object_put(kms);
 		call_reply_invalid_parameter(c, unknown ? unknown : "parameters");
+		return;
+	}
+	if (!status_authorize(c, d)) {
+		json_object_put(params);
+		json_object_put(kms);
 		return;
 	}
 

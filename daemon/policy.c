@@ -13,12 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "endpoint.h"
 #include "keyid.h"
 
 /* Bounds on what a config file can make us hold. */
 #define POLICY_MAX_RULES 4096
 #define POLICY_MAX_KEYS_PER_RULE 1024
-#define POLICY_MAX_GROUPS 65536
 
 enum who_kind {
 	WHO_ANYONE,
@@ -159,8 +159,11 @@ static int parse_ops(struct rule *r, const char *s, char **ret_error)
 			r->ops |= POLICY_OP_ENABLE;
 		else if (strcmp(t, "describe") == 0)
 			r->ops |= POLICY_OP_DESCRIBE;
+		else if (strcmp(t, "status") == 0)
+			r->ops |= POLICY_OP_STATUS;
 		else {
-			int rc = asprintf(ret_error, "unknown operation '%s' (cancel, enable, describe or *)", t);
+			int rc =
+			    asprintf(ret_error, "unknown operation '%s' (cancel, enable, describe, status or *)", t);
 			free(copy);
 			return rc < 0 ? -ENOMEM : -EINVAL;
 		}
@@ -168,6 +171,101 @@ static int parse_ops(struct rule *r, const char *s, char **ret_error)
 	free(copy);
 	if (!r->ops)
 		return asprintf(ret_error, "no operation in '%s'", s) < 0 ? -ENOMEM : -EINVAL;
+	return 0;
+}
+
+static bool is_upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+/*
+ * An ARN glob, normalised as keyid.c normalises what callers send: letters
+ * of the key part (after "key/") are folded to lower case; upper case
+ * anywhere else (partition, region, "arn", "kms", "key") or inside a
+ * bracket expression is refused, as keyid.c refuses it from callers (and
+ * folding "[A-F]" would change what a range means).  The result matches
+ * exactly the keys the writer named, in the form the daemon compares.
+ */
+static int normalise_arn_glob(char *s, char **ret_error)
+{
+	const char *key_part = strstr(s, "key/");
+	bool bracket = false;
+
+	for (char *c = s; *c; c++) {
+		if (bracket) {
+			if (*c == ']')
+				bracket = false;
+			else if (is_upper(*c))
+				goto bracket_upper;
+			continue;
+		}
+		if (*c == '[') {
+			bracket = true;
+			if (c[1] == '!' || c[1] == '^')
+				c++;
+			if (c[1] == ']')
+				c++; /* a leading ']' is a member */
+			continue;
+		}
+		if (*c == '\\' && c[1])
+			c++;
+		if (!is_upper(*c))
+			continue;
+		if (!key_part || c < key_part + 4)
+			return asprintf(ret_error,
+					"'%s': upper case in an ARN's partition, region or literals never matches "
+					"(AWS writes them in lower case)",
+					s) < 0
+				   ? -ENOMEM
+				   : -EINVAL;
+		*c = (char)(*c - 'A' + 'a');
+	}
+	return 0;
+bracket_upper:
+	return asprintf(ret_error,
+			"'%s': write key IDs in lower case inside [...] (key IDs are compared in lower case)", s) < 0
+		   ? -ENOMEM
+		   : -EINVAL;
+}
+
+/* A key ID, key ARN or ARN glob, in the form the daemon compares: a key ID
+ * or ARN without glob characters must be one keyid.c accepts (its canonical
+ * form is kept); a glob must be an ARN glob. */
+static int parse_pattern(struct key_spec *k, const char *s, char **ret_error)
+{
+	struct keyid id;
+	const char *reason = NULL;
+	int r;
+
+	k->kind = KEY_PATTERN;
+	if (strpbrk(s, "*?[\\")) {
+		if (strncmp(s, "arn:", 4) != 0)
+			return asprintf(ret_error, "'%s': only ARNs can be globs", s) < 0 ? -ENOMEM : -EINVAL;
+		k->value = strdup(s);
+		if (!k->value)
+			return -ENOMEM;
+		r = normalise_arn_glob(k->value, ret_error);
+		if (r < 0) {
+			/* Not counted in the rule yet: rule_done() would miss it. */
+			free(k->value);
+			k->value = NULL;
+		}
+		return r;
+	}
+	if (keyid_parse(s, &id, &reason) < 0)
+		return asprintf(ret_error, "'%s' is not a key ID, key ARN, ARN glob, account:ID, region:NAME or *%s%s",
+				s, reason ? ": " : "", reason ? reason : "") < 0
+			   ? -ENOMEM
+			   : -EINVAL;
+	if (id.kind == KEYID_KIND_ARN)
+		r = asprintf(&k->value, "arn:%s:kms:%s:%s:key/%s", id.partition, id.region, id.account, id.id);
+	else
+		r = asprintf(&k->value, "%s", id.id);
+	if (r < 0) {
+		k->value = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -183,14 +281,16 @@ static int parse_key(struct key_spec *k, const char *s, char **ret_error)
 	} else if (strncmp(s, "region:", 7) == 0) {
 		if (!s[7])
 			return asprintf(ret_error, "'%s' names no region", s) < 0 ? -ENOMEM : -EINVAL;
+		/* Regions callers can name are lower case (keyid.c): any other
+		 * spelling would match nothing. */
+		if (!endpoint_region_valid(s + 7))
+			return asprintf(ret_error, "'%s': expected a region name such as us-east-1 (lower case)", s) < 0
+				   ? -ENOMEM
+				   : -EINVAL;
 		k->kind = KEY_REGION;
 		s += 7;
-	} else if (strncmp(s, "arn:", 4) == 0 || keyid_is_valid(s)) {
-		k->kind = KEY_PATTERN;
 	} else {
-		return asprintf(ret_error, "'%s' is not a key ID, key ARN, ARN glob, account:ID, region:NAME or *", s) < 0
-			       ? -ENOMEM
-			       : -EINVAL;
+		return parse_pattern(k, s, ret_error);
 	}
 	k->value = strdup(s);
 	return k->value ? 0 : -ENOMEM;
@@ -275,110 +375,193 @@ int policy_add_rule(struct policy *p, bool deny, const char *text, const char *o
 	return rc;
 }
 
-static bool who_matches(const struct rule *r, const struct policy_subject *s)
+/* A match that may depend on what is unknown (policy.h, "Fail closed"). */
+enum match {
+	MATCH_NO,
+	MATCH_YES,
+	MATCH_MAYBE,
+};
+
+static enum match match_of(bool b)
+{
+	return b ? MATCH_YES : MATCH_NO;
+}
+
+static enum match who_matches(const struct rule *r, const struct policy_subject *s)
 {
 	switch (r->who) {
 	case WHO_ANYONE:
-		return true;
+		return MATCH_YES;
 	case WHO_USER:
-		return s->uid == (uid_t)r->id;
+		return match_of(s->uid == (uid_t)r->id);
 	case WHO_GROUP:
 		if (s->gid == (gid_t)r->id)
-			return true;
+			return MATCH_YES;
 		for (size_t i = 0; i < s->n_groups; i++)
 			if (s->groups[i] == (gid_t)r->id)
-				return true;
-		return false;
+				return MATCH_YES;
+		return s->groups_known ? MATCH_NO : MATCH_MAYBE;
 	case WHO_NOBODY:
 	default:
-		return false;
+		return MATCH_NO;
 	}
 }
 
-/* The ARN a key resolves to, if we know enough to say; "" otherwise. */
-static void key_arn(const struct policy_object *o, char *buf, size_t size)
+/* The ARN a key resolves to into buf, or false when it cannot be built (a
+ * bare key ID whose region or account is unknown).  The partition of a
+ * bare key ID is its region's. */
+static bool key_arn(const struct policy_object *o, char *buf, size_t size)
 {
 	const struct keyid *k = o->key;
 
-	buf[0] = '\0';
 	if (k->kind == KEYID_KIND_ARN)
 		snprintf(buf, size, "arn:%s:kms:%s:%s:key/%s", k->partition, k->region, k->account, k->id);
-	else if (o->default_region && o->account)
-		snprintf(buf, size, "arn:%s:kms:%s:%s:key/%s", "aws", o->default_region, o->account, k->id);
+	else if (o->region && o->account)
+		snprintf(buf, size, "arn:%s:kms:%s:%s:key/%s", endpoint_partition_for_region(o->region), o->region,
+			 o->account, k->id);
+	else
+		return false;
+	return true;
 }
 
-static bool key_matches(const struct key_spec *spec, const struct policy_object *o, const char *arn)
+/* arn is NULL when the key's ARN cannot be built. */
+static enum match key_matches(const struct key_spec *spec, const struct policy_object *o, const char *arn)
 {
 	const struct keyid *k = o->key;
-	const char *region = k->kind == KEYID_KIND_ARN ? k->region : o->default_region;
+	const char *region = k->kind == KEYID_KIND_ARN ? k->region : o->region;
 	const char *account = k->kind == KEYID_KIND_ARN ? k->account : o->account;
 
 	switch (spec->kind) {
 	case KEY_ANY:
-		return true;
+		return MATCH_YES;
 	case KEY_ACCOUNT:
-		return account && strcmp(spec->value, account) == 0;
+		return account ? match_of(strcmp(spec->value, account) == 0) : MATCH_MAYBE;
 	case KEY_REGION:
-		return region && strcmp(spec->value, region) == 0;
+		return region ? match_of(strcmp(spec->value, region) == 0) : MATCH_MAYBE;
 	case KEY_PATTERN:
 		/* A bare key ID in the rule matches that key in any form; a
 		 * pattern that starts with arn: matches the resolved ARN. */
 		if (fnmatch(spec->value, k->id, 0) == 0)
-			return true;
-		return arn[0] && fnmatch(spec->value, arn, 0) == 0;
+			return MATCH_YES;
+		if (strncmp(spec->value, "arn:", 4) != 0)
+			return MATCH_NO;
+		return arn ? match_of(fnmatch(spec->value, arn, 0) == 0) : MATCH_MAYBE;
 	}
-	return false;
+	return MATCH_NO;
 }
 
-static bool rule_matches(const struct rule *r, const struct policy_subject *s, unsigned op,
-			 const struct policy_object *o, const char *arn)
+/* WHO and OPERATIONS and any of KEYS (not consulted for status). */
+static enum match rule_matches(const struct rule *r, const struct policy_subject *s, unsigned op,
+			       const struct policy_object *o, const char *arn)
 {
-	if (!(r->ops & op) || !who_matches(r, s))
-		return false;
-	for (size_t j = 0; j < r->n_keys; j++)
-		if (key_matches(&r->keys[j], o, arn))
-			return true;
-	return false;
+	enum match who, keys = MATCH_NO;
+
+	if (!(r->ops & op))
+		return MATCH_NO;
+	who = who_matches(r, s);
+	if (who == MATCH_NO)
+		return MATCH_NO;
+	if (op == POLICY_OP_STATUS)
+		return who;
+	for (size_t j = 0; j < r->n_keys && keys != MATCH_YES; j++) {
+		enum match m = key_matches(&r->keys[j], o, arn);
+		if (m != MATCH_NO)
+			keys = m;
+	}
+	if (keys == MATCH_NO)
+		return MATCH_NO;
+	return who == MATCH_YES && keys == MATCH_YES ? MATCH_YES : MATCH_MAYBE;
 }
 
-/* The first rule that matches op, or NULL (default deny). */
+/* The first rule that matches op, or NULL (default deny).  pessimistic: a
+ * maybe matches if it is a Deny; otherwise if it is an Allow. */
 static const struct rule *first_match(const struct policy *p, const struct policy_subject *s, unsigned op,
-				      const struct policy_object *o, const char *arn)
+				      const struct policy_object *o, const char *arn, bool pessimistic)
 {
-	for (size_t i = 0; i < p->n_rules; i++)
-		if (rule_matches(&p->rules[i], s, op, o, arn))
-			return &p->rules[i];
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rule *r = &p->rules[i];
+		enum match m = rule_matches(r, s, op, o, arn);
+
+		if (m == MATCH_YES || (m == MATCH_MAYBE && r->deny == pessimistic))
+			return r;
+	}
 	return NULL;
 }
 
-bool policy_check(const struct policy *p, const struct policy_subject *s, unsigned ops,
-		  const struct policy_object *o, const char **ret_rule)
+/* One evaluation of every operation in ops: true if each is allowed.
+ * *ret_rule: the rule that denied, or the last one that allowed. */
+static bool evaluate(const struct policy *p, const struct policy_subject *s, unsigned ops,
+		     const struct policy_object *o, const char *arn, bool pessimistic, const char **ret_rule)
 {
 	const char *decided = "default";
-	char arn[256];
 
-	if (s->uid == 0 && p->allow_root) {
-		if (ret_rule)
-			*ret_rule = "root";
-		return true;
-	}
-	key_arn(o, arn, sizeof(arn));
-	for (unsigned op = 1; op & POLICY_OP_ALL; op <<= 1) {
+	for (unsigned op = 1; op <= POLICY_OP_STATUS; op <<= 1) {
 		const struct rule *r;
 
 		if (!(ops & op))
 			continue;
-		r = first_match(p, s, op, o, arn);
+		r = first_match(p, s, op, o, arn, pessimistic);
 		if (!r || r->deny) {
-			if (ret_rule)
-				*ret_rule = r ? r->origin : "default";
+			*ret_rule = r ? r->origin : "default";
 			return false;
 		}
 		decided = r->origin;
 	}
+	*ret_rule = decided;
+	return true;
+}
+
+const char *policy_verdict_to_string(enum policy_verdict v)
+{
+	switch (v) {
+	case POLICY_DENY:
+		return "deny";
+	case POLICY_ALLOW:
+		return "allow";
+	case POLICY_UNDECIDED:
+		return "undecided";
+	}
+	return NULL;
+}
+
+enum policy_verdict policy_decide(const struct policy *p, const struct policy_subject *s, unsigned ops,
+				  const struct policy_object *o, const char **ret_rule)
+{
+	const char *pessimistic_rule, *optimistic_rule, *rule;
+	enum policy_verdict v;
+	char buf[256];
+	const char *arn = NULL;
+
+	if (s->uid == 0 && (p->allow_root || ops == POLICY_OP_STATUS)) {
+		if (ret_rule)
+			*ret_rule = "root";
+		return POLICY_ALLOW;
+	}
+	if (!ops || (ops & ~(POLICY_OP_ALL | POLICY_OP_STATUS)) || (!o && ops != POLICY_OP_STATUS)) {
+		if (ret_rule)
+			*ret_rule = "default";
+		return POLICY_DENY;
+	}
+	if (o && key_arn(o, buf, sizeof(buf)))
+		arn = buf;
+	/* Pessimistic allows only if optimistic does (a maybe Allow that
+	 * matches only optimistically comes before anything else the
+	 * pessimistic pass finds), so three outcomes remain. */
+	if (evaluate(p, s, ops, o, arn, true, &pessimistic_rule))
+		v = POLICY_ALLOW, rule = pessimistic_rule;
+	else if (!evaluate(p, s, ops, o, arn, false, &optimistic_rule))
+		v = POLICY_DENY, rule = optimistic_rule;
+	else
+		v = POLICY_UNDECIDED, rule = pessimistic_rule;
 	if (ret_rule)
-		*ret_rule = decided;
-	return ops != 0;
+		*ret_rule = rule;
+	return v;
+}
+
+bool policy_check(const struct policy *p, const struct policy_subject *s, unsigned ops, const struct policy_object *o,
+		  const char **ret_rule)
+{
+	return policy_decide(p, s, ops, o, ret_rule) == POLICY_ALLOW;
 }
 
 size_t policy_n_rules(const struct policy *p)
@@ -388,19 +571,22 @@ size_t policy_n_rules(const struct policy *p)
 
 static const char *ops_string(unsigned ops, char *buf, size_t size)
 {
-	if (ops == POLICY_OP_ALL)
-		return "do anything";
-	snprintf(buf, size, "%s%s%s%s%s", ops & POLICY_OP_CANCEL ? "cancel" : "",
-		 (ops & POLICY_OP_CANCEL) && (ops & ~POLICY_OP_CANCEL) ? "," : "", ops & POLICY_OP_ENABLE ? "enable" : "",
-		 (ops & POLICY_OP_ENABLE) && (ops & POLICY_OP_DESCRIBE) ? "," : "",
-		 ops & POLICY_OP_DESCRIBE ? "describe" : "");
+	static const char *const names[] = {"cancel", "enable", "describe", "status"};
+	size_t n = 0;
+
+	if ((ops & POLICY_OP_ALL) == POLICY_OP_ALL && !(ops & POLICY_OP_STATUS))
+		return "do anything but status";
+	buf[0] = '\0';
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (ops & (1u << i))
+			n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s", n ? "," : "", names[i]);
 	return buf;
 }
 
 int policy_describe_rule(const struct policy *p, size_t i, char **ret)
 {
 	const struct rule *r;
-	char who[64], opsbuf[32];
+	char who[64], opsbuf[48];
 
 	if (i >= p->n_rules)
 		return -EINVAL;
@@ -432,15 +618,45 @@ int policy_describe_rule(const struct policy *p, size_t i, char **ret)
 	return 0;
 }
 
+/* getpwuid_r() with a buffer grown on ERANGE up to POLICY_PW_BUFFER_MAX:
+ * 0 with *ret_name (malloc'ed) or NULL when uid has no entry, or a
+ * negative errno when the lookup failed (then the groups are unknown). */
+static int lookup_user_name(uid_t uid, char **ret_name)
+{
+	size_t size = 4096;
+
+	for (;;) {
+		struct passwd pw, *found = NULL;
+		char *buf = malloc(size);
+		int r;
+
+		if (!buf)
+			return -ENOMEM;
+		r = getpwuid_r(uid, &pw, buf, size, &found);
+		if (r == 0) {
+			*ret_name = found ? strdup(found->pw_name) : NULL;
+			free(buf);
+			return found && !*ret_name ? -ENOMEM : 0;
+		}
+		free(buf);
+		if (r != ERANGE || size >= POLICY_PW_BUFFER_MAX)
+			return -r;
+		size *= 2;
+	}
+}
+
 int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n)
 {
-	struct passwd pw, *found = NULL;
-	char buf[4096];
+	char *name = NULL;
 	gid_t *groups;
-	int n = 32;
+	int n = 32, r;
 
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found) {
-		/* A uid without a passwd entry still has its primary group. */
+	r = lookup_user_name(uid, &name);
+	if (r < 0)
+		return r;
+	if (!name) {
+		/* A uid without a passwd entry has no name to be a member
+		 * by: its primary group only. */
 		groups = malloc(sizeof(*groups));
 		if (!groups)
 			return -ENOMEM;
@@ -453,18 +669,25 @@ int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n)
 		int want = n;
 
 		groups = malloc((size_t)n * sizeof(*groups));
-		if (!groups)
-			return -ENOMEM;
-		if (getgrouplist(found->pw_name, gid, groups, &want) >= 0) {
+		if (!groups) {
+			r = -ENOMEM;
+			break;
+		}
+		if (getgrouplist(name, gid, groups, &want) >= 0) {
 			*ret = groups;
 			*ret_n = (size_t)want;
-			return 0;
+			r = 0;
+			break;
 		}
 		free(groups);
-		if (want <= n || want > POLICY_MAX_GROUPS)
-			return -E2BIG;
+		if (want <= n || want > POLICY_MAX_GROUPS) {
+			r = -E2BIG;
+			break;
+		}
 		n = want;
 	}
+	free(name);
+	return r;
 }
 
 /* --- the groups cache ---------------------------------------------------------------------- */

@@ -7,10 +7,13 @@
  *   Allow=WHO OPERATIONS KEYS...
  *   Deny=WHO OPERATIONS KEYS...
  *     WHO         user:NAME|UID, group:NAME|GID, or *
- *     OPERATIONS  comma list of cancel, enable, describe, or *
+ *     OPERATIONS  comma list of cancel, enable, describe, status, or *
+ *                 (* is cancel,enable,describe: status shows every
+ *                 account's configuration and the daemon's activity, so it
+ *                 is granted only by name)
  *     KEYS        key IDs, key ARNs, ARN globs (fnmatch), account:ID,
- *                 region:NAME, or *
- *   AllowRoot=yes|no   (default yes)
+ *                 region:NAME, or *; not consulted for status
+ *   AllowRoot=yes|no   (default yes; root may always ask for status)
  *
  * First match wins, in file order, for each operation a call needs: the
  * first rule whose WHO, OPERATIONS and KEYS all match decides that
@@ -22,8 +25,25 @@
  * a firewall's, and "specific" has no order between a key glob and an
  * account.  Root is allowed before any rule unless AllowRoot=no.
  *
- * A bare key ID is matched as itself and as the ARN it resolves to (default
- * region, and the daemon's account once known).  User and group names are
+ * A bare key ID is matched as itself and as the ARN it resolves to: the
+ * partition of its region (endpoint_partition_for_region()), the region
+ * used for it, and its account once known.
+ *
+ * Fail closed.  What the policy needs may be unknown when it is asked: the
+ * account of a bare key ID (the daemon's account before GetCallerIdentity
+ * answered, or after it failed), hence the ARN it resolves to, and the
+ * caller's supplementary groups (the group lookup failed).  A rule whose
+ * match depends on something unknown is a "maybe".  policy_decide()
+ * evaluates twice: pessimistically (a maybe Deny matches, a maybe Allow does
+ * not) and optimistically (the reverse).  Both allow: ALLOW; both deny:
+ * DENY; else UNDECIDED, which the caller may settle by learning more (the
+ * account) and must otherwise treat as a deny (policy_check()).
+ *
+ * Key IDs written in rules are normalised as common/keyid.c normalises the
+ * ones callers send: hex digits folded to lower case, in bare IDs and in an
+ * ARN's key part.  What keyid.c refuses from callers (upper case in the
+ * partition, region or literals, a malformed ARN) is refused in a rule too,
+ * so a rule can never silently match nothing.  User and group names are
  * resolved when the policy is loaded; a name that does not exist makes the
  * rule match nobody (with a warning), so a typo in an Allow fails closed
  * (and one in a Deny is loud).
@@ -38,7 +58,8 @@ enum policy_op {
 	POLICY_OP_CANCEL = 1 << 0,
 	POLICY_OP_ENABLE = 1 << 1,
 	POLICY_OP_DESCRIBE = 1 << 2,
-	POLICY_OP_ALL = POLICY_OP_CANCEL | POLICY_OP_ENABLE | POLICY_OP_DESCRIBE,
+	POLICY_OP_STATUS = 1 << 3, /* GetStatus: named explicitly, keys not consulted */
+	POLICY_OP_ALL = POLICY_OP_CANCEL | POLICY_OP_ENABLE | POLICY_OP_DESCRIBE, /* what "*" means */
 };
 
 struct policy;
@@ -54,25 +75,48 @@ struct policy *policy_free(struct policy *p); /* NULL-safe */
 int policy_add_rule(struct policy *p, bool deny, const char *text, const char *origin, char **ret_error,
 		    char **ret_warning);
 
-/* The caller, as the kernel told us, with its supplementary groups. */
+/* The caller, as the kernel told us, with its supplementary groups.
+ * groups_known is false when the group lookup failed: then group: rules
+ * that the primary gid does not satisfy are a "maybe" (see above). */
 struct policy_subject {
 	uid_t uid;
 	gid_t gid;
 	const gid_t *groups;
 	size_t n_groups;
+	bool groups_known;
 };
 
-/* The key, parsed, and what a bare key ID resolves to. */
+/* The key, parsed, and what a bare key ID resolves to.  A key ARN carries
+ * its own region and account; for a bare key ID region is the one the call
+ * uses (the [Account N]'s or the daemon's default) and account its account,
+ * NULL while unknown. */
 struct policy_object {
 	const struct keyid *key;
-	const char *default_region; /* may be NULL */
-	const char *account;        /* the daemon's account, may be NULL */
+	const char *region;  /* may be NULL (unknown) */
+	const char *account; /* may be NULL (unknown) */
 };
 
-/* Whether subject may perform every operation in ops on object.
+enum policy_verdict {
+	POLICY_DENY,
+	POLICY_ALLOW,
+	POLICY_UNDECIDED, /* depends on what is unknown: deny unless learnt */
+};
+
+/* "deny", "allow", "undecided". */
+const char *policy_verdict_to_string(enum policy_verdict v);
+
+/*
+ * Whether subject may perform every operation in ops on object (NULL when
+ * ops is POLICY_OP_STATUS alone), given what is unknown (above).
  * *ret_rule (borrowed, may be passed NULL) names the rule that decided:
- * "file:line", "root" for AllowRoot=yes, or "default" when no rule matched
- * (default deny). */
+ * "file:line", "root" for AllowRoot=yes (or status), or "default" when no
+ * rule matched (default deny); for UNDECIDED, the rule that denies if the
+ * unknown is not learnt.
+ */
+enum policy_verdict policy_decide(const struct policy *p, const struct policy_subject *s, unsigned ops,
+				  const struct policy_object *o, const char **ret_rule);
+
+/* The fail-closed form: true only for POLICY_ALLOW. */
 bool policy_check(const struct policy *p, const struct policy_subject *s, unsigned ops,
 		  const struct policy_object *o, const char **ret_rule);
 
@@ -82,8 +126,14 @@ size_t policy_n_rules(const struct policy *p);
 int policy_describe_rule(const struct policy *p, size_t i, char **ret);
 
 /* The supplementary groups of uid (primary gid included), via
+ * getpwuid_r() (its buffer grown on ERANGE, up to POLICY_PW_BUFFER_MAX) and
  * getgrouplist().  *ret is malloc'ed.  A uid without a passwd entry has its
- * primary group only. */
+ * primary group only.  Returns 0, or a negative errno when the groups are
+ * not known: the passwd lookup failed (NSS error, -ERANGE past the bound),
+ * -ENOMEM, or -E2BIG for more than POLICY_MAX_GROUPS groups.  The caller
+ * then evaluates with groups_known false. */
+#define POLICY_MAX_GROUPS    65536     /* NGROUPS_MAX on Linux */
+#define POLICY_PW_BUFFER_MAX (1 << 20) /* getpwuid_r's buffer, at most */
 int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n);
 
 /*
@@ -98,8 +148,10 @@ int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n);
 struct policy_groups_cache;
 struct policy_groups_cache *policy_groups_cache_new(unsigned long long (*now_ms)(void));
 struct policy_groups_cache *policy_groups_cache_free(struct policy_groups_cache *c); /* NULL-safe */
-/* The groups of uid/gid, borrowed until the next call on c.  Returns 0 or
- * -ENOMEM / -E2BIG (then group rules cannot match; the caller goes on). */
+/* The groups of uid/gid, borrowed until the next call on c.  Returns 0, or
+ * policy_lookup_groups()'s error: then the groups are unknown and the caller
+ * evaluates with groups_known false.  A failure is never cached: the next
+ * call looks up again. */
 int policy_groups_cache_get(struct policy_groups_cache *c, uid_t uid, gid_t gid, const gid_t **ret,
 			    size_t *ret_n);
 /* Forgets every entry (a reload: memberships may have changed with it). */

@@ -15,7 +15,8 @@ start_daemon
 run_cli --json cancel "$KEY1"
 expect_rc 1 "default deny"
 expect_contains "$OUT" '"error":"PermissionDenied"' "refusal is PermissionDenied"
-expect_contains "$OUT" "[Policy]" "the refusal names the rule set"
+expect_contains "$OUT" "local policy" "the refusal says it is the local policy"
+case "$OUT" in *kmscanceld.conf* | *"$T"*) fail "the refusal names the config file: $OUT" ;; *) pass "the refusal names no path" ;; esac
 [ "$(fake_stat requests)" = 0 ] && pass "a refused call sends nothing" || fail "the fake saw a request"
 [ "$(key_state "$KEY1")" = PendingDeletion ] && pass "key untouched" || fail "key changed"
 stop_daemon
@@ -29,6 +30,7 @@ Account=$TEST_ACCOUNT
 AllowRoot=no
 Allow=user:$me cancel,describe $KEY1
 Allow=* describe arn:aws:kms:*:$TEST_ACCOUNT:key/2*
+Allow=user:$me describe account:444455556666
 [KMS]
 RetryBase=50ms
 CONF
@@ -45,10 +47,14 @@ expect_rc 1 "--enable needs the enable operation"
 [ "$(key_state "$KEY1")" = PendingDeletion ] && pass "refused --enable cancels nothing" || fail "key changed"
 run_cli describe "$KEY2"
 expect_rc 0 "describe by ARN glob through the resolved ARN"
-# Another account's ARN is refused locally, whatever the policy says.
+# Another account's ARN is refused locally even when the policy allows it
+# (no credentials for it); only then does the caller learn why.
 run_cli --json describe "arn:aws:kms:$TEST_REGION:444455556666:key/$KEY2"
 expect_rc 1 "another account's key"
 expect_contains "$OUT" "account 444455556666" "the refusal names the account"
+run_cli --json cancel "arn:aws:kms:$TEST_REGION:444455556666:key/$KEY2"
+expect_rc 1 "another account's key, not allowed"
+expect_contains "$OUT" "local policy" "... refused by the policy first"
 [ "$(fake_stat requests)" = 2 ] && pass "refused calls sent nothing" || fail "requests: $(fake_stat requests)"
 grep -q "decision=deny" "$T/daemon.log" && pass "denials are audited" || fail "no deny record in the log"
 stop_daemon

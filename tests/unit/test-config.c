@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kmscanceld.conf: defaults, every key, errors and warnings with file:line,
+ * kmscanceld.conf: defaults, every key, errors (unknown keys too) with file:line,
  * missing files, and how the file's keys override the AWS settings.
  */
 #include "config.h"
@@ -254,17 +254,29 @@ static void test_syntax_errors(void **state)
 	load_fails("[Daemon]\n\nSocket /x\n", "k.conf:3: expected Key=Value");
 }
 
-static void test_warnings(void **state)
+/* Unknown sections and keys are errors in every section, naming file:line:
+ * a misspelt Deny= or [Policy] must not silently drop a rule. */
+static void test_unknown_is_error(void **state)
+{
+	load_fails("[Daemon]\nSoket=/x\n", "k.conf:2: unknown key Soket= in [Daemon]");
+	load_fails("[AWS]\nRegion=us-east-1\nRegio=eu-west-1\n", "k.conf:3: unknown key Regio= in [AWS]");
+	load_fails("[KMS]\nTimeOut=3\n", "k.conf:2: unknown key TimeOut= in [KMS]");
+	load_fails("[Policy]\nAllow=* * *\nDenny=* cancel *\n", "k.conf:3: unknown key Denny= in [Policy]");
+	load_fails("[Account 444455556666]\nProfile=p\nRolArn=arn:aws:iam::444455556666:role/r\n",
+		   "k.conf:3: unknown key RolArn= in [Account 444455556666]");
+	load_fails("[Frobnicate]\nAnything=goes\n", "k.conf:1: unknown section [Frobnicate]");
+	load_fails("[Policy]\nAllow=* * *\n[daemon]\nSocket=/y\n", "k.conf:3: unknown section [daemon]");
+	load_fails("[Polcy]\nDeny=* * *\n", "k.conf:1: unknown section [Polcy]");
+}
+
+/* What loads loads without a warning. */
+static void test_no_warnings(void **state)
 {
 	struct daemon_config c;
 
-	load_ok("[Daemon]\nSoket=/x\n[Frobnicate]\nAnything=goes\nMore=\n[daemon]\nSocket=/y\n[Policy]\nAllow=*\n", &c);
-	assert_int_equal(c.n_warnings, 3);
-	assert_string_equal(c.warnings[0], "k.conf:2: unknown key Soket= in [Daemon], ignored");
-	assert_string_equal(c.warnings[1], "k.conf:3: unknown section [Frobnicate], ignored");
-	assert_string_equal(c.warnings[2], "k.conf:6: unknown section [daemon], ignored");
-	assert_string_equal(c.socket_path, CONFIG_DEFAULT_SOCKET);
-	assert_int_equal(c.n_allow, 1);
+	load_ok("[Daemon]\nSocket=/x\n[Policy]\nAllow=* * *\nDeny=* cancel *\nAllowRoot=no\n", &c);
+	assert_int_equal(c.n_warnings, 0);
+	assert_int_equal(c.n_allow, 2);
 	config_done(&c);
 }
 
@@ -427,9 +439,19 @@ static void test_accounts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_defaults),        T(test_missing_required),      T(test_every_key),       T(test_timeouts),
-	    T(test_bad_values),      T(test_syntax_errors),         T(test_warnings),        T(test_repeats_and_resets),
-	    T(test_value_with_hash), T(test_apply_to_aws_settings), T(test_rate_limit_keys), T(test_accounts),
+	    T(test_defaults),
+	    T(test_missing_required),
+	    T(test_every_key),
+	    T(test_timeouts),
+	    T(test_bad_values),
+	    T(test_syntax_errors),
+	    T(test_unknown_is_error),
+	    T(test_no_warnings),
+	    T(test_repeats_and_resets),
+	    T(test_value_with_hash),
+	    T(test_apply_to_aws_settings),
+	    T(test_rate_limit_keys),
+	    T(test_accounts),
 	    T(test_attempt_timeout),
 	};
 

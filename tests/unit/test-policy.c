@@ -38,7 +38,7 @@ static bool allowed(const struct policy *p, uid_t uid, gid_t gid, const gid_t *g
 		    const char *key)
 {
 	struct keyid k;
-	struct policy_subject s = { uid, gid, groups, n_groups };
+	struct policy_subject s = {uid, gid, groups, n_groups, true};
 	struct policy_object o = { &k, "us-east-1", "111122223333" };
 
 	assert_int_equal(keyid_parse(key, &k, NULL), 0);
@@ -136,7 +136,7 @@ static void test_unknown_name_fails_closed(void **state)
 	struct policy *p = policy_new(false);
 	char *error = NULL, *warning = NULL;
 	struct keyid k;
-	struct policy_subject s = { 1000, 1000, NULL, 0 };
+	struct policy_subject s = {1000, 1000, NULL, 0, true};
 	struct policy_object o = { &k, "us-east-1", NULL };
 
 	assert_int_equal(policy_add_rule(p, false, "user:no-such-user-kmscancel * *", "x:1", &error, &warning), 0);
@@ -190,7 +190,7 @@ static const char *decided_by(const struct policy *p, uid_t uid, const gid_t *gr
 			      const char *key, bool *ret_allowed)
 {
 	struct keyid k;
-	struct policy_subject s = { uid, uid, groups, n };
+	struct policy_subject s = {uid, uid, groups, n, true};
 	struct policy_object o = { &k, "us-east-1", "111122223333" };
 	const char *rule = NULL;
 
@@ -245,7 +245,7 @@ static void test_deny_described(void **state)
 	char *text = NULL;
 
 	assert_int_equal(policy_describe_rule(p, 0, &text), 0);
-	assert_string_equal(text, "t.conf:1: uid 7 may not do anything on region:eu-west-1");
+	assert_string_equal(text, "t.conf:1: uid 7 may not do anything but status on region:eu-west-1");
 	free(text);
 	policy_free(p);
 }
@@ -298,14 +298,285 @@ static void test_groups_cache(void **state)
 	policy_groups_cache_free(c);
 }
 
+/* One verdict: uid (gid = uid, or gid when given), groups known or not,
+ * the key with region and account (NULL: unknown). */
+struct ask {
+	uid_t uid;
+	gid_t gid;
+	bool groups_unknown;
+	unsigned ops;
+	const char *key;
+	const char *region;
+	const char *account;
+};
+
+static enum policy_verdict ask(const struct policy *p, struct ask a, const char **ret_rule)
+{
+	struct keyid k;
+	struct policy_subject s = {a.uid, a.gid ? a.gid : a.uid, NULL, 0, !a.groups_unknown};
+	struct policy_object o = {&k, a.region, a.account};
+	const char *rule = NULL;
+	enum policy_verdict v;
+
+	assert_int_equal(keyid_parse(a.key, &k, NULL), 0);
+	v = policy_decide(p, &s, a.ops, &o, &rule);
+	assert_non_null(rule);
+	/* The fail-closed form passes ALLOW only. */
+	assert_int_equal(policy_check(p, &s, a.ops, &o, NULL), v == POLICY_ALLOW);
+	if (ret_rule)
+		*ret_rule = rule;
+	return v;
+}
+
+#define OTHER "444455556666"
+#define OURS  "111122223333"
+
+/* The account of a bare key ID unknown: ARN and account: Deny rules are a
+ * "maybe" that denies in the fail-closed form; UNDECIDED until known. */
+static void test_unknown_account_fails_closed(void **state)
+{
+	const char *const rules[] = {
+	    "A:user:7 cancel " ID2,
+	    "D:* cancel arn:aws:kms:us-east-1:" OTHER ":key/*",
+	    "D:* cancel,enable account:" OTHER,
+	    "D:user:9 * account:" OTHER,
+	    "A:* cancel,describe *",
+	    "A:user:8 enable account:" OURS,
+	    NULL,
+	};
+	struct policy *p = load_mixed(rules);
+	const char *rule;
+
+	/* Unknown: the Deny on line 2 could match. */
+	assert_int_equal(
+	    ask(p, (struct ask){.uid = 5, .ops = POLICY_OP_CANCEL, .key = ID1, .region = "us-east-1"}, &rule),
+	    POLICY_UNDECIDED);
+	assert_string_equal(rule, "t.conf:2");
+	/* Known, either way. */
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "us-east-1", OTHER}, &rule),
+			 POLICY_DENY);
+	assert_string_equal(rule, "t.conf:2");
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "us-east-1", OURS}, &rule),
+			 POLICY_ALLOW);
+	assert_string_equal(rule, "t.conf:5");
+	/* Without its account the ARN cannot be built: an ARN glob is a maybe
+	 * whatever it says of the region. */
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "eu-west-1", NULL}, &rule),
+			 POLICY_UNDECIDED);
+	assert_string_equal(rule, "t.conf:2");
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "eu-west-1", OTHER}, &rule),
+			 POLICY_DENY);
+	assert_string_equal(rule, "t.conf:3");
+	/* A key ARN carries its account: never unknown. */
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ARN_OTHER_ACCOUNT, NULL, NULL}, NULL),
+			 POLICY_DENY);
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ARN1, NULL, NULL}, NULL), POLICY_ALLOW);
+	/* A Deny for another operation or another user is no "maybe". */
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_DESCRIBE, ID1, "us-east-1", NULL}, NULL),
+			 POLICY_ALLOW);
+	/* A rule that matches for sure before any maybe decides. */
+	assert_int_equal(ask(p, (struct ask){7, 0, false, POLICY_OP_CANCEL, ID2, "us-east-1", NULL}, &rule),
+			 POLICY_ALLOW);
+	assert_string_equal(rule, "t.conf:1");
+	/* An Allow that depends on the account does not allow while it is
+	 * unknown: undecided, denied by default in the fail-closed form. */
+	assert_int_equal(ask(p, (struct ask){8, 0, false, POLICY_OP_ENABLE, ID1, "us-east-1", NULL}, &rule),
+			 POLICY_UNDECIDED);
+	assert_string_equal(rule, "t.conf:3"); /* the maybe Deny that comes first */
+	assert_int_equal(ask(p, (struct ask){8, 0, false, POLICY_OP_ENABLE, ID1, "eu-west-1", NULL}, &rule),
+			 POLICY_UNDECIDED);
+	assert_string_equal(rule, "t.conf:3");
+	assert_int_equal(ask(p, (struct ask){8, 0, false, POLICY_OP_ENABLE, ID1, "eu-west-1", OURS}, &rule),
+			 POLICY_ALLOW);
+	assert_string_equal(rule, "t.conf:6");
+	/* No region either (no default region): region: rules are a maybe too. */
+	policy_free(p);
+	{
+		const char *const by_region[] = {"D:* * region:us-east-1", "A:* * *", NULL};
+
+		p = load_mixed(by_region);
+		assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, NULL, OURS}, NULL),
+				 POLICY_UNDECIDED);
+		assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "eu-west-1", NULL}, NULL),
+				 POLICY_ALLOW);
+		policy_free(p);
+	}
+}
+
+/* A bare key ID resolves to the ARN of its region's partition. */
+static void test_partition_from_region(void **state)
+{
+	const char *const rules[] = {
+	    "D:* cancel arn:aws-cn:kms:*:*:key/*",
+	    "D:* cancel arn:aws-us-gov:kms:us-gov-west-1:" OURS ":key/" ID1,
+	    "A:* * *",
+	    NULL,
+	};
+	struct policy *p = load_mixed(rules);
+	const char *rule;
+
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "cn-north-1", OURS}, &rule),
+			 POLICY_DENY);
+	assert_string_equal(rule, "t.conf:1");
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "us-gov-west-1", OURS}, &rule),
+			 POLICY_DENY);
+	assert_string_equal(rule, "t.conf:2");
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "us-east-1", OURS}, NULL),
+			 POLICY_ALLOW);
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "cn-north-1", NULL}, NULL),
+			 POLICY_UNDECIDED);
+	policy_free(p);
+}
+
+/* Key IDs in rules are folded to lower case as keyid.c folds callers'; what
+ * keyid.c refuses from callers is refused in a rule. */
+static void test_key_ids_normalised(void **state)
+{
+	const char *const rules[] = {
+	    "D:* cancel 1234ABCD-12AB-34CD-56EF-1234567890AB",
+	    "D:* enable arn:aws:kms:us-east-1:" OURS ":key/2234ABCD-12AB-34CD-56EF-1234567890AB",
+	    "D:* describe arn:aws:kms:*:" OURS ":key/MRK-*",
+	    "A:* * *",
+	    NULL,
+	};
+	struct policy *p = load_mixed(rules);
+
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "us-east-1", OURS}, NULL),
+			 POLICY_DENY);
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ARN1, NULL, NULL}, NULL), POLICY_DENY);
+	assert_int_equal(
+	    ask(p,
+		(struct ask){5, 0, false, POLICY_OP_CANCEL, "1234ABCD-12AB-34CD-56EF-1234567890AB", "us-east-1", OURS},
+		NULL),
+	    POLICY_DENY);
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_ENABLE, ID2, "us-east-1", OURS}, NULL),
+			 POLICY_DENY);
+	assert_int_equal(ask(p,
+			     (struct ask){5, 0, false, POLICY_OP_DESCRIBE, "mrk-1234abcd12ab34cd56ef1234567890ab",
+					  "us-east-1", OURS},
+			     NULL),
+			 POLICY_DENY);
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID2, "us-east-1", OURS}, NULL),
+			 POLICY_ALLOW);
+	policy_free(p);
+
+	expect_refused("* cancel arn:aws:kms:US-EAST-1:" OURS ":key/" ID1, "invalid region");
+	expect_refused("* cancel ARN:aws:kms:us-east-1:" OURS ":key/" ID1, "not a key ID");
+	expect_refused("* cancel arn:aws:kms:us-east-1:" OURS ":alias/foo", "aliases");
+	expect_refused("* cancel arn:AWS:kms:*:*:key/*", "upper case");
+	expect_refused("* cancel arn:aws:kms:*:*:key/[A-F]*", "inside [...]");
+	expect_refused("* cancel 1234*", "only ARNs can be globs");
+	expect_refused("* cancel region:US-EAST-1", "lower case");
+}
+
+/* Supplementary groups unknown (the lookup failed): group Deny rules
+ * match, group Allows do not, unless the primary gid decides. */
+static void test_groups_unknown_fails_closed(void **state)
+{
+	const char *const rules[] = {
+	    "D:group:2000 cancel *",
+	    "A:group:3000 describe *",
+	    "A:* cancel *",
+	    NULL,
+	};
+	struct policy *p = load_mixed(rules);
+	gid_t member[] = {3000};
+	const char *rule;
+
+	assert_int_equal(ask(p, (struct ask){5, 0, true, POLICY_OP_CANCEL, ID1, "us-east-1", OURS}, &rule),
+			 POLICY_UNDECIDED);
+	assert_string_equal(rule, "t.conf:1");
+	assert_int_equal(ask(p, (struct ask){5, 2000, true, POLICY_OP_CANCEL, ID1, "us-east-1", OURS}, &rule),
+			 POLICY_DENY);
+	assert_int_equal(ask(p, (struct ask){5, 0, false, POLICY_OP_CANCEL, ID1, "us-east-1", OURS}, &rule),
+			 POLICY_ALLOW);
+	assert_int_equal(ask(p, (struct ask){5, 0, true, POLICY_OP_DESCRIBE, ID1, "us-east-1", OURS}, &rule),
+			 POLICY_UNDECIDED);
+	assert_string_equal(rule, "default");
+	assert_int_equal(ask(p, (struct ask){5, 3000, true, POLICY_OP_DESCRIBE, ID1, "us-east-1", OURS}, &rule),
+			 POLICY_ALLOW);
+	/* Known groups that include the gid grant as before. */
+	{
+		struct keyid k;
+		struct policy_subject s = {5, 5, member, 1, true};
+		struct policy_object o = {&k, "us-east-1", OURS};
+
+		assert_int_equal(keyid_parse(ID1, &k, NULL), 0);
+		assert_int_equal(policy_decide(p, &s, POLICY_OP_DESCRIBE, &o, NULL), POLICY_ALLOW);
+	}
+	policy_free(p);
+}
+
+/* status: named explicitly (not in "*"), keys not consulted, root always. */
+static void test_status(void **state)
+{
+	const char *const rules[] = {
+	    "D:group:2000 status *",
+	    "A:user:1000 * *",
+	    "A:user:1001 status " ID1,
+	    NULL,
+	};
+	struct policy *p = load_mixed(rules);
+	struct policy_subject alice = {1000, 1000, NULL, 0, true}, bob = {1001, 1001, NULL, 0, true},
+			      unknown = {1001, 1001, NULL, 0, false}, root = {0, 0, NULL, 0, true};
+	const char *rule;
+	char *text = NULL;
+
+	assert_int_equal(policy_decide(p, &alice, POLICY_OP_STATUS, NULL, &rule), POLICY_DENY);
+	assert_string_equal(rule, "default");
+	assert_int_equal(policy_decide(p, &bob, POLICY_OP_STATUS, NULL, &rule), POLICY_ALLOW);
+	assert_string_equal(rule, "t.conf:3");
+	assert_int_equal(policy_decide(p, &unknown, POLICY_OP_STATUS, NULL, &rule), POLICY_UNDECIDED);
+	assert_false(policy_check(p, &unknown, POLICY_OP_STATUS, NULL, NULL));
+	/* Without a key, only status can be asked. */
+	assert_int_equal(policy_decide(p, &alice, POLICY_OP_CANCEL, NULL, NULL), POLICY_DENY);
+	assert_int_equal(policy_describe_rule(p, 2, &text), 0);
+	assert_non_null(strstr(text, "may status on"));
+	free(text);
+	policy_free(p);
+
+	/* Root: status even with AllowRoot=no, nothing else. */
+	p = load(false, (const char *const[]){NULL});
+	assert_int_equal(policy_decide(p, &root, POLICY_OP_STATUS, NULL, &rule), POLICY_ALLOW);
+	assert_string_equal(rule, "root");
+	assert_false(allowed(p, 0, 0, NULL, 0, POLICY_OP_CANCEL, ID1));
+	policy_free(p);
+}
+
+/* The groups of a real user: found, and the primary gid among them. */
+static void test_lookup_groups_real(void **state)
+{
+	gid_t *groups = NULL;
+	size_t n = 0;
+
+	assert_int_equal(policy_lookup_groups(0, 0, &groups, &n), 0);
+	assert_true(n >= 1 && n <= POLICY_MAX_GROUPS);
+	free(groups);
+	/* No passwd entry: the primary group only, known. */
+	assert_int_equal(policy_lookup_groups(4000000001u, 77, &groups, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(groups[0], 77);
+	free(groups);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_deny_and_root), cmocka_unit_test(test_users_groups_ops),
-		cmocka_unit_test(test_account_region_any),    cmocka_unit_test(test_bad_rules),
-		cmocka_unit_test(test_unknown_name_fails_closed), cmocka_unit_test(test_describe_and_groups),
-		cmocka_unit_test(test_first_match_wins), cmocka_unit_test(test_deny_described),
-		cmocka_unit_test(test_groups_cache),
+	    cmocka_unit_test(test_default_deny_and_root),
+	    cmocka_unit_test(test_users_groups_ops),
+	    cmocka_unit_test(test_account_region_any),
+	    cmocka_unit_test(test_bad_rules),
+	    cmocka_unit_test(test_unknown_name_fails_closed),
+	    cmocka_unit_test(test_describe_and_groups),
+	    cmocka_unit_test(test_first_match_wins),
+	    cmocka_unit_test(test_deny_described),
+	    cmocka_unit_test(test_groups_cache),
+	    cmocka_unit_test(test_unknown_account_fails_closed),
+	    cmocka_unit_test(test_partition_from_region),
+	    cmocka_unit_test(test_key_ids_normalised),
+	    cmocka_unit_test(test_groups_unknown_fails_closed),
+	    cmocka_unit_test(test_status),
+	    cmocka_unit_test(test_lookup_groups_real),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

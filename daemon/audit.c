@@ -393,13 +393,14 @@ static bool is_refusal(const struct audit_record *r)
 	return r->caller && (r->event == AUDIT_REJECT || (r->event == AUDIT_DECISION && !r->allowed));
 }
 
-/* The left-out records of every second that has ended. */
-static void flush_windows(time_t now)
+/* The left-out records of every second that has ended (all of them, the
+ * current one too, when all is set). */
+static void flush_windows(time_t now, bool all)
 {
 	for (size_t i = 0; i < REFUSAL_UIDS; i++) {
 		struct refusal_window *w = &windows[i];
 
-		if (!w->used || w->second == now || w->left_out == 0)
+		if (!w->used || (w->second == now && !all) || w->left_out == 0)
 			continue;
 		write_record(&(struct audit_record){
 		    .event = AUDIT_LEFT_OUT,
@@ -455,9 +456,17 @@ void audit_log(const struct audit_record *r)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	flush_windows(now.tv_sec);
+	flush_windows(now.tv_sec, false);
 	if (!left_out(r, now.tv_sec))
 		write_record(r);
+}
+
+void audit_flush(bool all)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	flush_windows(now.tv_sec, all);
 }
 
 static void write_record(const struct audit_record *r)

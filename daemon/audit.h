@@ -116,6 +116,12 @@ struct audit_record {
  * past AUDIT_REFUSALS_PER_SECOND). */
 void audit_log(const struct audit_record *r);
 
+/* Writes the left-out counts of every second that has ended, or of every
+ * second (the current one too) when all is set: the daemon calls it on its
+ * housekeeping tick, so a count does not wait for the next refusal, and
+ * with all at exit, so none is lost. */
+void audit_flush(bool all);
+
 /* The stderr form, without the "kmscanceld[info]: " prefix, into buf
  * (always NUL-terminated; cut at size).  For tests. */
 void audit_format_text(const struct audit_record *r, char *buf, size_t size);

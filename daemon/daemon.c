@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "accounts.h"
+#include "audit.h"
 #include "creds-cache.h"
 #include "creds.h"
 #include "kms.h"
@@ -613,6 +614,7 @@ static void on_tick(evutil_socket_t fd, short what, void *userdata)
 	struct daemon *d = userdata;
 
 	retired_collect(d, false);
+	audit_flush(false);
 	idle_check(d);
 	memory_check(d);
 	status_update(d);
@@ -762,6 +764,7 @@ struct daemon *daemon_free(struct daemon *d)
 	}
 	if (d->base)
 		event_base_free(d->base);
+	audit_flush(true); /* refusals counted but not yet written */
 	policy_free(d->policy);
 	policy_groups_cache_free(d->groups);
 	config_done(&d->config);

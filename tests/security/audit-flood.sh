@@ -84,4 +84,17 @@ log "$N refusals in ${secs}s: $deny recorded one by one, $left counted in left-o
 	fail "$deny recorded + $left left out != $N"
 grep -q "audit event=decision .*uid=$ALLOWED .*decision=allow" "$T/daemon.log" &&
 	pass "the allowed uid's call right after the flood is recorded" || fail "no record of uid $ALLOWED's call"
+
+# A count still pending when the daemon stops is written on the way out
+# (and the housekeeping tick writes it when no other record comes).
+start_daemon
+N2=500
+got=$(calls_as $FLOODER $N2)
+[ "$got" = "$N2" ] || fail "$got replies to $N2 calls"
+stop_daemon
+deny=$(grep -c "audit event=decision .*uid=$FLOODER .*decision=deny" "$T/daemon.log")
+left=$(grep "audit event=left-out .*uid=$FLOODER " "$T/daemon.log" | sed -n 's/.*left_out=\([0-9]*\).*/\1/p' |
+	awk '{ n += $1 } END { print n + 0 }')
+[ $((deny + left)) -eq "$N2" ] && pass "stopped right after a flood: $deny recorded + $left left out = $N2" ||
+	fail "stopped right after a flood: $deny recorded + $left left out != $N2 (a pending count was lost)"
 exit 0

@@ -371,11 +371,19 @@ static int remove_stale_socket(const char *path, const struct sockaddr_un *sa)
 }
 
 /* Resolve a group name or number; 0 and *ret, or -ENOENT if there is none. */
+/* A group's entry can be larger than any fixed buffer (every member is
+ * listed): grow it on ERANGE, up to this. */
+#define GROUP_BUFFER_MAX (4u << 20)
+
+/* The gid of name (a group name or a number).  0, -ENOENT (no such group)
+ * or another negative errno (the lookup itself failed). */
 static int lookup_group(const char *name, gid_t *ret)
 {
 	struct group gr, *res = NULL;
-	char buf[16384], *end;
+	size_t size = 16384;
+	char *buf = NULL, *end;
 	unsigned long n;
+	int r;
 
 	errno = 0;
 	n = strtoul(name, &end, 10);
@@ -383,10 +391,25 @@ static int lookup_group(const char *name, gid_t *ret)
 		*ret = (gid_t)n;
 		return 0;
 	}
-	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res)
-		return -ENOENT;
-	*ret = res->gr_gid;
-	return 0;
+	for (;;) {
+		char *grown = realloc(buf, size);
+
+		if (!grown) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = grown;
+		r = getgrnam_r(name, &gr, buf, size, &res);
+		if (r != ERANGE || size >= GROUP_BUFFER_MAX)
+			break;
+		size *= 2;
+	}
+	if (r == 0 && !res)
+		r = ENOENT;
+	if (r == 0)
+		*ret = res->gr_gid;
+	free(buf);
+	return -r;
 }
 
 /* Give the socket file (pfd, an O_PATH descriptor of it) its group.
@@ -394,17 +417,23 @@ static int lookup_group(const char *name, gid_t *ret)
  * symlink to some other file between bind() and here. */
 static int apply_group(int pfd, const char *path, const char *group)
 {
-	gid_t gid;
+	gid_t gid = 0; /* set by lookup_group() when it returns 0 */
+	int r;
 
 	if (!group || !*group)
 		return 0;
-	if (lookup_group(group, &gid) < 0) {
+	r = lookup_group(group, &gid);
+	if (r == -ENOENT) {
 		log_warning("Group '%s' does not exist; %s keeps the daemon's group", group, path);
 		return 0;
 	}
+	if (r < 0) {
+		/* Keeping the daemon's own group is the narrower choice. */
+		log_warning("Cannot look up group '%s' (%s); %s keeps the daemon's group", group, strerror(-r), path);
+		return 0;
+	}
 	if (fchownat(pfd, "", (uid_t)-1, gid, AT_EMPTY_PATH) < 0) {
-		int r = -errno;
-
+		r = -errno;
 		log_error("chown(%s, group %s): %s", path, group, strerror(-r));
 		return r;
 	}

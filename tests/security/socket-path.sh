@@ -102,5 +102,33 @@ if [ -n "$DAEMON_PID" ]; then
 else
 	fail "the daemon did not start over a stale socket: $(cat "$T/normal.log")"
 fi
-for f in planted swapped normal; do check_no_secret "$T/$f.log"; done
+
+# --- SocketGroup= names a group whose entry is larger than 16 KiB ---------------------
+# (every member is listed in it): the lookup buffer grows, the socket gets
+# that group rather than silently keeping the daemon's.
+if unshare -m true 2>/dev/null; then
+	{ cat /etc/group
+	  printf 'kmsbiggroup:x:4343:%s\n' "$(seq -f 'kmsbigmember%g' 1 3000 | paste -sd,)"
+	} >"$T/group"
+	printf '#!/bin/bash\nmount --bind %q /etc/group || exit 1\nexec "$@"\n' "$T/group" >"$T/ns.sh"
+	printf '[Daemon]\nSocketMode=0660\nSocketGroup=kmsbiggroup\n' >"$T/big.conf"
+	saved_conf=$(cat "$T/kmscanceld.conf")
+	cp "$T/big.conf" "$T/kmscanceld.conf"
+	saved_wrapper=${DAEMON_WRAPPER:-}
+	DAEMON_WRAPPER="unshare -m --propagation private bash $T/ns.sh ${saved_wrapper}"
+	try_daemon biggroup
+	DAEMON_WRAPPER=$saved_wrapper
+	if [ -n "$DAEMON_PID" ]; then
+		st=$(stat -c '%a %g' "$SOCK")
+		[ "$st" = "660 4343" ] && pass "a group entry over 16 KiB is found: the socket has its gid" ||
+			fail "the socket is '$st', expected '660 4343' ($(grep -i group "$T/biggroup.log"))"
+		stop_daemon
+	else
+		fail "the daemon did not start with a large SocketGroup=: $(cat "$T/biggroup.log")"
+	fi
+	printf '%s\n' "$saved_conf" >"$T/kmscanceld.conf"
+else
+	log "SKIP (part): unshare -m does not work here; the large group entry is not tested"
+fi
+for f in planted swapped normal biggroup; do check_no_secret "$T/$f.log"; done
 exit 0

@@ -37,11 +37,11 @@
  * whatever it started goes too, unless it left the group).  The answer is
  * taken once the child has exited and both pipes are closed; then what is
  * left of the group is killed too.  Never waits on the loop: the pipes are
- * libevent events, and so is the child's exit, through a pidfd (Linux 5.3),
- * reaped with waitpid(pid, WNOHANG) on our own pid only, so no SIGCHLD
- * handler and no waitpid(-1) that could take another part of the daemon's
- * children.  A child still running when its fetch ends is killed and handed
- * to a one-shot event that reaps it.
+ * libevent events, and so is the child's exit, through a pidfd (Linux 5.3;
+ * polled for without one), reaped with waitpid(pid, WNOHANG) on our own pid
+ * only, so no SIGCHLD handler and no waitpid(-1) that could take another
+ * part of the daemon's children.  A child still running when its fetch ends
+ * is killed and handed to a one-shot event that reaps it.
  */
 
 #define PROCESS_MAX_STDOUT  (64 * 1024)
@@ -162,38 +162,64 @@ static bool try_reap(pid_t pid, int *ret_status)
 	return p != 0; /* p < 0: not ours any more (ECHILD), nothing to wait for */
 }
 
-/* A killed child whose fetch is gone: reaped when its pidfd says it exited.
- * The pid rides in the pointer, so nothing is allocated that could leak if
- * the loop ends first (libevent frees pending one-shot events with the
- * base). */
+/* Without a pidfd (a kernel before 5.3, or valgrind, which does not know
+ * the call), the exit is polled for with WNOHANG instead: every
+ * PROCESS_POLL_MS while the fetch runs, and for a killed orphan up to
+ * PROCESS_ORPHAN_POLLS times. */
+#define PROCESS_POLL_MS      10
+#define PROCESS_ORPHAN_POLLS 1000
+
+/* A killed child whose fetch is gone, reaped from the loop once it is dead.
+ * The pid (and, when polling, the polls so far) ride in the pointer, so
+ * nothing is allocated that could leak if the loop ends first (libevent
+ * frees pending one-shot events with the base). */
+static struct event_base *orphan_base; /* where orphans are polled for */
+
 static void reap_orphan(evutil_socket_t fd, short what, void *userdata)
 {
-	pid_t pid = (pid_t)(intptr_t)userdata;
+	uintptr_t arg = (uintptr_t)userdata;
+	pid_t pid = (pid_t)(arg & 0xffffffffu);
+	uintptr_t polls = arg >> 32;
+	struct timeval tv = {0, PROCESS_POLL_MS * 1000};
 	int status;
 
-	if (!try_reap(pid, &status))
-		log_warning("credential_process (pid %d) survived SIGKILL", (int)pid);
-	close(fd);
+	if (try_reap(pid, &status)) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (fd >= 0 || polls >= PROCESS_ORPHAN_POLLS ||
+	    event_base_once(orphan_base, -1, EV_TIMEOUT, reap_orphan, (void *)(arg + ((uintptr_t)1 << 32)), &tv) < 0)
+		log_warning("credential_process (pid %d) survived SIGKILL; not waiting for it any more", (int)pid);
+	if (fd >= 0)
+		close(fd);
 }
 
 /* Ends the child and what is left of its process group, without waiting:
- * reaped now if it is already gone, else when its pidfd fires.  The child
- * is reaped only here, so until then its pid, which names the group, cannot
- * be reused: the group kill cannot hit anyone else. */
+ * reaped now if it is already gone, else from the loop (its pidfd, or
+ * polling).  The child is reaped only here, so until then its pid, which
+ * names the group, cannot be reused: the group kill cannot hit anyone
+ * else. */
 static void kill_child(struct process_fetch *f, struct event_base *base)
 {
+	struct timeval tv = {0, PROCESS_POLL_MS * 1000};
+	uintptr_t arg = (uintptr_t)f->pid;
 	int status;
 
 	if (f->pid <= 0)
 		return;
 	kill(-f->pid, SIGKILL);
 	kill(f->pid, SIGKILL); /* in case setpgid did not happen yet */
-	if (try_reap(f->pid, &status) || f->pidfd < 0 ||
-	    event_base_once(base, f->pidfd, EV_READ, reap_orphan, (void *)(intptr_t)f->pid, NULL) < 0) {
-		close_fd(&f->pidfd);
-	} else
-		f->pidfd = -1; /* reap_orphan closes it */
 	f->pid = 0;
+	if (try_reap((pid_t)arg, &status))
+		return;
+	orphan_base = base;
+	if (f->pidfd >= 0 && event_base_once(base, f->pidfd, EV_READ, reap_orphan, (void *)arg, NULL) == 0)
+		f->pidfd = -1; /* reap_orphan closes it */
+	else if (f->pidfd < 0 && event_base_once(base, -1, EV_TIMEOUT, reap_orphan, (void *)arg, &tv) == 0)
+		;
+	else
+		log_warning("credential_process (pid %d): cannot wait for it", (int)arg);
 }
 
 static void process_free(struct process_fetch *f)
@@ -326,7 +352,7 @@ static void on_exit_event(evutil_socket_t fd, short what, void *userdata)
 	siginfo_t si = {0};
 
 	if (waitid(P_PID, (id_t)f->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
-		return; /* spurious: the pidfd says exited only once it has */
+		return; /* still running (polling), or a spurious wake-up */
 	log_debug("credential_process: %s (pid %d) exited", f->argv0, (int)f->pid);
 	f->exited = true;
 	if (si.si_code == CLD_EXITED)
@@ -488,12 +514,10 @@ static void __attribute__((noreturn)) child(char **argv, char **envp, int out_w,
 static int spawn(struct process_fetch *f, char **argv, char **envp, char **ret_error)
 {
 	int out[2] = {-1, -1}, err[2] = {-1, -1};
-	const char *what = "pipe";
 	pid_t pid;
 
 	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0)
 		goto fail;
-	what = "fork";
 	pid = fork();
 	if (pid < 0)
 		goto fail;
@@ -510,24 +534,12 @@ static int spawn(struct process_fetch *f, char **argv, char **envp, char **ret_e
 	close(err[1]);
 	f->out_fd = out[0];
 	f->err_fd = err[0];
-	/* Not reaped yet, so the pid cannot have been reused. */
+	/* Not reaped yet, so the pid cannot have been reused.  -1: polled
+	 * for instead (see PROCESS_POLL_MS). */
 	f->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (f->pidfd < 0) {
-		/* process_free kills it; without a pidfd that reaps it with
-		 * the one blocking wait left, on a child just killed. */
-		int e = errno;
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		f->pid = 0;
-		errno = e;
-		what = "pidfd_open (Linux 5.3 or later is needed)";
-		goto fail;
-	}
 	return 0;
 fail:
-	if (asprintf(ret_error, "cannot start %s: %s: %s", argv[0], what, strerror(errno)) < 0)
+	if (asprintf(ret_error, "cannot start %s: %s", argv[0], strerror(errno)) < 0)
 		*ret_error = NULL;
 	for (int i = 0; i < 2; i++) {
 		close_fd(&out[i]);
@@ -540,7 +552,7 @@ static int process_start(const struct creds_context *ctx, creds_fetch_done_fn do
 			 struct creds_fetch **ret_fetch, char **ret_error)
 {
 	const char *cmd = creds_context_setting(ctx, NULL, "credential_process");
-	struct timeval tv;
+	struct timeval tv, poll = {0, PROCESS_POLL_MS * 1000};
 	struct process_fetch *f = NULL;
 	struct event_base *base;
 	char **argv = NULL, **envp = NULL;
@@ -587,10 +599,11 @@ static int process_start(const struct creds_context *ctx, creds_fetch_done_fn do
 		goto out;
 	f->out_ev = event_new(base, f->out_fd, EV_READ | EV_PERSIST, on_output, f);
 	f->err_ev = event_new(base, f->err_fd, EV_READ | EV_PERSIST, on_output, f);
-	f->exit_ev = event_new(base, f->pidfd, EV_READ | EV_PERSIST, on_exit_event, f);
+	f->exit_ev = event_new(base, f->pidfd, (f->pidfd >= 0 ? EV_READ : 0) | EV_PERSIST, on_exit_event, f);
 	tv = (struct timeval){f->timeout_ms / 1000, (f->timeout_ms % 1000) * 1000};
 	if (!f->out_ev || !f->err_ev || !f->exit_ev || event_add(f->out_ev, NULL) < 0 ||
-	    event_add(f->err_ev, NULL) < 0 || event_add(f->exit_ev, NULL) < 0 || evtimer_add(f->timer, &tv) < 0) {
+	    event_add(f->err_ev, NULL) < 0 || event_add(f->exit_ev, f->pidfd >= 0 ? NULL : &poll) < 0 ||
+	    evtimer_add(f->timer, &tv) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}

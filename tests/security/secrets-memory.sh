@@ -1,13 +1,14 @@
 #!/bin/bash
 # Where a secret may live.  The daemon gets credentials that rotate from
-# the container endpoint, web identity (STS over TLS) and credential_process;
-# each set is used, then replaced (the fake KMS takes the new set and answers
-# ExpiredTokenException to the old token, so the daemon fetches again), and
-# the daemon's memory is scanned (tests/security/memscan.py, /proc/PID/mem):
-# no replaced secret key or session token, no web-identity JWT and no
-# container Authorization token may be found anywhere, and the current set
-# only in OpenSSL's secure heap.  Then credential_process's own promises:
-# its environment carries none of the daemon's AWS credentials nor
+# the container endpoint, web identity (STS over TLS), IMDSv2 and
+# credential_process; each set is used, then replaced (the fake KMS takes
+# the new set and answers ExpiredTokenException to the old token, so the
+# daemon fetches again), and the daemon's memory is scanned
+# (tests/security/memscan.py, /proc/PID/mem): no replaced secret key or
+# session token, no web-identity JWT, no IMDS session token and no container
+# Authorization token may be found anywhere, and the current set only in
+# OpenSSL's secure heap.  Then credential_process's own promises: its
+# environment carries none of the daemon's AWS credentials nor
 # CREDENTIALS_DIRECTORY, and a hanging one is killed with everything it
 # started, while the daemon keeps answering other calls.  Needs root (to
 # read another process's memory; CI runs as root).
@@ -103,6 +104,16 @@ restart_daemon
 rotate web-identity
 expect_contains "$(status_field credentialSource)" "web-identity" "web identity answered"
 scan web-identity
+
+# --- IMDSv2: the session token fake-creds hands out is IMDS-SESSION-<n> --------
+: >"$NEEDLES"
+printf 'never imds-session-token IMDS-SESSION-\n' >>"$NEEDLES"
+new_creds
+DAEMON_ENV=(AWS_EC2_METADATA_DISABLED=false AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$CREDS_PORT")
+restart_daemon
+rotate imds
+expect_contains "$(status_field credentialSource)" "imds" "IMDS answered"
+scan imds
 
 # --- credential_process ---------------------------------------------------------
 cat >"$T/proc" <<PROC

@@ -170,29 +170,29 @@ static bool try_reap(pid_t pid, int *ret_status)
 #define PROCESS_ORPHAN_POLLS 1000
 
 /* A killed child whose fetch is gone, reaped from the loop once it is dead.
- * The pid (and, when polling, the polls so far) ride in the pointer, so
- * nothing is allocated that could leak if the loop ends first (libevent
- * frees pending one-shot events with the base). */
+ * The pid and, when polling, the polls so far ride in the pointer (a pid
+ * takes at most 22 bits, PID_MAX_LIMIT), so nothing is allocated that could
+ * leak if the loop ends first (libevent frees pending one-shot events with
+ * the base). */
+#define ORPHAN_PID_BITS 22
 static struct event_base *orphan_base; /* where orphans are polled for */
 
 static void reap_orphan(evutil_socket_t fd, short what, void *userdata)
 {
 	uintptr_t arg = (uintptr_t)userdata;
-	pid_t pid = (pid_t)(arg & 0xffffffffu);
-	uintptr_t polls = arg >> 32;
+	pid_t pid = (pid_t)(arg & ((1u << ORPHAN_PID_BITS) - 1));
+	uintptr_t polls = arg >> ORPHAN_PID_BITS;
 	struct timeval tv = {0, PROCESS_POLL_MS * 1000};
 	int status;
 
-	if (try_reap(pid, &status)) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	if (fd >= 0 || polls >= PROCESS_ORPHAN_POLLS ||
-	    event_base_once(orphan_base, -1, EV_TIMEOUT, reap_orphan, (void *)(arg + ((uintptr_t)1 << 32)), &tv) < 0)
-		log_warning("credential_process (pid %d) survived SIGKILL; not waiting for it any more", (int)pid);
 	if (fd >= 0)
-		close(fd);
+		close(fd); /* the pidfd: it fired, the child is dead */
+	if (try_reap(pid, &status))
+		return;
+	if (fd >= 0 || polls >= PROCESS_ORPHAN_POLLS ||
+	    event_base_once(orphan_base, -1, EV_TIMEOUT, reap_orphan, (void *)(arg + ((uintptr_t)1 << ORPHAN_PID_BITS)),
+			    &tv) < 0)
+		log_warning("credential_process (pid %d) survived SIGKILL; not waiting for it any more", (int)pid);
 }
 
 /* Ends the child and what is left of its process group, without waiting:
@@ -204,7 +204,7 @@ static void kill_child(struct process_fetch *f, struct event_base *base)
 {
 	struct timeval tv = {0, PROCESS_POLL_MS * 1000};
 	uintptr_t arg = (uintptr_t)f->pid;
-	int status;
+	int status, r;
 
 	if (f->pid <= 0)
 		return;
@@ -214,11 +214,13 @@ static void kill_child(struct process_fetch *f, struct event_base *base)
 	if (try_reap((pid_t)arg, &status))
 		return;
 	orphan_base = base;
-	if (f->pidfd >= 0 && event_base_once(base, f->pidfd, EV_READ, reap_orphan, (void *)arg, NULL) == 0)
-		f->pidfd = -1; /* reap_orphan closes it */
-	else if (f->pidfd < 0 && event_base_once(base, -1, EV_TIMEOUT, reap_orphan, (void *)arg, &tv) == 0)
-		;
-	else
+	if (f->pidfd >= 0) {
+		r = event_base_once(base, f->pidfd, EV_READ, reap_orphan, (void *)arg, NULL);
+		if (r == 0)
+			f->pidfd = -1; /* reap_orphan closes it */
+	} else
+		r = event_base_once(base, -1, EV_TIMEOUT, reap_orphan, (void *)arg, &tv);
+	if (r < 0)
 		log_warning("credential_process (pid %d): cannot wait for it", (int)arg);
 }
 

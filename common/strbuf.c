@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "strbuf.h"
 
+#include "wipe.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,9 @@ void strbuf_add(struct strbuf *b, const void *s, size_t n)
 		size_t cap = b->cap ? b->cap : STRBUF_INITIAL_CAP;
 		while (cap < need)
 			cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-		char *p = realloc(b->p, cap);
+		/* The SigV4 canonical request carries the session token:
+		 * what is built here is wiped when it moves or goes. */
+		char *p = wipe_realloc(b->p, b->cap, cap);
 		if (!p) {
 			b->oom = true;
 			return;
@@ -56,7 +60,8 @@ void strbuf_done(struct strbuf *b)
 {
 	if (!b)
 		return;
-	free(b->p);
+	if (b->p)
+		wipe_free(b->p, b->cap);
 	*b = (struct strbuf){0};
 }
 

@@ -6,7 +6,9 @@
  * piece (the SigV4 canonical forms, JSON written by hand).  Appends never
  * fail visibly: the first allocation failure sets oom and every later append
  * does nothing, so a builder checks once at the end.  Start with
- * struct strbuf b = {0}; no I/O, libc only.
+ * struct strbuf b = {0}; no I/O, libc only.  What it held is wiped when
+ * the buffer grows (never realloc'ed in place) and by strbuf_done(); a
+ * stolen string is the caller's to wipe.
  */
 #include <stdbool.h>
 #include <stddef.h>

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "creds-net.h"
+#include "secret-json.h"
 #include "log.h"
 #include "textfile.h"
 #include "url.h"
@@ -126,17 +127,18 @@ static const char *error_message(struct json_object *o)
 
 int creds_container_parse(const char *body, struct aws_credentials **ret, char **ret_error)
 {
-	struct json_object *json = json_tokener_parse(body);
+	struct json_object *json = NULL;
 	int r;
 
+	secret_json_parse(body, strlen(body), &json);
 	if (!json || !json_object_is_type(json, json_type_object)) {
-		json_object_put(json);
+		secret_json_put(json);
 		if (asprintf(ret_error, "the answer is not a JSON object") < 0)
 			*ret_error = NULL;
 		return -EINVAL;
 	}
 	r = creds_from_json(json, "Token", "container", ret, ret_error);
-	json_object_put(json);
+	secret_json_put(json);
 	return r;
 }
 
@@ -159,17 +161,17 @@ static void container_http_done(const struct https_outcome *o, const struct http
 		}
 	}
 	if (o->error == HTTPS_OK)
-		json = json_tokener_parse(resp->body);
+		secret_json_parse(resp->body, resp->body_len, &json);
 	if (o->error != HTTPS_OK || resp->status < 200 || resp->status >= 300) {
 		const char *m = error_message(json);
 
 		creds_http_describe(o, resp, what, sizeof(what));
 		container_fail(f, o->error == HTTPS_E_TIMEOUT ? -ETIMEDOUT : -EIO, "%s: %s%s%.200s", f->url, what,
 			       m ? ": " : "", m ? m : "");
-		json_object_put(json);
+		secret_json_put(json);
 		return;
 	}
-	json_object_put(json);
+	secret_json_put(json);
 	r = creds_container_parse(resp->body, &c, &error);
 	if (r < 0) {
 		container_fail(f, r, "%s: %s", f->url, error ? error : strerror(-r));

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "creds-net.h"
+#include "secret-json.h"
 #include "log.h"
 
 /*
@@ -165,26 +166,27 @@ int creds_imds_parse_role(const char *body, char **ret)
 
 int creds_imds_parse_credentials(const char *body, struct aws_credentials **ret, char **ret_error)
 {
-	struct json_object *o = json_tokener_parse(body), *code;
+	struct json_object *o = NULL, *code;
 	int r;
 
+	secret_json_parse(body, strlen(body), &o);
 	if (!o || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
+		secret_json_put(o);
 		return creds_errorf(ret_error, -EINVAL, "the answer is not a JSON object");
 	}
 	if (json_object_object_get_ex(o, "Code", &code) &&
 	    (!json_object_is_type(code, json_type_string) || strcmp(json_object_get_string(code), "Success") != 0)) {
 		r = creds_errorf(ret_error, -EINVAL, "Code is '%.64s', not Success",
 			     json_object_is_type(code, json_type_string) ? json_object_get_string(code) : "?");
-		json_object_put(o);
+		secret_json_put(o);
 		return r;
 	}
 	if (!json_object_object_get_ex(o, "Expiration", NULL)) {
-		json_object_put(o);
+		secret_json_put(o);
 		return creds_errorf(ret_error, -EINVAL, "the answer has no Expiration");
 	}
 	r = creds_from_json(o, "Token", CREDS_SOURCE_IMDS, ret, ret_error);
-	json_object_put(o);
+	secret_json_put(o);
 	return r;
 }
 

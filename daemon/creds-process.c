@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,32 +21,43 @@
 
 #include "creds-net.h"
 #include "log.h"
+#include "wipe.h"
+#include "secret-json.h"
 
 /*
  * credential_process (AWS.md §7.4): the profile's command, split into words
  * as a POSIX shell would (quotes and backslashes) but run without a shell,
- * with stdin from /dev/null, our environment, and no other descriptor.
- * stdout must be JSON Version 1; stderr goes to our log, line by line.  The
- * whole run is bounded by the configured timeout, after which the process
- * is killed.  Never waits on the loop: the pipes are libevent events and
- * the exit status is collected by polling waitpid(WNOHANG) after both pipes
- * close (a SIGCHLD handler would belong to the whole daemon).
+ * with stdin from /dev/null, an environment built for it (process_env()
+ * below, documented in kmscanceld(8), CREDENTIALS), and no descriptor but
+ * the three standard ones.  stdout must be JSON Version 1; stderr goes to
+ * our log, line by line.
+ *
+ * It runs in a process group of its own.  The whole run is bounded by the
+ * configured timeout, after which the group is killed (SIGKILL to -pgid:
+ * whatever it started goes too, unless it left the group).  The answer is
+ * taken once the child has exited and both pipes are closed; then what is
+ * left of the group is killed too.  Never waits on the loop: the pipes are
+ * libevent events, and so is the child's exit, through a pidfd (Linux 5.3;
+ * polled for without one), reaped with waitpid(pid, WNOHANG) on our own pid
+ * only, so no SIGCHLD handler and no waitpid(-1) that could take another
+ * part of the daemon's children.  A child still running when its fetch ends
+ * is killed and handed to a one-shot event that reaps it.
  */
 
-#define PROCESS_MAX_STDOUT   (64 * 1024)
-#define PROCESS_MAX_STDERR   4096 /* logged; the rest is dropped */
-#define PROCESS_MAX_ARGS     256
-#define PROCESS_MAX_CMDLINE  4096
-#define PROCESS_REAP_POLL_MS 10
+#define PROCESS_MAX_STDOUT  (64 * 1024)
+#define PROCESS_MAX_STDERR  4096 /* logged; the rest is dropped */
+#define PROCESS_MAX_ARGS    256
+#define PROCESS_MAX_CMDLINE 4096
 
 struct process_fetch {
 	struct creds_fetch base;
-	pid_t pid;
+	pid_t pid;   /* also the process group; 0 once reaped */
+	int pidfd;   /* readable once the child has exited */
+	bool exited; /* then (still unreaped): */
+	int exit_code, exit_signal;
 	int out_fd, err_fd;
-	struct event *out_ev, *err_ev, *timer;
-	bool reaping;
-	unsigned reap_polls; /* bounded by the timeout too */
-	char *out;           /* stdout: secret until parsed, wiped */
+	struct event *out_ev, *err_ev, *exit_ev, *timer;
+	char *out; /* stdout: secret until parsed, wiped */
 	size_t out_len;
 	bool out_overflow;
 	char err[PROCESS_MAX_STDERR + 1];
@@ -139,28 +151,92 @@ static void free_event(struct event **ev)
 	*ev = NULL;
 }
 
-/* Ends the child (if still there) without blocking the loop for long: it
- * was sent SIGKILL, so the wait is a formality. */
-static void kill_child(struct process_fetch *f)
+/* Reaps the child if it has exited; true when it has.  Never blocks. */
+static bool try_reap(pid_t pid, int *ret_status)
 {
-	if (f->pid > 0) {
-		kill(f->pid, SIGKILL);
-		while (waitpid(f->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		f->pid = 0;
-	}
+	pid_t p;
+
+	do
+		p = waitpid(pid, ret_status, WNOHANG);
+	while (p < 0 && errno == EINTR);
+	return p != 0; /* p < 0: not ours any more (ECHILD), nothing to wait for */
+}
+
+/* Without a pidfd (a kernel before 5.3, or valgrind, which does not know
+ * the call), the exit is polled for with WNOHANG instead: every
+ * PROCESS_POLL_MS while the fetch runs, and for a killed orphan up to
+ * PROCESS_ORPHAN_POLLS times. */
+#define PROCESS_POLL_MS      10
+#define PROCESS_ORPHAN_POLLS 1000
+
+/* A killed child whose fetch is gone, reaped from the loop once it is dead.
+ * The pid and, when polling, the polls so far ride in the pointer (a pid
+ * takes at most 22 bits, PID_MAX_LIMIT), so nothing is allocated that could
+ * leak if the loop ends first (libevent frees pending one-shot events with
+ * the base). */
+#define ORPHAN_PID_BITS 22
+static struct event_base *orphan_base; /* where orphans are polled for */
+
+static void reap_orphan(evutil_socket_t fd, short what, void *userdata)
+{
+	uintptr_t arg = (uintptr_t)userdata;
+	pid_t pid = (pid_t)(arg & ((1u << ORPHAN_PID_BITS) - 1));
+	uintptr_t polls = arg >> ORPHAN_PID_BITS;
+	struct timeval tv = {0, PROCESS_POLL_MS * 1000};
+	int status;
+
+	if (fd >= 0)
+		close(fd); /* the pidfd: it fired, the child is dead */
+	if (try_reap(pid, &status))
+		return;
+	if (fd >= 0 || polls >= PROCESS_ORPHAN_POLLS ||
+	    event_base_once(orphan_base, -1, EV_TIMEOUT, reap_orphan, (void *)(arg + ((uintptr_t)1 << ORPHAN_PID_BITS)),
+			    &tv) < 0)
+		log_warning("credential_process (pid %d) survived SIGKILL; not waiting for it any more", (int)pid);
+}
+
+/* Ends the child and what is left of its process group, without waiting:
+ * reaped now if it is already gone, else from the loop (its pidfd, or
+ * polling).  The child is reaped only here, so until then its pid, which
+ * names the group, cannot be reused: the group kill cannot hit anyone
+ * else. */
+static void kill_child(struct process_fetch *f, struct event_base *base)
+{
+	struct timeval tv = {0, PROCESS_POLL_MS * 1000};
+	uintptr_t arg = (uintptr_t)f->pid;
+	int status, r;
+
+	if (f->pid <= 0)
+		return;
+	kill(-f->pid, SIGKILL);
+	kill(f->pid, SIGKILL); /* in case setpgid did not happen yet */
+	f->pid = 0;
+	if (try_reap((pid_t)arg, &status))
+		return;
+	orphan_base = base;
+	if (f->pidfd >= 0) {
+		r = event_base_once(base, f->pidfd, EV_READ, reap_orphan, (void *)arg, NULL);
+		if (r == 0)
+			f->pidfd = -1; /* reap_orphan closes it */
+	} else
+		r = event_base_once(base, -1, EV_TIMEOUT, reap_orphan, (void *)arg, &tv);
+	if (r < 0)
+		log_warning("credential_process (pid %d): cannot wait for it", (int)arg);
 }
 
 static void process_free(struct process_fetch *f)
 {
 	if (!f)
 		return;
-	kill_child(f);
+	if (f->timer)
+		kill_child(f, event_get_base(f->timer));
 	free_event(&f->out_ev);
 	free_event(&f->err_ev);
+	free_event(&f->exit_ev);
 	free_event(&f->timer);
 	close_fd(&f->out_fd);
 	close_fd(&f->err_fd);
+	close_fd(&f->pidfd);
 	if (f->out) {
 		explicit_bzero(f->out, f->out_len);
 		free(f->out);
@@ -218,26 +294,25 @@ static void log_stderr(struct process_fetch *f, bool flush)
 
 int creds_process_parse(const char *out, size_t len, struct aws_credentials **ret, char **ret_error)
 {
-	struct json_tokener *tok = json_tokener_new();
 	struct json_object *o = NULL, *v;
 	const char *error = NULL;
 	int r;
 
-	if (tok && len > 0 && len <= INT_MAX)
-		o = json_tokener_parse_ex(tok, out, (int)len);
-	if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object))
+	r = secret_json_parse(out, len, &o);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0 || !json_object_is_type(o, json_type_object))
 		error = "the output is not a JSON object";
 	else if (!json_object_object_get_ex(o, "Version", &v) || !json_object_is_type(v, json_type_int) ||
 		 json_object_get_int(v) != 1)
 		error = "the output's Version is not 1";
-	json_tokener_free(tok);
 	if (error) {
-		json_object_put(o);
+		secret_json_put(o);
 		*ret_error = strdup(error);
 		return -EINVAL;
 	}
 	r = creds_from_json(o, "SessionToken", "credential-process", ret, ret_error);
-	json_object_put(o);
+	secret_json_put(o);
 	return r;
 }
 
@@ -255,49 +330,39 @@ static void parse_output(struct process_fetch *f)
 	process_finish(f, 0, c, NULL);
 }
 
-static void reap(evutil_socket_t fd, short what, void *userdata)
+/* The child has exited and both pipes are closed: judge the run. */
+static void maybe_finish(struct process_fetch *f)
 {
-	struct process_fetch *f = userdata;
-	struct timeval poll = {0, PROCESS_REAP_POLL_MS * 1000};
-	int status;
-	pid_t p;
-
-	do
-		p = waitpid(f->pid, &status, WNOHANG);
-	while (p < 0 && errno == EINTR);
-	if (p == 0) {
-		if (++f->reap_polls > f->timeout_ms / PROCESS_REAP_POLL_MS) {
-			process_fail(f, -ETIMEDOUT, "closed its output but did not exit within %u ms; killed",
-				     f->timeout_ms);
-			return;
-		}
-		evtimer_add(f->timer, &poll);
+	if (!f->exited || f->out_fd >= 0 || f->err_fd >= 0)
 		return;
-	}
-	f->pid = 0;
 	log_stderr(f, true);
-	if (p < 0)
-		process_fail(f, -ECHILD, "lost track of the process");
-	else if (WIFSIGNALED(status))
-		process_fail(f, -EIO, "killed by signal %d", WTERMSIG(status));
-	else if (WEXITSTATUS(status) != 0)
-		process_fail(f, -EIO, "exited with status %d (its stderr is in the log)", WEXITSTATUS(status));
+	if (f->exit_signal)
+		process_fail(f, -EIO, "killed by signal %d", f->exit_signal);
+	else if (f->exit_code != 0)
+		process_fail(f, -EIO, "exited with status %d (its stderr is in the log)", f->exit_code);
 	else if (f->out_overflow)
 		process_fail(f, -EFBIG, "wrote more than %d bytes", PROCESS_MAX_STDOUT);
 	else
 		parse_output(f);
 }
 
-/* Both pipes are closed: switch the timer from the deadline to reaping,
- * keeping the deadline as an upper bound on the wait. */
-static void maybe_reap(struct process_fetch *f)
+/* The child exited: its status is read but it stays a zombie (reaped by
+ * kill_child when the fetch ends), keeping its process group's id ours. */
+static void on_exit_event(evutil_socket_t fd, short what, void *userdata)
 {
-	if (f->out_fd >= 0 || f->err_fd >= 0 || f->reaping)
-		return;
-	f->reaping = true;
-	event_del(f->timer);
-	event_assign(f->timer, event_get_base(f->timer), -1, 0, reap, f);
-	reap(-1, 0, f);
+	struct process_fetch *f = userdata;
+	siginfo_t si = {0};
+
+	if (waitid(P_PID, (id_t)f->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+		return; /* still running (polling), or a spurious wake-up */
+	log_debug("credential_process: %s (pid %d) exited", f->argv0, (int)f->pid);
+	f->exited = true;
+	if (si.si_code == CLD_EXITED)
+		f->exit_code = si.si_status;
+	else
+		f->exit_signal = si.si_status;
+	free_event(&f->exit_ev);
+	maybe_finish(f);
 }
 
 static void on_output(evutil_socket_t fd, short what, void *userdata)
@@ -317,7 +382,7 @@ static void on_output(evutil_socket_t fd, short what, void *userdata)
 			free_event(&f->err_ev);
 			close_fd(&f->err_fd);
 		}
-		maybe_reap(f);
+		maybe_finish(f);
 		return;
 	}
 	if (is_out) {
@@ -345,12 +410,95 @@ static void on_timeout(evutil_socket_t fd, short what, void *userdata)
 	process_fail(f, -ETIMEDOUT, "no answer within %u ms; killed", f->timeout_ms);
 }
 
-/* In the child: wire the pipes, close everything else, exec.  Only
- * async-signal-safe calls here. */
-static void __attribute__((noreturn)) child(char **argv, int out_w, int err_w)
+/*
+ * The environment the command gets, and nothing else of ours: the daemon's
+ * own may hold AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN
+ * (the default credentials), CREDENTIALS_DIRECTORY (the systemd credential)
+ * and the rest of the service's settings, none of which belong to the
+ * account whose profile this is (an [Account N] Profile= must not reach
+ * another account's keys).  Kept in step with kmscanceld(8), CREDENTIALS:
+ *   PATH (default /usr/local/bin:/usr/bin:/bin), HOME, USER, LOGNAME, TZ,
+ *   TMPDIR, LANG, LANGUAGE, LC_* (the categories below): as the daemon has them;
+ *   HTTPS_PROXY, HTTP_PROXY, NO_PROXY (either case): as the daemon has them,
+ *   so a helper can reach its service the way the host does;
+ *   AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, AWS_REGION,
+ *   AWS_DEFAULT_REGION, AWS_CA_BUNDLE: the profile's own settings, as the
+ *   daemon resolved them for this profile (unset when it has none).
+ */
+static const char *const process_env_passed[] = {
+	"HOME", "USER", "LOGNAME", "TZ", "TMPDIR", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_COLLATE",
+	"LC_MESSAGES", "LC_MONETARY", "LC_NUMERIC", "LC_TIME", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
+	"http_proxy", "NO_PROXY", "no_proxy",
+};
+#define PROCESS_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+#define PROCESS_ENV_MAX      (sizeof(process_env_passed) / sizeof(process_env_passed[0]) + 8)
+
+static char **env_free(char **env)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		wipe_free_string(env[i]); /* a proxy URL may hold a password */
+	free(env);
+	return NULL;
+}
+
+static int env_add(char **env, size_t *n, const char *name, const char *value)
+{
+	if (!value || !*value)
+		return 0;
+	if (asprintf(&env[*n], "%s=%s", name, value) < 0) {
+		env[*n] = NULL;
+		return -ENOMEM;
+	}
+	(*n)++;
+	return 0;
+}
+
+/* The child's environment (see above): NULL-terminated, free with
+ * env_free().  -ENOMEM. */
+static int process_env(const struct creds_context *ctx, char ***ret)
+{
+	const struct aws_settings *s = ctx->settings;
+	const char *path = aws_getenv(ctx->getenv_fn, "PATH");
+	char **env = calloc(PROCESS_ENV_MAX + 1, sizeof(char *));
+	size_t n = 0;
+	int r = 0;
+
+	if (!env)
+		return -ENOMEM;
+	const struct {
+		const char *name, *value;
+	} own[] = {
+	    {"PATH", path ? path : PROCESS_DEFAULT_PATH},
+	    {"AWS_PROFILE", s->profile},
+	    {"AWS_CONFIG_FILE", s->config_file},
+	    {"AWS_SHARED_CREDENTIALS_FILE", s->credentials_file},
+	    {"AWS_REGION", s->region},
+	    {"AWS_DEFAULT_REGION", s->region},
+	    {"AWS_CA_BUNDLE", s->ca_bundle},
+	};
+	for (size_t i = 0; r == 0 && i < sizeof(own) / sizeof(own[0]); i++)
+		r = env_add(env, &n, own[i].name, own[i].value);
+	for (size_t i = 0; r == 0 && i < sizeof(process_env_passed) / sizeof(process_env_passed[0]); i++)
+		r = env_add(env, &n, process_env_passed[i], aws_getenv(ctx->getenv_fn, process_env_passed[i]));
+	if (r < 0) {
+		env_free(env);
+		return r;
+	}
+	*ret = env;
+	return 0;
+}
+
+/* In the child: a process group of its own, default signal mask, the pipes
+ * wired, everything else closed, exec.  Only async-signal-safe calls here
+ * (the environment was built before the fork). */
+static void __attribute__((noreturn)) child(char **argv, char **envp, int out_w, int err_w)
 {
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	sigset_t none;
 
+	setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
 		_exit(127);
 #ifdef SYS_close_range
@@ -360,11 +508,12 @@ static void __attribute__((noreturn)) child(char **argv, int out_w, int err_w)
 			if (fcntl(fd, F_GETFD) >= 0)
 				close(fd);
 	signal(SIGPIPE, SIG_DFL);
-	execvp(argv[0], argv);
+	/* PATH is searched as the daemon's, which the child's copies. */
+	execvpe(argv[0], argv, envp);
 	_exit(127);
 }
 
-static int spawn(struct process_fetch *f, char **argv, char **ret_error)
+static int spawn(struct process_fetch *f, char **argv, char **envp, char **ret_error)
 {
 	int out[2] = {-1, -1}, err[2] = {-1, -1};
 	pid_t pid;
@@ -378,13 +527,18 @@ static int spawn(struct process_fetch *f, char **argv, char **ret_error)
 		/* The child's ends must block, as a program expects. */
 		fcntl(out[1], F_SETFL, 0);
 		fcntl(err[1], F_SETFL, 0);
-		child(argv, out[1], err[1]);
+		child(argv, envp, out[1], err[1]);
 	}
+	/* Both sides set the group, so it exists whichever runs first. */
+	setpgid(pid, pid);
+	f->pid = pid;
 	close(out[1]);
 	close(err[1]);
-	f->pid = pid;
 	f->out_fd = out[0];
 	f->err_fd = err[0];
+	/* Not reaped yet, so the pid cannot have been reused.  -1: polled
+	 * for instead (see PROCESS_POLL_MS). */
+	f->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	return 0;
 fail:
 	if (asprintf(ret_error, "cannot start %s: %s", argv[0], strerror(errno)) < 0)
@@ -400,10 +554,10 @@ static int process_start(const struct creds_context *ctx, creds_fetch_done_fn do
 			 struct creds_fetch **ret_fetch, char **ret_error)
 {
 	const char *cmd = creds_context_setting(ctx, NULL, "credential_process");
-	struct timeval tv;
+	struct timeval tv, poll = {0, PROCESS_POLL_MS * 1000};
 	struct process_fetch *f = NULL;
 	struct event_base *base;
-	char **argv = NULL;
+	char **argv = NULL, **envp = NULL;
 	int r;
 
 	if (!cmd) {
@@ -433,22 +587,24 @@ static int process_start(const struct creds_context *ctx, creds_fetch_done_fn do
 		goto out;
 	}
 	f->base.cancel = process_cancel;
-	f->out_fd = f->err_fd = -1;
+	f->out_fd = f->err_fd = f->pidfd = -1;
 	f->done = done;
 	f->userdata = userdata;
 	f->timeout_ms = ctx->process_timeout_ms ? ctx->process_timeout_ms : CREDS_PROCESS_DEFAULT_TIMEOUT_MS;
 	f->timer = evtimer_new(base, on_timeout, f);
-	if (!f->timer) {
+	if (!f->timer || process_env(ctx, &envp) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
-	r = spawn(f, argv, ret_error);
+	r = spawn(f, argv, envp, ret_error);
 	if (r < 0)
 		goto out;
 	f->out_ev = event_new(base, f->out_fd, EV_READ | EV_PERSIST, on_output, f);
 	f->err_ev = event_new(base, f->err_fd, EV_READ | EV_PERSIST, on_output, f);
+	f->exit_ev = event_new(base, f->pidfd, (f->pidfd >= 0 ? EV_READ : 0) | EV_PERSIST, on_exit_event, f);
 	tv = (struct timeval){f->timeout_ms / 1000, (f->timeout_ms % 1000) * 1000};
-	if (!f->out_ev || !f->err_ev || event_add(f->out_ev, NULL) < 0 || event_add(f->err_ev, NULL) < 0 ||
+	if (!f->out_ev || !f->err_ev || !f->exit_ev || event_add(f->out_ev, NULL) < 0 ||
+	    event_add(f->err_ev, NULL) < 0 || event_add(f->exit_ev, f->pidfd >= 0 ? NULL : &poll) < 0 ||
 	    evtimer_add(f->timer, &tv) < 0) {
 		r = -ENOMEM;
 		goto out;
@@ -459,6 +615,7 @@ static int process_start(const struct creds_context *ctx, creds_fetch_done_fn do
 	r = 0;
 out:
 	process_free(f);
+	env_free(envp);
 	if (argv) {
 		/* The command line may carry secrets of its own (a vault token). */
 		explicit_bzero(argv, sizeof(char *) * (PROCESS_MAX_ARGS + 1) + strlen(cmd) + PROCESS_MAX_ARGS + 1);

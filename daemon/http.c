@@ -3,6 +3,8 @@
 
 #include "http.h"
 
+#include "wipe.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,7 +13,12 @@
 #include <strings.h>
 
 /* First allocation for the line and body buffers; both grow by doubling so
- * byte-at-a-time feeding stays linear. */
+ * byte-at-a-time feeding stays linear.
+ *
+ * Every buffer here is wiped before it is freed or moved (wipe.h), for every
+ * response: STS, IMDS and the container endpoint answer with credentials,
+ * and a parser cannot tell which answers matter.  The cost is a memset of
+ * what was received. */
 #define HTTP_LINE_INITIAL    256
 #define HTTP_BODY_INITIAL    1024
 #define HTTP_HEADERS_INITIAL 16
@@ -103,8 +110,8 @@ static enum http_parse_status fail(struct http_parser *p, const char *why)
 static void headers_free(struct http_header *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		free(h[i].name);
-		free(h[i].value);
+		wipe_free_string(h[i].name);
+		wipe_free_string(h[i].value);
 	}
 	free(h);
 }
@@ -113,9 +120,9 @@ struct http_response *http_response_free(struct http_response *r)
 {
 	if (!r)
 		return NULL;
-	free(r->reason);
+	wipe_free_string(r->reason);
 	headers_free(r->headers, r->n_headers);
-	free(r->body);
+	wipe_free(r->body, r->body_len + 1);
 	free(r);
 	return NULL;
 }
@@ -149,7 +156,7 @@ struct http_parser *http_parser_new(size_t max_body)
 /* Drops what belongs to one (interim or final) response head. */
 static void reset_head(struct http_parser *p)
 {
-	free(p->reason);
+	wipe_free_string(p->reason);
 	p->reason = NULL;
 	headers_free(p->headers, p->n_headers);
 	p->headers = NULL;
@@ -163,8 +170,8 @@ struct http_parser *http_parser_free(struct http_parser *p)
 	if (!p)
 		return NULL;
 	reset_head(p);
-	free(p->line);
-	free(p->body);
+	wipe_free(p->line, p->line_alloc);
+	wipe_free(p->body, p->body_alloc);
 	free(p);
 	return NULL;
 }
@@ -205,7 +212,7 @@ static int take_line(struct http_parser *p, const char *data, size_t len, size_t
 		char *l;
 		while (a < p->line_len + n + 1)
 			a *= 2;
-		l = realloc(p->line, a);
+		l = wipe_realloc(p->line, p->line_alloc, a);
 		if (!l) {
 			fail(p, "out of memory");
 			return -1;
@@ -267,7 +274,7 @@ static int body_reserve(struct http_parser *p, size_t n)
 		a = a > SIZE_MAX / 2 ? need : a * 2;
 	if (a > p->max_body + 1)
 		a = p->max_body + 1;
-	b = realloc(p->body, a);
+	b = wipe_realloc(p->body, p->body_alloc, a);
 	if (!b) {
 		fail(p, "out of memory");
 		return -1;

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "tls.h"
+#include "wipe.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -167,7 +168,10 @@ static void request_free(struct https_request *r)
 	if (r->timeout)
 		event_free(r->timeout);
 	event_free(r->finish);
-	free(r->data);
+	/* Our copy of the request: KMS and STS requests carry the session
+	 * token, credential fetches the web-identity JWT, the IMDS token or
+	 * the container's Authorization. */
+	wipe_free(r->data, r->len);
 	free(r);
 }
 
@@ -1048,7 +1052,7 @@ struct https_request *https_pool_submit(struct https_pool *p, const char *reques
 			event_free(r->timeout);
 		if (r->finish)
 			event_free(r->finish);
-		free(r->data);
+		free(r->data); /* nothing copied yet */
 		free(r);
 		return NULL;
 	}

@@ -26,6 +26,7 @@
 #include "sigv4.h"
 #include "tls.h"
 #include "url.h"
+#include "wipe.h"
 
 #define KMS_SERVICE "kms"
 #define KMS_CONTENT_TYPE "application/x-amz-json-1.1"
@@ -903,7 +904,7 @@ static void attempt_send(struct kms_call *call)
 	 * little later, or a tie under load would end as EndpointUnavailable. */
 	call->http = https_pool_submit(call->endpoint->pool, request, len, (unsigned)left + KMS_DEADLINE_SLACK_MS,
 				       http_done, call);
-	free(request);
+	wipe_free(request, len); /* it carries the session token */
 	if (!call->http) {
 		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
 		return;

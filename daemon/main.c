@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <event2/event.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "wipe.h"
 
 static void help(void)
 {
@@ -69,6 +71,15 @@ static void secure_heap_setup(void)
 			   SECURE_HEAP_SIZE / 1024);
 }
 
+/* libevent's buffers carry what goes over the wire: requests with session
+ * tokens, STS, IMDS and container answers with credentials.  It frees them
+ * without wiping, so its allocator is replaced by one that wipes every block
+ * it frees or moves (wipe.h).  Must come before any other libevent call. */
+static void libevent_wiping_allocator(void)
+{
+	event_set_mem_functions(wipe_any_malloc, wipe_any_realloc, wipe_any_free);
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_CHECK_CONFIG = 0x100, OPT_VERSION };
@@ -116,6 +127,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	libevent_wiping_allocator();
 	log_setup();
 	/* The process holds AWS secrets: no core dumps, no ptrace by peers. */
 	prctl(PR_SET_DUMPABLE, 0);

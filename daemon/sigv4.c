@@ -7,6 +7,7 @@
 #include "sigv4.h"
 
 #include "strbuf.h"
+#include "wipe.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -571,7 +572,7 @@ int sigv4_canonical_request(const struct sigv4_request *req, char **ret_canonica
 
 	char *canonical = strbuf_steal(&b), *signed_headers = strbuf_steal(&sh);
 	if (!canonical || !signed_headers) {
-		free(canonical);
+		wipe_free_string(canonical);
 		free(signed_headers);
 		return -ENOMEM;
 	}
@@ -743,7 +744,7 @@ int sigv4_authorization(const struct sigv4_request *req, const char *access_key_
 	*ret_authorization = auth;
 	r = 0;
 out:
-	free(canonical);
+	wipe_free_string(canonical); /* it holds the session token */
 	free(signed_headers);
 	free(sts);
 	return r;

@@ -254,6 +254,9 @@ int tls_context_new(const char *ca_bundle, struct tls_context **ret, char **ret_
 	/* A kept-alive connection waits idle most of its life: without this
 	 * it holds a read and a write buffer of ~17 KiB each all along. */
 	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Responses (STS's carry credentials) are decrypted in place in the
+	 * read buffer, which OpenSSL would otherwise free unwiped. */
+	SSL_CTX_set_options(t->ctx, SSL_OP_CLEANSE_PLAINTEXT);
 	r = trust_get(ca_bundle, &t->trust, ret_error);
 	if (r < 0)
 		goto fail;

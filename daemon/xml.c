@@ -3,6 +3,8 @@
 
 #include "xml.h"
 
+#include "wipe.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -272,7 +274,7 @@ int xml_find_text(const char *xml, size_t len, const char *const *path, char **r
 		*ret = r.out;
 		return 0;
 	}
-	free(r.out);
+	wipe_free(r.out, r.out_len); /* part of a secret, maybe */
 	if (k < 0)
 		return k;
 	return r.out || r.depth > 0 ? -EINVAL : -ENOENT;

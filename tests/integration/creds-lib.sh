@@ -80,11 +80,14 @@ check_no_secrets() {
 	[ $hits -eq 0 ] && pass "no secret in any log or output"
 }
 
-# Runs at exit, before lib.sh's cleanup (which removes $T).
+# Runs at exit, before lib.sh's cleanup (which removes $T); the exit status
+# is handed on to it (a die must not end as a pass).
 creds_cleanup() {
+	local rc=$?
 	stop_daemon
 	check_no_secrets
 	stop_creds
+	(exit "$rc")
 	cleanup
 }
 trap creds_cleanup EXIT

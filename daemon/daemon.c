@@ -21,6 +21,7 @@
 #include "log.h"
 #include "methods.h"
 #include "policy.h"
+#include "secret-env.h"
 #include "server.h"
 #include "timeutil.h"
 
@@ -45,7 +46,7 @@ static void state_set(struct daemon *d, enum daemon_state s)
 
 static const char *env_lookup(const char *name)
 {
-	return getenv(name);
+	return secret_env_get(name); /* the secret variables left environ at start */
 }
 
 /* Everything the configuration file decides, built whole before it is used:

@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "secret-env.h"
 #include "wipe.h"
 
 static void help(void)
@@ -132,6 +133,11 @@ int main(int argc, char **argv)
 	/* The process holds AWS secrets: no core dumps, no ptrace by peers. */
 	prctl(PR_SET_DUMPABLE, 0);
 	secure_heap_setup();
+	/* Before anything forks or logs: the environment's AWS secrets move
+	 * into the secure heap (secret-env.h). */
+	if (secret_env_take() < 0)
+		log_warning("cannot move the AWS secrets out of the environment: out of memory");
+	atexit(secret_env_release);
 
 	if (check_only)
 		return daemon_check_config(&o) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

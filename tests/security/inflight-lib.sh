@@ -17,10 +17,22 @@ KB=b234abcd-12ab-34cd-56ef-1234567890ab
 KC=c234abcd-12ab-34cd-56ef-1234567890ab
 arn() { printf 'arn:aws:kms:%s:%s:key/%s' "$TEST_REGION" "$1" "$2"; }
 
-# Under valgrind everything is ten times slower: hold longer.
+# Under valgrind everything is many times slower: hold longer.
 if [ -n "${DAEMON_WRAPPER:-}${CLI_WRAPPER:-}" ]; then SLOW=1; else SLOW=0; fi
-hold_ms() { [ "$SLOW" = 1 ] && echo $(($1 * 4)) || echo "$1"; }
-settle() { sleep "$([ "$SLOW" = 1 ] && echo 2 || echo 0.5)"; }
+hold_ms() { [ "$SLOW" = 1 ] && echo $(($1 * 5)) || echo "$1"; }
+
+# wait_in_flight N: until the daemon has N calls in flight (besides the
+# status call that asks), for up to 60 s.
+wait_in_flight() {
+	local i n
+	for i in $(seq 1 300); do
+		n=$(kmscancel --json status 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["callsInFlight"] - 1)' 2>/dev/null)
+		[ "${n:-0}" -ge "$1" ] && return 0
+		sleep 0.2
+	done
+	fail "the daemon has ${n:-no} calls in flight, expected $1"
+	return 1
+}
 
 {
 	for k in "$KEY1" "$KEY2" "$KEY3" "$KEY4"; do printf '%s PendingDeletion\n' "$k"; done
@@ -42,10 +54,12 @@ printf '[profile slow]\ncredential_process = "%s"\n' "$T/slow-process" >"$T/aws-
 DAEMON_ENV=(AWS_SHARED_CREDENTIALS_FILE="$T/credentials" AWS_CONFIG_FILE="$T/aws-config")
 FAKE_OPTS=(--account-creds "$B:$AKID_B:$SECRET_B" --account-creds "$C:$AKID_C:$SECRET_C")
 
-# write_conf REGION [with-b] [with-c] [extra lines]: the daemon's configuration.
+# write_conf REGION [with-b] [with-c] [extra lines]: the daemon's
+# configuration.  Generous timeouts: the holds below (longer under valgrind)
+# must not time out on their own.
 write_conf() {
 	{
-		printf '[AWS]\nRegion=%s\nCredentialProcessTimeout=120\n[KMS]\nRetryBase=50ms\n' "$1"
+		printf '[AWS]\nRegion=%s\nCredentialProcessTimeout=120\nSTSTimeout=120\n[KMS]\nRetryBase=50ms\nTimeout=120\nAttemptTimeout=60\n' "$1"
 		[ "${2:-}" = with-b ] && printf '[Account %s]\nProfile=prod\n' "$B"
 		[ "${3:-}" = with-c ] && printf '[Account %s]\nProfile=slow\n' "$C"
 		printf '%s' "${4:-}"

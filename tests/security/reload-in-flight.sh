@@ -22,7 +22,7 @@ rm -f "$T/release" # account C's credential_process is held from the start
 start_daemon
 wait_for_file "$T/process.runs" || fail "the credential_process did not run"
 bg b cancel --enable "$(arn "$C" "$KC")"
-settle
+wait_in_flight 1
 write_conf eu-west-1 with-b with-c
 reload # C's credential_process starts again, still held; the call keeps waiting
 touch "$T/release"
@@ -65,7 +65,7 @@ reset_keys
 fake POST /sts/fail "{\"kind\":\"delay\",\"action\":\"GetCallerIdentity\",\"ms\":$HOLD,\"count\":1}" >/dev/null
 reload # the default account is learned again, slowly
 vcall c io.kmscancel.CancelKeyDeletion "{\"keyId\":\"$KEY1\",\"enableKey\":true,\"account\":\"$A\"}"
-settle
+wait_in_flight 1
 write_conf eu-west-1 with-b with-c
 reload
 wait "$VPID"
@@ -109,7 +109,7 @@ RELOADS=0
 start_daemon # C's credentials are fetched from the start, held
 wait_for_file "$T/process.runs" || fail "the credential_process did not run"
 bg e cancel "$(arn "$C" "$KC")"
-settle
+wait_in_flight 1
 write_conf "$TEST_REGION" with-b no-c
 reload
 wait "$BPID"

@@ -55,11 +55,13 @@ DAEMON_ENV=(AWS_SHARED_CREDENTIALS_FILE="$T/credentials" AWS_CONFIG_FILE="$T/aws
 FAKE_OPTS=(--account-creds "$B:$AKID_B:$SECRET_B" --account-creds "$C:$AKID_C:$SECRET_C")
 
 # write_conf REGION [with-b] [with-c] [extra lines]: the daemon's
-# configuration.  Generous timeouts: the holds below (longer under valgrind)
+# configuration ([AWS] Account=$DEFAULT_ACCOUNT when set).  Generous timeouts: the holds below (longer under valgrind)
 # must not time out on their own.
 write_conf() {
 	{
-		printf '[AWS]\nRegion=%s\nCredentialProcessTimeout=120\nSTSTimeout=120\n[KMS]\nRetryBase=50ms\nTimeout=120\nAttemptTimeout=60\n' "$1"
+		printf '[AWS]\nRegion=%s\nCredentialProcessTimeout=120\nSTSTimeout=120\n' "$1"
+		[ -n "${DEFAULT_ACCOUNT:-}" ] && printf 'Account=%s\n' "$DEFAULT_ACCOUNT"
+		printf '[KMS]\nRetryBase=50ms\nTimeout=120\nAttemptTimeout=60\n'
 		[ "${2:-}" = with-b ] && printf '[Account %s]\nProfile=prod\n' "$B"
 		[ "${3:-}" = with-c ] && printf '[Account %s]\nProfile=slow\n' "$C"
 		printf '%s' "${4:-}"

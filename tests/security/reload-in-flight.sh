@@ -9,6 +9,8 @@
 #       account (STS GetCallerIdentity held), the region changed
 #   (d) [Account B] removed between a cancel and its enable
 #   (e) [Account C] removed while a call waits for its credentials
+#   (f) the default credentials known to be another account's ([AWS]
+#       Account= changed) between a cancel and its enable
 # Under ASan or valgrind any use of freed memory is a report, and fails.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/security/inflight-lib.sh"
@@ -98,6 +100,25 @@ reqs=$(requests_for "$KB")
 case "$reqs" in *"$TEST_AKID"*) fail "(d) a request for B's key was signed with the default credentials: $reqs" ;; *) pass "(d) nothing for B's key signed with the default credentials" ;; esac
 case "$reqs" in *EnableKey*) fail "(d) EnableKey was sent: $reqs" ;; *) pass "(d) no EnableKey sent" ;; esac
 [ "$(fake_stat wrongAccount)" = 0 ] && pass "(d) no request crossed accounts" || fail "(d) wrongAccount=$(fake_stat wrongAccount)"
+
+# --- (f) the default credentials turn out another account's before the enable ------
+write_conf "$TEST_REGION" with-b with-c
+reload
+fake POST /reset >/dev/null
+reset_keys
+fake POST /delay "{\"ms\":$HOLD,\"count\":1,\"operation\":\"CancelKeyDeletion\"}" >/dev/null
+bg f cancel --enable "$(arn "$A" "$KEY3")"
+wait_fault delay 1
+DEFAULT_ACCOUNT=999988887777 write_conf "$TEST_REGION" with-b with-c
+reload
+wait "$BPID"
+rc=$?
+out=$(bg_out f)
+[ "$rc" = 1 ] && pass "(f) the call fails" || fail "(f) exit $rc: $out"
+expect_contains "$out" '"error":"CredentialsUnavailable"' "(f) with CredentialsUnavailable"
+expect_contains "$out" "the default credentials serve account 999988887777, not account $A" "(f) saying whose they are now"
+case "$(requests_for "$KEY3")" in *EnableKey*) fail "(f) EnableKey was sent: $(requests_for "$KEY3")" ;; *) pass "(f) no EnableKey sent" ;; esac
+[ "$(key_state "$KEY3")" = Disabled ] && pass "(f) the key is Disabled (the cancel was done)" || fail "(f) key is $(key_state "$KEY3")"
 
 # --- (e) [Account C] removed while a call waits for its credentials ----------------
 stop_daemon

@@ -773,6 +773,7 @@ struct daemon *daemon_free(struct daemon *d)
 {
 	if (!d)
 		return NULL;
+	state_set(d, DAEMON_STOPPING); /* nothing may reload or start a drain from the flush below */
 	if (d->server && methods_shutdown(d) > 0)
 		replies_flush(d);
 	/* Freeing the signal events restores the default dispositions; a

@@ -11,6 +11,8 @@
 #   (e) [Account C] removed while a call waits for its credentials
 #   (f) the default credentials known to be another account's ([AWS]
 #       Account= changed) between a cancel and its enable
+#   (g) [Account B]'s profile reloaded to another account's credentials
+#       (which say so) between a cancel and its enable
 # Under ASan or valgrind any use of freed memory is a report, and fails.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/security/inflight-lib.sh"
@@ -119,6 +121,27 @@ expect_contains "$out" '"error":"CredentialsUnavailable"' "(f) with CredentialsU
 expect_contains "$out" "the default credentials serve account 999988887777, not account $A" "(f) saying whose they are now"
 case "$(requests_for "$KEY3")" in *EnableKey*) fail "(f) EnableKey was sent: $(requests_for "$KEY3")" ;; *) pass "(f) no EnableKey sent" ;; esac
 [ "$(key_state "$KEY3")" = Disabled ] && pass "(f) the key is Disabled (the cancel was done)" || fail "(f) key is $(key_state "$KEY3")"
+
+# --- (g) [Account B]'s profile gives another account's credentials after a reload -
+write_conf "$TEST_REGION" with-b with-c
+reload
+fake POST /reset >/dev/null
+reset_keys
+fake POST /delay "{\"ms\":$HOLD,\"count\":1,\"operation\":\"CancelKeyDeletion\"}" >/dev/null
+bg g cancel --enable "$(arn "$B" "$KB")"
+wait_fault delay 1
+cp "$T/credentials" "$T/credentials.b"
+printf '[prod]\naws_access_key_id = %s\naws_secret_access_key = %s\naws_account_id = %s\n' "$AKID_C" "$SECRET_C" "$C" >"$T/credentials"
+reload
+wait "$BPID"
+rc=$?
+mv "$T/credentials.b" "$T/credentials"
+out=$(bg_out g)
+[ "$rc" = 1 ] && pass "(g) the call fails" || fail "(g) exit $rc: $out"
+expect_contains "$out" '"error":"CredentialsUnavailable"' "(g) with CredentialsUnavailable"
+expect_contains "$out" "belong to account $C, not to account $B" "(g) saying whose credentials they are"
+case "$(requests_for "$KB")" in *EnableKey*) fail "(g) EnableKey was sent: $(requests_for "$KB")" ;; *) pass "(g) no EnableKey sent" ;; esac
+[ "$(fake_stat wrongAccount)" = 0 ] && pass "(g) no request crossed accounts" || fail "(g) wrongAccount=$(fake_stat wrongAccount)"
 
 # --- (e) [Account C] removed while a call waits for its credentials ----------------
 stop_daemon

@@ -43,18 +43,35 @@ run_cli cancel "$(arn "$B" "$KB")"
 expect_rc 0 "account B works"
 reset_keys
 
+# reload_during_cancel NAME CHANGE CLI-ARGS...: the CLI call NAME with its
+# CancelKeyDeletion held by the fake; meanwhile CHANGE (a command, eval'ed)
+# rewrites the configuration and the daemon reloads.  Leaves RC and OUT
+# (compacted), from a clean start (config as at start, keys reset).
+reload_during_cancel() {
+	local name=$1 change=$2
+	shift 2
+	write_conf "$TEST_REGION" with-b with-c
+	reload
+	fake POST /reset >/dev/null
+	reset_keys
+	fake POST /delay "{\"ms\":$HOLD,\"count\":1,\"operation\":\"CancelKeyDeletion\"}" >/dev/null
+	bg "$name" "$@"
+	wait_fault delay 1
+	eval "$change"
+	reload
+	wait "$BPID"
+	RC=$?
+	OUT=$(bg_out "$name")
+}
+
+# no_enable TAG KEY-ID: no EnableKey reached the fake for that key.
+no_enable() {
+	case "$(requests_for "$2")" in *EnableKey*) fail "$1 EnableKey was sent: $(requests_for "$2")" ;; *) pass "$1 no EnableKey sent" ;; esac
+}
+
 # --- (a) a bare-ID cancel --enable held by KMS; the reload changes the region ------
-write_conf "$TEST_REGION" with-b with-c
-reload
-fake POST /reset >/dev/null
-fake POST /delay "{\"ms\":$HOLD,\"count\":1,\"operation\":\"CancelKeyDeletion\"}" >/dev/null
-bg a cancel --enable "$KEY1"
-wait_fault delay 1
-write_conf eu-west-1 with-b with-c
-reload
-wait "$BPID"
-rc=$?
-[ "$rc" = 0 ] && pass "(a) the held cancel --enable is answered with success" || fail "(a) exit $rc: $(cat "$T/a.out")"
+reload_during_cancel a 'write_conf eu-west-1 with-b with-c' cancel --enable "$KEY1"
+[ "$RC" = 0 ] && pass "(a) the held cancel --enable is answered with success" || fail "(a) exit $RC: $OUT"
 [ "$(key_state "$KEY1")" = Enabled ] && pass "(a) the key ends Enabled" || fail "(a) key is $(key_state "$KEY1")"
 # The fake answers only requests signed for its own region (us-east-1): an
 # EnableKey signed for the reloaded eu-west-1 would fail its signature check.
@@ -81,66 +98,35 @@ reqs=$(requests_for "$KEY1")
 expect_contains "$reqs" "EnableKey $TEST_AKID 200 -" "(c) EnableKey signed for the region the call started in"
 
 # --- (d) [Account B] removed between the cancel and the enable -----------------------
-write_conf "$TEST_REGION" with-b with-c
-reload
-fake POST /reset >/dev/null
-reset_keys
-fake POST /delay "{\"ms\":$HOLD,\"count\":1,\"operation\":\"CancelKeyDeletion\"}" >/dev/null
-bg d cancel --enable "$(arn "$B" "$KB")"
-wait_fault delay 1
-write_conf "$TEST_REGION" no-b with-c
-reload
-wait "$BPID"
-rc=$?
-out=$(bg_out d)
-[ "$rc" = 1 ] && pass "(d) the call fails" || fail "(d) exit $rc: $out"
-expect_contains "$out" '"error":"CredentialsUnavailable"' "(d) with CredentialsUnavailable"
-expect_contains "$out" "[Account $B] section went away with a reload" "(d) saying the account's section went away"
-expect_contains "$out" "deletion cancelled (key is Disabled)" "(d) and that the deletion was cancelled"
+reload_during_cancel d 'write_conf "$TEST_REGION" no-b with-c' cancel --enable "$(arn "$B" "$KB")"
+[ "$RC" = 1 ] && pass "(d) the call fails" || fail "(d) exit $RC: $OUT"
+expect_contains "$OUT" '"error":"CredentialsUnavailable"' "(d) with CredentialsUnavailable"
+expect_contains "$OUT" "[Account $B] section went away with a reload" "(d) saying the account's section went away"
+expect_contains "$OUT" "deletion cancelled (key is Disabled)" "(d) and that the deletion was cancelled"
 [ "$(key_state "$KB")" = Disabled ] && pass "(d) the key is Disabled (the cancel was done)" || fail "(d) key is $(key_state "$KB")"
 reqs=$(requests_for "$KB")
 case "$reqs" in *"$TEST_AKID"*) fail "(d) a request for B's key was signed with the default credentials: $reqs" ;; *) pass "(d) nothing for B's key signed with the default credentials" ;; esac
-case "$reqs" in *EnableKey*) fail "(d) EnableKey was sent: $reqs" ;; *) pass "(d) no EnableKey sent" ;; esac
+no_enable "(d)" "$KB"
 [ "$(fake_stat wrongAccount)" = 0 ] && pass "(d) no request crossed accounts" || fail "(d) wrongAccount=$(fake_stat wrongAccount)"
 
 # --- (f) the default credentials turn out another account's before the enable ------
-write_conf "$TEST_REGION" with-b with-c
-reload
-fake POST /reset >/dev/null
-reset_keys
-fake POST /delay "{\"ms\":$HOLD,\"count\":1,\"operation\":\"CancelKeyDeletion\"}" >/dev/null
-bg f cancel --enable "$(arn "$A" "$KEY3")"
-wait_fault delay 1
-DEFAULT_ACCOUNT=999988887777 write_conf "$TEST_REGION" with-b with-c
-reload
-wait "$BPID"
-rc=$?
-out=$(bg_out f)
-[ "$rc" = 1 ] && pass "(f) the call fails" || fail "(f) exit $rc: $out"
-expect_contains "$out" '"error":"CredentialsUnavailable"' "(f) with CredentialsUnavailable"
-expect_contains "$out" "the default credentials serve account 999988887777, not account $A" "(f) saying whose they are now"
-case "$(requests_for "$KEY3")" in *EnableKey*) fail "(f) EnableKey was sent: $(requests_for "$KEY3")" ;; *) pass "(f) no EnableKey sent" ;; esac
+reload_during_cancel f 'DEFAULT_ACCOUNT=999988887777 write_conf "$TEST_REGION" with-b with-c' \
+	cancel --enable "$(arn "$A" "$KEY3")"
+[ "$RC" = 1 ] && pass "(f) the call fails" || fail "(f) exit $RC: $OUT"
+expect_contains "$OUT" '"error":"CredentialsUnavailable"' "(f) with CredentialsUnavailable"
+expect_contains "$OUT" "the default credentials serve account 999988887777, not account $A" "(f) saying whose they are now"
+no_enable "(f)" "$KEY3"
 [ "$(key_state "$KEY3")" = Disabled ] && pass "(f) the key is Disabled (the cancel was done)" || fail "(f) key is $(key_state "$KEY3")"
 
 # --- (g) [Account B]'s profile gives another account's credentials after a reload -
-write_conf "$TEST_REGION" with-b with-c
-reload
-fake POST /reset >/dev/null
-reset_keys
-fake POST /delay "{\"ms\":$HOLD,\"count\":1,\"operation\":\"CancelKeyDeletion\"}" >/dev/null
-bg g cancel --enable "$(arn "$B" "$KB")"
-wait_fault delay 1
 cp "$T/credentials" "$T/credentials.b"
-printf '[prod]\naws_access_key_id = %s\naws_secret_access_key = %s\naws_account_id = %s\n' "$AKID_C" "$SECRET_C" "$C" >"$T/credentials"
-reload
-wait "$BPID"
-rc=$?
+reload_during_cancel g 'printf "[prod]\naws_access_key_id = %s\naws_secret_access_key = %s\naws_account_id = %s\n" "$AKID_C" "$SECRET_C" "$C" >"$T/credentials"' \
+	cancel --enable "$(arn "$B" "$KB")"
 mv "$T/credentials.b" "$T/credentials"
-out=$(bg_out g)
-[ "$rc" = 1 ] && pass "(g) the call fails" || fail "(g) exit $rc: $out"
-expect_contains "$out" '"error":"CredentialsUnavailable"' "(g) with CredentialsUnavailable"
-expect_contains "$out" "belong to account $C, not to account $B" "(g) saying whose credentials they are"
-case "$(requests_for "$KB")" in *EnableKey*) fail "(g) EnableKey was sent: $(requests_for "$KB")" ;; *) pass "(g) no EnableKey sent" ;; esac
+[ "$RC" = 1 ] && pass "(g) the call fails" || fail "(g) exit $RC: $OUT"
+expect_contains "$OUT" '"error":"CredentialsUnavailable"' "(g) with CredentialsUnavailable"
+expect_contains "$OUT" "belong to account $C, not to account $B" "(g) saying whose credentials they are"
+no_enable "(g)" "$KB"
 [ "$(fake_stat wrongAccount)" = 0 ] && pass "(g) no request crossed accounts" || fail "(g) wrongAccount=$(fake_stat wrongAccount)"
 
 # --- (e) [Account C] removed while a call waits for its credentials ----------------

@@ -726,11 +726,11 @@ struct accounts_wait *accounts_wait_cancel(struct accounts *a, struct accounts_w
 	return NULL;
 }
 
-struct creds_cache *accounts_cache_for(struct accounts *a, const char *account)
+struct creds_cache *accounts_cache_of(struct accounts *a, const char *account)
 {
 	struct account *acct = account_find(a, account);
 
-	return acct ? acct->cache : a->o.default_creds;
+	return acct ? acct->cache : NULL;
 }
 
 /* The accounts of o->config into *ret_list (caches not made yet); reused
@@ -898,8 +898,17 @@ int accounts_reload(struct accounts *a, const struct accounts_options *o)
 	a->list = list;
 	a->n = n;
 	for (size_t i = 0; i < old_n; i++) {
-		if (old[i]->cache)
+		if (old[i]->cache) {
+			char why[512];
+
 			log_info("accounts: [Account %s] removed", old[i]->id);
+			snprintf(
+			    why, sizeof(why),
+			    "the [Account %s] section went away with a reload of %s: its credentials are no longer "
+			    "used, and no other ones are",
+			    old[i]->id, a->config_file);
+			old[i]->cache = creds_cache_close(old[i]->cache, why);
+		}
 		account_free(old[i]);
 	}
 	free(old);

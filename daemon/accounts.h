@@ -90,8 +90,8 @@ struct accounts *accounts_free(struct accounts *a);
  * SIGHUP: the new configuration and settings.  Accounts that stay keep their
  * cache (reloaded with the new options: files re-read, roles assumed again);
  * new ones get a cache, removed ones are dropped (their waiting requests
- * fail).  The default account is learned again unless configured.
- * 0 or -ENOMEM (then nothing changed).
+ * fail with -ECANCELED and a message saying the section went away).  The default account is learned again unless
+ * configured. 0 or -ENOMEM (then nothing changed).
  */
 int accounts_reload(struct accounts *a, const struct accounts_options *o);
 
@@ -136,9 +136,11 @@ int accounts_route_learning(struct accounts *a, accounts_route_fn done, void *us
 /* done will not run.  NULL-safe, returns NULL. */
 struct accounts_wait *accounts_wait_cancel(struct accounts *a, struct accounts_wait *w);
 
-/* The cache that serves account (a section's, or the default one for
- * NULL, "" or an account without a section), for ExpiredTokenException. */
-struct creds_cache *accounts_cache_for(struct accounts *a, const char *account);
+/* The cache of account's [Account N] section, or NULL when there is none
+ * (a reload removed it).  Never the default credentials: a call routed to
+ * a section keeps that account's credentials or fails, it does not fall
+ * back to other ones (the enable step, settle and ExpiredToken retries). */
+struct creds_cache *accounts_cache_of(struct accounts *a, const char *account);
 
 /* The default credentials' account if known, else NULL. */
 const char *accounts_default_account(struct accounts *a);

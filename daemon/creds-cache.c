@@ -526,11 +526,16 @@ fail:
 
 struct creds_cache *creds_cache_free(struct creds_cache *c)
 {
+	return creds_cache_close(c, "kmscanceld is shutting down");
+}
+
+struct creds_cache *creds_cache_close(struct creds_cache *c, const char *why)
+{
 	if (!c)
 		return NULL;
 	c->fetch = creds_fetch_cancel(c->fetch);
 	c->completing = true; /* no new fetch from a waiter's callback */
-	serve_waiters(c, -ECANCELED, "kmscanceld is shutting down");
+	serve_waiters(c, -ECANCELED, why);
 	if (c->timer)
 		event_free(c->timer);
 	aws_ini_free(c->fetch_ini);
@@ -581,6 +586,23 @@ int creds_cache_get(struct creds_cache *c, creds_cache_done_fn done, void *userd
 	c->waiters_tail = &w->next;
 	fetch_start(c, c->revoked ? "expired token" : "request");
 	return 0;
+}
+
+void creds_cache_cancel(struct creds_cache *c, creds_cache_done_fn done, void *userdata)
+{
+	if (!c)
+		return;
+	for (struct waiter **p = &c->waiters; *p; p = &(*p)->next) {
+		struct waiter *w = *p;
+
+		if (w->done != done || w->userdata != userdata)
+			continue;
+		*p = w->next;
+		if (c->waiters_tail == &w->next)
+			c->waiters_tail = p;
+		free(w);
+		return;
+	}
 }
 
 void creds_cache_expired(struct creds_cache *c, const struct aws_credentials *bad)

@@ -104,9 +104,12 @@ struct creds_cache_options {
 
 /* A cache; starts fetching at once.  0 or -ENOMEM. */
 int creds_cache_new(const struct creds_cache_options *o, struct creds_cache **ret);
-/* Cancels a running fetch; waiting requests get an error.  NULL-safe,
- * returns NULL. */
+/* Cancels a running fetch; waiting requests get an error ("kmscanceld is
+ * shutting down").  NULL-safe, returns NULL. */
 struct creds_cache *creds_cache_free(struct creds_cache *c);
+/* The same, with why as the waiting requests' error (-ECANCELED): an
+ * [Account N] section that a reload removed.  NULL-safe, returns NULL. */
+struct creds_cache *creds_cache_close(struct creds_cache *c, const char *why);
 
 /*
  * The credentials for one request.  done runs exactly once: immediately
@@ -115,6 +118,10 @@ struct creds_cache *creds_cache_free(struct creds_cache *c);
  * blocks.  Returns 0, or -ENOMEM (done not called).
  */
 int creds_cache_get(struct creds_cache *c, creds_cache_done_fn done, void *userdata);
+/* A request that waits in creds_cache_get() (same done and userdata) gives
+ * up: done will not run for it.  Nothing if it does not wait (its done has
+ * run).  NULL-safe. */
+void creds_cache_cancel(struct creds_cache *c, creds_cache_done_fn done, void *userdata);
 
 /*
  * KMS said the token of bad has expired (ExpiredTokenException): unless the

@@ -49,6 +49,12 @@ static const char *env_lookup(const char *name)
 	return secret_env_get(name); /* the secret variables left environ at start */
 }
 
+static void event_free_null(struct event *e)
+{
+	if (e)
+		event_free(e);
+}
+
 /* Everything the configuration file decides, built whole before it is used:
  * at start, and by a reload that swaps it in only when all of it loaded. */
 struct loaded {
@@ -723,25 +729,56 @@ fail:
 	return r;
 }
 
-static void event_free_null(struct event *e)
+static void flushed(struct server *s, void *userdata)
 {
-	if (e)
-		event_free(e);
+	event_base_loopbreak(userdata);
 }
 
+static void flush_timed_out(evutil_socket_t fd, short what, void *userdata)
+{
+	log_warning("exit: %d ms without every reply written; closing the connections anyway", DAEMON_FLUSH_MS);
+	event_base_loopbreak(userdata);
+}
+
+/* The replies methods_shutdown() queued reach their clients: the loop turns
+ * until every connection has written its replies and closed, for at most
+ * DAEMON_FLUSH_MS.  No call is left to start anything meanwhile, and
+ * connections read nothing more (server_stop_accepting). */
+static void replies_flush(struct daemon *d)
+{
+	struct timeval limit = {DAEMON_FLUSH_MS / 1000, (DAEMON_FLUSH_MS % 1000) * 1000};
+	struct event *timer = evtimer_new(d->base, flush_timed_out, d->base);
+
+	if (!timer || evtimer_add(timer, &limit) < 0) {
+		event_free_null(timer);
+		return;
+	}
+	server_set_drained_callback(d->server, flushed, d->base);
+	server_stop_accepting(d->server);
+	if (!server_is_drained(d->server))
+		event_base_dispatch(d->base);
+	event_free(timer);
+}
+
+/*
+ * Teardown, in an order where nothing is freed while something can still
+ * reach it:
+ *   1. the calls: every call the drain left is answered with an error
+ *      while its connection exists, and its waits (routing, credentials,
+ *      KMS, settle and follower timers) are withdrawn (methods_shutdown);
+ *      the replies are flushed;
+ *   2. the daemon's own timers and signal events, whose callbacks use the
+ *      objects below;
+ *   3. the objects: accounts, credentials, KMS clients, the server; their
+ *      internal waits (STS, fetches) end inside their own free.
+ */
 struct daemon *daemon_free(struct daemon *d)
 {
 	if (!d)
 		return NULL;
-	/* Requests waiting for credentials, then KMS calls still pending (the
-	 * retired clients of reloads too), are answered while their
-	 * connections still exist. */
-	accounts_free(d->accounts);
-	creds_cache_free(d->creds);
-	kms_client_free(d->kms);
-	retired_collect(d, true);
-	free(d->retired);
-	server_free(d->server);
+	state_set(d, DAEMON_STOPPING); /* nothing may reload or start a drain from the flush below */
+	if (d->server && methods_shutdown(d) > 0)
+		replies_flush(d);
 	/* Freeing the signal events restores the default dispositions; a
 	 * further SIGTERM during teardown would then kill us with status 143
 	 * although we are already on the way out.  Ignore it instead — after
@@ -756,6 +793,12 @@ struct daemon *daemon_free(struct daemon *d)
 	event_free_null(d->tick);
 	event_free_null(d->watchdog);
 	event_free_null(d->drain_timer);
+	accounts_free(d->accounts);
+	creds_cache_free(d->creds);
+	kms_client_free(d->kms);
+	retired_collect(d, true);
+	free(d->retired);
+	server_free(d->server);
 	if (d->dns) {
 		evdns_base_free(d->dns, 1);
 		/* Failed lookups report back from the loop, not from inside

@@ -34,6 +34,9 @@ struct operation;
 /* Housekeeping tick: STATUS= updates, the exit-on-idle check and freeing
  * KMS clients a reload replaced, at most this often. */
 #define DAEMON_TICK_MS 1000
+/* At exit, how long the replies to calls the drain left may take to be
+ * written (daemon_free). */
+#define DAEMON_FLUSH_MS 2000
 /* io.kmscancel errors counted one by one (KMSCANCEL_E_NOT_FOUND … _TIMEOUT). */
 #define DAEMON_N_ERROR_COUNTERS (KMSCANCEL_E_TIMEOUT + 1)
 
@@ -66,6 +69,7 @@ struct daemon {
 	struct kms_client *kms;
 	struct server *server;
 	struct operation *cancels_in_flight; /* methods.c: for coalescing identical cancels */
+	struct operation *operations;        /* methods.c: every call running (methods_shutdown) */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *tick, *watchdog, *drain_timer;
 	struct timespec started; /* CLOCK_MONOTONIC */

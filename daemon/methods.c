@@ -38,6 +38,15 @@
 /* One io.kmscancel call in progress: the Varlink call, the parsed key, and
  * the KMS call currently running for it (cancel, then maybe enable).
  *
+ * Lifetime: an operation owns what it uses for its whole life and borrows
+ * nothing from the configuration, which a reload (SIGHUP) frees while calls
+ * are in flight: the region is a copy, the routing decision (whose
+ * credentials, which account, the label) a value taken once.  Every wait it
+ * is in (routing, a credential cache, a KMS call, a timer) is withdrawn by
+ * operation_free(), and every live operation is listed in
+ * daemon->operations so that methods_shutdown() can end them before the
+ * objects they point to go.
+ *
  * Coalescing: a cancel of a key that is already being cancelled (same key,
  * same enableKey) does not call KMS again: it waits as a follower of the
  * first (the leader, listed in daemon->cancels_in_flight) and gets its
@@ -50,14 +59,17 @@ struct operation {
 	struct keyid key;
 	char *key_id;     /* as the caller gave it */
 	char *key_arn;    /* from KMS's answer */
-	const char *region;
+	char *region;     /* owned: the key's, or the default/[Account N] one copied at the start */
 	char account_param[13]; /* the call's "account" (for a bare key ID), or "" */
-	/* Routing (accounts.h): whose credentials serve the key. */
+	/* Routing (accounts.h): whose credentials serve the key, decided once
+	 * and kept: every later credential fetch (enable, settle, ExpiredToken)
+	 * uses that account's credentials or fails, never other ones. */
 	struct accounts_wait *route_wait;   /* learning the default account */
 	void (*routed)(struct operation *op);
 	enum account_source route_source;
 	char account[13];                   /* the key's account, "" while unknown (bare key ID) */
 	char *credentials_label;            /* "default", "account N, role …": for the audit */
+	struct creds_cache *creds_wait;     /* the cache op waits in (creds_cache_get), or NULL */
 	unsigned policy_ops;                /* what the policy is asked about */
 	bool policy_pending;                /* undecided until routing learns the account */
 	bool dry_run;                       /* CancelKeyDeletion dryRun: DescribeKey only */
@@ -91,20 +103,33 @@ struct operation {
 	struct operation *leader;         /* set while this op follows one */
 	struct operation *followers;      /* list through next_follower */
 	struct operation *next_follower;
+
+	/* daemon->operations: every live operation (methods_shutdown) */
+	struct operation *next_live, *prev_live;
 };
+
+static void credentials_ready(int r, struct aws_credentials *c, const char *error, void *userdata);
 
 static struct operation *operation_free(struct operation *op)
 {
 	if (!op)
 		return NULL;
+	if (op->prev_live)
+		op->prev_live->next_live = op->next_live;
+	else if (op->daemon->operations == op)
+		op->daemon->operations = op->next_live;
+	if (op->next_live)
+		op->next_live->prev_live = op->prev_live;
 	kms_call_abandon(op->kms);
 	accounts_wait_cancel(op->daemon->accounts, op->route_wait);
+	creds_cache_cancel(op->creds_wait, credentials_ready, op);
 	free(op->credentials_label);
 	if (op->timer)
 		event_free(op->timer);
 	aws_credentials_unref(op->credentials);
 	free(op->key_id);
 	free(op->key_arn);
+	free(op->region);
 	free(op->ambiguous_message);
 	free(op->ambiguous_request_id);
 	free(op->flight_key);
@@ -260,7 +285,7 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 {
 	struct json_object *parameters = call_parameters(c), *key_value, *v;
 	struct operation *op;
-	const char *reason = NULL;
+	const char *reason = NULL, *region;
 	long long timeout = 0;
 	const char *unknown = NULL, *account;
 	size_t key_len;
@@ -285,6 +310,10 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 		return NULL;
 	}
 	op->daemon = d;
+	op->next_live = d->operations;
+	if (d->operations)
+		d->operations->prev_live = op;
+	d->operations = op;
 	op->call = c;
 	op->verb = verb;
 	clock_gettime(CLOCK_MONOTONIC, &op->started);
@@ -333,18 +362,25 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 		return NULL;
 	}
 	if (op->key.kind == KEYID_KIND_ARN) {
-		op->region = op->key.region;
+		region = op->key.region;
 	} else {
 		/* A bare key ID of an [Account N] with Region=: that region. */
 		const struct config_account *ca = config_find_account(&d->config, op->account_param);
 
-		op->region = ca && ca->region ? ca->region : daemon_default_region(d);
+		region = ca && ca->region ? ca->region : daemon_default_region(d);
 	}
-	if (!op->region) {
+	if (!region) {
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
 			       "no AWS region configured for a bare key ID: set [AWS] Region=, AWS_REGION, "
 			       "or pass the key ARN",
 			       NULL);
+		return NULL;
+	}
+	/* A copy: a reload frees the configuration's strings, and the call
+	 * keeps the region it started in (enable, retries, coalescing). */
+	op->region = strdup(region);
+	if (!op->region) {
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
 		return NULL;
 	}
 	/* The policy before anything else happens: a refused caller causes no
@@ -368,12 +404,38 @@ static const char *operation_account(const struct operation *op)
 	return op->account[0] ? op->account : NULL;
 }
 
-/* The credential cache that serves op's key. */
-static struct creds_cache *operation_cache(const struct operation *op)
+/*
+ * The credential cache that serves op's key, as routing decided when the
+ * call started: the [Account N] section's, or the default credentials'
+ * while they still serve that account.  NULL, with why, when a reload took
+ * them away (the section removed, the default credentials now known to be
+ * another account's): the call then fails rather than use other
+ * credentials.
+ */
+static struct creds_cache *operation_cache(const struct operation *op, char *why, size_t size)
 {
-	if (op->route_source == ACCOUNT_SOURCE_DEFAULT)
-		return op->daemon->creds;
-	return accounts_cache_for(op->daemon->accounts, op->account);
+	struct daemon *d = op->daemon;
+	struct creds_cache *cache;
+	const char *now;
+
+	if (op->route_source == ACCOUNT_SOURCE_DEFAULT) {
+		now = accounts_default_account(d->accounts);
+		if (op->account[0] && now && strcmp(now, op->account) != 0) {
+			snprintf(why, size,
+				 "since a reload of %s the default credentials serve account %s, not account %s the "
+				 "call started with: not used for its key",
+				 daemon_config_path(d), now, op->account);
+			return NULL;
+		}
+		return d->creds;
+	}
+	cache = accounts_cache_of(d->accounts, op->account);
+	if (!cache)
+		snprintf(why, size,
+			 "the [Account %s] section went away with a reload of %s: the call does not fall back to "
+			 "other credentials",
+			 op->account, daemon_config_path(d));
+	return cache;
 }
 
 static void route_done(int r, const struct account_route *route, const char *error, void *userdata)
@@ -470,13 +532,38 @@ static struct operation *operation_kms_done(const struct kms_result *r, void *us
 	return op;
 }
 
+/* CredentialsUnavailable for op; for the enable step, saying that the
+ * deletion was cancelled all the same. */
+static void operation_fail_credentials(struct operation *op, const char *why)
+{
+	char msg[1024];
+
+	if (op->next_op == KMS_OP_ENABLE_KEY) {
+		snprintf(msg, sizeof(msg), "deletion cancelled (key is Disabled) but EnableKey was not sent: %s", why);
+		why = msg;
+	}
+	operation_fail(op, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, NULL, why, NULL);
+}
+
 static void credentials_ready(int r, struct aws_credentials *c, const char *error, void *userdata)
 {
 	struct operation *op = userdata;
 
+	op->creds_wait = NULL;
 	if (r < 0) {
-		operation_fail(op, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, NULL,
-			       error ? error : "no AWS credentials available", NULL);
+		operation_fail_credentials(op, error ? error : "no AWS credentials available");
+		return;
+	}
+	/* Credentials that say whose they are must be the key's account's. */
+	if (c->account_id && op->account[0] && strcmp(c->account_id, op->account) != 0) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg),
+			 "the credentials from %s belong to account %s, not to account %s the call started with: "
+			 "not used for its key",
+			 c->source, c->account_id, op->account);
+		log_warning("%s %s: %s", op->verb, op->key_id, msg);
+		operation_fail_credentials(op, msg);
 		return;
 	}
 	aws_credentials_unref(op->credentials);
@@ -489,23 +576,41 @@ static void credentials_ready(int r, struct aws_credentials *c, const char *erro
  * when no usable set is cached (creds-cache.h). */
 static void operation_call(struct operation *op, enum kms_operation kop, const char *key_id, kms_done_fn done)
 {
+	struct creds_cache *cache;
+	char why[512];
+
 	op->next_op = kop;
 	op->next_key_id = key_id;
 	op->next_done = done;
-	if (creds_cache_get(operation_cache(op), credentials_ready, op) < 0)
+	cache = operation_cache(op, why, sizeof(why));
+	if (!cache) {
+		log_warning("%s %s: %s", op->verb, op->key_id, why);
+		operation_fail_credentials(op, why);
+		return;
+	}
+	/* Set before the call: done may run (and free op) before it returns. */
+	op->creds_wait = cache;
+	if (creds_cache_get(cache, credentials_ready, op) < 0) {
+		op->creds_wait = NULL;
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+	}
 }
 
 /* ExpiredTokenException: the cache drops that set and fetches one (once,
  * however many calls report it), and the call is made again, once. */
 static bool operation_retry_expired(struct operation *op, const struct kms_result *r)
 {
+	struct creds_cache *cache;
+	char why[512];
+
 	if (r->error == KMSCANCEL_OK || op->expired_retried || !r->error_code ||
 	    kms_error_classify(r->error_code, 400) != KMS_ERROR_EXPIRED_TOKEN)
 		return false;
 	op->expired_retried = true;
-	creds_cache_expired(operation_cache(op), op->credentials);
-	operation_call(op, op->next_op, op->next_key_id, op->next_done);
+	cache = operation_cache(op, why, sizeof(why));
+	if (cache)
+		creds_cache_expired(cache, op->credentials);
+	operation_call(op, op->next_op, op->next_key_id, op->next_done); /* fails clearly without a cache */
 	return true;
 }
 
@@ -793,6 +898,37 @@ static bool flight_join(struct operation *op, const char *key)
 }
 
 static struct json_object *timestamp_to_string(struct json_object *v);
+
+/* --- shutdown --------------------------------------------------------------------------------- */
+
+unsigned methods_shutdown(struct daemon *d)
+{
+	unsigned n = 0;
+
+	while (d->operations) {
+		struct operation *op = d->operations, **p;
+
+		/* A follower leaves its leader's list first; a leader's
+		 * answer goes to its followers too (operation_fail). */
+		if (op->leader) {
+			for (p = &op->leader->followers; *p; p = &(*p)->next_follower)
+				if (*p == op) {
+					*p = op->next_follower;
+					break;
+				}
+			op->leader = NULL;
+		}
+		for (struct operation *f = op->followers; f; f = f->next_follower)
+			n++;
+		n++;
+		log_warning("%s %s: still running at exit; answered with an error", op->verb, op->key_id);
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
+			       "kmscanceld is shutting down and stopped this call before it finished "
+			       "(DrainTimeoutSec=); whether KMS acted on it is unknown: check with describe",
+			       NULL);
+	}
+	return n;
+}
 
 /* --- dry run ---------------------------------------------------------------------------------- */
 

@@ -11,3 +11,15 @@
 /* The method table handed to the Varlink server (userdata: struct daemon *),
  * terminated by an entry with name NULL. */
 extern const struct method kmscancel_methods[];
+
+struct daemon;
+
+/*
+ * The end of the drain (daemon_free(), before anything else goes): every
+ * call still running is answered EndpointUnavailable ("kmscanceld is
+ * shutting down …") while its connection exists, and every wait it was in
+ * (routing, a credential cache, a KMS call, a settle or follower timer) is
+ * withdrawn, so that nothing left points at the objects freed next.
+ * Returns how many calls were answered so.
+ */
+unsigned methods_shutdown(struct daemon *d);

@@ -394,6 +394,45 @@ static void test_reload_fetches_again(void **state)
 	creds_cache_free(c);
 }
 
+/* A request that gives up (its operation answered at shutdown) is never
+ * called back; the others still are. */
+static void test_cancel_withdraws_one_waiter(void **state)
+{
+	struct creds_cache *c;
+	struct got first = {0}, gone = {0}, last_gone = {0}, later = {0};
+
+	fake.async = true;
+	c = cache_new();
+	assert_int_equal(creds_cache_get(c, got_cb, &first), 0);
+	assert_int_equal(creds_cache_get(c, got_cb, &gone), 0);
+	assert_int_equal(creds_cache_get(c, got_cb, &last_gone), 0);
+	creds_cache_cancel(c, got_cb, &gone);
+	creds_cache_cancel(c, got_cb, &last_gone); /* the tail of the list */
+	creds_cache_cancel(c, got_cb, &gone);      /* no longer waits: nothing */
+	creds_cache_cancel(NULL, got_cb, &gone);
+	assert_int_equal(creds_cache_get(c, got_cb, &later), 0); /* queued after the new tail */
+	fake_complete();
+	assert_int_equal(gone.ok + gone.failed + last_gone.ok + last_gone.failed, 0);
+	assert_int_equal(first.ok, 1);
+	assert_int_equal(later.ok, 1);
+	creds_cache_free(c);
+}
+
+/* A cache closed by a reload tells its waiters why. */
+static void test_close_says_why(void **state)
+{
+	struct creds_cache *c;
+	struct got g = {0};
+
+	fake.async = true;
+	c = cache_new();
+	assert_int_equal(creds_cache_get(c, got_cb, &g), 0);
+	creds_cache_close(c, "the [Account 1] section went away");
+	assert_int_equal(g.failed, 1);
+	assert_string_equal(g.last_error, "the [Account 1] section went away");
+	assert_false(fake.pending);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -411,6 +450,8 @@ int main(void)
 	    T(test_free_answers_waiters),
 	    T(test_status_without_secrets),
 	    T(test_reload_fetches_again),
+	    T(test_cancel_withdraws_one_waiter),
+	    T(test_close_says_why),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

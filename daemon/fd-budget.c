@@ -69,19 +69,18 @@ unsigned long fd_budget_reserve(const struct fd_budget *b)
 int fd_budget_compute(const struct daemon_config *c, unsigned long limit, struct fd_budget *ret, char **ret_error)
 {
 	struct fd_budget b = {
-		.limit = limit,
-		.connections = c->max_connections ? c->max_connections : SERVER_CONNECTIONS_MAX,
-		.connections_per_uid = c->max_connections_per_uid ? c->max_connections_per_uid
-								  : SERVER_CONNECTIONS_PER_UID_MAX,
-		.kms = (unsigned long)(c->max_pools ? c->max_pools : KMS_DEFAULT_MAX_POOLS) *
-		       (c->pool_max_connections ? c->pool_max_connections : HTTPS_POOL_DEFAULT_MAX_CONNECTIONS),
-		.credentials = (unsigned long)(c->n_accounts + 1) * FD_BUDGET_PER_CREDENTIALS,
-		.daemon = FD_BUDGET_DAEMON,
+	    .limit = limit,
+	    .connections = c->max_connections ? c->max_connections : SERVER_CONNECTIONS_MAX,
+	    .connections_per_uid =
+		c->max_connections_per_uid ? c->max_connections_per_uid : SERVER_CONNECTIONS_PER_UID_MAX,
+	    .kms = (unsigned long)(c->max_pools ? c->max_pools : KMS_DEFAULT_MAX_POOLS) *
+		   (c->pool_max_connections ? c->pool_max_connections : HTTPS_POOL_DEFAULT_MAX_CONNECTIONS),
+	    .credentials = (unsigned long)(c->n_accounts + 1) * FD_BUDGET_PER_CREDENTIALS,
+	    .daemon = FD_BUDGET_DAEMON,
 	};
 	unsigned long reserve = fd_budget_reserve(&b), need = reserve + b.connections;
 
-	if (need > limit && !c->max_connections && limit > reserve &&
-	    limit - reserve >= FD_BUDGET_MIN_CONNECTIONS) {
+	if (need > limit && !c->max_connections && limit > reserve && limit - reserve >= FD_BUDGET_MIN_CONNECTIONS) {
 		b.connections = (unsigned)(limit - reserve);
 		b.clamped = true;
 	} else if (need > limit) {
@@ -92,14 +91,15 @@ int fd_budget_compute(const struct daemon_config *c, unsigned long limit, struct
 			     "kmscanceld.service to at least %lu",
 			     limit, b.connections, c->max_connections ? "" : " (the default)", b.kms,
 			     b.credentials + b.daemon, need,
-			     limit > reserve + FD_BUDGET_MIN_CONNECTIONS ? "" : " and [KMS] MaxPools= or MaxConnections=",
+			     limit > reserve + FD_BUDGET_MIN_CONNECTIONS ? ""
+									 : " and [KMS] MaxPools= or MaxConnections=",
 			     need) < 0)
 			*ret_error = NULL;
 		if (limit > reserve && limit - reserve >= FD_BUDGET_MIN_CONNECTIONS) {
 			char *more = NULL;
 
-			if (*ret_error && asprintf(&more, "%s (MaxConnections=%lu would fit)", *ret_error,
-						   limit - reserve) >= 0) {
+			if (*ret_error &&
+			    asprintf(&more, "%s (MaxConnections=%lu would fit)", *ret_error, limit - reserve) >= 0) {
 				free(*ret_error);
 				*ret_error = more;
 			}

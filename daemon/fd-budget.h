@@ -40,13 +40,13 @@ struct daemon_config;
 #define FD_BUDGET_MIN_CONNECTIONS 16U
 
 struct fd_budget {
-	unsigned long limit;             /* the soft RLIMIT_NOFILE it was made for */
-	unsigned connections;            /* client connections, lowered if clamped */
-	unsigned connections_per_uid;    /* per user, at most connections */
-	unsigned long kms;               /* KMS pools × their size */
-	unsigned long credentials;       /* credential caches × FD_BUDGET_PER_CREDENTIALS */
-	unsigned long daemon;            /* FD_BUDGET_DAEMON */
-	bool clamped;                    /* connections lowered from the default to fit */
+	unsigned long limit;          /* the soft RLIMIT_NOFILE it was made for */
+	unsigned connections;         /* client connections, lowered if clamped */
+	unsigned connections_per_uid; /* per user, at most connections */
+	unsigned long kms;            /* KMS pools × their size */
+	unsigned long credentials;    /* credential caches × FD_BUDGET_PER_CREDENTIALS */
+	unsigned long daemon;         /* FD_BUDGET_DAEMON */
+	bool clamped;                 /* connections lowered from the default to fit */
 };
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit.  Returns the soft limit

@@ -1030,6 +1030,45 @@ static struct json_object *status_accounts(struct daemon *d)
 	return a;
 }
 
+/* Room kept for the reply's envelope ({"parameters": ...}) and members
+ * added after the check. */
+#define STATUS_SLACK 1024
+
+/*
+ * The reply must fit in one Varlink message, whatever the configuration:
+ * the pools are capped already (status_pools), but up to CONFIG_MAX_ACCOUNTS
+ * [Account N] sections with long credential errors would not fit.  Drop
+ * accounts from the end (the default credentials come first and stay) until
+ * it does, and say how many went in accountsOmitted.
+ */
+static void status_fit(struct json_object *params)
+{
+	struct json_object *accounts = NULL;
+	size_t n, omitted = 0;
+
+	if (!json_object_object_get_ex(params, "accounts", &accounts))
+		return;
+	n = json_object_array_length(accounts);
+	while (n > 1) {
+		size_t len = strlen(json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN));
+		size_t each = strlen(json_object_to_json_string_ext(accounts, JSON_C_TO_STRING_PLAIN)) / n + 1;
+		size_t drop;
+
+		if (len <= VARLINK_MESSAGE_MAX - STATUS_SLACK)
+			break;
+		/* As many as the excess takes at their average size, at least
+		 * one, never the first. */
+		drop = (len - (VARLINK_MESSAGE_MAX - STATUS_SLACK)) / each + 1;
+		if (drop > n - 1)
+			drop = n - 1;
+		json_object_array_del_idx(accounts, n - drop, drop);
+		n -= drop;
+		omitted += drop;
+	}
+	if (omitted)
+		add_uint(params, "accountsOmitted", omitted);
+}
+
 static void method_get_status(struct call *c, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -1107,6 +1146,7 @@ static void method_get_status(struct call *c, void *userdata)
 	json_object_object_add(kms, "pools", status_pools(d, &pools_omitted));
 	add_uint(kms, "poolsOmitted", pools_omitted);
 	json_object_object_add(params, "kms", kms);
+	status_fit(params);
 	call_reply(c, params);
 }
 

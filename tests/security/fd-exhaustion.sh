@@ -130,8 +130,14 @@ SLOW=1
 
 start_fake
 # systemd's default for a service: soft 1024, hard as the system allows.
+# Valgrind takes RLIMIT_NOFILE over: the program cannot raise its soft
+# limit past the one valgrind started with, so under valgrind the daemon
+# starts at the hard limit (the raise itself is checked in the plain and
+# ASan runs); everything else is the same.
+SOFT=1024
+[ -n "${DAEMON_WRAPPER:-}" ] && SOFT=$HARD
 WRAPPER=${DAEMON_WRAPPER:-}
-DAEMON_WRAPPER="prlimit --nofile=1024:$HARD -- $WRAPPER"
+DAEMON_WRAPPER="prlimit --nofile=$SOFT:$HARD -- $WRAPPER"
 
 # --- 1. four users hold 1,024 idle connections; a fifth is served ---------------------------------
 write_conf "IdleConnectionTimeoutSec=600"
@@ -144,7 +150,7 @@ for u in "${HOLDERS[@]}"; do
 	a=$(sed -n 's/^alive //p' "$T/hold.$u.log" | head -n 1)
 	alive=$((alive + ${a:-0}))
 done
-log "held: $alive connections; daemon fds: $(daemon_fds) (soft limit at start 1024)"
+log "held: $alive connections; daemon fds: $(daemon_fds) (soft limit at start $SOFT)"
 [ "$alive" -eq $((4 * PER_USER)) ] && pass "four users hold their $PER_USER connections each (1,024)" ||
 	fail "only $alive of $((4 * PER_USER)) held connections stayed open"
 
@@ -165,7 +171,7 @@ expect_rc 0 "describe after a dropped KMS connection"
 	fail "no KMS reconnect ($(fake_stat connections) connections)"
 
 limit=$(status_field fileDescriptorLimit)
-[ "${limit:-0}" -gt 1024 ] && pass "the soft limit was raised to the hard one ($limit)" ||
+[ "${limit:-0}" -gt 1024 ] && pass "the daemon runs with the hard limit ($limit), not 1024" ||
 	fail "fileDescriptorLimit=$limit"
 stop_holders
 stop_daemon

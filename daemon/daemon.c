@@ -466,6 +466,8 @@ static void note_restart_only(const struct daemon_config *old, const struct daem
 	    old->max_calls_per_uid != new->max_calls_per_uid)
 		log_notice("reload: [Daemon] MaxConnections=, MaxConnectionsPerUser=, MaxCallsPerConnection= and "
 			   "MaxCallsPerUser= take effect at the next start");
+	if (old->idle_connection_timeout_ms != new->idle_connection_timeout_ms)
+		log_notice("reload: [Daemon] IdleConnectionTimeoutSec= takes effect at the next start");
 }
 
 /* Frees the KMS clients a reload replaced once no call uses them. */

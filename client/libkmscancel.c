@@ -106,6 +106,7 @@ struct kmscancel_call {
 	kmscancel_callback callback;
 	void *userdata;
 
+	bool resent; /* sent again on a new connection (conn_resend): never twice */
 	bool in_fifo;
 	kmscancel_call *fifo_prev, *fifo_next;
 	kmscancel_call *done_next;
@@ -124,6 +125,7 @@ struct kmscancel {
 	char *in; /* VARLINK_MESSAGE_MAX bytes */
 	size_t in_len;
 	bool write_failed; /* the peer stopped reading; fail once its replies are drained */
+	bool heard;        /* a byte arrived since the connection was last idle (no call in the FIFO) */
 	bool closing;
 	kmscancel_error broken; /* what broke the connection during the current kmscancel_process() */
 };
@@ -506,6 +508,7 @@ static void conn_close(kmscancel *h)
 	h->fd = -1;
 	h->in_len = 0;
 	h->write_failed = false;
+	h->heard = false;
 }
 
 /* The connection is unusable: every call on it fails with e (placeholders
@@ -574,7 +577,79 @@ static int conn_open(kmscancel *h)
 	h->fd = fd;
 	h->in_len = 0;
 	h->write_failed = false;
+	h->heard = false;
 	return 0;
+}
+
+static void conn_write(kmscancel *h);
+
+/*
+ * The daemon closes connections that sat idle for its
+ * IdleConnectionTimeoutSec= (60 s by default).  Before a call goes out on a
+ * connection with nothing in flight, look whether that already happened
+ * (EOF or a reset waiting to be read) and if so start a new one: the common
+ * case of a long-lived handle costs one recv() and no error.
+ */
+static void conn_drop_if_closed(kmscancel *h)
+{
+	char b;
+	ssize_t n;
+
+	if (h->fd < 0 || h->fifo_head)
+		return;
+	n = recv(h->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		conn_close(h);
+}
+
+/*
+ * The connection ended (EOF, or ECONNRESET/EPIPE) with calls in the FIFO.
+ * Send them again on a new connection, once, if nothing at all arrived since
+ * the connection was last idle.
+ *
+ * Why that is safe: the daemon closes an idle connection only when it has
+ * read nothing it has not answered — no call in flight, its input buffer
+ * empty, and FIONREAD 0 on the socket, checked on its single thread right
+ * before the close (daemon/conn.c, idle_timeout_cb).  So when the daemon's
+ * idle close crosses our requests, none of them reached a handler: we see
+ * EOF, or ECONNRESET when our bytes were still queued at its close, and no
+ * byte of any reply.  Had it read one of them, it would not have closed
+ * the connection as idle, and would have answered it before any other close
+ * but a crash or a drain that timed out.  Those two remain indistinguishable
+ * from here; a call resent after them is still harmless, because every
+ * io.kmscancel method is idempotent (a second CancelKeyDeletion of a key
+ * already cancelled answers KMSInvalidStateException, DescribeKey and
+ * GetStatus only read), and a call is never resent twice.  Calls completed
+ * meanwhile (cancelled, timed out) are not sent again.
+ *
+ * Returns true when the calls are on their way again.
+ */
+static bool conn_resend(kmscancel *h)
+{
+	if (h->heard || !h->fifo_head)
+		return false;
+	for (kmscancel_call *c = h->fifo_head; c; c = c->fifo_next)
+		if (c->resent)
+			return false;
+	conn_close(h);
+	if (conn_open(h) < 0)
+		return false;
+	for (kmscancel_call *c = h->fifo_head, *next; c; c = next) {
+		next = c->fifo_next;
+		if (!call_is_waiting(c)) {
+			fifo_remove(h, c); /* a placeholder: no reply is wanted */
+			call_release_if_unused(c);
+			continue;
+		}
+		c->written = 0;
+		c->state = CALL_QUEUED;
+		c->resent = true;
+	}
+	h->first_unsent = h->fifo_head;
+	if (!h->fifo_head)
+		return true;
+	conn_write(h);
+	return true;
 }
 
 /* Write as much of the queued requests as the socket takes. */
@@ -679,8 +754,11 @@ static void conn_read(kmscancel *h)
 		ssize_t n = recv(h->fd, h->in + h->in_len, VARLINK_MESSAGE_MAX - h->in_len, MSG_DONTWAIT);
 
 		if (n > 0) {
+			h->heard = true;
 			h->in_len += (size_t)n;
 			conn_parse_input(h);
+			if (!h->fifo_head && h->in_len == 0)
+				h->heard = false; /* idle again */
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -691,6 +769,8 @@ static void conn_read(kmscancel *h)
 			conn_close(h); /* the daemon closed an idle connection: fine */
 			return;
 		}
+		if ((n == 0 || errno == ECONNRESET || errno == EPIPE) && conn_resend(h))
+			continue;
 		if (n == 0) {
 			conn_fail(h, KMSCANCEL_E_DISCONNECTED, "kmscanceld closed the connection before replying");
 		} else {
@@ -836,6 +916,7 @@ static kmscancel_error call_queue(kmscancel *h, enum call_kind kind, struct json
 
 	/* Connect lazily; a failure is this call's outcome, reported through
 	 * its callback like any other. */
+	conn_drop_if_closed(h);
 	if (h->fd < 0 && (r = conn_open(h)) < 0) {
 		char buf[ERRNO_TEXT_MAX];
 

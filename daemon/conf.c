@@ -458,6 +458,20 @@ static int parse_pool_size(struct daemon_config *c, void *field, const char *val
 	return 0;
 }
 
+static int parse_max_pools(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
+			   const char **ret_why)
+{
+	if (!value) {
+		*(unsigned *)field = 0;
+		return 0;
+	}
+	if (!parse_number(value, 1, CONFIG_MAX_POOLS, field)) {
+		*ret_why = "expected a number of pools from 1 to 4096";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_connect_timeout(struct daemon_config *c, void *field, const char *value, const struct pos *pos,
 				 const char **ret_why)
 {
@@ -529,6 +543,9 @@ static const struct key keys[] = {
     {"Daemon", "MaxCallsPerUser", parse_limit, F(max_calls_per_uid), NULL},
     {"Daemon", "DrainTimeoutSec", parse_drain_timeout, F(drain_timeout_ms), "30"},
     {"Daemon", "ExitIdleSec", parse_exit_idle, F(exit_idle_ms), NULL},
+    /* "no" or 0: never, else a time up to a day, as ExitIdleSec= */
+    {"Daemon", "IdleConnectionTimeoutSec", parse_exit_idle, F(idle_connection_timeout_ms),
+     CONFIG_DEFAULT_IDLE_CONNECTION_TIMEOUT},
     {"AWS", "Region", parse_region, F(region), NULL},
     {"AWS", "Profile", parse_profile, F(profile), NULL},
     {"AWS", "EndpointURL", parse_url, F(endpoint_url), NULL},
@@ -544,6 +561,7 @@ static const struct key keys[] = {
     {"KMS", "RetryBase", parse_retry_base, F(retry_base_ms), NULL},
     {"KMS", "FIPS", parse_fips, F(fips), NULL},
     {"KMS", "MaxConnections", parse_pool_size, F(pool_max_connections), NULL},
+    {"KMS", "MaxPools", parse_max_pools, F(max_pools), NULL},
     {"KMS", "IdleTimeout", parse_idle_timeout, F(pool_idle_timeout_ms), NULL},
     {"KMS", "ConnectTimeout", parse_connect_timeout, F(pool_connect_timeout_ms), NULL},
     {"KMS", "AttemptTimeout", parse_attempt_timeout, F(attempt_timeout_ms), "10"},

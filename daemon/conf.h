@@ -35,6 +35,8 @@ struct aws_settings;
 #define CONFIG_MAX_RETRY_BASE_MS       20000   /* the backoff cap (AWS.md §3.2) */
 #define CONFIG_MAX_LIMIT               1000000 /* for the Max* connection/call limits */
 #define CONFIG_MAX_POOL_SIZE           1024    /* [KMS] MaxConnections=, per endpoint */
+#define CONFIG_MAX_POOLS               4096    /* [KMS] MaxPools= */
+#define CONFIG_DEFAULT_IDLE_CONNECTION_TIMEOUT "60" /* [Daemon] IdleConnectionTimeoutSec= */
 #define CONFIG_MAX_IDLE_TIMEOUT_MS     (3600 * 1000)
 #define CONFIG_MAX_CONNECT_TIMEOUT_MS   (10 * 60 * 1000)
 #define CONFIG_MAX_RATE                1000000 /* requests per second, for the *Rate= keys */
@@ -87,6 +89,7 @@ struct daemon_config {
 	unsigned max_calls_per_uid;        /* MaxCallsPerUser=, 0: default */
 	unsigned drain_timeout_ms;         /* DrainTimeoutSec=: SIGTERM waits this long for calls */
 	unsigned exit_idle_ms;             /* ExitIdleSec=: 0 never; only when socket-activated */
+	unsigned idle_connection_timeout_ms; /* IdleConnectionTimeoutSec=: 0 never; default 60 s */
 
 	/* [AWS]: NULL when not set (the AWS settings apply) */
 	char *region;
@@ -107,6 +110,7 @@ struct daemon_config {
 	bool fips;                /* FIPS= … */
 	bool fips_set;            /* … only counts when set */
 	unsigned pool_max_connections; /* MaxConnections= per endpoint, 0: the pool's default */
+	unsigned max_pools;            /* MaxPools=, 0: KMS_DEFAULT_MAX_POOLS */
 	unsigned pool_idle_timeout_ms; /* IdleTimeout=, 0: the pool's default */
 	unsigned pool_connect_timeout_ms; /* ConnectTimeout=, 0: the pool's default */
 	unsigned attempt_timeout_ms;      /* AttemptTimeout=, default 10 s; 0 (no): none */

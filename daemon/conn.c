@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <time.h>
 #include <event2/buffer.h>
@@ -39,6 +40,7 @@ struct conn {
 	struct peer peer;
 	struct bufferevent *bev;     /* NULL once closed */
 	struct event *partial_timer; /* a started message must complete in time */
+	struct event *idle_timer;    /* nothing to do for idle_timeout_ms: close */
 	struct event *resume_ev;     /* re-run input processing from the loop */
 	TAILQ_HEAD(, call) calls;
 	unsigned n_calls;
@@ -91,6 +93,8 @@ static void conn_destroy(struct conn *c)
 {
 	if (c->partial_timer)
 		event_free(c->partial_timer);
+	if (c->idle_timer)
+		event_free(c->idle_timer);
 	if (c->resume_ev)
 		event_free(c->resume_ev);
 	if (c->bev)
@@ -157,6 +161,7 @@ static void conn_close(struct conn *c, const char *why)
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	event_del(c->partial_timer);
+	event_del(c->idle_timer);
 	event_del(c->resume_ev);
 	conn_ref(c);
 	for (call = TAILQ_FIRST(&c->calls); call; call = next) {
@@ -199,6 +204,7 @@ void conn_shutdown(struct conn *c)
 	/* Bytes not yet decoded were never accepted as calls. */
 	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
 	event_del(c->partial_timer);
+	event_del(c->idle_timer);
 	conn_maybe_finish(c);
 }
 
@@ -473,13 +479,41 @@ static int conn_read_one(struct conn *c)
 	return 1;
 }
 
-/* Read enabling and the partial-message timer, after input was processed. */
+/*
+ * Idle: running, no call (in flight or waiting to be written), nothing
+ * unsent, nothing unread in our buffer.  Unread bytes still in the socket
+ * are checked when the timer fires (conn_idle_timeout_cb).
+ */
+static bool conn_is_idle(struct conn *c)
+{
+	return c->state == CONN_RUNNING && c->n_calls == 0 &&
+	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+/* Starts the idle clock when c becomes idle, stops it when it is not.  A
+ * clock already running keeps running: idleness counts from its start. */
+static void conn_update_idle(struct conn *c)
+{
+	const struct timeval *tv = c->env->idle_timeout;
+
+	if (!tv)
+		return;
+	if (!conn_is_idle(c))
+		event_del(c->idle_timer);
+	else if (!evtimer_pending(c->idle_timer, NULL))
+		evtimer_add(c->idle_timer, tv);
+}
+
+/* Read enabling, the partial-message and idle timers, after input was
+ * processed. */
 static void conn_update_reading(struct conn *c, bool consumed)
 {
 	size_t buffered = evbuffer_get_length(bufferevent_get_input(c->bev));
 	unsigned ms = c->env->limits->partial_message_timeout_ms;
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
+	conn_update_idle(c);
 	if (conn_blocked(c)) {
 		/* Waiting on us, not on the peer: no timer. */
 		bufferevent_disable(c->bev, EV_READ);
@@ -561,6 +595,38 @@ static void resume_cb(evutil_socket_t fd, short what, void *data)
 	conn_process(data);
 }
 
+/*
+ * The connection had nothing to do for idle_timeout_ms: close it, unless
+ * the peer has just sent something we have not read yet.
+ *
+ * This is what makes libkmscancel's transparent reconnect safe: an idle
+ * connection is closed only while no call of it was ever read and left
+ * unanswered — no call in flight, nothing in our input buffer, and (checked
+ * here, with FIONREAD) nothing in the socket's receive queue.  The daemon is
+ * single-threaded, so nothing is read between that check and the close.  A
+ * request the client wrote meanwhile therefore reached no handler: the
+ * client sees EOF, or ECONNRESET if its bytes were still queued when we
+ * closed, with no byte of a reply, and may send it again on a new
+ * connection.
+ */
+static void idle_timeout_cb(evutil_socket_t fd, short what, void *data)
+{
+	struct conn *c = data;
+	int unread = 0;
+
+	if (!conn_is_idle(c))
+		return;
+	if (ioctl(bufferevent_getfd(c->bev), FIONREAD, &unread) < 0 || unread > 0) {
+		/* Input is on its way: the read callback takes it from here
+		 * (or, while reading is paused, conn_resume() does). */
+		return;
+	}
+	c->env->stats->connections_idle_closed++;
+	log_debug("conn %u: pid %d uid %u (%s) idle for %ld ms", c->id, (int)c->peer.pid, (unsigned)c->peer.uid,
+		  c->peer.comm, (long)c->env->idle_timeout->tv_sec * 1000 + c->env->idle_timeout->tv_usec / 1000);
+	conn_close(c, "idle timeout");
+}
+
 /* --- construction ------------------------------------------------------------------ */
 
 int conn_new(const struct conn_env *env, int fd, const struct peer *peer, struct conn **ret)
@@ -580,7 +646,8 @@ int conn_new(const struct conn_env *env, int fd, const struct peer *peer, struct
 	TAILQ_INIT(&c->calls);
 	c->partial_timer = evtimer_new(env->base, partial_timeout_cb, c);
 	c->resume_ev = event_new(env->base, -1, 0, resume_cb, c);
-	if (!c->partial_timer || !c->resume_ev)
+	c->idle_timer = evtimer_new(env->base, idle_timeout_cb, c);
+	if (!c->partial_timer || !c->resume_ev || !c->idle_timer)
 		goto fail;
 	c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev)
@@ -592,6 +659,7 @@ int conn_new(const struct conn_env *env, int fd, const struct peer *peer, struct
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	if (bufferevent_set_timeouts(c->bev, NULL, ms ? &wt : NULL) < 0 || bufferevent_enable(c->bev, EV_READ) < 0)
 		goto fail;
+	conn_update_idle(c);
 	log_debug("conn %u: pid %d uid %u gid %u (%s) connected", c->id, (int)peer->pid, (unsigned)peer->uid,
 		  (unsigned)peer->gid, peer_comm(peer));
 	*ret = c;

@@ -48,6 +48,9 @@ struct conn_env {
 	const struct method *methods;
 	void *userdata;             /* for the handlers */
 	struct server_stats *stats; /* updated in place */
+	/* limits->idle_timeout_ms as a libevent common timeout (one heap slot
+	 * for every connection's idle timer), or NULL: never. */
+	const struct timeval *idle_timeout;
 	/* Parses every connection's calls, one message at a time (one thread):
 	 * from varlink_tokener_new(), owned by the server. */
 	struct json_tokener *tokener;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -17,6 +18,7 @@
 #include "audit.h"
 #include "creds-cache.h"
 #include "creds.h"
+#include "fd-budget.h"
 #include "kms.h"
 #include "log.h"
 #include "methods.h"
@@ -63,6 +65,7 @@ struct loaded {
 	struct policy *policy;
 	struct kms_client *kms;  /* NULL when the running one still fits */
 	char *kms_fingerprint;   /* what the KMS client was made from */
+	struct fd_budget fds;    /* the configuration's descriptors, checked against RLIMIT_NOFILE */
 };
 
 static void loaded_done(struct loaded *l)
@@ -161,7 +164,7 @@ static char *kms_fingerprint(const struct loaded *l)
 
 	if (l->settings.ca_bundle && stat(l->settings.ca_bundle, &st) < 0)
 		st = (struct stat){ 0 };
-	if (asprintf(&fp, "%s|%s|%lld.%09ld|%lld|%d|%u|%u|%u|%u|%u|%u|%d|%s|%d|%g|%g|%g|%u",
+	if (asprintf(&fp, "%s|%s|%lld.%09ld|%lld|%d|%u|%u|%u|%u|%u|%u|%d|%s|%d|%g|%g|%g|%u|%u",
 		     l->settings.kms_endpoint_url ? l->settings.kms_endpoint_url : "-",
 		     l->settings.ca_bundle ? l->settings.ca_bundle : "-", (long long)st.st_mtim.tv_sec,
 		     st.st_mtim.tv_nsec, (long long)st.st_size, l->settings.use_fips_endpoint, l->settings.max_attempts,
@@ -169,7 +172,7 @@ static char *kms_fingerprint(const struct loaded *l)
 		     l->config.pool_connect_timeout_ms, l->config.attempt_timeout_ms, l->config.prewarm,
 		     l->config.prewarm_regions ? l->config.prewarm_regions : "-", l->config.rate_limit,
 		     l->config.cancel_rate, l->config.enable_rate, l->config.describe_rate,
-		     (unsigned)l->config.max_queued) < 0)
+		     (unsigned)l->config.max_queued, l->config.max_pools) < 0)
 		return NULL;
 	return fp;
 }
@@ -195,6 +198,7 @@ static int kms_setup(struct daemon *d, struct loaded *l, char **ret_error)
 			[KMS_OP_DESCRIBE_KEY] = l->config.describe_rate,
 		},
 		.max_queued = l->config.max_queued,
+		.max_pools = l->config.max_pools,
 	};
 
 	o.pool.max_connections = l->config.pool_max_connections;
@@ -205,12 +209,30 @@ static int kms_setup(struct daemon *d, struct loaded *l, char **ret_error)
 	return kms_client_new(d->base, d->dns, &o, &l->kms, ret_error);
 }
 
+/* The configuration's descriptor budget under limit (fd-budget.h): a
+ * default connection limit lowered to fit is noted, a budget that cannot
+ * fit is an error naming what to change. */
+static int fd_budget_load(const struct daemon_config *c, unsigned long limit, struct fd_budget *ret, char **ret_error)
+{
+	int r = fd_budget_compute(c, limit, ret, ret_error);
+
+	if (r == 0 && ret->clamped)
+		log_notice("the file descriptor limit (RLIMIT_NOFILE) is %lu: MaxConnections= lowered from %u to %u "
+			   "to keep %lu for KMS, credentials and the daemon; set LimitNOFILE= (or MaxConnections=) "
+			   "to choose",
+			   limit, SERVER_CONNECTIONS_MAX, ret->connections, fd_budget_reserve(ret));
+	return r;
+}
+
 /* Loads into *l (zeroed by the caller); makes a KMS client unless d's
  * running one was made from the same settings. */
 static int loaded_build(struct daemon *d, struct loaded *l, char **ret_error)
 {
 	int r = settings_load(&d->options, l, ret_error);
 
+	if (r < 0)
+		return r;
+	r = fd_budget_load(&l->config, fd_limit_get(false), &l->fds, ret_error);
 	if (r < 0)
 		return r;
 	l->kms_fingerprint = kms_fingerprint(l);
@@ -233,6 +255,7 @@ static void loaded_install(struct daemon *d, struct loaded *l)
 	d->config = l->config;
 	aws_settings_done(&d->settings);
 	d->settings = l->settings;
+	d->fds = l->fds;
 	if (l->kms) {
 		d->kms = l->kms;
 		free(d->kms_fingerprint);
@@ -251,10 +274,12 @@ static int server_setup(struct daemon *d, char **ret_error)
 	int r;
 
 	server_limits_init(&limits);
-	if (d->config.max_connections)
-		limits.connections_max = d->config.max_connections;
-	if (d->config.max_connections_per_uid)
-		limits.connections_per_uid_max = d->config.max_connections_per_uid;
+	/* MaxConnections= and MaxConnectionsPerUser=, or their defaults
+	 * lowered to fit the descriptor limit. */
+	limits.connections_max = d->fds.connections;
+	limits.connections_per_uid_max = d->fds.connections_per_uid;
+	limits.fd_reserve = (unsigned)fd_budget_reserve(&d->fds);
+	limits.idle_timeout_ms = d->config.idle_connection_timeout_ms;
 	if (d->config.max_calls_per_connection)
 		limits.calls_per_connection_max = d->config.max_calls_per_connection;
 	if (d->config.max_calls_per_uid)
@@ -449,6 +474,8 @@ static void note_restart_only(const struct daemon_config *old, const struct daem
 	    old->max_calls_per_uid != new->max_calls_per_uid)
 		log_notice("reload: [Daemon] MaxConnections=, MaxConnectionsPerUser=, MaxCallsPerConnection= and "
 			   "MaxCallsPerUser= take effect at the next start");
+	if (old->idle_connection_timeout_ms != new->idle_connection_timeout_ms)
+		log_notice("reload: [Daemon] IdleConnectionTimeoutSec= takes effect at the next start");
 }
 
 /* Frees the KMS clients a reload replaced once no call uses them. */
@@ -673,6 +700,7 @@ static int signals_setup(struct daemon *d)
 
 int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_error)
 {
+	unsigned long fd_soft, fd_old;
 	struct loaded l = { 0 };
 	struct daemon *d;
 	int r;
@@ -697,12 +725,17 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 	if (!d->dns)
 		d->dns = evdns_base_new(d->base, 0);
 
+	/* Before the budget is checked against it, as systemd's daemons do. */
+	fd_soft = fd_limit_raise(&fd_old);
 	r = loaded_build(d, &l, ret_error);
 	if (r < 0) {
 		loaded_done(&l);
 		goto fail;
 	}
 	loaded_install(d, &l);
+	log_debug("RLIMIT_NOFILE: soft limit %lu (was %lu, hard %lu); %u client connections, %lu descriptors "
+		  "reserved for KMS, credentials and the daemon",
+		  fd_soft, fd_old, fd_limit_get(true), d->fds.connections, fd_budget_reserve(&d->fds));
 	if (d->config.prewarm)
 		kms_prewarm(d);
 	if (d->options.listen_fd < 0 && d->config.exit_idle_ms > 0)
@@ -894,6 +927,32 @@ long daemon_uptime_sec(const struct daemon *d)
 	return (long)(now.tv_sec - d->started.tv_sec);
 }
 
+/* --check-config: the descriptor budget against the limit the daemon will
+ * run with (its hard RLIMIT_NOFILE, to which it raises the soft one). */
+static int fd_budget_check_config(const struct daemon_config *c)
+{
+	unsigned long limit = fd_limit_get(true);
+	struct fd_budget b;
+	char *error = NULL;
+	int r = fd_budget_compute(c, limit, &b, &error);
+
+	if (r < 0) {
+		fprintf(stderr, "kmscanceld: %s\n", error ? error : strerror(-r));
+		free(error);
+		return r;
+	}
+	printf("descriptors: %lu%s: %u client connections (%u per user)%s, %lu for KMS pools, %lu for "
+	       "credentials, %lu for the daemon\n",
+	       limit, limit == ULONG_MAX ? " (unlimited)" : "", b.connections, b.connections_per_uid,
+	       b.clamped ? " (MaxConnections= lowered to fit)" : "", b.kms, b.credentials, b.daemon);
+	if (c->idle_connection_timeout_ms)
+		printf("connections: idle ones closed after %.3gs (IdleConnectionTimeoutSec=)\n",
+		       c->idle_connection_timeout_ms / 1000.0);
+	else
+		printf("connections: idle ones stay open (IdleConnectionTimeoutSec=0)\n");
+	return 0;
+}
+
 int daemon_check_config(const struct daemon_options *o)
 {
 	struct daemon d = { .options = *o };
@@ -925,6 +984,9 @@ int daemon_check_config(const struct daemon_options *o)
 	}
 	printf("policy:      root %s\n", d.config.allow_root ? "may do anything (AllowRoot=yes)"
 							     : "needs a rule, except for status (AllowRoot=no)");
+	r = fd_budget_check_config(&d.config);
+	if (r < 0)
+		goto out;
 	r = credentials_resolve(&d, &c, &error);
 	if (r == -EINPROGRESS) {
 		printf("credentials: %s (fetched when the daemon runs)\n", error ? error : "from the network");

@@ -12,6 +12,7 @@
 
 #include "aws-settings.h"
 #include "conf.h"
+#include "fd-budget.h"
 #include "kmscancel.h"
 #include "memtrim.h"
 
@@ -87,6 +88,7 @@ struct daemon {
 	unsigned long errors[DAEMON_N_ERROR_COUNTERS]; /* failed calls by error */
 	unsigned long reloads, reloads_failed;
 	struct memtrim memtrim; /* giving the heap back once quiet */
+	struct fd_budget fds;   /* descriptors: the limit and what the configuration needs of it */
 };
 
 /* Loads configuration and settings, starts fetching credentials (a failure

@@ -269,6 +269,17 @@ int dns_cache_add_overrides(struct dns_cache *c, const char *spec)
 	return 0;
 }
 
+/* HOST exactly (case aside), or "*.SUFFIX": any name ending in .SUFFIX. */
+static bool override_matches(const char *pattern, const char *host)
+{
+	size_t n = strlen(host), m;
+
+	if (strncmp(pattern, "*.", 2) != 0)
+		return strcasecmp(pattern, host) == 0;
+	m = strlen(pattern + 1);
+	return n > m && strcasecmp(host + n - m, pattern + 1) == 0;
+}
+
 static struct entry *entry_find(struct dns_cache *c, const char *host)
 {
 	struct entry *e;
@@ -285,7 +296,7 @@ int dns_cache_lookup(struct dns_cache *c, const char *host, uint16_t port, struc
 	struct entry *e;
 
 	for (unsigned i = 0; i < c->n_overrides; i++)
-		if (c->overrides[i].port == port && strcasecmp(c->overrides[i].host, host) == 0) {
+		if (c->overrides[i].port == port && override_matches(c->overrides[i].host, host)) {
 			*ret = c->overrides[i].addr;
 			*ret_len = c->overrides[i].addr_len;
 			c->stats.hits++;

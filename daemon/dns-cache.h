@@ -16,8 +16,9 @@
  *
  * Overrides ("connect to"): HOST:PORT=ADDR:PORT pairs, as curl's
  * --connect-to, send connections for HOST:PORT to the IP literal ADDR:PORT
- * without DNS; TLS still checks the certificate against HOST.  Tests use
- * them to point every regional endpoint at a loopback fake.
+ * without DNS; TLS still checks the certificate against HOST.  HOST may be
+ * "*.SUFFIX", for every name ending in .SUFFIX.  Tests use them to point
+ * every regional endpoint at a loopback fake.
  *
  * Single-threaded: use from the event loop thread only.
  */

@@ -55,9 +55,19 @@ const char *kms_operation_to_string(enum kms_operation op)
 /* One HTTPS pool per endpoint URL and account, made on first use: like
  * KMS's quotas, one account's queue and retry quota never hold up
  * another's.  A pool made before its account was known (Prewarm=) goes to
- * the first account that uses its URL. */
+ * the first account that uses its URL.
+ *
+ * The region comes from the caller's key ARN, so the number of pools is
+ * bounded (MaxPools=): a pool no call holds (refs == 0) is freed once it
+ * has been unused for the pool's idle timeout (its connections would have
+ * closed by then anyway), or earlier, least recently used first, to make
+ * room for another; when every pool is held by a call, a call that needs a
+ * new one fails with EndpointUnavailable.  A freed pool's retry quota goes
+ * with it: it only matters while calls are failing, and those hold it. */
 struct endpoint_pool {
 	struct endpoint_pool *next;
+	unsigned refs;          /* calls using it (kms_call.endpoint) */
+	uint64_t last_used_ms;  /* CLOCK_MONOTONIC, when the last call let go of it */
 	char account[13]; /* "" while unclaimed */
 	char *url;
 	struct url parsed;
@@ -99,6 +109,9 @@ struct kms_client {
 	unsigned attempt_timeout_ms; /* 0: none */
 	struct https_pool_options pool_options;
 	struct endpoint_pool *pools;
+	unsigned n_pools, max_pools;
+	unsigned long pools_evicted, pools_refused;
+	struct event *evict_timer; /* frees pools unused for the idle timeout */
 	long clock_offset; /* seconds to add to our clock, learned from AWS's Date */
 	struct ratelimit *limiter; /* NULL: RateLimit=no */
 	LIST_HEAD(, kms_call) pending; /* every call not yet completed */
@@ -206,6 +219,8 @@ static int network_setup(struct kms_client *c, const struct kms_client_options *
 	return 0;
 }
 
+static void evict_idle_pools(evutil_socket_t fd, short what, void *userdata);
+
 int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct kms_client_options *o,
 		   struct kms_client **ret, char **ret_error)
 {
@@ -222,6 +237,7 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	c->retry_base_ms = o->retry_base_ms;
 	c->attempt_timeout_ms = o->attempt_timeout_ms;
 	c->pool_options = o->pool;
+	c->max_pools = o->max_pools ? o->max_pools : KMS_DEFAULT_MAX_POOLS;
 	c->rates[KMS_OP_CANCEL_KEY_DELETION] = KMS_DEFAULT_CANCEL_RATE;
 	c->rates[KMS_OP_ENABLE_KEY] = KMS_DEFAULT_ENABLE_RATE;
 	c->rates[KMS_OP_DESCRIBE_KEY] = KMS_DEFAULT_DESCRIBE_RATE;
@@ -251,7 +267,8 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	c->keys = sigv4_key_cache_new();
 	c->memo = OPENSSL_secure_zalloc(sizeof(*c->memo));
 	c->json = json_tokener_new();
-	if ((o->endpoint_url && !c->endpoint_url) || !c->keys || !c->memo || !c->json) {
+	c->evict_timer = evtimer_new(base, evict_idle_pools, c);
+	if ((o->endpoint_url && !c->endpoint_url) || !c->keys || !c->memo || !c->json || !c->evict_timer) {
 		kms_client_free(c);
 		return -ENOMEM;
 	}
@@ -290,6 +307,8 @@ struct kms_client *kms_client_free(struct kms_client *c)
 		endpoint_pool_free(c->pools);
 		c->pools = next;
 	}
+	if (c->evict_timer)
+		event_free(c->evict_timer);
 	ratelimit_free(c->limiter);
 	tls_context_free(c->tls);
 	dns_cache_free(c->resolver);
@@ -318,6 +337,9 @@ void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *r
 		.rate_rejected = c->rate_rejected,
 		.clock_offset_sec = c->clock_offset,
 		.in_flight = c->in_flight,
+		.max_pools = c->max_pools,
+		.pools_evicted = c->pools_evicted,
+		.pools_refused = c->pools_refused,
 	};
 
 	if (c->limiter) {
@@ -345,26 +367,144 @@ void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *r
 	*ret = s;
 }
 
-int kms_client_get_endpoint_stats(const struct kms_client *c, size_t index, struct kms_endpoint_stats *ret)
+static void endpoint_stats(const struct kms_client *c, const struct endpoint_pool *e, struct kms_endpoint_stats *ret)
 {
-	const struct endpoint_pool *e = c->pools;
-
-	for (; e && index > 0; index--)
-		e = e->next;
-	if (!e)
-		return -ENOENT;
 	ret->url = e->url;
 	ret->account = e->account[0] ? e->account : NULL;
 	ret->max_connections =
 		c->pool_options.max_connections ? c->pool_options.max_connections : HTTPS_POOL_DEFAULT_MAX_CONNECTIONS;
 	https_pool_get_stats(e->pool, &ret->pool);
+}
+
+/* Busiest first: connections in use plus queued requests, then requests sent. */
+static int endpoint_stats_cmp(const void *a, const void *b)
+{
+	const struct kms_endpoint_stats *x = a, *y = b;
+	unsigned long bx = x->pool.connections_open - x->pool.connections_idle + x->pool.queued;
+	unsigned long by = y->pool.connections_open - y->pool.connections_idle + y->pool.queued;
+
+	if (bx != by)
+		return bx > by ? -1 : 1;
+	if (x->pool.requests != y->pool.requests)
+		return x->pool.requests > y->pool.requests ? -1 : 1;
 	return 0;
 }
 
-/* Finds or makes the pool for url and account (NULL: not known). */
+long kms_client_list_endpoints(const struct kms_client *c, struct kms_endpoint_stats *ret, size_t max)
+{
+	struct kms_endpoint_stats *all;
+	size_t n = 0;
+
+	if (c->n_pools == 0)
+		return 0;
+	all = calloc(c->n_pools, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	for (const struct endpoint_pool *e = c->pools; e && n < c->n_pools; e = e->next)
+		endpoint_stats(c, e, &all[n++]);
+	qsort(all, n, sizeof(*all), endpoint_stats_cmp);
+	memcpy(ret, all, (n < max ? n : max) * sizeof(*all));
+	free(all);
+	return (long)n;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000U + (uint64_t)ts.tv_nsec / 1000000U;
+}
+
+static unsigned pool_idle_timeout_ms(const struct kms_client *c)
+{
+	return c->pool_options.idle_timeout_ms ? c->pool_options.idle_timeout_ms : HTTPS_POOL_DEFAULT_IDLE_TIMEOUT_MS;
+}
+
+/* Unlinks and frees e, which no call holds. */
+static void endpoint_pool_evict(struct kms_client *c, struct endpoint_pool *e, const char *why)
+{
+	struct endpoint_pool **p;
+
+	for (p = &c->pools; *p && *p != e; p = &(*p)->next)
+		;
+	if (!*p)
+		return;
+	*p = e->next;
+	c->n_pools--;
+	c->pools_evicted++;
+	log_debug("kms: connection pool for %s%s%s freed: %s", e->url, e->account[0] ? ", account " : "", e->account,
+		  why);
+	endpoint_pool_free(e);
+}
+
+/* Arms the idle sweep if some pool is unheld and it is not armed yet. */
+static void evict_timer_arm(struct kms_client *c)
+{
+	unsigned ms = pool_idle_timeout_ms(c);
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (!evtimer_pending(c->evict_timer, NULL))
+		evtimer_add(c->evict_timer, &tv);
+}
+
+/* The idle sweep: frees every pool no call has held for the idle timeout. */
+static void evict_idle_pools(evutil_socket_t fd, short what, void *userdata)
+{
+	struct kms_client *c = userdata;
+	uint64_t now = now_ms(), idle = pool_idle_timeout_ms(c);
+	bool unheld = false;
+
+	for (struct endpoint_pool *e = c->pools, *next; e; e = next) {
+		next = e->next;
+		if (e->refs > 0)
+			continue;
+		if (now - e->last_used_ms >= idle)
+			endpoint_pool_evict(c, e, "unused for the idle timeout");
+		else
+			unheld = true;
+	}
+	if (unheld)
+		evict_timer_arm(c);
+}
+
+/* A call takes e / lets go of it. */
+static void endpoint_pool_hold(struct endpoint_pool *e)
+{
+	e->refs++;
+}
+
+static void endpoint_pool_release(struct kms_client *c, struct endpoint_pool *e)
+{
+	if (!e || --e->refs > 0)
+		return;
+	e->last_used_ms = now_ms();
+	evict_timer_arm(c);
+}
+
+/* Room for one more pool: frees the least recently used one no call holds.
+ * -EBUSY when every pool is held. */
+static int endpoint_pool_make_room(struct kms_client *c)
+{
+	struct endpoint_pool *victim = NULL;
+
+	if (c->n_pools < c->max_pools)
+		return 0;
+	for (struct endpoint_pool *e = c->pools; e; e = e->next)
+		if (e->refs == 0 && (!victim || e->last_used_ms < victim->last_used_ms))
+			victim = e;
+	if (!victim)
+		return -EBUSY;
+	endpoint_pool_evict(c, victim, "room for another endpoint (MaxPools=)");
+	return 0;
+}
+
+/* Finds or makes the pool for url and account (NULL: not known).  -EBUSY
+ * when MaxPools= pools exist and calls hold every one. */
 static int endpoint_pool_get(struct kms_client *c, const char *url, const char *account, struct endpoint_pool **ret)
 {
 	struct endpoint_pool *e, *unclaimed = NULL;
+	int r;
 
 	if (!account)
 		account = "";
@@ -384,6 +524,9 @@ static int endpoint_pool_get(struct kms_client *c, const char *url, const char *
 		return 0;
 	}
 
+	r = endpoint_pool_make_room(c);
+	if (r < 0)
+		return r;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
@@ -404,9 +547,11 @@ static int endpoint_pool_get(struct kms_client *c, const char *url, const char *
 		return -ENOMEM;
 	}
 	e->retry_tokens = KMS_RETRY_QUOTA_CAPACITY;
+	e->last_used_ms = now_ms();
 	snprintf(e->account, sizeof(e->account), "%s", account);
 	e->next = c->pools;
 	c->pools = e;
+	c->n_pools++;
 	log_debug("kms: new connection pool for %s%s%s", url, account[0] ? ", account " : "", account);
 	*ret = e;
 	return 0;
@@ -425,6 +570,8 @@ int kms_client_prewarm(struct kms_client *c, const char *region)
 	if (r >= 0) {
 		log_debug("kms: prewarming a connection to %s", url);
 		r = https_pool_prewarm(e->pool, 1);
+		if (e->refs == 0)
+			evict_timer_arm(c);
 	}
 	free(url);
 	return r;
@@ -444,6 +591,7 @@ static void call_free(struct kms_call *call)
 	LIST_REMOVE(call, link);
 	if (call->http)
 		https_request_abandon(call->http);
+	endpoint_pool_release(call->client, call->endpoint);
 	ratelimit_wait_cancel(call->wait);
 	if (call->timer)
 		event_free(call->timer);
@@ -1039,6 +1187,7 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 	struct kms_call *call;
 	char *url = NULL;
 	struct timeval now = { 0, 0 };
+	int r;
 
 	if (c->shutting_down)
 		return NULL;
@@ -1079,9 +1228,24 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 	/* Endpoint problems are reported through the callback like any other
 	 * failure; the first attempt always starts from the loop, so done never
 	 * runs inside this function. */
-	if (call_endpoint_url(c, req, &url) < 0 || endpoint_pool_get(c, url, req->account, &call->endpoint) < 0)
+	r = call_endpoint_url(c, req, &url);
+	if (r >= 0)
+		r = endpoint_pool_get(c, url, req->account, &call->endpoint);
+	if (r >= 0) {
+		endpoint_pool_hold(call->endpoint);
+	} else if (r == -EBUSY) {
+		char msg[256];
+
+		c->pools_refused++;
+		snprintf(msg, sizeof(msg),
+			 "kmscanceld: calls hold all %u KMS connection pools ([KMS] MaxPools=), one per endpoint "
+			 "and account; try again later",
+			 c->max_pools);
+		call_note_failure(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, msg, NULL);
+	} else {
 		call_note_failure(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
 				  "no usable KMS endpoint for this region", NULL);
+	}
 	free(url);
 	evtimer_add(call->timer, &now);
 	{

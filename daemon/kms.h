@@ -44,6 +44,12 @@ const char *kms_operation_to_string(enum kms_operation op);
 #define KMS_DEFAULT_CANCEL_RATE 5.0
 #define KMS_DEFAULT_ENABLE_RATE 5.0
 #define KMS_DEFAULT_DESCRIBE_RATE 2000.0
+/* [KMS] MaxPools=: connection pools (one per endpoint and account) kept at
+ * once.  Real deployments use a few regions for a few accounts; a caller
+ * naming a thousand regions must not make a thousand pools. */
+#define KMS_DEFAULT_MAX_POOLS 64
+/* GetStatus lists at most this many pools, the busiest (kms_client_list_endpoints). */
+#define KMS_STATUS_POOLS_MAX 16
 
 struct kms_client_options {
 	const char *endpoint_url; /* overrides every region's endpoint, or NULL */
@@ -62,6 +68,7 @@ struct kms_client_options {
 	bool rate_limit;
 	double rates[_KMS_OP_MAX]; /* requests per second; 0: the AWS default */
 	unsigned max_queued;       /* per caller and bucket; 0: the default */
+	unsigned max_pools;        /* pools kept at once; 0: KMS_DEFAULT_MAX_POOLS */
 };
 
 struct kms_client;
@@ -141,6 +148,9 @@ struct kms_client_stats {
 	long clock_offset_sec;
 	struct https_pool_stats pools; /* summed over every endpoint */
 	unsigned n_pools;
+	unsigned max_pools;            /* MaxPools= in force */
+	unsigned long pools_evicted;   /* pools freed: idle too long, or room for another */
+	unsigned long pools_refused;   /* calls refused: every pool was in use (MaxPools=) */
 	unsigned long in_flight; /* calls started, not yet completed or abandoned */
 };
 void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *ret);
@@ -153,6 +163,8 @@ struct kms_endpoint_stats {
 	unsigned max_connections; /* the pool's size */
 	struct https_pool_stats pool;
 };
-/* The index'th endpoint (0-based, in order of first use): 0, or -ENOENT past
- * the last. */
-int kms_client_get_endpoint_stats(const struct kms_client *c, size_t index, struct kms_endpoint_stats *ret);
+/* The busiest max pools into ret[] (connections in use and queued requests
+ * first, then requests sent), whatever their number: a reply listing them
+ * must stay small however many there are.  Returns how many pools there are
+ * in all (possibly more than max), or -ENOMEM. */
+long kms_client_list_endpoints(const struct kms_client *c, struct kms_endpoint_stats *ret, size_t max);

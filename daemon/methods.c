@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1134,23 +1135,27 @@ static struct json_object *status_errors(const struct daemon *d)
 	return o;
 }
 
-/* One entry per KMS endpoint the client has a connection pool for. */
-static struct json_object *status_pools(const struct daemon *d)
+/* The busiest KMS connection pools, at most KMS_STATUS_POOLS_MAX of them
+ * however many there are (a reply must stay under VARLINK_MESSAGE_MAX);
+ * *ret_omitted says how many more exist. */
+static struct json_object *status_pools(const struct daemon *d, unsigned long *ret_omitted)
 {
 	struct json_object *a = json_object_new_array();
-	struct kms_endpoint_stats es;
+	struct kms_endpoint_stats es[KMS_STATUS_POOLS_MAX];
+	long n = kms_client_list_endpoints(d->kms, es, KMS_STATUS_POOLS_MAX);
 
-	for (size_t i = 0; kms_client_get_endpoint_stats(d->kms, i, &es) == 0; i++) {
+	*ret_omitted = n > KMS_STATUS_POOLS_MAX ? (unsigned long)n - KMS_STATUS_POOLS_MAX : 0;
+	for (long i = 0; i < n && i < KMS_STATUS_POOLS_MAX; i++) {
 		struct json_object *o = json_object_new_object();
 
-		add_string(o, "endpoint", es.url);
-		add_string(o, "account", es.account);
-		add_uint(o, "size", es.max_connections);
-		add_uint(o, "connectionsOpen", es.pool.connections_open);
-		add_uint(o, "connectionsIdle", es.pool.connections_idle);
-		add_uint(o, "queued", es.pool.queued);
-		add_uint(o, "requests", es.pool.requests);
-		add_uint(o, "connectionsReused", es.pool.reused);
+		add_string(o, "endpoint", es[i].url);
+		add_string(o, "account", es[i].account);
+		add_uint(o, "size", es[i].max_connections);
+		add_uint(o, "connectionsOpen", es[i].pool.connections_open);
+		add_uint(o, "connectionsIdle", es[i].pool.connections_idle);
+		add_uint(o, "queued", es[i].pool.queued);
+		add_uint(o, "requests", es[i].pool.requests);
+		add_uint(o, "connectionsReused", es[i].pool.reused);
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -1243,13 +1248,55 @@ static bool status_authorize(struct call *c, struct daemon *d)
 	return false;
 }
 
+/* Room kept for the reply's envelope ({"parameters": ...}) and members
+ * added after the check. */
+#define STATUS_SLACK 1024
+
+/*
+ * The reply must fit in one Varlink message, whatever the configuration:
+ * the pools are capped already (status_pools), but up to CONFIG_MAX_ACCOUNTS
+ * [Account N] sections with long credential errors would not fit.  Drop
+ * accounts from the end (the default credentials come first and stay) until
+ * it does, and say how many went in accountsOmitted.
+ */
+static void status_fit(struct json_object *params)
+{
+	struct json_object *accounts = NULL;
+	size_t n, omitted = 0;
+
+	if (!json_object_object_get_ex(params, "accounts", &accounts))
+		return;
+	n = json_object_array_length(accounts);
+	while (n > 1) {
+		size_t len = strlen(json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN));
+		size_t each = strlen(json_object_to_json_string_ext(accounts, JSON_C_TO_STRING_PLAIN)) / n + 1;
+		size_t drop;
+
+		if (len <= VARLINK_MESSAGE_MAX - STATUS_SLACK)
+			break;
+		/* As many as the excess takes at their average size, at least
+		 * one, never the first. */
+		drop = (len - (VARLINK_MESSAGE_MAX - STATUS_SLACK)) / each + 1;
+		if (drop > n - 1)
+			drop = n - 1;
+		json_object_array_del_idx(accounts, n - drop, drop);
+		n -= drop;
+		omitted += drop;
+	}
+	if (omitted)
+		add_uint(params, "accountsOmitted", omitted);
+}
+
 static void method_get_status(struct call *c, void *userdata)
 {
 	struct daemon *d = userdata;
 	struct json_object *params = json_object_new_object(), *kms = json_object_new_object();
 	struct kms_client_stats ks;
 	struct server_stats ss;
+	struct server_limits sl;
 	const char *unknown = NULL;
+	unsigned long pools_omitted;
+	long fds;
 
 	if (varlink_check_fields(call_parameters(c), no_fields, &unknown) < 0) {
 		json_object_put(params);
@@ -1281,6 +1328,18 @@ static void method_get_status(struct call *c, void *userdata)
 	add_uint(params, "calls", ss.calls_total);
 	add_uint(params, "callsInFlight", ss.calls_in_flight);
 	add_uint(params, "callsHeldBack", ss.calls_held_back);
+	server_get_limits(d->server, &sl);
+	add_uint(params, "maxConnections", sl.connections_max);
+	add_uint(params, "maxConnectionsPerUser", sl.connections_per_uid_max);
+	add_uint(params, "connectionsIdleClosed", ss.connections_idle_closed);
+	add_uint(params, "idleConnectionTimeoutMs", sl.idle_timeout_ms);
+	fds = fd_count_open();
+	if (fds >= 0)
+		add_uint(params, "fileDescriptors", (unsigned long)fds);
+	if (d->fds.limit != ULONG_MAX)
+		add_uint(params, "fileDescriptorLimit", d->fds.limit);
+	add_uint(params, "fileDescriptorsReserved", fd_budget_reserve(&d->fds));
+	add_uint(params, "connectionsRejectedForDescriptors", ss.connections_fd_rejected);
 	add_uint(params, "callsSucceeded", d->calls_ok);
 	add_uint(params, "callsFailed", d->calls_failed);
 	json_object_object_add(params, "errors", status_errors(d));
@@ -1292,6 +1351,9 @@ static void method_get_status(struct call *c, void *userdata)
 	add_uint(kms, "retries", ks.retries);
 	add_uint(kms, "callsInFlight", ks.in_flight);
 	add_uint(kms, "endpoints", ks.n_pools);
+	add_uint(kms, "maxPools", ks.max_pools);
+	add_uint(kms, "poolsEvicted", ks.pools_evicted);
+	add_uint(kms, "poolsRefused", ks.pools_refused);
 	add_uint(kms, "connectionsOpened", ks.pools.connections_opened);
 	add_uint(kms, "connectionsOpen", ks.pools.connections_open);
 	add_uint(kms, "connectionsIdle", ks.pools.connections_idle);
@@ -1304,8 +1366,10 @@ static void method_get_status(struct call *c, void *userdata)
 	add_uint(kms, "rateLimited", ks.rate_limited);
 	add_uint(kms, "rateLimitRejected", ks.rate_rejected);
 	add_uint(kms, "rateLimitWaiting", ks.rate_waiting);
-	json_object_object_add(kms, "pools", status_pools(d));
+	json_object_object_add(kms, "pools", status_pools(d, &pools_omitted));
+	add_uint(kms, "poolsOmitted", pools_omitted);
 	json_object_object_add(params, "kms", kms);
+	status_fit(params);
 	call_reply(c, params);
 }
 

@@ -277,22 +277,29 @@ static void bucket_dispatch(evutil_socket_t fd, short what, void *userdata)
 	bucket_schedule(b);
 }
 
-/* Drops buckets nobody waits on and that are full again (they would be
- * made anew identical), once there are many. */
+/*
+ * Once there are RATELIMIT_MAX_BUCKETS buckets, drops those nobody waits
+ * on that are full again (they would be made anew identical).  If that is
+ * not enough — a caller naming a new region at every call keeps recently
+ * used buckets short of full — it drops every bucket nobody waits on: such
+ * a bucket, made again later, starts full, so at most one burst
+ * (RATELIMIT_BURST_MS of the quota) more may go out for its key.  Buckets
+ * with waiters stay; each waiter is a call in flight, which the server
+ * bounds per user.
+ */
 static void ratelimit_forget_idle_buckets(struct ratelimit *rl)
 {
 	struct rl_bucket *b, *next;
 
-	if (rl->n_buckets < RATELIMIT_MAX_BUCKETS)
-		return;
-	for (b = LIST_FIRST(&rl->buckets); b; b = next) {
-		next = LIST_NEXT(b, link);
-		if (b->dispatching || b->n_waiting > 0)
-			continue;
-		bucket_refill(b);
-		if (b->tokens >= b->capacity)
-			bucket_free(b);
-	}
+	for (int pass = 0; pass < 2 && rl->n_buckets >= RATELIMIT_MAX_BUCKETS; pass++)
+		for (b = LIST_FIRST(&rl->buckets); b; b = next) {
+			next = LIST_NEXT(b, link);
+			if (b->dispatching || b->n_waiting > 0)
+				continue;
+			bucket_refill(b);
+			if (pass == 1 || b->tokens >= b->capacity)
+				bucket_free(b);
+		}
 }
 
 static struct rl_bucket *bucket_get(struct ratelimit *rl, const char *key, double rate)

@@ -33,7 +33,8 @@ struct event_base;
 #define RATELIMIT_BURST_MS 100
 /* Default bound on the requests one caller may have waiting per bucket. */
 #define RATELIMIT_DEFAULT_MAX_QUEUED 1000
-/* Buckets kept before idle ones (full, nobody waiting) are dropped. */
+/* Buckets kept before idle ones are dropped: full ones first, then, if
+ * needed, any nobody waits on (see ratelimit_forget_idle_buckets). */
 #define RATELIMIT_MAX_BUCKETS 1024
 /* Per bucket: callers with nothing queued remembered for fairness before
  * they are forgotten. */

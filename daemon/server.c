@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -56,6 +58,7 @@ struct server {
 	struct listener *listeners;
 	size_t n_listeners;
 	struct event *backoff_timer; /* re-enables accepting after EMFILE & co */
+	int fd_ceiling;              /* accepted fds at or above this are refused; INT_MAX: no check */
 	time_t last_reject_log;      /* one rejection line per second at most */
 
 	struct conn **conns; /* open and closed-but-busy connections */
@@ -86,6 +89,7 @@ void server_limits_init(struct server_limits *l)
 	    .partial_message_timeout_ms = SERVER_PARTIAL_MESSAGE_TIMEOUT_MS,
 	    .write_timeout_ms = SERVER_WRITE_TIMEOUT_MS,
 	    .accept_backoff_ms = SERVER_ACCEPT_BACKOFF_MS,
+	    .idle_timeout_ms = SERVER_IDLE_TIMEOUT_MS,
 	};
 }
 
@@ -241,6 +245,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	int r;
 
 	r = peer_from_socket(fd, &peer);
+	if (r == 0 && fd >= s->fd_ceiling) {
+		/* The descriptors left are the daemon's own (KMS, STS,
+		 * credentials): a client may not take them.  fd is the lowest
+		 * free number, so every one below it is in use. */
+		s->stats.connections_fd_rejected++;
+		log_reject(s, &peer, "file descriptors are running out (RLIMIT_NOFILE)");
+		evutil_closesocket(fd);
+		return;
+	}
 	if (r < 0) {
 		log_warning("Refusing a Varlink connection: %s",
 			    r == -ENODATA ? "the kernel cannot name its peer (SO_PEERCRED gave no uid)" : strerror(-r));
@@ -699,6 +712,19 @@ int server_adopt_fd(struct server *s, int fd)
 
 /* --- life cycle ------------------------------------------------------------------------------ */
 
+/* The lowest descriptor number a client connection may not have: reserve
+ * below the soft RLIMIT_NOFILE (read once: the daemon sets it before it
+ * makes the server).  INT_MAX when there is no reserve or no finite limit. */
+static int fd_ceiling(unsigned reserve)
+{
+	struct rlimit rl;
+
+	if (reserve == 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > INT_MAX)
+		return INT_MAX;
+	return rl.rlim_cur > reserve ? (int)(rl.rlim_cur - reserve) : 0;
+}
+
 int server_new(struct event_base *base, const struct server_limits *limits, const struct method *methods,
 	       void *userdata, struct server **ret)
 {
@@ -733,9 +759,18 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 	    .data = s,
 	};
 	peer_check_proc();
+	if (s->limits.idle_timeout_ms) {
+		struct timeval tv = {.tv_sec = s->limits.idle_timeout_ms / 1000,
+				     .tv_usec = (s->limits.idle_timeout_ms % 1000) * 1000};
+
+		/* Every connection's idle timer has this duration: a common
+		 * timeout keeps them in one queue instead of the heap. */
+		s->env.idle_timeout = event_base_init_common_timeout(base, &tv);
+	}
+	s->fd_ceiling = fd_ceiling(s->limits.fd_reserve);
 	s->backoff_timer = evtimer_new(base, backoff_cb, s);
 	s->drained_ev = event_new(base, -1, 0, drained_cb, s);
-	if (!s->backoff_timer || !s->drained_ev || !s->env.tokener) {
+	if (!s->backoff_timer || !s->drained_ev || !s->env.tokener || (s->limits.idle_timeout_ms && !s->env.idle_timeout)) {
 		server_free(s);
 		return -ENOMEM;
 	}
@@ -817,4 +852,9 @@ bool server_is_drained(const struct server *s)
 void server_get_stats(const struct server *s, struct server_stats *ret)
 {
 	*ret = s->stats;
+}
+
+void server_get_limits(const struct server *s, struct server_limits *ret)
+{
+	*ret = s->limits;
 }

@@ -31,8 +31,16 @@
  *     message's size waits; past output_max the connection is dropped.  A
  *     write that makes no progress for write_timeout_ms drops it too.
  *   - a partially received message must be completed within
- *     partial_message_timeout_ms, or the connection is closed.  An idle
- *     connection (nothing buffered) may stay open.
+ *     partial_message_timeout_ms, or the connection is closed.
+ *   - an idle connection (no call in flight, no reply unsent, no unread
+ *     input, neither in our buffer nor in the socket's) is closed after
+ *     idle_timeout_ms (0: never), so that idle clients cannot hold
+ *     descriptors forever; libkmscancel reconnects transparently.
+ *   - descriptors: accept() keeps fd_reserve descriptors free below
+ *     RLIMIT_NOFILE for the daemon's own needs (KMS and STS connections,
+ *     credential files and credential_process pipes, the journal): a
+ *     connection that arrives on a higher descriptor is closed at once and
+ *     counted as rejected.
  *
  * Protocol errors (invalid JSON, unknown top-level keys, a bad method name,
  * "upgrade", …): the connection stops reading, answers the calls it had
@@ -63,6 +71,7 @@ struct server;
 #define SERVER_PARTIAL_MESSAGE_TIMEOUT_MS 30000U
 #define SERVER_WRITE_TIMEOUT_MS           30000U
 #define SERVER_ACCEPT_BACKOFF_MS          1000U /* pause after EMFILE & co, as tmux */
+#define SERVER_IDLE_TIMEOUT_MS            60000U /* [Daemon] IdleConnectionTimeoutSec= */
 
 struct server_limits {
 	size_t message_max; /* <= VARLINK_MESSAGE_MAX */
@@ -74,6 +83,8 @@ struct server_limits {
 	unsigned partial_message_timeout_ms;
 	unsigned write_timeout_ms;
 	unsigned accept_backoff_ms;
+	unsigned idle_timeout_ms; /* 0: idle connections stay open */
+	unsigned fd_reserve;      /* 0: no check (tests, tools) */
 };
 
 /* Fill *l with the defaults above. */
@@ -88,6 +99,8 @@ struct server_stats {
 	uint64_t error_replies;        /* error replies produced (standard and method errors) */
 	uint64_t protocol_errors;      /* connections closed for a protocol violation */
 	uint64_t calls_held_back;      /* times a uid at its call limit found a connection wanting to read */
+	uint64_t connections_idle_closed; /* closed after idle_timeout_ms with nothing to do */
+	uint64_t connections_fd_rejected; /* closed at accept: into the descriptor reserve (also in _rejected) */
 };
 
 /*
@@ -138,3 +151,5 @@ void server_set_drained_callback(struct server *s, server_drained_fn fn, void *u
 bool server_is_drained(const struct server *s);
 
 void server_get_stats(const struct server *s, struct server_stats *ret);
+/* The limits in force (the defaults filled in). */
+void server_get_limits(const struct server *s, struct server_limits *ret);

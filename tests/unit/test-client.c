@@ -44,6 +44,9 @@ struct fake {
 	char *requests[MAX_REQUESTS];
 	size_t n_requests;
 	size_t n_connections;
+	/* The first connection is closed as soon as a request waits on it,
+	 * unread (the daemon's idle close crossing a request: ECONNRESET). */
+	bool drop_first_unread;
 };
 
 /* --- the fake server ---------------------------------------------------------------------- */
@@ -122,9 +125,19 @@ static void *fake_thread(void *userdata)
 
 	/* Until the listening socket is shut down by fake_stop(). */
 	while ((fd = accept(f->listen_fd, NULL, NULL)) >= 0) {
+		bool drop;
+
 		pthread_mutex_lock(&f->lock);
+		drop = f->drop_first_unread && f->n_connections == 0;
 		f->n_connections++;
 		pthread_mutex_unlock(&f->lock);
+		if (drop) {
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+
+			(void)poll(&p, 1, 5000);
+			close(fd);
+			continue;
+		}
 		serve_connection(f, fd);
 		close(fd);
 	}
@@ -244,6 +257,20 @@ static bool respond_oversized(struct fake *f, int fd, size_t idx, const char *re
 	send_all(fd, big, len);
 	free(big);
 	return true;
+}
+
+/* Answer, then close the connection: the daemon closing it once idle. */
+static bool respond_ok_then_close(struct fake *f, int fd, size_t idx, const char *request)
+{
+	respond_cancel_ok(f, fd, idx, request);
+	return false;
+}
+
+/* Half a reply, then close: the daemon had read the call. */
+static bool respond_half_then_close(struct fake *f, int fd, size_t idx, const char *request)
+{
+	send_all(fd, "{\"parameters\":{\"keyId\"", 20);
+	return false;
 }
 
 /* The first reply comes late (after the client gave up), the rest at once. */
@@ -570,6 +597,62 @@ static void test_early_close(void **state)
 	fake_stop(f);
 }
 
+/* A long-lived handle whose idle connection the daemon closed: the next call
+ * notices before sending and connects afresh, without an error. */
+static void test_idle_close_reconnects(void **state)
+{
+	struct fake *f = fake_start(respond_ok_then_close);
+	kmscancel *h = open_fake(f);
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, NULL), KMSCANCEL_OK);
+	nanosleep(&ts, NULL); /* the close has arrived */
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, NULL), KMSCANCEL_OK);
+	assert_int_equal(fake_connections(f), 2);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+/* The close crosses the request (it reaches a connection being closed with
+ * it unread: ECONNRESET): the call is sent again on a new connection. */
+static void test_idle_close_race_resends(void **state)
+{
+	struct fake *f = fake_start(respond_cancel_ok);
+	kmscancel *h;
+	kmscancel_result *r = NULL;
+
+	f->drop_first_unread = true;
+	h = open_fake(f);
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, &r), KMSCANCEL_OK);
+	assert_string_equal(kmscancel_result_key_id(r), ARN);
+	kmscancel_result_free(r);
+	assert_int_equal(fake_connections(f), 2);
+	assert_non_null(fake_request(f, 0));
+	assert_null(fake_request(f, 1)); /* the first connection read nothing */
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+/* A call is sent again at most once, and never when part of a reply came:
+ * then the daemon had read it. */
+static void test_resend_limits(void **state)
+{
+	struct fake *f = fake_start(respond_close);
+	kmscancel *h = open_fake(f);
+
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, NULL), KMSCANCEL_E_DISCONNECTED);
+	assert_int_equal(fake_connections(f), 2); /* one resend, no more */
+	kmscancel_close(h);
+	fake_stop(f);
+
+	f = fake_start(respond_half_then_close);
+	h = open_fake(f);
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, NULL), KMSCANCEL_E_DISCONNECTED);
+	assert_int_equal(fake_connections(f), 1);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
 struct collected {
 	size_t n;
 	char keys[MAX_REQUESTS][64];
@@ -713,7 +796,8 @@ int main(void)
 	    cmocka_unit_test(test_garbage_reply),       cmocka_unit_test(test_oversized_reply),
 	    cmocka_unit_test(test_early_close),         cmocka_unit_test(test_pipelined),
 	    cmocka_unit_test(test_timeout_keeps_order), cmocka_unit_test(test_close_cancels),
-	    cmocka_unit_test(test_env_socket),
+	    cmocka_unit_test(test_env_socket),          cmocka_unit_test(test_idle_close_reconnects),
+	    cmocka_unit_test(test_idle_close_race_resends), cmocka_unit_test(test_resend_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

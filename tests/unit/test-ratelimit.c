@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -208,6 +209,27 @@ static void test_withdraw(void **state)
 	event_base_free(base);
 }
 
+/* A caller naming a new key (region) at every request: buckets used once
+ * are not full again for a while, yet their number stays bounded. */
+static void test_buckets_bounded(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct ratelimit *rl = ratelimit_new(base, 10);
+	struct ratelimit_wait *w;
+	struct ratelimit_stats st;
+	char key[64];
+
+	for (int i = 0; i < 3 * RATELIMIT_MAX_BUCKETS; i++) {
+		snprintf(key, sizeof(key), "111122223333/xx-spray-%d/CancelKeyDeletion", i);
+		/* 1/s: a burst of one token, gone for a second once taken. */
+		assert_int_equal(ratelimit_acquire(rl, key, 1, 1, granted, NULL, &w), 1);
+	}
+	ratelimit_get_stats(rl, &st);
+	assert_true(st.buckets <= RATELIMIT_MAX_BUCKETS);
+	ratelimit_free(rl);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +237,7 @@ int main(void)
 	    cmocka_unit_test(test_fair_queue),
 	    cmocka_unit_test(test_bound_per_caller),
 	    cmocka_unit_test(test_withdraw),
+	    cmocka_unit_test(test_buckets_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -370,7 +370,15 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 
 		region = ca && ca->region ? ca->region : daemon_default_region(d);
 	}
+	op->policy_ops = ops;
+	account = op->key.kind == KEYID_KIND_ARN ? op->key.account
+		  : op->account_param[0]         ? op->account_param
+						 : daemon_account(d);
 	if (!region) {
+		/* The policy still comes first, fail-closed on the unknown
+		 * region: a refused caller does not learn even that. */
+		if (operation_authorize(op, account, true) < 0)
+			return NULL;
 		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
 			       "no AWS region configured for a bare key ID: set [AWS] Region=, AWS_REGION, "
 			       "or pass the key ARN",
@@ -388,10 +396,6 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 	 * routing, no credential fetch, no STS call, and learns nothing.  The
 	 * account of a bare key ID is the call's, else the daemon's if known;
 	 * when the verdict hangs on it, routing learns it (route_done). */
-	op->policy_ops = ops;
-	account = op->key.kind == KEYID_KIND_ARN ? op->key.account
-		  : op->account_param[0]         ? op->account_param
-						 : daemon_account(d);
 	r = operation_authorize(op, account, account != NULL);
 	if (r < 0)
 		return NULL;

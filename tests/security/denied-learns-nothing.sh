@@ -128,3 +128,18 @@ expect_rc 0 "root reads the status with AllowRoot=no"
 expect_contains "$OUT" "\"roleArn\":\"$ROLE\"" "... all of it"
 run_cli --json cancel "$KEY1"
 expect_contains "$OUT" '"error":"PermissionDenied"' "... and nothing else"
+
+# --- no region for bare key IDs: the policy still answers first ---------------------------------------
+# A daemon without a default region cannot serve a bare key ID; a caller no
+# rule allows is refused before it learns that (and an allowed one is told).
+stop_daemon
+sed -i '/^AllowRoot=no$/d' "$T/kmscanceld.conf"
+DAEMON_ENV=(AWS_CONFIG_FILE="$T/aws-config" AWS_REGION= AWS_DEFAULT_REGION=)
+start_daemon
+raw_call $NOBODY io.kmscancel.CancelKeyDeletion "{\"keyId\":\"$KEY1\"}"
+expect_contains "$REPLY" '"error":"io.kmscancel.PermissionDenied"' "no region configured: a refused caller gets PermissionDenied"
+case "$REPLY" in *region* | *AWS_REGION*) fail "… and learns that no region is set: $REPLY" ;;
+*) pass "… and does not learn that no region is set" ;; esac
+run_cli --json cancel "$KEY1"
+expect_contains "$OUT" '"error":"EndpointUnavailable"' "root, allowed, is told that no region is configured"
+expect_contains "$OUT" "region" "… in so many words"

@@ -9,21 +9,15 @@
 # by one, "left-out" records count the rest exactly, and the allowed uid
 # 4243's call right after is recorded.
 . "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/tests/security/as-uid.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1; then
 	log "SKIP: needs root and setpriv to call as other uids"
 	exit 77
 fi
 FLOODER=4242 ALLOWED=4243 N=5000
-PY=
-for p in /usr/bin/python3 "$(command -v python3)"; do
-	if [ -x "$p" ] && setpriv --reuid=$FLOODER --regid=$FLOODER --clear-groups -- "$p" -c pass 2>/dev/null; then
-		PY=$p
-		break
-	fi
-done
+PY=$AS_PY # as-uid.sh: a python3 other uids can run
 [ -n "$PY" ] || { log "SKIP: no python3 uid $FLOODER can run"; exit 77; }
-chmod 0711 "$T"
 
 start_fake
 cat >"$T/kmscanceld.conf" <<CONF

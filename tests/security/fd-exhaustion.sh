@@ -25,21 +25,8 @@ fi
 
 HOLDERS=(4601 4602 4603 4604) CALLER=4605
 PER_USER=256 # MaxConnectionsPerUser='s default
-chmod 0711 "$T"
-CLI=("$KMSCANCEL")
-if ! setpriv --reuid=$CALLER --regid=$CALLER --clear-groups -- "$KMSCANCEL" --version >/dev/null 2>&1; then
-	mkdir -m 0755 "$T/bin"
-	cp "$top_builddir/.libs/kmscancel" "$top_builddir"/.libs/libkmscancel.so* "$T/bin/" 2>/dev/null
-	chmod -R a+rX "$T/bin"
-	CLI=(env LD_LIBRARY_PATH="$T/bin" "$T/bin/kmscancel")
-fi
-PY=
-for p in /usr/bin/python3 "$(command -v python3)"; do
-	if [ -x "$p" ] && setpriv --reuid=$CALLER --regid=$CALLER --clear-groups -- "$p" -c pass 2>/dev/null; then
-		PY=$p
-		break
-	fi
-done
+. "$top_srcdir/tests/security/as-uid.sh"
+PY=$AS_PY # as-uid.sh: a python3 other uids can run
 [ -n "$PY" ] || { log "SKIP: no python3 that uid $CALLER can run"; exit 77; }
 
 # holder SOCKET N: opens N connections, reports how many the daemon kept
@@ -88,15 +75,6 @@ stop_holders() {
 }
 at_cleanup stop_holders
 
-# as UID -- CLI ARGS
-as() {
-	local uid=$1
-	shift 2
-	setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "${CLI[@]}" --socket "$SOCK" "$@" >"$T/out" 2>"$T/err"
-	RC=$?
-	OUT=$(sed -e 's/": /":/g' -e 's/, "/,"/g' "$T/out")
-	ERR=$(cat "$T/err")
-}
 status_field() { run_cli --json status; printf '%s' "$OUT" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" | head -n 1; }
 
 # wait_lines FILE PATTERN COUNT SECONDS: until COUNT holder logs match.
@@ -155,7 +133,7 @@ log "held: $alive connections; daemon fds: $(daemon_fds) (soft limit at start $S
 	fail "only $alive of $((4 * PER_USER)) held connections stayed open"
 
 conns_before=$(fake_stat connections)
-as $CALLER -- --json --timeout $((10 * SLOW)) cancel "$KEY1"
+as $CALLER $CALLER -- --json --timeout $((10 * SLOW)) cancel "$KEY1"
 expect_rc 0 "a fifth user's cancel is answered while 1,024 connections are held"
 [ "$(key_state "$KEY1")" = Disabled ] && pass "the key was cancelled" || fail "KEY1 is $(key_state "$KEY1")"
 [ "$(fake_stat connections)" -gt "$conns_before" ] && pass "the daemon opened a KMS connection meanwhile" ||
@@ -165,7 +143,7 @@ expect_rc 0 "a fifth user's cancel is answered while 1,024 connections are held"
 # the daemon must open a new one to retry.
 conns_before=$(fake_stat connections)
 fake POST /drop '{"count":1}' >/dev/null
-as $CALLER -- --json --timeout $((10 * SLOW)) describe "$KEY1"
+as $CALLER $CALLER -- --json --timeout $((10 * SLOW)) describe "$KEY1"
 expect_rc 0 "describe after a dropped KMS connection"
 [ "$(fake_stat connections)" -gt "$conns_before" ] && pass "a new KMS connection replaced the dropped one" ||
 	fail "no KMS reconnect ($(fake_stat connections) connections)"
@@ -186,7 +164,7 @@ for u in "${HOLDERS[@]}"; do hold "$u" $PER_USER "$T/hold.$u.log"; done
 # A call in flight longer than the idle timeout is not cut off.
 fake POST /delay "{\"ms\":$(((IDLE + 2) * 1000)),\"count\":1}" >/dev/null
 set_key "$KEY1" PendingDeletion
-as $CALLER -- --json --timeout $((20 * SLOW)) cancel "$KEY1"
+as $CALLER $CALLER -- --json --timeout $((20 * SLOW)) cancel "$KEY1"
 expect_rc 0 "a call held $((IDLE + 2)) s by KMS is answered (busy connections are not idle)"
 deadline=$(($(date +%s) + IDLE + 20 * SLOW))
 while [ "$(date +%s)" -lt $deadline ]; do

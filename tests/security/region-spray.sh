@@ -14,6 +14,7 @@
 # bounded, idle pools are freed after the pools' idle timeout, and netguard
 # refused nothing.  Needs root (setpriv) and the openssl CLI.
 . "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/tests/security/as-uid.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1 || ! command -v "${OPENSSL:-openssl}" >/dev/null 2>&1; then
 	log "SKIP: needs root, setpriv and openssl"
@@ -22,14 +23,7 @@ fi
 SPRAYER=4701
 N=1000
 MAX_POOLS=64 # KMS_DEFAULT_MAX_POOLS
-chmod 0711 "$T"
-PY=
-for p in /usr/bin/python3 "$(command -v python3)"; do
-	if [ -x "$p" ] && setpriv --reuid=$SPRAYER --regid=$SPRAYER --clear-groups -- "$p" -c pass 2>/dev/null; then
-		PY=$p
-		break
-	fi
-done
+PY=$AS_PY # as-uid.sh: a python3 other uids can run
 [ -n "$PY" ] || { log "SKIP: no python3 that uid $SPRAYER can run"; exit 77; }
 
 region() { printf 'xx-spray-%d' "$1"; }

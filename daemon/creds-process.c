@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -488,6 +490,20 @@ static int process_env(const struct creds_context *ctx, char ***ret)
 	return 0;
 }
 
+/* The daemon raised its soft RLIMIT_NOFILE to the hard limit (fd-budget.h);
+ * a program it starts gets the conventional soft limit back, as systemd
+ * gives its services' children: select(2) cannot take descriptors past
+ * FD_SETSIZE.  The hard limit stays.  Async-signal-safe. */
+static void lower_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > FD_SETSIZE) {
+		rl.rlim_cur = FD_SETSIZE;
+		(void)setrlimit(RLIMIT_NOFILE, &rl); /* refused by a seccomp filter: no harm */
+	}
+}
+
 /* In the child: a process group of its own, default signal mask, the pipes
  * wired, everything else closed, exec.  Only async-signal-safe calls here
  * (the environment was built before the fork). */
@@ -508,6 +524,7 @@ static void __attribute__((noreturn)) child(char **argv, char **envp, int out_w,
 			if (fcntl(fd, F_GETFD) >= 0)
 				close(fd);
 	signal(SIGPIPE, SIG_DFL);
+	lower_fd_limit();
 	/* PATH is searched as the daemon's, which the child's copies. */
 	execvpe(argv[0], argv, envp);
 	_exit(127);

@@ -147,6 +147,7 @@ DUMP=444455556666 HANG=777788889999
 cat >"$T/dump" <<PROC
 #!/bin/sh
 env >"$T/dump.env"
+ulimit -Sn >"$T/dump.nofile"
 printf '{"Version": 1, "AccessKeyId": "AKIDDUMPDUMPDUMP01", "SecretAccessKey": "dumpsecret"}\n'
 PROC
 cat >"$T/hang" <<PROC
@@ -186,6 +187,10 @@ if [ -f "$T/dump.env" ]; then
 		fail "credential_process's environment lacks what it should have: $(tr '\n' ' ' <"$T/dump.env")"
 	extra=$(sed 's/=.*//' "$T/dump.env" | grep -vxE 'PATH|HOME|USER|LOGNAME|TZ|TMPDIR|LANG|LANGUAGE|LC_[A-Z]+|(HTTPS|HTTP|NO)_PROXY|(https|http|no)_proxy|AWS_PROFILE|AWS_CONFIG_FILE|AWS_SHARED_CREDENTIALS_FILE|AWS_REGION|AWS_DEFAULT_REGION|AWS_CA_BUNDLE|PWD|SHLVL|_' | tr '\n' ' ')
 	[ -z "$extra" ] && pass "… and nothing else of the daemon's" || fail "credential_process also got: $extra"
+	nofile=$(cat "$T/dump.nofile" 2>/dev/null)
+	[ "$nofile" = 1024 ] || [ "$nofile" -lt 1024 ] 2>/dev/null &&
+		pass "… and the conventional soft descriptor limit ($nofile), not the daemon's raised one" ||
+		fail "credential_process's soft RLIMIT_NOFILE is $nofile (select(2) needs at most 1024)"
 else
 	fail "credential_process did not run: $(tail -n 3 "$T/daemon.log")"
 fi

@@ -187,10 +187,17 @@ if [ -f "$T/dump.env" ]; then
 		fail "credential_process's environment lacks what it should have: $(tr '\n' ' ' <"$T/dump.env")"
 	extra=$(sed 's/=.*//' "$T/dump.env" | grep -vxE 'PATH|HOME|USER|LOGNAME|TZ|TMPDIR|LANG|LANGUAGE|LC_[A-Z]+|(HTTPS|HTTP|NO)_PROXY|(https|http|no)_proxy|AWS_PROFILE|AWS_CONFIG_FILE|AWS_SHARED_CREDENTIALS_FILE|AWS_REGION|AWS_DEFAULT_REGION|AWS_CA_BUNDLE|PWD|SHLVL|_' | tr '\n' ' ')
 	[ -z "$extra" ] && pass "… and nothing else of the daemon's" || fail "credential_process also got: $extra"
+	# valgrind keeps its own copy of RLIMIT_NOFILE and never passes a
+	# setrlimit() of it to the kernel, so the exec'd program keeps the
+	# real one: only a run without the wrapper can show the lowering.
 	nofile=$(cat "$T/dump.nofile" 2>/dev/null)
-	[ "$nofile" = 1024 ] || [ "$nofile" -lt 1024 ] 2>/dev/null &&
-		pass "… and the conventional soft descriptor limit ($nofile), not the daemon's raised one" ||
+	if [ -n "$WRAPPER" ]; then
+		log "SKIP (part): under $WRAPPER setrlimit(RLIMIT_NOFILE) never reaches the kernel (soft limit seen: $nofile)"
+	elif [ "$nofile" = 1024 ] || [ "$nofile" -lt 1024 ] 2>/dev/null; then
+		pass "… and the conventional soft descriptor limit ($nofile), not the daemon's raised one"
+	else
 		fail "credential_process's soft RLIMIT_NOFILE is $nofile (select(2) needs at most 1024)"
+	fi
 else
 	fail "credential_process did not run: $(tail -n 3 "$T/daemon.log")"
 fi

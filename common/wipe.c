@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "wipe.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +35,31 @@ void *wipe_realloc(void *p, size_t used, size_t size)
 	if (p) {
 		memcpy(n, p, used < size ? used : size);
 		wipe_free(p, used);
+	}
+	return n;
+}
+
+int wipe_asprintf(char **ret, const char *fmt, ...)
+{
+	va_list ap;
+	int n, m;
+
+	*ret = NULL;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n == INT_MAX)
+		return -EINVAL;
+	*ret = malloc((size_t)n + 1);
+	if (!*ret)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	m = vsnprintf(*ret, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	if (m != n) { /* an argument changed meanwhile: cannot happen */
+		wipe_free(*ret, (size_t)n + 1);
+		*ret = NULL;
+		return -EINVAL;
 	}
 	return n;
 }

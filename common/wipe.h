@@ -19,6 +19,15 @@ void wipe_free_string(char *s);
  * memory.  size 0 is refused (NULL, p untouched). */
 void *wipe_realloc(void *p, size_t used, size_t size);
 
+/* asprintf(3) for a string that holds a secret.  glibc's vasprintf
+ * formats into a buffer of its own and, unless the result nearly fills it,
+ * copies the result to a new block and frees that buffer unwiped (and
+ * grows it by realloc, which may move it); under ASan or valgrind a freed
+ * block is never reused soon.  This one measures first and formats straight
+ * into a block of the exact size.  Returns the length, or -ENOMEM / -EINVAL
+ * with *ret NULL.  Free the result with wipe_free_string(). */
+int wipe_asprintf(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* For allocators that do not know the size a block was asked for
  * (libevent's, see event_set_mem_functions): wipe the whole usable block,
  * as malloc_usable_size() reports it, before freeing. */

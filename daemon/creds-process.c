@@ -447,10 +447,9 @@ static int env_add(char **env, size_t *n, const char *name, const char *value)
 {
 	if (!value || !*value)
 		return 0;
-	if (asprintf(&env[*n], "%s=%s", name, value) < 0) {
-		env[*n] = NULL;
+	/* Not asprintf(3): a proxy URL may hold a password (wipe.h). */
+	if (wipe_asprintf(&env[*n], "%s=%s", name, value) < 0)
 		return -ENOMEM;
-	}
 	(*n)++;
 	return 0;
 }

@@ -494,7 +494,7 @@ static void conn_send_connect(struct conn *c)
 	int n;
 
 	set_nodelay(c);
-	n = asprintf(&req, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n%s%s%s\r\n", v6 ? "[" : "", p->host,
+	n = wipe_asprintf(&req, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n%s%s%s\r\n", v6 ? "[" : "", p->host,
 		     v6 ? "]" : "", (unsigned)p->port, v6 ? "[" : "", p->host, v6 ? "]" : "", (unsigned)p->port,
 		     px->authorization ? "Proxy-Authorization: " : "", px->authorization ? px->authorization : "",
 		     px->authorization ? "\r\n" : "");
@@ -504,8 +504,7 @@ static void conn_send_connect(struct conn *c)
 	}
 	conn_set_state(c, CONN_TUNNELING);
 	bufferevent_write(c->bev, req, (size_t)n);
-	explicit_bzero(req, (size_t)n); /* it may carry the proxy password */
-	free(req);
+	wipe_free_string(req); /* it may carry the proxy password */
 }
 
 /* The proxy's answer to CONNECT: on 2xx the same stream carries TLS to the

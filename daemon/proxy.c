@@ -4,6 +4,7 @@
 #include "proxy.h"
 
 #include "url.h"
+#include "wipe.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -76,7 +77,7 @@ static int basic_auth(const char *userinfo, size_t n, char **ret)
 			goto out;
 	}
 	EVP_EncodeBlock((unsigned char *)enc, (unsigned char *)plain, (int)(ul + 1 + pl));
-	r = asprintf(ret, "Basic %s", enc) < 0 ? -ENOMEM : 0;
+	r = wipe_asprintf(ret, "Basic %s", enc) < 0 ? -ENOMEM : 0;
 out:
 	explicit_bzero(plain, sizeof(plain));
 	explicit_bzero(enc, sizeof(enc));
@@ -153,10 +154,7 @@ struct proxy_config *proxy_config_free(struct proxy_config *p)
 {
 	if (!p)
 		return NULL;
-	if (p->authorization) {
-		explicit_bzero(p->authorization, strlen(p->authorization));
-		free(p->authorization);
-	}
+	wipe_free_string(p->authorization);
 	free(p->host);
 	free(p->no_proxy);
 	free(p);

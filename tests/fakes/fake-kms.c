@@ -311,6 +311,8 @@ struct fake {
 	struct principal *principals; /* other accounts' credentials, issued ones too */
 	size_t n_principals;
 	uint64_t issued;           /* AssumeRole answers so far */
+	char *sts_next_secret;     /* PUT /sts/credentials: the next AssumeRole's, or NULL */
+	char *sts_next_token;
 	struct evhttp *sts_http;
 	TAILQ_HEAD(, sts_fault) sts_faults;
 	TAILQ_HEAD(, sts_reply) sts_pending;
@@ -2134,7 +2136,8 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 {
 	const char *role = evhttp_find_header(q, "RoleArn"), *session = evhttp_find_header(q, "RoleSessionName");
 	const char *external = evhttp_find_header(q, "ExternalId"), *duration = evhttp_find_header(q, "DurationSeconds");
-	char account[13], akid[32], secret[41], token[129], when[32], id[37];
+	char account[13], akid[32], random_secret[41], random_token[129], when[32], id[37];
+	char *secret, *token;
 	const char *name = role ? role_arn_parse(role, account) : NULL;
 	long seconds = 3600;
 	struct principal *n;
@@ -2173,8 +2176,10 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 		seconds = f->opt.sts_duration;
 	expires = fake_now(f) + seconds;
 	snprintf(akid, sizeof(akid), "ASIAFAKE%012" PRIu64, ++f->issued);
-	random_hex(secret, 40);
-	random_hex(token, 128);
+	random_hex(random_secret, 40);
+	random_hex(random_token, 128);
+	secret = f->sts_next_secret ? f->sts_next_secret : random_secret;
+	token = f->sts_next_token ? f->sts_next_token : random_token;
 	n = realloc(f->principals, (f->n_principals + 1) * sizeof(*n));
 	if (!n)
 		return -1;
@@ -2202,7 +2207,12 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 		     "</AssumeRoleResponse>\n",
 		     session, account, name, session, akid, secret, token, when, id) < 0)
 		return -1;
-	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(random_secret, sizeof(random_secret));
+	explicit_bzero(random_token, sizeof(random_token));
+	/* A set given by PUT /sts/credentials is issued once. */
+	free_secret(f->sts_next_secret);
+	free_secret(f->sts_next_token);
+	f->sts_next_secret = f->sts_next_token = NULL;
 	*code = NULL;
 	return 0;
 }
@@ -2802,6 +2812,41 @@ static void admin_reset(struct fake *f, struct evhttp_request *req, const char *
 	admin_ok(req);
 }
 
+/* PUT /sts/credentials {"secretAccessKey": S, "sessionToken": S}: the next
+ * AssumeRole answer issues this secret key and token instead of random ones
+ * (so a test knows the role's secrets, e.g. to look for them in the
+ * daemon's memory), and every set issued so far expires now: KMS answers
+ * its token ExpiredTokenException, and a client must assume the role again. */
+static void admin_sts_credentials(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *in = admin_body(req);
+	const char *secret = NULL, *token = NULL;
+	time_t now = fake_now(f);
+
+	if (!in || json_get_string(in, "secretAccessKey", &secret) < 0 ||
+	    json_get_string(in, "sessionToken", &token) < 0 || !secret || !*secret || !token || !*token) {
+		admin_error(req, 400, "body must be {\"secretAccessKey\": S, \"sessionToken\": S}");
+		goto out;
+	}
+	free_secret(f->sts_next_secret);
+	free_secret(f->sts_next_token);
+	f->sts_next_secret = strdup(secret);
+	f->sts_next_token = strdup(token);
+	if (!f->sts_next_secret || !f->sts_next_token) {
+		free_secret(f->sts_next_secret);
+		free_secret(f->sts_next_token);
+		f->sts_next_secret = f->sts_next_token = NULL;
+		admin_error(req, 500, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < f->n_principals; i++)
+		if (f->principals[i].role_arn && (!f->principals[i].expires || f->principals[i].expires > now))
+			f->principals[i].expires = now;
+	admin_ok(req);
+out:
+	json_object_put(in);
+}
+
 /* POST /sts/fail {"kind"?:"error"|"malformed"|"delay"|"drop", "action"?, "account"?,
  * "count"?:1, "error"?:"AccessDenied", "status"?:403, "message"?, "ms"?} */
 static void admin_sts_fail(struct fake *f, struct evhttp_request *req, const char *arg)
@@ -2880,6 +2925,7 @@ static const struct admin_route admin_routes[] = {
 	{EVHTTP_REQ_PUT, "/credentials", admin_credentials},
 	{EVHTTP_REQ_POST, "/reset", admin_reset},
 	{EVHTTP_REQ_POST, "/sts/fail", admin_sts_fail},
+	{EVHTTP_REQ_PUT, "/sts/credentials", admin_sts_credentials},
 	{EVHTTP_REQ_GET, "/sts/requests", admin_sts_requests},
 };
 /* clang-format on */
@@ -3126,6 +3172,8 @@ static void fake_done(struct fake *f)
 	free_secret(f->creds.secret);
 	free_secret(f->creds.session_token);
 	free_secret(f->expired_token);
+	free_secret(f->sts_next_secret);
+	free_secret(f->sts_next_token);
 	free(f->partition);
 }
 

@@ -2,11 +2,16 @@
 # SPDX-License-Identifier: MIT
 """Looks for secrets in a live process's memory (run as root).
 
-    memscan.py PID NEEDLES
+    memscan.py [--sanitizer-environ] PID NEEDLES
 
 NEEDLES has one line per secret: "never LABEL SECRET" (must be found
-nowhere) or "secure LABEL SECRET" (must be found in OpenSSL's secure heap,
-and nowhere else).  Every readable mapping of PID is read through
+nowhere), "secure LABEL SECRET" (must be found in OpenSSL's secure heap,
+and nowhere else), "once LABEL SECRET" (exactly one copy, wherever it is:
+a value the daemon keeps for its whole life outside the secure heap, such
+as the proxy's Proxy-Authorization value, and never copies) or "stack
+LABEL SECRET" (only in the main thread's [stack] mapping, where the kernel
+put the environment block: a value the daemon reads from its environment
+and never copies).  Every readable mapping of PID is read through
 /proc/PID/mem, only the pages /proc/PID/pagemap says are present (an
 untouched page holds nothing), in runs of contiguous present pages so a
 secret across a page boundary is still seen.
@@ -17,6 +22,13 @@ guard pages and the whole of which is madvise(MADV_DONTDUMP)'d.  In
 /proc/PID/smaps that is a read-write anonymous mapping with the "dd" flag,
 directly between two one-page "---p" mappings.  Nothing else in the daemon
 looks like that (thread stacks have a guard below only, and no "dd").
+
+--sanitizer-environ: the process is an ASan build.  The sanitizer runtime
+reads /proc/self/environ into a buffer of its own before main() (its
+GetEnv), which the program can neither see nor wipe.  A copy of the
+environment block outside [stack] (recognised by the block's first bytes,
+as /proc/PID/environ shows them) is then reported but not held against
+the rules.
 
 Mappings larger than SKIP_LARGER are skipped and named in the output:
 AddressSanitizer's shadow (terabytes, reserved, never application bytes).
@@ -79,16 +91,26 @@ def present_runs(pagemap, start, end):
 
 
 def main():
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    sanitizer_environ = bool(args) and args[0] == "--sanitizer-environ"
+    if sanitizer_environ:
+        args = args[1:]
+    if len(args) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    pid = int(sys.argv[1])
+    pid = int(args[0])
     needles = []
-    with open(sys.argv[2]) as f:
+    with open(args[1]) as f:
         for line in f:
             if line.strip():
                 mode, label, secret = line.split()
                 needles.append((mode, label, secret.encode()))
+    env_len = 0
+    if sanitizer_environ:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            block = f.read()
+        env_len = len(block)
+        needles.append(("environ", "environ-copy", block[:128]))
     maps = mappings(pid)
     heaps = secure_heaps(maps)
     for h in heaps:
@@ -124,18 +146,28 @@ def main():
                         a = base + i
                         where = "secure-heap" if any(h[0] <= a < h[1] for h in heaps) else \
                             f"{start:x}-{end:x} {perms} {name or '[anon]'}"
-                        hits[label].append((a, where))
+                        ctx = data[max(0, i - 40):i].decode("ascii", "backslashreplace")
+                        hits[label].append((a, where, ctx))
                         i = data.find(s, i + 1)
                 prev = data[-(overlap - 1):] if overlap > 1 else b""
                 prev_end = re_
     print(f"scanned {scanned // 1024} KiB in {len(maps)} mappings")
+    copies = [a for a, w, _ in hits.get("environ-copy", []) if not w.endswith(" [stack]")]
+    for a in sorted(set(copies)):
+        print(f"sanitizer's copy of the environment block: {a:x}-{a + env_len:x}")
     bad = 0
     for mode, label, _ in needles:
-        found = sorted(set(hits[label]))
+        if mode == "environ":
+            continue
+        in_copy = sorted(set(a for a, _, _ in hits[label] if any(c <= a < c + env_len for c in copies)))
+        for a in in_copy:
+            print(f"  {label}: at {a:x} in the sanitizer's copy of the environment block (not the program's)")
+        found = sorted(set((a, w) for a, w, _ in hits[label] if a not in in_copy))
+        before = {a: c for a, _, c in hits[label]}
         outside = [h for h in found if h[1] != "secure-heap"]
         inside = [h for h in found if h[1] == "secure-heap"]
         for a, where in found:
-            print(f"  {label}: at {a:x} in {where}")
+            print(f"  {label}: at {a:x} in {where}, after {before[a]!r}")
         if mode == "never" and found:
             print(f"FOUND {label}: {len(found)} copies, it should be nowhere")
             bad += 1
@@ -144,6 +176,13 @@ def main():
             bad += 1
         elif mode == "secure" and not inside:
             print(f"MISSING {label}: not in the secure heap (is the scan blind?)")
+            bad += 1
+        elif mode == "once" and len(found) != 1:
+            print(f"FOUND {label}: {len(found)} copies, there should be exactly one")
+            bad += 1
+        elif mode == "stack" and (not found or any(not w.endswith(" [stack]") for _, w in found)):
+            print(f"FOUND {label}: {len([w for _, w in found if not w.endswith(' [stack]')])} copies outside "
+                  f"[stack], {len(found)} in all; it should be only in the environment block")
             bad += 1
         else:
             print(f"ok {label}: {len(inside)} in the secure heap, {len(outside)} elsewhere")

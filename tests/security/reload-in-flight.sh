@@ -13,6 +13,8 @@
 #       Account= changed) between a cancel and its enable
 #   (g) [Account B]'s profile reloaded to another account's credentials
 #       (which say so) between a cancel and its enable
+#   (h) [Account B] removed while its cancel is held, and then answered
+#       ExpiredTokenException: the retry finds no account to refresh
 # Under ASan or valgrind any use of freed memory is a report, and fails.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/security/inflight-lib.sh"
@@ -55,6 +57,7 @@ reload_during_cancel() {
 	fake POST /reset >/dev/null
 	reset_keys
 	fake POST /delay "{\"ms\":$HOLD,\"count\":1,\"operation\":\"CancelKeyDeletion\"}" >/dev/null
+	[ -z "${FAULT:-}" ] || fake POST /fail "$FAULT" >/dev/null || die "fake KMS: /fail $FAULT"
 	bg "$name" "$@"
 	wait_fault delay 1
 	eval "$change"
@@ -128,6 +131,29 @@ expect_contains "$OUT" '"error":"CredentialsUnavailable"' "(g) with CredentialsU
 expect_contains "$OUT" "belong to account $C, not to account $B" "(g) saying whose credentials they are"
 no_enable "(g)" "$KB"
 [ "$(fake_stat wrongAccount)" = 0 ] && pass "(g) no request crossed accounts" || fail "(g) wrongAccount=$(fake_stat wrongAccount)"
+
+# --- (h) [Account B] removed, then its held cancel is answered ExpiredToken -------
+# The retry after ExpiredTokenException fetches credentials again: of the
+# account the call started with, which is gone, so it fails; it must not
+# refresh and sign with the default credentials instead.
+FAULT='{"error":"ExpiredTokenException","count":1,"operation":"CancelKeyDeletion"}' \
+	reload_during_cancel h 'write_conf "$TEST_REGION" no-b with-c' cancel "$(arn "$B" "$KB")"
+[ "$RC" = 1 ] && pass "(h) the call fails" || fail "(h) exit $RC: $OUT"
+expect_contains "$OUT" '"error":"CredentialsUnavailable"' "(h) with CredentialsUnavailable"
+expect_contains "$OUT" "[Account $B] section went away with a reload" "(h) saying the account's section went away"
+# An injected error is answered before the fake reads the key ID: all the
+# fake's records since its reset are this call's.
+reqs=$(fake GET /requests | python3 -c '
+import json, sys
+for r in json.load(sys.stdin):
+    print(r.get("operation"), r.get("accessKeyId"), r.get("status"), r.get("error") or "-")
+')
+[ "$reqs" = "CancelKeyDeletion $AKID_B 400 ExpiredTokenException" ] &&
+	pass "(h) one attempt, B's, answered ExpiredTokenException; no retry reached the fake" ||
+	fail "(h) the fake saw: $reqs"
+case "$reqs" in *"$TEST_AKID"*) fail "(h) a request was signed with the default credentials: $reqs" ;; *) pass "(h) nothing signed with the default credentials" ;; esac
+[ "$(fake_stat wrongAccount)" = 0 ] && pass "(h) no request crossed accounts" || fail "(h) wrongAccount=$(fake_stat wrongAccount)"
+[ "$(key_state "$KB")" = PendingDeletion ] && pass "(h) B's key untouched" || fail "(h) key is $(key_state "$KB")"
 
 # --- (e) [Account C] removed while a call waits for its credentials ----------------
 stop_daemon

@@ -1,13 +1,15 @@
 #!/bin/bash
 # Where a secret may live.  The daemon gets credentials that rotate from
-# the container endpoint, web identity (STS over TLS), IMDSv2 and
-# credential_process; each set is used, then replaced (the fake KMS takes
+# the container endpoint, web identity (STS over TLS), IMDSv2,
+# credential_process and STS AssumeRole ([Account N] RoleArn=, through a
+# CONNECT proxy with a password); each set is used, then replaced (the fake KMS takes
 # the new set and answers ExpiredTokenException to the old token, so the
 # daemon fetches again), and the daemon's memory is scanned
 # (tests/security/memscan.py, /proc/PID/mem): no replaced secret key or
 # session token, no web-identity JWT, no IMDS session token and no container
 # Authorization token may be found anywhere, and the current set only in
-# OpenSSL's secure heap.  Then credential_process's own promises: its
+# OpenSSL's secure heap; the proxy password only in the environment block
+# and its Proxy-Authorization value once.  Then credential_process's own promises: its
 # environment carries none of the daemon's AWS credentials nor
 # CREDENTIALS_DIRECTORY, and a hanging one is killed with everything it
 # started, while the daemon keeps answering other calls.  Needs root (to
@@ -61,10 +63,13 @@ rotate() {
 	printf 'secure %s-secret-current %s\nsecure %s-token-current %s\n' "$what" "$SECRET" "$what" "$TOKEN" >>"$NEEDLES"
 }
 
+# An ASan build's runtime keeps its own copy of the environment block
+# (memscan.py --sanitizer-environ).
 scan() { # WHAT
-	local rc=0
-	python3 "$MEMSCAN" "$DAEMON_PID" "$NEEDLES" >"$T/scan.$1" 2>&1 || rc=$?
-	grep -E '^(secure heap|skipped|scanned)' "$T/scan.$1" | sed "s/^/$1: /" >&2
+	local rc=0 asan=
+	grep -qa __asan_init "/proc/$DAEMON_PID/exe" 2>/dev/null && asan=--sanitizer-environ
+	python3 "$MEMSCAN" $asan "$DAEMON_PID" "$NEEDLES" >"$T/scan.$1" 2>&1 || rc=$?
+	grep -E '^(secure heap|skipped|scanned|sanitizer)' "$T/scan.$1" | sed "s/^/$1: /" >&2
 	if [ "$rc" = 0 ]; then
 		pass "$1: no replaced secret anywhere in the daemon's memory, the current one only in the secure heap"
 	else
@@ -136,6 +141,69 @@ restart_daemon
 rotate credential-process
 expect_contains "$(status_field credentialSource)" "credential-process" "credential_process answered"
 scan credential-process
+
+# --- [Account N] RoleArn=: STS AssumeRole, through a CONNECT proxy with a password --
+# The fake STS issues the role's secret key and token the test chose
+# (PUT /sts/credentials), and expires the previous ones: KMS then answers
+# ExpiredTokenException and the daemon assumes the role again.  KMS is
+# reached through a proxy that wants a password (STS is not: the daemon
+# uses HTTPS_PROXY for KMS only, daemon/kms.c): the password is
+# meant to be in the environment block the daemon was started with (it
+# passes it on to credential_process) and its Proxy-Authorization value in
+# the proxy configuration (daemon/proxy.c), one copy kept for the daemon's
+# life; no CONNECT request may leave another copy behind.
+ROLE_ACCOUNT=444455556666
+ROLE_KEY=b234abcd-12ab-34cd-56ef-1234567890ab
+fake PUT "/keys/$ROLE_KEY" "{\"KeyState\":\"PendingDeletion\",\"Account\":\"$ROLE_ACCOUNT\"}" >/dev/null ||
+	die "fake KMS: the role account's key"
+PROXY_PASS=$(canary kmsCanaryProxyPass 16)
+python3 "$top_srcdir/tests/fakes/fake-proxy" --port-file "$T/proxy.port" --log "$T/proxy.log" \
+	--auth "kmsuser:$PROXY_PASS" >"$T/proxy.out" 2>&1 &
+PROXY_PID=$!
+trap 'rc=$?; kill $PROXY_PID 2>/dev/null; (exit $rc); cleanup' EXIT
+wait_for_file "$T/proxy.port" || die "proxy did not start: $(cat "$T/proxy.out")"
+new_role_creds() {
+	ROLE_SECRET=$(canary kmsCanaryRoleSecret 16)
+	ROLE_TOKEN=$(canary kmsCanaryRoleToken 700)
+	fake PUT /sts/credentials "{\"secretAccessKey\":\"$ROLE_SECRET\",\"sessionToken\":\"$ROLE_TOKEN\"}" >/dev/null ||
+		die "fake STS: credentials"
+}
+printf '[KMS]\nRetryBase=50ms\n[Account %s]\nRoleArn=arn:aws:iam::%s:role/kms\n' "$ROLE_ACCOUNT" "$ROLE_ACCOUNT" \
+	>"$T/kmscanceld.conf"
+: >"$NEEDLES"
+new_role_creds
+fake POST /reset >/dev/null
+DAEMON_ENV=(AWS_CONFIG_FILE="$T/aws-config" HTTPS_PROXY="http://kmsuser:$PROXY_PASS@127.0.0.1:$(cat "$T/proxy.port")")
+restart_daemon
+ROLE_ARN_KEY="arn:aws:kms:$TEST_REGION:$ROLE_ACCOUNT:key/$ROLE_KEY"
+for k in $(seq 0 "$ROTATIONS"); do
+	if [ "$k" -gt 0 ]; then
+		printf 'never role-secret-%s %s\nnever role-token-%s %s\n' "$k" "$ROLE_SECRET" "$k" "$ROLE_TOKEN" >>"$NEEDLES"
+		new_role_creds
+	fi
+	for n in 1 2; do
+		run_cli describe "$ROLE_ARN_KEY"
+		[ "$RC" = 0 ] || fail "assume-role: call $n with set $k: $OUT $ERR"
+	done
+done
+printf 'secure role-secret-current %s\nsecure role-token-current %s\n' "$ROLE_SECRET" "$ROLE_TOKEN" >>"$NEEDLES"
+assumed=$(fake_stat stsAssumeRole)
+[ "$assumed" = $((ROTATIONS + 1)) ] && pass "assume-role: $ROTATIONS rotations, each set used (AssumeRole $assumed times)" ||
+	fail "assume-role: AssumeRole answered $assumed times, expected $((ROTATIONS + 1))"
+expired=$(fake GET /requests | grep -o '"error": *"ExpiredTokenException"' | wc -l)
+[ "$expired" -ge "$ROTATIONS" ] && pass "… each rotation seen by the daemon as ExpiredTokenException ($expired)" ||
+	fail "assume-role: ExpiredTokenException answered $expired times, expected $ROTATIONS"
+grep -q "127.0.0.1:$FAKE_PORT 200 auth=ok" "$T/proxy.log" &&
+	pass "KMS was reached through the proxy, with its password" ||
+	fail "the proxy did not tunnel to KMS: $(tr '\n' ' ' <"$T/proxy.log")"
+printf 'once proxy-authorization %s\n' "$(printf 'kmsuser:%s' "$PROXY_PASS" | base64 -w0)" >>"$NEEDLES"
+# Under valgrind the environment block is the wrapper's copy, elsewhere.
+if [ -z "$WRAPPER" ]; then
+	printf 'stack proxy-password %s\n' "$PROXY_PASS" >>"$NEEDLES"
+else
+	log "SKIP (part): under $WRAPPER the environment block is the wrapper's; the raw proxy password is not looked for"
+fi
+scan assume-role
 
 # --- credential_process: its environment, and a hang ------------------------------
 # The default credentials come from the environment (and a systemd credential

@@ -275,17 +275,9 @@ fi
 # in the environment block /proc/PID/environ shows.  Under valgrind the
 # block the kernel made is valgrind's own and the daemon only ever sees a
 # copy, so there the scan cannot speak for the daemon: skipped, visibly.
-# Under AddressSanitizer the scan is skipped too: its runtime reads
-# /proc/self/environ into a buffer of its own before main() runs (its
-# GetEnv), a copy the daemon never sees.  /proc/PID/environ is checked in
-# every run but valgrind's.
 if [ -z "$WRAPPER" ]; then
 	printf 'secure env-secret %s\nsecure env-token %s\n' "$ENV_SECRET" "$ENV_TOKEN" >"$NEEDLES"
-	if grep -q libasan "/proc/$DAEMON_PID/maps"; then
-		log "SKIP (part): AddressSanitizer's runtime holds its own copy of the initial environment; not scanned"
-	else
-		scan environment
-	fi
+	scan environment
 	if tr '\0' '\n' <"/proc/$DAEMON_PID/environ" | grep -qF -e "$ENV_SECRET" -e "$ENV_TOKEN"; then
 		fail "the secret key or token is still in /proc/$DAEMON_PID/environ"
 	else

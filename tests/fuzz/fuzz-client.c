@@ -3,9 +3,10 @@
  * libkmscancel's reply handling (client/libkmscancel.c), through its public
  * API: a program using the library must survive whatever the socket it was
  * pointed at answers.  The harness listens on an abstract Unix socket, makes
- * three pipelined calls, answers them with the input bytes and closes.  Every
- * call must then complete exactly once, and every accessor of every result
- * must work.
+ * three pipelined calls, answers them with the input bytes and closes; a
+ * call the library sends again after that close (at most once) meets a
+ * connection closed unanswered.  Every call must then complete exactly
+ * once, and every accessor of every result must work.
  */
 #include "config.h"
 
@@ -90,6 +91,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(peer >= 0 || errno == EAGAIN);
 			if (peer < 0)
 				continue;
+		} else {
+			/* A call that met the close with nothing of its reply
+			 * read is sent again, once, on a new connection (the
+			 * daemon's idle close): that one is closed unanswered,
+			 * and the call must then complete. */
+			int again = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			FUZZ_CHECK(again >= 0 || errno == EAGAIN);
+			if (again >= 0)
+				close(again);
 		}
 		while (recv(peer, sink, sizeof(sink), 0) > 0)
 			;

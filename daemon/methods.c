@@ -82,6 +82,7 @@ struct operation {
 	const char *next_key_id;
 	kms_done_fn next_done;
 	bool expired_retried; /* ExpiredTokenException: refreshed and retried once */
+	bool refusal_left_out; /* its refusal was counted, not recorded: so is its outcome */
 	unsigned attempts;    /* summed over the KMS calls made */
 	struct timespec started;
 	struct kms_call *kms; /* the KMS call running now, or NULL */
@@ -174,7 +175,10 @@ static void audit_outcome(const struct operation *op, const char *key_state, con
 		.credentials = op->credentials_label,
 	};
 
-	audit_log(&r);
+	/* A refused call's outcome is left out with its refusal: else a uid
+	 * no rule allows would write one record per call past the rate. */
+	if (!op->refusal_left_out)
+		audit_log(&r);
 }
 
 static void flight_end(struct operation *leader);
@@ -255,7 +259,7 @@ static int operation_authorize(struct operation *op, const char *account, bool f
 
 	if (v == POLICY_UNDECIDED && !final)
 		return 0;
-	audit_log(&(struct audit_record){
+	op->refusal_left_out = !audit_log(&(struct audit_record){
 		.event = AUDIT_DECISION,
 		.caller = p,
 		.operation = operation_name(op),
@@ -348,7 +352,7 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 		/* Never echo arbitrary caller bytes into the log. */
 		free(op->key_id);
 		op->key_id = strdup("(invalid key ID)");
-		audit_log(&(struct audit_record){
+		op->refusal_left_out = !audit_log(&(struct audit_record){
 			.event = AUDIT_REJECT,
 			.caller = call_peer(c),
 			.operation = operation_name(op),
@@ -358,6 +362,15 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 		return NULL;
 	}
 	if (op->key.kind == KEYID_KIND_ARN && op->account_param[0] && strcmp(op->account_param, op->key.account) != 0) {
+		/* A reject like an invalid key ID: any caller can send it, so
+		 * it is under the refusal rate (audit.h). */
+		op->refusal_left_out = !audit_log(&(struct audit_record){
+			.event = AUDIT_REJECT,
+			.caller = call_peer(c),
+			.operation = operation_name(op),
+			.key = op->key_id,
+			.reason = "key ARN and account parameter disagree",
+		});
 		operation_fail(op, KMSCANCEL_E_INVALID_KEY_ID, NULL,
 			       "the key ARN names another account than the call's account parameter", NULL);
 		return NULL;
@@ -459,7 +472,7 @@ static void route_done(int r, const struct account_route *route, const char *err
 	if (r == -EPERM) {
 		/* CancelKeyDeletion never crosses accounts: refused here
 		 * rather than sent with another account's credentials. */
-		audit_log(&(struct audit_record){
+		op->refusal_left_out = !audit_log(&(struct audit_record){
 			.event = AUDIT_REJECT,
 			.caller = call_peer(op->call),
 			.operation = operation_name(op),

@@ -52,7 +52,8 @@
  * same enableKey) does not call KMS again: it waits as a follower of the
  * first (the leader, listed in daemon->cancels_in_flight) and gets its
  * answer.  Each follower was authorised on its own and keeps its own
- * deadline. */
+ * deadline; the leader's own deadline is not its followers' answer
+ * (flights_rerun). */
 struct operation {
 	struct daemon *daemon;
 	struct call *call;
@@ -89,6 +90,7 @@ struct operation {
 
 	/* Resolving a lost response (see cancel_done). */
 	bool already_cancelled; /* an attempt whose answer was lost had done it */
+	bool leader_timed_out;  /* it followed a leader whose deadline passed: that cancel may have been done */
 	char *ambiguous_message; /* the KMSInvalidStateException to report if it was not ours */
 	char *ambiguous_request_id;
 
@@ -182,6 +184,7 @@ static void audit_outcome(const struct operation *op, const char *key_state, con
 }
 
 static void flight_end(struct operation *leader);
+static void flights_rerun(struct operation *followers);
 
 /* Replies with an io.kmscancel error carrying message, requestId (when AWS
  * answered) and, for KMSException, the AWS type; completes and frees op,
@@ -190,8 +193,15 @@ static void operation_fail(struct operation *op, kmscancel_error error, const ch
 			   const char *request_id)
 {
 	struct json_object *params = json_object_new_object();
+	struct operation *rerun = NULL;
 
 	flight_end(op);
+	/* The leader's own deadline is not its followers': those with time
+	 * left make the cancel themselves. */
+	if (error == KMSCANCEL_E_TIMEOUT) {
+		rerun = op->followers;
+		op->followers = NULL;
+	}
 	json_object_object_add(params, "message", json_object_new_string(message ? message : ""));
 	if (request_id)
 		json_object_object_add(params, "requestId", json_object_new_string(request_id));
@@ -212,6 +222,7 @@ static void operation_fail(struct operation *op, kmscancel_error error, const ch
 	daemon_count_failure(op->daemon, error);
 	call_reply_error(op->call, kmscancel_error_to_varlink(error), params);
 	operation_free(op);
+	flights_rerun(rerun);
 }
 
 /* The caller as the policy sees it.  The groups are borrowed from d's
@@ -807,9 +818,10 @@ static void cancel_done(const struct kms_result *r, void *userdata)
 
 	if (operation_retry_expired(op, r))
 		return;
-	if (r->error == KMSCANCEL_E_INVALID_STATE && r->response_lost) {
+	if (r->error == KMSCANCEL_E_INVALID_STATE && (r->response_lost || op->leader_timed_out)) {
 		/* An earlier attempt may have cancelled the deletion and only
-		 * its answer was lost: look before reporting a failure. */
+		 * its answer was lost (or the leader this call followed timed
+		 * out): look before reporting a failure. */
 		op->ambiguous_message = strdup(r->message ? r->message : "");
 		op->ambiguous_request_id = r->request_id ? strdup(r->request_id) : NULL;
 		op->settle_tries = 0;
@@ -900,10 +912,15 @@ static void follower_timeout(evutil_socket_t fd, short what, void *userdata)
 static bool flight_join(struct operation *op, const char *key)
 {
 	struct operation *leader = flight_find(op->daemon, key);
-	struct timeval tv = { op->timeout_ms / 1000, (op->timeout_ms % 1000) * 1000 };
+	long left = operation_remaining_ms(op); /* its own deadline, from when the call started */
+	struct timeval tv;
 
 	if (!leader)
 		return false;
+	if (left < 1)
+		left = 1;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
 	op->timer = evtimer_new(op->daemon->base, follower_timeout, op);
 	if (!op->timer)
 		return false;
@@ -913,6 +930,35 @@ static bool flight_join(struct operation *op, const char *key)
 	leader->followers = op;
 	log_debug("cancel %s: joins the identical cancel already in flight", op->key_id);
 	return true;
+}
+
+static void cancel_routed(struct operation *op);
+
+/*
+ * The followers of a leader that failed on its own deadline (a caller may
+ * set a short one): each with time left goes on as the cancel it asked
+ * for, the first as a new leader, the others joining it, rather than take
+ * an answer about someone else's deadline.  The leader's cancel may have
+ * reached KMS, so "not pending deletion" is then looked into (cancel_done).
+ */
+static void flights_rerun(struct operation *followers)
+{
+	while (followers) {
+		struct operation *f = followers;
+
+		followers = f->next_follower;
+		f->next_follower = NULL;
+		f->leader = NULL;
+		event_free(f->timer); /* its follower deadline: a leader's timer is the settle backoff */
+		f->timer = NULL;
+		if (operation_remaining_ms(f) <= 0) {
+			operation_fail(f, KMSCANCEL_E_TIMEOUT, NULL, "the call's deadline passed before KMS answered",
+				       NULL);
+			continue;
+		}
+		f->leader_timed_out = true;
+		cancel_routed(f);
+	}
 }
 
 static struct json_object *timestamp_to_string(struct json_object *v);

@@ -451,14 +451,16 @@ static bool left_out(const struct audit_record *r, time_t now)
 	return true;
 }
 
-void audit_log(const struct audit_record *r)
+bool audit_log(const struct audit_record *r)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	flush_windows(now.tv_sec, false);
-	if (!left_out(r, now.tv_sec))
-		write_record(r);
+	if (left_out(r, now.tv_sec))
+		return false;
+	write_record(r);
+	return true;
 }
 
 void audit_flush(bool all)

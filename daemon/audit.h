@@ -70,7 +70,9 @@ struct peer;
  * record, so one user could write tens of thousands a second, and journald
  * drops a service's messages past its rate limit (RateLimitBurst=, 10,000
  * per 30 s by default) whatever they are: everyone else's records with
- * them.  Allowed calls and outcomes are always recorded one by one.
+ * them.  Allowed calls and the outcomes of allowed calls are always recorded
+ * one by one; the outcome of a refused call is left out with its refusal
+ * (audit_log() says so, and the caller does not write it).
  */
 #define AUDIT_REFUSALS_PER_SECOND 20
 
@@ -112,9 +114,10 @@ struct audit_record {
 	const char *credentials;
 };
 
-/* Writes r to the journal or stderr (see above), or counts it (a refusal
- * past AUDIT_REFUSALS_PER_SECOND). */
-void audit_log(const struct audit_record *r);
+/* Writes r to the journal or stderr (see above) and returns true, or counts
+ * it (a refusal past AUDIT_REFUSALS_PER_SECOND) and returns false: the
+ * caller then writes no outcome record for that call either. */
+bool audit_log(const struct audit_record *r);
 
 /* Writes the left-out counts of every second that has ended, or of every
  * second (the current one too) when all is set: the daemon calls it on its

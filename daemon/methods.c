@@ -52,7 +52,8 @@
  * same enableKey) does not call KMS again: it waits as a follower of the
  * first (the leader, listed in daemon->cancels_in_flight) and gets its
  * answer.  Each follower was authorised on its own and keeps its own
- * deadline. */
+ * deadline; the leader's own deadline is not its followers' answer
+ * (flights_rerun). */
 struct operation {
 	struct daemon *daemon;
 	struct call *call;
@@ -82,12 +83,14 @@ struct operation {
 	const char *next_key_id;
 	kms_done_fn next_done;
 	bool expired_retried; /* ExpiredTokenException: refreshed and retried once */
+	bool refusal_left_out; /* its refusal was counted, not recorded: so is its outcome */
 	unsigned attempts;    /* summed over the KMS calls made */
 	struct timespec started;
 	struct kms_call *kms; /* the KMS call running now, or NULL */
 
 	/* Resolving a lost response (see cancel_done). */
 	bool already_cancelled; /* an attempt whose answer was lost had done it */
+	bool leader_timed_out;  /* it followed a leader whose deadline passed: that cancel may have been done */
 	char *ambiguous_message; /* the KMSInvalidStateException to report if it was not ours */
 	char *ambiguous_request_id;
 
@@ -174,10 +177,14 @@ static void audit_outcome(const struct operation *op, const char *key_state, con
 		.credentials = op->credentials_label,
 	};
 
-	audit_log(&r);
+	/* A refused call's outcome is left out with its refusal: else a uid
+	 * no rule allows would write one record per call past the rate. */
+	if (!op->refusal_left_out)
+		audit_log(&r);
 }
 
 static void flight_end(struct operation *leader);
+static void flights_rerun(struct operation *followers);
 
 /* Replies with an io.kmscancel error carrying message, requestId (when AWS
  * answered) and, for KMSException, the AWS type; completes and frees op,
@@ -186,8 +193,15 @@ static void operation_fail(struct operation *op, kmscancel_error error, const ch
 			   const char *request_id)
 {
 	struct json_object *params = json_object_new_object();
+	struct operation *rerun = NULL;
 
 	flight_end(op);
+	/* The leader's own deadline is not its followers': those with time
+	 * left make the cancel themselves. */
+	if (error == KMSCANCEL_E_TIMEOUT) {
+		rerun = op->followers;
+		op->followers = NULL;
+	}
 	json_object_object_add(params, "message", json_object_new_string(message ? message : ""));
 	if (request_id)
 		json_object_object_add(params, "requestId", json_object_new_string(request_id));
@@ -208,6 +222,7 @@ static void operation_fail(struct operation *op, kmscancel_error error, const ch
 	daemon_count_failure(op->daemon, error);
 	call_reply_error(op->call, kmscancel_error_to_varlink(error), params);
 	operation_free(op);
+	flights_rerun(rerun);
 }
 
 /* The caller as the policy sees it.  The groups are borrowed from d's
@@ -255,7 +270,7 @@ static int operation_authorize(struct operation *op, const char *account, bool f
 
 	if (v == POLICY_UNDECIDED && !final)
 		return 0;
-	audit_log(&(struct audit_record){
+	op->refusal_left_out = !audit_log(&(struct audit_record){
 		.event = AUDIT_DECISION,
 		.caller = p,
 		.operation = operation_name(op),
@@ -348,7 +363,7 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 		/* Never echo arbitrary caller bytes into the log. */
 		free(op->key_id);
 		op->key_id = strdup("(invalid key ID)");
-		audit_log(&(struct audit_record){
+		op->refusal_left_out = !audit_log(&(struct audit_record){
 			.event = AUDIT_REJECT,
 			.caller = call_peer(c),
 			.operation = operation_name(op),
@@ -358,6 +373,15 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 		return NULL;
 	}
 	if (op->key.kind == KEYID_KIND_ARN && op->account_param[0] && strcmp(op->account_param, op->key.account) != 0) {
+		/* A reject like an invalid key ID: any caller can send it, so
+		 * it is under the refusal rate (audit.h). */
+		op->refusal_left_out = !audit_log(&(struct audit_record){
+			.event = AUDIT_REJECT,
+			.caller = call_peer(c),
+			.operation = operation_name(op),
+			.key = op->key_id,
+			.reason = "key ARN and account parameter disagree",
+		});
 		operation_fail(op, KMSCANCEL_E_INVALID_KEY_ID, NULL,
 			       "the key ARN names another account than the call's account parameter", NULL);
 		return NULL;
@@ -459,7 +483,7 @@ static void route_done(int r, const struct account_route *route, const char *err
 	if (r == -EPERM) {
 		/* CancelKeyDeletion never crosses accounts: refused here
 		 * rather than sent with another account's credentials. */
-		audit_log(&(struct audit_record){
+		op->refusal_left_out = !audit_log(&(struct audit_record){
 			.event = AUDIT_REJECT,
 			.caller = call_peer(op->call),
 			.operation = operation_name(op),
@@ -794,9 +818,10 @@ static void cancel_done(const struct kms_result *r, void *userdata)
 
 	if (operation_retry_expired(op, r))
 		return;
-	if (r->error == KMSCANCEL_E_INVALID_STATE && r->response_lost) {
+	if (r->error == KMSCANCEL_E_INVALID_STATE && (r->response_lost || op->leader_timed_out)) {
 		/* An earlier attempt may have cancelled the deletion and only
-		 * its answer was lost: look before reporting a failure. */
+		 * its answer was lost (or the leader this call followed timed
+		 * out): look before reporting a failure. */
 		op->ambiguous_message = strdup(r->message ? r->message : "");
 		op->ambiguous_request_id = r->request_id ? strdup(r->request_id) : NULL;
 		op->settle_tries = 0;
@@ -887,10 +912,15 @@ static void follower_timeout(evutil_socket_t fd, short what, void *userdata)
 static bool flight_join(struct operation *op, const char *key)
 {
 	struct operation *leader = flight_find(op->daemon, key);
-	struct timeval tv = { op->timeout_ms / 1000, (op->timeout_ms % 1000) * 1000 };
+	long left = operation_remaining_ms(op); /* its own deadline, from when the call started */
+	struct timeval tv;
 
 	if (!leader)
 		return false;
+	if (left < 1)
+		left = 1;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
 	op->timer = evtimer_new(op->daemon->base, follower_timeout, op);
 	if (!op->timer)
 		return false;
@@ -900,6 +930,35 @@ static bool flight_join(struct operation *op, const char *key)
 	leader->followers = op;
 	log_debug("cancel %s: joins the identical cancel already in flight", op->key_id);
 	return true;
+}
+
+static void cancel_routed(struct operation *op);
+
+/*
+ * The followers of a leader that failed on its own deadline (a caller may
+ * set a short one): each with time left goes on as the cancel it asked
+ * for, the first as a new leader, the others joining it, rather than take
+ * an answer about someone else's deadline.  The leader's cancel may have
+ * reached KMS, so "not pending deletion" is then looked into (cancel_done).
+ */
+static void flights_rerun(struct operation *followers)
+{
+	while (followers) {
+		struct operation *f = followers;
+
+		followers = f->next_follower;
+		f->next_follower = NULL;
+		f->leader = NULL;
+		event_free(f->timer); /* its follower deadline: a leader's timer is the settle backoff */
+		f->timer = NULL;
+		if (operation_remaining_ms(f) <= 0) {
+			operation_fail(f, KMSCANCEL_E_TIMEOUT, NULL, "the call's deadline passed before KMS answered",
+				       NULL);
+			continue;
+		}
+		f->leader_timed_out = true;
+		cancel_routed(f);
+	}
 }
 
 static struct json_object *timestamp_to_string(struct json_object *v);

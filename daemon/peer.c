@@ -79,6 +79,72 @@ static void read_comm(struct peer *p)
 	}
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */
+#endif
+
+/* A pidfd of fd's peer, the process that connected, or -1 where the kernel
+ * (before 6.5: ENOPROTOOPT), valgrind or the descriptor limit gives none. */
+static int peer_pidfd(int fd)
+{
+	int pidfd = -1;
+	socklen_t len = sizeof(pidfd);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0 || len != sizeof(pidfd))
+		return -1;
+	return pidfd;
+}
+
+/*
+ * Whether pidfd still names a live (or not yet reaped) process numbered
+ * pid: the "Pid:" line of its /proc/self/fdinfo, which reads -1 once the
+ * process is gone.  A process holds its pid until it is reaped, so a name
+ * read from /proc/PID/comm before this says true was that process's, never
+ * a later one's that reused the pid.  -errno when fdinfo cannot be read.
+ */
+static int pidfd_is_pid(int pidfd, pid_t pid)
+{
+	char path[64], buf[512];
+	const char *line;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	line = strstr(buf, "\nPid:");
+	if (!line)
+		return -ENOENT;
+	return strtol(line + strlen("\nPid:"), NULL, 10) == (long)pid;
+}
+
+/*
+ * The caller's name, read at accept, must be the caller's: one that
+ * connected and exited may have had its pid reused by another process
+ * (which then names the record).  With the peer's pidfd, the name is
+ * checked after the read to come from the process that connected, and is
+ * unknown when it cannot have.  Without one (old kernels), as before.
+ */
+static void read_comm_checked(int fd, struct peer *p)
+{
+	int pidfd = peer_pidfd(fd);
+
+	read_comm(p);
+	if (pidfd < 0)
+		return;
+	if (!p->comm_unknown && pidfd_is_pid(pidfd, p->pid) == 0) {
+		p->comm[0] = '\0';
+		p->comm_unknown = true;
+	}
+	close(pidfd);
+}
+
 int peer_from_socket(int fd, struct peer *ret)
 {
 	struct ucred cred;
@@ -92,7 +158,7 @@ int peer_from_socket(int fd, struct peer *ret)
 	p.uid = cred.uid;
 	p.gid = cred.gid;
 	p.pid = cred.pid;
-	read_comm(&p);
+	read_comm_checked(fd, &p);
 	*ret = p;
 	return 0;
 }

@@ -4,7 +4,8 @@
 /*
  * Who is on the other end of a Varlink connection: SO_PEERCRED, and the
  * caller's command name from /proc/PID/comm for the logs and the audit
- * trail (informational: the caller chooses it, and it is read at accept).
+ * trail (informational: the caller chooses it, and it is read at accept;
+ * with SO_PEERPIDFD, never another process's that reused the pid).
  *
  * A /proc mounted with hidepid= (the unit's ProtectProc=invisible does
  * that) hides other users' processes from the daemon, and every caller's

@@ -30,12 +30,16 @@ RetryBase=50ms
 CONF
 start_daemon
 
-# calls_as UID N: N DescribeKey calls of KEY1 as UID, pipelined on 8
-# connections; prints how many replies came back.
+# calls_as UID N [ACCOUNT]: N DescribeKey calls of $KEY (KEY1) as UID (with that
+# account parameter), pipelined on 8 connections; prints how many replies
+# came back.
 calls_as() {
-	setpriv --reuid="$1" --regid="$1" --clear-groups -- "$PY" - "$SOCK" "$KEY1" "$2" <<'EOF'
+	setpriv --reuid="$1" --regid="$1" --clear-groups -- "$PY" - "$SOCK" "${KEY:-$KEY1}" "$2" "${3:-}" <<'EOF'
 import json, socket, sys
-msg = json.dumps({"method": "io.kmscancel.DescribeKey", "parameters": {"keyId": sys.argv[2]}}).encode() + b"\0"
+params = {"keyId": sys.argv[2]}
+if sys.argv[4]:
+    params["account"] = sys.argv[4]
+msg = json.dumps({"method": "io.kmscancel.DescribeKey", "parameters": params}).encode() + b"\0"
 n = int(sys.argv[3])
 conns = [socket.socket(socket.AF_UNIX) for _ in range(min(8, n))]
 for s in conns:
@@ -76,6 +80,11 @@ log "$N refusals in ${secs}s: $deny recorded one by one, $left counted in left-o
 	fail "$deny refusal records for $N calls in ${secs}s"
 [ $((deny + left)) -eq "$N" ] && pass "left-out records count the rest exactly ($left)" ||
 	fail "$deny recorded + $left left out != $N"
+# Every record a refused call makes is under the same bound: its outcome
+# (failure: PermissionDenied) too, not only its decision.
+all=$(grep "audit event=" "$T/daemon.log" | grep " uid=$FLOODER " | grep -vc "audit event=left-out")
+[ "$all" -le $((2 * 20 * (secs + 1))) ] && pass "the flooder's records, outcomes included, are bounded ($all)" ||
+	fail "$all records of uid $FLOODER for $N refused calls in ${secs}s (outcomes not rate-limited)"
 grep -q "audit event=decision .*uid=$ALLOWED .*decision=allow" "$T/daemon.log" &&
 	pass "the allowed uid's call right after the flood is recorded" || fail "no record of uid $ALLOWED's call"
 
@@ -91,4 +100,21 @@ left=$(grep "audit event=left-out .*uid=$FLOODER " "$T/daemon.log" | sed -n 's/.
 	awk '{ n += $1 } END { print n + 0 }')
 [ $((deny + left)) -eq "$N2" ] && pass "stopped right after a flood: $deny recorded + $left left out = $N2" ||
 	fail "stopped right after a flood: $deny recorded + $left left out != $N2 (a pending count was lost)"
+
+# A call whose key ARN and account parameter disagree is refused before
+# the policy, by anyone: its records are under the same bound.
+start_daemon
+N3=1000
+start=$(now_ms)
+got=$(KEY=arn:aws:kms:$TEST_REGION:$TEST_ACCOUNT:key/$KEY1 calls_as $FLOODER $N3 000000000001)
+secs=$((($(now_ms) - start) / 1000 + 1))
+[ "$got" = "$N3" ] || fail "$got replies to $N3 calls"
+stop_daemon
+rej=$(grep -c "audit event=reject .*uid=$FLOODER " "$T/daemon.log")
+left=$(grep "audit event=left-out .*uid=$FLOODER " "$T/daemon.log" | sed -n 's/.*left_out=\([0-9]*\).*/\1/p' |
+	awk '{ n += $1 } END { print n + 0 }')
+all=$(grep "audit event=" "$T/daemon.log" | grep " uid=$FLOODER " | grep -vc "audit event=left-out")
+[ "$all" -le $((2 * 20 * (secs + 1))) ] && [ $((rej + left)) -eq "$N3" ] &&
+	pass "key ARN and account disagreeing: $all records, $rej rejects + $left left out = $N3" ||
+	fail "key ARN and account disagreeing: $all records of uid $FLOODER, $rej rejects + $left left out for $N3 calls"
 exit 0

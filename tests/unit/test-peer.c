@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -84,6 +88,88 @@ static void test_hostile_names(void **state)
 	prctl(PR_SET_NAME, "test-peer");
 	close(sv[0]);
 	close(sv[1]);
+}
+
+/* A child that names itself "impostor" and waits for SIGKILL, made to get
+ * pid want through ns_last_pid (root only).  Its pid once it has its name,
+ * or -1. */
+static pid_t impostor_at(pid_t want)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		char last[32];
+		int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC), ready[2];
+		pid_t pid;
+
+		if (fd < 0)
+			return -1;
+		snprintf(last, sizeof(last), "%d", (int)want - 1);
+		if (write(fd, last, strlen(last)) < 0) {
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		if (pipe(ready) < 0)
+			return -1;
+		pid = fork();
+		if (pid == 0) {
+			prctl(PR_SET_NAME, "impostor");
+			(void)!write(ready[1], "", 1);
+			for (;;)
+				pause();
+		}
+		close(ready[1]);
+		if (pid == want && read(ready[0], last, 1) == 1) {
+			close(ready[0]);
+			return pid;
+		}
+		close(ready[0]);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	return -1;
+}
+
+/* A caller that connects and exits, its pid taken by another process
+ * before the daemon accepts: the record must not carry the other
+ * process's name (SO_PEERPIDFD: the name is checked to be the caller's). */
+static void test_reused_pid(void **state)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t len = offsetof(struct sockaddr_un, sun_path) + 1 +
+			(socklen_t)snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "test-peer-%d", (int)getpid());
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), a;
+	pid_t caller, impostor;
+	struct peer p;
+
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, len), 0);
+	assert_int_equal(listen(l, 1), 0);
+	caller = fork();
+	assert_true(caller >= 0);
+	if (caller == 0) {
+		int c = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		_exit(c >= 0 && connect(c, (struct sockaddr *)&sa, len) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(caller, NULL, 0), caller);
+	impostor = impostor_at(caller);
+	if (impostor < 0) {
+		close(l);
+		skip(); /* not root, or other processes kept taking the pid */
+	}
+	a = accept(l, NULL, NULL);
+	assert_true(a >= 0);
+	assert_int_equal(peer_from_socket(a, &p), 0);
+	kill(impostor, SIGKILL);
+	waitpid(impostor, NULL, 0);
+	assert_int_equal(p.pid, caller);
+	if (!p.comm_unknown)
+		print_error("the name read for pid %d is \"%s\", another process's\n", (int)p.pid, p.comm);
+	assert_true(p.comm_unknown);
+	close(a);
+	close(l);
 }
 
 static void test_unknown_comm_name(void **state)
@@ -164,7 +250,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_unix_peer),     cmocka_unit_test(test_tcp_peer_is_refused),
 	    cmocka_unit_test(test_hostile_names), cmocka_unit_test(test_unknown_comm_name),
-	    cmocka_unit_test(test_hidepid),
+	    cmocka_unit_test(test_hidepid),       cmocka_unit_test(test_reused_pid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

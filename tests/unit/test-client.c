@@ -213,7 +213,13 @@ static void request_key(const char *request, char *buf, size_t size)
 
 static bool respond_fixed(struct fake *f, int fd, size_t idx, const char *request)
 {
-	send_message(fd, f->reply);
+	/* A copy: once the reply is out, the test may free f->reply at once,
+	 * and ASan's send() interceptor checks the buffer after the send. */
+	char *reply = strdup(f->reply);
+
+	assert_non_null(reply);
+	send_message(fd, reply);
+	free(reply);
 	return true;
 }
 

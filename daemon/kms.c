@@ -63,10 +63,20 @@ const char *kms_operation_to_string(enum kms_operation op)
  * closed by then anyway), or earlier, least recently used first, to make
  * room for another; when every pool is held by a call, a call that needs a
  * new one fails with EndpointUnavailable.  A freed pool's retry quota goes
- * with it: it only matters while calls are failing, and those hold it. */
+ * with it: it only matters while calls are failing, and those hold it.
+ *
+ * Fairness: one uid's calls may not hold more than a quarter of MaxPools=
+ * pools alone (endpoint_pool_uid_limit), so one caller kept slow in many
+ * regions cannot leave every other uid without room for a new one.  A
+ * pool counts against its first holder (solo_uid) while every call holding
+ * it is that uid's (solo_refs == refs); once another uid's call holds it
+ * too, or the first holder let go while others hold on, it counts against
+ * nobody. */
 struct endpoint_pool {
 	struct endpoint_pool *next;
 	unsigned refs;          /* calls using it (kms_call.endpoint) */
+	uid_t solo_uid;         /* the uid whose call took it when refs was 0 */
+	unsigned solo_refs;     /* of refs, solo_uid's calls */
 	uint64_t last_used_ms;  /* CLOCK_MONOTONIC, when the last call let go of it */
 	char account[13]; /* "" while unclaimed */
 	char *url;
@@ -468,18 +478,46 @@ static void evict_idle_pools(evutil_socket_t fd, short what, void *userdata)
 		evict_timer_arm(c);
 }
 
-/* A call takes e / lets go of it. */
-static void endpoint_pool_hold(struct endpoint_pool *e)
+/* A call of uid takes e / lets go of it. */
+static void endpoint_pool_hold(struct endpoint_pool *e, uid_t uid)
 {
-	e->refs++;
+	if (e->refs++ == 0) {
+		e->solo_uid = uid;
+		e->solo_refs = 0;
+	}
+	if (uid == e->solo_uid)
+		e->solo_refs++;
 }
 
-static void endpoint_pool_release(struct kms_client *c, struct endpoint_pool *e)
+static void endpoint_pool_release(struct kms_client *c, struct endpoint_pool *e, uid_t uid)
 {
-	if (!e || --e->refs > 0)
+	if (!e)
+		return;
+	if (uid == e->solo_uid && e->solo_refs > 0)
+		e->solo_refs--;
+	if (--e->refs > 0)
 		return;
 	e->last_used_ms = now_ms();
 	evict_timer_arm(c);
+}
+
+/* The most pools one uid's calls may hold alone: a quarter of MaxPools=,
+ * at least one. */
+static unsigned endpoint_pool_uid_limit(const struct kms_client *c)
+{
+	return c->max_pools >= 4 ? c->max_pools / 4 : 1;
+}
+
+/* Whether uid's calls alone already hold as many pools as one uid may:
+ * then uid gets no new pool (O(pools), only when a new one is needed). */
+static bool endpoint_pool_uid_full(const struct kms_client *c, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct endpoint_pool *e = c->pools; e; e = e->next)
+		if (e->refs > 0 && e->solo_uid == uid && e->solo_refs == e->refs)
+			n++;
+	return n >= endpoint_pool_uid_limit(c);
 }
 
 /* Room for one more pool: frees the least recently used one no call holds.
@@ -499,9 +537,12 @@ static int endpoint_pool_make_room(struct kms_client *c)
 	return 0;
 }
 
-/* Finds or makes the pool for url and account (NULL: not known).  -EBUSY
- * when MaxPools= pools exist and calls hold every one. */
-static int endpoint_pool_get(struct kms_client *c, const char *url, const char *account, struct endpoint_pool **ret)
+/* Finds or makes the pool for url and account (NULL: not known) for a
+ * call of uid.  -EDQUOT when a new pool is needed and uid's calls alone
+ * hold their share already (endpoint_pool_uid_full); -EBUSY when MaxPools=
+ * pools exist and calls hold every one. */
+static int endpoint_pool_get(struct kms_client *c, const char *url, const char *account, uid_t uid,
+			     struct endpoint_pool **ret)
 {
 	struct endpoint_pool *e, *unclaimed = NULL;
 	int r;
@@ -524,6 +565,8 @@ static int endpoint_pool_get(struct kms_client *c, const char *url, const char *
 		return 0;
 	}
 
+	if (endpoint_pool_uid_full(c, uid))
+		return -EDQUOT;
 	r = endpoint_pool_make_room(c);
 	if (r < 0)
 		return r;
@@ -566,7 +609,7 @@ int kms_client_prewarm(struct kms_client *c, const char *region)
 	r = c->endpoint_url ? ((url = strdup(c->endpoint_url)) ? 0 : -ENOMEM)
 			    : endpoint_kms_url(NULL, region, c->fips, &url);
 	if (r >= 0)
-		r = endpoint_pool_get(c, url, NULL, &e);
+		r = endpoint_pool_get(c, url, NULL, (uid_t)-1, &e); /* no call's: counts against nobody */
 	if (r >= 0) {
 		log_debug("kms: prewarming a connection to %s", url);
 		r = https_pool_prewarm(e->pool, 1);
@@ -591,7 +634,7 @@ static void call_free(struct kms_call *call)
 	LIST_REMOVE(call, link);
 	if (call->http)
 		https_request_abandon(call->http);
-	endpoint_pool_release(call->client, call->endpoint);
+	endpoint_pool_release(call->client, call->endpoint, call->caller);
 	ratelimit_wait_cancel(call->wait);
 	if (call->timer)
 		event_free(call->timer);
@@ -1230,9 +1273,18 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 	 * runs inside this function. */
 	r = call_endpoint_url(c, req, &url);
 	if (r >= 0)
-		r = endpoint_pool_get(c, url, req->account, &call->endpoint);
+		r = endpoint_pool_get(c, url, req->account, req->caller, &call->endpoint);
 	if (r >= 0) {
-		endpoint_pool_hold(call->endpoint);
+		endpoint_pool_hold(call->endpoint, call->caller);
+	} else if (r == -EDQUOT) {
+		char msg[256];
+
+		c->pools_refused++;
+		snprintf(msg, sizeof(msg),
+			 "kmscanceld: this caller's calls already hold %u KMS connection pools, the most one uid "
+			 "may (a quarter of [KMS] MaxPools=%u), one per endpoint and account; try again later",
+			 endpoint_pool_uid_limit(c), c->max_pools);
+		call_note_failure(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, msg, NULL);
 	} else if (r == -EBUSY) {
 		char msg[256];
 

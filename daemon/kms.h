@@ -46,7 +46,8 @@ const char *kms_operation_to_string(enum kms_operation op);
 #define KMS_DEFAULT_DESCRIBE_RATE 2000.0
 /* [KMS] MaxPools=: connection pools (one per endpoint and account) kept at
  * once.  Real deployments use a few regions for a few accounts; a caller
- * naming a thousand regions must not make a thousand pools. */
+ * naming a thousand regions must not make a thousand pools, and one uid's
+ * calls hold at most a quarter of them alone (kms.c, struct endpoint_pool). */
 #define KMS_DEFAULT_MAX_POOLS 64
 /* GetStatus lists at most this many pools, the busiest (kms_client_list_endpoints). */
 #define KMS_STATUS_POOLS_MAX 16
@@ -106,7 +107,7 @@ struct kms_request {
 	struct aws_credentials *credentials; /* referenced for the call's lifetime */
 	unsigned timeout_ms;    /* deadline for the whole call, retries included */
 	const char *account;    /* the key's account, for the rate limit and the pool; NULL: unknown */
-	uid_t caller;           /* who asked, for the rate limiter's fair queue */
+	uid_t caller;           /* who asked: the rate limiter's fair queue, the pools' per-uid share */
 };
 
 /* Opens one connection to the endpoint of region (the override if any)

@@ -52,7 +52,8 @@
  * same enableKey) does not call KMS again: it waits as a follower of the
  * first (the leader, listed in daemon->cancels_in_flight) and gets its
  * answer.  Each follower was authorised on its own and keeps its own
- * deadline; the leader's own deadline is not its followers' answer
+ * deadline; neither the leader's own deadline nor the daemon's local
+ * Throttling of the leader's caller is its followers' answer
  * (flights_rerun). */
 struct operation {
 	struct daemon *daemon;
@@ -197,8 +198,11 @@ static void operation_fail(struct operation *op, kmscancel_error error, const ch
 
 	flight_end(op);
 	/* The leader's own deadline is not its followers': those with time
-	 * left make the cancel themselves. */
-	if (error == KMSCANCEL_E_TIMEOUT) {
+	 * left make the cancel themselves.  Nor is the daemon's refusal of the
+	 * leader's caller, whose rate-limit queue was full (Throttling without
+	 * an AWS code; AWS's ThrottlingException always has one and is
+	 * everyone's answer). */
+	if (error == KMSCANCEL_E_TIMEOUT || (error == KMSCANCEL_E_THROTTLING && !aws_code)) {
 		rerun = op->followers;
 		op->followers = NULL;
 	}
@@ -936,9 +940,10 @@ static void cancel_routed(struct operation *op);
 
 /*
  * The followers of a leader that failed on its own deadline (a caller may
- * set a short one): each with time left goes on as the cancel it asked
- * for, the first as a new leader, the others joining it, rather than take
- * an answer about someone else's deadline.  The leader's cancel may have
+ * set a short one) or on its own caller's full rate-limit queue: each with
+ * time left goes on as the cancel it asked for, the first as a new leader,
+ * the others joining it, rather than take an answer about someone else's
+ * deadline or queue.  The leader's cancel may have
  * reached KMS, so "not pending deletion" is then looked into (cancel_done).
  */
 static void flights_rerun(struct operation *followers)

@@ -8,7 +8,8 @@
 # (KMSCANCELD_CONNECT_TO=*.amazonaws.com:443=..., no DNS), which holds a
 # certificate for all of them and answers each with an error (its region is
 # us-east-1): what matters is the pools.  Checked: every call is answered
-# (a refusal when calls hold every pool is EndpointUnavailable), the pool
+# (a refusal when calls hold every pool, or the quarter of them one uid may
+# hold, is EndpointUnavailable), the pool
 # count never passes [KMS] MaxPools=, GetStatus answers throughout and stays
 # far below the Varlink message limit, the daemon's RSS and descriptors stay
 # bounded, idle pools are freed after the pools' idle timeout, and netguard

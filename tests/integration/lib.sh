@@ -48,6 +48,24 @@ fail() { log "FAIL: $*"; failures=$((failures + 1)); }
 pass() { log "ok: $*"; }
 die() { log "ERROR: $*"; exit 99; }
 
+# kms_by_name_wrapper CONNECT_TO [WRAPPER]: a DAEMON_WRAPPER for tests that
+# let the daemon derive the real kms*.REGION.amazonaws.com[.cn] names.  It
+# lifts only the KMS endpoint overrides, maps the names to loopback with
+# KMSCANCELD_CONNECT_TO (no DNS), and sets STS and IMDS explicitly to a
+# closed loopback port and off, whatever test-env.sh says; a CONNECT_TO
+# entry that is not 127.0.0.1 stops the test.  netguard still refuses
+# whatever the map misses, and the cleanup fails the test on it.
+kms_by_name_wrapper() {
+	local map=$1 wrapper=${2:-} entry entries
+	IFS=, read -ra entries <<<"$map"
+	for entry in "${entries[@]}"; do
+		case "$entry" in *=127.0.0.1:[0-9]*) ;; *) die "KMSCANCELD_CONNECT_TO entry off loopback: $entry" ;; esac
+	done
+	printf 'env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_STS=https://127.0.0.1:9 '
+	printf 'AWS_EC2_METADATA_DISABLED=true AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9 '
+	printf 'KMSCANCELD_CONNECT_TO=%s %s' "$map" "$wrapper"
+}
+
 # at_cleanup CMD: run CMD (with eval) when the test exits, before $T goes.
 CLEANUP_CMDS=()
 at_cleanup() { CLEANUP_CMDS+=("$1"); }
@@ -114,6 +132,26 @@ wait_for_file() {
 
 make_certs() {
 	bash "$top_srcdir/tests/fakes/mkcerts.sh" "$T/certs" >/dev/null || die "mkcerts failed"
+}
+
+# server_cert_for NAME...: replaces the fakes' server certificate with one
+# from the test CA for IP:127.0.0.1 and the DNS names given (the tests that
+# route many regional KMS names to one loopback fake).  Before start_fake.
+server_cert_for() {
+	local O=${OPENSSL:-openssl} name
+	make_certs
+	{
+		printf '[san]\nsubjectAltName = IP:127.0.0.1'
+		for name in "$@"; do printf ',DNS:%s' "$name"; done
+		printf '\nbasicConstraints = critical, CA:FALSE\nextendedKeyUsage = serverAuth\n'
+	} >"$T/san.cnf"
+	$O ecparam -name prime256v1 -genkey -noout -out "$T/named.key" 2>"$T/openssl.log" &&
+		$O req -new -key "$T/named.key" -subj /CN=kms-named -out "$T/named.csr" 2>>"$T/openssl.log" &&
+		$O x509 -req -in "$T/named.csr" -CA "$T/certs/ca.pem" -CAkey "$T/certs/ca.key" -CAcreateserial \
+			-days 2 -extfile "$T/san.cnf" -extensions san -out "$T/named.pem" 2>>"$T/openssl.log" ||
+		die "openssl: $(cat "$T/openssl.log")"
+	cp "$T/named.pem" "$T/certs/server.pem"
+	cp "$T/named.key" "$T/certs/server.key"
 }
 
 # start_fake [extra fake-kms options]: a fake KMS with KEY1 pending deletion.

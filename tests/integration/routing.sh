@@ -32,7 +32,7 @@ done
 printf '[AWS]\nAccount=%s\n' "$TEST_ACCOUNT" >"$T/kmscanceld.conf"
 # No endpoint override at all: the daemon must derive each one.
 WRAPPER=${DAEMON_WRAPPER:-} # valgrind under check-valgrind
-DAEMON_WRAPPER="env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_KMS KMSCANCELD_CONNECT_TO=$connect_to $WRAPPER"
+DAEMON_WRAPPER=$(kms_by_name_wrapper "$connect_to" "$WRAPPER")
 start_daemon
 
 # check REGION KEY-AS-GIVEN HOST: one cancel, answered by REGION's fake, sent to HOST.

@@ -26,20 +26,9 @@ HOLD=$((6000 * F))
 region() { printf 'xx-fair-%d' "$1"; }
 
 # A server certificate for us-east-1 and every sprayed region, from the test CA.
-make_certs
-{
-	printf '[san]\nsubjectAltName = IP:127.0.0.1,DNS:kms.%s.amazonaws.com' "$TEST_REGION"
-	for i in $(seq 1 $N); do printf ',DNS:kms.%s.amazonaws.com' "$(region "$i")"; done
-	printf '\nbasicConstraints = critical, CA:FALSE\nextendedKeyUsage = serverAuth\n'
-} >"$T/san.cnf"
-O=${OPENSSL:-openssl}
-$O ecparam -name prime256v1 -genkey -noout -out "$T/fair.key" 2>"$T/openssl.log" &&
-	$O req -new -key "$T/fair.key" -subj /CN=kms-fair -out "$T/fair.csr" 2>>"$T/openssl.log" &&
-	$O x509 -req -in "$T/fair.csr" -CA "$T/certs/ca.pem" -CAkey "$T/certs/ca.key" -CAcreateserial \
-		-days 2 -extfile "$T/san.cnf" -extensions san -out "$T/fair.pem" 2>>"$T/openssl.log" ||
-	die "openssl: $(cat "$T/openssl.log")"
-cp "$T/fair.pem" "$T/certs/server.pem"
-cp "$T/fair.key" "$T/certs/server.key"
+names=("kms.$TEST_REGION.amazonaws.com")
+for i in $(seq 1 $N); do names+=("kms.$(region "$i").amazonaws.com"); done
+server_cert_for "${names[@]}"
 start_fake
 
 cat >"$T/kmscanceld.conf" <<CONF
@@ -55,7 +44,7 @@ Allow=user:$A describe *
 Allow=user:$B cancel *
 CONF
 WRAPPER=${DAEMON_WRAPPER:-}
-DAEMON_WRAPPER="env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_KMS KMSCANCELD_CONNECT_TO=*.amazonaws.com:443=127.0.0.1:$FAKE_PORT $WRAPPER"
+DAEMON_WRAPPER=$(kms_by_name_wrapper "*.amazonaws.com:443=127.0.0.1:$FAKE_PORT" "$WRAPPER")
 start_daemon
 
 # uid A: N DescribeKey calls at once on one connection, one region each.

@@ -30,20 +30,9 @@ PY=$AS_PY # as-uid.sh: a python3 other uids can run
 region() { printf 'xx-spray-%d' "$1"; }
 
 # A server certificate for every regional KMS name, from the test CA.
-make_certs
-{
-	printf '[san]\nsubjectAltName = IP:127.0.0.1'
-	for i in $(seq 1 $N); do printf ',DNS:kms.%s.amazonaws.com' "$(region "$i")"; done
-	printf '\nbasicConstraints = critical, CA:FALSE\nextendedKeyUsage = serverAuth\n'
-} >"$T/san.cnf"
-O=${OPENSSL:-openssl}
-$O ecparam -name prime256v1 -genkey -noout -out "$T/spray.key" 2>"$T/openssl.log" &&
-	$O req -new -key "$T/spray.key" -subj /CN=kms-spray -out "$T/spray.csr" 2>>"$T/openssl.log" &&
-	$O x509 -req -in "$T/spray.csr" -CA "$T/certs/ca.pem" -CAkey "$T/certs/ca.key" -CAcreateserial \
-		-days 2 -extfile "$T/san.cnf" -extensions san -out "$T/spray.pem" 2>>"$T/openssl.log" ||
-	die "openssl: $(cat "$T/openssl.log")"
-cp "$T/spray.pem" "$T/certs/server.pem"
-cp "$T/spray.key" "$T/certs/server.key"
+names=()
+for i in $(seq 1 $N); do names+=("kms.$(region "$i").amazonaws.com"); done
+server_cert_for "${names[@]}"
 start_fake
 
 cat >"$T/kmscanceld.conf" <<CONF
@@ -70,7 +59,7 @@ fi
 # live memory would be several times that).
 [ -n "${DAEMON_WRAPPER:-}" ] && RSS_LIMIT_KB=262144
 WRAPPER=${DAEMON_WRAPPER:-}
-DAEMON_WRAPPER="env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_KMS KMSCANCELD_CONNECT_TO=*.amazonaws.com:443=127.0.0.1:$FAKE_PORT $WRAPPER"
+DAEMON_WRAPPER=$(kms_by_name_wrapper "*.amazonaws.com:443=127.0.0.1:$FAKE_PORT" "$WRAPPER")
 start_daemon
 
 # The sprayer: N DescribeKey calls, one region each, 32 in flight on each of

@@ -385,6 +385,9 @@ struct refusal_window {
 };
 
 static struct refusal_window windows[REFUSAL_UIDS];
+/* Windows with a count to write: every record's flush looks at none of
+ * them while this is 0 (the common case). */
+static unsigned windows_pending;
 
 static void write_record(const struct audit_record *r);
 
@@ -400,6 +403,8 @@ static void flush_windows(time_t now, bool all)
 	for (size_t i = 0; i < REFUSAL_UIDS; i++) {
 		struct refusal_window *w = &windows[i];
 
+		if (windows_pending == 0)
+			return;
 		if (!w->used || (w->second == now && !all) || w->left_out == 0)
 			continue;
 		write_record(&(struct audit_record){
@@ -409,6 +414,7 @@ static void flush_windows(time_t now, bool all)
 		    .left_out = w->left_out,
 		});
 		w->left_out = 0;
+		windows_pending--;
 	}
 }
 
@@ -447,7 +453,8 @@ static bool left_out(const struct audit_record *r, time_t now)
 		w->recorded++;
 		return false;
 	}
-	w->left_out++;
+	if (w->left_out++ == 0)
+		windows_pending++;
 	return true;
 }
 

@@ -29,28 +29,8 @@ HOLD_N=290    # within MaxConnectionsPerUser=, past the descriptors left
 SLOW=1
 [ -n "${DAEMON_WRAPPER:-}" ] && SLOW=6
 
-# holder SOCKET N: opens N connections, reports how many stayed open
-# ("alive K"), then waits to be killed.
-cat >"$T/holder.py" <<'PY'
-import select, socket, sys, time
-path, n = sys.argv[1], int(sys.argv[2])
-conns = []
-for i in range(n):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(path)
-    conns.append(s)
-def closed(s):
-    r, _, _ = select.select([s], [], [], 0)
-    if not r:
-        return False
-    try:
-        return s.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
-        return True
-time.sleep(float(sys.argv[3]))
-print("alive", sum(not closed(s) for s in conns), flush=True)
-time.sleep(3600)
-PY
+# The holder: tests/security/conn-holder.py.
+cp "$top_srcdir/tests/security/conn-holder.py" "$T/holder.py" # where other uids can read it
 chmod a+r "$T/holder.py"
 
 # early SOCKET GO: connects now, says so in $T/early.connected, sends a

@@ -29,41 +29,12 @@ PER_USER=256 # MaxConnectionsPerUser='s default
 PY=$AS_PY # as-uid.sh: a python3 other uids can run
 [ -n "$PY" ] || { log "SKIP: no python3 that uid $CALLER can run"; exit 77; }
 
-# holder SOCKET N: opens N connections, reports how many the daemon kept
-# ("alive K": not closed at once, as over-limit ones are), then how many it
-# has closed since ("closed K"), until all are closed or it is killed.
-cat >"$T/holder.py" <<'PY'
-import select, socket, sys, time
-path, n = sys.argv[1], int(sys.argv[2])
-conns = []
-for i in range(n):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(path)
-    conns.append(s)
-def closed(s):
-    r, _, _ = select.select([s], [], [], 0)
-    if not r:
-        return False
-    try:
-        return s.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
-        return True
-time.sleep(1.5)
-print("alive", sum(not closed(s) for s in conns), flush=True)
-last = -1
-while True:
-    k = sum(closed(s) for s in conns)
-    if k != last:
-        print("closed", k, flush=True)
-        last = k
-    if k == n:
-        break
-    time.sleep(0.2)
-PY
+# The holder: tests/security/conn-holder.py.
+cp "$top_srcdir/tests/security/conn-holder.py" "$T/holder.py" # where other uids can read it
 chmod a+r "$T/holder.py"
 
 hold() { # UID N LOG
-	setpriv --reuid="$1" --regid="$1" --clear-groups -- "$PY" "$T/holder.py" "$SOCK" "$2" >"$3" 2>&1 &
+	setpriv --reuid="$1" --regid="$1" --clear-groups -- "$PY" "$T/holder.py" "$SOCK" "$2" 1.5 >"$3" 2>&1 &
 	HOLDER_PIDS+=($!)
 }
 HOLDER_PIDS=()

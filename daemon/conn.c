@@ -5,6 +5,7 @@
 
 #include "conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,25 +103,24 @@ static void conn_destroy(struct conn *c)
 	free(c);
 }
 
-/* Drop a reference; the last one frees c, after telling the server. */
+/* Drop a reference; the last one frees c, after telling the owner. */
 static void conn_unref(struct conn *c)
 {
 	if (--c->n_ref > 0 || c->freeing)
 		return;
 	log_debug("conn %u: freed", c->id);
-	if (c->env->on_free)
-		c->env->on_free(c, c->env->data);
+	c->env->ops->freed(c, c->env->owner);
 	conn_destroy(c);
 }
 
 /* A call stopped running (answered, or freed with its connection): the
- * server's per-uid count goes down with the total.  Not while conn_free()
- * tears the server down: nothing may be woken then. */
+ * owner's per-uid count goes down with the total.  Not while conn_free()
+ * tears the owner down: nothing may be woken then. */
 static void call_ended(struct conn *c)
 {
 	c->env->stats->calls_in_flight--;
-	if (c->env->on_call_end && !c->freeing)
-		c->env->on_call_end(c, c->env->data);
+	if (!c->freeing)
+		c->env->ops->call_ended(c, c->env->owner);
 }
 
 static bool call_oneway(const struct call *call)
@@ -169,8 +169,7 @@ static void conn_close(struct conn *c, const char *why)
 		if (call->state == CALL_DONE)
 			call_free(call);
 	}
-	if (c->env->on_close)
-		c->env->on_close(c, c->env->data);
+	c->env->ops->closed(c, c->env->owner);
 	conn_unref(c); /* the one just taken */
 	conn_unref(c); /* the socket's */
 }
@@ -179,6 +178,7 @@ struct conn *conn_free(struct conn *c)
 {
 	if (!c)
 		return NULL;
+	assert(!c->freeing);
 	c->freeing = true;
 	c->state = CONN_CLOSED;
 	while (!TAILQ_EMPTY(&c->calls))
@@ -197,6 +197,7 @@ static void conn_maybe_finish(struct conn *c)
 
 void conn_shutdown(struct conn *c)
 {
+	assert(c);
 	if (c->state != CONN_RUNNING)
 		return;
 	conn_set_state(c, CONN_SHUTTING_DOWN);
@@ -333,12 +334,14 @@ static void conn_after_progress(struct conn *c)
 		conn_maybe_finish(c);
 }
 
-void conn_call_emit(struct call *call, enum call_emit kind, char *msg, size_t len)
+void call_emit(struct call *call, enum call_emit kind, char *msg, size_t len)
 {
-	struct conn *c = call->conn;
-	bool final = kind != CALL_EMIT_CONTINUES;
-	bool broken = !msg && !call_oneway(call) && c->state != CONN_CLOSED;
+	struct conn *c;
+	bool final = kind != CALL_EMIT_CONTINUES, broken;
 
+	assert(call && call->state == CALL_RUNNING);
+	c = call->conn;
+	broken = !msg && !call_oneway(call) && c->state != CONN_CLOSED;
 	conn_ref(c);
 	if (kind == CALL_EMIT_ERROR)
 		c->env->stats->error_replies++;
@@ -365,7 +368,7 @@ void conn_call_emit(struct call *call, enum call_emit kind, char *msg, size_t le
 static bool conn_blocked(struct conn *c)
 {
 	return c->n_calls >= c->env->limits->calls_per_connection_max ||
-	       (c->env->uid_busy && c->env->uid_busy(c->peer.uid, c->env->data)) ||
+	       c->env->ops->uid_busy(c->peer.uid, c->env->owner) ||
 	       evbuffer_get_length(bufferevent_get_output(c->bev)) >= c->env->limits->message_max;
 }
 
@@ -416,7 +419,8 @@ static int conn_decode(struct conn *c, size_t len, struct varlink_call *ret)
 	return r;
 }
 
-/* Queue a decoded call (ownership of *msg passes) and hand it to routing. */
+/* Queue a decoded call (ownership of *msg passes) and hand it to the
+ * owner's dispatcher. */
 static int conn_dispatch(struct conn *c, struct varlink_call *msg)
 {
 	struct call *call = calloc(1, sizeof(*call));
@@ -432,11 +436,10 @@ static int conn_dispatch(struct conn *c, struct varlink_call *msg)
 	c->n_calls++;
 	c->env->stats->calls_total++;
 	c->env->stats->calls_in_flight++;
-	if (c->env->on_call_start)
-		c->env->on_call_start(c, c->env->data);
+	c->env->ops->call_started(c, c->env->owner);
 	log_debug("conn %u: call %s%s%s", c->id, call->msg.method, call_oneway(call) ? " (oneway)" : "",
 		  (call->msg.flags & VARLINK_CALL_MORE) ? " (more)" : "");
-	varlink_service_dispatch(call, c->env->methods, c->env->userdata);
+	c->env->ops->dispatch(call, c->env->owner);
 	return 0;
 }
 
@@ -631,10 +634,15 @@ static void idle_timeout_cb(evutil_socket_t fd, short what, void *data)
 
 int conn_new(const struct conn_env *env, int fd, const struct peer *peer, struct conn **ret)
 {
-	unsigned ms = env->limits->write_timeout_ms;
-	struct timeval wt = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	unsigned ms;
+	struct timeval wt;
 	struct conn *c;
 
+	assert(env && env->base && env->limits && env->stats && env->tokener && env->ops && peer && ret);
+	assert(env->ops->dispatch && env->ops->closed && env->ops->freed && env->ops->call_started &&
+	       env->ops->call_ended && env->ops->uid_busy);
+	ms = env->limits->write_timeout_ms;
+	wt = (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		goto fail;
@@ -674,48 +682,57 @@ fail:
 
 void conn_resume(struct conn *c)
 {
+	assert(c);
 	if (c->state == CONN_RUNNING && !c->freeing)
 		event_active(c->resume_ev, 0, 0);
 }
 
 const struct peer *conn_peer(const struct conn *c)
 {
+	assert(c);
 	return &c->peer;
 }
 
 enum conn_state conn_get_state(const struct conn *c)
 {
+	assert(c);
 	return c->state;
 }
 
-/* --- the call accessors of varlink-service.h ---------------------------------------------- */
+/* --- the call accessors of call.h --------------------------------------------------------- */
 
 const struct peer *call_peer(const struct call *call)
 {
+	assert(call);
 	return &call->conn->peer;
 }
 
 const char *call_method(const struct call *call)
 {
+	assert(call);
 	return call->msg.method;
 }
 
 struct json_object *call_parameters(const struct call *call)
 {
+	assert(call);
 	return call->msg.parameters;
 }
 
 bool call_is_oneway(const struct call *call)
 {
+	assert(call);
 	return call_oneway(call);
 }
 
 bool call_wants_more(const struct call *call)
 {
+	assert(call);
 	return call->msg.flags & VARLINK_CALL_MORE;
 }
 
 bool call_is_abandoned(const struct call *call)
 {
+	assert(call);
 	return call->conn->state == CONN_CLOSED;
 }

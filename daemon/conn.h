@@ -4,27 +4,32 @@
 /*
  * One client connection of the Varlink server: reads NUL-terminated
  * messages from a bufferevent, decodes calls (common/varlink), keeps them in
- * a FIFO, dispatches each at once (varlink_service_dispatch) and writes the
- * replies strictly in call order — a later call that completes first waits
- * for the earlier ones.  Oneway calls never produce output and never hold
- * others back.  See server.h for the limits and the error behaviour.
+ * a FIFO, hands each at once to its owner's dispatch operation and writes
+ * the replies strictly in call order — a later call that completes first
+ * waits for the earlier ones.  Oneway calls never produce output and never
+ * hold others back.  See server-limits.h for the limits and server.h for the
+ * error behaviour.
+ *
+ * Layering (see call.h): this file implements call.h and depends on nothing
+ * above it.  What it needs from above (where calls go, what the owner
+ * counts) comes through one table of operations, struct conn_owner_ops.
  *
  * Lifetime: the connection is refcounted.  The socket holds one reference
  * until it closes; every unanswered call holds one.  A peer that vanishes
  * leaves a closed connection whose calls are "abandoned": handlers still
  * complete them (the replies are dropped), and the last completion frees the
- * object and runs env->on_free.
- *
- * Only server.c creates connections; varlink-service.c completes calls
- * through conn_call_emit().
+ * object and runs ops->freed.
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
-#include "server.h"
-#include "varlink-service.h"
+#include "call.h"
+#include "server-limits.h"
 
 struct event_base;
+struct json_tokener;
+struct timeval;
 struct conn;
 
 enum conn_state {
@@ -40,33 +45,46 @@ enum call_state {
 	_CALL_STATE_MAX,
 };
 
-/* What the server shares with its connections.  Owned by the server; must
+/*
+ * What a connection needs from its owner: where its calls go, and what it
+ * reports for the owner's accounting.  One table rather than loose
+ * callbacks, because there are two owners: server.c (the daemon's, which
+ * routes to varlink_service_dispatch() and counts per uid) and
+ * tests/unit/test-conn.c (which records what it is told and can hold a uid
+ * back).  Every operation is required; none runs from inside conn_free().
+ */
+struct conn_owner_ops {
+	/* A call was decoded and queued: route it.  Whoever gets it completes
+	 * it exactly once, now or later, with call_emit(). */
+	void (*dispatch)(struct call *call, void *owner);
+	/* The socket closed (the owner keeps the connection counts). */
+	void (*closed)(struct conn *c, void *owner);
+	/* The object is about to be freed (closed and no call left). */
+	void (*freed)(struct conn *c, void *owner);
+	/* A call was dispatched / stopped running (answered, or abandoned and
+	 * freed): the owner counts calls in flight per uid. */
+	void (*call_started)(struct conn *c, void *owner);
+	void (*call_ended)(struct conn *c, void *owner);
+	/* True while uid has as many calls in flight as it may: its
+	 * connections stop reading (back-pressure) until the owner wakes them
+	 * with conn_resume(). */
+	bool (*uid_busy)(uid_t uid, void *owner);
+};
+
+/* What an owner shares with its connections.  Owned by the owner; must
  * outlive every connection. */
 struct conn_env {
 	struct event_base *base;
 	const struct server_limits *limits;
-	const struct method *methods;
-	void *userdata;             /* for the handlers */
 	struct server_stats *stats; /* updated in place */
 	/* limits->idle_timeout_ms as a libevent common timeout (one heap slot
 	 * for every connection's idle timer), or NULL: never. */
 	const struct timeval *idle_timeout;
 	/* Parses every connection's calls, one message at a time (one thread):
-	 * from varlink_tokener_new(), owned by the server. */
+	 * from varlink_tokener_new(), owned by the owner. */
 	struct json_tokener *tokener;
-	/* The socket closed (the server keeps the connection counts). */
-	void (*on_close)(struct conn *c, void *data);
-	/* The object is about to be freed (closed and no call left). */
-	void (*on_free)(struct conn *c, void *data);
-	/* A call was dispatched / stopped running (answered or abandoned and
-	 * freed): the server counts calls in flight per uid. */
-	void (*on_call_start)(struct conn *c, void *data);
-	void (*on_call_end)(struct conn *c, void *data);
-	/* True while uid has as many calls in flight as it may: its
-	 * connections stop reading (back-pressure) until on_call_end wakes
-	 * them with conn_resume(). */
-	bool (*uid_busy)(uid_t uid, void *data);
-	void *data;
+	const struct conn_owner_ops *ops;
+	void *owner; /* passed to every operation */
 };
 
 /*
@@ -78,8 +96,9 @@ int conn_new(const struct conn_env *env, int fd, const struct peer *peer, struct
 
 /*
  * Free c now, whatever its state: close the socket and free its calls
- * without running callbacks.  For server_free() only; handlers must not touch
- * c's calls afterwards.  NULL-safe; returns NULL.
+ * without running the owner's operations.  For the owner's teardown
+ * (server_free()) only; handlers must not touch c's calls afterwards.
+ * NULL-safe; returns NULL.
  */
 struct conn *conn_free(struct conn *c);
 
@@ -95,19 +114,3 @@ const struct peer *conn_peer(const struct conn *c);
 enum conn_state conn_get_state(const struct conn *c);
 const char *conn_state_to_string(enum conn_state s);
 const char *call_state_to_string(enum call_state s);
-
-enum call_emit {
-	CALL_EMIT_CONTINUES, /* a "continues": true reply; the call stays open */
-	CALL_EMIT_REPLY,     /* the final reply */
-	CALL_EMIT_ERROR,     /* the final reply, an error (counted in stats) */
-};
-
-/*
- * Hand over a formatted reply for call (msg, len with its NUL; ownership of
- * msg passes, NULL allowed for oneway or abandoned calls).  For the final
- * kinds, the call is complete: it is freed once its reply has been queued
- * behind the earlier calls', and must not be touched again.
- * msg == NULL for a call that expects a reply means the reply could not be
- * built: the connection is closed, as the reply stream would be out of step.
- */
-void conn_call_emit(struct call *call, enum call_emit kind, char *msg, size_t len);

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "varlink-service.h"
+#include "call.h" /* struct peer */
 
 /* The peer of the connected socket fd.  0; -ENODATA if the kernel cannot
  * name the peer (no uid: not an AF_UNIX socket, whose SO_PEERCRED reads as

@@ -5,19 +5,12 @@
 
 #include "server.h"
 
+#include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 #include <event2/event.h>
@@ -28,15 +21,8 @@
 #include "conn.h"
 #include "log.h"
 #include "peer.h"
+#include "server-socket.h"
 #include "varlink.h"
-
-/* The socket path a listener bound, remembered so that server_free()
- * removes it only while it is still ours. */
-struct bound_path {
-	char *path;
-	dev_t dev;
-	ino_t ino;
-};
 
 struct uid_usage {
 	uid_t uid;
@@ -54,6 +40,8 @@ struct server {
 	struct server_limits limits;
 	struct server_stats stats;
 	struct conn_env env;
+	const struct method *methods; /* what varlink_service_dispatch() routes to */
+	void *userdata;               /* for the handlers */
 
 	struct listener *listeners;
 	size_t n_listeners;
@@ -79,6 +67,7 @@ struct server {
 
 void server_limits_init(struct server_limits *l)
 {
+	assert(l);
 	*l = (struct server_limits){
 	    .message_max = VARLINK_MESSAGE_MAX,
 	    .connections_max = SERVER_CONNECTIONS_MAX,
@@ -93,7 +82,7 @@ void server_limits_init(struct server_limits *l)
 	};
 }
 
-/* --- connections ------------------------------------------------------------------------- */
+/* --- connections: the owner operations of conn.h ------------------------------------------ */
 
 static void server_check_drained(struct server *s)
 {
@@ -140,7 +129,7 @@ static void uid_put(struct server *s, struct uid_usage *u)
 		*u = s->uids[--s->n_uids];
 }
 
-static void on_conn_close(struct conn *c, void *data)
+static void conn_closed(struct conn *c, void *data)
 {
 	struct server *s = data;
 	struct uid_usage *u = uid_find(s, conn_peer(c)->uid);
@@ -152,7 +141,7 @@ static void on_conn_close(struct conn *c, void *data)
 	}
 }
 
-static void on_call_start(struct conn *c, void *data)
+static void uid_call_started(struct conn *c, void *data)
 {
 	struct server *s = data;
 	struct uid_usage *u = uid_find(s, conn_peer(c)->uid);
@@ -165,7 +154,7 @@ static void on_call_start(struct conn *c, void *data)
 
 /* A call of uid ended.  If uid was at its limit, its connections held back
  * may read again. */
-static void on_call_end(struct conn *c, void *data)
+static void uid_call_ended(struct conn *c, void *data)
 {
 	struct server *s = data;
 	uid_t uid = conn_peer(c)->uid;
@@ -196,7 +185,7 @@ static bool uid_busy(uid_t uid, void *data)
 	return false;
 }
 
-static void on_conn_free(struct conn *c, void *data)
+static void conn_freed(struct conn *c, void *data)
 {
 	struct server *s = data;
 
@@ -207,6 +196,22 @@ static void on_conn_free(struct conn *c, void *data)
 		}
 	server_check_drained(s);
 }
+
+static void dispatch(struct call *call, void *data)
+{
+	struct server *s = data;
+
+	varlink_service_dispatch(call, s->methods, s->userdata);
+}
+
+static const struct conn_owner_ops conn_owner_ops = {
+    .dispatch = dispatch,
+    .closed = conn_closed,
+    .freed = conn_freed,
+    .call_started = uid_call_started,
+    .call_ended = uid_call_ended,
+    .uid_busy = uid_busy,
+};
 
 static int conns_reserve(struct server *s)
 {
@@ -356,357 +361,37 @@ static int add_listener(struct server *s, int fd, const struct bound_path *bound
 	return 0;
 }
 
-static void unlink_bound(const struct bound_path *b);
-
-/* --- binding a path ------------------------------------------------------------------------- */
-
-/* Remove a socket file left by a dead daemon.  A live one is -EADDRINUSE,
- * anything but a socket -EEXIST. */
-static int remove_stale_socket(const char *path, const struct sockaddr_un *sa)
-{
-	struct stat st;
-	int fd, r;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? -EADDRINUSE : -errno;
-	close(fd);
-	if (r == -EADDRINUSE || r == -EAGAIN)
-		return -EADDRINUSE; /* someone accepts there (EAGAIN: backlog full) */
-	if (r != -ECONNREFUSED)
-		return r;
-	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-}
-
-/* Resolve a group name or number; 0 and *ret, or -ENOENT if there is none. */
-/* A group's entry can be larger than any fixed buffer (every member is
- * listed): grow it on ERANGE, up to this. */
-#define GROUP_BUFFER_MAX (4u << 20)
-
-/* The gid of name (a group name or a number).  0, -ENOENT (no such group)
- * or another negative errno (the lookup itself failed). */
-static int lookup_group(const char *name, gid_t *ret)
-{
-	struct group gr, *res = NULL;
-	size_t size = 16384;
-	char *buf = NULL, *end;
-	unsigned long n;
-	int r;
-
-	errno = 0;
-	n = strtoul(name, &end, 10);
-	if (*name && !*end && errno == 0 && n < (gid_t)-1) {
-		*ret = (gid_t)n;
-		return 0;
-	}
-	for (;;) {
-		char *grown = realloc(buf, size);
-
-		if (!grown) {
-			free(buf);
-			return -ENOMEM;
-		}
-		buf = grown;
-		r = getgrnam_r(name, &gr, buf, size, &res);
-		if (r != ERANGE || size >= GROUP_BUFFER_MAX)
-			break;
-		size *= 2;
-	}
-	if (r == 0 && !res)
-		r = ENOENT;
-	if (r == 0)
-		*ret = res->gr_gid;
-	free(buf);
-	return -r;
-}
-
-/* Give the socket file (pfd, an O_PATH descriptor of it) its group.
- * Through the descriptor, never the path: a path can be swapped for a
- * symlink to some other file between bind() and here. */
-static int apply_group(int pfd, const char *path, const char *group)
-{
-	gid_t gid = 0; /* set by lookup_group() when it returns 0 */
-	int r;
-
-	if (!group || !*group)
-		return 0;
-	r = lookup_group(group, &gid);
-	if (r == -ENOENT) {
-		log_warning("Group '%s' does not exist; %s keeps the daemon's group", group, path);
-		return 0;
-	}
-	if (r < 0) {
-		/* Keeping the daemon's own group is the narrower choice. */
-		log_warning("Cannot look up group '%s' (%s); %s keeps the daemon's group", group, strerror(-r), path);
-		return 0;
-	}
-	if (fchownat(pfd, "", (uid_t)-1, gid, AT_EMPTY_PATH) < 0) {
-		r = -errno;
-		log_error("chown(%s, group %s): %s", path, group, strerror(-r));
-		return r;
-	}
-	return 0;
-}
-
-/* chmod of the inode pfd (O_PATH) refers to: Linux has no fchmod() on an
- * O_PATH descriptor, but /proc/self/fd/N leads to exactly that inode and no
- * other, whatever the path now names. */
-static int chmod_opath(int pfd, mode_t mode)
-{
-	char proc[64];
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-	return chmod(proc, mode) < 0 ? -errno : 0;
-}
-
-/*
- * The file bind() made at path, opened without following a symlink (an
- * O_PATH descriptor in *ret_fd, its stat in *ret_st): it must still be a
- * socket of ours.  If someone who can write the directory replaced it
- * (with a symlink to /etc/shadow, say), -EEXIST: nothing is changed on
- * whatever is there now.  The mode normally came right from bind() (under
- * the umask); a default ACL on the directory can change it, so it is set
- * again, on the inode itself, when it differs.
- */
-static int open_bound(const char *path, mode_t mode, int *ret_fd, struct stat *ret_st)
-{
-	struct stat st;
-	int pfd, r;
-
-	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (pfd < 0) {
-		r = -errno;
-		log_error("%s vanished after bind(): %s", path, strerror(-r));
-		return r;
-	}
-	if (fstat(pfd, &st) < 0) {
-		r = -errno;
-		close(pfd);
-		return r;
-	}
-	if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
-		log_error("%s was replaced after bind() (it is %s now): refusing to use it", path,
-			  S_ISLNK(st.st_mode) ? "a symlink" : "not our socket");
-		close(pfd);
-		return -EEXIST;
-	}
-	if ((st.st_mode & 0777) != mode) {
-		r = chmod_opath(pfd, mode);
-		if (r < 0) {
-			log_error("chmod(%s, %04o): %s", path, (unsigned)mode, strerror(-r));
-			close(pfd);
-			return r;
-		}
-	}
-	*ret_fd = pfd;
-	*ret_st = st;
-	return 0;
-}
-
-/* socket + bind under a umask that gives the file exactly mode; returns the
- * fd.  No chmod(path) afterwards: it would follow a symlink put there. */
-static int bind_socket(const char *path, const struct sockaddr_un *sa, mode_t mode)
-{
-	mode_t old;
-	int fd, r;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		r = -errno;
-		log_error("socket(AF_UNIX): %s", strerror(-r));
-		return r;
-	}
-	/* The socket must never exist with looser permissions, even briefly. */
-	old = umask(~mode & 0777);
-	r = bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? -errno : 0;
-	umask(old);
-	if (r < 0) {
-		log_error("bind(%s): %s", path, strerror(-r));
-		close(fd);
-		return r;
-	}
-	return fd;
-}
+/* --- sockets (made or checked by server-socket.c) --------------------------------------------- */
 
 int server_listen_path(struct server *s, const char *path, mode_t mode, const char *group)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct bound_path bound = {0};
-	struct stat st = {0};
-	int fd = -1, pfd = -1, r;
+	struct bound_path bound;
+	int fd, r;
 
-	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path)) {
-		log_error("Invalid socket path '%s' (empty or longer than %zu bytes)", path ? path : "",
-			  sizeof(sa.sun_path) - 1);
-		return -EINVAL;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	r = remove_stale_socket(path, &sa);
+	assert(s);
+	r = server_socket_bind(path, mode, group, &fd, &bound);
+	if (r < 0)
+		return r;
+	r = add_listener(s, fd, &bound);
 	if (r < 0) {
-		log_error("Cannot use %s: %s", path,
-			  r == -EADDRINUSE ? "another process is listening there"
-			  : r == -EEXIST   ? "it exists and is not a socket"
-					   : strerror(-r));
+		close(fd);
+		server_socket_unlink(&bound);
+		free(bound.path);
 		return r;
 	}
-	fd = bind_socket(path, &sa, mode);
-	if (fd < 0)
-		return fd;
-	/* Listen at once: from bind() on the path exists, and until listen()
-	 * a client (or another kmscanceld's stale-socket check, which would
-	 * unlink it) gets ECONNREFUSED, and the group lookup in between can
-	 * take a while (NSS).  Until the chown the socket carries the
-	 * daemon's own group, under the same mode. */
-	if (listen(fd, SOMAXCONN) < 0) {
-		r = -errno;
-		log_error("listen(%s): %s", path, strerror(-r));
-		goto fail;
-	}
-	r = open_bound(path, mode & 0777, &pfd, &st);
-	if (r < 0)
-		goto fail;
-	r = apply_group(pfd, path, group);
-	if (r < 0)
-		goto fail;
-	bound = (struct bound_path){.path = strdup(path), .dev = st.st_dev, .ino = st.st_ino};
-	if (!bound.path) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	r = add_listener(s, fd, &bound);
-	if (r < 0)
-		goto fail;
-	close(pfd);
 	log_info("Listening on %s", path);
 	return 0;
-fail:
-	free(bound.path);
-	close(fd);
-	/* Only what we made: whatever replaced it is not ours to remove. */
-	if (pfd >= 0) {
-		unlink_bound(&(struct bound_path){.path = (char *)path, .dev = st.st_dev, .ino = st.st_ino});
-		close(pfd);
-	}
-	return r;
 }
 
-static const char *family_name(int family)
-{
-	switch (family) {
-	case AF_UNIX:
-		return "AF_UNIX";
-	case AF_INET:
-		return "AF_INET";
-	case AF_INET6:
-		return "AF_INET6";
-	case AF_NETLINK:
-		return "AF_NETLINK";
-	default:
-		return NULL;
-	}
-}
-
-static const char *type_name(int type)
-{
-	switch (type) {
-	case SOCK_STREAM:
-		return "SOCK_STREAM";
-	case SOCK_DGRAM:
-		return "SOCK_DGRAM";
-	case SOCK_SEQPACKET:
-		return "SOCK_SEQPACKET";
-	case SOCK_RAW:
-		return "SOCK_RAW";
-	default:
-		return NULL;
-	}
-}
-
-/* "an AF_INET SOCK_STREAM socket listening on 127.0.0.1:8080", for the
- * message that refuses it. */
-static void describe_socket(int fd, int family, int type, bool listening, char *buf, size_t size)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char fam[16], typ[16], addr[INET6_ADDRSTRLEN + 16] = "";
-	const char *f = family_name(family), *t = type_name(type);
-
-	if (!f)
-		snprintf(fam, sizeof(fam), "family %d", family);
-	if (!t)
-		snprintf(typ, sizeof(typ), "type %d", type);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-		char host[INET6_ADDRSTRLEN] = "?";
-
-		if (ss.ss_family == AF_INET) {
-			const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-
-			inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-			snprintf(addr, sizeof(addr), " %s:%u", host, (unsigned)ntohs(in->sin_port));
-		} else if (ss.ss_family == AF_INET6) {
-			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-			snprintf(addr, sizeof(addr), " [%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
-		}
-	}
-	if (listening)
-		snprintf(buf, size, "an %s %s socket, listening%s%s", f ? f : fam, t ? t : typ, *addr ? " on" : "",
-			 addr);
-	else
-		snprintf(buf, size, "an %s %s socket, not listening%s%s%s", f ? f : fam, t ? t : typ,
-			 *addr ? " (bound to" : "", addr, *addr ? ")" : "");
-}
-
-/*
- * Take a socket systemd (or another supervisor) passed.  Only an AF_UNIX
- * SOCK_STREAM socket that is listening will do: the policy identifies
- * callers by SO_PEERCRED, which a TCP peer does not have (it reads as uid
- * 4294967295, and a "*" rule would let anyone on the network in), and
- * Varlink needs a stream.  Anything else is a misconfigured .socket unit
- * (ListenStream=127.0.0.1:… in a drop-in, ListenDatagram=): refused with a
- * message that names what was passed.  -ENOTSOCK, -EAFNOSUPPORT,
- * -ESOCKTNOSUPPORT, -EINVAL (not listening), or what getsockopt() said.
- */
 int server_adopt_fd(struct server *s, int fd)
 {
 	struct bound_path none = {0};
-	int family = 0, type = 0, listening = 0, flags, r = 0;
-	socklen_t len = sizeof(family);
-	char what[128];
+	int r;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0) {
-		r = -errno;
-		log_error("The inherited fd %d is not a socket the daemon can use: %s", fd, strerror(-r));
+	assert(s);
+	r = server_socket_check_inherited(fd);
+	if (r < 0)
 		return r;
-	}
-	len = sizeof(type);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-		return -errno;
-	len = sizeof(listening);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
-		return -errno;
-	if (family != AF_UNIX)
-		r = -EAFNOSUPPORT;
-	else if (type != SOCK_STREAM)
-		r = -ESOCKTNOSUPPORT;
-	else if (!listening)
-		r = -EINVAL;
-	if (r < 0) {
-		describe_socket(fd, family, type, listening, what, sizeof(what));
-		log_error("The inherited fd %d is %s; kmscanceld serves only a listening AF_UNIX stream socket "
-			  "(ListenStream=/path in kmscanceld.socket): refusing to start",
-			  fd, what);
-		return r;
-	}
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return -errno;
 	return add_listener(s, fd, &none);
 }
 
@@ -730,12 +415,15 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 {
 	struct server *s;
 
+	assert(ret);
 	if (!base)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->base = base;
+	s->methods = methods;
+	s->userdata = userdata;
 	if (limits)
 		s->limits = *limits;
 	else
@@ -747,16 +435,10 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 	s->env = (struct conn_env){
 	    .base = base,
 	    .limits = &s->limits,
-	    .methods = methods,
-	    .userdata = userdata,
 	    .stats = &s->stats,
 	    .tokener = varlink_tokener_new(),
-	    .on_close = on_conn_close,
-	    .on_free = on_conn_free,
-	    .on_call_start = on_call_start,
-	    .on_call_end = on_call_end,
-	    .uid_busy = uid_busy,
-	    .data = s,
+	    .ops = &conn_owner_ops,
+	    .owner = s,
 	};
 	peer_check_proc();
 	if (s->limits.idle_timeout_ms) {
@@ -778,20 +460,11 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 	return 0;
 }
 
-/* Unlink our socket file, unless someone replaced it meanwhile. */
-static void unlink_bound(const struct bound_path *b)
-{
-	struct stat st;
-
-	if (b->path && lstat(b->path, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
-		unlink(b->path);
-}
-
 static void listeners_free(struct server *s)
 {
 	for (size_t i = 0; i < s->n_listeners; i++) {
 		evconnlistener_free(s->listeners[i].l);
-		unlink_bound(&s->listeners[i].bound);
+		server_socket_unlink(&s->listeners[i].bound);
 		free(s->listeners[i].bound.path);
 	}
 	free(s->listeners);
@@ -821,6 +494,7 @@ struct server *server_free(struct server *s)
 
 void server_stop_accepting(struct server *s)
 {
+	assert(s);
 	if (s->draining)
 		return;
 	s->draining = true;
@@ -830,7 +504,7 @@ void server_stop_accepting(struct server *s)
 	 * so clients queue in the backlog (or systemd keeps the fd). */
 	listeners_enable(s, false);
 	event_del(s->backoff_timer);
-	/* Backwards: a shutdown may free conns[i], which on_conn_free() replaces
+	/* Backwards: a shutdown may free conns[i], which conn_freed() replaces
 	 * with the last entry, one already visited. */
 	for (size_t i = s->n_conns; i-- > 0;)
 		if (i < s->n_conns)
@@ -840,21 +514,25 @@ void server_stop_accepting(struct server *s)
 
 void server_set_drained_callback(struct server *s, server_drained_fn fn, void *userdata)
 {
+	assert(s);
 	s->drained_fn = fn;
 	s->drained_userdata = userdata;
 }
 
 bool server_is_drained(const struct server *s)
 {
+	assert(s);
 	return s->draining && s->n_conns == 0;
 }
 
 void server_get_stats(const struct server *s, struct server_stats *ret)
 {
+	assert(s && ret);
 	*ret = s->stats;
 }
 
 void server_get_limits(const struct server *s, struct server_limits *ret)
 {
+	assert(s && ret);
 	*ret = s->limits;
 }

@@ -5,12 +5,12 @@
 
 #include "varlink-service.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
 
-#include "conn.h"
 #include "log.h"
 #include "varlink.h"
 
@@ -79,8 +79,6 @@ const char *varlink_service_interface_description(const char *interface)
 
 /* --- replies -------------------------------------------------------------------------- */
 
-/* Format (unless nobody will read it) and hand over one reply; consumes
- * parameters.  error NULL means a success reply. */
 /* True unless the reply would go nowhere (oneway, or the client left). */
 static bool wants_reply(struct call *c)
 {
@@ -94,9 +92,11 @@ static void emit_formatted(struct call *c, enum call_emit kind, const char *erro
 	if (r < 0)
 		log_error("Cannot format the %s reply to %s: %s", error ? error : "success", call_method(c),
 			  strerror(-r));
-	conn_call_emit(c, kind, msg, len);
+	call_emit(c, kind, msg, len);
 }
 
+/* Format (unless nobody will read it) and hand over one reply; consumes
+ * parameters.  error NULL means a success reply. */
 static void emit(struct call *c, enum call_emit kind, const char *error, struct json_object *parameters)
 {
 	char *msg = NULL;
@@ -115,6 +115,7 @@ static void emit(struct call *c, enum call_emit kind, const char *error, struct 
 
 void call_reply(struct call *c, struct json_object *parameters)
 {
+	assert(c);
 	emit(c, CALL_EMIT_REPLY, NULL, parameters);
 }
 
@@ -124,6 +125,7 @@ void call_reply_written(struct call *c, const struct json_writer *parameters)
 	size_t len = 0;
 	int r = 0;
 
+	assert(c && parameters);
 	if (wants_reply(c))
 		r = varlink_format_reply_written(parameters, false, &msg, &len);
 	emit_formatted(c, CALL_EMIT_REPLY, NULL, r, msg, len);
@@ -131,11 +133,13 @@ void call_reply_written(struct call *c, const struct json_writer *parameters)
 
 void call_reply_error(struct call *c, const char *error, struct json_object *parameters)
 {
+	assert(c && error);
 	emit(c, CALL_EMIT_ERROR, error, parameters);
 }
 
 void call_reply_more(struct call *c, struct json_object *parameters)
 {
+	assert(c);
 	if (!call_wants_more(c)) {
 		/* A handler bug; a "continues" reply would break the client. */
 		log_error("%s: streamed reply to a call without \"more\"; dropped", call_method(c));
@@ -160,16 +164,19 @@ static void reply_error_string(struct call *c, const char *error, const char *ke
 
 void call_reply_invalid_parameter(struct call *c, const char *parameter)
 {
+	assert(c);
 	reply_error_string(c, VARLINK_ERROR_INVALID_PARAMETER, "parameter", parameter ? parameter : "");
 }
 
 void call_reply_permission_denied(struct call *c)
 {
+	assert(c);
 	call_reply_error(c, VARLINK_ERROR_PERMISSION_DENIED, NULL);
 }
 
 void call_reply_method_not_implemented(struct call *c)
 {
+	assert(c);
 	reply_error_string(c, VARLINK_ERROR_METHOD_NOT_IMPLEMENTED, "method", call_method(c));
 }
 
@@ -244,7 +251,7 @@ static void get_info(struct call *c, const struct method *methods)
 		return;
 	}
 	if (build_info(methods, &p) < 0) {
-		conn_call_emit(c, CALL_EMIT_REPLY, NULL, 0); /* closes: cannot answer */
+		call_emit(c, CALL_EMIT_REPLY, NULL, 0); /* closes: cannot answer */
 		return;
 	}
 	call_reply(c, p);
@@ -276,7 +283,7 @@ static void get_interface_description(struct call *c, const struct method *metho
 		p = NULL;
 	}
 	if (!p) {
-		conn_call_emit(c, CALL_EMIT_REPLY, NULL, 0);
+		call_emit(c, CALL_EMIT_REPLY, NULL, 0);
 		return;
 	}
 	call_reply(c, p);
@@ -286,10 +293,12 @@ static void get_interface_description(struct call *c, const struct method *metho
 
 void varlink_service_dispatch(struct call *c, const struct method *methods, void *userdata)
 {
-	const char *method = call_method(c), *member;
+	const char *method, *member;
 	size_t n;
 	char iface[VARLINK_NAME_MAX + 1];
 
+	assert(c);
+	method = call_method(c);
 	/* conn.c only dispatches validated names. */
 	if (varlink_qualified_name_split(method, &n, &member) < 0) {
 		reply_error_string(c, VARLINK_ERROR_METHOD_NOT_FOUND, "method", method);

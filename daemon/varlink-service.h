@@ -4,8 +4,11 @@
 /*
  * The daemon side of Varlink: what a method implementation sees.
  *
- * A connection (conn.c) decodes calls and hands each to the handler
- * registered for its method.  The handler must complete every call exactly
+ * A connection (conn.c) decodes calls and hands each to its dispatcher,
+ * which in the daemon is varlink_service_dispatch() (wired by server.c):
+ * it passes the call to the handler registered for its method.  This file
+ * knows a call only through call.h (see there for the layering), never the
+ * connection behind it.  The handler must complete every call exactly
  * once, now or later, with call_reply() or call_reply_error(); until then the
  * connection keeps the call (and its place in the reply order) alive, even if
  * the peer has gone away, in which case the reply is silently dropped.
@@ -28,18 +31,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "call.h" /* the call handle: struct peer, call_peer(), call_parameters() ... */
+
 struct json_object;
 struct json_writer;
-struct call;
-
-/* Who is on the other end, from SO_PEERCRED at accept time. */
-struct peer {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	char comm[17];     /* /proc/PID/comm at accept, informational only */
-	bool comm_unknown; /* it could not be read: /proc hid it (hidepid=), or the caller was gone */
-};
 
 typedef void (*method_handler_fn)(struct call *c, void *userdata);
 
@@ -59,15 +54,6 @@ struct method {
 
 /* The IDL text of io.kmscancel (generated from daemon/io.kmscancel.varlink). */
 extern const char kmscancel_interface_description[];
-
-const struct peer *call_peer(const struct call *c);
-const char *call_method(const struct call *c);
-/* Borrowed; never NULL (an absent or null "parameters" is an empty object). */
-struct json_object *call_parameters(const struct call *c);
-bool call_is_oneway(const struct call *c);
-bool call_wants_more(const struct call *c);
-/* True once the peer is gone: the reply will be dropped. */
-bool call_is_abandoned(const struct call *c);
 
 /* Complete the call.  Takes ownership of parameters (NULL means {}).
  * The call must not be touched afterwards.  error must be a valid qualified

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "server.h"
 #include "varlink-service.h"
+#include "varlink-test-peer.h"
 #include "varlink.h"
 
 /* --- the dummy methods -------------------------------------------------------------------- */
@@ -185,20 +186,15 @@ static void pump_for(unsigned ms)
 	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
 }
 
-/* --- a blocking-free test client --------------------------------------------------------------- */
+/* --- a blocking-free test client (varlink-test-peer.h) ------------------------------------------- */
 
-struct client {
-	int fd;
-	char buf[256 * 1024];
-	size_t len;
-};
-
-static struct client *client_new(struct fx *fx)
+static struct test_peer *client_new(struct fx *fx)
 {
-	struct client *cl = calloc(1, sizeof(*cl));
+	struct test_peer *cl = calloc(1, sizeof(*cl));
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 	strcpy(sa.sun_path, fx->path);
+	cl->base = base;
 	cl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(cl->fd >= 0);
 	assert_int_equal(connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -207,99 +203,19 @@ static struct client *client_new(struct fx *fx)
 	return cl;
 }
 
-static void client_free(struct client *cl)
+static void client_free(struct test_peer *cl)
 {
 	if (cl->fd >= 0)
 		close(cl->fd);
 	free(cl);
 }
 
-static void client_send(struct client *cl, const void *data, size_t len)
+static void client_recv(struct test_peer *cl, struct varlink_reply *ret)
 {
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = send(cl->fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			assert_int_equal(errno, EAGAIN);
-			pump();
-			continue;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	pump();
+	assert_int_equal(test_peer_recv_within(cl, ret, 5000), 1);
 }
 
-/* Send a call formatted by common/varlink. */
-static void client_call(struct client *cl, const char *method, const char *params_json, unsigned flags)
-{
-	struct json_object *p = params_json ? json_tokener_parse(params_json) : NULL;
-	char *msg;
-	size_t len;
-
-	assert_int_equal(varlink_format_call(method, p, flags, &msg, &len), 0);
-	client_send(cl, msg, len);
-	free(msg);
-	json_object_put(p);
-}
-
-/*
- * Wait (running the loop) for the next reply.  Returns 1 and *ret, 0 on EOF,
- * -ETIMEDOUT after ms milliseconds.
- */
-static int client_recv_within(struct client *cl, struct varlink_reply *ret, unsigned ms)
-{
-	struct timespec t0, t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		char *nul = memchr(cl->buf, '\0', cl->len);
-		ssize_t n;
-
-		if (nul) {
-			size_t mlen = (size_t)(nul - cl->buf);
-
-			assert_int_equal(varlink_reply_parse(cl->buf, mlen, ret), 0);
-			memmove(cl->buf, nul + 1, cl->len - mlen - 1);
-			cl->len -= mlen + 1;
-			return 1;
-		}
-		pump();
-		n = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len, 0);
-		if (n == 0)
-			return 0;
-		if (n < 0 && errno == ECONNRESET)
-			return 0;
-		if (n > 0) {
-			cl->len += (size_t)n;
-			continue;
-		}
-		assert_int_equal(errno, EAGAIN);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > ms)
-			return -ETIMEDOUT;
-		usleep(100);
-	}
-}
-
-static void client_recv(struct client *cl, struct varlink_reply *ret)
-{
-	assert_int_equal(client_recv_within(cl, ret, 5000), 1);
-}
-
-static void expect_eof(struct client *cl)
-{
-	struct varlink_reply r;
-	int n = client_recv_within(cl, &r, 5000);
-
-	if (n == 1)
-		fail_msg("expected EOF, got a reply (error %s)", r.error ? r.error : "none");
-	assert_int_equal(n, 0);
-}
-
-static void expect_error(struct client *cl, const char *error, const char *key, const char *value)
+static void expect_error(struct test_peer *cl, const char *error, const char *key, const char *value)
 {
 	struct varlink_reply r;
 	const char *s;
@@ -315,7 +231,7 @@ static void expect_error(struct client *cl, const char *error, const char *key, 
 }
 
 /* Expect a success reply whose parameter "n" is n. */
-static void expect_n(struct client *cl, int64_t n)
+static void expect_n(struct test_peer *cl, int64_t n)
 {
 	struct varlink_reply r;
 	int64_t got = -1;
@@ -334,7 +250,7 @@ static void expect_n(struct client *cl, int64_t n)
 static void test_get_info(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 	struct varlink_reply r;
 	struct json_object *ifaces;
 	const char *s;
@@ -345,7 +261,7 @@ static void test_get_info(void **state)
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0660);
 	cl = client_new(fx);
-	client_call(cl, "org.varlink.service.GetInfo", NULL, 0);
+	test_peer_call(cl, "org.varlink.service.GetInfo", NULL, 0);
 	client_recv(cl, &r);
 	assert_null(r.error);
 	assert_int_equal(varlink_get_string(r.parameters, "vendor", &s), 0);
@@ -361,7 +277,7 @@ static void test_get_info(void **state)
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(ifaces, 1)), "io.kmscancel");
 	varlink_reply_done(&r);
 
-	client_call(cl, "org.varlink.service.GetInfo", "{\"bogus\":1}", 0);
+	test_peer_call(cl, "org.varlink.service.GetInfo", "{\"bogus\":1}", 0);
 	expect_error(cl, "org.varlink.service.InvalidParameter", "parameter", "bogus");
 	client_free(cl);
 }
@@ -369,13 +285,13 @@ static void test_get_info(void **state)
 static void test_get_interface_description(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 	struct varlink_reply r;
 	const char *s;
 
 	start(fx, NULL);
 	cl = client_new(fx);
-	client_call(cl, "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"io.kmscancel\"}", 0);
+	test_peer_call(cl, "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"io.kmscancel\"}", 0);
 	client_recv(cl, &r);
 	assert_null(r.error);
 	assert_int_equal(varlink_get_string(r.parameters, "description", &s), 0);
@@ -383,7 +299,7 @@ static void test_get_interface_description(void **state)
 	assert_non_null(strstr(s, "interface io.kmscancel\n"));
 	varlink_reply_done(&r);
 
-	client_call(cl, "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"org.varlink.service\"}", 0);
+	test_peer_call(cl, "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"org.varlink.service\"}", 0);
 	client_recv(cl, &r);
 	assert_null(r.error);
 	assert_int_equal(varlink_get_string(r.parameters, "description", &s), 0);
@@ -391,11 +307,11 @@ static void test_get_interface_description(void **state)
 	assert_non_null(strstr(s, "error ExpectedMore ()"));
 	varlink_reply_done(&r);
 
-	client_call(cl, "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"com.example.nothing\"}", 0);
+	test_peer_call(cl, "org.varlink.service.GetInterfaceDescription", "{\"interface\":\"com.example.nothing\"}", 0);
 	expect_error(cl, "org.varlink.service.InterfaceNotFound", "interface", "com.example.nothing");
-	client_call(cl, "org.varlink.service.GetInterfaceDescription", NULL, 0);
+	test_peer_call(cl, "org.varlink.service.GetInterfaceDescription", NULL, 0);
 	expect_error(cl, "org.varlink.service.InvalidParameter", "parameter", "interface");
-	client_call(cl, "org.varlink.service.GetInterfaceDescription", "{\"interface\":7}", 0);
+	test_peer_call(cl, "org.varlink.service.GetInterfaceDescription", "{\"interface\":7}", 0);
 	expect_error(cl, "org.varlink.service.InvalidParameter", "parameter", "interface");
 	client_free(cl);
 }
@@ -403,21 +319,21 @@ static void test_get_interface_description(void **state)
 static void test_unknown_methods(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 
 	start(fx, NULL);
 	cl = client_new(fx);
-	client_call(cl, "io.kmscancel.Nope", NULL, 0);
+	test_peer_call(cl, "io.kmscancel.Nope", NULL, 0);
 	expect_error(cl, "org.varlink.service.MethodNotFound", "method", "io.kmscancel.Nope");
-	client_call(cl, "org.varlink.service.Nope", NULL, 0);
+	test_peer_call(cl, "org.varlink.service.Nope", NULL, 0);
 	expect_error(cl, "org.varlink.service.MethodNotFound", "method", "org.varlink.service.Nope");
-	client_call(cl, "com.example.Foo", NULL, 0);
+	test_peer_call(cl, "com.example.Foo", NULL, 0);
 	expect_error(cl, "org.varlink.service.InterfaceNotFound", "interface", "com.example");
-	client_call(cl, "io.kmscancel.sub.Echo", NULL, 0);
+	test_peer_call(cl, "io.kmscancel.sub.Echo", NULL, 0);
 	expect_error(cl, "org.varlink.service.InterfaceNotFound", "interface", "io.kmscancel.sub");
-	client_call(cl, "io.kmscancel.Fail", NULL, 0);
+	test_peer_call(cl, "io.kmscancel.Fail", NULL, 0);
 	expect_error(cl, "io.kmscancel.NotFoundException", "message", "no such key");
-	client_call(cl, "io.kmscancel.Deny", NULL, 0);
+	test_peer_call(cl, "io.kmscancel.Deny", NULL, 0);
 	expect_error(cl, "org.varlink.service.PermissionDenied", NULL, NULL);
 	client_free(cl);
 }
@@ -426,7 +342,7 @@ static void test_unknown_methods(void **state)
 static void test_pipelined_order(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 	char *all = NULL, *m;
 	size_t all_len = 0, len;
 	static const char *const calls[][2] = {
@@ -450,7 +366,7 @@ static void test_pipelined_order(void **state)
 		free(m);
 		json_object_put(p);
 	}
-	client_send(cl, all, all_len);
+	test_peer_send(cl, all, all_len);
 	free(all);
 	for (int i = 1; i <= 5; i++)
 		expect_n(cl, i);
@@ -461,7 +377,7 @@ static void test_pipelined_order(void **state)
 static void test_dribble(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 	char *m;
 	size_t len;
 	struct json_object *p = json_tokener_parse("{\"n\":42}");
@@ -470,7 +386,7 @@ static void test_dribble(void **state)
 	cl = client_new(fx);
 	assert_int_equal(varlink_format_call("io.kmscancel.Now", p, 0, &m, &len), 0);
 	for (size_t i = 0; i < len; i++) {
-		client_send(cl, m + i, 1);
+		test_peer_send(cl, m + i, 1);
 		pump();
 	}
 	expect_n(cl, 42);
@@ -485,7 +401,7 @@ static void test_many_in_one_write(void **state)
 {
 	struct fx *fx = *state;
 	struct server_limits lim;
-	struct client *cl;
+	struct test_peer *cl;
 	enum { N = 300 };
 	char *all = malloc(N * 128);
 	size_t all_len = 0;
@@ -501,7 +417,7 @@ static void test_many_in_one_write(void **state)
 				    "{\"method\":\"io.kmscancel.Echo\",\"parameters\":{\"n\":%d,\"delayMs\":%d}}", i,
 				    (i * 7) % 3) +
 		    1;
-	client_send(cl, all, all_len);
+	test_peer_send(cl, all, all_len);
 	free(all);
 	for (int i = 0; i < N; i++)
 		expect_n(cl, i);
@@ -514,7 +430,7 @@ static void test_many_in_one_write(void **state)
 static void test_oversized(void **state)
 {
 	struct fx *fx = *state;
-	struct client *big, *other;
+	struct test_peer *big, *other;
 	char *junk = malloc(VARLINK_MESSAGE_MAX + 100);
 	struct server_stats st;
 
@@ -523,14 +439,14 @@ static void test_oversized(void **state)
 	other = client_new(fx);
 	memset(junk, ' ', VARLINK_MESSAGE_MAX + 100);
 	memcpy(junk, "{\"method\":\"io.kmscancel.Now\",\"parameters\":{\"pad\":\"", 50);
-	client_send(big, junk, VARLINK_MESSAGE_MAX + 100);
+	test_peer_send(big, junk, VARLINK_MESSAGE_MAX + 100);
 	free(junk);
-	client_call(other, "io.kmscancel.Now", "{\"n\":7}", 0);
+	test_peer_call(other, "io.kmscancel.Now", "{\"n\":7}", 0);
 	expect_n(other, 7);
-	expect_eof(big);
+	test_peer_expect_eof(big);
 	server_get_stats(fx->server, &st);
 	assert_int_equal(st.protocol_errors, 1);
-	client_call(other, "io.kmscancel.Now", "{\"n\":8}", 0);
+	test_peer_call(other, "io.kmscancel.Now", "{\"n\":8}", 0);
 	expect_n(other, 8);
 	client_free(big);
 	client_free(other);
@@ -540,7 +456,7 @@ static void test_oversized(void **state)
 static void test_largest_message(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 	char *msg = malloc(VARLINK_MESSAGE_MAX);
 	const char *head = "{\"method\":\"io.kmscancel.Now\",\"parameters\":{\"n\":9,\"pad\":\"";
 	size_t hl = strlen(head);
@@ -550,17 +466,17 @@ static void test_largest_message(void **state)
 	memcpy(msg, head, hl);
 	memset(msg + hl, 'x', VARLINK_MESSAGE_MAX - hl - 4);
 	memcpy(msg + VARLINK_MESSAGE_MAX - 4, "\"}}", 4); /* includes the NUL */
-	client_send(cl, msg, VARLINK_MESSAGE_MAX);
+	test_peer_send(cl, msg, VARLINK_MESSAGE_MAX);
 	free(msg);
 	expect_n(cl, 9);
 	/* A reply over the limit cannot be sent: the connection is closed
 	 * rather than left with its replies out of step. */
-	client_call(cl, "io.kmscancel.Big", NULL, 0);
-	expect_eof(cl);
+	test_peer_call(cl, "io.kmscancel.Big", NULL, 0);
+	test_peer_expect_eof(cl);
 	client_free(cl);
 
 	cl = client_new(fx);
-	client_call(cl, "io.kmscancel.Now", "{\"n\":10}", 0);
+	test_peer_call(cl, "io.kmscancel.Now", "{\"n\":10}", 0);
 	expect_n(cl, 10);
 	client_free(cl);
 }
@@ -583,13 +499,13 @@ static void test_invalid_json(void **state)
 
 	start(fx, NULL);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct client *cl = client_new(fx);
+		struct test_peer *cl = client_new(fx);
 
-		client_call(cl, "io.kmscancel.Echo", "{\"n\":1,\"delayMs\":20}", 0);
-		client_send(cl, bad[i], strlen(bad[i]) + 1);
-		client_call(cl, "io.kmscancel.Now", "{\"n\":2}", 0); /* never read */
+		test_peer_call(cl, "io.kmscancel.Echo", "{\"n\":1,\"delayMs\":20}", 0);
+		test_peer_send(cl, bad[i], strlen(bad[i]) + 1);
+		test_peer_call(cl, "io.kmscancel.Now", "{\"n\":2}", 0); /* never read */
 		expect_n(cl, 1);
-		expect_eof(cl);
+		test_peer_expect_eof(cl);
 		client_free(cl);
 	}
 	server_get_stats(fx->server, &st);
@@ -600,32 +516,32 @@ static void test_invalid_json(void **state)
 static void test_oneway(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 	struct varlink_reply r;
 
 	start(fx, NULL);
 	cl = client_new(fx);
-	client_call(cl, "io.kmscancel.Now", "{\"n\":1}", VARLINK_CALL_ONEWAY);
+	test_peer_call(cl, "io.kmscancel.Now", "{\"n\":1}", VARLINK_CALL_ONEWAY);
 	/* A slow oneway call does not hold back later replies. */
-	client_call(cl, "io.kmscancel.Echo", "{\"n\":2,\"delayMs\":200}", VARLINK_CALL_ONEWAY);
-	client_call(cl, "io.kmscancel.Nope", NULL, VARLINK_CALL_ONEWAY);
-	client_call(cl, "io.kmscancel.Now", "{\"n\":3}", 0);
+	test_peer_call(cl, "io.kmscancel.Echo", "{\"n\":2,\"delayMs\":200}", VARLINK_CALL_ONEWAY);
+	test_peer_call(cl, "io.kmscancel.Nope", NULL, VARLINK_CALL_ONEWAY);
+	test_peer_call(cl, "io.kmscancel.Now", "{\"n\":3}", 0);
 	expect_n(cl, 3);
 	pump_for(300);
-	assert_int_equal(client_recv_within(cl, &r, 50), -ETIMEDOUT);
+	assert_int_equal(test_peer_recv_within(cl, &r, 50), -ETIMEDOUT);
 	client_free(cl);
 }
 
 static void test_more(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 	struct varlink_reply r;
 	int64_t i;
 
 	start(fx, NULL);
 	cl = client_new(fx);
-	client_call(cl, "io.kmscancel.Stream", NULL, VARLINK_CALL_MORE);
+	test_peer_call(cl, "io.kmscancel.Stream", NULL, VARLINK_CALL_MORE);
 	for (int k = 0; k < 3; k++) {
 		client_recv(cl, &r);
 		assert_true(r.continues);
@@ -638,13 +554,13 @@ static void test_more(void **state)
 	assert_null(r.error);
 	varlink_reply_done(&r);
 	/* Without "more" the same method answers once. */
-	client_call(cl, "io.kmscancel.Stream", NULL, 0);
+	test_peer_call(cl, "io.kmscancel.Stream", NULL, 0);
 	client_recv(cl, &r);
 	assert_false(r.continues);
 	varlink_reply_done(&r);
 	/* A streamed reply that waits for an earlier call keeps its order. */
-	client_call(cl, "io.kmscancel.Echo", "{\"n\":1,\"delayMs\":30}", 0);
-	client_call(cl, "io.kmscancel.Stream", NULL, VARLINK_CALL_MORE);
+	test_peer_call(cl, "io.kmscancel.Echo", "{\"n\":1,\"delayMs\":30}", 0);
+	test_peer_call(cl, "io.kmscancel.Stream", NULL, VARLINK_CALL_MORE);
 	expect_n(cl, 1);
 	for (int k = 0; k < 4; k++) {
 		client_recv(cl, &r);
@@ -658,14 +574,14 @@ static void test_more(void **state)
 static void test_disconnect_mid_call(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 	struct server_stats st;
 
 	start(fx, NULL);
 	cl = client_new(fx);
-	client_call(cl, "io.kmscancel.Hold", NULL, 0);
-	client_call(cl, "io.kmscancel.Echo", "{\"n\":1,\"delayMs\":30}", 0);
-	client_call(cl, "io.kmscancel.Hold", NULL, 0);
+	test_peer_call(cl, "io.kmscancel.Hold", NULL, 0);
+	test_peer_call(cl, "io.kmscancel.Echo", "{\"n\":1,\"delayMs\":30}", 0);
+	test_peer_call(cl, "io.kmscancel.Hold", NULL, 0);
 	pump_for(10);
 	assert_int_equal(n_held, 2);
 	close(cl->fd);
@@ -692,14 +608,14 @@ static void test_disconnect_mid_call(void **state)
 static void test_disconnect_reset(void **state)
 {
 	struct fx *fx = *state;
-	struct client *cl;
+	struct test_peer *cl;
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	struct server_stats st;
 
 	start(fx, NULL);
 	cl = client_new(fx);
-	client_call(cl, "io.kmscancel.Hold", NULL, 0);
-	client_call(cl, "io.kmscancel.Echo", "{\"n\":1,\"delayMs\":50}", 0);
+	test_peer_call(cl, "io.kmscancel.Hold", NULL, 0);
+	test_peer_call(cl, "io.kmscancel.Echo", "{\"n\":1,\"delayMs\":50}", 0);
 	pump_for(10);
 	setsockopt(cl->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(cl->fd);
@@ -717,21 +633,21 @@ static void test_partial_timeout(void **state)
 {
 	struct fx *fx = *state;
 	struct server_limits lim;
-	struct client *slow, *fast;
+	struct test_peer *slow, *fast;
 
 	server_limits_init(&lim);
 	lim.partial_message_timeout_ms = 100;
 	start(fx, &lim);
 	slow = client_new(fx);
 	fast = client_new(fx);
-	client_send(slow, "{\"method\":\"io.kmscan", 20);
+	test_peer_send(slow, "{\"method\":\"io.kmscan", 20);
 	pump_for(30);
-	client_call(fast, "io.kmscancel.Now", "{\"n\":1}", 0);
+	test_peer_call(fast, "io.kmscancel.Now", "{\"n\":1}", 0);
 	expect_n(fast, 1);
-	expect_eof(slow);
+	test_peer_expect_eof(slow);
 	/* An idle connection with nothing buffered is not timed out. */
 	pump_for(200);
-	client_call(fast, "io.kmscancel.Now", "{\"n\":2}", 0);
+	test_peer_call(fast, "io.kmscancel.Now", "{\"n\":2}", 0);
 	expect_n(fast, 2);
 	client_free(slow);
 	client_free(fast);
@@ -747,19 +663,19 @@ static void drained(struct server *s, void *userdata)
 static void test_drain(void **state)
 {
 	struct fx *fx = *state;
-	struct client *busy, *idle;
+	struct test_peer *busy, *idle;
 
 	start(fx, NULL);
 	server_set_drained_callback(fx->server, drained, fx);
 	busy = client_new(fx);
 	idle = client_new(fx);
-	client_call(busy, "io.kmscancel.Echo", "{\"n\":5,\"delayMs\":50}", 0);
+	test_peer_call(busy, "io.kmscancel.Echo", "{\"n\":5,\"delayMs\":50}", 0);
 	pump_for(10);
 	server_stop_accepting(fx->server);
 	assert_false(fx->drained);
-	expect_eof(idle);
+	test_peer_expect_eof(idle);
 	expect_n(busy, 5);
-	expect_eof(busy);
+	test_peer_expect_eof(busy);
 	pump_for(10);
 	assert_true(fx->drained);
 	assert_true(server_is_drained(fx->server));
@@ -783,7 +699,7 @@ static void test_per_uid_limit(void **state)
 {
 	struct fx *fx = *state;
 	struct server_limits lim;
-	struct client *a, *b, *c;
+	struct test_peer *a, *b, *c;
 	struct server_stats st;
 
 	server_limits_init(&lim);
@@ -792,14 +708,14 @@ static void test_per_uid_limit(void **state)
 	a = client_new(fx);
 	b = client_new(fx);
 	c = client_new(fx);
-	expect_eof(c);
-	client_call(a, "io.kmscancel.Now", "{\"n\":1}", 0);
+	test_peer_expect_eof(c);
+	test_peer_call(a, "io.kmscancel.Now", "{\"n\":1}", 0);
 	expect_n(a, 1);
 	client_free(b);
 	pump_for(20);
 	client_free(c);
 	c = client_new(fx);
-	client_call(c, "io.kmscancel.Now", "{\"n\":2}", 0);
+	test_peer_call(c, "io.kmscancel.Now", "{\"n\":2}", 0);
 	expect_n(c, 2);
 	server_get_stats(fx->server, &st);
 	assert_int_equal(st.connections_rejected, 1);
@@ -813,7 +729,7 @@ static void test_adopt_fd(void **state)
 {
 	struct fx *fx = *state;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct client *cl;
+	struct test_peer *cl;
 	int fd, notlistening;
 
 	assert_int_equal(server_new(base, NULL, methods, NULL, &fx->server), 0);
@@ -826,7 +742,7 @@ static void test_adopt_fd(void **state)
 	assert_int_equal(listen(fd, 16), 0);
 	assert_int_equal(server_adopt_fd(fx->server, fd), 0);
 	cl = client_new(fx);
-	client_call(cl, "io.kmscancel.Now", "{\"n\":1}", 0);
+	test_peer_call(cl, "io.kmscancel.Now", "{\"n\":1}", 0);
 	expect_n(cl, 1);
 	client_free(cl);
 	fx->server = server_free(fx->server);

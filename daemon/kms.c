@@ -16,17 +16,14 @@
 #include <time.h>
 
 #include "creds.h"
-#include "dns-cache.h"
 #include "endpoint.h"
 #include "http.h"
 #include "kms-error.h"
+#include "kms-https.h"
 #include "log.h"
-#include "proxy.h"
 #include "ratelimit.h"
 #include "sigv4.h"
-#include "tls.h"
 #include "url.h"
-#include "wipe.h"
 
 #define KMS_SERVICE "kms"
 #define KMS_CONTENT_TYPE "application/x-amz-json-1.1"
@@ -81,7 +78,7 @@ struct endpoint_pool {
 	char account[13]; /* "" while unclaimed */
 	char *url;
 	struct url parsed;
-	struct https_pool *pool;
+	void *pool;            /* the transport's */
 	unsigned retry_tokens; /* the retry quota, KMS_RETRY_QUOTA_CAPACITY when healthy */
 };
 
@@ -105,10 +102,9 @@ struct signing_memo {
 
 struct kms_client {
 	struct event_base *base;
-	struct evdns_base *dns;
-	struct tls_context *tls;
-	struct dns_cache *resolver;  /* NULL without an evdns_base */
-	struct proxy_config *proxy;  /* NULL: direct */
+	const struct kms_transport *transport;
+	struct kms_transport *own_transport; /* the default one, made here; NULL: borrowed */
+	struct kms_clock clock;
 	struct sigv4_key_cache *keys;
 	struct signing_memo *memo; /* secure heap */
 	struct json_tokener *json; /* reused for every response body: a new one costs two callocs */
@@ -165,14 +161,14 @@ struct kms_call {
 	struct aws_credentials *credentials;
 	struct endpoint_pool *endpoint;
 	char *body;
-	struct timespec deadline; /* CLOCK_MONOTONIC */
+	uint64_t deadline_ms; /* on the client's monotonic clock */
 	unsigned attempts;
 	unsigned last_retry_cost; /* retry quota taken for the latest retry, refunded on success */
 	bool response_lost;       /* see kms_result.response_lost */
 	char *rate_key;           /* "account/region/operation" */
 	uid_t caller;
 	struct ratelimit_wait *wait;
-	struct https_request *http;
+	void *http;                   /* the transport's request in flight */
 	struct event *timer;          /* first attempt, then backoff */
 	struct event *deadline_timer; /* the call's deadline */
 	LIST_ENTRY(kms_call) link;
@@ -185,48 +181,16 @@ struct kms_call {
 	char *last_request_id;
 };
 
-static struct endpoint_pool *endpoint_pool_free(struct endpoint_pool *e)
+static struct endpoint_pool *endpoint_pool_free(const struct kms_transport *t, struct endpoint_pool *e)
 {
 	if (!e)
 		return NULL;
-	https_pool_free(e->pool);
+	if (e->pool)
+		t->ops->pool_free(e->pool);
 	url_done(&e->parsed);
 	free(e->url);
 	free(e);
 	return NULL;
-}
-
-/* The DNS cache (with connect_to overrides) and the proxy, shared by every
- * endpoint's pool. */
-static int network_setup(struct kms_client *c, const struct kms_client_options *o, char **ret_error)
-{
-	int r;
-
-	if (c->dns) {
-		c->resolver = dns_cache_new(c->base, c->dns);
-		if (!c->resolver)
-			return -ENOMEM;
-		c->pool_options.resolver = c->resolver;
-	}
-	if (o->connect_to) {
-		r = c->resolver ? dns_cache_add_overrides(c->resolver, o->connect_to) : -EINVAL;
-		if (r < 0) {
-			if (asprintf(ret_error, "cannot use connect-to '%s': expected HOST:PORT=ADDR:PORT,…",
-				     o->connect_to) < 0)
-				*ret_error = NULL;
-			return r;
-		}
-	}
-	if (o->getenv) {
-		r = proxy_config_from_env(o->getenv, &c->proxy, ret_error);
-		if (r < 0)
-			return r;
-		c->pool_options.proxy = c->proxy;
-		if (c->proxy)
-			log_info("kms: HTTPS proxy %s:%u%s%s", c->proxy->host, (unsigned)c->proxy->port,
-				 c->proxy->no_proxy ? ", except for " : "", c->proxy->no_proxy ? c->proxy->no_proxy : "");
-	}
-	return 0;
 }
 
 static void evict_idle_pools(evutil_socket_t fd, short what, void *userdata);
@@ -241,7 +205,7 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	if (!c)
 		return -ENOMEM;
 	c->base = base;
-	c->dns = dns;
+	c->clock = o->clock ? *o->clock : kms_clock_real;
 	c->fips = o->fips;
 	c->max_attempts = o->max_attempts ? o->max_attempts : KMS_DEFAULT_MAX_ATTEMPTS;
 	c->retry_base_ms = o->retry_base_ms;
@@ -282,12 +246,14 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 		kms_client_free(c);
 		return -ENOMEM;
 	}
-	r = tls_context_new(o->ca_bundle, &c->tls, ret_error);
-	if (r >= 0)
-		r = network_setup(c, o, ret_error);
-	if (r < 0) {
-		kms_client_free(c);
-		return r;
+	c->transport = o->transport;
+	if (!c->transport) {
+		r = kms_https_transport_new(base, dns, o, &c->own_transport, ret_error);
+		if (r < 0) {
+			kms_client_free(c);
+			return r;
+		}
+		c->transport = c->own_transport;
 	}
 	*ret = c;
 	return 0;
@@ -307,22 +273,21 @@ struct kms_client *kms_client_free(struct kms_client *c)
 	c->shutting_down = true;
 	while ((call = LIST_FIRST(&c->pending))) {
 		if (call->http) {
-			https_request_abandon(call->http);
+			c->transport->ops->abandon(call->http);
 			call->http = NULL;
 		}
 		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "kmscanceld is shutting down", NULL);
 	}
 	while (c->pools) {
 		struct endpoint_pool *next = c->pools->next;
-		endpoint_pool_free(c->pools);
+		endpoint_pool_free(c->transport, c->pools);
 		c->pools = next;
 	}
 	if (c->evict_timer)
 		event_free(c->evict_timer);
 	ratelimit_free(c->limiter);
-	tls_context_free(c->tls);
-	dns_cache_free(c->resolver);
-	proxy_config_free(c->proxy);
+	if (c->own_transport)
+		c->own_transport->ops->free(c->own_transport->impl);
 	sigv4_key_cache_free(c->keys);
 	if (c->memo) {
 		memo_clear(c->memo);
@@ -362,7 +327,7 @@ void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *r
 	for (struct endpoint_pool *e = c->pools; e; e = e->next) {
 		struct https_pool_stats p;
 
-		https_pool_get_stats(e->pool, &p);
+		c->transport->ops->get_stats(e->pool, &p);
 		s.pools.connections_opened += p.connections_opened;
 		s.pools.tls_handshakes += p.tls_handshakes;
 		s.pools.tls_resumed += p.tls_resumed;
@@ -383,7 +348,7 @@ static void endpoint_stats(const struct kms_client *c, const struct endpoint_poo
 	ret->account = e->account[0] ? e->account : NULL;
 	ret->max_connections =
 		c->pool_options.max_connections ? c->pool_options.max_connections : HTTPS_POOL_DEFAULT_MAX_CONNECTIONS;
-	https_pool_get_stats(e->pool, &ret->pool);
+	c->transport->ops->get_stats(e->pool, &ret->pool);
 }
 
 /* Busiest first: connections in use plus queued requests, then requests sent. */
@@ -418,12 +383,40 @@ long kms_client_list_endpoints(const struct kms_client *c, struct kms_endpoint_s
 	return (long)n;
 }
 
-static uint64_t now_ms(void)
+static time_t real_now_wall(void *ctx)
+{
+	(void)ctx;
+	return time(NULL);
+}
+
+static uint64_t real_now_mono_ms(void *ctx)
 {
 	struct timespec ts;
 
+	(void)ctx;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000U + (uint64_t)ts.tv_nsec / 1000000U;
+}
+
+static uint32_t real_random(void *ctx)
+{
+	uint32_t rnd;
+
+	(void)ctx;
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint32_t)rand();
+	return rnd;
+}
+
+const struct kms_clock kms_clock_real = {
+	.now_wall = real_now_wall,
+	.now_mono_ms = real_now_mono_ms,
+	.random = real_random,
+};
+
+static uint64_t now_ms(const struct kms_client *c)
+{
+	return c->clock.now_mono_ms(c->clock.ctx);
 }
 
 static unsigned pool_idle_timeout_ms(const struct kms_client *c)
@@ -445,7 +438,7 @@ static void endpoint_pool_evict(struct kms_client *c, struct endpoint_pool *e, c
 	c->pools_evicted++;
 	log_debug("kms: connection pool for %s%s%s freed: %s", e->url, e->account[0] ? ", account " : "", e->account,
 		  why);
-	endpoint_pool_free(e);
+	endpoint_pool_free(c->transport, e);
 }
 
 /* Arms the idle sweep if some pool is unheld and it is not armed yet. */
@@ -462,7 +455,7 @@ static void evict_timer_arm(struct kms_client *c)
 static void evict_idle_pools(evutil_socket_t fd, short what, void *userdata)
 {
 	struct kms_client *c = userdata;
-	uint64_t now = now_ms(), idle = pool_idle_timeout_ms(c);
+	uint64_t now = now_ms(c), idle = pool_idle_timeout_ms(c);
 	bool unheld = false;
 
 	for (struct endpoint_pool *e = c->pools, *next; e; e = next) {
@@ -497,7 +490,7 @@ static void endpoint_pool_release(struct kms_client *c, struct endpoint_pool *e,
 		e->solo_refs--;
 	if (--e->refs > 0)
 		return;
-	e->last_used_ms = now_ms();
+	e->last_used_ms = now_ms(c);
 	evict_timer_arm(c);
 }
 
@@ -583,14 +576,13 @@ static int endpoint_pool_get(struct kms_client *c, const char *url, const char *
 		free(e);
 		return -EINVAL;
 	}
-	e->pool = https_pool_new(c->base, c->dns, e->parsed.tls ? c->tls : NULL, e->parsed.host, e->parsed.port,
-				 &c->pool_options);
+	e->pool = c->transport->ops->pool_new(c->transport->impl, &e->parsed);
 	if (!e->pool) {
-		endpoint_pool_free(e);
+		endpoint_pool_free(c->transport, e);
 		return -ENOMEM;
 	}
 	e->retry_tokens = KMS_RETRY_QUOTA_CAPACITY;
-	e->last_used_ms = now_ms();
+	e->last_used_ms = now_ms(c);
 	snprintf(e->account, sizeof(e->account), "%s", account);
 	e->next = c->pools;
 	c->pools = e;
@@ -612,7 +604,7 @@ int kms_client_prewarm(struct kms_client *c, const char *region)
 		r = endpoint_pool_get(c, url, NULL, (uid_t)-1, &e); /* no call's: counts against nobody */
 	if (r >= 0) {
 		log_debug("kms: prewarming a connection to %s", url);
-		r = https_pool_prewarm(e->pool, 1);
+		r = c->transport->ops->prewarm(e->pool, 1);
 		if (e->refs == 0)
 			evict_timer_arm(c);
 	}
@@ -633,7 +625,7 @@ static void call_free(struct kms_call *call)
 	call->client->in_flight--;
 	LIST_REMOVE(call, link);
 	if (call->http)
-		https_request_abandon(call->http);
+		call->client->transport->ops->abandon(call->http);
 	endpoint_pool_release(call->client, call->endpoint, call->caller);
 	ratelimit_wait_cancel(call->wait);
 	if (call->timer)
@@ -660,10 +652,7 @@ void kms_call_abandon(struct kms_call *call)
 
 static long remaining_ms(const struct kms_call *call)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (call->deadline.tv_sec - now.tv_sec) * 1000L + (call->deadline.tv_nsec - now.tv_nsec) / 1000000L;
+	return (long)(int64_t)(call->deadline_ms - now_ms(call->client));
 }
 
 /* Runs the callback with r, then frees the call: r may point into the
@@ -732,13 +721,13 @@ static uint64_t backoff_ceiling_ms(const struct kms_client *c, unsigned retry)
 static unsigned backoff_ms(const struct kms_call *call)
 {
 	/* the retry about to happen: 1 after the first attempt */
-	uint64_t ceiling = backoff_ceiling_ms(call->client, call->attempts);
+	const struct kms_client *c = call->client;
+	uint64_t ceiling = backoff_ceiling_ms(c, call->attempts);
 	uint32_t rnd;
 
 	if (ceiling == 0)
 		return 0;
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		rnd = (uint32_t)rand();
+	rnd = c->clock.random(c->clock.ctx);
 	return (unsigned)((uint64_t)rnd * ceiling >> 32);
 }
 
@@ -803,7 +792,7 @@ static bool clock_skew_adjust(struct kms_client *c, const struct http_response *
 
 	if (server < 0)
 		return false;
-	skew = (long)(server - time(NULL));
+	skew = (long)(server - c->clock.now_wall(c->clock.ctx));
 	if (labs(skew - c->clock_offset) < CLOCK_SKEW_MIN_SEC)
 		return false;
 	log_warning("kms: local clock is %+ld s off AWS's; signing with AWS's time from now on", -skew);
@@ -955,23 +944,30 @@ static int signing_key(struct kms_client *c, struct aws_credentials *cr, const c
 	return 0;
 }
 
-/* Builds, signs and serialises one attempt.  Signed per attempt because
- * X-Amz-Date must be fresh and the clock offset may have changed. */
-static int request_build(struct kms_call *call, char **ret, size_t *ret_len)
+/* The headers an attempt is signed with that change from one to the next. */
+struct attempt_signature {
+	char amz_date[SIGV4_AMZ_DATE_SIZE];
+	char target[64];
+	char *authorization; /* malloc'ed */
+};
+
+/* Signs one attempt.  Signed per attempt because X-Amz-Date must be fresh
+ * and the clock offset may have changed.  Returns 0 and fills *ret (free
+ * ret->authorization), or a negative errno. */
+static int request_sign(struct kms_call *call, struct attempt_signature *ret)
 {
 	struct kms_client *c = call->client;
 	struct aws_credentials *cr = call->credentials;
 	const struct url *u = &call->endpoint->parsed;
-	char amz_date[SIGV4_AMZ_DATE_SIZE], date8[9], target[64];
+	char *amz_date = ret->amz_date, *target = ret->target, date8[9];
 	uint8_t key[SIGV4_KEY_SIZE];
-	char *authorization = NULL;
 	size_t n_signed = 4;
 	int r;
 
-	sigv4_format_amz_date(time(NULL) + c->clock_offset, amz_date);
+	sigv4_format_amz_date(c->clock.now_wall(c->clock.ctx) + c->clock_offset, amz_date);
 	memcpy(date8, amz_date, 8);
 	date8[8] = '\0';
-	snprintf(target, sizeof(target), KMS_TARGET_PREFIX "%s", operation_names[call->op]);
+	snprintf(target, sizeof(ret->target), KMS_TARGET_PREFIX "%s", operation_names[call->op]);
 
 	/* Sorted by name already, though the signer does not rely on it. */
 	struct sigv4_header signed_headers[5] = {
@@ -996,23 +992,46 @@ static int request_build(struct kms_call *call, char **ret, size_t *ret_len)
 	r = signing_key(c, cr, date8, call->region, key);
 	if (r < 0)
 		return r;
-	r = sigv4_authorization(&req, cr->access_key_id, key, amz_date, call->region, KMS_SERVICE, &authorization);
+	r = sigv4_authorization(&req, cr->access_key_id, key, amz_date, call->region, KMS_SERVICE, &ret->authorization);
 	explicit_bzero(key, sizeof(key));
-	if (r < 0)
-		return r;
+	return r;
+}
 
+static unsigned attempt_timeout_ms(const struct kms_call *call, long left);
+
+/* Hands the signed attempt to the transport, left ms before the deadline. */
+static void *request_submit(struct kms_call *call, const struct attempt_signature *sig, long left)
+{
+	const struct kms_transport *t = call->client->transport;
+	const struct url *u = &call->endpoint->parsed;
+	const char *token = call->credentials->session_token;
 	struct http_request_header headers[] = {
 		{ "Content-Type", KMS_CONTENT_TYPE },
-		{ "X-Amz-Date", amz_date },
-		{ "X-Amz-Target", target },
-		{ "Authorization", authorization },
+		{ "X-Amz-Date", sig->amz_date },
+		{ "X-Amz-Target", sig->target },
+		{ "Authorization", sig->authorization },
 		{ "User-Agent", USER_AGENT },
-		{ "X-Amz-Security-Token", cr->session_token },
+		{ "X-Amz-Security-Token", token },
 	};
-	r = http_request_format("POST", u->path, u->host_header, headers, cr->session_token ? 6 : 5, call->body,
-				strlen(call->body), ret, ret_len);
-	free(authorization);
-	return r;
+	struct kms_http_request req = {
+		.method = "POST",
+		.path = u->path,
+		.host_header = u->host_header,
+		.headers = headers,
+		.n_headers = token ? 6 : 5,
+		.body = call->body,
+		.body_len = strlen(call->body),
+		/* The call's own deadline timer answers Timeout and abandons
+		 * the request; the request's timeout only backs it up, so it is
+		 * set a little later, or a tie under load would end as
+		 * EndpointUnavailable. */
+		.timeout_ms = (unsigned)left + KMS_DEADLINE_SLACK_MS,
+		/* A silent connection fails this attempt, not the whole call:
+		 * the pool closes it and http_done retries on another. */
+		.response_timeout_ms = attempt_timeout_ms(call, left),
+	};
+
+	return t->ops->submit(call->endpoint->pool, &req, http_done, call);
 }
 
 /* The endpoint's pool refuses requests once HTTPS_POOL_MAX_QUEUED wait for a
@@ -1023,7 +1042,7 @@ static bool endpoint_queue_full(const struct kms_call *call)
 {
 	struct https_pool_stats s;
 
-	https_pool_get_stats(call->endpoint->pool, &s);
+	call->client->transport->ops->get_stats(call->endpoint->pool, &s);
 	return s.queued >= HTTPS_POOL_MAX_QUEUED;
 }
 
@@ -1066,8 +1085,7 @@ static unsigned attempt_timeout_ms(const struct kms_call *call, long left)
 static void attempt_send(struct kms_call *call)
 {
 	long left = remaining_ms(call);
-	char *request;
-	size_t len;
+	struct attempt_signature sig = { .authorization = NULL };
 	int r;
 
 	if (left <= 0) {
@@ -1082,7 +1100,7 @@ static void attempt_send(struct kms_call *call)
 		evtimer_add(call->timer, &tv);
 		return;
 	}
-	r = request_build(call, &request, &len);
+	r = request_sign(call, &sig);
 	if (r < 0) {
 		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "could not build the request", NULL);
 		return;
@@ -1090,19 +1108,10 @@ static void attempt_send(struct kms_call *call)
 	call->attempts++;
 	call->client->attempts++;
 	call_set_state(call, CALL_SENDING);
-	/* The call's own deadline timer answers Timeout and abandons the
-	 * request; the request's timeout only backs it up, so it is set a
-	 * little later, or a tie under load would end as EndpointUnavailable. */
-	call->http = https_pool_submit(call->endpoint->pool, request, len, (unsigned)left + KMS_DEADLINE_SLACK_MS,
-				       http_done, call);
-	wipe_free(request, len); /* it carries the session token */
-	if (!call->http) {
+	call->http = request_submit(call, &sig, left);
+	free(sig.authorization);
+	if (!call->http)
 		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
-		return;
-	}
-	/* A silent connection fails this attempt, not the whole call: the
-	 * pool closes it and http_done retries on another. */
-	https_request_set_response_timeout(call->http, attempt_timeout_ms(call, left));
 }
 
 static void token_granted(void *userdata)
@@ -1167,7 +1176,7 @@ static void deadline_reached(evutil_socket_t fd, short what, void *userdata)
 	log_debug("kms: %s %s: deadline reached while %s", operation_names[call->op], call->key_id,
 		  call_state_names[call->state]);
 	if (call->http) {
-		https_request_abandon(call->http);
+		call->client->transport->ops->abandon(call->http);
 		call->http = NULL;
 		call->response_lost = true;
 	}
@@ -1254,13 +1263,7 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 	if (asprintf(&call->rate_key, "%s/%s/%s", req->account ? req->account : "-", req->region,
 		     operation_names[req->op]) < 0)
 		call->rate_key = NULL;
-	clock_gettime(CLOCK_MONOTONIC, &call->deadline);
-	call->deadline.tv_sec += req->timeout_ms / 1000;
-	call->deadline.tv_nsec += (long)(req->timeout_ms % 1000) * 1000000L;
-	if (call->deadline.tv_nsec >= 1000000000L) {
-		call->deadline.tv_sec++;
-		call->deadline.tv_nsec -= 1000000000L;
-	}
+	call->deadline_ms = now_ms(c) + req->timeout_ms;
 	if (!call->key_id || !call->region || (req->partition && !call->partition) || !call->body || !call->timer ||
 	    !call->deadline_timer || !call->rate_key) {
 		call_free(call);

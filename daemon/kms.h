@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "https-pool.h"
+#include "kms-transport.h"
 #include "kmscancel.h"
 
 struct event_base;
@@ -70,6 +71,12 @@ struct kms_client_options {
 	double rates[_KMS_OP_MAX]; /* requests per second; 0: the AWS default */
 	unsigned max_queued;       /* per caller and bucket; 0: the default */
 	unsigned max_pools;        /* pools kept at once; 0: KMS_DEFAULT_MAX_POOLS */
+	/* Borrowed, must outlive the client: where requests go.  NULL: the
+	 * HTTPS pools (kms-https.h), made from ca_bundle, pool, connect_to and
+	 * getenv above and owned by the client.  Unit tests inject a fake. */
+	const struct kms_transport *transport;
+	/* Copied: the clocks and jitter the client reads; NULL: kms_clock_real. */
+	const struct kms_clock *clock;
 };
 
 struct kms_client;

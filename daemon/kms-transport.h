@@ -83,5 +83,5 @@ struct kms_clock {
 	void *ctx;
 };
 
-/* The real clocks (time, CLOCK_MONOTONIC) and getrandom. */
+/* The real clocks (time, CLOCK_MONOTONIC) and getrandom (kms-retry.c). */
 extern const struct kms_clock kms_clock_real;

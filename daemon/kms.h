@@ -5,8 +5,14 @@
  * The KMS client: awsJson1_1 calls (CancelKeyDeletion, DescribeKey,
  * EnableKey) signed with SigV4 and sent over kept-alive HTTPS pools, one per
  * endpoint and account, with the standard retry mode's backoff and clock-skew
- * correction.  One client per daemon; it owns its TLS context, pools and
- * signing-key cache.
+ * correction.  One client per daemon; it owns its pools, signing-key cache
+ * and (unless a transport is given) its TLS context.
+ *
+ * kms.c runs the calls (attempts, deadline, rate limit, retries); beside it
+ * kms-pools.c keeps the pools and their retry quotas, kms-retry.c the retry
+ * and clock-skew arithmetic and the real clocks, kms-wire.c the request body,
+ * signature and headers and the answer's body, kms-https.c the default
+ * transport (kms-transport.h: the vtable and clock hook tests inject).
  */
 #include <stdbool.h>
 #include <sys/types.h>

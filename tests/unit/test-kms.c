@@ -289,18 +289,11 @@ struct fixture {
 	struct aws_credentials *creds;
 };
 
-static struct fixture *fixture_new(unsigned max_attempts, unsigned retry_base_ms, unsigned attempt_timeout_ms)
+/* A client with options o over the fake transport and clock. */
+static struct fixture *fixture_new_with(struct kms_client_options o)
 {
 	struct fixture *x = calloc(1, sizeof(*x));
 	struct kms_clock clock = { fake_wall, fake_mono, fake_random, NULL };
-	struct kms_client_options o = {
-		.endpoint_url = NULL,
-		.max_attempts = max_attempts,
-		.retry_base_ms = retry_base_ms,
-		.attempt_timeout_ms = attempt_timeout_ms,
-		.transport = NULL,
-		.clock = &clock,
-	};
 	char *error = NULL;
 
 	assert_non_null(x);
@@ -311,11 +304,23 @@ static struct fixture *fixture_new(unsigned max_attempts, unsigned retry_base_ms
 	x->f.wall = WALL_START;
 	x->f.mono_ms = 1000000;
 	clock.ctx = &x->f;
+	o.clock = &clock;
 	o.transport = &x->f.transport;
 	assert_int_equal(kms_client_new(x->f.base, NULL, &o, &x->client, &error), 0);
 	assert_null(error);
 	assert_int_equal(aws_credentials_new(AKID, "secret/for/the/unit/test", NULL, 0, "test", ACCOUNT, &x->creds), 0);
 	return x;
+}
+
+static struct fixture *fixture_new(unsigned max_attempts, unsigned retry_base_ms, unsigned attempt_timeout_ms)
+{
+	struct kms_client_options o = {
+		.max_attempts = max_attempts,
+		.retry_base_ms = retry_base_ms,
+		.attempt_timeout_ms = attempt_timeout_ms,
+	};
+
+	return fixture_new_with(o);
 }
 
 static void fixture_free(struct fixture *x)
@@ -372,16 +377,18 @@ static void call_done(const struct kms_result *r, void *userdata)
 	}
 }
 
-static struct kms_call *start(struct fixture *x, enum kms_operation op, unsigned timeout_ms, struct outcome *out)
+/* Starts op on KEY_ID for uid in region. */
+static struct kms_call *start_as(struct fixture *x, enum kms_operation op, const char *region, uid_t uid,
+				 unsigned timeout_ms, struct outcome *out)
 {
 	struct kms_request req = {
 		.op = op,
 		.key_id = KEY_ID,
-		.region = "us-east-1",
+		.region = region,
 		.credentials = x->creds,
 		.timeout_ms = timeout_ms,
 		.account = ACCOUNT,
-		.caller = 1000,
+		.caller = uid,
 	};
 	struct kms_call *call;
 
@@ -390,6 +397,11 @@ static struct kms_call *start(struct fixture *x, enum kms_operation op, unsigned
 	assert_non_null(call);
 	assert_false(out->done); /* never from inside kms_call_start */
 	return call;
+}
+
+static struct kms_call *start(struct fixture *x, enum kms_operation op, unsigned timeout_ms, struct outcome *out)
+{
+	return start_as(x, op, "us-east-1", 1000, timeout_ms, out);
 }
 
 /* Runs the loop until the call is done.  The loop never runs dry on its
@@ -938,6 +950,121 @@ static void test_queue_full_and_prewarm(void **state)
 	fixture_free(x);
 }
 
+static bool has_endpoint(const struct fixture *x, const char *url)
+{
+	struct kms_endpoint_stats e[KMS_STATUS_POOLS_MAX];
+	long n = kms_client_list_endpoints(x->client, e, KMS_STATUS_POOLS_MAX);
+
+	assert_true(n >= 0 && n <= KMS_STATUS_POOLS_MAX);
+	for (long i = 0; i < n; i++)
+		if (strcmp(e[i].url, url) == 0)
+			return true;
+	return false;
+}
+
+/* MaxPools=4: one uid's calls may hold one pool alone; another uid gets
+ * its own; the least recently used unheld pool makes room for a new one;
+ * unheld pools go once idle for the idle timeout on the client's clock. */
+static void test_pools(void **state)
+{
+	struct kms_client_options o = { .max_attempts = 3, .retry_base_ms = 1000, .max_pools = 4 };
+	static const char *const regions[] = { "eu-west-1", "ap-south-1", "sa-east-1", "ca-central-1" };
+	struct fixture *x;
+	struct kms_call *held;
+	struct outcome out, out_held;
+
+	(void)state;
+	o.pool.idle_timeout_ms = 50;
+	x = fixture_new_with(o);
+	script(x, (struct answer){ .kind = ANSWER_SILENCE });
+	held = start_as(x, KMS_OP_CANCEL_KEY_DELETION, "us-east-1", 1000, 60000, &out_held);
+	while (x->f.n_seen < 1)
+		event_base_loop(x->f.base, EVLOOP_ONCE);
+	/* uid 1000 already holds its one pool alone: no second one */
+	start_as(x, KMS_OP_CANCEL_KEY_DELETION, "eu-west-1", 1000, 60000, &out);
+	wait_done(x, &out);
+	assert_int_equal(out.error, KMSCANCEL_E_ENDPOINT_UNAVAILABLE);
+	assert_int_equal(out.attempts, 0);
+	assert_non_null(strstr(out.message, "a quarter of [KMS] MaxPools=4"));
+	assert_int_equal(stats(x).pools_refused, 1);
+	/* other uids get theirs, up to four pools; the fifth evicts the
+	 * least recently used unheld one (eu-west-1's) */
+	for (int i = 0; i < 4; i++) {
+		x->f.mono_ms += 10;
+		script(x, OK200);
+		start_as(x, KMS_OP_CANCEL_KEY_DELETION, regions[i], 2000 + i, 60000, &out);
+		wait_done(x, &out);
+		assert_int_equal(out.error, KMSCANCEL_OK);
+	}
+	assert_int_equal(x->f.pools_made, 5);
+	assert_int_equal(x->f.pools_freed, 1);
+	assert_int_equal(stats(x).pools_evicted, 1);
+	assert_int_equal(stats(x).n_pools, 4);
+	kms_call_abandon(held);
+
+	/* Released on the fake clock at T (us-east-1, ca-central-1), T-10
+	 * (sa-east-1) and T-20 (ap-south-1).  Each turn of the
+	 * loop is one run of the idle sweep (its timer is all that is left):
+	 * at T+29 ap-south-1 has been idle 49 ms of the 50, and stays. */
+	x->f.mono_ms += 29;
+	for (int i = 0; i < 3; i++)
+		event_base_loop(x->f.base, EVLOOP_ONCE);
+	assert_int_equal(stats(x).n_pools, 4);
+	/* at T+30 it goes, alone */
+	x->f.mono_ms += 1;
+	while (stats(x).n_pools > 3)
+		event_base_loop(x->f.base, EVLOOP_ONCE);
+	assert_false(has_endpoint(x, "https://kms.ap-south-1.amazonaws.com"));
+	assert_true(has_endpoint(x, "https://kms.us-east-1.amazonaws.com"));
+	assert_true(has_endpoint(x, "https://kms.sa-east-1.amazonaws.com"));
+	/* then the rest */
+	x->f.mono_ms += 50;
+	while (stats(x).n_pools > 0)
+		event_base_loop(x->f.base, EVLOOP_ONCE);
+	assert_int_equal(x->f.pools_freed, 5);
+	fixture_free(x);
+}
+
+/* The client-side rate limit: an attempt without a token waits for one
+ * (queued), a caller with MaxQueued= attempts waiting is refused at once
+ * with ThrottlingException, and abandoning a queued call withdraws it. */
+static void test_rate_limit(void **state)
+{
+	struct kms_client_options o = {
+		.max_attempts = 3,
+		.retry_base_ms = 1000,
+		.rate_limit = true,
+		.rates = { [KMS_OP_CANCEL_KEY_DELETION] = 0.2 }, /* a token every 5 s, a burst of one */
+		.max_queued = 1,
+	};
+	struct fixture *x = fixture_new_with(o);
+	struct kms_call *queued;
+	struct outcome out, out_queued;
+
+	(void)state;
+	script(x, OK200);
+	call(x, KMS_OP_CANCEL_KEY_DELETION, &out);
+	assert_int_equal(out.error, KMSCANCEL_OK);
+	assert_int_equal(stats(x).rate_limited, 0);
+
+	queued = start(x, KMS_OP_CANCEL_KEY_DELETION, 60000, &out_queued);
+	while (stats(x).rate_limited < 1)
+		event_base_loop(x->f.base, EVLOOP_ONCE);
+	assert_int_equal(stats(x).rate_waiting, 1);
+	call(x, KMS_OP_CANCEL_KEY_DELETION, &out);
+	assert_int_equal(out.error, KMSCANCEL_E_THROTTLING);
+	assert_int_equal(out.attempts, 0);
+	assert_non_null(strstr(out.message, "MaxQueued=1"));
+	assert_int_equal(stats(x).rate_rejected, 1);
+	assert_int_equal(x->f.n_seen, 1);
+
+	kms_call_abandon(queued);
+	assert_false(out_queued.done);
+	assert_int_equal(stats(x).rate_waiting, 0);
+	assert_int_equal(stats(x).in_flight, 0);
+	fixture_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -955,6 +1082,8 @@ int main(void)
 		cmocka_unit_test(test_expired_token),
 		cmocka_unit_test(test_abandon),
 		cmocka_unit_test(test_queue_full_and_prewarm),
+		cmocka_unit_test(test_pools),
+		cmocka_unit_test(test_rate_limit),
 	};
 
 	log_set_max_level(LOG_WARNING);

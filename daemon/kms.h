@@ -5,13 +5,20 @@
  * The KMS client: awsJson1_1 calls (CancelKeyDeletion, DescribeKey,
  * EnableKey) signed with SigV4 and sent over kept-alive HTTPS pools, one per
  * endpoint and account, with the standard retry mode's backoff and clock-skew
- * correction.  One client per daemon; it owns its TLS context, pools and
- * signing-key cache.
+ * correction.  One client per daemon; it owns its pools, signing-key cache
+ * and (unless a transport is given) its TLS context.
+ *
+ * kms.c runs the calls (attempts, deadline, rate limit, retries); beside it
+ * kms-pools.c keeps the pools and their retry quotas, kms-retry.c the retry
+ * and clock-skew arithmetic and the real clocks, kms-wire.c the request body,
+ * signature and headers and the answer's body, kms-https.c the default
+ * transport (kms-transport.h: the vtable and clock hook tests inject).
  */
 #include <stdbool.h>
 #include <sys/types.h>
 
 #include "https-pool.h"
+#include "kms-transport.h"
 #include "kmscancel.h"
 
 struct event_base;
@@ -70,6 +77,12 @@ struct kms_client_options {
 	double rates[_KMS_OP_MAX]; /* requests per second; 0: the AWS default */
 	unsigned max_queued;       /* per caller and bucket; 0: the default */
 	unsigned max_pools;        /* pools kept at once; 0: KMS_DEFAULT_MAX_POOLS */
+	/* Borrowed, must outlive the client: where requests go.  NULL: the
+	 * HTTPS pools (kms-https.h), made from ca_bundle, pool, connect_to and
+	 * getenv above and owned by the client.  Unit tests inject a fake. */
+	const struct kms_transport *transport;
+	/* Copied: the clocks and jitter the client reads; NULL: kms_clock_real. */
+	const struct kms_clock *clock;
 };
 
 struct kms_client;

@@ -24,7 +24,10 @@
 #       DESTDIR/usr) laid over it; CT_USR_WRITABLE=yes makes that overlay
 #       writable (changes go to $CT_DIR/usr-upper, e.g. for dpkg -i).
 #       Options given are passed to systemd-nspawn (--bind-ro=DIR to share a
-#       build tree, say).  The network is private: loopback only.  Sets
+#       build tree, say).  The network is private: loopback only.  The
+#       cgroup tree is pure cgroup2 and nspawn's seccomp filter lets bpf()
+#       and mlock() through, so IPAddressDeny=, DevicePolicy= and a locked
+#       memory area behave as on a host.  Sets
 #       CT_NAME, CT_NSPAWN_PID, CT_LEADER (the container's PID 1 seen from
 #       the host).  Returns 1 with CT_SKIP_REASON set if the container did
 #       not boot; its console output is in $CT_DIR/console.log.
@@ -94,6 +97,7 @@ ct_prepare() {
 	chmod 0640 "$CT_ROOT/etc/shadow" "$CT_ROOT/etc/gshadow"
 	printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files\n' >"$CT_ROOT/etc/nsswitch.conf"
 	printf '127.0.0.1 localhost\n::1 localhost\n' >"$CT_ROOT/etc/hosts"
+	echo kmsct >"$CT_ROOT/etc/hostname"
 	# useradd/groupadd read these; the host's match the host's /usr.
 	[ -f /etc/login.defs ] && cp /etc/login.defs "$CT_ROOT/etc/"
 	# Without a machine-id systemd takes the boot for a first boot:
@@ -131,11 +135,11 @@ ct_boot() {
 	local usr_opt deadline state
 	[ -n "$CT_ROOT" ] || { CT_SKIP_REASON="ct_prepare was not called"; return 1; }
 	CT_NAME="kmsct-$$-$RANDOM"
-	if [ "$(findmnt -n -o FSTYPE /run/systemd/nspawn 2>/dev/null)" != tmpfs ]; then
-		mkdir -p /run/systemd/nspawn && mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn || {
-			CT_SKIP_REASON="cannot mount a tmpfs on /run/systemd/nspawn"
-			return 1
-		}
+	mkdir -p /run/systemd/nspawn
+	if [ "$(stat -f -c %T /run/systemd/nspawn)" != tmpfs ] &&
+		! mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn; then
+		CT_SKIP_REASON="cannot mount a tmpfs on /run/systemd/nspawn"
+		return 1
 	fi
 	if [ "${CT_USR_WRITABLE:-no}" = yes ]; then
 		mkdir -p "$CT_DIR/usr-upper"

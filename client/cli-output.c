@@ -460,7 +460,7 @@ static void print_fields(struct json_object *o, const char *prefix, const char *
 		if (json_object_is_type(v, json_type_object))
 			print_fields(v, name, NULL);
 		else
-			printf("%-14s%s\n", name,
+			printf("%-13s %s\n", name,
 			       json_object_is_type(v, json_type_string)
 				   ? json_object_get_string(v)
 				   : json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
@@ -531,6 +531,8 @@ static void print_kms(struct json_object *kms)
 	printf("%-14s%lld open (%lld idle), %lld opened, %lld reused; TLS %lld handshakes, %lld resumed\n", "Connections:",
 	       status_int(kms, "connectionsOpen"), status_int(kms, "connectionsIdle"), status_int(kms, "connectionsOpened"),
 	       status_int(kms, "connectionsReused"), status_int(kms, "tlsHandshakes"), status_int(kms, "tlsResumed"));
+	printf("%-14s%lld at most, %lld evicted, %lld refused\n", "Pools:", status_int(kms, "maxPools"),
+	       status_int(kms, "poolsEvicted"), status_int(kms, "poolsRefused"));
 	if (json_object_object_get_ex(kms, "pools", &pools) && json_object_is_type(pools, json_type_array))
 		for (size_t i = 0; i < json_object_array_length(pools); i++) {
 			struct json_object *p = json_object_array_get_idx(pools, i);
@@ -542,6 +544,21 @@ static void print_kms(struct json_object *kms)
 			       status_str(p, "account") ? ", account " : "",
 			       status_str(p, "account") ? status_str(p, "account") : "");
 		}
+	if (status_int(kms, "poolsOmitted"))
+		printf("%-14s%lld more not listed\n", "Endpoint:", status_int(kms, "poolsOmitted"));
+}
+
+/* The server's limits and descriptor budget (GetStatus maxConnections…,
+ * fileDescriptors…), absent fields as 0. */
+static void print_limits(struct json_object *o)
+{
+	printf("%-14s%lld connections, %lld per user; idle ones closed after %lld ms (%lld so far)\n",
+	       "Limits:", status_int(o, "maxConnections"), status_int(o, "maxConnectionsPerUser"),
+	       status_int(o, "idleConnectionTimeoutMs"), status_int(o, "connectionsIdleClosed"));
+	printf("%-14s%lld open of %lld, %lld reserved for KMS and credentials; %lld clients refused for want of "
+	       "them\n",
+	       "Descriptors:", status_int(o, "fileDescriptors"), status_int(o, "fileDescriptorLimit"),
+	       status_int(o, "fileDescriptorsReserved"), status_int(o, "connectionsRejectedForDescriptors"));
 }
 
 /* "imds (access key ...ABCD), valid, expire …, next refresh …", then why
@@ -599,14 +616,18 @@ static void print_status(struct json_object *o)
 	static const char *const known[] = {
 		"version", "uptimeSec", "state", "configFile", "socketActivated", "region", "account",
 		"credentialSource", "credentialExpiration", "credentialState", "credentialAccessKeyIdSuffix",
-		"credentialNextRefresh", "credentialError", "credentialFetches", "credentialFetchFailures", "connections", "connectionsTotal", "connectionsRejected",
-		"calls", "callsInFlight", "callsSucceeded", "callsFailed", "errors", "reloads", "reloadsFailed", "kms",
-		"accounts", "accountState", "accountError", NULL,
+		"credentialNextRefresh", "credentialError", "credentialFetches", "credentialFetchFailures",
+		"connections", "connectionsTotal", "connectionsRejected", "calls", "callsInFlight", "callsHeldBack",
+		"callsSucceeded", "callsFailed", "errors", "reloads", "reloadsFailed", "kms", "accounts",
+		"accountState", "accountError", "maxConnections", "maxConnectionsPerUser", "connectionsIdleClosed",
+		"idleConnectionTimeoutMs", "fileDescriptors", "fileDescriptorLimit", "fileDescriptorsReserved",
+		"connectionsRejectedForDescriptors", NULL,
 	};
 	static const char *const known_kms[] = {
 		"requests", "retries", "callsInFlight", "endpoints", "connectionsOpened", "connectionsOpen",
 		"connectionsIdle", "connectionsReused", "tlsHandshakes", "tlsResumed", "clockOffsetSec", "pools",
-		"throttled", "retryQuotaExhausted", "rateLimited", "rateLimitWaiting", "rateLimitRejected", NULL,
+		"throttled", "retryQuotaExhausted", "rateLimited", "rateLimitWaiting", "rateLimitRejected",
+		"maxPools", "poolsEvicted", "poolsRefused", "poolsOmitted", NULL,
 	};
 	struct json_object *v;
 	bool activated = json_object_object_get_ex(o, "socketActivated", &v) && json_object_get_boolean(v);
@@ -624,8 +645,11 @@ static void print_status(struct json_object *o)
 		print_accounts(v);
 	printf("%-14s%lld open, %lld since start, %lld rejected\n", "Clients:", status_int(o, "connections"),
 	       status_int(o, "connectionsTotal"), status_int(o, "connectionsRejected"));
-	printf("%-14s%lld received, %lld in flight; %lld succeeded, %lld failed\n", "Calls:", status_int(o, "calls"),
-	       status_int(o, "callsInFlight"), status_int(o, "callsSucceeded"), status_int(o, "callsFailed"));
+	printf("%-14s%lld received, %lld in flight; %lld succeeded, %lld failed; held back %lld times at the "
+	       "per-user limit\n",
+	       "Calls:", status_int(o, "calls"), status_int(o, "callsInFlight"), status_int(o, "callsSucceeded"),
+	       status_int(o, "callsFailed"), status_int(o, "callsHeldBack"));
+	print_limits(o);
 	if (json_object_object_get_ex(o, "errors", &v))
 		print_errors(v);
 	if (status_int(o, "reloads") || status_int(o, "reloadsFailed"))

@@ -62,14 +62,44 @@ static int activation_fd(void)
 #define SECURE_HEAP_SIZE (256 * 1024)
 #define SECURE_HEAP_MIN_ALLOC 32
 
+/* What an errno from mlock() means for the secure heap, in terms an
+ * administrator can act on; NULL when strerror() says it all. */
+static const char *mlock_errno_meaning(int e)
+{
+	switch (e) {
+	case EPERM:
+		return "RLIMIT_MEMLOCK is 0, or a seccomp filter refuses mlock";
+	case ENOMEM:
+		return "more than RLIMIT_MEMLOCK allows: LimitMEMLOCK=, ulimit -l";
+	case EAGAIN:
+		return "the kernel could not lock the pages";
+	case ENOSYS:
+		return "this kernel has no mlock";
+	default:
+		return NULL;
+	}
+}
+
 static void secure_heap_setup(void)
 {
-	/* 2 when RLIMIT_MEMLOCK is too small: the heap is there but not
-	 * locked; 0 when it cannot be made at all, and secrets then live in
-	 * the ordinary heap.  Wiped when dropped either way: not fatal. */
-	if (CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN_ALLOC) != 1)
-		log_notice("cannot lock a %d KiB secure heap (RLIMIT_MEMLOCK?): secrets may be swapped",
-			   SECURE_HEAP_SIZE / 1024);
+	int r, e;
+
+	/* 2 when the heap is there but not locked (mlock2() or mlock() failed,
+	 * or madvise(MADV_DONTDUMP): errno is the failed call's); 0 when it
+	 * cannot be made at all, and secrets then live in the ordinary heap.
+	 * Wiped when dropped either way: not fatal. */
+	errno = 0;
+	r = CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN_ALLOC);
+	e = errno;
+	if (r == 1)
+		return;
+	if (e == 0)
+		log_notice("cannot %s a %d KiB secure heap (no reason given): secrets may be swapped",
+			   r == 2 ? "lock" : "make", SECURE_HEAP_SIZE / 1024);
+	else
+		log_notice("cannot %s a %d KiB secure heap: %s (%s%s%s): secrets may be swapped",
+			   r == 2 ? "lock" : "make", SECURE_HEAP_SIZE / 1024, strerror(e), strerrorname_np(e),
+			   mlock_errno_meaning(e) ? ": " : "", mlock_errno_meaning(e) ? mlock_errno_meaning(e) : "");
 }
 
 /* libevent's buffers carry what goes over the wire: requests with session

@@ -108,6 +108,14 @@ static int apply_group(int pfd, const char *path, const char *group)
 	}
 	if (fchownat(pfd, "", (uid_t)-1, gid, AT_EMPTY_PATH) < 0) {
 		r = -errno;
+		/* Not in the group, or chown() refused by a seccomp filter:
+		 * keep the narrower group, as for a missing one. */
+		if (r == -EPERM) {
+			log_warning("%s keeps the daemon's group: cannot give it group '%s' (not a member, "
+				    "or chown filtered)",
+				    path, group);
+			return 0;
+		}
 		log_error("chown(%s, group %s): %s", path, group, strerror(-r));
 		return r;
 	}

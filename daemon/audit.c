@@ -13,6 +13,7 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "varlink-service.h"
 
 #define AUDIT_FIELDS_MAX 16
@@ -460,11 +461,10 @@ static bool left_out(const struct audit_record *r, time_t now)
 
 bool audit_log(const struct audit_record *r)
 {
-	struct timespec now;
+	time_t now = (time_t)monotime_sec();
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	flush_windows(now.tv_sec, false);
-	if (left_out(r, now.tv_sec))
+	flush_windows(now, false);
+	if (left_out(r, now))
 		return false;
 	write_record(r);
 	return true;
@@ -472,10 +472,7 @@ bool audit_log(const struct audit_record *r)
 
 void audit_flush(bool all)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	flush_windows(now.tv_sec, all);
+	flush_windows((time_t)monotime_sec(), all);
 }
 
 static void write_record(const struct audit_record *r)

@@ -3,6 +3,7 @@
 
 #include "creds.h"
 
+#include "errorf.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -72,11 +73,8 @@ static int env_resolve(const struct creds_context *ctx, struct aws_credentials *
 	if (!token)
 		token = env(ctx, "AWS_SECURITY_TOKEN");
 	bad = creds_check_fields(akid, secret, token, account);
-	if (bad) {
-		if (asprintf(ret_error, "malformed %s", bad) < 0)
-			*ret_error = NULL;
-		return -EINVAL;
-	}
+	if (bad)
+		return errorf(ret_error, -EINVAL, "malformed %s", bad);
 	r = env_expiration(ctx, &expiration, ret_error);
 	if (r < 0)
 		return r;

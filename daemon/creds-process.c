@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "creds-net.h"
+#include "errorf.h"
 #include "log.h"
 #include "wipe.h"
 #include "secret-json.h"
@@ -576,11 +577,8 @@ static int process_start(const struct creds_context *ctx, creds_fetch_done_fn do
 	char **argv = NULL, **envp = NULL;
 	int r;
 
-	if (!cmd) {
-		if (asprintf(ret_error, "profile '%s' has no credential_process", ctx->settings->profile) < 0)
-			*ret_error = NULL;
-		return -ENOENT;
-	}
+	if (!cmd)
+		return errorf(ret_error, -ENOENT, "profile '%s' has no credential_process", ctx->settings->profile);
 	r = creds_process_split(cmd, &argv);
 	if (r < 0) {
 		if (r == -EINVAL && asprintf(ret_error,

@@ -4,6 +4,7 @@
 #include "dns-cache.h"
 
 #include "log.h"
+#include "monotime.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -97,10 +98,7 @@ struct dns_cache {
 
 static time_t now_sec(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t)monotime_sec();
 }
 
 /* An IP literal ("192.0.2.1", "::1", "[::1]") as a sockaddr with port. */

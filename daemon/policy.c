@@ -15,6 +15,7 @@
 
 #include "endpoint.h"
 #include "keyid.h"
+#include "monotime.h"
 
 /* Bounds on what a config file can make us hold. */
 #define POLICY_MAX_RULES 4096
@@ -695,32 +696,24 @@ int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n)
 struct groups_entry {
 	uid_t uid;
 	gid_t gid;
-	unsigned long long expires_ms;
+	uint64_t expires_ms;
 	gid_t *groups;
 	size_t n_groups;
 };
 
 struct policy_groups_cache {
-	unsigned long long (*now_ms)(void);
+	uint64_t (*now_ms)(void);
 	struct groups_entry entries[POLICY_GROUPS_CACHE_MAX];
 	size_t n_entries;
 	unsigned long lookups, hits;
 };
 
-static unsigned long long monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000ULL + (unsigned long long)ts.tv_nsec / 1000000ULL;
-}
-
-struct policy_groups_cache *policy_groups_cache_new(unsigned long long (*now_ms)(void))
+struct policy_groups_cache *policy_groups_cache_new(uint64_t (*now_ms)(void))
 {
 	struct policy_groups_cache *c = calloc(1, sizeof(*c));
 
 	if (c)
-		c->now_ms = now_ms ? now_ms : monotonic_ms;
+		c->now_ms = now_ms ? now_ms : monotime_msec;
 	return c;
 }
 
@@ -762,7 +755,7 @@ static struct groups_entry *groups_slot(struct policy_groups_cache *c)
 int policy_groups_cache_get(struct policy_groups_cache *c, uid_t uid, gid_t gid, const gid_t **ret,
 			    size_t *ret_n)
 {
-	unsigned long long now = c->now_ms();
+	uint64_t now = c->now_ms();
 	struct groups_entry *e = NULL;
 	gid_t *groups;
 	size_t n;

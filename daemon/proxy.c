@@ -3,6 +3,7 @@
 
 #include "proxy.h"
 
+#include "errorf.h"
 #include "url.h"
 #include "wipe.h"
 
@@ -99,11 +100,9 @@ int proxy_config_from_env(proxy_getenv_fn getenv_fn, struct proxy_config **ret, 
 		return 0;
 	/* A bare "host:port" means http://host:port, as curl and botocore take it. */
 	if (strstr(v, "://")) {
-		if (strncasecmp(v, "http://", 7) != 0) {
-			if (asprintf(ret_error, "https_proxy: only http:// proxies are supported (CONNECT tunnels)") < 0)
-				*ret_error = NULL;
-			return -EINVAL;
-		}
+		if (strncasecmp(v, "http://", 7) != 0)
+			return errorf(ret_error, -EINVAL,
+				      "https_proxy: only http:// proxies are supported (CONNECT tunnels)");
 		rest = v + 7;
 	} else {
 		rest = v;
@@ -122,9 +121,7 @@ int proxy_config_from_env(proxy_getenv_fn getenv_fn, struct proxy_config **ret, 
 	if (r < 0 || strcmp(u.path, "/") != 0) {
 		if (r >= 0)
 			url_done(&u);
-		if (asprintf(ret_error, "https_proxy: cannot use proxy address '%s'", hostpart) < 0)
-			*ret_error = NULL;
-		return -EINVAL;
+		return errorf(ret_error, -EINVAL, "https_proxy: cannot use proxy address '%s'", hostpart);
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {

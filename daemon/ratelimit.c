@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "monotime.h"
 
 struct ratelimit_wait {
 	struct rl_flow *flow;
@@ -63,10 +64,7 @@ struct ratelimit {
 
 static int64_t now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)monotime_usec();
 }
 
 struct ratelimit *ratelimit_new(struct event_base *base, unsigned max_queued)

@@ -14,6 +14,7 @@
 #include "aws-ini.h"
 #include "creds-net.h"
 #include "creds.h"
+#include "errorf.h"
 #include "log.h"
 #include "monotime.h"
 #include "timeutil.h"
@@ -319,10 +320,8 @@ static bool install(struct creds_cache *c, struct aws_credentials *cr, time_t no
 		}
 		if (usable_until <= now) {
 			format_time(cr->expiration, exp, sizeof(exp));
-			if (asprintf(ret_error,
-				     "the credentials from %s are already expired or about to (Expiration %s)",
-				     cr->source, exp) < 0)
-				*ret_error = NULL;
+			errorf(ret_error, 0, "the credentials from %s are already expired or about to (Expiration %s)",
+			       cr->source, exp);
 			return false;
 		}
 	}

@@ -558,8 +558,7 @@ static int spawn(struct process_fetch *f, char **argv, char **envp, char **ret_e
 	f->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	return 0;
 fail:
-	if (asprintf(ret_error, "cannot start %s: %s", argv[0], strerror(errno)) < 0)
-		*ret_error = NULL;
+	errorf(ret_error, -EIO, "cannot start %s: %s", argv[0], strerror(errno));
 	for (int i = 0; i < 2; i++) {
 		close_fd(&out[i]);
 		close_fd(&err[i]);
@@ -581,17 +580,16 @@ static int process_start(const struct creds_context *ctx, creds_fetch_done_fn do
 		return errorf(ret_error, -ENOENT, "profile '%s' has no credential_process", ctx->settings->profile);
 	r = creds_process_split(cmd, &argv);
 	if (r < 0) {
-		if (r == -EINVAL && asprintf(ret_error,
-					     "profile '%s': credential_process is not a command line "
-					     "(unbalanced quotes, or empty, or too long)",
-					     ctx->settings->profile) < 0)
-			*ret_error = NULL;
+		if (r == -EINVAL)
+			errorf(
+			    ret_error, r,
+			    "profile '%s': credential_process is not a command line (unbalanced quotes, or empty, or "
+			    "too long)",
+			    ctx->settings->profile);
 		return r;
 	}
 	if (!ctx->net) {
-		r = -EINPROGRESS;
-		if (asprintf(ret_error, "would run %s", argv[0]) < 0)
-			*ret_error = NULL;
+		r = errorf(ret_error, -EINPROGRESS, "would run %s", argv[0]);
 		goto out;
 	}
 	base = creds_net_base(ctx->net);

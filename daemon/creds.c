@@ -519,7 +519,7 @@ int creds_from_json(struct json_object *o, const char *token_member, const char 
 	if (bad)
 		return errorf(ret_error, -EINVAL, "malformed %s in the answer", bad);
 	r = aws_credentials_new(akid, secret, token, expiration, source, account, ret);
-	if (r < 0 && asprintf(ret_error, "%s", strerror(-r)) < 0)
-		*ret_error = NULL;
+	if (r < 0)
+		errorf(ret_error, r, "%s", strerror(-r));
 	return r;
 }

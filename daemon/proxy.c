@@ -133,10 +133,8 @@ int proxy_config_from_env(proxy_getenv_fn getenv_fn, struct proxy_config **ret, 
 	p->port = u.port;
 	url_done(&u);
 	r = 0;
-	if (at && (r = basic_auth(rest, (size_t)(at - rest), &p->authorization)) < 0 && r == -EINVAL) {
-		if (asprintf(ret_error, "https_proxy: bad user name or password encoding") < 0)
-			*ret_error = NULL;
-	}
+	if (at && (r = basic_auth(rest, (size_t)(at - rest), &p->authorization)) < 0 && r == -EINVAL)
+		errorf(ret_error, r, "https_proxy: bad user name or password encoding");
 	if (r >= 0 && no && !(p->no_proxy = strdup(no)))
 		r = -ENOMEM;
 	if (r < 0) {

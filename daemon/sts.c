@@ -206,9 +206,8 @@ int sts_parse_credentials(const char *action, const char *source, const char *xm
 		if (r == 0 && !*v[i])
 			r = -ENODATA; /* temporary credentials: all four or none */
 		if (r < 0) {
-			if (asprintf(ret_error, "the answer has %s %s%s", r == -ENODATA ? "an empty" : "no", names[i],
-				     r == -ENOENT || r == -ENODATA ? "" : " (malformed XML)") < 0)
-				*ret_error = NULL;
+			errorf(ret_error, r, "the answer has %s %s%s", r == -ENODATA ? "an empty" : "no", names[i],
+			       r == -ENOENT || r == -ENODATA ? "" : " (malformed XML)");
 			r = r == -ENOMEM ? r : -EINVAL;
 			goto out;
 		}

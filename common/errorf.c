@@ -3,10 +3,12 @@
 
 #include "errorf.h"
 
+#include <assert.h>
 #include <stdio.h>
 
 int verrorf(char **ret_error, int r, const char *fmt, va_list ap)
 {
+	assert(fmt);
 	if (ret_error && vasprintf(ret_error, fmt, ap) < 0)
 		*ret_error = NULL;
 	return r;

@@ -3,6 +3,7 @@
 
 #include "creds-cache.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <openssl/rand.h>
@@ -494,6 +495,7 @@ int creds_cache_new(const struct creds_cache_options *o, struct creds_cache **re
 	struct creds_cache *c = calloc(1, sizeof(*c));
 	int r;
 
+	assert(o && ret);
 	if (!c)
 		return -ENOMEM;
 	c->waiters_tail = &c->waiters;
@@ -614,6 +616,7 @@ int creds_cache_reload(struct creds_cache *c, const struct creds_cache_options *
 {
 	int r;
 
+	assert(c);
 	if (o) {
 		struct creds_net *net = NULL;
 

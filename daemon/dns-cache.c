@@ -7,6 +7,7 @@
 #include "monotime.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -293,6 +294,7 @@ int dns_cache_lookup(struct dns_cache *c, const char *host, uint16_t port, struc
 {
 	struct entry *e;
 
+	assert(c && host && ret && ret_len);
 	for (unsigned i = 0; i < c->n_overrides; i++)
 		if (c->overrides[i].port == port && override_matches(c->overrides[i].host, host)) {
 			*ret = c->overrides[i].addr;
@@ -491,6 +493,7 @@ struct dns_cache_query *dns_cache_query(struct dns_cache *c, const char *host, u
 	struct dns_cache_query *q = calloc(1, sizeof(*q));
 	struct entry *e;
 
+	assert(c && host && done);
 	if (!q)
 		return NULL;
 	q->cache = c;

@@ -26,6 +26,7 @@ int ini_lexer_error(struct ini_lexer *lx, int r, const char *fmt, ...)
 	char *msg = NULL;
 	va_list ap;
 
+	assert(lx && fmt);
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
@@ -74,9 +75,11 @@ static int lex_header(struct ini_lexer *lx, char *s, struct ini_line *ret)
 
 int ini_lexer_next(struct ini_lexer *lx, struct ini_line *ret)
 {
-	const struct ini_dialect *d = lx->dialect;
+	const struct ini_dialect *d;
 	char *raw, *s;
 
+	assert(lx && ret);
+	d = lx->dialect;
 	while ((raw = textfile_next_line(&lx->cursor))) {
 		lx->line++;
 		if (is_blank_line(raw))
@@ -111,6 +114,7 @@ int ini_lexer_split(struct ini_lexer *lx, struct ini_line *l, char **ret_key, ch
 {
 	char *eq;
 
+	assert(lx && l && ret_key && ret_value);
 	assert(l->kind == INI_ASSIGNMENT);
 	if (lx->dialect->inline_comments)
 		cut_value_comment(l->text);

@@ -3,6 +3,7 @@
 
 #include "policy.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <grp.h>
@@ -340,6 +341,7 @@ int policy_add_rule(struct policy *p, bool deny, const char *text, const char *o
 	char *error = NULL, *warning = NULL;
 	int rc;
 
+	assert(p && text && origin && ret_warning);
 	*ret_warning = NULL;
 	if (p->n_rules >= POLICY_MAX_RULES)
 		return errorf(ret_error, -EINVAL, "%s: more than %d rules", origin, POLICY_MAX_RULES);
@@ -529,6 +531,7 @@ enum policy_verdict policy_decide(const struct policy *p, const struct policy_su
 	char buf[256];
 	const char *arn = NULL;
 
+	assert(p && s);
 	if (s->uid == 0 && (p->allow_root || ops == POLICY_OP_STATUS)) {
 		if (ret_rule)
 			*ret_rule = "root";
@@ -585,6 +588,7 @@ int policy_describe_rule(const struct policy *p, size_t i, char **ret)
 	const struct rule *r;
 	char who[64], opsbuf[48];
 
+	assert(p && ret);
 	if (i >= p->n_rules)
 		return -EINVAL;
 	r = &p->rules[i];

@@ -3,6 +3,7 @@
 
 #include "ratelimit.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdlib.h>
@@ -341,6 +342,7 @@ int ratelimit_acquire(struct ratelimit *rl, const char *key, double rate, uid_t 
 	struct rl_flow *f;
 	struct ratelimit_wait *w;
 
+	assert(rl && key && fn);
 	if (!(rate > 0))
 		return -EINVAL;
 	b = bucket_get(rl, key, rate);

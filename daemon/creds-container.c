@@ -17,6 +17,7 @@
 #include "errorf.h"
 #include "secret-json.h"
 #include "log.h"
+#include "monotime.h"
 #include "textfile.h"
 #include "url.h"
 
@@ -152,8 +153,7 @@ static void container_http_done(const struct https_outcome *o, const struct http
 	f->http = NULL;
 	if (o->error != HTTPS_OK || resp->status >= 500) {
 		if (f->attempt < f->attempts) {
-			struct timeval tv = {CREDS_CONTAINER_RETRY_DELAY_MS / 1000,
-					     (CREDS_CONTAINER_RETRY_DELAY_MS % 1000) * 1000};
+			struct timeval tv = timeval_from_msec(CREDS_CONTAINER_RETRY_DELAY_MS);
 
 			evtimer_add(f->pause, &tv);
 			return;

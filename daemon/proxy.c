@@ -4,6 +4,7 @@
 #include "proxy.h"
 
 #include "errorf.h"
+#include "hex.h"
 #include "url.h"
 #include "wipe.h"
 
@@ -28,14 +29,6 @@ static const char *env_first(proxy_getenv_fn getenv_fn, const char *lower, const
 	return v && *v ? v : NULL;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decodes s[0..n) into buf (NUL-terminated).  -EINVAL on a bad escape. */
 static int percent_decode(const char *s, size_t n, char *buf, size_t size, size_t *ret_len)
 {
@@ -45,7 +38,7 @@ static int percent_decode(const char *s, size_t n, char *buf, size_t size, size_
 		int c = (unsigned char)s[i];
 		if (c == '%') {
 			int h, l;
-			if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 || (l = hexval(s[i + 2])) < 0)
+			if (i + 2 >= n || (h = hex_value(s[i + 1])) < 0 || (l = hex_value(s[i + 2])) < 0)
 				return -EINVAL;
 			c = h * 16 + l;
 			i += 2;

@@ -49,6 +49,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "monotime.h"
 #include "sigv4.h"
 
 /* Limits on what a client (the daemon under test, or a test script) controls. */
@@ -937,7 +938,7 @@ static void raw_tick_cb(evutil_socket_t fd, short what, void *arg);
 
 static void raw_arm(struct call *c, long ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = timeval_from_msec(ms);
 
 	if (!c->timer)
 		c->timer = evtimer_new(c->f->base, raw_tick_cb, c);
@@ -1120,7 +1121,7 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* Logs the call and sends its reply now or, with a delay fault, later. */
 static void call_finish(struct call *c)
 {
-	struct timeval tv = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000};
+	struct timeval tv = timeval_from_msec(c->delay_ms);
 
 	call_log(c);
 	if (c->delay_ms > 0) {
@@ -1828,10 +1829,7 @@ static int check_http(struct call *c)
 
 static int64_t monotonic_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)monotime_usec();
 }
 
 /* True if the operation's quota (POST /quota) has no token for this call. */
@@ -2056,7 +2054,7 @@ static void sts_reply_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void sts_answer(struct fake *f, struct evhttp_request *req, int status, char *body, bool drop, long delay_ms)
 {
 	struct sts_reply *r;
-	struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+	struct timeval tv = timeval_from_msec(delay_ms);
 
 	if (delay_ms > 0 && (r = calloc(1, sizeof(*r)))) {
 		*r = (struct sts_reply){.f = f, .req = req, .status = status, .body = body, .drop = drop};

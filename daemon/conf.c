@@ -496,11 +496,13 @@ int config_parse_into(struct daemon_config *c, const char *text, const char *fil
 {
 	struct parser p = {.c = c, .account = -1};
 	struct ini_line l;
+	size_t len;
 	char *buf;
 	int r;
 
 	assert(c && text && filename);
-	buf = strdup(text);
+	len = strlen(text);
+	buf = strndup(text, len);
 	if (!buf)
 		return -ENOMEM;
 	ini_lexer_init(&p.lx, &conf_dialect, buf, filename);
@@ -510,7 +512,7 @@ int config_parse_into(struct daemon_config *c, const char *text, const char *fil
 			break;
 	}
 	ini_lexer_take_error(&p.lx, r < 0 ? ret_error : NULL);
-	free(buf);
+	textfile_free(buf, len); /* ExternalId= values are secrets of sorts */
 	return r;
 }
 

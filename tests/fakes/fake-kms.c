@@ -51,6 +51,7 @@
 
 #include "monotime.h"
 #include "sigv4.h"
+#include "timeutil.h"
 
 /* Limits on what a client (the daemon under test, or a test script) controls. */
 #define MAX_BODY_SIZE     (64 * 1024) /* KMS request bodies are tiny; evhttp answers 413 beyond */
@@ -2139,7 +2140,6 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 	const char *name = role ? role_arn_parse(role, account) : NULL;
 	long seconds = 3600;
 	struct principal *n;
-	struct tm tm;
 	time_t expires;
 
 	*code = "ValidationError";
@@ -2190,8 +2190,8 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 	n->creds.session_token = strdup(token);
 	n->role_arn = strdup(role);
 	f->n_principals++;
-	gmtime_r(&expires, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (timeutil_format_iso8601(expires, when, sizeof(when)) < 0)
+		snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
 	make_uuid(id);
 	if (asprintf(ret_xml,
 		     "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"

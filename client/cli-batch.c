@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "keyid.h"
+#include "monotime.h"
 
 /* Redraw the progress line at most this often. */
 #define PROGRESS_INTERVAL_MS 100U
@@ -59,14 +60,6 @@ struct batch {
 };
 
 /* --- progress ------------------------------------------------------------------------------- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000U + (uint64_t)ts.tv_nsec / 1000000U;
-}
 
 static void progress_clear(struct batch *b)
 {
@@ -103,7 +96,7 @@ static void progress_draw(struct batch *b)
 
 	if (!b->progress || b->next_output >= b->n)
 		return;
-	now = now_ms();
+	now = monotime_msec();
 	if (b->progress_last && now - b->progress_last < PROGRESS_INTERVAL_MS)
 		return;
 	fflush(stdout);
@@ -261,7 +254,7 @@ int batch_run(const struct cli *cli, enum cli_op op, const struct key_list *keys
 	for (size_t i = 0; i < keys->n; i++)
 		b.items[i] = (struct item){.key = keys->keys[i], .batch = &b};
 	b.progress = keys->n > 1 && !cli->quiet && isatty(STDERR_FILENO);
-	b.started = now_ms();
+	b.started = monotime_msec();
 
 	batch_loop(&b);
 	if (b.unreachable)

@@ -45,6 +45,7 @@
 #include <json-c/json.h>
 
 #include "error-names.h"
+#include "monotime.h"
 #include "varlink.h"
 
 #ifndef KMSCANCEL_DEFAULT_SOCKET
@@ -384,14 +385,6 @@ static void call_set_reply(kmscancel_call *c, struct varlink_reply *reply)
 static const char *errno_text(int err, char buf[static ERRNO_TEXT_MAX])
 {
 	return strerror_r(err, buf, ERRNO_TEXT_MAX);
-}
-
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000U;
 }
 
 static void call_free(kmscancel_call *c)
@@ -792,7 +785,7 @@ static void expire_calls(kmscancel *h)
 		if (!call_is_waiting(c) || c->deadline == 0)
 			continue;
 		if (now == 0)
-			now = now_usec();
+			now = monotime_usec();
 		if (now >= c->deadline && call_is_waiting(c)) {
 			result_set_local(c->result, KMSCANCEL_E_TIMEOUT, "no answer from kmscanceld within %u ms",
 					 c->timeout_ms);
@@ -828,7 +821,7 @@ KMSCANCEL_API int kmscancel_get_timeout(const kmscancel *h)
 			first = c->deadline;
 	if (first == 0)
 		return -1;
-	now = now_usec();
+	now = monotime_usec();
 	if (first <= now)
 		return 0;
 	/* Round up, so that poll() does not wake a hair early and spin. */
@@ -911,7 +904,7 @@ static kmscancel_error call_queue(kmscancel *h, enum call_kind kind, struct json
 	c->callback = callback;
 	c->userdata = userdata;
 	c->timeout_ms = timeout_ms;
-	c->deadline = timeout_ms ? now_usec() + timeout_ms * USEC_PER_MSEC : 0;
+	c->deadline = timeout_ms ? monotime_usec() + timeout_ms * USEC_PER_MSEC : 0;
 	h->n_pending++;
 
 	/* Connect lazily; a failure is this call's outcome, reported through

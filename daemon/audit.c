@@ -3,6 +3,7 @@
 
 #include "audit.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "varlink-service.h"
 
 #define AUDIT_FIELDS_MAX 16
@@ -280,6 +282,7 @@ void audit_format_text(const struct audit_record *r, char *buf, size_t size)
 	struct fields fs;
 	struct line l;
 
+	assert(r && buf);
 	if (size == 0)
 		return;
 	l = line_init(buf, size);
@@ -306,9 +309,11 @@ static void caller_text(const struct peer *p, char *buf, size_t size)
 
 void audit_format_message(const struct audit_record *r, char *buf, size_t size)
 {
-	const struct peer *p = r->caller;
+	const struct peer *p;
 	char caller[96], key[512] = "?";
 
+	assert(r && buf);
+	p = r->caller;
 	caller_text(p, caller, sizeof(caller));
 	if (r->key) {
 		struct line l = line_init(key, sizeof(key));
@@ -460,11 +465,11 @@ static bool left_out(const struct audit_record *r, time_t now)
 
 bool audit_log(const struct audit_record *r)
 {
-	struct timespec now;
+	time_t now = (time_t)monotime_sec();
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	flush_windows(now.tv_sec, false);
-	if (left_out(r, now.tv_sec))
+	assert(r);
+	flush_windows(now, false);
+	if (left_out(r, now))
 		return false;
 	write_record(r);
 	return true;
@@ -472,10 +477,7 @@ bool audit_log(const struct audit_record *r)
 
 void audit_flush(bool all)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	flush_windows(now.tv_sec, all);
+	flush_windows((time_t)monotime_sec(), all);
 }
 
 static void write_record(const struct audit_record *r)

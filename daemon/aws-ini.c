@@ -3,8 +3,11 @@
 
 #include "aws-ini.h"
 
+#include "errorf.h"
+#include "ini-lexer.h"
 #include "textfile.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -269,8 +272,7 @@ const struct aws_ini_property *aws_ini_property_at(const struct aws_ini *ini, en
 struct parser {
 	struct aws_ini *ini; /* a fresh set, merged into the caller's at the end */
 	enum aws_ini_file_kind kind;
-	const char *file; /* owned by ini->files */
-	unsigned line;
+	struct ini_lexer lx;      /* its file is owned by ini->files */
 	bool have_section;        /* a header was seen, even one being ignored */
 	ssize_t section;          /* index into ini->sections, -1 while ignoring */
 	bool have_property;       /* a key line was seen in this section */
@@ -278,30 +280,19 @@ struct parser {
 	bool sub_mode;            /* the key's value was empty: indented lines are sub-properties */
 	size_t value_cap;         /* allocated size of the current property's value */
 	bool saw_profile_default; /* "[profile default]" in this config file */
-	char *error;
 };
 
-static int parse_error(struct parser *p, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int parse_error(struct parser *p, int r, const char *fmt, ...)
-{
-	char *msg = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	free(p->error);
-	if (!msg || asprintf(&p->error, "%s:%u: %s", p->file, p->line, msg) < 0)
-		p->error = NULL;
-	free(msg);
-	return r;
-}
+static const struct ini_dialect aws_dialect = {
+    .indent_continues = true,
+    .inline_comments = true,
+    .skip_bom = true,
+    .expected_assignment = "expected 'key = value'",
+};
 
 static int limit_error(struct parser *p, int r)
 {
 	if (r == -E2BIG)
-		return parse_error(p, -EINVAL, "too many sections, keys or sub-keys");
+		return ini_lexer_error(&p->lx, -EINVAL, "too many sections, keys or sub-keys");
 	return r;
 }
 
@@ -310,23 +301,6 @@ static struct aws_ini_property *current_property(struct parser *p)
 	if (p->section < 0 || p->property < 0)
 		return NULL;
 	return &p->ini->sections[p->section].props[p->property];
-}
-
-/* Cuts a comment off a header line: anything from the first '#' or ';'. */
-static void cut_header_comment(char *line)
-{
-	line[strcspn(line, "#;")] = '\0';
-}
-
-/* Cuts a comment off a key line: '#' or ';' only count after whitespace, so
- * "value;x" keeps its semicolon. */
-static void cut_value_comment(char *line)
-{
-	for (char *c = line; *c; c++)
-		if ((*c == '#' || *c == ';') && c > line && text_is_blank(c[-1])) {
-			*c = '\0';
-			return;
-		}
 }
 
 /* "profile foo" → "foo" when s starts with prefix followed by blanks. */
@@ -386,21 +360,12 @@ static bool classify_header(struct parser *p, char *inner, enum aws_ini_section_
 	return false;
 }
 
-static int parse_header(struct parser *p, char *line)
+/* A header, its brackets and comment already gone (the lexer's work). */
+static int parse_header(struct parser *p, char *s)
 {
 	enum aws_ini_section_kind kind;
 	const char *name;
 	bool legacy;
-	size_t n;
-	char *s;
-
-	cut_header_comment(line);
-	s = text_strip(line);
-	n = strlen(s);
-	if (n < 2 || s[n - 1] != ']')
-		return parse_error(p, -EINVAL, "section header does not end with ']'");
-	s[n - 1] = '\0';
-	s = text_strip(s + 1);
 
 	p->have_section = true;
 	p->have_property = false;
@@ -412,23 +377,20 @@ static int parse_header(struct parser *p, char *line)
 	return p->section < 0 ? limit_error(p, (int)p->section) : 0;
 }
 
-static int parse_property(struct parser *p, char *line)
+static int parse_property(struct parser *p, struct ini_line *l)
 {
 	struct aws_ini_property prop = {0};
-	char *eq, *key, *value;
+	char *key, *value;
 	ssize_t idx;
+	int r;
 
 	if (!p->have_section)
-		return parse_error(p, -EINVAL, "key outside of any section");
-	cut_value_comment(line);
-	eq = strchr(line, '=');
-	if (!eq)
-		return parse_error(p, -EINVAL, "expected 'key = value'");
-	*eq = '\0';
-	key = text_strip(line);
-	value = text_strip(eq + 1);
+		return ini_lexer_error(&p->lx, -EINVAL, "key outside of any section");
+	r = ini_lexer_split(&p->lx, l, &key, &value);
+	if (r < 0)
+		return r;
 	if (*key == '\0')
-		return parse_error(p, -EINVAL, "key without a name");
+		return ini_lexer_error(&p->lx, -EINVAL, "key without a name");
 
 	p->have_property = true;
 	p->sub_mode = *value == '\0';
@@ -440,7 +402,7 @@ static int parse_property(struct parser *p, char *line)
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c - 'A' + 'a');
 	prop = (struct aws_ini_property){
-	    .name = strdup(key), .value = strdup(value), .origin = p->kind, .file = p->file, .line = p->line};
+	    .name = strdup(key), .value = strdup(value), .origin = p->kind, .file = p->lx.file, .line = p->lx.line};
 	if (!prop.name || !prop.value) {
 		property_clear(&prop);
 		return -ENOMEM;
@@ -461,7 +423,7 @@ static int append_continuation(struct parser *p, struct aws_ini_property *prop, 
 	char *nv;
 
 	if (len + add >= AWS_INI_MAX_VALUE_LEN)
-		return parse_error(p, -EINVAL, "value longer than %d bytes", AWS_INI_MAX_VALUE_LEN);
+		return ini_lexer_error(&p->lx, -EINVAL, "value longer than %d bytes", AWS_INI_MAX_VALUE_LEN);
 	if (len + add + 1 > p->value_cap) {
 		size_t ncap = (len + add + 1) * 2;
 
@@ -522,38 +484,33 @@ static int parse_continuation(struct parser *p, char *line)
 	char *s = text_strip(line), *eq;
 
 	if (!p->have_section)
-		return parse_error(p, -EINVAL, "continuation line outside of any section");
+		return ini_lexer_error(&p->lx, -EINVAL, "continuation line outside of any section");
 	if (!p->have_property)
-		return parse_error(p, -EINVAL, "continuation line without a key to continue");
+		return ini_lexer_error(&p->lx, -EINVAL, "continuation line without a key to continue");
 	prop = current_property(p);
 	if (!p->sub_mode)
 		return prop ? append_continuation(p, prop, s) : 0;
 
 	eq = strchr(s, '=');
 	if (!eq)
-		return parse_error(p, -EINVAL, "expected 'name = value' for a sub-key");
+		return ini_lexer_error(&p->lx, -EINVAL, "expected 'name = value' for a sub-key");
 	*eq = '\0';
 	if (*text_strip(s) == '\0')
-		return parse_error(p, -EINVAL, "sub-key without a name");
+		return ini_lexer_error(&p->lx, -EINVAL, "sub-key without a name");
 	return prop ? add_subproperty(p, prop, text_strip(s), text_strip(eq + 1)) : 0;
 }
 
-static bool line_is_blank(const char *line)
+static int parse_line(struct parser *p, struct ini_line *l)
 {
-	while (text_is_blank(*line))
-		line++;
-	return *line == '\0';
-}
-
-static int parse_line(struct parser *p, char *line)
-{
-	if (line_is_blank(line) || line[0] == '#' || line[0] == ';')
-		return 0;
-	if (text_is_blank(line[0]))
-		return parse_continuation(p, line);
-	if (line[0] == '[')
-		return parse_header(p, line);
-	return parse_property(p, line);
+	switch (l->kind) {
+	case INI_SECTION:
+		return parse_header(p, l->section);
+	case INI_CONTINUATION:
+		return parse_continuation(p, l->text);
+	case INI_ASSIGNMENT:
+		break;
+	}
+	return parse_property(p, l);
 }
 
 /* At the end of a config file: "[default]" counts only if the file has no
@@ -603,20 +560,18 @@ static int merge_into(struct aws_ini *dst, struct aws_ini *src)
 	return 0;
 }
 
-static int parse_text(struct parser *p, char *buf)
+static int parse_text(struct parser *p)
 {
-	char *cursor = buf, *line;
+	struct ini_line l;
 	int r;
 
-	/* A UTF-8 byte order mark, as some Windows editors write. */
-	if (strncmp(cursor, "\xef\xbb\xbf", 3) == 0)
-		cursor += 3;
-	while ((line = textfile_next_line(&cursor))) {
-		p->line++;
-		r = parse_line(p, line);
+	while ((r = ini_lexer_next(&p->lx, &l)) > 0) {
+		r = parse_line(p, &l);
 		if (r < 0)
 			return r;
 	}
+	if (r < 0)
+		return r;
 	return p->kind == AWS_INI_CONFIG ? resolve_legacy_default(p) : 0;
 }
 
@@ -624,10 +579,12 @@ int aws_ini_parse_string(struct aws_ini *ini, enum aws_ini_file_kind kind, const
 			 char **ret_error)
 {
 	struct parser p = {.kind = kind, .section = -1, .property = -1};
-	size_t len = strlen(text);
+	size_t len;
 	char *buf = NULL, *name = NULL;
 	int r = -ENOMEM;
 
+	assert(ini && text && filename);
+	len = strlen(text);
 	p.ini = aws_ini_new();
 	buf = malloc(len + 1);
 	name = strdup(filename);
@@ -638,30 +595,27 @@ int aws_ini_parse_string(struct aws_ini *ini, enum aws_ini_file_kind kind, const
 	if (!p.ini->files)
 		goto out;
 	p.ini->files[p.ini->n_files++] = name;
-	p.file = name;
+	ini_lexer_init(&p.lx, &aws_dialect, buf, name);
 	name = NULL;
 
-	r = parse_text(&p, buf);
+	r = parse_text(&p);
 	if (r == 0)
 		r = merge_into(ini, p.ini);
-	if (r < 0 && p.error && ret_error) {
-		*ret_error = p.error;
-		p.error = NULL;
-	}
+	ini_lexer_take_error(&p.lx, r < 0 ? ret_error : NULL);
 out:
 	textfile_free(buf, len);
 	free(name);
-	free(p.error);
 	aws_ini_free(p.ini);
 	return r;
 }
 
 int aws_ini_load_file(struct aws_ini *ini, enum aws_ini_file_kind kind, const char *path, char **ret_error)
 {
-	char *buf = NULL, *msg = NULL;
+	char *buf = NULL;
 	size_t size = 0;
 	int r;
 
+	assert(ini && path);
 	r = textfile_read(path, AWS_INI_MAX_FILE_SIZE, &buf, &size);
 	if (r == -ENOENT)
 		return r;
@@ -670,9 +624,7 @@ int aws_ini_load_file(struct aws_ini *ini, enum aws_ini_file_kind kind, const ch
 				  : r == -EINVAL ? "not a regular text file"
 						 : strerror(-r);
 
-		if (ret_error && asprintf(&msg, "%s: %s", path, why) >= 0)
-			*ret_error = msg;
-		return r;
+		return errorf(ret_error, r, "%s: %s", path, why);
 	}
 	r = aws_ini_parse_string(ini, kind, buf, path, ret_error);
 	textfile_free(buf, size);

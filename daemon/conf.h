@@ -12,8 +12,9 @@
  * rules so far.  Unknown
  * sections and keys are errors, like bad values, naming file:line: a
  * misspelt Deny= or [Policy] must not silently drop a rule.  Every key is
- * declared once, in the keys[] table of conf.c ([Account N] keys in
- * parse_account_key()).
+ * declared once, as a row of the keys[] (or account_keys[]) table of conf.c
+ * giving its type, bounds and message (conf-types.h); the lines are read by
+ * the INI lexer shared with the AWS files (ini-lexer.h).
  *
  * (Named conf.h because autoconf's config.h already takes that name.)
  *
@@ -149,6 +150,24 @@ int config_load(const char *path, bool required, struct daemon_config *ret, char
 /* Parses text as if read from filename (for tests and --check-config of
  * generated text).  Same contract as config_load(). */
 int config_load_string(const char *text, const char *filename, struct daemon_config *ret, char **ret_error);
+
+/*
+ * The steps config_load_string() is made of, for loading several files in
+ * order (a file and its drop-ins): start from config_init_defaults(), apply
+ * each file's text with config_parse_into() (later files override single
+ * keys, add Allow=/Deny= rules and [Account N] sections, and "Key=" resets),
+ * then config_check() the result once.
+ *
+ * config_parse_into() applies text (as read from filename, which must
+ * outlive c only for the call: rules copy it) over c.  Returns 0, or a
+ * negative errno with *ret_error "FILE:LINE: …"; then c is consistent but
+ * partly updated, and the caller should discard it with config_done().
+ */
+int config_parse_into(struct daemon_config *c, const char *text, const char *filename, char **ret_error);
+/* The checks that need the whole configuration (each [Account N] says
+ * where its credentials come from, in one way).  0 or -EINVAL with
+ * *ret_error naming where the section starts. */
+int config_check(const struct daemon_config *c, char **ret_error);
 
 /* Fills *ret with the defaults.  0 or -ENOMEM. */
 int config_init_defaults(struct daemon_config *ret);

@@ -3,6 +3,7 @@
 
 #include "creds-cache.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <openssl/rand.h>
@@ -14,7 +15,9 @@
 #include "aws-ini.h"
 #include "creds-net.h"
 #include "creds.h"
+#include "errorf.h"
 #include "log.h"
+#include "monotime.h"
 #include "timeutil.h"
 
 /* The files whose change means "fetch again": shared credentials, shared
@@ -69,8 +72,8 @@ struct creds_cache {
 
 	unsigned consecutive_failures;
 	char *last_error;
-	struct timespec last_attempt; /* CLOCK_MONOTONIC; zero: never */
-	struct timespec last_file_check;
+	uint64_t last_attempt_ms; /* CLOCK_MONOTONIC; 0: never */
+	uint64_t last_file_check_ms;
 	struct file_stamp files[CACHE_MAX_FILES];
 
 	unsigned long fetches, failures;
@@ -81,14 +84,10 @@ static time_t now_wall(const struct creds_cache *c)
 	return c->o.now ? c->o.now() : time(NULL);
 }
 
-static long mono_ms_since(const struct timespec *t)
+/* Milliseconds since t (from monotime_msec()), or -1 when t is 0: never. */
+static long mono_ms_since(uint64_t t)
 {
-	struct timespec now;
-
-	if (t->tv_sec == 0 && t->tv_nsec == 0)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
+	return t ? (long)(monotime_msec() - t) : -1;
 }
 
 /* Uniform in [0, n); jitter only, not secrets. */
@@ -178,16 +177,16 @@ static void files_snapshot(struct creds_cache *c)
 		c->files[i].path = paths[i];
 		stamp_take(&c->files[i]);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &c->last_file_check);
+	c->last_file_check_ms = monotime_msec();
 }
 
 static const char *files_changed(struct creds_cache *c)
 {
-	long since = mono_ms_since(&c->last_file_check);
+	long since = mono_ms_since(c->last_file_check_ms);
 
 	if (c->fetch || c->o.fetch || (since >= 0 && since < CREDS_FILE_CHECK_INTERVAL_MS))
 		return NULL;
-	clock_gettime(CLOCK_MONOTONIC, &c->last_file_check);
+	c->last_file_check_ms = monotime_msec();
 	for (size_t i = 0; i < CACHE_MAX_FILES; i++)
 		if (c->files[i].path && stamp_changed(&c->files[i]))
 			return c->files[i].path;
@@ -210,12 +209,8 @@ static long ms_until(const struct creds_cache *c, time_t at)
 
 static void arm_timer(struct creds_cache *c, time_t at, long delay_ms)
 {
-	struct timeval tv;
+	struct timeval tv = timeval_from_msec(delay_ms);
 
-	if (delay_ms < 0)
-		delay_ms = 0;
-	tv.tv_sec = delay_ms / 1000;
-	tv.tv_usec = (delay_ms % 1000) * 1000;
 	evtimer_add(c->timer, &tv);
 	c->timer_at = at;
 }
@@ -326,10 +321,8 @@ static bool install(struct creds_cache *c, struct aws_credentials *cr, time_t no
 		}
 		if (usable_until <= now) {
 			format_time(cr->expiration, exp, sizeof(exp));
-			if (asprintf(ret_error,
-				     "the credentials from %s are already expired or about to (Expiration %s)",
-				     cr->source, exp) < 0)
-				*ret_error = NULL;
+			errorf(ret_error, 0, "the credentials from %s are already expired or about to (Expiration %s)",
+			       cr->source, exp);
 			return false;
 		}
 	}
@@ -448,7 +441,7 @@ static void fetch_start(struct creds_cache *c, const char *why)
 	disarm_timer(c);
 	set_state(c, usable(c, now_wall(c)) ? CREDS_CACHE_REFRESHING : CREDS_CACHE_FETCHING);
 	files_snapshot(c);
-	clock_gettime(CLOCK_MONOTONIC, &c->last_attempt);
+	c->last_attempt_ms = monotime_msec();
 	c->fetches++;
 	if (c->o.fetch) {
 		r = c->o.fetch(c->o.fetch_userdata, fetch_done, c, &cr, &fetch, &error);
@@ -502,6 +495,7 @@ int creds_cache_new(const struct creds_cache_options *o, struct creds_cache **re
 	struct creds_cache *c = calloc(1, sizeof(*c));
 	int r;
 
+	assert(o && ret);
 	if (!c)
 		return -ENOMEM;
 	c->waiters_tail = &c->waiters;
@@ -568,7 +562,7 @@ int creds_cache_get(struct creds_cache *c, creds_cache_done_fn done, void *userd
 		done(0, c->creds, NULL, userdata);
 		return 0;
 	}
-	since = mono_ms_since(&c->last_attempt);
+	since = mono_ms_since(c->last_attempt_ms);
 	if (!c->fetch && c->consecutive_failures > 0 && !c->revoked && since >= 0 && since < CREDS_ON_DEMAND_RETRY_MS) {
 		/* Failing fast: the source just failed; the retry timer runs. */
 		char *msg = failure_message(c);
@@ -622,6 +616,7 @@ int creds_cache_reload(struct creds_cache *c, const struct creds_cache_options *
 {
 	int r;
 
+	assert(c);
 	if (o) {
 		struct creds_net *net = NULL;
 

@@ -14,8 +14,10 @@
 #include <string.h>
 
 #include "creds-net.h"
+#include "errorf.h"
 #include "secret-json.h"
 #include "log.h"
+#include "monotime.h"
 #include "textfile.h"
 #include "url.h"
 
@@ -133,9 +135,7 @@ int creds_container_parse(const char *body, struct aws_credentials **ret, char *
 	secret_json_parse(body, strlen(body), &json);
 	if (!json || !json_object_is_type(json, json_type_object)) {
 		secret_json_put(json);
-		if (asprintf(ret_error, "the answer is not a JSON object") < 0)
-			*ret_error = NULL;
-		return -EINVAL;
+		return errorf(ret_error, -EINVAL, "the answer is not a JSON object");
 	}
 	r = creds_from_json(json, "Token", "container", ret, ret_error);
 	secret_json_put(json);
@@ -153,8 +153,7 @@ static void container_http_done(const struct https_outcome *o, const struct http
 	f->http = NULL;
 	if (o->error != HTTPS_OK || resp->status >= 500) {
 		if (f->attempt < f->attempts) {
-			struct timeval tv = {CREDS_CONTAINER_RETRY_DELAY_MS / 1000,
-					     (CREDS_CONTAINER_RETRY_DELAY_MS % 1000) * 1000};
+			struct timeval tv = timeval_from_msec(CREDS_CONTAINER_RETRY_DELAY_MS);
 
 			evtimer_add(f->pause, &tv);
 			return;
@@ -211,26 +210,26 @@ static int container_url(const struct creds_context *ctx, char **ret, char **ret
 
 	if (rel) {
 		if (*rel != '/')
-			return creds_errorf(ret_error, -EINVAL,
-					"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI does not start with /");
+			return errorf(ret_error, -EINVAL,
+				      "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI does not start with /");
 		if (asprintf(ret, "%s%s", CONTAINER_RELATIVE_BASE, rel) < 0)
 			return -ENOMEM;
 		return 0;
 	}
 	if (!full)
-		return creds_errorf(ret_error, -ENOENT, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI not set");
+		return errorf(ret_error, -ENOENT, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI not set");
 	base = strndup(full, strcspn(full, "?"));
 	if (!base)
 		return -ENOMEM;
 	r = url_parse(base, &u);
 	free(base);
 	if (r < 0)
-		return creds_errorf(ret_error, -EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http(s) URL");
+		return errorf(ret_error, -EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http(s) URL");
 	if (!u.tls && !host_allowed(u.host)) {
-		r = creds_errorf(ret_error, -EPERM,
-			     "AWS_CONTAINER_CREDENTIALS_FULL_URI host %s is not allowed over plain http (only https, "
-			     "loopback, 169.254.170.2, 169.254.170.23 or fd00:ec2::23)",
-			     u.host);
+		r = errorf(ret_error, -EPERM,
+			   "AWS_CONTAINER_CREDENTIALS_FULL_URI host %s is not allowed over plain http (only https, "
+			   "loopback, 169.254.170.2, 169.254.170.23 or fd00:ec2::23)",
+			   u.host);
 		url_done(&u);
 		return r;
 	}
@@ -252,15 +251,15 @@ static int container_authorization(const struct creds_context *ctx, char **ret, 
 	if (file) {
 		r = textfile_read(file, CONTAINER_MAX_AUTH, &buf, &size);
 		if (r < 0)
-			return creds_errorf(ret_error, r, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: %s", file,
-					strerror(-r));
+			return errorf(ret_error, r, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: %s", file,
+				      strerror(-r));
 		while (size > 0 && (buf[size - 1] == '\n' || buf[size - 1] == '\r'))
 			buf[--size] = '\0';
 		token = buf;
 	}
 	if (token && strpbrk(token, "\r\n")) {
 		textfile_free(buf, size);
-		return creds_errorf(ret_error, -EINVAL, "the container authorization token contains a line break");
+		return errorf(ret_error, -EINVAL, "the container authorization token contains a line break");
 	}
 	if (token && *token && !(*ret = strdup(token))) {
 		textfile_free(buf, size);
@@ -281,7 +280,7 @@ static int container_start(const struct creds_context *ctx, creds_fetch_done_fn 
 	if (r < 0)
 		return r;
 	if (!ctx->net) {
-		r = creds_errorf(ret_error, -EINPROGRESS, "would ask %s", url);
+		r = errorf(ret_error, -EINPROGRESS, "would ask %s", url);
 		free(url);
 		return r;
 	}

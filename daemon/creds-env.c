@@ -3,6 +3,7 @@
 
 #include "creds.h"
 
+#include "errorf.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -16,15 +17,6 @@ static const char *env(const struct creds_context *ctx, const char *name)
 }
 
 /* Sets *ret_error to a copy of msg (best effort) and returns r. */
-static int set_error(char **ret_error, int r, const char *msg)
-{
-	char *e = strdup(msg);
-
-	if (e)
-		*ret_error = e;
-	return r;
-}
-
 /* AWS_CREDENTIAL_EXPIRATION, if set: an RFC 3339 time still in the future
  * (expired keys would only earn ExpiredTokenException from every call). */
 static int env_expiration(const struct creds_context *ctx, time_t *ret, char **ret_error)
@@ -36,16 +28,12 @@ static int env_expiration(const struct creds_context *ctx, time_t *ret, char **r
 	if (!v)
 		return 0;
 	if (timeutil_parse_iso8601(v, &t) < 0) {
-		if (asprintf(ret_error,
-			     "AWS_CREDENTIAL_EXPIRATION '%.*s' is not an ISO 8601 time such as "
-			     "2022-05-26T12:34:56Z",
-			     TIMEUTIL_ISO8601_MAX, v) < 0)
-			*ret_error = NULL;
-		return -EINVAL;
+		return errorf(ret_error, -EINVAL,
+			      "AWS_CREDENTIAL_EXPIRATION '%.*s' is not an ISO 8601 time such as 2022-05-26T12:34:56Z",
+			      TIMEUTIL_ISO8601_MAX, v);
 	}
 	if (t <= ctx->now)
-		return set_error(ret_error, -EINVAL,
-				 "the credentials expired (AWS_CREDENTIAL_EXPIRATION is in the past)");
+		return errorf(ret_error, -EINVAL, "the credentials expired (AWS_CREDENTIAL_EXPIRATION is in the past)");
 	*ret = t;
 	return 0;
 }
@@ -64,19 +52,16 @@ static int env_resolve(const struct creds_context *ctx, struct aws_credentials *
 	int r;
 
 	if (!akid && !secret)
-		return set_error(ret_error, -ENOENT, "AWS_ACCESS_KEY_ID not set");
+		return errorf(ret_error, -ENOENT, "AWS_ACCESS_KEY_ID not set");
 	if (!akid)
-		return set_error(ret_error, -EINVAL, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+		return errorf(ret_error, -EINVAL, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
 	if (!secret)
-		return set_error(ret_error, -EINVAL, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+		return errorf(ret_error, -EINVAL, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
 	if (!token)
 		token = env(ctx, "AWS_SECURITY_TOKEN");
 	bad = creds_check_fields(akid, secret, token, account);
-	if (bad) {
-		if (asprintf(ret_error, "malformed %s", bad) < 0)
-			*ret_error = NULL;
-		return -EINVAL;
-	}
+	if (bad)
+		return errorf(ret_error, -EINVAL, "malformed %s", bad);
 	r = env_expiration(ctx, &expiration, ret_error);
 	if (r < 0)
 		return r;

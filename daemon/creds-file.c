@@ -4,6 +4,7 @@
 #include "creds.h"
 
 #include "aws-ini.h"
+#include "errorf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,18 +18,6 @@ static const char *const profile_keys[_CREDS_FIELD_MAX] = {
     [CREDS_FIELD_ACCOUNT_ID] = "aws_account_id",
 };
 
-static int fail(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char **ret_error, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret_error, fmt, ap) < 0)
-		*ret_error = NULL;
-	va_end(ap);
-	return r;
-}
-
 /* Checks each present field, pointing at the line of the first bad one. */
 static int check_profile_fields(const struct aws_ini_property *const *props, const char *profile, char **ret_error)
 {
@@ -39,8 +28,8 @@ static int check_profile_fields(const struct aws_ini_property *const *props, con
 		if (!p || (optional && !*p->value))
 			continue;
 		if (!creds_field_valid((enum creds_field)f, p->value))
-			return fail(ret_error, -EINVAL, "%s:%u: profile '%s': malformed %s (%s)", p->file, p->line,
-				    profile, creds_field_to_string((enum creds_field)f), profile_keys[f]);
+			return errorf(ret_error, -EINVAL, "%s:%u: profile '%s': malformed %s (%s)", p->file, p->line,
+				      profile, creds_field_to_string((enum creds_field)f), profile_keys[f]);
 	}
 	return 0;
 }
@@ -53,7 +42,7 @@ int creds_from_profile(const struct aws_ini *ini, const char *profile, const cha
 	int r;
 
 	if (!aws_ini_has_section(ini, AWS_INI_PROFILE, profile))
-		return fail(ret_error, -ENOENT, "no profile '%s'", profile);
+		return errorf(ret_error, -ENOENT, "no profile '%s'", profile);
 	for (size_t f = 0; f < _CREDS_FIELD_MAX; f++)
 		props[f] = aws_ini_get_property(ini, AWS_INI_PROFILE, profile, profile_keys[f]);
 	akid = props[CREDS_FIELD_ACCESS_KEY_ID];
@@ -62,15 +51,15 @@ int creds_from_profile(const struct aws_ini *ini, const char *profile, const cha
 	account = props[CREDS_FIELD_ACCOUNT_ID];
 
 	if (!akid && !secret)
-		return fail(ret_error, -ENOENT, "profile '%s' has no aws_access_key_id", profile);
+		return errorf(ret_error, -ENOENT, "profile '%s' has no aws_access_key_id", profile);
 	if (!secret)
-		return fail(ret_error, -EINVAL,
-			    "%s:%u: profile '%s' has aws_access_key_id but no aws_secret_access_key", akid->file,
-			    akid->line, profile);
+		return errorf(ret_error, -EINVAL,
+			      "%s:%u: profile '%s' has aws_access_key_id but no aws_secret_access_key", akid->file,
+			      akid->line, profile);
 	if (!akid)
-		return fail(ret_error, -EINVAL,
-			    "%s:%u: profile '%s' has aws_secret_access_key but no aws_access_key_id", secret->file,
-			    secret->line, profile);
+		return errorf(ret_error, -EINVAL,
+			      "%s:%u: profile '%s' has aws_secret_access_key but no aws_access_key_id", secret->file,
+			      secret->line, profile);
 	r = check_profile_fields(props, profile, ret_error);
 	if (r < 0)
 		return r;
@@ -103,30 +92,30 @@ static int shared_resolve(const struct creds_context *ctx, struct aws_credential
 
 	if (!aws_ini_has_section(ini, AWS_INI_PROFILE, s->profile)) {
 		if (s->profile_explicit)
-			return fail(ret_error, -EINVAL, "profile '%s' not found in %s or %s", s->profile,
-				    or_none(s->credentials_file), or_none(s->config_file));
-		return fail(ret_error, -ENOENT, "no profile '%s' in %s or %s", s->profile, or_none(s->credentials_file),
-			    or_none(s->config_file));
+			return errorf(ret_error, -EINVAL, "profile '%s' not found in %s or %s", s->profile,
+				      or_none(s->credentials_file), or_none(s->config_file));
+		return errorf(ret_error, -ENOENT, "no profile '%s' in %s or %s", s->profile,
+			      or_none(s->credentials_file), or_none(s->config_file));
 	}
 	akid = aws_ini_get_property(ini, AWS_INI_PROFILE, s->profile, "aws_access_key_id");
 	if (akid && akid->origin == AWS_INI_CONFIG && aws_ini_get(ini, s->profile, "credential_process"))
-		return fail(ret_error, -ENOENT, "profile '%s' has a credential_process, which comes first",
-			    s->profile);
+		return errorf(ret_error, -ENOENT, "profile '%s' has a credential_process, which comes first",
+			      s->profile);
 	role = aws_ini_get_property(ini, AWS_INI_PROFILE, s->profile, "role_arn");
 	if (!akid && role &&
 	    (aws_ini_get(ini, s->profile, "source_profile") || aws_ini_get(ini, s->profile, "credential_source")))
 		/* An assume-role profile is an explicit choice; using other
 		 * credentials instead would act as someone else. */
-		return fail(ret_error, -EOPNOTSUPP,
-			    "%s:%u: profile '%s' assumes a role (role_arn with source_profile or credential_source), "
-			    "which kmscanceld does not support yet",
-			    role->file, role->line, s->profile);
+		return errorf(ret_error, -EOPNOTSUPP,
+			      "%s:%u: profile '%s' assumes a role (role_arn with source_profile or credential_source), "
+			      "which kmscanceld does not support yet",
+			      role->file, role->line, s->profile);
 	r = creds_from_profile(ini, s->profile, NULL, ret, &note);
 	if (r == -ENOENT) {
 		/* Name the files too: "has no key" alone leaves one guessing where. */
 		free(note);
-		return fail(ret_error, -ENOENT, "profile '%s' has no aws_access_key_id in %s or %s", s->profile,
-			    or_none(s->credentials_file), or_none(s->config_file));
+		return errorf(ret_error, -ENOENT, "profile '%s' has no aws_access_key_id in %s or %s", s->profile,
+			      or_none(s->credentials_file), or_none(s->config_file));
 	}
 	if (r < 0)
 		*ret_error = note;

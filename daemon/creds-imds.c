@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "creds-net.h"
+#include "errorf.h"
 #include "secret-json.h"
 #include "log.h"
 
@@ -172,18 +173,18 @@ int creds_imds_parse_credentials(const char *body, struct aws_credentials **ret,
 	secret_json_parse(body, strlen(body), &o);
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		secret_json_put(o);
-		return creds_errorf(ret_error, -EINVAL, "the answer is not a JSON object");
+		return errorf(ret_error, -EINVAL, "the answer is not a JSON object");
 	}
 	if (json_object_object_get_ex(o, "Code", &code) &&
 	    (!json_object_is_type(code, json_type_string) || strcmp(json_object_get_string(code), "Success") != 0)) {
-		r = creds_errorf(ret_error, -EINVAL, "Code is '%.64s', not Success",
-			     json_object_is_type(code, json_type_string) ? json_object_get_string(code) : "?");
+		r = errorf(ret_error, -EINVAL, "Code is '%.64s', not Success",
+			   json_object_is_type(code, json_type_string) ? json_object_get_string(code) : "?");
 		secret_json_put(o);
 		return r;
 	}
 	if (!json_object_object_get_ex(o, "Expiration", NULL)) {
 		secret_json_put(o);
-		return creds_errorf(ret_error, -EINVAL, "the answer has no Expiration");
+		return errorf(ret_error, -EINVAL, "the answer has no Expiration");
 	}
 	r = creds_from_json(o, "Token", CREDS_SOURCE_IMDS, ret, ret_error);
 	secret_json_put(o);
@@ -293,11 +294,8 @@ static int imds_start(const struct creds_context *ctx, creds_fetch_done_fn done,
 	}
 	if (!endpoint)
 		endpoint = s->ec2_metadata_ipv6 ? IMDS_DEFAULT_ENDPOINT_IPV6 : IMDS_DEFAULT_ENDPOINT;
-	if (!ctx->net) {
-		if (asprintf(ret_error, "would ask %s", endpoint) < 0)
-			*ret_error = NULL;
-		return -EINPROGRESS;
-	}
+	if (!ctx->net)
+		return errorf(ret_error, -EINPROGRESS, "would ask %s", endpoint);
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errorf.h"
 #include "tls.h"
 #include "url.h"
 
@@ -100,8 +101,8 @@ int creds_http_start(struct creds_net *n, const char *method, const char *url,
 		goto out;
 	r = url_parse(base_url, &u);
 	if (r < 0) {
-		if (r == -EINVAL && asprintf(ret_error, "not an http(s) URL: %.200s", url) < 0)
-			*ret_error = NULL;
+		if (r == -EINVAL)
+			errorf(ret_error, r, "not an http(s) URL: %.200s", url);
 		goto out;
 	}
 	if (u.tls && !n->tls) {
@@ -115,8 +116,8 @@ int creds_http_start(struct creds_net *n, const char *method, const char *url,
 	}
 	r = http_request_format(method, path, u.host_header, headers, n_headers, body, body_len, &request, &len);
 	if (r < 0) {
-		if (r == -EINVAL && asprintf(ret_error, "cannot form a request to %.200s (bad header value)", url) < 0)
-			*ret_error = NULL;
+		if (r == -EINVAL)
+			errorf(ret_error, r, "cannot form a request to %.200s (bad header value)", url);
 		goto out;
 	}
 	h = calloc(1, sizeof(*h));

@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 #include "creds-net.h"
+#include "errorf.h"
 #include "log.h"
+#include "monotime.h"
 #include "wipe.h"
 #include "secret-json.h"
 
@@ -184,7 +186,7 @@ static void reap_orphan(evutil_socket_t fd, short what, void *userdata)
 	uintptr_t arg = (uintptr_t)userdata;
 	pid_t pid = (pid_t)(arg & ((1u << ORPHAN_PID_BITS) - 1));
 	uintptr_t polls = arg >> ORPHAN_PID_BITS;
-	struct timeval tv = {0, PROCESS_POLL_MS * 1000};
+	struct timeval tv = timeval_from_msec(PROCESS_POLL_MS);
 	int status;
 
 	if (fd >= 0)
@@ -204,7 +206,7 @@ static void reap_orphan(evutil_socket_t fd, short what, void *userdata)
  * else. */
 static void kill_child(struct process_fetch *f, struct event_base *base)
 {
-	struct timeval tv = {0, PROCESS_POLL_MS * 1000};
+	struct timeval tv = timeval_from_msec(PROCESS_POLL_MS);
 	uintptr_t arg = (uintptr_t)f->pid;
 	int status, r;
 
@@ -557,8 +559,7 @@ static int spawn(struct process_fetch *f, char **argv, char **envp, char **ret_e
 	f->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	return 0;
 fail:
-	if (asprintf(ret_error, "cannot start %s: %s", argv[0], strerror(errno)) < 0)
-		*ret_error = NULL;
+	errorf(ret_error, -EIO, "cannot start %s: %s", argv[0], strerror(errno));
 	for (int i = 0; i < 2; i++) {
 		close_fd(&out[i]);
 		close_fd(&err[i]);
@@ -570,30 +571,26 @@ static int process_start(const struct creds_context *ctx, creds_fetch_done_fn do
 			 struct creds_fetch **ret_fetch, char **ret_error)
 {
 	const char *cmd = creds_context_setting(ctx, NULL, "credential_process");
-	struct timeval tv, poll = {0, PROCESS_POLL_MS * 1000};
+	struct timeval tv, poll = timeval_from_msec(PROCESS_POLL_MS);
 	struct process_fetch *f = NULL;
 	struct event_base *base;
 	char **argv = NULL, **envp = NULL;
 	int r;
 
-	if (!cmd) {
-		if (asprintf(ret_error, "profile '%s' has no credential_process", ctx->settings->profile) < 0)
-			*ret_error = NULL;
-		return -ENOENT;
-	}
+	if (!cmd)
+		return errorf(ret_error, -ENOENT, "profile '%s' has no credential_process", ctx->settings->profile);
 	r = creds_process_split(cmd, &argv);
 	if (r < 0) {
-		if (r == -EINVAL && asprintf(ret_error,
-					     "profile '%s': credential_process is not a command line "
-					     "(unbalanced quotes, or empty, or too long)",
-					     ctx->settings->profile) < 0)
-			*ret_error = NULL;
+		if (r == -EINVAL)
+			errorf(
+			    ret_error, r,
+			    "profile '%s': credential_process is not a command line (unbalanced quotes, or empty, or "
+			    "too long)",
+			    ctx->settings->profile);
 		return r;
 	}
 	if (!ctx->net) {
-		r = -EINPROGRESS;
-		if (asprintf(ret_error, "would run %s", argv[0]) < 0)
-			*ret_error = NULL;
+		r = errorf(ret_error, -EINPROGRESS, "would run %s", argv[0]);
 		goto out;
 	}
 	base = creds_net_base(ctx->net);
@@ -618,7 +615,7 @@ static int process_start(const struct creds_context *ctx, creds_fetch_done_fn do
 	f->out_ev = event_new(base, f->out_fd, EV_READ | EV_PERSIST, on_output, f);
 	f->err_ev = event_new(base, f->err_fd, EV_READ | EV_PERSIST, on_output, f);
 	f->exit_ev = event_new(base, f->pidfd, (f->pidfd >= 0 ? EV_READ : 0) | EV_PERSIST, on_exit_event, f);
-	tv = (struct timeval){f->timeout_ms / 1000, (f->timeout_ms % 1000) * 1000};
+	tv = timeval_from_msec(f->timeout_ms);
 	if (!f->out_ev || !f->err_ev || !f->exit_ev || event_add(f->out_ev, NULL) < 0 ||
 	    event_add(f->err_ev, NULL) < 0 || event_add(f->exit_ev, f->pidfd >= 0 ? NULL : &poll) < 0 ||
 	    evtimer_add(f->timer, &tv) < 0) {

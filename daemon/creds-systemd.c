@@ -4,6 +4,7 @@
 #include "creds.h"
 
 #include "aws-ini.h"
+#include "errorf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,11 +25,8 @@ static int systemd_parse(const struct creds_context *ctx, struct aws_ini *ini, c
 	int r;
 
 	r = aws_ini_load_file(ini, AWS_INI_CREDENTIALS, path, ret_error);
-	if (r == -ENOENT) {
-		if (asprintf(ret_error, "no %s", path) < 0)
-			*ret_error = NULL;
-		return r;
-	}
+	if (r == -ENOENT)
+		return errorf(ret_error, r, "no %s", path);
 	if (r < 0)
 		return r;
 	if (!aws_ini_has_section(ini, AWS_INI_PROFILE, profile))
@@ -53,11 +51,8 @@ static int systemd_resolve(const struct creds_context *ctx, struct aws_credentia
 	char *path = NULL;
 	int r;
 
-	if (!dir) {
-		if (asprintf(ret_error, "CREDENTIALS_DIRECTORY not set") < 0)
-			*ret_error = NULL;
-		return -ENOENT;
-	}
+	if (!dir)
+		return errorf(ret_error, -ENOENT, "CREDENTIALS_DIRECTORY not set");
 	if (asprintf(&path, "%s/%s", dir, CREDS_SYSTEMD_ID) < 0)
 		return -ENOMEM;
 	ini = aws_ini_new();

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "creds-net.h"
+#include "errorf.h"
 #include "sts.h"
 #include "textfile.h"
 
@@ -79,17 +80,17 @@ static int webid_settings(const struct creds_context *ctx, struct webid_settings
 	};
 
 	if (!w.token_file)
-		return creds_errorf(ret_error, -ENOENT, "AWS_WEB_IDENTITY_TOKEN_FILE not set, no web_identity_token_file");
+		return errorf(ret_error, -ENOENT, "AWS_WEB_IDENTITY_TOKEN_FILE not set, no web_identity_token_file");
 	if (!w.role_arn)
-		return creds_errorf(ret_error, -EINVAL,
-				"a web identity token file is set but no role (AWS_ROLE_ARN or "
-				"role_arn)");
+		return errorf(ret_error, -EINVAL,
+			      "a web identity token file is set but no role (AWS_ROLE_ARN or "
+			      "role_arn)");
 	if (strncmp(w.role_arn, "arn:", 4) != 0 || strlen(w.role_arn) > 2048)
-		return creds_errorf(ret_error, -EINVAL, "role '%.200s' is not a role ARN", w.role_arn);
+		return errorf(ret_error, -EINVAL, "role '%.200s' is not a role ARN", w.role_arn);
 	if (w.session_name && !session_name_valid(w.session_name))
-		return creds_errorf(ret_error, -EINVAL,
-				"role session name '%.80s' is not 2 to 64 characters of letters, digits and _+=,.@-",
-				w.session_name);
+		return errorf(ret_error, -EINVAL,
+			      "role session name '%.80s' is not 2 to 64 characters of letters, digits and _+=,.@-",
+			      w.session_name);
 	*ret = w;
 	return 0;
 }
@@ -102,12 +103,12 @@ static int read_token(const char *path, char **ret, size_t *ret_size, char **ret
 
 	r = textfile_read(path, WEBID_MAX_TOKEN, &buf, &size);
 	if (r < 0)
-		return creds_errorf(ret_error, r, "cannot read the web identity token file %s: %s", path, strerror(-r));
+		return errorf(ret_error, r, "cannot read the web identity token file %s: %s", path, strerror(-r));
 	while (size > 0 && strchr(" \t\r\n", buf[size - 1]))
 		buf[--size] = '\0';
 	if (size == 0) {
 		textfile_free(buf, size);
-		return creds_errorf(ret_error, -EINVAL, "the web identity token file %s is empty", path);
+		return errorf(ret_error, -EINVAL, "the web identity token file %s is empty", path);
 	}
 	*ret = buf;
 	*ret_size = size;
@@ -128,10 +129,10 @@ static int webid_start(const struct creds_context *ctx, creds_fetch_done_fn done
 		return r;
 	r = sts_endpoint_url(ctx->settings, &endpoint);
 	if (r < 0)
-		return creds_errorf(ret_error, r, "no STS endpoint: %s", r == -EINVAL ? "bad region" : strerror(-r));
+		return errorf(ret_error, r, "no STS endpoint: %s", r == -EINVAL ? "bad region" : strerror(-r));
 	if (!ctx->net) {
-		r = creds_errorf(ret_error, -EINPROGRESS, "would exchange %s for role %s at %s", w.token_file, w.role_arn,
-			     endpoint);
+		r = errorf(ret_error, -EINPROGRESS, "would exchange %s for role %s at %s", w.token_file, w.role_arn,
+			   endpoint);
 		free(endpoint);
 		return r;
 	}

@@ -4,6 +4,7 @@
 #include "creds.h"
 
 #include "aws-ini.h"
+#include "errorf.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -214,22 +215,18 @@ int creds_metadata_limits(const struct creds_context *ctx, unsigned default_time
 	if (a) {
 		unsigned long n = strtoul(a, &end, 10);
 
-		if (*end || *a == '-' || n < 1 || n > CREDS_METADATA_MAX_ATTEMPTS) {
-			if (asprintf(ret_error, "metadata service attempts '%.32s' is not a number from 1 to %d", a,
-				     CREDS_METADATA_MAX_ATTEMPTS) < 0)
-				*ret_error = NULL;
-			return -EINVAL;
-		}
+		if (*end || *a == '-' || n < 1 || n > CREDS_METADATA_MAX_ATTEMPTS)
+			return errorf(ret_error, -EINVAL,
+				      "metadata service attempts '%.32s' is not a number from 1 to %d", a,
+				      CREDS_METADATA_MAX_ATTEMPTS);
 		attempts = (unsigned)n;
 	}
 	*ret_timeout_ms = timeout_ms;
 	*ret_attempts = attempts;
 	return 0;
 bad_timeout:
-	if (asprintf(ret_error, "metadata service timeout '%.32s' is not a number of seconds up to %d", t,
-		     CREDS_METADATA_MAX_TIMEOUT_MS / 1000) < 0)
-		*ret_error = NULL;
-	return -EINVAL;
+	return errorf(ret_error, -EINVAL, "metadata service timeout '%.32s' is not a number of seconds up to %d", t,
+		      CREDS_METADATA_MAX_TIMEOUT_MS / 1000);
 }
 
 struct creds_fetch *creds_fetch_cancel(struct creds_fetch *f)
@@ -413,10 +410,8 @@ int creds_chain_start(const struct creds_context *ctx, const char *source, creds
 
 		if (!p) {
 			free(w);
-			if (asprintf(ret_error, "unknown credential source '%s' (known: %s)", source,
-				     creds_provider_names()) < 0)
-				*ret_error = NULL;
-			return -EINVAL;
+			return errorf(ret_error, -EINVAL, "unknown credential source '%s' (known: %s)", source,
+				      creds_provider_names());
 		}
 		w->single = true;
 		while (chain[w->next] != p)
@@ -506,47 +501,25 @@ int creds_from_json(struct json_object *o, const char *token_member, const char 
 		missing = "SecretAccessKey";
 	else if (json_object_object_get_ex(o, "Expiration", NULL) && !exp)
 		missing = "Expiration";
-	if (missing) {
-		if (asprintf(ret_error, "the answer has no string member %s", missing) < 0)
-			*ret_error = NULL;
-		return -EINVAL;
-	}
+	if (missing)
+		return errorf(ret_error, -EINVAL, "the answer has no string member %s", missing);
 	{
 		const char *names[] = {"AccessKeyId", "SecretAccessKey", token_member, "Expiration", "AccountId"};
 
 		bad = json_member_with_nul(o, names, sizeof(names) / sizeof(names[0]));
-		if (bad) {
-			if (asprintf(ret_error, "malformed %s in the answer (a NUL inside)", bad) < 0)
-				*ret_error = NULL;
-			return -EINVAL;
-		}
+		if (bad)
+			return errorf(ret_error, -EINVAL, "malformed %s in the answer (a NUL inside)", bad);
 	}
-	if (exp && timeutil_parse_iso8601(exp, &expiration) < 0) {
-		if (asprintf(ret_error, "Expiration '%.*s' is not an RFC 3339 time", TIMEUTIL_ISO8601_MAX, exp) < 0)
-			*ret_error = NULL;
-		return -EINVAL;
-	}
+	if (exp && timeutil_parse_iso8601(exp, &expiration) < 0)
+		return errorf(ret_error, -EINVAL, "Expiration '%.*s' is not an RFC 3339 time", TIMEUTIL_ISO8601_MAX,
+			      exp);
 	if (account && !creds_field_valid(CREDS_FIELD_ACCOUNT_ID, account))
 		account = NULL; /* informational only: never worth failing for */
 	bad = creds_check_fields(akid, secret, token, NULL);
-	if (bad) {
-		if (asprintf(ret_error, "malformed %s in the answer", bad) < 0)
-			*ret_error = NULL;
-		return -EINVAL;
-	}
+	if (bad)
+		return errorf(ret_error, -EINVAL, "malformed %s in the answer", bad);
 	r = aws_credentials_new(akid, secret, token, expiration, source, account, ret);
-	if (r < 0 && asprintf(ret_error, "%s", strerror(-r)) < 0)
-		*ret_error = NULL;
-	return r;
-}
-
-int creds_errorf(char **ret_error, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret_error, fmt, ap) < 0)
-		*ret_error = NULL;
-	va_end(ap);
+	if (r < 0)
+		errorf(ret_error, r, "%s", strerror(-r));
 	return r;
 }

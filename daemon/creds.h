@@ -263,7 +263,3 @@ int creds_process_parse(const char *out, size_t len, struct aws_credentials **re
  */
 int creds_from_profile(const struct aws_ini *ini, const char *profile, const char *source, struct aws_credentials **ret,
 		       char **ret_error);
-
-/* Sets *ret_error to a malloc'ed message (NULL if out of memory) and returns
- * r: the one way credential sources report why they failed. */
-int creds_errorf(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -4,8 +4,10 @@
 #include "dns-cache.h"
 
 #include "log.h"
+#include "monotime.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -97,10 +99,7 @@ struct dns_cache {
 
 static time_t now_sec(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t)monotime_sec();
 }
 
 /* An IP literal ("192.0.2.1", "::1", "[::1]") as a sockaddr with port. */
@@ -295,6 +294,7 @@ int dns_cache_lookup(struct dns_cache *c, const char *host, uint16_t port, struc
 {
 	struct entry *e;
 
+	assert(c && host && ret && ret_len);
 	for (unsigned i = 0; i < c->n_overrides; i++)
 		if (c->overrides[i].port == port && override_matches(c->overrides[i].host, host)) {
 			*ret = c->overrides[i].addr;
@@ -493,6 +493,7 @@ struct dns_cache_query *dns_cache_query(struct dns_cache *c, const char *host, u
 	struct dns_cache_query *q = calloc(1, sizeof(*q));
 	struct entry *e;
 
+	assert(c && host && done);
 	if (!q)
 		return NULL;
 	q->cache = c;

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "conf.h"
+#include "errorf.h"
 #include "https-pool.h"
 #include "kms.h"
 #include "server.h"
@@ -84,17 +85,15 @@ int fd_budget_compute(const struct daemon_config *c, unsigned long limit, struct
 		b.connections = (unsigned)(limit - reserve);
 		b.clamped = true;
 	} else if (need > limit) {
-		if (asprintf(ret_error,
-			     "the file descriptor limit (RLIMIT_NOFILE, %lu) is too small for [Daemon] "
-			     "MaxConnections=%u%s, [KMS] MaxPools= x MaxConnections= (%lu) and %lu for credentials "
-			     "and the daemon itself (%lu in all): lower MaxConnections=%s, or raise LimitNOFILE= in "
-			     "kmscanceld.service to at least %lu",
-			     limit, b.connections, c->max_connections ? "" : " (the default)", b.kms,
-			     b.credentials + b.daemon, need,
-			     limit > reserve + FD_BUDGET_MIN_CONNECTIONS ? ""
-									 : " and [KMS] MaxPools= or MaxConnections=",
-			     need) < 0)
-			*ret_error = NULL;
+		errorf(
+		    ret_error, -EMFILE,
+		    "the file descriptor limit (RLIMIT_NOFILE, %lu) is too small for [Daemon] "
+		    "MaxConnections=%u%s, [KMS] MaxPools= x MaxConnections= (%lu) and %lu for credentials "
+		    "and the daemon itself (%lu in all): lower MaxConnections=%s, or raise LimitNOFILE= in "
+		    "kmscanceld.service to at least %lu",
+		    limit, b.connections, c->max_connections ? "" : " (the default)", b.kms, b.credentials + b.daemon,
+		    need,
+		    limit > reserve + FD_BUDGET_MIN_CONNECTIONS ? "" : " and [KMS] MaxPools= or MaxConnections=", need);
 		if (limit > reserve && limit - reserve >= FD_BUDGET_MIN_CONNECTIONS) {
 			char *more = NULL;
 

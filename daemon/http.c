@@ -3,6 +3,7 @@
 
 #include "http.h"
 
+#include "hex.h"
 #include "wipe.h"
 
 #include <errno.h>
@@ -545,17 +546,6 @@ static enum http_parse_status end_of_head(struct http_parser *p)
 }
 
 /* ---- chunked body ----------------------------------------------------- */
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* chunk-size [BWS ; chunk-ext] — extensions are allowed and ignored. */
 static enum http_parse_status parse_chunk_size(struct http_parser *p)

@@ -114,6 +114,16 @@ void log_internal(int level, const char *file, int line, const char *func, const
  * Returns 0, or -EINVAL for a format it cannot step over (then the rest of
  * the list cannot be trusted and must be dropped).
  */
+int log_errno_internal(int level, int r, const char *file, int line, const char *func, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_internalv(level, file, line, func, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 static int va_format_advance(const char *format, va_list *ap)
 {
 	int types[16];

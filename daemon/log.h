@@ -59,6 +59,27 @@ void log_struct_internal(int level, const char *file, int line, const char *func
 #define log_info(...)    log_full(LOG_INFO, __VA_ARGS__)
 #define log_debug(...)   log_full(LOG_DEBUG, __VA_ARGS__)
 
+/*
+ * log_*_errno(r, fmt, …): logs as log_*() does and evaluates to r, so that
+ * a failure is logged and propagated in one statement, as in systemd:
+ *
+ *	if (r < 0)
+ *		return log_warning_errno(r, "cannot read %s: %s", path, strerror(-r));
+ *
+ * r is returned unchanged (any int, also when the level is filtered out);
+ * the message is formatted only as given (no implicit %m).
+ */
+int log_errno_internal(int level, int r, const char *file, int line, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+#define log_full_errno(level, r, ...)                                                                                  \
+	(log_get_max_level() >= (level) ? log_errno_internal((level), (r), __FILE__, __LINE__, __func__, __VA_ARGS__)  \
+					: (r))
+#define log_error_errno(r, ...)   log_full_errno(LOG_ERR, (r), __VA_ARGS__)
+#define log_warning_errno(r, ...) log_full_errno(LOG_WARNING, (r), __VA_ARGS__)
+#define log_notice_errno(r, ...)  log_full_errno(LOG_NOTICE, (r), __VA_ARGS__)
+#define log_info_errno(r, ...)    log_full_errno(LOG_INFO, (r), __VA_ARGS__)
+#define log_debug_errno(r, ...)   log_full_errno(LOG_DEBUG, (r), __VA_ARGS__)
+
 #define log_struct(level, ...) \
 	do { \
 		if (log_get_max_level() >= (level)) \

@@ -3,6 +3,7 @@
 
 #include "policy.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <grp.h>
@@ -14,7 +15,9 @@
 #include <time.h>
 
 #include "endpoint.h"
+#include "errorf.h"
 #include "keyid.h"
+#include "monotime.h"
 
 /* Bounds on what a config file can make us hold. */
 #define POLICY_MAX_RULES 4096
@@ -116,9 +119,9 @@ static int parse_who(struct rule *r, const char *s, char **ret_error, char **ret
 	else if (strncmp(s, "group:", 6) == 0)
 		user = false, name = s + 6;
 	else
-		return asprintf(ret_error, "'%s' is not user:NAME, group:NAME or *", s) < 0 ? -ENOMEM : -EINVAL;
+		return errorf(ret_error, -EINVAL, "'%s' is not user:NAME, group:NAME or *", s);
 	if (!*name)
-		return asprintf(ret_error, "'%s' names no %s", s, user ? "user" : "group") < 0 ? -ENOMEM : -EINVAL;
+		return errorf(ret_error, -EINVAL, "'%s' names no %s", s, user ? "user" : "group");
 
 	r->who = user ? WHO_USER : WHO_GROUP;
 	if (parse_number(name, &r->id) == 0)
@@ -162,15 +165,14 @@ static int parse_ops(struct rule *r, const char *s, char **ret_error)
 		else if (strcmp(t, "status") == 0)
 			r->ops |= POLICY_OP_STATUS;
 		else {
-			int rc =
-			    asprintf(ret_error, "unknown operation '%s' (cancel, enable, describe, status or *)", t);
+			errorf(ret_error, -EINVAL, "unknown operation '%s' (cancel, enable, describe, status or *)", t);
 			free(copy);
-			return rc < 0 ? -ENOMEM : -EINVAL;
+			return -EINVAL;
 		}
 	}
 	free(copy);
 	if (!r->ops)
-		return asprintf(ret_error, "no operation in '%s'", s) < 0 ? -ENOMEM : -EINVAL;
+		return errorf(ret_error, -EINVAL, "no operation in '%s'", s);
 	return 0;
 }
 
@@ -213,20 +215,16 @@ static int normalise_arn_glob(char *s, char **ret_error)
 		if (!is_upper(*c))
 			continue;
 		if (!key_part || c < key_part + 4)
-			return asprintf(ret_error,
-					"'%s': upper case in an ARN's partition, region or literals never matches "
-					"(AWS writes them in lower case)",
-					s) < 0
-				   ? -ENOMEM
-				   : -EINVAL;
+			return errorf(ret_error, -EINVAL,
+				      "'%s': upper case in an ARN's partition, region or literals never matches "
+				      "(AWS writes them in lower case)",
+				      s);
 		*c = (char)(*c - 'A' + 'a');
 	}
 	return 0;
 bracket_upper:
-	return asprintf(ret_error,
-			"'%s': write key IDs in lower case inside [...] (key IDs are compared in lower case)", s) < 0
-		   ? -ENOMEM
-		   : -EINVAL;
+	return errorf(ret_error, -EINVAL,
+		      "'%s': write key IDs in lower case inside [...] (key IDs are compared in lower case)", s);
 }
 
 /* A key ID, key ARN or ARN glob, in the form the daemon compares: a key ID
@@ -241,7 +239,7 @@ static int parse_pattern(struct key_spec *k, const char *s, char **ret_error)
 	k->kind = KEY_PATTERN;
 	if (strpbrk(s, "*?[\\")) {
 		if (strncmp(s, "arn:", 4) != 0)
-			return asprintf(ret_error, "'%s': only ARNs can be globs", s) < 0 ? -ENOMEM : -EINVAL;
+			return errorf(ret_error, -EINVAL, "'%s': only ARNs can be globs", s);
 		k->value = strdup(s);
 		if (!k->value)
 			return -ENOMEM;
@@ -254,10 +252,9 @@ static int parse_pattern(struct key_spec *k, const char *s, char **ret_error)
 		return r;
 	}
 	if (keyid_parse(s, &id, &reason) < 0)
-		return asprintf(ret_error, "'%s' is not a key ID, key ARN, ARN glob, account:ID, region:NAME or *%s%s",
-				s, reason ? ": " : "", reason ? reason : "") < 0
-			   ? -ENOMEM
-			   : -EINVAL;
+		return errorf(ret_error, -EINVAL,
+			      "'%s' is not a key ID, key ARN, ARN glob, account:ID, region:NAME or *%s%s", s,
+			      reason ? ": " : "", reason ? reason : "");
 	if (id.kind == KEYID_KIND_ARN)
 		r = asprintf(&k->value, "arn:%s:kms:%s:%s:key/%s", id.partition, id.region, id.account, id.id);
 	else
@@ -275,18 +272,17 @@ static int parse_key(struct key_spec *k, const char *s, char **ret_error)
 		k->kind = KEY_ANY;
 	} else if (strncmp(s, "account:", 8) == 0) {
 		if (strlen(s + 8) != 12 || strspn(s + 8, "0123456789") != 12)
-			return asprintf(ret_error, "'%s': an account ID has 12 digits", s) < 0 ? -ENOMEM : -EINVAL;
+			return errorf(ret_error, -EINVAL, "'%s': an account ID has 12 digits", s);
 		k->kind = KEY_ACCOUNT;
 		s += 8;
 	} else if (strncmp(s, "region:", 7) == 0) {
 		if (!s[7])
-			return asprintf(ret_error, "'%s' names no region", s) < 0 ? -ENOMEM : -EINVAL;
+			return errorf(ret_error, -EINVAL, "'%s' names no region", s);
 		/* Regions callers can name are lower case (keyid.c): any other
 		 * spelling would match nothing. */
 		if (!endpoint_region_valid(s + 7))
-			return asprintf(ret_error, "'%s': expected a region name such as us-east-1 (lower case)", s) < 0
-				   ? -ENOMEM
-				   : -EINVAL;
+			return errorf(ret_error, -EINVAL, "'%s': expected a region name such as us-east-1 (lower case)",
+				      s);
 		k->kind = KEY_REGION;
 		s += 7;
 	} else {
@@ -306,7 +302,7 @@ static int parse_rule(struct rule *r, const char *text, char **ret_error, char *
 	who = strtok_r(copy, " \t", &save);
 	ops = who ? strtok_r(NULL, " \t", &save) : NULL;
 	if (!who || !ops) {
-		rc = asprintf(ret_error, "expected WHO OPERATIONS KEYS...") < 0 ? -ENOMEM : -EINVAL;
+		rc = errorf(ret_error, -EINVAL, "expected WHO OPERATIONS KEYS...");
 		goto out;
 	}
 	rc = parse_who(r, who, ret_error, ret_warning);
@@ -317,8 +313,7 @@ static int parse_rule(struct rule *r, const char *text, char **ret_error, char *
 		goto out;
 	while ((t = strtok_r(NULL, " \t", &save))) {
 		if (r->n_keys >= POLICY_MAX_KEYS_PER_RULE) {
-			rc = asprintf(ret_error, "more than %d keys in one rule", POLICY_MAX_KEYS_PER_RULE) < 0 ? -ENOMEM
-														: -EINVAL;
+			rc = errorf(ret_error, -EINVAL, "more than %d keys in one rule", POLICY_MAX_KEYS_PER_RULE);
 			goto out;
 		}
 		struct key_spec *keys = realloc(r->keys, (r->n_keys + 1) * sizeof(*keys));
@@ -333,8 +328,7 @@ static int parse_rule(struct rule *r, const char *text, char **ret_error, char *
 		r->n_keys++;
 	}
 	if (r->n_keys == 0)
-		rc = asprintf(ret_error, "no keys: name key IDs, ARNs, globs, account:ID, region:NAME or *") < 0 ? -ENOMEM
-														  : -EINVAL;
+		rc = errorf(ret_error, -EINVAL, "no keys: name key IDs, ARNs, globs, account:ID, region:NAME or *");
 out:
 	free(copy);
 	return rc;
@@ -347,9 +341,10 @@ int policy_add_rule(struct policy *p, bool deny, const char *text, const char *o
 	char *error = NULL, *warning = NULL;
 	int rc;
 
+	assert(p && text && origin && ret_warning);
 	*ret_warning = NULL;
 	if (p->n_rules >= POLICY_MAX_RULES)
-		return asprintf(ret_error, "%s: more than %d rules", origin, POLICY_MAX_RULES) < 0 ? -ENOMEM : -EINVAL;
+		return errorf(ret_error, -EINVAL, "%s: more than %d rules", origin, POLICY_MAX_RULES);
 	r.origin = strdup(origin);
 	r.text = strdup(text);
 	if (!r.origin || !r.text) {
@@ -369,8 +364,12 @@ int policy_add_rule(struct policy *p, bool deny, const char *text, const char *o
 	}
 	rule_done(&r);
 	free(warning);
-	if (error && asprintf(ret_error, "%s: %s=%s: %s", origin, deny ? "Deny" : "Allow", text, error) < 0)
-		*ret_error = NULL;
+	/* A rule's parsers return -EINVAL with a message; without one, it was
+	 * the message that ran out of memory. */
+	if (rc == -EINVAL && !error)
+		rc = -ENOMEM;
+	if (error)
+		errorf(ret_error, rc, "%s: %s=%s: %s", origin, deny ? "Deny" : "Allow", text, error);
 	free(error);
 	return rc;
 }
@@ -532,6 +531,7 @@ enum policy_verdict policy_decide(const struct policy *p, const struct policy_su
 	char buf[256];
 	const char *arn = NULL;
 
+	assert(p && s);
 	if (s->uid == 0 && (p->allow_root || ops == POLICY_OP_STATUS)) {
 		if (ret_rule)
 			*ret_rule = "root";
@@ -588,6 +588,7 @@ int policy_describe_rule(const struct policy *p, size_t i, char **ret)
 	const struct rule *r;
 	char who[64], opsbuf[48];
 
+	assert(p && ret);
 	if (i >= p->n_rules)
 		return -EINVAL;
 	r = &p->rules[i];
@@ -695,32 +696,24 @@ int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n)
 struct groups_entry {
 	uid_t uid;
 	gid_t gid;
-	unsigned long long expires_ms;
+	uint64_t expires_ms;
 	gid_t *groups;
 	size_t n_groups;
 };
 
 struct policy_groups_cache {
-	unsigned long long (*now_ms)(void);
+	uint64_t (*now_ms)(void);
 	struct groups_entry entries[POLICY_GROUPS_CACHE_MAX];
 	size_t n_entries;
 	unsigned long lookups, hits;
 };
 
-static unsigned long long monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000ULL + (unsigned long long)ts.tv_nsec / 1000000ULL;
-}
-
-struct policy_groups_cache *policy_groups_cache_new(unsigned long long (*now_ms)(void))
+struct policy_groups_cache *policy_groups_cache_new(uint64_t (*now_ms)(void))
 {
 	struct policy_groups_cache *c = calloc(1, sizeof(*c));
 
 	if (c)
-		c->now_ms = now_ms ? now_ms : monotonic_ms;
+		c->now_ms = now_ms ? now_ms : monotime_msec;
 	return c;
 }
 
@@ -762,7 +755,7 @@ static struct groups_entry *groups_slot(struct policy_groups_cache *c)
 int policy_groups_cache_get(struct policy_groups_cache *c, uid_t uid, gid_t gid, const gid_t **ret,
 			    size_t *ret_n)
 {
-	unsigned long long now = c->now_ms();
+	uint64_t now = c->now_ms();
 	struct groups_entry *e = NULL;
 	gid_t *groups;
 	size_t n;

@@ -50,6 +50,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct keyid;
@@ -146,7 +147,7 @@ int policy_lookup_groups(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n);
 #define POLICY_GROUPS_CACHE_MS  5000
 #define POLICY_GROUPS_CACHE_MAX 64
 struct policy_groups_cache;
-struct policy_groups_cache *policy_groups_cache_new(unsigned long long (*now_ms)(void));
+struct policy_groups_cache *policy_groups_cache_new(uint64_t (*now_ms)(void));
 struct policy_groups_cache *policy_groups_cache_free(struct policy_groups_cache *c); /* NULL-safe */
 /* The groups of uid/gid, borrowed until the next call on c.  Returns 0, or
  * policy_lookup_groups()'s error: then the groups are unknown and the caller

@@ -3,6 +3,8 @@
 
 #include "proxy.h"
 
+#include "errorf.h"
+#include "hex.h"
 #include "url.h"
 #include "wipe.h"
 
@@ -27,14 +29,6 @@ static const char *env_first(proxy_getenv_fn getenv_fn, const char *lower, const
 	return v && *v ? v : NULL;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decodes s[0..n) into buf (NUL-terminated).  -EINVAL on a bad escape. */
 static int percent_decode(const char *s, size_t n, char *buf, size_t size, size_t *ret_len)
 {
@@ -44,7 +38,7 @@ static int percent_decode(const char *s, size_t n, char *buf, size_t size, size_
 		int c = (unsigned char)s[i];
 		if (c == '%') {
 			int h, l;
-			if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 || (l = hexval(s[i + 2])) < 0)
+			if (i + 2 >= n || (h = hex_value(s[i + 1])) < 0 || (l = hex_value(s[i + 2])) < 0)
 				return -EINVAL;
 			c = h * 16 + l;
 			i += 2;
@@ -99,11 +93,9 @@ int proxy_config_from_env(proxy_getenv_fn getenv_fn, struct proxy_config **ret, 
 		return 0;
 	/* A bare "host:port" means http://host:port, as curl and botocore take it. */
 	if (strstr(v, "://")) {
-		if (strncasecmp(v, "http://", 7) != 0) {
-			if (asprintf(ret_error, "https_proxy: only http:// proxies are supported (CONNECT tunnels)") < 0)
-				*ret_error = NULL;
-			return -EINVAL;
-		}
+		if (strncasecmp(v, "http://", 7) != 0)
+			return errorf(ret_error, -EINVAL,
+				      "https_proxy: only http:// proxies are supported (CONNECT tunnels)");
 		rest = v + 7;
 	} else {
 		rest = v;
@@ -122,9 +114,7 @@ int proxy_config_from_env(proxy_getenv_fn getenv_fn, struct proxy_config **ret, 
 	if (r < 0 || strcmp(u.path, "/") != 0) {
 		if (r >= 0)
 			url_done(&u);
-		if (asprintf(ret_error, "https_proxy: cannot use proxy address '%s'", hostpart) < 0)
-			*ret_error = NULL;
-		return -EINVAL;
+		return errorf(ret_error, -EINVAL, "https_proxy: cannot use proxy address '%s'", hostpart);
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -136,10 +126,8 @@ int proxy_config_from_env(proxy_getenv_fn getenv_fn, struct proxy_config **ret, 
 	p->port = u.port;
 	url_done(&u);
 	r = 0;
-	if (at && (r = basic_auth(rest, (size_t)(at - rest), &p->authorization)) < 0 && r == -EINVAL) {
-		if (asprintf(ret_error, "https_proxy: bad user name or password encoding") < 0)
-			*ret_error = NULL;
-	}
+	if (at && (r = basic_auth(rest, (size_t)(at - rest), &p->authorization)) < 0 && r == -EINVAL)
+		errorf(ret_error, r, "https_proxy: bad user name or password encoding");
 	if (r >= 0 && no && !(p->no_proxy = strdup(no)))
 		r = -ENOMEM;
 	if (r < 0) {

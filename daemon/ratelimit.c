@@ -3,6 +3,7 @@
 
 #include "ratelimit.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "monotime.h"
 
 struct ratelimit_wait {
 	struct rl_flow *flow;
@@ -63,10 +65,7 @@ struct ratelimit {
 
 static int64_t now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)monotime_usec();
 }
 
 struct ratelimit *ratelimit_new(struct event_base *base, unsigned max_queued)
@@ -343,6 +342,7 @@ int ratelimit_acquire(struct ratelimit *rl, const char *key, double rate, uid_t 
 	struct rl_flow *f;
 	struct ratelimit_wait *w;
 
+	assert(rl && key && fn);
 	if (!(rate > 0))
 		return -EINVAL;
 	b = bucket_get(rl, key, rate);

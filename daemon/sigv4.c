@@ -6,6 +6,7 @@
  */
 #include "sigv4.h"
 
+#include "hex.h"
 #include "strbuf.h"
 #include "wipe.h"
 
@@ -341,17 +342,6 @@ static void canonical_uri(struct strbuf *b, const char *path, bool normalize)
 		strbuf_addc(b, '/');
 	if (b->len == start)
 		strbuf_addc(b, '/');
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* One query name or value: valid %XX escapes are decoded and the result

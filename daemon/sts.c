@@ -14,6 +14,7 @@
 #include "creds-net.h"
 #include "creds.h"
 #include "endpoint.h"
+#include "errorf.h"
 #include "log.h"
 #include "sigv4.h"
 #include "timeutil.h"
@@ -205,9 +206,8 @@ int sts_parse_credentials(const char *action, const char *source, const char *xm
 		if (r == 0 && !*v[i])
 			r = -ENODATA; /* temporary credentials: all four or none */
 		if (r < 0) {
-			if (asprintf(ret_error, "the answer has %s %s%s", r == -ENODATA ? "an empty" : "no", names[i],
-				     r == -ENOENT || r == -ENODATA ? "" : " (malformed XML)") < 0)
-				*ret_error = NULL;
+			errorf(ret_error, r, "the answer has %s %s%s", r == -ENODATA ? "an empty" : "no", names[i],
+			       r == -ENOENT || r == -ENODATA ? "" : " (malformed XML)");
 			r = r == -ENOMEM ? r : -EINVAL;
 			goto out;
 		}
@@ -367,11 +367,8 @@ int sts_call_start(struct creds_net *net, const struct sts_request *req, sts_don
 	if (strlen(req->action) >= STS_MAX_ACTION)
 		return -EINVAL;
 	r = url_parse(req->endpoint_url, &u);
-	if (r < 0) {
-		if (asprintf(ret_error, "STS endpoint '%.200s' is not an http(s) URL", req->endpoint_url) < 0)
-			*ret_error = NULL;
-		return r;
-	}
+	if (r < 0)
+		return errorf(ret_error, r, "STS endpoint '%.200s' is not an http(s) URL", req->endpoint_url);
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->endpoint_url = strdup(req->endpoint_url))) {
 		r = -ENOMEM;

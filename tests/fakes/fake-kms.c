@@ -49,7 +49,9 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "monotime.h"
 #include "sigv4.h"
+#include "timeutil.h"
 
 /* Limits on what a client (the daemon under test, or a test script) controls. */
 #define MAX_BODY_SIZE     (64 * 1024) /* KMS request bodies are tiny; evhttp answers 413 beyond */
@@ -937,7 +939,7 @@ static void raw_tick_cb(evutil_socket_t fd, short what, void *arg);
 
 static void raw_arm(struct call *c, long ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = timeval_from_msec(ms);
 
 	if (!c->timer)
 		c->timer = evtimer_new(c->f->base, raw_tick_cb, c);
@@ -1120,7 +1122,7 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* Logs the call and sends its reply now or, with a delay fault, later. */
 static void call_finish(struct call *c)
 {
-	struct timeval tv = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000};
+	struct timeval tv = timeval_from_msec(c->delay_ms);
 
 	call_log(c);
 	if (c->delay_ms > 0) {
@@ -1828,10 +1830,7 @@ static int check_http(struct call *c)
 
 static int64_t monotonic_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)monotime_usec();
 }
 
 /* True if the operation's quota (POST /quota) has no token for this call. */
@@ -2056,7 +2055,7 @@ static void sts_reply_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void sts_answer(struct fake *f, struct evhttp_request *req, int status, char *body, bool drop, long delay_ms)
 {
 	struct sts_reply *r;
-	struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+	struct timeval tv = timeval_from_msec(delay_ms);
 
 	if (delay_ms > 0 && (r = calloc(1, sizeof(*r)))) {
 		*r = (struct sts_reply){.f = f, .req = req, .status = status, .body = body, .drop = drop};
@@ -2141,7 +2140,6 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 	const char *name = role ? role_arn_parse(role, account) : NULL;
 	long seconds = 3600;
 	struct principal *n;
-	struct tm tm;
 	time_t expires;
 
 	*code = "ValidationError";
@@ -2192,8 +2190,8 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 	n->creds.session_token = strdup(token);
 	n->role_arn = strdup(role);
 	f->n_principals++;
-	gmtime_r(&expires, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (timeutil_format_iso8601(expires, when, sizeof(when)) < 0)
+		snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
 	make_uuid(id);
 	if (asprintf(ret_xml,
 		     "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"

@@ -434,6 +434,41 @@ static void test_accounts(void **state)
 	assert_false(config_role_arn_valid("arn:aws:sts::444455556666:role/R", NULL));
 }
 
+/* Several files in order (a file and its drop-ins): later keys override,
+ * rules add up with their own file:line, "Key=" resets, and the checks run
+ * on the result; an error names the file it is in. */
+static void test_files_in_order(void **state)
+{
+	struct daemon_config c;
+	char *error = NULL;
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(config_parse_into(&c,
+					   "[Daemon]\nSocketMode=0600\n[KMS]\nTimeout=5\n[Policy]\nAllow=user:a * *\n"
+					   "[Account 444455556666]\nRoleArn=arn:aws:iam::444455556666:role/R\n",
+					   "main.conf", &error),
+			 0);
+	assert_int_equal(config_parse_into(&c, "[KMS]\nTimeout=\n[Policy]\n\nDeny=user:b * *\n", "50-x.conf", &error),
+			 0);
+	assert_int_equal(config_check(&c, &error), 0);
+	assert_int_equal(c.socket_mode, 0600);
+	assert_int_equal(c.call_timeout_ms, 30000);
+	assert_int_equal(c.n_allow, 2);
+	assert_string_equal(c.allow[1].file, "50-x.conf");
+	assert_int_equal(c.allow[1].line, 5);
+	assert_true(c.allow[1].deny);
+	assert_int_equal(config_parse_into(&c, "[KMS]\nTimeout=0\n", "60-y.conf", &error), -EINVAL);
+	assert_string_equal(error,
+			    "60-y.conf:2: Timeout=0: expected a time such as 30, 2.5 or 500ms, from 1ms to 600s");
+	free(error);
+	error = NULL;
+	assert_int_equal(config_parse_into(&c, "[Account 111122223333]\n", "70-z.conf", &error), 0);
+	assert_int_equal(config_check(&c, &error), -EINVAL);
+	assert_string_equal(error, "70-z.conf:1: [Account 111122223333]: expected either Profile= or RoleArn=");
+	free(error);
+	config_done(&c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -453,6 +488,7 @@ int main(void)
 	    T(test_rate_limit_keys),
 	    T(test_accounts),
 	    T(test_attempt_timeout),
+	    T(test_files_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -114,15 +114,34 @@ static void test_journal_stream_mismatch(void **state)
 	assert_false(log_to_journal());
 }
 
+/* log_*_errno() logs like log_*() and hands r back, also when filtered out. */
+static int errno_results[2];
+
+static void emit_errno(void)
+{
+	errno_results[0] = log_warning_errno(-5, "cannot read %s", "x.conf");
+	errno_results[1] = log_debug_errno(-2, "filtered");
+}
+
+static void test_errno_variants(void **state)
+{
+	log_setup();
+	log_set_max_level(LOG_INFO);
+	assert_string_equal(capture_stderr(emit_errno), "kmscanceld[warning]: cannot read x.conf\n");
+	assert_int_equal(errno_results[0], -5);
+	assert_int_equal(errno_results[1], -2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plain_line),
-		cmocka_unit_test(test_struct_message_only),
-		cmocka_unit_test(test_struct_fields_in_order),
-		cmocka_unit_test(test_struct_filtered),
-		cmocka_unit_test(test_levels),
-		cmocka_unit_test(test_journal_stream_mismatch),
+	    cmocka_unit_test(test_plain_line),
+	    cmocka_unit_test(test_struct_message_only),
+	    cmocka_unit_test(test_struct_fields_in_order),
+	    cmocka_unit_test(test_struct_filtered),
+	    cmocka_unit_test(test_levels),
+	    cmocka_unit_test(test_journal_stream_mismatch),
+	    cmocka_unit_test(test_errno_variants),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -250,8 +250,8 @@ static void test_deny_described(void **state)
 	policy_free(p);
 }
 
-static unsigned long long fake_now;
-static unsigned long long fake_clock(void)
+static uint64_t fake_now;
+static uint64_t fake_clock(void)
 {
 	return fake_now;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "monotime.h"
 #include "ratelimit.h"
 
 #define KEY        "111122223333/us-east-1/CancelKeyDeletion"
@@ -39,10 +40,7 @@ struct ticket {
 
 static int64_t now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)monotime_usec();
 }
 
 static void enqueue(struct recorder *rec, uid_t uid);

@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "peer.h"
 #include "varlink.h"
 
@@ -219,20 +220,19 @@ void conn_shutdown(struct conn *c)
  * still count each protocol error.
  */
 static struct {
-	time_t second;
+	uint64_t second;
 	unsigned long suppressed;
-} client_log = {.second = -1};
+} client_log = {.second = UINT64_MAX};
 
 static void log_client(const struct conn *c, const char *what)
 {
-	struct timespec now;
+	uint64_t now = monotime_sec();
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec == client_log.second) {
+	if (now == client_log.second) {
 		client_log.suppressed++;
 		return;
 	}
-	client_log.second = now.tv_sec;
+	client_log.second = now;
 	if (client_log.suppressed)
 		log_info("Varlink client pid %d uid %u (%s): %s (and %lu such lines about clients left out in the "
 			 "second before)",
@@ -514,7 +514,7 @@ static void conn_update_reading(struct conn *c, bool consumed)
 {
 	size_t buffered = evbuffer_get_length(bufferevent_get_input(c->bev));
 	unsigned ms = c->env->limits->partial_message_timeout_ms;
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	struct timeval tv = timeval_from_msec(ms);
 
 	conn_update_idle(c);
 	if (conn_blocked(c)) {
@@ -642,7 +642,7 @@ int conn_new(const struct conn_env *env, int fd, const struct peer *peer, struct
 	assert(env->ops->dispatch && env->ops->closed && env->ops->freed && env->ops->call_started &&
 	       env->ops->call_ended && env->ops->uid_busy);
 	ms = env->limits->write_timeout_ms;
-	wt = (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	wt = timeval_from_msec(ms);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		goto fail;

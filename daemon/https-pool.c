@@ -5,6 +5,7 @@
 
 #include "dns-cache.h"
 #include "log.h"
+#include "monotime.h"
 #include "proxy.h"
 #include "tls.h"
 #include "wipe.h"
@@ -318,7 +319,7 @@ static void set_nodelay(struct conn *c)
 
 static void conn_arm_timer(struct conn *c, unsigned ms)
 {
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	struct timeval tv = timeval_from_msec(ms);
 
 	evtimer_add(c->timer, &tv);
 }
@@ -1058,7 +1059,7 @@ struct https_request *https_pool_submit(struct https_pool *p, const char *reques
 	memcpy(r->data, request, len);
 	r->len = len;
 	if (r->timeout) {
-		struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+		struct timeval tv = timeval_from_msec(timeout_ms);
 		evtimer_add(r->timeout, &tv);
 	}
 	r->state = REQ_QUEUED;

@@ -8,6 +8,7 @@
 
 #include "http.h"
 #include "kms.h"
+#include "monotime.h"
 
 uint64_t kms_backoff_ceiling_ms(unsigned base_ms, unsigned retry)
 {
@@ -83,11 +84,8 @@ static time_t real_now_wall(void *ctx)
 
 static uint64_t real_now_mono_ms(void *ctx)
 {
-	struct timespec ts;
-
 	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000U + (uint64_t)ts.tv_nsec / 1000000U;
+	return monotime_msec();
 }
 
 static uint32_t real_random(void *ctx)

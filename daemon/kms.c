@@ -22,6 +22,7 @@
 #include "kms-retry.h"
 #include "kms-wire.h"
 #include "log.h"
+#include "monotime.h"
 #include "ratelimit.h"
 #include "url.h"
 
@@ -400,8 +401,7 @@ static void call_retry_or_fail(struct kms_call *call, unsigned cost)
 	call->client->retries++;
 	log_debug("kms: %s %s: attempt %u failed (%s), retrying in %u ms", operation_names[call->op], call->key_id,
 		  call->attempts, call->last_code ? call->last_code : "?", delay);
-	tv.tv_sec = delay / 1000;
-	tv.tv_usec = (delay % 1000) * 1000;
+	tv = timeval_from_msec(delay);
 	call_set_state(call, CALL_BACKOFF);
 	evtimer_add(call->timer, &tv);
 }

@@ -116,8 +116,7 @@ static int apply_group(int pfd, const char *path, const char *group)
 				    path, group);
 			return 0;
 		}
-		log_error("chown(%s, group %s): %s", path, group, strerror(-r));
-		return r;
+		return log_error_errno(r, "chown(%s, group %s): %s", path, group, strerror(-r));
 	}
 	return 0;
 }
@@ -150,8 +149,7 @@ static int open_bound(const char *path, mode_t mode, int *ret_fd, struct stat *r
 	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0) {
 		r = -errno;
-		log_error("%s vanished after bind(): %s", path, strerror(-r));
-		return r;
+		return log_error_errno(r, "%s vanished after bind(): %s", path, strerror(-r));
 	}
 	if (fstat(pfd, &st) < 0) {
 		r = -errno;
@@ -187,8 +185,7 @@ static int bind_socket(const char *path, const struct sockaddr_un *sa, mode_t mo
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		r = -errno;
-		log_error("socket(AF_UNIX): %s", strerror(-r));
-		return r;
+		return log_error_errno(r, "socket(AF_UNIX): %s", strerror(-r));
 	}
 	/* The socket must never exist with looser permissions, even briefly. */
 	old = umask(~mode & 0777);
@@ -218,11 +215,10 @@ int server_socket_bind(const char *path, mode_t mode, const char *group, int *re
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	r = remove_stale_socket(path, &sa);
 	if (r < 0) {
-		log_error("Cannot use %s: %s", path,
+		return log_error_errno(r, "Cannot use %s: %s", path,
 			  r == -EADDRINUSE ? "another process is listening there"
 			  : r == -EEXIST   ? "it exists and is not a socket"
 					   : strerror(-r));
-		return r;
 	}
 	fd = bind_socket(path, &sa, mode);
 	if (fd < 0)
@@ -349,8 +345,7 @@ int server_socket_check_inherited(int fd)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0) {
 		r = -errno;
-		log_error("The inherited fd %d is not a socket the daemon can use: %s", fd, strerror(-r));
-		return r;
+		return log_error_errno(r, "The inherited fd %d is not a socket the daemon can use: %s", fd, strerror(-r));
 	}
 	len = sizeof(type);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)

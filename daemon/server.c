@@ -20,6 +20,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "monotime.h"
 #include "peer.h"
 #include "server-socket.h"
 #include "varlink.h"
@@ -315,7 +316,7 @@ static void accept_error_cb(struct evconnlistener *l, void *data)
 	struct server *s = data;
 	int err = EVUTIL_SOCKET_ERROR();
 	unsigned ms = s->limits.accept_backoff_ms;
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	struct timeval tv = timeval_from_msec(ms);
 
 	log_warning("accept() on the Varlink socket failed: %s; pausing for %u ms", evutil_socket_error_to_string(err),
 		    ms);
@@ -442,8 +443,7 @@ int server_new(struct event_base *base, const struct server_limits *limits, cons
 	};
 	peer_check_proc();
 	if (s->limits.idle_timeout_ms) {
-		struct timeval tv = {.tv_sec = s->limits.idle_timeout_ms / 1000,
-				     .tv_usec = (s->limits.idle_timeout_ms % 1000) * 1000};
+		struct timeval tv = timeval_from_msec(s->limits.idle_timeout_ms);
 
 		/* Every connection's idle timer has this duration: a common
 		 * timeout keeps them in one queue instead of the heap. */

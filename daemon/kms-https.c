@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "dns-cache.h"
+#include "errorf.h"
 #include "http.h"
 #include "kms.h"
 #include "log.h"
@@ -106,12 +107,9 @@ static int network_setup(struct kms_https *h, const struct kms_client_options *o
 	}
 	if (o->connect_to) {
 		r = h->resolver ? dns_cache_add_overrides(h->resolver, o->connect_to) : -EINVAL;
-		if (r < 0) {
-			if (asprintf(ret_error, "cannot use connect-to '%s': expected HOST:PORT=ADDR:PORT,…",
-				     o->connect_to) < 0)
-				*ret_error = NULL;
-			return r;
-		}
+		if (r < 0)
+			return errorf(ret_error, r, "cannot use connect-to '%s': expected HOST:PORT=ADDR:PORT,…",
+				      o->connect_to);
 	}
 	if (o->getenv) {
 		r = proxy_config_from_env(o->getenv, &h->proxy, ret_error);

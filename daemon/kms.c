@@ -21,6 +21,7 @@
 #include "kms-pools.h"
 #include "kms-retry.h"
 #include "kms-wire.h"
+#include "errorf.h"
 #include "log.h"
 #include "monotime.h"
 #include "ratelimit.h"
@@ -144,10 +145,8 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 		struct url probe;
 
 		if (url_parse(o->endpoint_url, &probe) < 0) {
-			if (asprintf(ret_error, "invalid KMS endpoint URL '%s'", o->endpoint_url) < 0)
-				*ret_error = NULL;
 			kms_client_free(c);
-			return -EINVAL;
+			return errorf(ret_error, -EINVAL, "invalid KMS endpoint URL '%s'", o->endpoint_url);
 		}
 		url_done(&probe);
 		c->endpoint_url = strdup(o->endpoint_url);

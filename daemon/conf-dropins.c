@@ -148,7 +148,8 @@ static int collect(struct entries *es, struct conf_dropins *ret)
 	struct conf_dropins out = {0};
 	size_t n = 0;
 
-	qsort(es->e, es->n, sizeof(*es->e), by_name);
+	if (es->n > 1) /* es->e is NULL when nothing was found */
+		qsort(es->e, es->n, sizeof(*es->e), by_name);
 	for (size_t i = 0; i < es->n; i++)
 		n += es->e[i].path != NULL;
 	if (n > CONF_DROPINS_MAX)

@@ -35,13 +35,17 @@
  * used concurrently from different threads.  A result, once handed to the
  * caller, no longer refers to its handle and may move to any thread.
  *
- * ABI: symbols are versioned (LIBKMSCANCEL_0).  Enum values are never
- * renumbered; structs the caller allocates start with their own size so that
- * they can grow without breaking old binaries.
+ * ABI: symbols are versioned (LIBKMSCANCEL_0, and LIBKMSCANCEL_1 for what
+ * 0.1 added).  Enum values are never renumbered; structs the caller
+ * allocates start with their own size so that they can grow without
+ * breaking old binaries.  The version macros (KMSCANCEL_VERSION_MAJOR …
+ * KMSCANCEL_VERSION_NUMBER) come from kmscancel-version.h, included here.
  */
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "kmscancel-version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,6 +88,12 @@ typedef enum kmscancel_error {
 /* A short English description of e ("the key does not exist", …).  Static
  * storage; never NULL, also for values this version does not know. */
 KMSCANCEL_API const char *kmscancel_strerror(kmscancel_error e);
+
+/* The version of the library the program runs with, "MAJOR.MINOR.PATCH":
+ * the KMSCANCEL_VERSION_STRING the library was built with, which may be
+ * newer than the one the program was compiled against.  Static storage;
+ * never NULL. */
+KMSCANCEL_API const char *kmscancel_version(void);
 
 /* --- handle ------------------------------------------------------------------------------------------------ */
 

@@ -1,8 +1,8 @@
 #!/bin/bash
 # libkmscancel's ABI: the shared library exports exactly the functions
-# kmscancel.h declares (KMSCANCEL_API) and libkmscancel.sym lists, all under
-# the LIBKMSCANCEL_0 version, with a versioned soname; libkmscancel.pc
-# names the library.
+# kmscancel.h declares (KMSCANCEL_API) and libkmscancel.sym lists, each
+# under the version node the .sym file puts it in, with a versioned soname;
+# libkmscancel.pc names the library.
 set -u
 : "${top_srcdir:?run through make check}" "${top_builddir:?run through make check}"
 failures=0
@@ -24,8 +24,13 @@ sym=$(sed -n 's/^[[:space:]]*\(kmscancel_[a-z_]*\);/\1/p' "$top_srcdir/client/li
 [ "$(echo "$exported" | sed 's/@.*//' | sort -u)" = "$header" ] &&
 	pass "nm -D: only the public API is exported ($(echo "$exported" | wc -l) symbols)" ||
 	fail "exported symbols differ from kmscancel.h: $(diff <(echo "$header") <(echo "$exported" | sed 's/@.*//' | sort -u) | grep '^[<>]' | tr '\n' ' ')"
-[ -z "$(echo "$exported" | grep -v '@@LIBKMSCANCEL_0$')" ] && pass "every symbol is versioned LIBKMSCANCEL_0" ||
-	fail "unversioned or other versions: $(echo "$exported" | grep -v '@@LIBKMSCANCEL_0$' | tr '\n' ' ')"
+# Each symbol under the version node that lists it in libkmscancel.sym:
+# LIBKMSCANCEL_0 for the first ABI, a later node for what came after.
+nodes=$(awk '/^[A-Z0-9_]+ *\{/ { node = $1 } /^[[:space:]]*kmscancel_[a-z_]*;/ { sub(/;/, ""); print $1 "@@" node }' \
+	"$top_srcdir/client/libkmscancel.sym" | sort)
+[ "$exported" = "$nodes" ] && pass "every symbol is versioned as libkmscancel.sym says" ||
+	fail "symbol versions differ from libkmscancel.sym: $(diff <(echo "$nodes") <(echo "$exported") | grep '^[<>]' | tr '\n' ' ')"
+echo "$nodes" | grep -q '@@LIBKMSCANCEL_0$' && pass "LIBKMSCANCEL_0 is still there" || fail "no LIBKMSCANCEL_0 symbols"
 soname=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 case "$soname" in
 libkmscancel.so.[0-9]*) pass "soname $soname" ;;

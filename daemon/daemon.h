@@ -38,8 +38,8 @@ struct operation;
 /* At exit, how long the replies to calls the drain left may take to be
  * written (daemon_free). */
 #define DAEMON_FLUSH_MS 2000
-/* io.kmscancel errors counted one by one (KMSCANCEL_E_NOT_FOUND … _TIMEOUT). */
-#define DAEMON_N_ERROR_COUNTERS (KMSCANCEL_E_TIMEOUT + 1)
+/* io.kmscancel errors counted one by one (KMSCANCEL_E_NOT_FOUND … _INTERNAL). */
+#define DAEMON_N_ERROR_COUNTERS (KMSCANCEL_E_INTERNAL + 1)
 
 struct daemon_options {
 	const char *config_path;  /* NULL: the default, which may be missing */

@@ -326,7 +326,7 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 
 		free(op);
 		json_object_object_add(params, "message", json_object_new_string("out of memory"));
-		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_ENDPOINT_UNAVAILABLE), params);
+		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_INTERNAL), params);
 		return NULL;
 	}
 	op->daemon = d;
@@ -417,7 +417,7 @@ static struct operation *operation_begin(struct call *c, struct daemon *d, const
 	 * keeps the region it started in (enable, retries, coalescing). */
 	op->region = strdup(region);
 	if (!op->region) {
-		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
 		return NULL;
 	}
 	/* The policy before anything else happens: a refused caller causes no
@@ -527,7 +527,7 @@ static void operation_route(struct operation *op, void (*next)(struct operation 
 	else
 		r = accounts_route(op->daemon->accounts, account, route_done, op, &op->route_wait);
 	if (r < 0)
-		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
 }
 
 static long operation_remaining_ms(const struct operation *op)
@@ -602,7 +602,7 @@ static void credentials_ready(int r, struct aws_credentials *c, const char *erro
 	aws_credentials_unref(op->credentials);
 	op->credentials = aws_credentials_ref(c);
 	if (operation_kms(op, op->next_op, op->next_key_id, op->next_done) < 0)
-		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
 }
 
 /* Starts a KMS call with the cached credentials, waiting for a fetch only
@@ -625,7 +625,7 @@ static void operation_call(struct operation *op, enum kms_operation kop, const c
 	op->creds_wait = cache;
 	if (creds_cache_get(cache, credentials_ready, op) < 0) {
 		op->creds_wait = NULL;
-		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
 	}
 }
 
@@ -696,7 +696,7 @@ static void settle_timer_cb(evutil_socket_t fd, short what, void *userdata)
 	struct operation *op = userdata;
 
 	if (operation_kms(op, op->settle_op, op->key_arn ? op->key_arn : op->key_id, op->settle_done) < 0)
-		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
 }
 
 /*
@@ -803,7 +803,7 @@ static void ambiguity_described(const struct kms_result *r, void *userdata)
 	}
 	op->key_arn = strdup(arn ? arn : op->key_id);
 	if (!op->key_arn) {
-		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", r->request_id);
+		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
 		return;
 	}
 	op->already_cancelled = true;
@@ -851,7 +851,7 @@ static void cancel_done(const struct kms_result *r, void *userdata)
 	}
 	op->key_arn = strdup(arn);
 	if (!op->key_arn) {
-		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", r->request_id);
+		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
 		return;
 	}
 	cancel_succeeded(op, r->request_id);

@@ -433,6 +433,11 @@ static struct account *account_find(const struct accounts *a, const char *id)
 
 /* --- the default credentials' account ---------------------------------------- */
 
+struct creds_cache *accounts_default_cache(struct accounts *a)
+{
+	return a->o.default_creds;
+}
+
 const char *accounts_default_account(struct accounts *a)
 {
 	struct aws_credentials *c;

@@ -142,6 +142,10 @@ struct accounts_wait *accounts_wait_cancel(struct accounts *a, struct accounts_w
  * back to other ones (the enable step, settle and ExpiredToken retries). */
 struct creds_cache *accounts_cache_of(struct accounts *a, const char *account);
 
+/* The default credentials' cache (the one accounts_options.default_creds
+ * names). */
+struct creds_cache *accounts_default_cache(struct accounts *a);
+
 /* The default credentials' account if known, else NULL. */
 const char *accounts_default_account(struct accounts *a);
 

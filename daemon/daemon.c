@@ -22,6 +22,7 @@
 #include "kms.h"
 #include "log.h"
 #include "methods.h"
+#include "status.h"
 #include "policy.h"
 #include "secret-env.h"
 #include "server.h"
@@ -264,6 +265,9 @@ static void loaded_install(struct daemon *d, struct loaded *l)
 		free(l->kms_fingerprint);
 	}
 	*l = (struct loaded){ 0 };
+	/* What the methods see; *config and *settings were rewritten in place. */
+	d->methods.policy = d->policy;
+	d->methods.kms = d->kms;
 	log_set_max_level(d->config.log_level >= 0 ? d->config.log_level : LOG_INFO);
 }
 
@@ -284,7 +288,7 @@ static int server_setup(struct daemon *d, char **ret_error)
 		limits.calls_per_connection_max = d->config.max_calls_per_connection;
 	if (d->config.max_calls_per_uid)
 		limits.calls_per_uid_max = d->config.max_calls_per_uid;
-	r = server_new(d->base, &limits, kmscancel_methods, d, &d->server);
+	r = server_new(d->base, &limits, kmscancel_methods, &d->methods, &d->server);
 	if (r < 0)
 		return r;
 	if (d->options.listen_fd >= 0)
@@ -390,7 +394,8 @@ static void status_update(struct daemon *d)
 			     ss.calls_in_flight, ss.connections);
 	else
 		r = asprintf(&text, "Serving: %u connections, %u calls in flight, %lu succeeded, %lu failed; %s",
-			     ss.connections, ss.calls_in_flight, d->calls_ok, d->calls_failed, creds);
+			     ss.connections, ss.calls_in_flight, d->methods.counters.calls_ok,
+			     d->methods.counters.calls_failed, creds);
 	if (r < 0)
 		return;
 	if (d->status && strcmp(d->status, text) == 0) {
@@ -698,6 +703,35 @@ static int signals_setup(struct daemon *d)
 	return 0;
 }
 
+/* GetStatus: the members only the daemon knows (status.h). */
+static void host_status(void *userdata, struct methods_host_status *ret)
+{
+	struct daemon *d = userdata;
+
+	ret->state = daemon_state_to_string(d->state);
+	ret->uptime_sec = daemon_uptime_sec(d);
+	ret->config_file = d->config.file;
+	ret->socket_activated = d->options.listen_fd >= 0;
+	server_get_stats(d->server, &ret->server);
+	server_get_limits(d->server, &ret->limits);
+	ret->fd_limit = d->fds.limit;
+	ret->fd_reserved = fd_budget_reserve(&d->fds);
+	ret->reloads = d->reloads;
+	ret->reloads_failed = d->reloads_failed;
+}
+
+/* The methods' context, all but what loaded_install() and accounts_setup()
+ * set. */
+static void methods_setup(struct daemon *d)
+{
+	d->methods.base = d->base;
+	d->methods.groups = d->groups;
+	d->methods.config = &d->config;
+	d->methods.settings = &d->settings;
+	d->methods.host_status = host_status;
+	d->methods.host_userdata = d;
+}
+
 int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_error)
 {
 	unsigned long fd_soft, fd_old;
@@ -724,6 +758,7 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 	d->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!d->dns)
 		d->dns = evdns_base_new(d->base, 0);
+	methods_setup(d);
 
 	/* Before the budget is checked against it, as systemd's daemons do. */
 	fd_soft = fd_limit_raise(&fd_old);
@@ -746,6 +781,7 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 	r = accounts_setup(d, ret_error);
 	if (r < 0)
 		goto fail;
+	d->methods.accounts = d->accounts;
 	r = signals_setup(d);
 	if (r < 0)
 		goto fail;
@@ -810,7 +846,7 @@ struct daemon *daemon_free(struct daemon *d)
 	if (!d)
 		return NULL;
 	state_set(d, DAEMON_STOPPING); /* nothing may reload or start a drain from the flush below */
-	if (d->server && methods_shutdown(d) > 0)
+	if (d->server && methods_shutdown(&d->methods) > 0)
 		replies_flush(d);
 	/* Freeing the signal events restores the default dispositions; a
 	 * further SIGTERM during teardown would then kill us with status 143
@@ -869,13 +905,6 @@ int daemon_run(struct daemon *d)
 	return 0;
 }
 
-void daemon_count_failure(struct daemon *d, kmscancel_error e)
-{
-	d->calls_failed++;
-	if ((unsigned)e < DAEMON_N_ERROR_COUNTERS)
-		d->errors[e]++;
-}
-
 /* The chain, or the one source the config pins with CredentialSource=,
  * without the network (--check-config). */
 static int credentials_resolve(struct daemon *d, struct aws_credentials **ret, char **ret_error)
@@ -893,30 +922,6 @@ const char *daemon_config_path(const struct daemon *d)
 const char *daemon_default_region(const struct daemon *d)
 {
 	return d->settings.region;
-}
-
-const char *daemon_account(const struct daemon *d)
-{
-	if (d->config.account)
-		return d->config.account;
-	if (d->accounts)
-		return accounts_default_account(d->accounts);
-	struct aws_credentials *c = d->creds ? creds_cache_peek(d->creds) : NULL;
-
-	if (c && c->account_id)
-		return c->account_id;
-	return NULL;
-}
-
-unsigned daemon_call_timeout_ms(const struct daemon *d, long long timeout_ms)
-{
-	if (timeout_ms <= 0)
-		timeout_ms = d->config.call_timeout_ms;
-	if (timeout_ms < DAEMON_MIN_CALL_TIMEOUT_MS)
-		timeout_ms = DAEMON_MIN_CALL_TIMEOUT_MS;
-	if (timeout_ms > DAEMON_MAX_CALL_TIMEOUT_MS)
-		timeout_ms = DAEMON_MAX_CALL_TIMEOUT_MS;
-	return (unsigned)timeout_ms;
 }
 
 long daemon_uptime_sec(const struct daemon *d)

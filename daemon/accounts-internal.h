@@ -16,16 +16,20 @@
 struct creds_net;
 struct sts_call;
 
-/* One [Account N] section and its credentials. */
+/* One [Account N] section, or the default credentials, and their cache.
+ * Refcounted: the table holds one reference, each call routed to it one
+ * (account_ref()). */
 struct account {
-	struct accounts *owner;
+	unsigned n_ref;
+	struct accounts *owner; /* NULL once the table let it go */
+	char *gone;             /* why once the table let it go (account_credentials_get()), else NULL */
 	enum account_source source;
 	char id[13];
 	char *profile, *role_arn, *external_id, *region;
 	unsigned duration_sec;
 	char *label;
 	struct aws_settings *settings; /* Profile=: the profile's own settings */
-	struct creds_cache *cache;
+	struct creds_cache *cache;     /* NULL once the table let it go */
 };
 
 /* A request waiting to learn the default account. */
@@ -47,7 +51,8 @@ struct accounts {
 	char session_name[ACCOUNTS_SESSION_NAME_MAX + 1];
 	char *config_file;         /* for messages */
 	unsigned sts_timeout_ms;
-	struct account **list;
+	struct account *default_acct; /* the default credentials (source ACCOUNT_SOURCE_DEFAULT) */
+	struct account **list;        /* the [Account N] sections, in file order */
 	size_t n;
 	struct creds_net *net; /* STS calls: GetCallerIdentity, AssumeRole */
 

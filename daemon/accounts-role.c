@@ -218,7 +218,7 @@ int role_fetch_start(void *fetch_userdata, creds_fetch_done_fn done, void *userd
 	f->starting = true;
 	f->waiting = true;
 	log_debug("accounts: assuming %s for account %s", acct->role_arn, acct->id);
-	r = creds_cache_get(acct->owner->o.default_creds, role_source_ready, f);
+	r = creds_cache_get(acct->owner->default_acct->cache, role_source_ready, f);
 	f->starting = false;
 	if (r < 0) {
 		free(f);

@@ -33,11 +33,6 @@ void identity_set_state(struct accounts *a, enum accounts_identity_state s)
 
 /* --- the default credentials' account ---------------------------------------- */
 
-struct creds_cache *accounts_default_cache(struct accounts *a)
-{
-	return a->o.default_creds;
-}
-
 const char *accounts_default_account(struct accounts *a)
 {
 	struct aws_credentials *c;
@@ -46,7 +41,7 @@ const char *accounts_default_account(struct accounts *a)
 		return a->configured;
 	if (a->identity == IDENTITY_KNOWN)
 		return a->learned;
-	c = creds_cache_peek(a->o.default_creds);
+	c = accounts_default_peek(a);
 	return c && c->account_id ? c->account_id : NULL;
 }
 
@@ -56,7 +51,7 @@ static void route_default(struct accounts *a, struct account_route *ret)
 
 	*ret = (struct account_route){
 	    .source = ACCOUNT_SOURCE_DEFAULT,
-	    .cache = a->o.default_creds,
+	    .acct = a->default_acct,
 	    .label = "default",
 	};
 	snprintf(ret->account, sizeof(ret->account), "%s", account ? account : "");
@@ -94,7 +89,7 @@ static int route_now(struct accounts *a, const char *account, struct account_rou
 		*ret = (struct account_route){
 		    .source = acct->source,
 		    .region = acct->region,
-		    .cache = acct->cache,
+		    .acct = acct,
 		    .label = acct->label,
 		};
 		memcpy(ret->account, acct->id, sizeof(ret->account));
@@ -240,7 +235,7 @@ void identity_start(struct accounts *a)
 	g->a = a;
 	a->identity_get = g;
 	identity_set_state(a, IDENTITY_ASKING);
-	if (creds_cache_get(a->o.default_creds, identity_creds_ready, g) < 0) {
+	if (creds_cache_get(a->default_acct->cache, identity_creds_ready, g) < 0) {
 		a->identity_get = NULL;
 		free(g);
 		identity_failed(a, "out of memory");
@@ -331,9 +326,43 @@ struct accounts_wait *accounts_wait_cancel(struct accounts *a, struct accounts_w
 	return NULL;
 }
 
-struct creds_cache *accounts_cache_of(struct accounts *a, const char *account)
+struct aws_credentials *accounts_default_peek(struct accounts *a)
 {
-	struct account *acct = account_find(a, account);
+	return a->default_acct ? creds_cache_peek(a->default_acct->cache) : NULL;
+}
 
-	return acct ? acct->cache : NULL;
+/* --- a call's credentials ------------------------------------------------------ */
+
+int account_credentials_get(struct account *acct, const char *expected, creds_cache_done_fn done, void *userdata,
+			    char *why, size_t size)
+{
+	const char *now;
+
+	if (acct->gone) {
+		snprintf(why, size, "%s", acct->gone);
+		return -ENOENT;
+	}
+	if (acct->source == ACCOUNT_SOURCE_DEFAULT && expected && *expected) {
+		now = accounts_default_account(acct->owner);
+		if (now && strcmp(now, expected) != 0) {
+			snprintf(why, size,
+				 "since a reload of %s the default credentials serve account %s, not account %s the "
+				 "call started with: not used for its key",
+				 acct->owner->config_file, now, expected);
+			return -ENOENT;
+		}
+	}
+	return creds_cache_get(acct->cache, done, userdata);
+}
+
+void account_credentials_cancel(struct account *acct, creds_cache_done_fn done, void *userdata)
+{
+	if (acct)
+		creds_cache_cancel(acct->cache, done, userdata);
+}
+
+void account_credentials_expired(struct account *acct, const struct aws_credentials *bad)
+{
+	if (acct && acct->cache)
+		creds_cache_expired(acct->cache, bad);
 }

@@ -29,11 +29,10 @@ const char *account_source_to_string(enum account_source s)
 
 /* --- the accounts ------------------------------------------------------------ */
 
-static struct account *account_free(struct account *acct)
+/* What the configuration says of acct (not its identity, references or
+ * cache). */
+static void account_config_free(struct account *acct)
 {
-	if (!acct)
-		return NULL;
-	creds_cache_free(acct->cache);
 	if (acct->settings) {
 		aws_settings_done(acct->settings);
 		free(acct->settings);
@@ -46,8 +45,61 @@ static struct account *account_free(struct account *acct)
 	}
 	free(acct->region);
 	free(acct->label);
+}
+
+struct account *account_ref(struct account *acct)
+{
+	acct->n_ref++;
+	return acct;
+}
+
+struct account *account_unref(struct account *acct)
+{
+	if (!acct || --acct->n_ref > 0)
+		return NULL;
+	creds_cache_free(acct->cache);
+	account_config_free(acct);
+	free(acct->gone);
 	free(acct);
 	return NULL;
+}
+
+/* The table lets acct go: its cache closes (waiting requests get
+ * cache_why, or "shutting down" when NULL), later requests through a
+ * call's reference get gone, and the table's reference is dropped. */
+static void account_drop(struct account *acct, const char *cache_why, const char *gone)
+{
+	if (!acct)
+		return;
+	acct->cache = cache_why ? creds_cache_close(acct->cache, cache_why) : creds_cache_free(acct->cache);
+	free(acct->gone);
+	acct->gone = strdup(gone);
+	if (!acct->gone)
+		acct->gone = strdup("out of memory"); /* freed with acct either way */
+	acct->owner = NULL;
+	account_unref(acct);
+}
+
+/* A reload keeps acct (and every call's reference to it) with fresh's
+ * configuration; fresh gets acct's old one, to be freed once acct's cache
+ * uses the new. */
+static void account_swap_config(struct account *acct, struct account *fresh)
+{
+#define SWAP(f)                                                                                                        \
+	do {                                                                                                           \
+		__typeof__(acct->f) t = acct->f;                                                                       \
+		acct->f = fresh->f;                                                                                    \
+		fresh->f = t;                                                                                          \
+	} while (0)
+	SWAP(source);
+	SWAP(profile);
+	SWAP(role_arn);
+	SWAP(external_id);
+	SWAP(region);
+	SWAP(duration_sec);
+	SWAP(label);
+	SWAP(settings);
+#undef SWAP
 }
 
 /* A Profile= account's settings: the AWS settings as the daemon's, but
@@ -107,6 +159,7 @@ static int account_new(struct accounts *a, const struct accounts_options *o, con
 
 	if (!acct)
 		return -ENOMEM;
+	acct->n_ref = 1;
 	acct->owner = a;
 	memcpy(acct->id, ca->id, sizeof(acct->id));
 	acct->source = ca->role_arn ? ACCOUNT_SOURCE_ROLE : ACCOUNT_SOURCE_PROFILE;
@@ -129,8 +182,45 @@ static int account_new(struct accounts *a, const struct accounts_options *o, con
 	*ret = acct;
 	return 0;
 fail:
-	account_free(acct);
+	account_unref(acct);
 	return r;
+}
+
+static void default_cache_options(const struct accounts_options *o, struct creds_cache_options *ret)
+{
+	*ret = (struct creds_cache_options){
+	    .name = "default",
+	    .base = o->base,
+	    .dns = o->dns,
+	    .settings = o->settings,
+	    .source = o->config->credential_source,
+	    .process_timeout_ms = o->config->credential_process_timeout_ms,
+	};
+}
+
+/* The default credentials: the environment, the chain or CredentialSource=,
+ * fetching at once. */
+static int default_account_new(struct accounts *a, const struct accounts_options *o)
+{
+	struct account *acct = calloc(1, sizeof(*acct));
+	struct creds_cache_options co;
+	int r;
+
+	if (!acct || !(acct->label = strdup("default"))) {
+		free(acct);
+		return -ENOMEM;
+	}
+	acct->n_ref = 1;
+	acct->owner = a;
+	acct->source = ACCOUNT_SOURCE_DEFAULT;
+	default_cache_options(o, &co);
+	r = creds_cache_new(&co, &acct->cache);
+	if (r < 0) {
+		account_unref(acct);
+		return r;
+	}
+	a->default_acct = acct;
+	return 0;
 }
 
 struct account *account_find(const struct accounts *a, const char *id)
@@ -159,7 +249,7 @@ static int build_list(struct accounts *a, const struct accounts_options *o, stru
 	}
 	if (r < 0) {
 		while (n > 0)
-			account_free(list[--n]);
+			account_unref(list[--n]);
 		free(list);
 		return r;
 	}
@@ -203,6 +293,10 @@ int accounts_new(const struct accounts_options *o, struct accounts **ret, char *
 	r = creds_net_new(o->base, o->dns, o->settings->ca_bundle, &a->net);
 	if (r < 0)
 		goto fail;
+	/* Before the sections: AssumeRole uses the default credentials. */
+	r = default_account_new(a, o);
+	if (r < 0)
+		goto fail;
 	r = build_list(a, o, &a->list, &a->n, ret_error);
 	if (r < 0)
 		goto fail;
@@ -233,9 +327,12 @@ struct accounts *accounts_free(struct accounts *a)
 		a->identity_error = strdup("kmscanceld is shutting down");
 		serve_waiters(a);
 	}
+	/* The sections first: their AssumeRole fetches use the default
+	 * credentials. */
 	for (size_t i = 0; i < a->n; i++)
-		account_free(a->list[i]);
+		account_drop(a->list[i], NULL, "kmscanceld is shutting down");
 	free(a->list);
+	account_drop(a->default_acct, NULL, "kmscanceld is shutting down");
 	creds_net_free(a->net);
 	free(a->identity_error);
 	free(a->config_file);
@@ -253,14 +350,55 @@ static bool account_same(const struct account *acct, const struct config_account
 #undef SAME
 }
 
+static bool account_listed(struct account *const *list, size_t n, const struct account *acct)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == acct)
+			return true;
+	return false;
+}
+
+/* The new section list[i] of o: an account that stays keeps its struct
+ * (calls hold references to it) and its cache, with the new
+ * configuration; a new one gets a cache.  Returns what list[i] is now. */
+static struct account *account_reload(struct accounts *a, const struct accounts_options *o, struct account *fresh,
+				      size_t i)
+{
+	struct account *prev = account_find(a, fresh->id);
+	struct creds_cache_options co;
+
+	if (!prev) {
+		cache_options(a, fresh, &co);
+		if (creds_cache_new(&co, &fresh->cache) < 0)
+			log_warning("accounts: cannot make a credential cache for account %s", fresh->id);
+		else
+			log_info("accounts: [Account %s] added", fresh->id);
+		return fresh;
+	}
+	if (!account_same(prev, &o->config->accounts[i]))
+		log_info("accounts: [Account %s] changed", prev->id);
+	account_swap_config(prev, fresh);
+	cache_options(a, prev, &co);
+	/* The current set serves until the new one arrives. */
+	if (prev->cache ? creds_cache_reload(prev->cache, &co) < 0 : creds_cache_new(&co, &prev->cache) < 0)
+		log_warning("accounts: cannot reload the credentials of account %s", prev->id);
+	account_unref(fresh); /* the old configuration, now the cache uses the new */
+	return prev;
+}
+
 int accounts_reload(struct accounts *a, const struct accounts_options *o)
 {
 	struct account **list = NULL, **old = a->list;
 	struct creds_net *net = NULL, *old_net = a->net;
+	struct creds_cache_options dco;
 	size_t n = 0, old_n = a->n;
 	char *error = NULL;
 	int r;
 
+	default_cache_options(o, &dco);
+	r = creds_cache_reload(a->default_acct->cache, &dco);
+	if (r < 0)
+		return r;
 	r = creds_net_new(o->base, o->dns, o->settings->ca_bundle, &net);
 	if (r < 0)
 		return r;
@@ -272,7 +410,7 @@ int accounts_reload(struct accounts *a, const struct accounts_options *o)
 			    error ? error : strerror(-r));
 		free(error);
 		for (size_t i = 0; i < n; i++)
-			account_free(list[i]);
+			account_unref(list[i]);
 		free(list);
 		creds_net_free(net);
 		return r;
@@ -281,43 +419,25 @@ int accounts_reload(struct accounts *a, const struct accounts_options *o)
 	identity_stop(a);
 	if (a->identity != IDENTITY_FAILED)
 		identity_set_state(a, IDENTITY_UNKNOWN);
-	/* Keep the caches of accounts that stay: their current set serves
-	 * until the new one arrives. */
-	for (size_t i = 0; i < n; i++) {
-		struct account *prev = account_find(a, list[i]->id);
-		struct creds_cache_options co;
-
-		if (prev && prev->cache) {
-			list[i]->cache = prev->cache;
-			prev->cache = NULL;
-			cache_options(a, list[i], &co);
-			if (creds_cache_reload(list[i]->cache, &co) < 0)
-				log_warning("accounts: cannot reload the credentials of account %s", list[i]->id);
-			if (!account_same(prev, &o->config->accounts[i]))
-				log_info("accounts: [Account %s] changed", list[i]->id);
-		} else {
-			cache_options(a, list[i], &co);
-			if (creds_cache_new(&co, &list[i]->cache) < 0)
-				log_warning("accounts: cannot make a credential cache for account %s", list[i]->id);
-			else
-				log_info("accounts: [Account %s] added", list[i]->id);
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		list[i] = account_reload(a, o, list[i], i);
 	a->list = list;
 	a->n = n;
 	for (size_t i = 0; i < old_n; i++) {
-		if (old[i]->cache) {
-			char why[512];
+		char why[512], gone[512];
 
-			log_info("accounts: [Account %s] removed", old[i]->id);
-			snprintf(
-			    why, sizeof(why),
-			    "the [Account %s] section went away with a reload of %s: its credentials are no longer "
-			    "used, and no other ones are",
-			    old[i]->id, a->config_file);
-			old[i]->cache = creds_cache_close(old[i]->cache, why);
-		}
-		account_free(old[i]);
+		if (account_listed(list, n, old[i]))
+			continue;
+		log_info("accounts: [Account %s] removed", old[i]->id);
+		snprintf(why, sizeof(why),
+			 "the [Account %s] section went away with a reload of %s: its credentials are no longer "
+			 "used, and no other ones are",
+			 old[i]->id, a->config_file);
+		snprintf(gone, sizeof(gone),
+			 "the [Account %s] section went away with a reload of %s: the call does not fall back to "
+			 "other credentials",
+			 old[i]->id, a->config_file);
+		account_drop(old[i], why, gone);
 	}
 	free(old);
 	creds_net_free(old_net);
@@ -346,7 +466,7 @@ int accounts_get_status(struct accounts *a, size_t index, struct account_status 
 		    .source = ACCOUNT_SOURCE_DEFAULT,
 		    .account = accounts_default_account(a),
 		};
-		creds_cache_get_status(a->o.default_creds, &ret->creds);
+		creds_cache_get_status(a->default_acct->cache, &ret->creds);
 		return 0;
 	}
 	acct = a->list[index - 1];

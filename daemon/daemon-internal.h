@@ -42,7 +42,6 @@ struct daemon {
 	struct daemon_options options;
 	struct daemon_config config;
 	struct aws_settings settings;
-	struct creds_cache *creds; /* the default credentials */
 	struct accounts *accounts; /* [Account N] and the default credentials' account */
 	struct policy *policy;
 	struct policy_groups_cache *groups; /* callers' supplementary groups, briefly */
@@ -106,10 +105,8 @@ void kms_prewarm(struct daemon *d);
 /* Frees the KMS clients a reload replaced once no call uses them (all:
  * every one). */
 void retired_collect(struct daemon *d, bool all);
-/* The default credentials' cache, fetching at once (not fatal if it fails). */
-int credentials_setup(struct daemon *d);
-/* [Account N] sections, after the default credentials (AssumeRole uses
- * them).  A section that cannot be set up is an error at start. */
+/* The default credentials and the [Account N] sections (accounts.h),
+ * fetching at once.  A section that cannot be set up is an error at start. */
 int accounts_setup(struct daemon *d, char **ret_error);
 
 /* daemon-notify.c */

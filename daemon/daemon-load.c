@@ -217,28 +217,6 @@ void loaded_install(struct daemon *d, struct loaded *l)
 	log_set_max_level(d->config.log_level >= 0 ? d->config.log_level : LOG_INFO);
 }
 
-static void credentials_options(const struct daemon *d, struct creds_cache_options *ret)
-{
-	*ret = (struct creds_cache_options){
-		.name = "default",
-		.base = d->base,
-		.dns = d->dns,
-		.settings = &d->settings,
-		.source = d->config.credential_source,
-		.process_timeout_ms = d->config.credential_process_timeout_ms,
-	};
-}
-
-/* The cache starts fetching at once, so a misconfiguration shows in the log
- * right away; a failure is not fatal (it is retried with backoff). */
-int credentials_setup(struct daemon *d)
-{
-	struct creds_cache_options o;
-
-	credentials_options(d, &o);
-	return creds_cache_new(&o, &d->creds);
-}
-
 static void accounts_options(const struct daemon *d, struct accounts_options *ret)
 {
 	*ret = (struct accounts_options){
@@ -246,15 +224,16 @@ static void accounts_options(const struct daemon *d, struct accounts_options *re
 		.dns = d->dns,
 		.config = &d->config,
 		.settings = &d->settings,
-		.default_creds = d->creds,
 		.getenv_fn = env_lookup,
 		.process_timeout_ms = d->config.credential_process_timeout_ms,
 	};
 }
 
-/* [Account N] sections, after the default credentials (AssumeRole uses
- * them).  A section that cannot be set up (a profile that is not there) is
- * an error at start, like any bad configuration. */
+/* The default credentials and the [Account N] sections.  The caches start
+ * fetching at once, so a misconfiguration shows in the log right away; a
+ * failed fetch is not fatal (it is retried with backoff), a section that
+ * cannot be set up (a profile that is not there) is, like any bad
+ * configuration. */
 int accounts_setup(struct daemon *d, char **ret_error)
 {
 	struct accounts_options o;
@@ -265,16 +244,12 @@ int accounts_setup(struct daemon *d, char **ret_error)
 
 int daemon_credentials_reload(struct daemon *d)
 {
-	struct creds_cache_options o;
-	struct accounts_options ao;
-	int r;
+	struct accounts_options o;
 
-	credentials_options(d, &o);
-	r = creds_cache_reload(d->creds, &o);
-	if (r < 0 || !d->accounts)
-		return r;
-	accounts_options(d, &ao);
-	return accounts_reload(d->accounts, &ao);
+	if (!d->accounts)
+		return 0;
+	accounts_options(d, &o);
+	return accounts_reload(d->accounts, &o);
 }
 
 /* --- reload ---------------------------------------------------------------- */

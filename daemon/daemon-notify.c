@@ -11,6 +11,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "accounts.h"
 #include "audit.h"
 #include "creds-cache.h"
 #include "creds.h"
@@ -23,7 +24,7 @@
 
 static void format_credentials(const struct daemon *d, char *buf, size_t n)
 {
-	struct aws_credentials *c = creds_cache_peek(d->creds);
+	struct aws_credentials *c = d->accounts ? accounts_default_peek(d->accounts) : NULL;
 
 	if (!c) {
 		snprintf(buf, n, "no usable credentials");

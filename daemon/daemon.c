@@ -160,9 +160,6 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 		kms_prewarm(d);
 	if (d->options.listen_fd < 0 && d->config.exit_idle_ms > 0)
 		log_notice("ExitIdleSec= applies only under socket activation; ignored");
-	r = credentials_setup(d);
-	if (r < 0)
-		goto fail;
 	r = accounts_setup(d, ret_error);
 	if (r < 0)
 		goto fail;
@@ -248,7 +245,6 @@ struct daemon *daemon_free(struct daemon *d)
 	event_free_null(d->watchdog);
 	event_free_null(d->drain_timer);
 	accounts_free(d->accounts);
-	creds_cache_free(d->creds);
 	kms_client_free(d->kms);
 	retired_collect(d, true);
 	free(d->retired);

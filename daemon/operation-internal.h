@@ -58,10 +58,10 @@ struct operation {
 	 * and kept: every later credential fetch (enable, settle, ExpiredToken)
 	 * uses that account's credentials or fails, never other ones. */
 	struct accounts_wait *route_wait; /* learning the default account */
-	enum account_source route_source;
-	char account[13];               /* the key's account, "" while unknown (bare key ID) */
-	char *credentials_label;        /* "default", "account N, role …": for the audit */
-	struct creds_cache *creds_wait; /* the cache op waits in (creds_cache_get), or NULL */
+	struct account *route_acct;       /* referenced: whose credentials serve the key */
+	char account[13];                 /* the key's account, "" while unknown (bare key ID) */
+	char *credentials_label;          /* "default", "account N, role …": for the audit */
+	bool creds_waiting;               /* in account_credentials_get() */
 	unsigned policy_ops;            /* what the policy is asked about */
 	bool policy_pending;            /* undecided until routing learns the account */
 	bool cancel;                    /* CancelKeyDeletion, else DescribeKey */

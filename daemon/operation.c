@@ -14,7 +14,6 @@
 #include "audit.h"
 #include "coalesce.h"
 #include "conf.h"
-#include "creds-cache.h"
 #include "creds.h"
 #include "error-names.h"
 #include "kms-error.h"
@@ -75,7 +74,9 @@ static struct operation *operation_free(struct operation *op)
 		flight_leave(op->following, op);
 	kms_call_abandon(op->kms);
 	accounts_wait_cancel(op->ctx->accounts, op->route_wait);
-	creds_cache_cancel(op->creds_wait, credentials_ready, op);
+	if (op->creds_waiting)
+		account_credentials_cancel(op->route_acct, credentials_ready, op);
+	account_unref(op->route_acct);
 	free(op->credentials_label);
 	if (op->timer)
 		event_free(op->timer);
@@ -250,7 +251,7 @@ static void route_done(int r, const struct account_route *route, const char *err
 		operation_fail(op, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, NULL, error, NULL);
 		return;
 	}
-	op->route_source = route->source;
+	op->route_acct = account_ref(route->acct);
 	memcpy(op->account, route->account, sizeof(op->account));
 	op->credentials_label = strdup(route->label);
 	operation_routed(op);
@@ -313,40 +314,6 @@ void operation_start(struct methods_context *ctx, struct call *c, const struct o
 
 /* --- credentials ------------------------------------------------------------------------------ */
 
-/*
- * The credential cache that serves op's key, as routing decided when the
- * call started: the [Account N] section's, or the default credentials'
- * while they still serve that account.  NULL, with why, when a reload took
- * them away (the section removed, the default credentials now known to be
- * another account's): the call then fails rather than use other
- * credentials.
- */
-static struct creds_cache *operation_cache(const struct operation *op, char *why, size_t size)
-{
-	struct methods_context *ctx = op->ctx;
-	struct creds_cache *cache;
-	const char *now;
-
-	if (op->route_source == ACCOUNT_SOURCE_DEFAULT) {
-		now = accounts_default_account(ctx->accounts);
-		if (op->account[0] && now && strcmp(now, op->account) != 0) {
-			snprintf(why, size,
-				 "since a reload of %s the default credentials serve account %s, not account %s the "
-				 "call started with: not used for its key",
-				 methods_config_path(ctx), now, op->account);
-			return NULL;
-		}
-		return accounts_default_cache(ctx->accounts);
-	}
-	cache = accounts_cache_of(ctx->accounts, op->account);
-	if (!cache)
-		snprintf(why, size,
-			 "the [Account %s] section went away with a reload of %s: the call does not fall back to "
-			 "other credentials",
-			 op->account, methods_config_path(ctx));
-	return cache;
-}
-
 /* CredentialsUnavailable for op; for the enable step, saying that the
  * deletion was cancelled all the same. */
 static void operation_fail_credentials(struct operation *op, const char *why)
@@ -364,7 +331,7 @@ static void credentials_ready(int r, struct aws_credentials *c, const char *erro
 {
 	struct operation *op = userdata;
 
-	op->creds_wait = NULL;
+	op->creds_waiting = false;
 	if (r < 0) {
 		operation_fail_credentials(op, error ? error : "no AWS credentials available");
 		return;
@@ -388,23 +355,24 @@ static void credentials_ready(int r, struct aws_credentials *c, const char *erro
 }
 
 /* Makes the current step's request with the cached credentials, waiting
- * for a fetch only when no usable set is cached (creds-cache.h). */
+ * for a fetch only when no usable set is cached (accounts.h). */
 static void operation_call(struct operation *op)
 {
-	struct creds_cache *cache;
 	char why[512];
+	int r;
 
-	cache = operation_cache(op, why, sizeof(why));
-	if (!cache) {
-		log_warning("%s %s: %s", op->verb, op->key_id, why);
-		operation_fail_credentials(op, why);
-		return;
-	}
 	operation_set_state(op, OPERATION_AWAITING_CREDENTIALS);
 	/* Set before the call: done may run (and free op) before it returns. */
-	op->creds_wait = cache;
-	if (creds_cache_get(cache, credentials_ready, op) < 0) {
-		op->creds_wait = NULL;
+	op->creds_waiting = true;
+	r = account_credentials_get(op->route_acct, op->account, credentials_ready, op, why, sizeof(why));
+	if (r >= 0)
+		return;
+	op->creds_waiting = false;
+	if (r == -ENOENT) {
+		/* Routed to credentials a reload took away: never other ones. */
+		log_warning("%s %s: %s", op->verb, op->key_id, why);
+		operation_fail_credentials(op, why);
+	} else {
 		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
 	}
 }
@@ -421,17 +389,12 @@ void operation_next_step(struct operation *op, enum operation_step step)
  * however many calls report it), and the step is made again, once. */
 static bool operation_retry_expired(struct operation *op, const struct kms_result *r)
 {
-	struct creds_cache *cache;
-	char why[512];
-
 	if (r->error == KMSCANCEL_OK || op->expired_retried || !r->error_code ||
 	    kms_error_classify(r->error_code, 400) != KMS_ERROR_EXPIRED_TOKEN)
 		return false;
 	op->expired_retried = true;
-	cache = operation_cache(op, why, sizeof(why));
-	if (cache)
-		creds_cache_expired(cache, op->credentials);
-	operation_call(op); /* fails clearly without a cache */
+	account_credentials_expired(op->route_acct, op->credentials);
+	operation_call(op); /* fails clearly when the account is gone */
 	return true;
 }
 

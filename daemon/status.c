@@ -95,10 +95,10 @@ static void add_creds_status(struct json_object *o, const struct creds_cache_sta
 /* The default credentials. */
 static void add_credentials_status(struct json_object *params, struct methods_context *ctx)
 {
-	struct creds_cache_status cs;
+	struct account_status as;
 
-	creds_cache_get_status(accounts_default_cache(ctx->accounts), &cs);
-	add_creds_status(params, &cs);
+	if (accounts_get_status(ctx->accounts, 0, &as) == 0)
+		add_creds_status(params, &as.creds);
 }
 
 /* One entry per account: the default credentials first, then every

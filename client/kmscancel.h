@@ -74,6 +74,7 @@ typedef enum kmscancel_error {
 	KMSCANCEL_E_CREDENTIALS_UNAVAILABLE = 11, /* io.kmscancel.CredentialsUnavailable */
 	KMSCANCEL_E_ENDPOINT_UNAVAILABLE = 12,    /* io.kmscancel.EndpointUnavailable */
 	KMSCANCEL_E_TIMEOUT = 13,                 /* io.kmscancel.Timeout */
+	KMSCANCEL_E_INTERNAL = 14,                /* io.kmscancel.InternalError (the daemon ran out of memory) */
 	KMSCANCEL_E_CONNECT = 64,                 /* the daemon cannot be reached */
 	KMSCANCEL_E_PROTOCOL = 65,                /* malformed or unexpected reply, or a Varlink protocol error */
 	KMSCANCEL_E_INVALID_ARGUMENT = 66,        /* bad argument to a library function */

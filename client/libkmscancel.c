@@ -148,6 +148,7 @@ static const char *const error_text[] = {
     [KMSCANCEL_E_CREDENTIALS_UNAVAILABLE] = "kmscanceld has no usable AWS credentials",
     [KMSCANCEL_E_ENDPOINT_UNAVAILABLE] = "the KMS endpoint cannot be reached",
     [KMSCANCEL_E_TIMEOUT] = "the call timed out",
+    [KMSCANCEL_E_INTERNAL] = "kmscanceld failed internally (out of memory)",
     [KMSCANCEL_E_CONNECT] = "kmscanceld cannot be reached",
     [KMSCANCEL_E_PROTOCOL] = "protocol error talking to kmscanceld",
     [KMSCANCEL_E_INVALID_ARGUMENT] = "invalid argument",

@@ -27,6 +27,7 @@ static const struct {
     {KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, IFACE "CredentialsUnavailable", "CredentialsUnavailable"},
     {KMSCANCEL_E_ENDPOINT_UNAVAILABLE, IFACE "EndpointUnavailable", "EndpointUnavailable"},
     {KMSCANCEL_E_TIMEOUT, IFACE "Timeout", "Timeout"},
+    {KMSCANCEL_E_INTERNAL, IFACE "InternalError", "InternalError"},
     {KMSCANCEL_E_CONNECT, NULL, "DaemonUnavailable"},
     {KMSCANCEL_E_PROTOCOL, NULL, "ProtocolError"},
     {KMSCANCEL_E_INVALID_ARGUMENT, NULL, "InvalidArgument"},

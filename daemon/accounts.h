@@ -19,11 +19,16 @@
  * An ARN of any other account is refused before any request is made.
  * Bare key IDs use the default credentials (and the default region).
  *
- * Each account's credentials live in a creds_cache (creds-cache.h): one
- * fetch at a time however many requests wait, refreshed ahead of expiry,
- * the old set served while a refresh fails.  Reload keeps the caches of
- * accounts that stay (their new options apply at once), makes new ones
- * and drops the ones whose section went away.
+ * Each account's credentials, the default ones included, live in a
+ * creds_cache (creds-cache.h) that this module owns: one fetch at a time
+ * however many requests wait, refreshed ahead of expiry, the old set
+ * served while a refresh fails.  Reload keeps the accounts that stay and
+ * their caches (their new options apply at once), makes new ones and drops
+ * the ones whose section went away.  A call keeps a reference to the
+ * account it was routed to (account_ref()) and asks it for credentials
+ * (account_credentials_get()): once a reload took the account away, or the
+ * default credentials turned out to serve another account, it gets why
+ * instead of other credentials.
  *
  * Not thread-safe: the loop thread only.
  */
@@ -39,6 +44,7 @@ struct aws_settings;
 struct aws_credentials;
 struct daemon_config;
 struct accounts;
+struct account;
 
 /* GetCallerIdentity: a failed attempt is not repeated for this long (a
  * request that needs the answer meanwhile gets the failure at once). */
@@ -69,29 +75,34 @@ const char *accounts_identity_state_to_string(enum accounts_identity_state s);
 struct accounts_options {
 	struct event_base *base;             /* borrowed */
 	struct evdns_base *dns;              /* borrowed, may be NULL */
-	const struct daemon_config *config;  /* borrowed during the call: [Account N], [AWS] Account= */
+	const struct daemon_config *config;  /* borrowed during the call: [Account N], [AWS] Account=,
+					      * CredentialSource= of the default credentials */
 	const struct aws_settings *settings; /* borrowed; must outlive the object (daemon's, replaced by reload) */
-	struct creds_cache *default_creds;   /* borrowed; must outlive the object */
 	aws_getenv_fn getenv_fn;             /* the process environment's lookup (Profile= accounts filter it) */
-	unsigned process_timeout_ms;         /* credential_process of Profile= accounts */
+	unsigned process_timeout_ms;         /* credential_process */
 	const char *hostname;                /* for RoleSessionName; NULL: gethostname() */
 };
 
 /*
- * Builds the table from o->config; starts fetching every account's
- * credentials and, unless the default account is configured, learning it.
- * Returns 0, or a negative errno with *ret_error (malloc'ed).
+ * Builds the default credentials and the table from o->config; starts
+ * fetching every account's credentials (a failure is retried in the
+ * background, not an error here) and, unless the default account is
+ * configured, learning it.  Returns 0, or a negative errno with *ret_error
+ * (malloc'ed, may be NULL).
  */
 int accounts_new(const struct accounts_options *o, struct accounts **ret, char **ret_error);
 /* Waiting requests get an error.  NULL-safe, returns NULL. */
 struct accounts *accounts_free(struct accounts *a);
 
 /*
- * SIGHUP: the new configuration and settings.  Accounts that stay keep their
- * cache (reloaded with the new options: files re-read, roles assumed again);
- * new ones get a cache, removed ones are dropped (their waiting requests
- * fail with -ECANCELED and a message saying the section went away).  The default account is learned again unless
- * configured. 0 or -ENOMEM (then nothing changed).
+ * SIGHUP: the new configuration and settings.  The default credentials are
+ * fetched afresh (the current set serves until the new one arrives; when
+ * that cannot start, the error is returned and the accounts stay as they
+ * were).  Accounts that stay keep their cache (reloaded with the new
+ * options: files re-read, roles assumed again); new ones get a cache,
+ * removed ones are dropped (their waiting requests fail with -ECANCELED and
+ * a message saying the section went away).  The default account is learned
+ * again unless configured.  0 or -ENOMEM (then the accounts did not change).
  */
 int accounts_reload(struct accounts *a, const struct accounts_options *o);
 
@@ -100,7 +111,7 @@ struct account_route {
 	enum account_source source;
 	char account[13];         /* "" for a bare key ID whose account is unknown */
 	const char *region;       /* default region for its bare key IDs, or NULL (the daemon's) */
-	struct creds_cache *cache; /* borrowed: valid until the next reload */
+	struct account *acct;     /* borrowed during the callback: account_ref() to keep it */
 	const char *label;        /* "default", "profile prod", "role arn:…": for audit, never a secret */
 };
 
@@ -136,11 +147,34 @@ int accounts_route_learning(struct accounts *a, accounts_route_fn done, void *us
 /* done will not run.  NULL-safe, returns NULL. */
 struct accounts_wait *accounts_wait_cancel(struct accounts *a, struct accounts_wait *w);
 
-/* The cache of account's [Account N] section, or NULL when there is none
- * (a reload removed it).  Never the default credentials: a call routed to
- * a section keeps that account's credentials or fails, it does not fall
- * back to other ones (the enable step, settle and ExpiredToken retries). */
-struct creds_cache *accounts_cache_of(struct accounts *a, const char *account);
+/* A reference to acct, which stays valid (though maybe gone: see below)
+ * after reloads and accounts_free(). */
+struct account *account_ref(struct account *acct);
+/* NULL-safe, returns NULL. */
+struct account *account_unref(struct account *acct);
+
+/*
+ * The credentials of the account a call was routed to, for a key of
+ * account expected ("" or NULL: unknown), as creds_cache_get() gives them:
+ * done runs once, maybe before this returns.  A call keeps its account's
+ * credentials or fails, it never falls back to other ones (the enable
+ * step, settle and ExpiredToken retries): -ENOENT with why (never a
+ * secret; done not called) when a reload removed acct's [Account N]
+ * section, when the daemon is shutting down, or when the default
+ * credentials now serve another account than expected.  -ENOMEM (done not
+ * called).
+ */
+int account_credentials_get(struct account *acct, const char *expected, creds_cache_done_fn done, void *userdata,
+			    char *why, size_t size);
+/* A request waiting in account_credentials_get() gives up (creds_cache_cancel()). */
+void account_credentials_cancel(struct account *acct, creds_cache_done_fn done, void *userdata);
+/* KMS said bad's token expired (creds_cache_expired()); nothing once acct
+ * is gone. */
+void account_credentials_expired(struct account *acct, const struct aws_credentials *bad);
+
+/* The default credentials' cached set if usable now (borrowed), else NULL.
+ * Does not fetch. */
+struct aws_credentials *accounts_default_peek(struct accounts *a);
 
 /* The default credentials' account if known, else NULL. */
 const char *accounts_default_account(struct accounts *a);

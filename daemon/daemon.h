@@ -4,42 +4,12 @@
 /*
  * The daemon's state: configuration, AWS settings, credentials, the KMS
  * client and the Varlink server, on one libevent loop.  One instance per
- * process; everything runs on the loop's thread.
+ * process; everything runs on the loop's thread.  Opaque: its insides
+ * are daemon-internal.h's.
  */
 #include <stdbool.h>
-#include <stdint.h>
-#include <time.h>
 
-#include "aws-settings.h"
-#include "conf.h"
-#include "fd-budget.h"
-#include "kmscancel.h"
-#include "memtrim.h"
-
-struct event_base;
-struct evdns_base;
-struct event;
-struct aws_credentials;
-struct creds_cache;
-struct accounts;
-struct kms_client;
-struct server;
-struct policy;
-struct policy_groups_cache;
-struct operation;
-
-/* Bounds on a call's deadline (a client's timeoutMs is clamped to these). */
-#define DAEMON_MIN_CALL_TIMEOUT_MS 100
-#define DAEMON_MAX_CALL_TIMEOUT_MS (10 * 60 * 1000)
-
-/* Housekeeping tick: STATUS= updates, the exit-on-idle check and freeing
- * KMS clients a reload replaced, at most this often. */
-#define DAEMON_TICK_MS 1000
-/* At exit, how long the replies to calls the drain left may take to be
- * written (daemon_free). */
-#define DAEMON_FLUSH_MS 2000
-/* io.kmscancel errors counted one by one (KMSCANCEL_E_NOT_FOUND … _TIMEOUT). */
-#define DAEMON_N_ERROR_COUNTERS (KMSCANCEL_E_TIMEOUT + 1)
+struct daemon;
 
 struct daemon_options {
 	const char *config_path;  /* NULL: the default, which may be missing */
@@ -56,40 +26,6 @@ enum daemon_state {
 	_DAEMON_STATE_MAX,
 };
 const char *daemon_state_to_string(enum daemon_state s);
-
-struct daemon {
-	struct event_base *base;
-	struct evdns_base *dns;
-	struct daemon_options options;
-	struct daemon_config config;
-	struct aws_settings settings;
-	struct creds_cache *creds; /* the default credentials */
-	struct accounts *accounts; /* [Account N] and the default credentials' account */
-	struct policy *policy;
-	struct policy_groups_cache *groups; /* callers' supplementary groups, briefly */
-	struct kms_client *kms;
-	struct server *server;
-	struct operation *cancels_in_flight; /* methods.c: for coalescing identical cancels */
-	struct operation *operations;        /* methods.c: every call running (methods_shutdown) */
-	struct event *sig_term, *sig_int, *sig_hup;
-	struct event *tick, *watchdog, *drain_timer;
-	struct timespec started; /* CLOCK_MONOTONIC */
-	enum daemon_state state;
-	const char *stop_reason;    /* "SIGTERM", "SIGINT", "idle": why STOPPING */
-	uint64_t watchdog_usec;     /* WATCHDOG_USEC, 0 when not asked for */
-	bool idle;                  /* no connection and no call since idle_since */
-	struct timespec idle_since; /* CLOCK_MONOTONIC */
-	char *status;               /* the last STATUS= sent */
-	/* KMS clients a reload replaced, freed once their calls are done. */
-	struct kms_client **retired;
-	size_t n_retired;
-	char *kms_fingerprint; /* the settings d->kms was made from */
-	unsigned long calls_ok, calls_failed;
-	unsigned long errors[DAEMON_N_ERROR_COUNTERS]; /* failed calls by error */
-	unsigned long reloads, reloads_failed;
-	struct memtrim memtrim; /* giving the heap back once quiet */
-	struct fd_budget fds;   /* descriptors: the limit and what the configuration needs of it */
-};
 
 /* Loads configuration and settings, starts fetching credentials (a failure
  * there is logged, not fatal: it is retried in the background), opens the
@@ -120,20 +56,7 @@ int daemon_run(struct daemon *d);
  */
 int daemon_reload(struct daemon *d, char **ret_error);
 
-/* Counts a failed call under its error (GetStatus "errors"). */
-void daemon_count_failure(struct daemon *d, kmscancel_error e);
-
 /* Fetches the credentials afresh under the current settings and
  * CredentialSource= (SIGHUP, via daemon_reload()).  The current set keeps
  * serving until the new one arrives.  0 or -ENOMEM. */
 int daemon_credentials_reload(struct daemon *d);
-
-/* The region for bare key IDs, or NULL if none is configured. */
-const char *daemon_default_region(const struct daemon *d);
-/* The account the default credentials belong to, if known, else NULL. */
-const char *daemon_account(const struct daemon *d);
-/* Milliseconds for a call that asked for timeout_ms (0: the default). */
-unsigned daemon_call_timeout_ms(const struct daemon *d, long long timeout_ms);
-long daemon_uptime_sec(const struct daemon *d);
-/* The configuration file in use, for messages. */
-const char *daemon_config_path(const struct daemon *d);

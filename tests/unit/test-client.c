@@ -369,6 +369,7 @@ static void test_errors_mapped(void **state)
 	    {"io.kmscancel.CredentialsUnavailable", KMSCANCEL_E_CREDENTIALS_UNAVAILABLE, "CredentialsUnavailable"},
 	    {"io.kmscancel.EndpointUnavailable", KMSCANCEL_E_ENDPOINT_UNAVAILABLE, "EndpointUnavailable"},
 	    {"io.kmscancel.Timeout", KMSCANCEL_E_TIMEOUT, "Timeout"},
+	    {"io.kmscancel.InternalError", KMSCANCEL_E_INTERNAL, "InternalError"},
 	};
 	struct fake *f = fake_start(respond_fixed);
 	kmscancel *h = open_fake(f);

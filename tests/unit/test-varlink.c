@@ -456,7 +456,7 @@ static void test_error_names(void **state)
 		assert_non_null(s);
 		if (!v)
 			continue;
-		assert_true(e >= 1 && e <= 13);
+		assert_true(e >= 1 && e <= KMSCANCEL_E_INTERNAL);
 		assert_true(varlink_qualified_name_is_valid(v));
 		assert_int_equal(kmscancel_error_from_varlink(v), e);
 		assert_string_equal(v + strlen("io.kmscancel."), s);
@@ -464,11 +464,12 @@ static void test_error_names(void **state)
 	assert_null(kmscancel_error_to_varlink(KMSCANCEL_OK));
 	assert_null(kmscancel_error_to_varlink(KMSCANCEL_E_CONNECT));
 	assert_string_equal(kmscancel_error_to_varlink(KMSCANCEL_E_TIMEOUT), "io.kmscancel.Timeout");
+	assert_string_equal(kmscancel_error_to_varlink(KMSCANCEL_E_INTERNAL), "io.kmscancel.InternalError");
 	assert_string_equal(kmscancel_error_short_name(KMSCANCEL_OK), "OK");
 	assert_string_equal(kmscancel_error_short_name(KMSCANCEL_E_CONNECT), "DaemonUnavailable");
 	assert_int_equal(kmscancel_error_from_varlink("org.varlink.service.MethodNotFound"), KMSCANCEL_E_PROTOCOL);
 	assert_int_equal(kmscancel_error_from_varlink(NULL), KMSCANCEL_E_PROTOCOL);
-	for (int e = 1; e <= 13; e++)
+	for (int e = 1; e <= KMSCANCEL_E_INTERNAL; e++)
 		assert_non_null(kmscancel_error_to_varlink((kmscancel_error)e));
 }
 

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+/*
+ * OPERATION_AUTHORIZING (operation.h): the key ID, the region and the
+ * local policy, before anything else happens.  A refused caller causes no
+ * routing, no credential fetch, no STS call, and learns nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "conf.h"
+#include "methods-context.h"
+#include "operation-internal.h"
+#include "policy.h"
+#include "varlink-service.h"
+
+/* The refusal a caller gets: what it asked, nothing of the configuration
+ * (no path, no rule, no account it did not send); the audit record names
+ * the rule. */
+static void operation_refuse(struct operation *op)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "the local policy of kmscanceld does not allow uid %u to %s%s this key",
+		 (unsigned)call_peer(op->call)->uid, op->verb, op->policy_ops & POLICY_OP_ENABLE ? " and enable" : "");
+	operation_fail(op, KMSCANCEL_E_PERMISSION_DENIED, NULL, msg, NULL);
+}
+
+/* operation-internal.h */
+int operation_authorize(struct operation *op, const char *account, bool final)
+{
+	const struct peer *p = call_peer(op->call);
+	struct policy_subject subject = methods_policy_subject(op->ctx, p);
+	struct policy_object object = {&op->key, op->region, account};
+	const char *rule = NULL;
+	enum policy_verdict v = policy_decide(op->ctx->policy, &subject, op->policy_ops, &object, &rule);
+
+	if (v == POLICY_UNDECIDED && !final)
+		return 0;
+	op->refusal_left_out = !audit_log(&(struct audit_record){
+	    .event = AUDIT_DECISION,
+	    .caller = p,
+	    .operation = operation_name(op),
+	    .key = op->key_id,
+	    .allowed = v == POLICY_ALLOW,
+	    .rule = rule,
+	    .reason = v != POLICY_UNDECIDED  ? NULL
+		      : subject.groups_known ? "account unknown"
+		      : account              ? "groups unknown"
+					     : "account and groups unknown",
+	});
+	if (v == POLICY_ALLOW)
+		return 1;
+	operation_refuse(op);
+	return -1;
+}
+
+/* A reject before the policy (an invalid key ID, a key ARN and an account
+ * parameter that disagree): any caller can send it, so it is under the
+ * refusal rate (audit.h). */
+static void operation_reject(struct operation *op, const char *audit_reason, const char *message)
+{
+	op->refusal_left_out = !audit_log(&(struct audit_record){
+	    .event = AUDIT_REJECT,
+	    .caller = call_peer(op->call),
+	    .operation = operation_name(op),
+	    .key = op->key_id,
+	    .reason = audit_reason,
+	});
+	operation_fail(op, KMSCANCEL_E_INVALID_KEY_ID, NULL, message, NULL);
+}
+
+/* The key ID, the region, the policy: the start of every key operation.
+ * Returns 0, or -1 when op was answered (and freed). */
+int operation_check(struct operation *op, const char *key_id, size_t key_len)
+{
+	const char *reason = NULL, *region, *account;
+	int r;
+
+	if (keyid_parse_n(key_id, key_len, &op->key, &reason) < 0) {
+		/* Never echo arbitrary caller bytes into the log. */
+		free(op->key_id);
+		op->key_id = strdup("(invalid key ID)");
+		operation_reject(op, "invalid key ID", reason);
+		return -1;
+	}
+	if (op->key.kind == KEYID_KIND_ARN && op->account_param[0] && strcmp(op->account_param, op->key.account) != 0) {
+		operation_reject(op, "key ARN and account parameter disagree",
+				 "the key ARN names another account than the call's account parameter");
+		return -1;
+	}
+	if (op->key.kind == KEYID_KIND_ARN) {
+		region = op->key.region;
+	} else {
+		/* A bare key ID of an [Account N] with Region=: that region. */
+		const struct config_account *ca = config_find_account(op->ctx->config, op->account_param);
+
+		region = ca && ca->region ? ca->region : methods_default_region(op->ctx);
+	}
+	account = op->key.kind == KEYID_KIND_ARN ? op->key.account
+		  : op->account_param[0]         ? op->account_param
+						 : methods_default_account(op->ctx);
+	if (!region) {
+		/* The policy still comes first, fail-closed on the unknown
+		 * region: a refused caller does not learn even that. */
+		if (operation_authorize(op, account, true) < 0)
+			return -1;
+		operation_fail(op, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL,
+			       "no AWS region configured for a bare key ID: set [AWS] Region=, AWS_REGION, "
+			       "or pass the key ARN",
+			       NULL);
+		return -1;
+	}
+	/* A copy: a reload frees the configuration's strings, and the call
+	 * keeps the region it started in (enable, retries, coalescing). */
+	op->region = strdup(region);
+	if (!op->region) {
+		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
+		return -1;
+	}
+	/* The policy before anything else happens: a refused caller causes no
+	 * routing, no credential fetch, no STS call, and learns nothing.  The
+	 * account of a bare key ID is the call's, else the daemon's if known;
+	 * when the verdict hangs on it, routing learns it (route_done). */
+	r = operation_authorize(op, account, account != NULL);
+	if (r < 0)
+		return -1;
+	op->policy_pending = r == 0;
+	return 0;
+}

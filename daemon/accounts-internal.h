@@ -8,7 +8,7 @@
  * accounts-role.c (the AssumeRole fetch of RoleArn= accounts, the
  * environment Profile= accounts see).  Nothing else includes this.
  */
-#include <time.h>
+#include <stdint.h>
 
 #include "accounts.h"
 #include "creds.h"
@@ -61,7 +61,7 @@ struct accounts {
 	enum accounts_identity_state identity;
 	char learned[13];
 	char *identity_error;
-	struct timespec identity_failed_at; /* CLOCK_MONOTONIC */
+	uint64_t identity_failed_at_ms; /* monotime_msec() */
 	struct identity_get *identity_get;  /* waiting for the default credentials */
 	struct sts_call *identity_call;     /* GetCallerIdentity in flight */
 	struct accounts_wait *waiters, **waiters_tail;

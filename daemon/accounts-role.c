@@ -10,6 +10,7 @@
 
 #include "aws-settings.h"
 #include "creds-net.h"
+#include "errorf.h"
 #include "log.h"
 #include "sts.h"
 
@@ -151,10 +152,8 @@ static int role_call_start(struct role_fetch *f, const struct aws_credentials *c
 		where.region = acct->region;
 	r = sts_endpoint_url(&where, &url);
 	if (r < 0)
-		return asprintf(ret_error, "no STS endpoint for account %s: %s", acct->id,
-				r == -EINVAL ? "bad region" : strerror(-r)) < 0
-			   ? -ENOMEM
-			   : r;
+		return errorf(ret_error, r, "no STS endpoint for account %s: %s", acct->id,
+			      r == -EINVAL ? "bad region" : strerror(-r));
 	if (acct->external_id)
 		params[n++] = (struct sts_param){"ExternalId", acct->external_id};
 	if (acct->duration_sec) {

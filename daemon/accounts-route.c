@@ -10,6 +10,7 @@
 
 #include "aws-settings.h"
 #include "log.h"
+#include "monotime.h"
 #include "sts.h"
 
 static const char *const identity_names[_IDENTITY_STATE_MAX] = {
@@ -61,14 +62,9 @@ static void route_default(struct accounts *a, struct account_route *ret)
  * ago: it is not asked again yet. */
 static bool identity_failed_recently(const struct accounts *a)
 {
-	struct timespec now;
-
 	if (a->identity != IDENTITY_FAILED)
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - a->identity_failed_at.tv_sec) * 1000L +
-		   (now.tv_nsec - a->identity_failed_at.tv_nsec) / 1000000L <
-	       ACCOUNTS_IDENTITY_RETRY_MS;
+	return monotime_msec() - a->identity_failed_at_ms < ACCOUNTS_IDENTITY_RETRY_MS;
 }
 
 /*
@@ -155,7 +151,7 @@ static void identity_failed(struct accounts *a, const char *error)
 {
 	free(a->identity_error);
 	a->identity_error = strdup(error ? error : "unknown error");
-	clock_gettime(CLOCK_MONOTONIC, &a->identity_failed_at);
+	a->identity_failed_at_ms = monotime_msec();
 	identity_set_state(a, IDENTITY_FAILED);
 	log_warning("accounts: cannot learn the account of the default credentials: %s; ARNs of accounts without "
 		    "an [Account] section are refused meanwhile",

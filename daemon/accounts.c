@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "creds-net.h"
 #include "creds.h"
+#include "errorf.h"
 #include "log.h"
 #include "sts.h"
 
@@ -125,9 +126,8 @@ static int profile_settings(const struct accounts_options *o, const struct confi
 	}
 	if (r < 0) {
 		free(s);
-		if (asprintf(ret_error, "%s:%u: [Account %s] Profile=%s: %s", ca->file, ca->line, ca->id, ca->profile,
-			     why ? why : strerror(-r)) < 0)
-			*ret_error = NULL;
+		r = errorf(ret_error, r, "%s:%u: [Account %s] Profile=%s: %s", ca->file, ca->line, ca->id, ca->profile,
+			   why ? why : strerror(-r));
 		free(why);
 		return r;
 	}

@@ -10,7 +10,6 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "aws-settings.h"
 #include "conf.h"
@@ -50,12 +49,12 @@ struct daemon {
 	struct methods_context methods; /* what the io.kmscancel methods use (methods.h) */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *tick, *watchdog, *drain_timer;
-	struct timespec started; /* CLOCK_MONOTONIC */
+	uint64_t started_ms; /* monotime_msec() */
 	enum daemon_state state;
 	const char *stop_reason;    /* "SIGTERM", "SIGINT", "idle": why STOPPING */
 	uint64_t watchdog_usec;     /* WATCHDOG_USEC, 0 when not asked for */
 	bool idle;                  /* no connection and no call since idle_since */
-	struct timespec idle_since; /* CLOCK_MONOTONIC */
+	uint64_t idle_since_ms; /* monotime_msec() */
 	char *status;               /* the last STATUS= sent */
 	/* KMS clients a reload replaced, freed once their calls are done. */
 	struct kms_client **retired;
@@ -110,7 +109,6 @@ void retired_collect(struct daemon *d, bool all);
 int accounts_setup(struct daemon *d, char **ret_error);
 
 /* daemon-notify.c */
-uint64_t now_usec(clockid_t clock);
 /* Sends STATUS= (live counters) when it changed since the last one. */
 void status_update(struct daemon *d);
 /* The housekeeping tick and the watchdog pings. */

@@ -17,6 +17,7 @@
 #include "creds.h"
 #include "kms.h"
 #include "log.h"
+#include "monotime.h"
 #include "server.h"
 #include "timeutil.h"
 
@@ -93,7 +94,7 @@ static void drain_timed_out(evutil_socket_t fd, short what, void *userdata)
  * backlog for the next instance. */
 static void daemon_stop(struct daemon *d, const char *reason)
 {
-	struct timeval limit = { d->config.drain_timeout_ms / 1000, (d->config.drain_timeout_ms % 1000) * 1000 };
+	struct timeval limit = timeval_from_msec(d->config.drain_timeout_ms);
 
 	state_set(d, DAEMON_STOPPING);
 	d->stop_reason = reason;
@@ -122,14 +123,6 @@ static void on_terminate(evutil_socket_t sig, short what, void *userdata)
 
 /* --- reload: SIGHUP ---------------------------------------------------------- */
 
-uint64_t now_usec(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-}
-
 /* SIGHUP: RELOADING=1 (with MONOTONIC_USEC, as Type=notify-reload wants),
  * reload everything, READY=1.  A failed reload keeps the running state. */
 static void on_hangup(evutil_socket_t sig, short what, void *userdata)
@@ -143,7 +136,7 @@ static void on_hangup(evutil_socket_t sig, short what, void *userdata)
 		return;
 	}
 	state_set(d, DAEMON_RELOADING);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s", (unsigned long long)now_usec(CLOCK_MONOTONIC),
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s", (unsigned long long)monotime_usec(),
 		   daemon_config_path(d));
 	log_info("SIGHUP: reloading %s, the AWS settings and the credentials", daemon_config_path(d));
 	r = daemon_reload(d, &error);
@@ -180,14 +173,6 @@ static bool daemon_is_idle(struct daemon *d)
 	return ss.connections == 0 && ss.calls_in_flight == 0 && ks.in_flight == 0 && d->n_retired == 0;
 }
 
-static long ms_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
-}
-
 /* ExitIdleSec=: exit once idle that long.  Only when socket-activated, so
  * that systemd keeps the socket and starts us again on the next client. */
 static void idle_check(struct daemon *d)
@@ -200,10 +185,10 @@ static void idle_check(struct daemon *d)
 	}
 	if (!d->idle) {
 		d->idle = true;
-		clock_gettime(CLOCK_MONOTONIC, &d->idle_since);
+		d->idle_since_ms = monotime_msec();
 		return;
 	}
-	if (ms_since(&d->idle_since) >= (long)d->config.exit_idle_ms) {
+	if (monotime_msec() - d->idle_since_ms >= d->config.exit_idle_ms) {
 		log_info("idle for %.3gs (ExitIdleSec=): exiting; the socket stays with systemd",
 			 d->config.exit_idle_ms / 1000.0);
 		daemon_stop(d, "idle");
@@ -220,7 +205,7 @@ static void memory_check(struct daemon *d)
 	kms_client_get_stats(d->kms, &ks);
 	if (memtrim_due(&d->memtrim, ss.calls_total + ss.connections_total,
 			ss.calls_in_flight > 0 || ks.in_flight > 0 || d->n_retired > 0,
-			now_usec(CLOCK_MONOTONIC) / 1000))
+			monotime_msec()))
 		memtrim_run();
 }
 

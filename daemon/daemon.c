@@ -18,10 +18,12 @@
 #include "audit.h"
 #include "creds-cache.h"
 #include "creds.h"
+#include "errorf.h"
 #include "fd-budget.h"
 #include "kms.h"
 #include "log.h"
 #include "methods.h"
+#include "monotime.h"
 #include "status.h"
 #include "policy.h"
 #include "secret-env.h"
@@ -82,10 +84,10 @@ static int server_setup(struct daemon *d, char **ret_error)
 		r = server_adopt_fd(d->server, d->options.listen_fd);
 	else
 		r = server_listen_path(d->server, path, d->config.socket_mode, d->config.socket_group);
-	if (r < 0 && asprintf(ret_error, "cannot listen on %s: %s", d->options.listen_fd >= 0 ? "the inherited socket" : path,
-			       strerror(-r)) < 0)
-		*ret_error = NULL;
-	return r;
+	if (r < 0)
+		return errorf(ret_error, r, "cannot listen on %s: %s",
+			      d->options.listen_fd >= 0 ? "the inherited socket" : path, strerror(-r));
+	return 0;
 }
 
 /* GetStatus: the members only the daemon knows (status.h). */
@@ -129,7 +131,7 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 		return -ENOMEM;
 	d->options = *o;
 	d->state = DAEMON_STARTING;
-	clock_gettime(CLOCK_MONOTONIC, &d->started);
+	d->started_ms = monotime_msec();
 	*ret_error = NULL;
 
 	d->base = event_base_new();
@@ -197,7 +199,7 @@ static void flush_timed_out(evutil_socket_t fd, short what, void *userdata)
  * connections read nothing more (server_stop_accepting). */
 static void replies_flush(struct daemon *d)
 {
-	struct timeval limit = {DAEMON_FLUSH_MS / 1000, (DAEMON_FLUSH_MS % 1000) * 1000};
+	struct timeval limit = timeval_from_msec(DAEMON_FLUSH_MS);
 	struct event *timer = evtimer_new(d->base, flush_timed_out, d->base);
 
 	if (!timer || evtimer_add(timer, &limit) < 0) {
@@ -298,8 +300,5 @@ const char *daemon_default_region(const struct daemon *d)
 
 long daemon_uptime_sec(const struct daemon *d)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(now.tv_sec - d->started.tv_sec);
+	return (long)((monotime_msec() - d->started_ms) / 1000);
 }

@@ -16,6 +16,7 @@
 #include "fd-budget.h"
 #include "kms.h"
 #include "methods-context.h"
+#include "timeutil.h"
 #include "varlink.h"
 #include "varlink-service.h"
 
@@ -71,9 +72,8 @@ static struct json_object *status_pools(const struct methods_context *ctx, unsig
 static void add_time(struct json_object *o, const char *key, time_t t)
 {
 	char buf[32];
-	struct tm tm;
 
-	if (t && gmtime_r(&t, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+	if (t && timeutil_format_iso8601(t, buf, sizeof(buf)) >= 0)
 		add_string(o, key, buf);
 }
 

@@ -398,7 +398,8 @@ static int parse_credential_source(struct daemon_config *c, void *field, const c
 				   const char **ret_why)
 {
 	if (value && !creds_provider_find(value)) {
-		*ret_why = "expected a credential source: env, systemd, web-identity, shared, process, container or imds";
+		*ret_why = "expected a credential source: env, systemd, assume-role, web-identity, sso, shared, process, "
+			   "container or imds";
 		return -EINVAL;
 	}
 	return set_owned_string(field, value);

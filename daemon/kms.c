@@ -114,6 +114,7 @@ struct kms_client {
 	struct json_tokener *json; /* reused for every response body: a new one costs two callocs */
 	char *endpoint_url;
 	bool fips;
+	bool dualstack;
 	unsigned max_attempts;
 	unsigned retry_base_ms;
 	unsigned attempt_timeout_ms; /* 0: none */
@@ -243,6 +244,7 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	c->base = base;
 	c->dns = dns;
 	c->fips = o->fips;
+	c->dualstack = o->dualstack;
 	c->max_attempts = o->max_attempts ? o->max_attempts : KMS_DEFAULT_MAX_ATTEMPTS;
 	c->retry_base_ms = o->retry_base_ms;
 	c->attempt_timeout_ms = o->attempt_timeout_ms;
@@ -600,6 +602,12 @@ static int endpoint_pool_get(struct kms_client *c, const char *url, const char *
 	return 0;
 }
 
+/* The regional endpoints' variant: kms-fips, the dual-stack suffix. */
+static unsigned endpoint_variant(const struct kms_client *c)
+{
+	return (c->fips ? ENDPOINT_FIPS : 0) | (c->dualstack ? ENDPOINT_DUALSTACK : 0);
+}
+
 int kms_client_prewarm(struct kms_client *c, const char *region)
 {
 	struct endpoint_pool *e;
@@ -607,7 +615,7 @@ int kms_client_prewarm(struct kms_client *c, const char *region)
 	int r;
 
 	r = c->endpoint_url ? ((url = strdup(c->endpoint_url)) ? 0 : -ENOMEM)
-			    : endpoint_kms_url(NULL, region, c->fips, &url);
+			    : endpoint_kms_url_variant(NULL, region, endpoint_variant(c), &url);
 	if (r >= 0)
 		r = endpoint_pool_get(c, url, NULL, (uid_t)-1, &e); /* no call's: counts against nobody */
 	if (r >= 0) {
@@ -1221,7 +1229,7 @@ static int call_endpoint_url(const struct kms_client *c, const struct kms_reques
 		*ret = strdup(c->endpoint_url);
 		return *ret ? 0 : -ENOMEM;
 	}
-	return endpoint_kms_url(req->partition, req->region, c->fips, ret);
+	return endpoint_kms_url_variant(req->partition, req->region, endpoint_variant(c), ret);
 }
 
 struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *req, kms_done_fn done,

@@ -174,6 +174,33 @@ start_fake() {
 
 fake() { bash "$FAKE_ADMIN" "$FAKE_ADMIN_PORT" "$@"; }
 
+# start_region_fakes REGION...: one more fake KMS per REGION (same keys,
+# certificate and credentials as start_fake's), for the tests that route
+# regional names to loopback.  Fills PORT[REGION] and ADMIN[REGION] (declare
+# them with declare -A first); the fakes are stopped at exit.
+start_region_fakes() {
+	local r
+	for r in "$@"; do
+		"$FAKE_KMS" --cert "$T/certs/server.pem" --key "$T/certs/server.key" --port-file "$T/$r.port" \
+			--admin-port-file "$T/$r.admin" --access-key "$TEST_AKID" --secret "$TEST_SECRET" \
+			--region "$r" --account "$TEST_ACCOUNT" --keys "$T/keys" >"$T/$r.log" 2>&1 &
+		at_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
+		wait_for_file "$T/$r.port" && wait_for_file "$T/$r.admin" || die "fake for $r did not start"
+		PORT[$r]=$(cat "$T/$r.port") ADMIN[$r]=$(cat "$T/$r.admin")
+	done
+}
+
+# check_routed REGION KEY-AS-GIVEN HOST: one cancel, answered by REGION's
+# fake (start_region_fakes), sent to HOST; the key is reset afterwards.
+check_routed() {
+	run_cli --json cancel "$2"
+	expect_rc 0 "cancel $2"
+	local reqs
+	reqs=$(bash "$FAKE_ADMIN" "${ADMIN[$1]}" GET /requests | sed -e 's/": /":/g')
+	expect_contains "$reqs" "\"host\":\"$3\"" "$2 went to $3 ($1's fake)"
+	bash "$FAKE_ADMIN" "${ADMIN[$1]}" PUT "/keys/$KEY1" '{"KeyState":"PendingDeletion"}' >/dev/null
+}
+
 # fake_stat NAME: one counter from the fake's /stats.
 fake_stat() {
 	fake GET /stats | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"

@@ -4,6 +4,7 @@
 #include "dns-cache.h"
 
 #include "log.h"
+#include "textfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -103,6 +104,7 @@ struct dns_cache {
 	unsigned long clock;
 	struct override overrides[DNS_CACHE_MAX_OVERRIDES];
 	unsigned n_overrides;
+	char *hosts_file; /* read before DNS; NULL: none */
 	struct dns_cache_stats stats;
 };
 
@@ -165,6 +167,11 @@ struct dns_cache *dns_cache_new(struct event_base *base, struct evdns_base *dns)
 	c->base = base;
 	c->dns = dns;
 	TAILQ_INIT(&c->entries);
+	c->hosts_file = strdup(DNS_CACHE_HOSTS_FILE);
+	if (!c->hosts_file) {
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -207,6 +214,7 @@ struct dns_cache *dns_cache_free(struct dns_cache *c)
 	}
 	for (unsigned i = 0; i < c->n_overrides; i++)
 		free(c->overrides[i].host);
+	free(c->hosts_file);
 	free(c);
 	return NULL;
 }
@@ -570,6 +578,63 @@ static void resolve_done(int result, char type, int count, int ttl, void *addres
 	entry_resolve_next(e, result);
 }
 
+int dns_cache_set_hosts_file(struct dns_cache *c, const char *path)
+{
+	char *p = path ? strdup(path) : NULL;
+
+	if (path && !p)
+		return -ENOMEM;
+	free(c->hosts_file);
+	c->hosts_file = p;
+	return 0;
+}
+
+/* Adds the addresses of family that line ("ADDR NAME ALIAS… # comment")
+ * gives e's name to the answer being built. */
+static void hosts_line(struct entry *e, char *line, int family)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char *save = NULL, *addr, *name;
+
+	line[strcspn(line, "#")] = '\0';
+	addr = strtok_r(line, " \t", &save);
+	if (!addr || parse_ip(addr, 0, &sa, &len) < 0 || sa.ss_family != family)
+		return;
+	while ((name = strtok_r(NULL, " \t", &save)))
+		if (strcasecmp(name, e->name) == 0) {
+			entry_collect(e, (struct sockaddr *)&sa, len, DNS_CACHE_FALLBACK_TTL_SEC);
+			return;
+		}
+}
+
+/*
+ * The hosts file first, as nsswitch's "files dns" does: e's addresses
+ * there (IPv4 first, then IPv6, each in file order) go into the answer
+ * being built; true when there were any.  Read afresh for every lookup
+ * (a lookup happens once per name per TTL); a missing or unreadable file
+ * is no answer.
+ */
+static bool hosts_lookup(struct dns_cache *c, struct entry *e)
+{
+	static const int families[] = {AF_INET, AF_INET6};
+	char *buf = NULL, *copy, *cursor, *line;
+	size_t size = 0;
+
+	if (!c->hosts_file || textfile_read(c->hosts_file, TEXTFILE_MAX_SIZE, &buf, &size) < 0)
+		return false;
+	copy = malloc(size + 1);
+	for (size_t f = 0; copy && f < 2; f++) {
+		memcpy(copy, buf, size + 1);
+		cursor = copy;
+		while ((line = textfile_next_line(&cursor)))
+			hosts_line(e, line, families[f]);
+	}
+	free(copy);
+	textfile_free(buf, size);
+	return e->n_next > 0;
+}
+
 /* Drops the least recently used idle entry once the cache is full. */
 static void cache_make_room(struct dns_cache *c)
 {
@@ -653,6 +718,10 @@ struct dns_cache_query *dns_cache_query(struct dns_cache *c, const char *host, u
 	TAILQ_INSERT_TAIL(&e->waiters, q, link);
 	if (e->state == ENTRY_IDLE) {
 		c->stats.lookups++;
+		if (hosts_lookup(c, e)) {
+			entry_store(e);
+			return q;
+		}
 		entry_set_state(e, ENTRY_RESOLVING_A);
 		/* Without name servers (no resolv.conf) a query would wait
 		 * forever: /etc/hosts is all there is. */

@@ -6,9 +6,10 @@
  * libevent's evdns (which has no cache of its own): a new connection to a
  * KMS endpoint costs no DNS round trip while the answer is fresh.
  *
- * A name is looked up as A and AAAA (evdns gives the TTL with those), then,
- * if DNS has no answer, through evdns_getaddrinfo, which also reads
- * /etc/hosts (cached DNS_CACHE_FALLBACK_TTL_SEC).  Every address is kept
+ * A name is looked up in /etc/hosts first (nsswitch's "files dns"; cached
+ * DNS_CACHE_FALLBACK_TTL_SEC), then as A and AAAA (evdns gives the TTL with
+ * those), then, if DNS has no answer, through evdns_getaddrinfo (the
+ * system's view once more, cached DNS_CACHE_FALLBACK_TTL_SEC).  Every address is kept
  * (up to DNS_CACHE_MAX_ADDRS: IPv4 first, in DNS's order, then IPv6) for
  * the smallest TTL, clamped to DNS_CACHE_MIN_TTL_SEC..DNS_CACHE_MAX_TTL_SEC.
  * When a refresh fails, the expired answer is still used for up to
@@ -46,6 +47,7 @@ struct evdns_base;
 #define DNS_CACHE_DETAIL_MAX       256
 #define DNS_CACHE_MAX_ADDRS         16 /* addresses kept per name */
 #define DNS_CACHE_OVERRIDE_DEAD_SEC 60 /* a failed override address is skipped this long */
+#define DNS_CACHE_HOSTS_FILE        "/etc/hosts"
 
 struct dns_cache;
 struct dns_cache_query;
@@ -57,6 +59,10 @@ struct dns_cache *dns_cache_new(struct event_base *base, struct evdns_base *dns)
  * evdns_base afterwards with fail_requests=1 and run the event loop once more
  * (EVLOOP_NONBLOCK; evdns defers those callbacks) before freeing the base. */
 struct dns_cache *dns_cache_free(struct dns_cache *c);
+
+/* The hosts file read before DNS (tests point it elsewhere); NULL: none.
+ * 0 or -ENOMEM. */
+int dns_cache_set_hosts_file(struct dns_cache *c, const char *path);
 
 /* Adds overrides from spec: "HOST:PORT=ADDR:PORT" items separated by commas
  * or spaces; ADDR is an IPv4 literal or a bracketed IPv6 one.  Returns 0,

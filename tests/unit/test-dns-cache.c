@@ -8,9 +8,11 @@
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/dns.h>
@@ -98,6 +100,66 @@ static void test_override_failover(void **state)
 	assert_string_equal(lookup(f->cache, "other.example", buf, sizeof(buf)), "127.0.0.9:1");
 }
 
+struct answer {
+	bool done;
+	int error;
+	struct sockaddr_storage sa;
+};
+
+static void on_answer(int error, const struct sockaddr *sa, socklen_t len, const char *detail, void *userdata)
+{
+	struct answer *a = userdata;
+
+	a->done = true;
+	a->error = error;
+	if (!error)
+		memcpy(&a->sa, sa, len);
+}
+
+/* /etc/hosts comes before DNS (nsswitch "files dns"): the name server here
+ * is a closed loopback port, never asked; every address of the name is
+ * kept, IPv4 first, and failover walks them. */
+static void test_hosts_first(void **state)
+{
+	struct fixture *f = *state;
+	char path[] = "/tmp/test-dns-cache-hosts.XXXXXX", buf[64], ip[INET6_ADDRSTRLEN];
+	static const char hosts[] = "# comment\n"
+				    "::1 kms.hosts.example\n"
+				    "127.0.0.5\tkms.hosts.example  # first IPv4\n"
+				    "127.0.0.7 other.example\n"
+				    "127.0.0.6 alias KMS.Hosts.Example\n";
+	struct answer a = {0};
+	struct dns_cache_stats st;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, hosts, sizeof(hosts) - 1), (ssize_t)(sizeof(hosts) - 1));
+	close(fd);
+	assert_int_equal(evdns_base_nameserver_ip_add(f->dns, "127.0.0.1:9"), 0);
+	assert_int_equal(dns_cache_set_hosts_file(f->cache, path), 0);
+	assert_non_null(dns_cache_query(f->cache, "kms.hosts.example", 443, on_answer, &a));
+	while (!a.done)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(a.error, 0);
+	assert_int_equal(a.sa.ss_family, AF_INET);
+	inet_ntop(AF_INET, &((struct sockaddr_in *)&a.sa)->sin_addr, ip, sizeof(ip));
+	assert_string_equal(ip, "127.0.0.5");
+	assert_true(report(f->cache, "kms.hosts.example", "127.0.0.5", 443));
+	assert_string_equal(lookup(f->cache, "kms.hosts.example", buf, sizeof(buf)), "127.0.0.6:443");
+	assert_true(report(f->cache, "kms.hosts.example", "127.0.0.6", 443));
+	{
+		struct sockaddr_storage sa;
+		socklen_t len;
+
+		assert_int_equal(dns_cache_lookup(f->cache, "kms.hosts.example", 443, &sa, &len), 0);
+		assert_int_equal(sa.ss_family, AF_INET6); /* ::1, last */
+	}
+	dns_cache_get_stats(f->cache, &st);
+	assert_int_equal(st.lookups, 1);
+	assert_int_equal(st.failed_addresses, 2);
+	unlink(path);
+}
+
 static void test_literal_and_unknown(void **state)
 {
 	struct fixture *f = *state;
@@ -112,6 +174,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_override_failover, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hosts_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_literal_and_unknown, setup, teardown),
 	};
 

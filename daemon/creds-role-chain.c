@@ -199,8 +199,8 @@ static int plan_step(const struct aws_ini *ini, const char *profile, struct role
 	if (cs)
 		return use_credential_source(plan, profile, cs, ret_error);
 	if (!aws_ini_has_section(ini, AWS_INI_PROFILE, src))
-		return creds_errorf(ret_error, -EINVAL, "the source_profile '%s' of profile '%s' does not exist", src,
-				    profile);
+		return creds_errorf(ret_error, -EINVAL, "the source_profile '%.100s' of profile '%s' does not exist",
+				    src, profile);
 	if (visited(plan, src)) {
 		/* Keys and role in one section: botocore allows naming oneself. */
 		if (strcmp(src, profile) == 0 && has_static_keys(ini, src))

@@ -308,6 +308,7 @@ static int resolve_flags(struct lookup *l, struct aws_settings *t)
 {
 	static const char *const ignore_envs[] = {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", NULL};
 	static const char *const fips_envs[] = {"AWS_USE_FIPS_ENDPOINT", NULL};
+	static const char *const dualstack_envs[] = {"AWS_USE_DUALSTACK_ENDPOINT", NULL};
 	static const char *const imds_off_envs[] = {"AWS_EC2_METADATA_DISABLED", NULL};
 	static const char *const v1_off_envs[] = {"AWS_EC2_METADATA_V1_DISABLED", NULL};
 	int r;
@@ -315,6 +316,8 @@ static int resolve_flags(struct lookup *l, struct aws_settings *t)
 	r = get_bool(l, ignore_envs, "ignore_configured_endpoint_urls", &t->ignore_configured_endpoint_urls);
 	if (r >= 0)
 		r = get_bool(l, fips_envs, "use_fips_endpoint", &t->use_fips_endpoint);
+	if (r >= 0)
+		r = get_bool(l, dualstack_envs, "use_dualstack_endpoint", &t->use_dualstack_endpoint);
 	/* botocore knows no config key for this one: environment only. */
 	if (r >= 0)
 		r = get_bool(l, imds_off_envs, NULL, &t->ec2_metadata_disabled);
@@ -366,6 +369,7 @@ static void resolved_move(struct aws_settings *s, struct aws_settings *t)
 	s->ec2_metadata_endpoint = t->ec2_metadata_endpoint;
 	s->ignore_configured_endpoint_urls = t->ignore_configured_endpoint_urls;
 	s->use_fips_endpoint = t->use_fips_endpoint;
+	s->use_dualstack_endpoint = t->use_dualstack_endpoint;
 	s->ec2_metadata_disabled = t->ec2_metadata_disabled;
 	s->ec2_metadata_ipv6 = t->ec2_metadata_ipv6;
 	s->ec2_metadata_v1_disabled = t->ec2_metadata_v1_disabled;

@@ -17,6 +17,7 @@
  *   STS URL     the same with AWS_ENDPOINT_URL_STS and services "sts"
  *   CA bundle   AWS_CA_BUNDLE → ca_bundle
  *   FIPS        AWS_USE_FIPS_ENDPOINT → use_fips_endpoint
+ *   dual-stack  AWS_USE_DUALSTACK_ENDPOINT → use_dualstack_endpoint
  *   IMDS        AWS_EC2_METADATA_DISABLED; AWS_EC2_METADATA_SERVICE_ENDPOINT
  *               → ec2_metadata_service_endpoint; …_ENDPOINT_MODE → …_mode;
  *               AWS_EC2_METADATA_V1_DISABLED → ec2_metadata_v1_disabled
@@ -64,6 +65,7 @@ struct aws_settings {
 	bool ignore_configured_endpoint_urls;
 	char *ca_bundle;
 	bool use_fips_endpoint;
+	bool use_dualstack_endpoint; /* KMS at kms.REGION.api.aws (IPv4 and IPv6) */
 
 	bool ec2_metadata_disabled;
 	char *ec2_metadata_endpoint; /* NULL: the default for the mode */

@@ -228,7 +228,7 @@ static const struct conf_key keys[] = {
     STRING("AWS", "CABundle", ca_bundle, NULL, abs_path_valid, "an absolute path"),
     STRING("AWS", "Account", account, NULL, account_id_valid, "a 12-digit account ID"),
     STRING("AWS", "CredentialSource", credential_source, NULL, credential_source_valid,
-	   "a credential source: env, systemd, web-identity, shared, process, container or imds"),
+	   "a credential source: env, systemd, assume-role, web-identity, sso, shared, process, container or imds"),
     DURATION("AWS", "CredentialProcessTimeout", credential_process_timeout_ms, "30", 1, CONFIG_MAX_PROCESS_TIMEOUT_MS,
 	     "30, 2.5 or 500ms"),
     BOOL("AWS", "IMDSv1Fallback", imds_v1_fallback, "no"),

@@ -105,10 +105,11 @@ static int shared_resolve(const struct creds_context *ctx, struct aws_credential
 	if (!akid && role &&
 	    (aws_ini_get(ini, s->profile, "source_profile") || aws_ini_get(ini, s->profile, "credential_source")))
 		/* An assume-role profile is an explicit choice; using other
-		 * credentials instead would act as someone else. */
-		return errorf(ret_error, -EOPNOTSUPP,
-			      "%s:%u: profile '%s' assumes a role (role_arn with source_profile or credential_source), "
-			      "which kmscanceld does not support yet",
+		 * credentials instead would act as someone else.  The
+		 * assume-role source, earlier in the chain, serves it. */
+		return errorf(ret_error, -EINVAL,
+			      "%s:%u: profile '%s' assumes a role (role_arn with source_profile or credential_source): "
+			      "that is the assume-role source's",
 			      role->file, role->line, s->profile);
 	r = creds_from_profile(ini, s->profile, NULL, ret, &note);
 	if (r == -ENOENT) {

@@ -24,8 +24,6 @@
  */
 
 #define WEBID_MAX_TOKEN        (64 * 1024)
-#define WEBID_SESSION_NAME_MIN 2
-#define WEBID_SESSION_NAME_MAX 64
 
 struct webid_fetch {
 	struct creds_fetch base;
@@ -52,19 +50,6 @@ static void sts_done(const struct sts_result *res, void *userdata)
 	done(res->r, res->r == 0 ? aws_credentials_ref(res->credentials) : NULL, res->message, ud);
 }
 
-static bool session_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < WEBID_SESSION_NAME_MIN || n > WEBID_SESSION_NAME_MAX)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      strchr("_+=,.@-", *s)))
-			return false;
-	return true;
-}
-
 /* Which settings apply: the environment's token file with AWS_ROLE_ARN,
  * else the profile's pair (botocore takes each from env, then profile). */
 struct webid_settings {
@@ -87,7 +72,7 @@ static int webid_settings(const struct creds_context *ctx, struct webid_settings
 			      "role_arn)");
 	if (strncmp(w.role_arn, "arn:", 4) != 0 || strlen(w.role_arn) > 2048)
 		return errorf(ret_error, -EINVAL, "role '%.200s' is not a role ARN", w.role_arn);
-	if (w.session_name && !session_name_valid(w.session_name))
+	if (w.session_name && !sts_session_name_valid(w.session_name))
 		return errorf(ret_error, -EINVAL,
 			      "role session name '%.80s' is not 2 to 64 characters of letters, digits and _+=,.@-",
 			      w.session_name);
@@ -120,7 +105,7 @@ static int webid_start(const struct creds_context *ctx, creds_fetch_done_fn done
 {
 	struct webid_settings w = {0};
 	struct webid_fetch *f = NULL;
-	char *token = NULL, *endpoint = NULL, session[WEBID_SESSION_NAME_MAX + 1];
+	char *token = NULL, *endpoint = NULL, session[STS_SESSION_NAME_MAX + 1];
 	size_t token_size = 0;
 	int r;
 

@@ -20,8 +20,9 @@
 /* The default chain, in botocore's order (AWS.md §7.1) with systemd
  * credentials after the environment.  CredentialSource= names one of these. */
 static const struct creds_provider *const chain[] = {
-    &creds_provider_env,     &creds_provider_systemd, &creds_provider_web_identity, &creds_provider_shared,
-    &creds_provider_process, &creds_provider_container, &creds_provider_imds,
+    &creds_provider_env,    &creds_provider_systemd, &creds_provider_assume_role, &creds_provider_web_identity,
+    &creds_provider_sso,    &creds_provider_shared,  &creds_provider_process,     &creds_provider_container,
+    &creds_provider_imds,
 };
 #define CHAIN_LEN (sizeof(chain) / sizeof(chain[0]))
 
@@ -107,6 +108,7 @@ static void credentials_free(struct aws_credentials *c)
 	free_secret(c->secret_access_key);
 	free_secret(c->session_token);
 	free(c->account_id);
+	free(c->source_owned);
 	explicit_bzero(c, sizeof(*c));
 	free(c);
 }
@@ -153,6 +155,18 @@ int aws_credentials_new(const char *access_key_id, const char *secret_access_key
 	return 0;
 }
 
+int aws_credentials_set_source(struct aws_credentials *c, const char *source, const char *detail)
+{
+	char *s;
+
+	if (asprintf(&s, "%s (%s)", source, detail) < 0)
+		return -ENOMEM;
+	free(c->source_owned);
+	c->source_owned = s;
+	c->source = s;
+	return 0;
+}
+
 struct aws_credentials *aws_credentials_ref(struct aws_credentials *c)
 {
 	if (c)
@@ -177,7 +191,7 @@ const struct creds_provider *creds_provider_find(const char *name)
 
 const char *creds_provider_names(void)
 {
-	return "env systemd web-identity shared process container imds";
+	return "env systemd assume-role web-identity sso shared process container imds";
 }
 
 const struct aws_ini *creds_context_ini(const struct creds_context *ctx)

@@ -11,8 +11,11 @@
  *
  *   env           AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN …
  *   systemd       $CREDENTIALS_DIRECTORY/aws-credentials (LoadCredential=)
+ *   assume-role   the profile's role_arn with source_profile or
+ *                 credential_source: STS AssumeRole, chained (creds-role-chain.h)
  *   web-identity  AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, or the profile's
  *                 web_identity_token_file + role_arn: STS AssumeRoleWithWebIdentity
+ *   sso           an IAM Identity Center profile: refused, saying what to use
  *   shared        the active profile's static keys in ~/.aws/credentials, or
  *                 in ~/.aws/config when the profile has no credential_process
  *   process       the profile's credential_process
@@ -48,6 +51,7 @@ struct aws_credentials {
 	const char *source;      /* static: "environment", "systemd-credentials",
 				  * "shared-credentials-file", "config-file", … */
 	char *account_id;        /* 12 digits, or NULL when unknown */
+	char *source_owned;      /* source when set by aws_credentials_set_source() */
 	unsigned n_ref;
 };
 
@@ -59,6 +63,11 @@ struct aws_credentials {
  */
 int aws_credentials_new(const char *access_key_id, const char *secret_access_key, const char *session_token,
 			time_t expiration, const char *source, const char *account_id, struct aws_credentials **ret);
+
+/* Sets c->source to "SOURCE (DETAIL)" ("assume-role (profile a via b)"),
+ * a copy c owns; for sources whose name says more than a static string.
+ * 0 or -ENOMEM (c unchanged). */
+int aws_credentials_set_source(struct aws_credentials *c, const char *source, const char *detail);
 
 /* Adds a reference; NULL-safe; returns c. */
 struct aws_credentials *aws_credentials_ref(struct aws_credentials *c);
@@ -184,7 +193,9 @@ struct creds_provider {
 
 extern const struct creds_provider creds_provider_env;
 extern const struct creds_provider creds_provider_systemd;
+extern const struct creds_provider creds_provider_assume_role;
 extern const struct creds_provider creds_provider_web_identity;
+extern const struct creds_provider creds_provider_sso;
 extern const struct creds_provider creds_provider_shared;
 extern const struct creds_provider creds_provider_process;
 extern const struct creds_provider creds_provider_container;

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "monotime.h"
+#include "textfile.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -64,14 +65,26 @@ struct dns_cache_query {
 
 TAILQ_HEAD(query_list, dns_cache_query);
 
+/* One address of a name, and until when it is not to be used because a
+ * connection to it failed (0: never failed). */
+struct addr_slot {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	time_t failed_until; /* monotonic seconds */
+};
+
 struct entry {
 	struct dns_cache *cache; /* NULL: orphaned by dns_cache_free, freed by its callback */
 	TAILQ_ENTRY(entry) link;
 	char *name;
 	enum entry_state state;
-	bool have_addr;
-	struct sockaddr_storage addr; /* port 0 */
-	socklen_t addr_len;
+	/* Every address of the answer (port 0), IPv4 first as DNS gave them,
+	 * then IPv6; while resolving, the new answer grows in next[]. */
+	struct addr_slot addrs[DNS_CACHE_MAX_ADDRS];
+	unsigned n_addrs;
+	struct addr_slot next[DNS_CACHE_MAX_ADDRS];
+	unsigned n_next;
+	int next_ttl;       /* the smallest TTL of the new answer's records */
 	time_t expires;     /* monotonic seconds */
 	unsigned long used; /* for LRU eviction */
 	struct query_list waiters;
@@ -80,8 +93,7 @@ struct entry {
 struct override {
 	char *host;
 	uint16_t port;
-	struct sockaddr_storage addr; /* port set */
-	socklen_t addr_len;
+	struct addr_slot addr; /* port set */
 };
 
 TAILQ_HEAD(entry_list, entry);
@@ -94,6 +106,7 @@ struct dns_cache {
 	unsigned long clock;
 	struct override overrides[DNS_CACHE_MAX_OVERRIDES];
 	unsigned n_overrides;
+	char *hosts_file; /* read before DNS; NULL: none */
 	struct dns_cache_stats stats;
 };
 
@@ -153,6 +166,11 @@ struct dns_cache *dns_cache_new(struct event_base *base, struct evdns_base *dns)
 	c->base = base;
 	c->dns = dns;
 	TAILQ_INIT(&c->entries);
+	c->hosts_file = strdup(DNS_CACHE_HOSTS_FILE);
+	if (!c->hosts_file) {
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -195,6 +213,7 @@ struct dns_cache *dns_cache_free(struct dns_cache *c)
 	}
 	for (unsigned i = 0; i < c->n_overrides; i++)
 		free(c->overrides[i].host);
+	free(c->hosts_file);
 	free(c);
 	return NULL;
 }
@@ -237,7 +256,7 @@ static int add_override(struct dns_cache *c, const char *item, size_t n)
 		return r;
 	r = split_host_port(eq + 1, n - (size_t)(eq - item) - 1, &addr, &addr_port);
 	if (r >= 0)
-		r = parse_ip(addr, addr_port, &o.addr, &o.addr_len);
+		r = parse_ip(addr, addr_port, &o.addr.sa, &o.addr.len);
 	free(addr);
 	if (r < 0) {
 		free(o.host);
@@ -289,32 +308,126 @@ static struct entry *entry_find(struct dns_cache *c, const char *host)
 	return NULL;
 }
 
+/* The address to try among slots: the first that has not failed, else the
+ * one whose failure is oldest (something must be tried; the marks are
+ * hints, not bans). */
+static struct addr_slot *pick(struct addr_slot *const *slots, unsigned n, time_t now)
+{
+	struct addr_slot *best = slots[0];
+
+	for (unsigned i = 0; i < n; i++) {
+		if (slots[i]->failed_until <= now)
+			return slots[i];
+		if (slots[i]->failed_until < best->failed_until)
+			best = slots[i];
+	}
+	return best;
+}
+
+/* The addresses known for host:port: its overrides (in the order given),
+ * else, with ret_entry, the cached entry's (which may have expired), at
+ * most DNS_CACHE_MAX_ADDRS.  *ret_entry is the entry, or NULL. */
+static unsigned slots_for(struct dns_cache *c, const char *host, uint16_t port, struct addr_slot **ret,
+			  struct entry **ret_entry)
+{
+	unsigned n = 0;
+	struct entry *e;
+
+	*ret_entry = NULL;
+	for (unsigned i = 0; i < c->n_overrides && n < DNS_CACHE_MAX_ADDRS; i++)
+		if (c->overrides[i].port == port && override_matches(c->overrides[i].host, host))
+			ret[n++] = &c->overrides[i].addr;
+	if (n > 0 || !(e = entry_find(c, host)))
+		return n;
+	for (unsigned i = 0; i < e->n_addrs; i++)
+		ret[n++] = &e->addrs[i];
+	*ret_entry = e;
+	return n;
+}
+
+/* slot's address into ret, with port unless port is 0. */
+static void answer_with(const struct addr_slot *slot, uint16_t port, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+	*ret = slot->sa;
+	*ret_len = slot->len;
+	if (port)
+		set_port(ret, port);
+}
+
 int dns_cache_lookup(struct dns_cache *c, const char *host, uint16_t port, struct sockaddr_storage *ret,
 		     socklen_t *ret_len)
 {
+	struct addr_slot *slots[DNS_CACHE_MAX_ADDRS];
 	struct entry *e;
+	time_t now = now_sec();
+	unsigned n;
 
 	assert(c && host && ret && ret_len);
-	for (unsigned i = 0; i < c->n_overrides; i++)
-		if (c->overrides[i].port == port && override_matches(c->overrides[i].host, host)) {
-			*ret = c->overrides[i].addr;
-			*ret_len = c->overrides[i].addr_len;
-			c->stats.hits++;
-			return 0;
-		}
-	if (parse_ip(host, port, ret, ret_len) == 0) {
+	n = slots_for(c, host, port, slots, &e);
+	if (!e && n == 0 && parse_ip(host, port, ret, ret_len) == 0) {
 		c->stats.hits++;
 		return 0;
 	}
-	e = entry_find(c, host);
-	if (!e || !e->have_addr || e->expires <= now_sec())
+	if (n == 0 || (e && e->expires <= now))
 		return -ENOENT;
-	e->used = ++c->clock;
-	*ret = e->addr;
-	*ret_len = e->addr_len;
-	set_port(ret, port);
+	if (e)
+		e->used = ++c->clock;
+	/* An override's address carries its own port. */
+	answer_with(pick(slots, n, now), e ? port : 0, ret, ret_len);
 	c->stats.hits++;
 	return 0;
+}
+
+/* Marks slot failed; true when another of the n slots is still usable. */
+static bool mark_failed(struct addr_slot *const *slots, unsigned n, struct addr_slot *slot, time_t until, time_t now)
+{
+	slot->failed_until = until;
+	for (unsigned i = 0; i < n; i++)
+		if (slots[i]->failed_until <= now)
+			return true;
+	return false;
+}
+
+static bool same_addr(const struct addr_slot *slot, const struct sockaddr *sa, socklen_t len)
+{
+	struct sockaddr_storage a = slot->sa, b = {0};
+
+	if (len > sizeof(b) || sa->sa_family != a.ss_family)
+		return false;
+	memcpy(&b, sa, len);
+	set_port(&a, 0);
+	set_port(&b, 0);
+	if (a.ss_family == AF_INET)
+		return memcmp(&((struct sockaddr_in *)&a)->sin_addr, &((struct sockaddr_in *)&b)->sin_addr,
+			      sizeof(struct in_addr)) == 0;
+	return memcmp(&((struct sockaddr_in6 *)&a)->sin6_addr, &((struct sockaddr_in6 *)&b)->sin6_addr,
+		      sizeof(struct in6_addr)) == 0;
+}
+
+bool dns_cache_report_failure(struct dns_cache *c, const char *host, uint16_t port, const struct sockaddr *sa,
+			      socklen_t len)
+{
+	struct addr_slot *slots[DNS_CACHE_MAX_ADDRS];
+	struct entry *e;
+	unsigned n = slots_for(c, host, port, slots, &e);
+	time_t now = now_sec(), until = now + DNS_CACHE_OVERRIDE_DEAD_SEC;
+	char text[INET6_ADDRSTRLEN] = "?";
+
+	/* A name's address is dead until the answer that named it expires. */
+	if (e)
+		until = e->expires > now ? e->expires : now + DNS_CACHE_MIN_TTL_SEC;
+	for (unsigned i = 0; i < n; i++) {
+		if (!same_addr(slots[i], sa, len))
+			continue;
+		evutil_inet_ntop(sa->sa_family,
+				 sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+							  : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
+				 text, sizeof(text));
+		log_info("dns: %s: address %s failed; not used for %lld s", host, text, (long long)(until - now));
+		c->stats.failed_addresses++;
+		return mark_failed(slots, n, slots[i], until, now);
+	}
+	return false;
 }
 
 static void entry_set_state(struct entry *e, enum entry_state s)
@@ -334,9 +447,11 @@ static void entry_answer(struct entry *e, int error, const char *detail)
 		q->entry = NULL;
 		q->error = error;
 		if (error == 0) {
-			q->addr = e->addr;
-			q->addr_len = e->addr_len;
-			set_port(&q->addr, q->port);
+			struct addr_slot *slots[DNS_CACHE_MAX_ADDRS];
+
+			for (unsigned i = 0; i < e->n_addrs; i++)
+				slots[i] = &e->addrs[i];
+			answer_with(pick(slots, e->n_addrs, now_sec()), q->port, &q->addr, &q->addr_len);
 		} else {
 			snprintf(q->detail, sizeof(q->detail), "%s", detail);
 		}
@@ -344,18 +459,41 @@ static void entry_answer(struct entry *e, int error, const char *detail)
 	}
 }
 
-static void entry_store(struct entry *e, const struct sockaddr *sa, socklen_t len, int ttl)
+/* Adds an address to the answer being built (beyond DNS_CACHE_MAX_ADDRS
+ * the rest are dropped). */
+static void entry_collect(struct entry *e, const struct sockaddr *sa, socklen_t len, int ttl)
 {
+	struct addr_slot *slot;
+
+	if (e->n_next >= DNS_CACHE_MAX_ADDRS || len > sizeof(slot->sa))
+		return;
+	slot = &e->next[e->n_next++];
+	memset(slot, 0, sizeof(*slot));
+	memcpy(&slot->sa, sa, len);
+	slot->len = len;
+	if (e->n_next == 1 || ttl < e->next_ttl)
+		e->next_ttl = ttl;
+}
+
+/* The answer built in next[] replaces the old one; an address that was
+ * in both keeps its failure mark (it has not come back to life). */
+static void entry_store(struct entry *e)
+{
+	int ttl = e->next_ttl;
+
 	if (ttl < DNS_CACHE_MIN_TTL_SEC)
 		ttl = DNS_CACHE_MIN_TTL_SEC;
 	if (ttl > DNS_CACHE_MAX_TTL_SEC)
 		ttl = DNS_CACHE_MAX_TTL_SEC;
-	memset(&e->addr, 0, sizeof(e->addr));
-	memcpy(&e->addr, sa, len);
-	e->addr_len = len;
-	e->have_addr = true;
+	for (unsigned i = 0; i < e->n_next; i++)
+		for (unsigned j = 0; j < e->n_addrs; j++)
+			if (same_addr(&e->addrs[j], (struct sockaddr *)&e->next[i].sa, e->next[i].len))
+				e->next[i].failed_until = e->addrs[j].failed_until;
+	memcpy(e->addrs, e->next, e->n_next * sizeof(e->next[0]));
+	e->n_addrs = e->n_next;
+	e->n_next = 0;
 	e->expires = now_sec() + ttl;
-	log_debug("dns: %s cached for %d s", e->name, ttl);
+	log_debug("dns: %s: %u address(es), cached for %d s", e->name, e->n_addrs, ttl);
 	entry_answer(e, 0, NULL);
 }
 
@@ -364,7 +502,8 @@ static void entry_failed(struct entry *e, int error, const char *why)
 {
 	char detail[DNS_CACHE_DETAIL_MAX];
 
-	if (e->have_addr && e->expires + DNS_CACHE_STALE_SEC > now_sec()) {
+	e->n_next = 0;
+	if (e->n_addrs > 0 && e->expires + DNS_CACHE_STALE_SEC > now_sec()) {
 		log_warning("dns: cannot refresh %s (%s); using the expired answer", e->name, why);
 		e->cache->stats.stale++;
 		entry_answer(e, 0, NULL);
@@ -384,8 +523,10 @@ static void gai_done(int result, struct evutil_addrinfo *res, void *arg)
 		entry_free(e);
 		return;
 	}
-	if (result == 0 && res && res->ai_addrlen <= sizeof(e->addr))
-		entry_store(e, res->ai_addr, res->ai_addrlen, DNS_CACHE_FALLBACK_TTL_SEC);
+	for (struct evutil_addrinfo *ai = result == 0 ? res : NULL; ai; ai = ai->ai_next)
+		entry_collect(e, ai->ai_addr, ai->ai_addrlen, DNS_CACHE_FALLBACK_TTL_SEC);
+	if (e->n_next > 0)
+		entry_store(e);
 	else
 		entry_failed(e, result == EVUTIL_EAI_NONAME ? -ENOENT : -EIO, evutil_gai_strerror(result));
 	if (res)
@@ -402,6 +543,10 @@ static void entry_resolve_next(struct entry *e, int result)
 		entry_set_state(e, ENTRY_RESOLVING_AAAA);
 		if (evdns_base_resolve_ipv6(c->dns, e->name, DNS_QUERY_NO_SEARCH, resolve_done, e))
 			return;
+	}
+	if (e->n_next > 0) {
+		entry_store(e); /* A, AAAA or both */
+		return;
 	}
 	if (e->state != ENTRY_RESOLVING_GAI) {
 		struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -421,19 +566,74 @@ static void resolve_done(int result, char type, int count, int ttl, void *addres
 		entry_free(e);
 		return;
 	}
-	if (result == DNS_ERR_NONE && count > 0 && type == DNS_IPv4_A) {
+	for (int i = 0; result == DNS_ERR_NONE && type == DNS_IPv4_A && i < count; i++) {
 		struct sockaddr_in sin = {.sin_family = AF_INET};
-		memcpy(&sin.sin_addr, addresses, sizeof(sin.sin_addr));
-		entry_store(e, (struct sockaddr *)&sin, sizeof(sin), ttl);
-		return;
+		memcpy(&sin.sin_addr, (const char *)addresses + i * sizeof(sin.sin_addr), sizeof(sin.sin_addr));
+		entry_collect(e, (struct sockaddr *)&sin, sizeof(sin), ttl);
 	}
-	if (result == DNS_ERR_NONE && count > 0 && type == DNS_IPv6_AAAA) {
+	for (int i = 0; result == DNS_ERR_NONE && type == DNS_IPv6_AAAA && i < count; i++) {
 		struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
-		memcpy(&sin6.sin6_addr, addresses, sizeof(sin6.sin6_addr));
-		entry_store(e, (struct sockaddr *)&sin6, sizeof(sin6), ttl);
-		return;
+		memcpy(&sin6.sin6_addr, (const char *)addresses + i * sizeof(sin6.sin6_addr), sizeof(sin6.sin6_addr));
+		entry_collect(e, (struct sockaddr *)&sin6, sizeof(sin6), ttl);
 	}
 	entry_resolve_next(e, result);
+}
+
+int dns_cache_set_hosts_file(struct dns_cache *c, const char *path)
+{
+	char *p = path ? strdup(path) : NULL;
+
+	if (path && !p)
+		return -ENOMEM;
+	free(c->hosts_file);
+	c->hosts_file = p;
+	return 0;
+}
+
+/* Adds the addresses of family that line ("ADDR NAME ALIAS… # comment")
+ * gives e's name to the answer being built. */
+static void hosts_line(struct entry *e, char *line, int family)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char *save = NULL, *addr, *name;
+
+	line[strcspn(line, "#")] = '\0';
+	addr = strtok_r(line, " \t", &save);
+	if (!addr || parse_ip(addr, 0, &sa, &len) < 0 || sa.ss_family != family)
+		return;
+	while ((name = strtok_r(NULL, " \t", &save)))
+		if (strcasecmp(name, e->name) == 0) {
+			entry_collect(e, (struct sockaddr *)&sa, len, DNS_CACHE_FALLBACK_TTL_SEC);
+			return;
+		}
+}
+
+/*
+ * The hosts file first, as nsswitch's "files dns" does: e's addresses
+ * there (IPv4 first, then IPv6, each in file order) go into the answer
+ * being built; true when there were any.  Read afresh for every lookup
+ * (a lookup happens once per name per TTL); a missing or unreadable file
+ * is no answer.
+ */
+static bool hosts_lookup(struct dns_cache *c, struct entry *e)
+{
+	static const int families[] = {AF_INET, AF_INET6};
+	char *buf = NULL, *copy, *cursor, *line;
+	size_t size = 0;
+
+	if (!c->hosts_file || textfile_read(c->hosts_file, TEXTFILE_MAX_SIZE, &buf, &size) < 0)
+		return false;
+	copy = malloc(size + 1);
+	for (size_t f = 0; copy && f < 2; f++) {
+		memcpy(copy, buf, size + 1);
+		cursor = copy;
+		while ((line = textfile_next_line(&cursor)))
+			hosts_line(e, line, families[f]);
+	}
+	free(copy);
+	textfile_free(buf, size);
+	return e->n_next > 0;
 }
 
 /* Drops the least recently used idle entry once the cache is full. */
@@ -520,6 +720,10 @@ struct dns_cache_query *dns_cache_query(struct dns_cache *c, const char *host, u
 	TAILQ_INSERT_TAIL(&e->waiters, q, link);
 	if (e->state == ENTRY_IDLE) {
 		c->stats.lookups++;
+		if (hosts_lookup(c, e)) {
+			entry_store(e);
+			return q;
+		}
 		entry_set_state(e, ENTRY_RESOLVING_A);
 		/* Without name servers (no resolv.conf) a query would wait
 		 * forever: /etc/hosts is all there is. */

@@ -14,19 +14,29 @@ struct partition {
 	const char *name;
 	const char *region_prefix; /* regions of this partition start with it */
 	const char *suffix;
+	const char *dualstack_suffix; /* partitions.json's dualStackDnsSuffix */
 };
 
-/* Order matters: the more specific prefixes come first ("us-gov-" before "us-"). */
+/* Order matters: the more specific prefixes come first ("us-gov-" before "us-").
+ * Suffixes from botocore's data/partitions.json (1.43.11). */
 static const struct partition partitions[] = {
-	{ "aws-us-gov", "us-gov-", "amazonaws.com" },
-	{ "aws-iso-b", "us-isob-", "sc2s.sgov.gov" },
-	{ "aws-iso-e", "eu-isoe-", "cloud.adc-e.uk" },
-	{ "aws-iso-f", "us-isof-", "csp.hci.ic.gov" },
-	{ "aws-iso", "us-iso-", "c2s.ic.gov" },
-	{ "aws-cn", "cn-", "amazonaws.com.cn" },
-	{ "aws-eusc", "eusc-", "amazonaws.eu" },
-	{ "aws", "", "amazonaws.com" },
+    {"aws-us-gov", "us-gov-", "amazonaws.com", "api.aws"},
+    {"aws-iso-b", "us-isob-", "sc2s.sgov.gov", "api.aws.scloud"},
+    {"aws-iso-e", "eu-isoe-", "cloud.adc-e.uk", "api.cloud-aws.adc-e.uk"},
+    {"aws-iso-f", "us-isof-", "csp.hci.ic.gov", "api.aws.hci.ic.gov"},
+    {"aws-iso", "us-iso-", "c2s.ic.gov", "api.aws.ic.gov"},
+    {"aws-cn", "cn-", "amazonaws.com.cn", "api.amazonwebservices.com.cn"},
+    {"aws-eusc", "eusc-", "amazonaws.eu", "api.amazonwebservices.eu"},
+    {"aws", "", "amazonaws.com", "api.aws"},
 };
+
+static const struct partition *partition_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(partitions) / sizeof(partitions[0]); i++)
+		if (strcmp(name, partitions[i].name) == 0)
+			return &partitions[i];
+	return NULL;
+}
 
 const char *endpoint_partition_for_region(const char *region)
 {
@@ -38,10 +48,9 @@ const char *endpoint_partition_for_region(const char *region)
 
 const char *endpoint_partition_suffix(const char *partition)
 {
-	for (size_t i = 0; i < sizeof(partitions) / sizeof(partitions[0]); i++)
-		if (strcmp(partition, partitions[i].name) == 0)
-			return partitions[i].suffix;
-	return NULL;
+	const struct partition *p = partition_find(partition);
+
+	return p ? p->suffix : NULL;
 }
 
 bool endpoint_region_valid(const char *region)
@@ -55,17 +64,21 @@ bool endpoint_region_valid(const char *region)
 
 int endpoint_kms_url(const char *partition, const char *region, bool fips, char **ret)
 {
-	const char *suffix;
+	return endpoint_kms_url_variant(partition, region, fips ? ENDPOINT_FIPS : 0, ret);
+}
+
+int endpoint_kms_url_variant(const char *partition, const char *region, unsigned variant, char **ret)
+{
+	const struct partition *p;
 	char *url;
 
 	if (!endpoint_region_valid(region))
 		return -EINVAL;
-	if (!partition)
-		partition = endpoint_partition_for_region(region);
-	suffix = endpoint_partition_suffix(partition);
-	if (!suffix)
+	p = partition_find(partition ? partition : endpoint_partition_for_region(region));
+	if (!p)
 		return -EINVAL;
-	if (asprintf(&url, "https://kms%s.%s.%s", fips ? "-fips" : "", region, suffix) < 0)
+	if (asprintf(&url, "https://kms%s.%s.%s", variant & ENDPOINT_FIPS ? "-fips" : "", region,
+		     variant & ENDPOINT_DUALSTACK ? p->dualstack_suffix : p->suffix) < 0)
 		return -ENOMEM;
 	*ret = url;
 	return 0;

@@ -2,8 +2,11 @@
 #pragma once
 
 /*
- * Where a KMS request goes: https://kms[-fips].<region>.<partition suffix>
- * (AWS.md §5), unless an endpoint URL overrides it.
+ * Where a KMS request goes: https://kms[-fips].<region>.<partition suffix>,
+ * or with dual-stack (IPv4 and IPv6) the partition's dual-stack suffix
+ * (kms.us-east-1.api.aws, kms.cn-north-1.api.amazonwebservices.com.cn),
+ * as botocore's KMS endpoint rule set builds them (AWS.md §5), unless an
+ * endpoint URL overrides it.
  */
 #include <stdbool.h>
 
@@ -19,7 +22,15 @@ const char *endpoint_partition_suffix(const char *partition);
  * becomes part of a host name. */
 bool endpoint_region_valid(const char *region);
 
-/* The KMS endpoint URL for partition (NULL: derived from region) and region;
- * fips selects kms-fips.  Returns 0, -EINVAL (bad region or partition), or
- * -ENOMEM.  *ret is malloc'ed. */
+/* Endpoint variants, or'ed: kms-fips, and the dual-stack DNS suffix. */
+enum {
+	ENDPOINT_FIPS = 1 << 0,
+	ENDPOINT_DUALSTACK = 1 << 1,
+};
+
+/* The KMS endpoint URL for partition (NULL: derived from region), region
+ * and variant (ENDPOINT_*; every partition has both variants).  Returns 0,
+ * -EINVAL (bad region or partition), or -ENOMEM.  *ret is malloc'ed. */
+int endpoint_kms_url_variant(const char *partition, const char *region, unsigned variant, char **ret);
+/* The same with fips alone. */
 int endpoint_kms_url(const char *partition, const char *region, bool fips, char **ret);

@@ -85,6 +85,8 @@ struct conn {
 	struct bufferevent *bev;
 	SSL *ssl;                  /* owned by bev; NULL for plain http */
 	struct dns_cache_query *dns; /* while RESOLVING */
+	struct sockaddr_storage addr; /* the address being connected to, from the DNS cache */
+	socklen_t addr_len;           /* 0: libevent resolved it, or none yet */
 	bool tunneled;               /* the proxy's CONNECT succeeded */
 	bool setup_timed_out;        /* set-up failed because the connect timer fired */
 	struct event *timer;         /* connect timeout, response timeout while BUSY, then idle timeout */
@@ -472,11 +474,16 @@ static void conn_setup_failed(struct conn *c, enum https_error e, const char *de
 		request_complete(r, e, detail, NULL);
 }
 
+static bool conn_failover(struct conn *c);
+
 static void conn_connect_failed(struct conn *c, short events, int err)
 {
 	char detail[HTTPS_DETAIL_MAX];
-	enum https_error e = conn_classify_failure(c, events, err, detail, sizeof(detail));
+	enum https_error e;
 
+	if (conn_failover(c))
+		return;
+	e = conn_classify_failure(c, events, err, detail, sizeof(detail));
 	conn_setup_failed(c, e, detail);
 }
 
@@ -783,6 +790,14 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *userdata)
 	pool_dispatch(p);
 }
 
+/* Connects c's socket to sa, remembering it for failover. */
+static int conn_connect_addr(struct conn *c, const struct sockaddr *sa, socklen_t len)
+{
+	memcpy(&c->addr, sa, len);
+	c->addr_len = len;
+	return bufferevent_socket_connect(c->bev, (struct sockaddr *)sa, (int)len);
+}
+
 static void conn_resolved(int error, const struct sockaddr *sa, socklen_t len, const char *detail, void *userdata)
 {
 	struct conn *c = userdata;
@@ -794,7 +809,7 @@ static void conn_resolved(int error, const struct sockaddr *sa, socklen_t len, c
 		return;
 	}
 	conn_set_state(c, CONN_CONNECTING);
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)sa, (int)len) < 0) {
+	if (conn_connect_addr(c, sa, len) < 0) {
 		snprintf(buf, sizeof(buf), "cannot connect to %s: %s", c->pool->host, strerror(errno));
 		conn_setup_failed(c, HTTPS_E_CONNECT, buf);
 		return;
@@ -817,7 +832,7 @@ static int conn_start_connect(struct conn *c)
 		if (bufferevent_socket_connect_hostname(c->bev, p->dns, AF_UNSPEC, host, port) < 0)
 			return -EIO;
 	} else if (dns_cache_lookup(p->opts.resolver, host, port, &sa, &len) == 0) {
-		if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&sa, (int)len) < 0)
+		if (conn_connect_addr(c, (struct sockaddr *)&sa, len) < 0)
 			return -EIO;
 	} else {
 		c->state = CONN_RESOLVING;
@@ -843,6 +858,45 @@ static struct bufferevent *conn_new_bev(struct conn *c)
 		return NULL;
 	/* On failure libevent frees the SSL itself (BEV_OPT_CLOSE_ON_FREE). */
 	return bufferevent_openssl_socket_new(p->base, -1, c->ssl, BUFFEREVENT_SSL_CONNECTING, opts);
+}
+
+/*
+ * c could not reach its address (refused, unreachable, timed out before TCP
+ * was up): the DNS cache marks the address dead, and when the name has
+ * another, c starts over on that one at once — a fresh socket, the connect
+ * timer re-armed, the request still bound (the same attempt).  Returns true
+ * when it did (or failed doing so and answered); false when there is
+ * nothing else to try, or TCP was up (TLS failed: not the address's fault).
+ */
+static bool conn_failover(struct conn *c)
+{
+	struct https_pool *p = c->pool;
+	const char *host = p->via_proxy ? p->opts.proxy->host : p->host;
+	uint16_t port = p->via_proxy ? p->opts.proxy->port : p->port;
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	struct sockaddr_storage peer;
+	socklen_t sl = sizeof(peer);
+
+	if (!p->opts.resolver || c->state != CONN_CONNECTING || c->addr_len == 0 ||
+	    (fd >= 0 && getpeername(fd, (struct sockaddr *)&peer, &sl) == 0) ||
+	    !dns_cache_report_failure(p->opts.resolver, host, port, (struct sockaddr *)&c->addr, c->addr_len))
+		return false;
+	bufferevent_free(c->bev); /* and its SSL */
+	c->ssl = NULL;
+	c->addr_len = 0;
+	c->setup_timed_out = false;
+	c->bev = conn_new_bev(c);
+	if (!c->bev) {
+		c->ssl = NULL; /* freed by libevent */
+		conn_setup_failed(c, HTTPS_E_CONNECT, "out of memory");
+		return true;
+	}
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_arm_timer(c, p->opts.connect_timeout_ms);
+	if (conn_start_connect(c) < 0)
+		conn_setup_failed(c, HTTPS_E_CONNECT, "cannot start a connection to the next address");
+	return true;
 }
 
 /* Opens a connection for r (NULL: a spare one, idle once up).  Returns 0

@@ -53,6 +53,7 @@ struct kms_client {
 	struct json_tokener *json; /* reused for every response body: a new one costs two callocs */
 	char *endpoint_url;
 	bool fips;
+	bool dualstack;
 	unsigned max_attempts;
 	unsigned retry_base_ms;
 	unsigned attempt_timeout_ms; /* 0: none */
@@ -124,6 +125,7 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	c->base = base;
 	c->clock = o->clock ? *o->clock : kms_clock_real;
 	c->fips = o->fips;
+	c->dualstack = o->dualstack;
 	c->max_attempts = o->max_attempts ? o->max_attempts : KMS_DEFAULT_MAX_ATTEMPTS;
 	c->retry_base_ms = o->retry_base_ms;
 	c->attempt_timeout_ms = o->attempt_timeout_ms;
@@ -237,6 +239,12 @@ long kms_client_list_endpoints(const struct kms_client *c, struct kms_endpoint_s
 	return kms_pools_list(c->pools, ret, max);
 }
 
+/* The regional endpoints' variant: kms-fips, the dual-stack suffix. */
+static unsigned endpoint_variant(const struct kms_client *c)
+{
+	return (c->fips ? ENDPOINT_FIPS : 0) | (c->dualstack ? ENDPOINT_DUALSTACK : 0);
+}
+
 /* The endpoint URL for region of partition (NULL: the region's): the
  * override, if any. */
 static int endpoint_url(const struct kms_client *c, const char *partition, const char *region, char **ret)
@@ -245,7 +253,7 @@ static int endpoint_url(const struct kms_client *c, const char *partition, const
 		*ret = strdup(c->endpoint_url);
 		return *ret ? 0 : -ENOMEM;
 	}
-	return endpoint_kms_url(partition, region, c->fips, ret);
+	return endpoint_kms_url_variant(partition, region, endpoint_variant(c), ret);
 }
 
 int kms_client_prewarm(struct kms_client *c, const char *region)

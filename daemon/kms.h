@@ -63,6 +63,7 @@ struct kms_client_options {
 	const char *endpoint_url; /* overrides every region's endpoint, or NULL */
 	const char *ca_bundle;    /* PEM file; NULL: the system trust store */
 	bool fips;
+	bool dualstack; /* kms.REGION.api.aws (endpoint.h) */
 	unsigned max_attempts;  /* total attempts per call, >= 1 */
 	unsigned retry_base_ms; /* full-jitter backoff base */
 	unsigned attempt_timeout_ms;    /* see KMS_DEFAULT_ATTEMPT_TIMEOUT_MS; 0: none, the call's deadline only */

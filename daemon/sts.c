@@ -421,3 +421,16 @@ struct sts_call *sts_call_cancel(struct sts_call *c)
 	free(c);
 	return NULL;
 }
+
+bool sts_session_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < STS_SESSION_NAME_MIN || n > STS_SESSION_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      strchr("_+=,.@-", *s)))
+			return false;
+	return true;
+}

@@ -105,3 +105,8 @@ int sts_parse_identity(const char *xml, size_t len, char ret_account[13], char *
  * global endpoint's).  Returns ret. */
 #define STS_REGION_MAX 64
 const char *sts_signing_region(const char *url, const char *fallback, char ret[STS_REGION_MAX]);
+
+/* RoleSessionName: 2..STS_SESSION_NAME_MAX characters of [\w+=,.@-]. */
+#define STS_SESSION_NAME_MIN 2
+#define STS_SESSION_NAME_MAX 64
+bool sts_session_name_valid(const char *s);

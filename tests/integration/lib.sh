@@ -53,13 +53,13 @@ die() { log "ERROR: $*"; exit 99; }
 # lifts only the KMS endpoint overrides, maps the names to loopback with
 # KMSCANCELD_CONNECT_TO (no DNS), and sets STS and IMDS explicitly to a
 # closed loopback port and off, whatever test-env.sh says; a CONNECT_TO
-# entry that is not 127.0.0.1 stops the test.  netguard still refuses
+# entry off 127.0.0.0/8 stops the test.  netguard still refuses
 # whatever the map misses, and the cleanup fails the test on it.
 kms_by_name_wrapper() {
 	local map=$1 wrapper=${2:-} entry entries
 	IFS=, read -ra entries <<<"$map"
 	for entry in "${entries[@]}"; do
-		case "$entry" in *=127.0.0.1:[0-9]*) ;; *) die "KMSCANCELD_CONNECT_TO entry off loopback: $entry" ;; esac
+		case "$entry" in *=127.[0-9]*.[0-9]*.[0-9]*:[0-9]*) ;; *) die "KMSCANCELD_CONNECT_TO entry off loopback: $entry" ;; esac
 	done
 	printf 'env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_STS=https://127.0.0.1:9 '
 	printf 'AWS_EC2_METADATA_DISABLED=true AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9 '
@@ -173,6 +173,33 @@ start_fake() {
 }
 
 fake() { bash "$FAKE_ADMIN" "$FAKE_ADMIN_PORT" "$@"; }
+
+# start_region_fakes REGION...: one more fake KMS per REGION (same keys,
+# certificate and credentials as start_fake's), for the tests that route
+# regional names to loopback.  Fills PORT[REGION] and ADMIN[REGION] (declare
+# them with declare -A first); the fakes are stopped at exit.
+start_region_fakes() {
+	local r
+	for r in "$@"; do
+		"$FAKE_KMS" --cert "$T/certs/server.pem" --key "$T/certs/server.key" --port-file "$T/$r.port" \
+			--admin-port-file "$T/$r.admin" --access-key "$TEST_AKID" --secret "$TEST_SECRET" \
+			--region "$r" --account "$TEST_ACCOUNT" --keys "$T/keys" >"$T/$r.log" 2>&1 &
+		at_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
+		wait_for_file "$T/$r.port" && wait_for_file "$T/$r.admin" || die "fake for $r did not start"
+		PORT[$r]=$(cat "$T/$r.port") ADMIN[$r]=$(cat "$T/$r.admin")
+	done
+}
+
+# check_routed REGION KEY-AS-GIVEN HOST: one cancel, answered by REGION's
+# fake (start_region_fakes), sent to HOST; the key is reset afterwards.
+check_routed() {
+	run_cli --json cancel "$2"
+	expect_rc 0 "cancel $2"
+	local reqs
+	reqs=$(bash "$FAKE_ADMIN" "${ADMIN[$1]}" GET /requests | sed -e 's/": /":/g')
+	expect_contains "$reqs" "\"host\":\"$3\"" "$2 went to $3 ($1's fake)"
+	bash "$FAKE_ADMIN" "${ADMIN[$1]}" PUT "/keys/$KEY1" '{"KeyState":"PendingDeletion"}' >/dev/null
+}
 
 # fake_stat NAME: one counter from the fake's /stats.
 fake_stat() {

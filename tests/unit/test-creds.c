@@ -500,9 +500,13 @@ static void test_chain_order(void **state)
 	aws_credentials_unref(c);
 }
 
-static void test_assume_role_profile_refused(void **state)
+/* An assume-role profile is the assume-role source's (creds-role-chain.c),
+ * ahead of the static keys its source profile has; asked alone, the shared
+ * files' source refuses it rather than act as the source profile. */
+static void test_assume_role_profile(void **state)
 {
 	struct aws_credentials *c = NULL;
+	struct aws_settings s;
 	char *error = NULL;
 
 	test_setenv("AWS_CONFIG_FILE", test_write("config", "[profile base]\n"
@@ -511,9 +515,15 @@ static void test_assume_role_profile_refused(void **state)
 							    "[default]\n"
 							    "role_arn = arn:aws:iam::111122223333:role/x\n"
 							    "source_profile = base\n"));
-	assert_int_equal(resolve(&c, &error), -EOPNOTSUPP);
+	assert_int_equal(resolve(&c, &error), -EINPROGRESS);
+	test_assert_contains(error, "would assume arn:aws:iam::111122223333:role/x (profile default via base)");
+	free(error);
+	load_settings(&s);
+	error = NULL;
+	assert_int_equal(creds_resolve_source("shared", &s, test_getenv, &c, &error), -EINVAL);
 	test_assert_contains(error, "assumes a role");
 	free(error);
+	aws_settings_done(&s);
 }
 
 static void test_credentials_from_json(void **state)
@@ -796,7 +806,7 @@ int main(void)
 	    T(test_systemd_credentials),
 	    T(test_chain_nothing_found),
 	    T(test_chain_order),
-	    T(test_assume_role_profile_refused),
+	    T(test_assume_role_profile),
 	    T(test_credentials_from_json),
 	    T(test_resolve_source),
 	    T(test_settings_defaults),

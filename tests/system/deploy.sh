@@ -23,6 +23,7 @@
 # cannot boot.  Run by `make check-system` (scripts/test, once).
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/system/container-lib.sh"
+. "$top_srcdir/tests/system/system-lib.sh"
 
 ct_can_boot || { log "SKIP: $CT_SKIP_REASON"; exit 77; }
 started=$SECONDS
@@ -108,54 +109,12 @@ ct_prepare "$T/ct" || die "cannot make the container's root"
 cp -a "$S/etc/." "$CT_ROOT/etc/"
 at_cleanup ct_teardown
 CT_USR_LAYERS=$S/usr
-binds=(--bind-ro="$top_srcdir:/srv/src" --bind-ro="$top_builddir:/srv/build" --bind="$X:/srv/t")
-t0=$(now_ms)
-if ! ct_boot "${binds[@]}"; then
-	log "SKIP: systemd-nspawn cannot boot a container here: $CT_SKIP_REASON"
-	exit 77
-fi
-log "container booted in $(($(now_ms) - t0)) ms"
+boot_or_skip
 
-c() { ct_exec "$@"; }
-csh() { ct_sh "$1"; }
-# as USER CMD...: CMD inside, as USER with USER's groups.
-as() {
-	local u=$1
-	shift
-	ct_exec setpriv --reuid="$u" --regid="$u" --init-groups "$@"
-}
-# cli USER ARGS...: the installed CLI as USER; leaves OUT, ERR, RC.
-cli() {
-	as "$@" >"$T/out" 2>"$T/err"
-	RC=$?
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
-}
-prop() { c systemctl show -p "$2" --value "$1"; }
-# wait_until SECONDS CMD...: polls CMD until it succeeds.
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.1
-	done
-}
-unit_is() { [ "$(prop "$1" ActiveState)" = "$2" ]; }
-
-nets=$(c ls /sys/class/net | tr '\n' ' ')
-[ "$nets" = "lo " ] && pass "the container's network is its loopback alone" || die "container network interfaces: $nets"
 
 # The fakes, as services of the container's manager (their own output to
 # its journal, where the secret must not appear either).
-c systemd-run --quiet --unit=fake-kms --description="fake KMS and STS" \
-	/srv/build/tests/fakes/fake-kms --cert /srv/t/certs/server.pem --key /srv/t/certs/server.key \
-	--port 0 --port-file /srv/t/fake.port --admin-port-file /srv/t/fake.admin \
-	--access-key "$TEST_AKID" --secret "$TEST_SECRET" --region "$REGION" --account "$ACCOUNT" \
-	--keys /srv/t/keys --sts-port-file /srv/t/fake.sts || die "cannot start the fake KMS"
-wait_for_file "$X/fake.port" && wait_for_file "$X/fake.sts" || die "fake KMS did not start: $(c journalctl -u fake-kms --no-pager)"
-FAKE_PORT=$(cat "$X/fake.port") FAKE_STS_PORT=$(cat "$X/fake.sts") FAKE_ADMIN_PORT=$(cat "$X/fake.admin")
-fake() { c bash /srv/src/tests/fakes/fake-admin "$FAKE_ADMIN_PORT" "$@"; }
+start_ct_fake "$REGION" "$ACCOUNT"
 # requested KEY: whether the fake saw any call for KEY.
 requested() { fake GET /requests | grep -q "\"keyId\": *\"$1\""; }
 

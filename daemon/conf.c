@@ -615,8 +615,8 @@ static int load_dropins(struct daemon_config *c, const char *main_path, char **r
 	if (r < 0 && failed)
 		r = errorf(ret_error, r, "cannot read drop-in directory %s: %s", failed, strerror(-r));
 	else if (r == -E2BIG)
-		r = errorf(ret_error, r, "more than %d drop-ins (or masks) in %s and the directories after it",
-			   CONF_DROPINS_MAX, dirs[0]);
+		r = errorf(ret_error, r, "too many drop-ins in %s%s (at most %d)", dirs[0],
+			   n_dirs > 1 ? " and the directories after it" : "", CONF_DROPINS_MAX);
 	for (size_t i = 0; r >= 0 && i < d.n; i++) {
 		r = load_file(c, d.paths[i], true, ret_error);
 		if (r == -ENOENT)

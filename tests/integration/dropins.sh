@@ -5,8 +5,9 @@
 # from drop-ins apply in lexical order of the drop-ins (a Deny in one refuses,
 # an Allow in another grants); a reload picks up a drop-in added, masked
 # (a symlink to /dev/null) or broken (the old configuration stays, the error
-# names the drop-in's file:line).  Needs root (setpriv runs the CLI as other
-# uids).
+# names the drop-in's file:line); 256 long-named drop-ins still fit in
+# GetStatus's reply, and a 257th is refused.  Needs root (setpriv runs the
+# CLI as other uids).
 . "$top_srcdir/tests/integration/lib.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1; then
@@ -166,4 +167,21 @@ config_files
 [ "$FILES" = "$T/kmscanceld.conf
 $D/00-socket.conf
 $D/50-ops.conf" ] && pass "GetStatus lists what is left" || fail "configFiles: $FILES"
+stop_daemon
+
+# --- as many drop-ins as are read, with long names: GetStatus still fits ----------------------------
+# 256 paths of ~300 bytes do not fit in one 64 KiB Varlink message:
+# configFiles is cut from its end, the main file kept, and the cut counted.
+rm -f "$D"/*.conf
+long=$(printf 'x%.0s' $(seq 1 240))
+for i in $(seq 100 355); do printf '[KMS]\n' >"$D/$i-$long.conf"; done
+start_daemon
+run_cli --json status
+expect_rc 0 "GetStatus answers with 256 long-named drop-ins"
+omitted=$(json_field configFilesOmitted)
+[ "${omitted:-0}" -gt 0 ] && pass "configFilesOmitted=$omitted" || fail "no configFilesOmitted: ${OUT:0:300}"
+expect_contains "$OUT" "\"configFiles\":[\"$T/kmscanceld.conf\",\"$D/100-" "the main file and the first drop-in stay"
+printf '[KMS]\n' >"$D/999-one-too-many.conf"
+reload
+expect_contains "$RELOAD" "too many drop-ins in $D (at most 256)" "a 257th drop-in fails the reload"
 stop_daemon

@@ -16,6 +16,9 @@
  * giving its type, bounds and message (conf-types.h); the lines are read by
  * the INI lexer shared with the AWS files (ini-lexer.h).
  *
+ * config_load() reads the drop-ins after the file (conf-dropins.h lists
+ * them) with the same parser, over the same configuration.
+ *
  * (Named conf.h because autoconf's config.h already takes that name.)
  *
  * The file's AWS keys override the AWS environment and shared files:

@@ -609,6 +609,25 @@ static void print_accounts(struct json_object *a)
 	}
 }
 
+/* "Drop-in:" and the path, for each file of configFiles but the main
+ * one, in the order the daemon read them. */
+static void print_dropins(struct json_object *o)
+{
+	const char *main_file = status_str(o, "configFile");
+	struct json_object *files;
+
+	if (!json_object_object_get_ex(o, "configFiles", &files) || !json_object_is_type(files, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(files); i++) {
+		const char *path = json_object_get_string(json_object_array_get_idx(files, i));
+
+		if (path && !(i == 0 && main_file && strcmp(path, main_file) == 0))
+			printf("%-14s%s\n", "Drop-in:", path);
+	}
+	if (status_int(o, "configFilesOmitted"))
+		printf("%-14s%lld more not shown\n", "Drop-in:", status_int(o, "configFilesOmitted"));
+}
+
 /* The reply as a few labelled lines; fields not known here follow as
  * "name value". */
 static void print_status(struct json_object *o)
@@ -621,7 +640,7 @@ static void print_status(struct json_object *o)
 		"callsSucceeded", "callsFailed", "errors", "reloads", "reloadsFailed", "kms", "accounts",
 		"accountState", "accountError", "maxConnections", "maxConnectionsPerUser", "connectionsIdleClosed",
 		"idleConnectionTimeoutMs", "fileDescriptors", "fileDescriptorLimit", "fileDescriptorsReserved",
-		"connectionsRejectedForDescriptors", NULL,
+		"connectionsRejectedForDescriptors", "configFiles", "configFilesOmitted", NULL,
 	};
 	static const char *const known_kms[] = {
 		"requests", "retries", "callsInFlight", "endpoints", "connectionsOpened", "connectionsOpen",
@@ -637,6 +656,7 @@ static void print_status(struct json_object *o)
 	print_uptime(status_int(o, "uptimeSec"));
 	printf("%s\n", activated ? " (socket-activated)" : "");
 	printf("%-14s%s\n", "Config:", status_str(o, "configFile") ? status_str(o, "configFile") : "(defaults)");
+	print_dropins(o);
 	printf("%-14s%s\n", "Region:", status_str(o, "region") ? status_str(o, "region") : "(none)");
 	printf("%-14s%s%s%s\n", "Account:", status_str(o, "account") ? status_str(o, "account") : "(not known yet)",
 	       status_str(o, "accountError") ? ": " : "", status_str(o, "accountError") ? status_str(o, "accountError") : "");

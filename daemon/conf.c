@@ -5,6 +5,7 @@
 
 #include "aws-ini.h"
 #include "aws-settings.h"
+#include "conf-dropins.h"
 #include "conf-types.h"
 #include "creds.h"
 #include "endpoint.h"
@@ -298,6 +299,7 @@ struct parser {
 	const char *section; /* the current section (known: an unknown one is an error) */
 	long account;        /* index in c->accounts while in an [Account N] section, else -1 */
 	bool in_section;     /* any header seen */
+	bool here[CONFIG_MAX_ACCOUNTS]; /* c->accounts[i] has a header in this file */
 };
 
 /* Applies value (the default when the line said "Key=") to obj by k; a bad
@@ -370,8 +372,18 @@ static int parse_account_header(struct parser *p, const char *id)
 
 	if (!creds_field_valid(CREDS_FIELD_ACCOUNT_ID, id))
 		return ini_lexer_error(&p->lx, -EINVAL, "[Account %s]: expected a 12-digit account ID", id);
-	if (config_find_account(c, id))
-		return ini_lexer_error(&p->lx, -EINVAL, "[Account %s] given twice", id);
+	for (size_t i = 0; i < c->n_accounts; i++) {
+		if (strcmp(c->accounts[i].id, id) != 0)
+			continue;
+		/* Across files, as systemd merges a section its drop-ins
+		 * repeat: the later file's keys go over the earlier ones. */
+		if (p->here[i])
+			return ini_lexer_error(&p->lx, -EINVAL, "[Account %s] given twice", id);
+		p->here[i] = true;
+		p->account = (long)i;
+		p->section = "Account";
+		return 0;
+	}
 	if (c->n_accounts >= CONFIG_MAX_ACCOUNTS)
 		return ini_lexer_error(&p->lx, -E2BIG, "more than %d [Account] sections", CONFIG_MAX_ACCOUNTS);
 	n = realloc(c->accounts, (c->n_accounts + 1) * sizeof(*n));
@@ -384,6 +396,7 @@ static int parse_account_header(struct parser *p, const char *id)
 	n->file = strdup(p->lx.file);
 	if (!n->file)
 		return -ENOMEM;
+	p->here[c->n_accounts] = true;
 	p->account = (long)c->n_accounts++;
 	p->section = "Account";
 	return 0;
@@ -516,6 +529,35 @@ int config_parse_into(struct daemon_config *c, const char *text, const char *fil
 	return r;
 }
 
+/* Appends a copy of path to c->files. */
+static int files_add(struct daemon_config *c, const char *path)
+{
+	char **n = realloc(c->files, (c->n_files + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	c->files = n;
+	c->files[c->n_files] = strdup(path);
+	if (!c->files[c->n_files])
+		return -ENOMEM;
+	c->n_files++;
+	return 0;
+}
+
+/* The end of a load that got r so far: the checks, then c handed over to
+ * *ret, or freed on failure (*ret untouched). */
+static int load_finish(struct daemon_config *c, int r, struct daemon_config *ret, char **ret_error)
+{
+	if (r >= 0)
+		r = config_check(c, ret_error);
+	if (r < 0) {
+		config_done(c);
+		return r;
+	}
+	*ret = *c;
+	return 0;
+}
+
 int config_load_string(const char *text, const char *filename, struct daemon_config *ret, char **ret_error)
 {
 	struct daemon_config c;
@@ -526,27 +568,23 @@ int config_load_string(const char *text, const char *filename, struct daemon_con
 	if (r < 0)
 		return r;
 	c.file = strdup(filename);
-	r = c.file ? config_parse_into(&c, text, filename, ret_error) : -ENOMEM;
+	r = c.file ? files_add(&c, filename) : -ENOMEM;
 	if (r >= 0)
-		r = config_check(&c, ret_error);
-	if (r < 0) {
-		config_done(&c);
-		return r;
-	}
-	*ret = c;
-	return 0;
+		r = config_parse_into(&c, text, filename, ret_error);
+	return load_finish(&c, r, ret, ret_error);
 }
 
-int config_load(const char *path, bool required, struct daemon_config *ret, char **ret_error)
+/* Reads path and applies it over c, adding it to c->files.  -ENOENT
+ * without a message when missing_ok and the file does not exist. */
+static int load_file(struct daemon_config *c, const char *path, bool missing_ok, char **ret_error)
 {
 	char *buf = NULL;
 	size_t size;
 	int r;
 
-	assert(path && ret);
 	r = textfile_read(path, CONFIG_MAX_FILE_SIZE, &buf, &size);
-	if (r == -ENOENT && !required)
-		return config_init_defaults(ret);
+	if (r == -ENOENT && missing_ok)
+		return r;
 	if (r < 0) {
 		const char *why = r == -EFBIG    ? "file too large"
 				  : r == -EINVAL ? "not a regular text file"
@@ -554,9 +592,58 @@ int config_load(const char *path, bool required, struct daemon_config *ret, char
 
 		return errorf(ret_error, r, "%s: %s", path, why);
 	}
-	r = config_load_string(buf, path, ret, ret_error);
+	r = config_parse_into(c, buf, path, ret_error);
 	textfile_free(buf, size);
+	return r < 0 ? r : files_add(c, path);
+}
+
+/* The drop-ins of main_path (conf-dropins.h), each applied over c in
+ * order.  One removed since its directory was listed is skipped, as if
+ * the listing had come a moment later. */
+static int load_dropins(struct daemon_config *c, const char *main_path, char **ret_error)
+{
+	struct conf_dropins d = {0};
+	const char *failed = NULL;
+	char **dirs = NULL;
+	size_t n_dirs = 0;
+	int r;
+
+	r = conf_dropin_dirs(main_path, &dirs, &n_dirs);
+	if (r < 0)
+		return r;
+	r = conf_dropins_find((const char *const *)dirs, n_dirs, &d, &failed);
+	if (r < 0 && failed)
+		r = errorf(ret_error, r, "cannot read drop-in directory %s: %s", failed, strerror(-r));
+	else if (r == -E2BIG)
+		r = errorf(ret_error, r, "too many drop-ins in %s%s (at most %d)", dirs[0],
+			   n_dirs > 1 ? " and the directories after it" : "", CONF_DROPINS_MAX);
+	for (size_t i = 0; r >= 0 && i < d.n; i++) {
+		r = load_file(c, d.paths[i], true, ret_error);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	conf_dropins_done(&d);
+	conf_dropin_dirs_free(dirs, n_dirs);
 	return r;
+}
+
+int config_load(const char *path, bool required, struct daemon_config *ret, char **ret_error)
+{
+	struct daemon_config c;
+	int r;
+
+	assert(path && ret);
+	r = config_init_defaults(&c);
+	if (r < 0)
+		return r;
+	r = load_file(&c, path, !required, ret_error);
+	if (r >= 0 && !(c.file = strdup(path)))
+		r = -ENOMEM;
+	if (r == -ENOENT && !required) /* the defaults, and the drop-ins */
+		r = 0;
+	if (r >= 0)
+		r = load_dropins(&c, path, ret_error);
+	return load_finish(&c, r, ret, ret_error);
 }
 
 void config_done(struct daemon_config *c)
@@ -564,6 +651,9 @@ void config_done(struct daemon_config *c)
 	if (!c)
 		return;
 	free(c->file);
+	for (size_t i = 0; i < c->n_files; i++)
+		free(c->files[i]);
+	free(c->files);
 	free(c->socket_path);
 	free(c->socket_group);
 	free(c->region);

@@ -16,6 +16,9 @@
  * giving its type, bounds and message (conf-types.h); the lines are read by
  * the INI lexer shared with the AWS files (ini-lexer.h).
  *
+ * config_load() reads the drop-ins after the file (conf-dropins.h lists
+ * them) with the same parser, over the same configuration.
+ *
  * (Named conf.h because autoconf's config.h already takes that name.)
  *
  * The file's AWS keys override the AWS environment and shared files:
@@ -77,7 +80,9 @@ struct config_allow {
 };
 
 struct daemon_config {
-	char *file; /* the file loaded, or NULL when running on defaults */
+	char *file;   /* the main file loaded, or NULL when there was none */
+	char **files; /* every file read, in order: the main one (if any), then the drop-ins */
+	size_t n_files;
 
 	/* [Daemon] */
 	char *socket_path;                 /* Socket=, never NULL */
@@ -128,7 +133,8 @@ struct daemon_config {
 	size_t n_allow;
 	bool allow_root; /* AllowRoot=, default yes */
 
-	/* [Account N], in file order, each ID once */
+	/* [Account N], in file order, each ID once (a later file's section with
+	 * the same ID merges into it; file and line stay the first header's) */
 	struct config_account *accounts;
 	size_t n_accounts;
 
@@ -139,10 +145,17 @@ struct daemon_config {
 };
 
 /*
- * Loads path into *ret (release with config_done()).  A missing file is an
- * error when required (the user named it with --config), otherwise *ret holds
- * the defaults.  Returns 0, or a negative errno with *ret untouched and
- * *ret_error (malloc'ed) naming file, line and key.  Warnings are collected in
+ * Loads path, then its drop-ins (conf-dropins.h: the directories path names,
+ * in lexical order), into *ret (release with config_done()).  A missing main
+ * file is an error when required (the user named it with --config),
+ * otherwise the drop-ins apply over the defaults.  Each file starts outside
+ * any section and is read as the main one: a later file overrides single
+ * keys, adds Allow=/Deny= rules after the earlier ones, and merges into an
+ * [Account N] an earlier file has (its keys over the earlier ones; within
+ * one file a repeated [Account N] stays an error).  ret->files lists the
+ * files read.  Returns 0, or a negative errno with *ret untouched and
+ * *ret_error (malloc'ed) naming file, line and key, or the drop-in
+ * directory that could not be read.  Warnings are collected in
  * ret->warnings, not logged.
  */
 int config_load(const char *path, bool required, struct daemon_config *ret, char **ret_error);
@@ -155,8 +168,10 @@ int config_load_string(const char *text, const char *filename, struct daemon_con
  * The steps config_load_string() is made of, for loading several files in
  * order (a file and its drop-ins): start from config_init_defaults(), apply
  * each file's text with config_parse_into() (later files override single
- * keys, add Allow=/Deny= rules and [Account N] sections, and "Key=" resets),
- * then config_check() the result once.
+ * keys, add Allow=/Deny= rules, add [Account N] sections or merge into one an
+ * earlier file has, and "Key=" resets),
+ * then config_check() the result once.  (config_load() does that for a file
+ * and its drop-ins; config_load_string() for text.)
  *
  * config_parse_into() applies text (as read from filename, which must
  * outlive c only for the call: rules copy it) over c.  Returns 0, or a

@@ -61,6 +61,10 @@ int daemon_check_config(const struct daemon_options *o)
 		fprintf(stderr, "kmscanceld: %s\n", error ? error : strerror(-r));
 		goto out;
 	}
+	for (size_t i = 0; i < l.config.n_files; i++)
+		printf("config:      %s\n", l.config.files[i]);
+	if (l.config.n_files == 0)
+		printf("config:      (defaults: no file)\n");
 	printf("socket:      %s\n", o->socket_path ? o->socket_path : l.config.socket_path);
 	printf("region:      %s\n", l.settings.region ? l.settings.region : "(none: key ARNs only)");
 	printf("endpoint:    %s\n", l.settings.kms_endpoint_url ? l.settings.kms_endpoint_url : "(per region)");

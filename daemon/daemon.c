@@ -98,6 +98,8 @@ static void host_status(void *userdata, struct methods_host_status *ret)
 	ret->state = daemon_state_to_string(d->state);
 	ret->uptime_sec = daemon_uptime_sec(d);
 	ret->config_file = d->config.file;
+	ret->config_files = d->config.files;
+	ret->n_config_files = d->config.n_files;
 	ret->socket_activated = d->options.listen_fd >= 0;
 	server_get_stats(d->server, &ret->server);
 	server_get_limits(d->server, &ret->limits);

@@ -158,24 +158,20 @@ static bool status_authorize(struct methods_context *ctx, struct call *c)
  * added after the check. */
 #define STATUS_SLACK 1024
 
-/*
- * The reply must fit in one Varlink message, whatever the configuration:
- * the pools are capped already (status_pools), but up to CONFIG_MAX_ACCOUNTS
- * [Account N] sections with long credential errors would not fit.  Drop
- * accounts from the end (the default credentials come first and stay) until
- * it does, and say how many went in accountsOmitted.
- */
-static void status_fit(struct json_object *params)
+/* Drops elements from the end of the array params.member, never the
+ * first, until params fits in a Varlink message, and says how many went in
+ * params.omitted_member. */
+static void fit_array(struct json_object *params, const char *member, const char *omitted_member)
 {
-	struct json_object *accounts = NULL;
+	struct json_object *array = NULL;
 	size_t n, omitted = 0;
 
-	if (!json_object_object_get_ex(params, "accounts", &accounts))
+	if (!json_object_object_get_ex(params, member, &array))
 		return;
-	n = json_object_array_length(accounts);
+	n = json_object_array_length(array);
 	while (n > 1) {
 		size_t len = strlen(json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN));
-		size_t each = strlen(json_object_to_json_string_ext(accounts, JSON_C_TO_STRING_PLAIN)) / n + 1;
+		size_t each = strlen(json_object_to_json_string_ext(array, JSON_C_TO_STRING_PLAIN)) / n + 1;
 		size_t drop;
 
 		if (len <= VARLINK_MESSAGE_MAX - STATUS_SLACK)
@@ -185,12 +181,36 @@ static void status_fit(struct json_object *params)
 		drop = (len - (VARLINK_MESSAGE_MAX - STATUS_SLACK)) / each + 1;
 		if (drop > n - 1)
 			drop = n - 1;
-		json_object_array_del_idx(accounts, n - drop, drop);
+		json_object_array_del_idx(array, n - drop, drop);
 		n -= drop;
 		omitted += drop;
 	}
 	if (omitted)
-		add_uint(params, "accountsOmitted", omitted);
+		add_uint(params, omitted_member, omitted);
+}
+
+/*
+ * The reply must fit in one Varlink message, whatever the configuration:
+ * the pools are capped already (status_pools), but up to CONFIG_MAX_ACCOUNTS
+ * [Account N] sections with long credential errors would not fit, nor would
+ * up to CONF_DROPINS_MAX drop-ins with long names.  Drop accounts from the
+ * end (the default credentials come first and stay) until it does, then
+ * configuration files (the first stays), and say how many went.
+ */
+static void status_fit(struct json_object *params)
+{
+	fit_array(params, "accounts", "accountsOmitted");
+	fit_array(params, "configFiles", "configFilesOmitted");
+}
+
+/* Every configuration file read, in order. */
+static struct json_object *status_config_files(const struct methods_host_status *hs)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < hs->n_config_files; i++)
+		json_object_array_add(a, json_object_new_string(hs->config_files[i]));
+	return a;
 }
 
 /* The daemon's own members: its state, connections, descriptors, calls. */
@@ -204,6 +224,7 @@ static void status_daemon(struct methods_context *ctx, struct json_object *param
 	add_uint(params, "uptimeSec", (unsigned long)hs.uptime_sec);
 	add_string(params, "state", hs.state);
 	add_string(params, "configFile", hs.config_file);
+	json_object_object_add(params, "configFiles", status_config_files(&hs));
 	json_object_object_add(params, "socketActivated", json_object_new_boolean(hs.socket_activated));
 	add_string(params, "region", methods_default_region(ctx));
 	add_string(params, "account", methods_default_account(ctx));

@@ -18,6 +18,8 @@ struct methods_host_status {
 	const char *state; /* daemon_state_to_string() */
 	long uptime_sec;
 	const char *config_file; /* NULL: running on defaults */
+	char *const *config_files; /* every file read: the main one, the drop-ins */
+	size_t n_config_files;
 	bool socket_activated;
 	struct server_stats server;
 	struct server_limits limits;

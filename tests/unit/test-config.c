@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kmscanceld.conf: defaults, every key, errors (unknown keys too) with file:line,
- * missing files, and how the file's keys override the AWS settings.
+ * missing files, drop-ins (order, overrides, [Account N] merged across files),
+ * and how the file's keys override the AWS settings.
  */
 #include "config.h"
 
@@ -12,7 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -469,6 +472,144 @@ static void test_files_in_order(void **state)
 	config_done(&c);
 }
 
+/* config_load() of test_path("k.conf") (required) and its k.conf.d/;
+ * returns what it returned, the error in *error. */
+static int load_dir(struct daemon_config *c, bool required, char **error)
+{
+	return config_load(test_path("k.conf"), required, c, error);
+}
+
+/* load_dir(required) fails with r and an error containing expect. */
+static void load_dir_fails(int r, const char *expect)
+{
+	struct daemon_config c = {.socket_mode = 0123};
+	char *error = NULL;
+
+	assert_int_equal(load_dir(&c, true, &error), r);
+	test_assert_contains(error, expect);
+	assert_int_equal(c.socket_mode, 0123); /* untouched */
+	free(error);
+}
+
+/* A file and its drop-ins: read in lexical order after it, listed in
+ * c.files; later keys override, rules add up with their own file:line, a
+ * drop-in starts outside any section, "Key=" resets to the default. */
+static void test_dropins_order(void **state)
+{
+	struct daemon_config c;
+	char *error = NULL;
+
+	test_write("k.conf", "[Daemon]\nSocketMode=0600\n[KMS]\nTimeout=5\n[Policy]\nAllow=user:1 cancel *\n");
+	assert_int_equal(mkdir(test_path("k.conf.d"), 0755), 0);
+	test_write("k.conf.d/20-b.conf", "[Policy]\nDeny=user:3 cancel *\n[KMS]\nTimeout=\n");
+	test_write("k.conf.d/10-a.conf", "[Daemon]\nSocketMode=0640\n[Policy]\nAllow=user:2 cancel *\n");
+	test_write("k.conf.d/30-c.txt", "not read: no .conf\n");
+	test_write("k.conf.d/.40-d.conf", "not read: hidden\n");
+	assert_int_equal(load_dir(&c, true, &error), 0);
+	assert_string_equal(c.file, test_path("k.conf"));
+	assert_int_equal(c.n_files, 3);
+	assert_string_equal(c.files[0], test_path("k.conf"));
+	assert_string_equal(c.files[1], test_path("k.conf.d/10-a.conf"));
+	assert_string_equal(c.files[2], test_path("k.conf.d/20-b.conf"));
+	assert_int_equal(c.socket_mode, 0640);
+	assert_int_equal(c.call_timeout_ms, 30000); /* reset by 20-b.conf */
+	assert_int_equal(c.n_allow, 3);
+	assert_string_equal(c.allow[0].rule, "user:1 cancel *");
+	assert_string_equal(c.allow[1].file, test_path("k.conf.d/10-a.conf"));
+	assert_int_equal(c.allow[1].line, 4);
+	assert_string_equal(c.allow[2].file, test_path("k.conf.d/20-b.conf"));
+	assert_int_equal(c.allow[2].line, 2);
+	assert_true(c.allow[2].deny);
+	config_done(&c);
+
+	/* "Allow=" in a drop-in clears the rules read before it. */
+	test_write("k.conf.d/50-e.conf", "[Policy]\nAllow=\nAllow=user:5 describe *\n");
+	assert_int_equal(load_dir(&c, true, &error), 0);
+	assert_int_equal(c.n_allow, 1);
+	assert_string_equal(c.allow[0].rule, "user:5 describe *");
+	config_done(&c);
+
+	/* Each file starts outside any section. */
+	test_write("k.conf.d/60-f.conf", "Timeout=5\n");
+	load_dir_fails(-EINVAL, "k.conf.d/60-f.conf:1: Timeout= outside of any section");
+}
+
+/* No main file: the drop-ins apply over the defaults (unless --config
+ * named a file, which must then exist); a masked or removed drop-in is not
+ * read; a broken one names its file:line; an unreadable directory is
+ * named. */
+static void test_dropins_without_main(void **state)
+{
+	struct daemon_config c;
+	char *error = NULL;
+
+	assert_int_equal(mkdir(test_path("k.conf.d"), 0755), 0);
+	test_write("k.conf.d/10-a.conf", "[Daemon]\nSocketMode=0640\n");
+	assert_int_equal(load_dir(&c, false, &error), 0);
+	assert_null(c.file);
+	assert_int_equal(c.n_files, 1);
+	assert_string_equal(c.files[0], test_path("k.conf.d/10-a.conf"));
+	assert_int_equal(c.socket_mode, 0640);
+	config_done(&c);
+	load_dir_fails(-ENOENT, "k.conf: No such file or directory");
+
+	/* A symlink to /dev/null is a mask: nothing read, no error. */
+	test_write("k.conf", "[Daemon]\nSocketMode=0600\n");
+	assert_int_equal(unlink(test_path("k.conf.d/10-a.conf")), 0);
+	assert_int_equal(symlink("/dev/null", test_path("k.conf.d/10-a.conf")), 0);
+	assert_int_equal(load_dir(&c, true, &error), 0);
+	assert_int_equal(c.n_files, 1);
+	assert_int_equal(c.socket_mode, 0600);
+	config_done(&c);
+
+	test_write("k.conf.d/20-b.conf", "[Daemon]\n\nSocketMode=999\n");
+	load_dir_fails(-EINVAL, "k.conf.d/20-b.conf:3: SocketMode=999");
+
+	assert_int_equal(rename(test_path("k.conf.d"), test_path("moved.d")), 0);
+	test_write("k.conf.d", "a file, not a directory\n");
+	load_dir_fails(-ENOTDIR, "cannot read drop-in directory ");
+	load_dir_fails(-ENOTDIR, "k.conf.d: Not a directory");
+}
+
+/* [Account N] in a later file merges into the earlier section, key by key
+ * (as systemd merges its drop-ins' sections); repeated in one file it is
+ * still an error.  The end-of-load checks see the merged section. */
+static void test_dropins_account_merge(void **state)
+{
+	struct daemon_config c;
+	const struct config_account *a;
+	char *error = NULL;
+
+	test_write("k.conf", "[Account 444455556666]\nProfile=a\nRegion=eu-west-1\n");
+	assert_int_equal(mkdir(test_path("k.conf.d"), 0755), 0);
+	test_write("k.conf.d/10-a.conf", "[Account 444455556666]\nProfile=b\n[Account 777788889999]\nProfile=c\n");
+	assert_int_equal(load_dir(&c, true, &error), 0);
+	assert_int_equal(c.n_accounts, 2);
+	a = config_find_account(&c, "444455556666");
+	assert_string_equal(a->profile, "b");
+	assert_string_equal(a->region, "eu-west-1");
+	assert_string_equal(a->file, test_path("k.conf")); /* where it starts */
+	assert_int_equal(a->line, 1);
+	config_done(&c);
+
+	/* From a profile to a role: reset Profile= first... */
+	test_write("k.conf.d/20-b.conf",
+		   "[Account 444455556666]\nProfile=\nRoleArn=arn:aws:iam::444455556666:role/R\nDurationSeconds=900\n");
+	assert_int_equal(load_dir(&c, true, &error), 0);
+	a = config_find_account(&c, "444455556666");
+	assert_null(a->profile);
+	assert_string_equal(a->role_arn, "arn:aws:iam::444455556666:role/R");
+	assert_int_equal(a->duration_sec, 900);
+	config_done(&c);
+
+	/* ... else the merged section has both. */
+	test_write("k.conf.d/20-b.conf", "[Account 444455556666]\nRoleArn=arn:aws:iam::444455556666:role/R\n");
+	load_dir_fails(-EINVAL, "k.conf:1: [Account 444455556666]: expected either Profile= or RoleArn=, not both");
+
+	test_write("k.conf.d/20-b.conf", "[Account 444455556666]\nRegion=us-west-2\n[Account 444455556666]\n");
+	load_dir_fails(-EINVAL, "k.conf.d/20-b.conf:3: [Account 444455556666] given twice");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -489,6 +630,9 @@ int main(void)
 	    T(test_accounts),
 	    T(test_attempt_timeout),
 	    T(test_files_in_order),
+	    T(test_dropins_order),
+	    T(test_dropins_without_main),
+	    T(test_dropins_account_merge),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

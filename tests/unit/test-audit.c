@@ -156,6 +156,7 @@ int main(void)
 	    cmocka_unit_test(test_truncation),
 	    cmocka_unit_test(test_truncation_keeps_escapes_whole),
 	    cmocka_unit_test(test_unknown_comm),
+	    cmocka_unit_test(test_left_out),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,11 +47,11 @@ static const struct conf_key k_string = {"S", "Word",         CONF_STRING, F(tex
 static const struct conf_key k_secret = {"S", "Secret",       CONF_STRING, F(secret),  NULL, 0,
 					 0,   "a short word", true,        short_word, NULL};
 static const struct conf_key k_any = {"S", "Any", CONF_STRING, F(text), NULL, 0, 0, NULL, false, NULL, NULL};
-static const struct conf_key k_uint = {"S", "Count", CONF_UINT, F(number), NULL, 3, 70, "a number of things"};
-static const struct conf_key k_time = {"S", "Time", CONF_DURATION, F(ms), NULL, 1, 20000, "1 or 100ms"};
-static const struct conf_key k_time0 = {"S", "Idle", CONF_DURATION, F(ms), NULL, 0, 60000, "60 or 1500ms"};
-static const struct conf_key k_rate = {"S", "Rate", CONF_RATE, F(rate), NULL, 0, 100, "requests per second"};
-static const struct conf_key k_bool = {"S", "Flag", CONF_BOOL, F(flag), NULL, 0, 0, "yes or no"};
+static const struct conf_key k_uint = {"S", "Count", CONF_UINT, F(number), NULL, 3, 70, "a number of things", false, NULL, NULL};
+static const struct conf_key k_time = {"S", "Time", CONF_DURATION, F(ms), NULL, 1, 20000, "1 or 100ms", false, NULL, NULL};
+static const struct conf_key k_time0 = {"S", "Idle", CONF_DURATION, F(ms), NULL, 0, 60000, "60 or 1500ms", false, NULL, NULL};
+static const struct conf_key k_rate = {"S", "Rate", CONF_RATE, F(rate), NULL, 0, 100, "requests per second", false, NULL, NULL};
+static const struct conf_key k_bool = {"S", "Flag", CONF_BOOL, F(flag), NULL, 0, 0, "yes or no", false, NULL, NULL};
 static const struct conf_key k_custom = {"S", "C", CONF_CUSTOM, F(custom), NULL, 0, 0, "ok", false, NULL, parse_custom};
 
 static const struct conf_pos pos = {"t.conf", 7};

@@ -81,7 +81,7 @@ while [ $SECONDS -lt $end ]; do
 done
 fetches=$(($(creds_stat imds-credentials) - before))
 [ "$failed" = 0 ] && pass "none of $n requests failed across refreshes" || fail "$failed of $n requests failed"
-[ "$slow" = 0 ] && pass "no request waited for a refresh" || fail "$slow requests took over 1.2 s"
+timing_check '[ "$slow" = 0 ]' "no request waited for a refresh ($slow of $n took over 1.2 s)"
 [ "$fetches" -ge 2 ] && pass "refreshed ahead of expiry ($fetches fetches in 10 s of 6 s credentials)" ||
 	fail "only $fetches fetches"
 grep -q "fetching (refresh" "$T/daemon.log" && pass "the log says why it fetched" || fail "no refresh in the log"
@@ -93,27 +93,32 @@ creds_admin POST /_admin/config '{"expiresIn":3600}' >/dev/null
 creds_admin POST /_admin/delay '{"target":"imds-credentials","ms":700}' >/dev/null
 DAEMON_ENV+=(AWS_METADATA_SERVICE_TIMEOUT=10) # a loaded CI machine must not time the fetch out
 restart_daemon
+# Under valgrind every CLI is a valgrind process too: 200 of them starting
+# at once on two cores starve the daemon past any timeout, so fewer wait
+# there; the promise (one fetch however many wait) is the same.
+many=200
+[ -z "${DAEMON_WRAPPER:-}${CLI_WRAPPER:-}" ] || many=50
 pids=()
-for i in $(seq 1 200); do
+for i in $(seq 1 $many); do
 	kmscancel --timeout 30 describe "$KEY1" >"$T/many.$i" 2>&1 &
 	pids+=($!)
 done
 ok=0
 for p in "${pids[@]}"; do wait "$p" && ok=$((ok + 1)); done
-[ "$ok" = 200 ] && pass "200 concurrent requests during the first fetch all succeed" ||
-	fail "only $ok of 200 succeeded: $(cat "$T"/many.* | grep -v PendingDeletion | sort | uniq -c | head -5)"
+[ "$ok" = $many ] && pass "$many concurrent requests during the first fetch all succeed" ||
+	fail "only $ok of $many succeeded: $(cat "$T"/many.* | grep -v PendingDeletion | sort | uniq -c | head -5)"
 fetches=$(creds_stat imds-credentials)
 if [ "$fetches" = 1 ]; then
-	pass "exactly one fetch for 200 waiting requests"
+	pass "exactly one fetch for $many waiting requests"
 elif [ -n "${DAEMON_WRAPPER:-}" ] && [ "$fetches" = 2 ] &&
 	{ grep -q "credentials (default).*retrying in" "$T/daemon.log" ||
 		[ "$(grep -c "credentials (default): fetching (" "$T/daemon.log")" = 1 ]; }; then
-	# Under valgrind, with 200 CLIs under valgrind too, an IMDS request
+	# Under valgrind, with the CLIs under valgrind too, an IMDS request
 	# can outlast its timeout and be sent again, within the one fetch the
 	# cache made (its log says how many) or as the cache's retry.
 	log "under $DAEMON_WRAPPER: 2 IMDS credential requests, $(grep -c "credentials (default): fetching (" "$T/daemon.log") cache fetch(es)"
 else
-	fail "$fetches fetches for 200 requests: $(grep "credentials (default)" "$T/daemon.log" | tail -5)"
+	fail "$fetches fetches for $many requests: $(grep "credentials (default)" "$T/daemon.log" | tail -5)"
 fi
 
 exit 0

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "accounts.h"
 #include "aws-settings.h"
@@ -819,6 +820,50 @@ static void test_reload_in_each_state(void **state)
 	}
 }
 
+/* A reload that removes the [Account N] section a call was routed to,
+ * while its cancel is in flight: the cancel's answer stands, and the
+ * enable step fails rather than use other credentials. */
+#define OTHER_ACCOUNT "444455556666"
+#define OTHER_ARN     "arn:aws:kms:us-east-1:" OTHER_ACCOUNT ":key/" KEY_ID
+
+static void test_reload_removes_account(void **state)
+{
+	char path[] = "/tmp/test-operation-credentials-XXXXXX";
+	const char *profile = "[other]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = other/secret\n";
+	char *saved = getenv("AWS_SHARED_CREDENTIALS_FILE") ? strdup(getenv("AWS_SHARED_CREDENTIALS_FILE")) : NULL;
+	int fd = mkstemp(path);
+	struct answer silence = {.kind = ANSWER_SILENCE};
+	struct fixture *x;
+	struct call c;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, profile, strlen(profile)), (ssize_t)strlen(profile));
+	close(fd);
+	/* Profile= accounts read the process environment (accounts.h) */
+	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+	x = fixture_new(CONFIG_ACCOUNT "[Account " OTHER_ACCOUNT "]\nProfile=other\n");
+	script(x, silence);
+	start_as(x, &c, ALLOWED_UID, OTHER_ARN, true, true, 0);
+	wait_sent(x, 1);
+	assert_non_null(strstr(x->f.seen[0].authorization, "Credential=AKIDOTHER/"));
+
+	reload(x, CONFIG_ACCOUNT);
+	fake_release(&x->f, 0, http_body(200, "{\"KeyId\":\"" OTHER_ARN "\"}"));
+	wait_done(x, &c);
+	assert_error(&c, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE);
+	assert_reply_has(&c, "deletion cancelled (key is Disabled) but EnableKey was not sent");
+	assert_reply_has(&c, "[Account " OTHER_ACCOUNT "]");
+	assert_int_equal(x->f.n_seen, 1); /* no EnableKey, with no credentials */
+	fixture_free(x);
+	if (saved)
+		setenv("AWS_SHARED_CREDENTIALS_FILE", saved, 1);
+	else
+		unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	free(saved);
+	unlink(path);
+}
+
 /* Run last: every state of the machine was entered by some test above. */
 static void test_every_state_seen(void **state)
 {
@@ -845,6 +890,7 @@ int main(void)
 	    cmocka_unit_test(test_policy_deny),
 	    cmocka_unit_test(test_shutdown_in_each_state),
 	    cmocka_unit_test(test_reload_in_each_state),
+	    cmocka_unit_test(test_reload_removes_account),
 	    cmocka_unit_test(test_every_state_seen),
 	};
 

@@ -905,5 +905,9 @@ int main(void)
 	};
 
 	log_set_max_level(getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERR);
+	/* A test that loops without turning the event loop (so without
+	 * reaching WAIT_LIMIT_US) is killed rather than left to hang make
+	 * check; valgrind makes the whole file take seconds, not minutes. */
+	alarm(300);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -442,6 +442,10 @@ int accounts_reload(struct accounts *a, const struct accounts_options *o)
 	free(old);
 	creds_net_free(old_net);
 	identity_start(a);
+	/* Calls waiting for the lookup identity_stop() dropped: answered now
+	 * when no new one runs (Account= configured by the reload). */
+	if (a->identity != IDENTITY_ASKING)
+		serve_waiters(a);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "accounts.h"
 #include "aws-settings.h"
 #include "conf.h"
+#include "kms-transport.h"
 #include "peer.h"
 
 void methods_count(struct methods_context *ctx, kmscancel_error e)
@@ -28,6 +29,13 @@ struct policy_subject methods_policy_subject(struct methods_context *ctx, const 
 	else
 		s.groups = NULL, s.n_groups = 0;
 	return s;
+}
+
+uint64_t methods_now_ms(const struct methods_context *ctx)
+{
+	const struct kms_clock *clock = ctx->clock ? ctx->clock : &kms_clock_real;
+
+	return clock->now_mono_ms(clock->ctx);
 }
 
 unsigned methods_call_timeout_ms(const struct methods_context *ctx, long long timeout_ms)

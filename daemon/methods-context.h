@@ -17,6 +17,7 @@
 
 #include "coalesce.h"
 #include "kmscancel.h"
+#include "operation.h"
 #include "policy.h"
 
 struct event_base;
@@ -28,6 +29,7 @@ struct aws_settings;
 struct operation;
 struct peer;
 struct methods_host_status;
+struct kms_clock;
 
 /* Bounds on a call's deadline (a client's timeoutMs is clamped to these). */
 #define METHODS_MIN_CALL_TIMEOUT_MS 100
@@ -58,6 +60,12 @@ struct methods_context {
 	struct flight_table flights;  /* coalesce.h: cancels in flight */
 	methods_host_status_fn host_status;
 	void *host_userdata;
+	/* Borrowed, NULL: kms_clock_real.  The calls' deadlines and settle
+	 * windows read its monotonic clock, so a unit test can move time. */
+	const struct kms_clock *clock;
+	/* NULL, or told every operation state transition (operation.h). */
+	operation_trace_fn trace;
+	void *trace_userdata;
 };
 
 /* Counts a finished call: a success (KMSCANCEL_OK) or a failure under its
@@ -68,6 +76,9 @@ void methods_count(struct methods_context *ctx, kmscancel_error e);
  * cache until its next use; a failed lookup leaves groups_known false, so
  * group-dependent Deny rules match and group Allows do not (policy.h). */
 struct policy_subject methods_policy_subject(struct methods_context *ctx, const struct peer *p);
+
+/* Now in milliseconds on ctx's monotonic clock (deadlines, settling). */
+uint64_t methods_now_ms(const struct methods_context *ctx);
 
 /* Milliseconds for a call that asked for timeout_ms (0: the default). */
 unsigned methods_call_timeout_ms(const struct methods_context *ctx, long long timeout_ms);

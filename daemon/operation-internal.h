@@ -7,7 +7,7 @@
  * else includes this.
  */
 #include <stdbool.h>
-#include <time.h>
+#include <stdint.h>
 
 #include "accounts.h"
 #include "keyid.h"
@@ -72,7 +72,7 @@ struct operation {
 	bool expired_retried;  /* ExpiredTokenException: refreshed and retried once per step */
 	bool refusal_left_out; /* its refusal was counted, not recorded: so is its outcome */
 	unsigned attempts;     /* summed over the KMS calls made */
-	struct timespec started;
+	uint64_t started_ms;   /* methods_now_ms() at the start */
 	struct kms_call *kms; /* the KMS call running now, or NULL */
 
 	/* Resolving a lost response (OPERATION_STEP_RESOLVE). */
@@ -82,7 +82,7 @@ struct operation {
 	char *ambiguous_request_id;
 
 	/* Eventual consistency (SETTLE_*) */
-	struct timespec settle_started;
+	uint64_t settle_started_ms;
 	unsigned settle_tries;
 	struct event *timer; /* settle backoff, or a follower's deadline */
 

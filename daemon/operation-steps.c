@@ -15,6 +15,7 @@
 #include "kms.h"
 #include "log.h"
 #include "operation-internal.h"
+#include "timeutil.h"
 
 static const char *body_string(struct json_object *body, const char *key)
 {
@@ -30,13 +31,10 @@ static const char *body_string(struct json_object *body, const char *key)
 static struct json_object *timestamp_to_string(struct json_object *v)
 {
 	char buf[32];
-	struct tm tm;
-	time_t t;
 
 	if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
 		return NULL;
-	t = (time_t)json_object_get_double(v);
-	if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	if (timeutil_format_iso8601((time_t)json_object_get_double(v), buf, sizeof(buf)) < 0)
 		return NULL;
 	return json_object_new_string(buf);
 }

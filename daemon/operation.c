@@ -20,6 +20,7 @@
 #include "kms.h"
 #include "log.h"
 #include "methods-context.h"
+#include "monotime.h"
 #include "operation-internal.h"
 #include "policy.h"
 #include "varlink-service.h"
@@ -51,9 +52,12 @@ const char *operation_step_to_string(enum operation_step s)
 
 static void operation_set_state(struct operation *op, enum operation_state s)
 {
-	if (op->state != s)
-		log_debug("%s %s: %s -> %s (%s)", op->verb, op->key_id, state_names[op->state], state_names[s],
-			  step_names[op->step]);
+	if (op->state == s)
+		return;
+	log_debug("%s %s: %s -> %s (%s)", op->verb, op->key_id, state_names[op->state], state_names[s],
+		  step_names[op->step]);
+	if (op->ctx->trace)
+		op->ctx->trace(op->ctx->trace_userdata, op->key_id, op->state, s, op->step);
 	op->state = s;
 }
 
@@ -90,17 +94,15 @@ static struct operation *operation_free(struct operation *op)
 	return NULL;
 }
 
-static long elapsed_ms(const struct timespec *since)
+/* Milliseconds since since_ms, on the context's clock. */
+static long elapsed_ms(const struct operation *op, uint64_t since_ms)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - since->tv_sec) * 1000L + (now.tv_nsec - since->tv_nsec) / 1000000L;
+	return (long)(int64_t)(methods_now_ms(op->ctx) - since_ms);
 }
 
 static long operation_remaining_ms(const struct operation *op)
 {
-	return (long)op->timeout_ms - elapsed_ms(&op->started);
+	return (long)op->timeout_ms - elapsed_ms(op, op->started_ms);
 }
 
 const char *operation_name(const struct operation *op)
@@ -124,7 +126,7 @@ static void audit_outcome(const struct operation *op, const char *key_state, con
 	    .error = error,
 	    .request_id = request_id && *request_id ? request_id : NULL,
 	    .attempts = op->attempts,
-	    .latency_ms = elapsed_ms(&op->started),
+	    .latency_ms = elapsed_ms(op, op->started_ms),
 	    .account = op->account[0] ? op->account : NULL,
 	    .credentials = op->credentials_label,
 	};
@@ -299,7 +301,7 @@ void operation_start(struct methods_context *ctx, struct call *c, const struct o
 	op->call = c;
 	op->verb = req->verb;
 	op->state = OPERATION_AUTHORIZING;
-	clock_gettime(CLOCK_MONOTONIC, &op->started);
+	op->started_ms = methods_now_ms(ctx);
 	op->cancel = req->cancel;
 	op->enable_key = req->enable_key;
 	op->dry_run = req->dry_run;
@@ -464,8 +466,8 @@ bool operation_settle(struct operation *op)
 	if (delay > SETTLE_CAP_MS)
 		delay = SETTLE_CAP_MS;
 	if (op->settle_tries == 0)
-		clock_gettime(CLOCK_MONOTONIC, &op->settle_started);
-	if (elapsed_ms(&op->settle_started) + delay > SETTLE_MAX_MS || operation_remaining_ms(op) <= (long)delay)
+		op->settle_started_ms = methods_now_ms(op->ctx);
+	if (elapsed_ms(op, op->settle_started_ms) + delay > SETTLE_MAX_MS || operation_remaining_ms(op) <= (long)delay)
 		return false;
 	if (!op->timer && !(op->timer = evtimer_new(op->ctx->base, settle_timer_cb, op)))
 		return false;
@@ -473,8 +475,7 @@ bool operation_settle(struct operation *op)
 	log_debug("%s %s: KMS still shows the state before the cancel; asking again in %u ms",
 		  kms_operation_to_string(step_request(op->step)), op->key_arn ? op->key_arn : op->key_id, delay);
 	operation_set_state(op, OPERATION_SETTLING);
-	tv.tv_sec = delay / 1000;
-	tv.tv_usec = (delay % 1000) * 1000;
+	tv = timeval_from_msec(delay);
 	evtimer_add(op->timer, &tv);
 	return true;
 }
@@ -512,8 +513,7 @@ static int operation_follow(struct operation *op, struct flight *flight)
 
 	if (left < 1)
 		left = 1;
-	tv.tv_sec = left / 1000;
-	tv.tv_usec = (left % 1000) * 1000;
+	tv = timeval_from_msec(left);
 	op->timer = evtimer_new(op->ctx->base, follower_timeout, op);
 	if (!op->timer || flight_join(flight, op) < 0) {
 		if (op->timer)

@@ -52,6 +52,12 @@ enum operation_step {
 };
 const char *operation_step_to_string(enum operation_step s);
 
+/* Told every state transition of every call (methods_context.trace): the
+ * key as the caller gave it, the states, the step the call is at.  For
+ * tests (tests/unit/test-operation.c); the daemon sets none. */
+typedef void (*operation_trace_fn)(void *userdata, const char *key_id, enum operation_state from,
+				   enum operation_state to, enum operation_step step);
+
 /* A key call as methods.c parsed it.  Strings are borrowed for the call
  * of operation_start() only. */
 struct operation_request {

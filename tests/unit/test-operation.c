@@ -1,0 +1,913 @@
+/* SPDX-License-Identifier: MIT */
+/* The operation core (daemon/operation*.c, coalesce.c) without TLS, a
+ * server or a network: a methods_context of its own over real policy,
+ * accounts ([AWS] Account= and keys from a getenv of the test's, so no STS
+ * call) and a real KMS client whose transport and clock are the fakes of
+ * fake-kms-transport.h.  Replies are caught by the call_* functions below
+ * (the operation's only way to the caller, call.h and varlink-service.h),
+ * so each test reads what every caller was answered, what was sent to
+ * "KMS", the counters, and every state transition (the trace hook of
+ * methods_context).  Time: deadlines and settle windows read the fake
+ * clock; the settle backoffs themselves are real timers of 100 ms or so. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accounts.h"
+#include "aws-settings.h"
+#include "conf.h"
+#include "error-names.h"
+#include "json-writer.h"
+#include "kms.h"
+#include "log.h"
+#include "methods-context.h"
+#include "operation-internal.h"
+#include "operation.h"
+#include "policy.h"
+#include "varlink-service.h"
+
+#include "fake-kms-transport.h"
+
+#define ARN         "arn:aws:kms:us-east-1:" ACCOUNT ":key/" KEY_ID
+#define ALLOWED_UID 1000
+#define DENIED_UID  2000
+/* A real-time bound on any one test's wait: a hang fails, it does not stall. */
+#define WAIT_LIMIT_US (20 * 1000000LL)
+
+/* The default credentials: [AWS] Account= says whose, so no STS call. */
+#define CONFIG_ACCOUNT "[AWS]\nAccount=" ACCOUNT "\nRegion=us-east-1\n"
+/* No Account=: a key ARN waits in ROUTING for GetCallerIdentity, which
+ * goes to a closed loopback port. */
+#define CONFIG_LEARN "[AWS]\nRegion=us-east-1\nSTSEndpointURL=https://127.0.0.1:9/\n"
+
+/* ---- the environment the credentials come from ------------------------------------ */
+
+static const char *env_akid = "AKIDFIRST";
+/* No keys: the chain goes on to the container endpoint, a closed loopback
+ * port, so a fetch is pending until the loop runs. */
+static bool env_no_keys;
+
+static const char *test_getenv(const char *name)
+{
+	if (env_no_keys && strcmp(name, "AWS_CONTAINER_CREDENTIALS_FULL_URI") == 0)
+		return "http://127.0.0.1:9/credentials";
+	if (env_no_keys && strncmp(name, "AWS_", 4) == 0 && strstr(name, "ACCESS_KEY"))
+		return NULL;
+	if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
+		return env_akid;
+	if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
+		return "secret/for/the/unit/test";
+	if (strcmp(name, "AWS_EC2_METADATA_DISABLED") == 0)
+		return "true";
+	if (strcmp(name, "AWS_CONFIG_FILE") == 0 || strcmp(name, "AWS_SHARED_CREDENTIALS_FILE") == 0)
+		return "/nonexistent/kmscancel-unit-test";
+	return NULL;
+}
+
+/* ---- the calls: what the operation answers ---------------------------------------- */
+
+struct call {
+	struct peer peer;
+	bool done;
+	char error[128]; /* "" for a success */
+	char reply[2048];
+};
+
+static void record(struct call *c, const char *error, const char *text);
+
+/* Plain JSON, as a client reads it. */
+static const char *text_of(struct json_object *p)
+{
+	return p ? json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+}
+
+static void record(struct call *c, const char *error, const char *text)
+{
+	assert_false(c->done); /* every call answered exactly once */
+	c->done = true;
+	snprintf(c->error, sizeof(c->error), "%s", error);
+	snprintf(c->reply, sizeof(c->reply), "%s", text ? text : "{}");
+}
+
+const struct peer *call_peer(const struct call *c)
+{
+	return &c->peer;
+}
+
+void call_reply(struct call *c, struct json_object *parameters)
+{
+	record(c, "", text_of(parameters));
+	json_object_put(parameters);
+}
+
+void call_reply_written(struct call *c, const struct json_writer *parameters)
+{
+	record(c, "", parameters->out.p);
+}
+
+void call_reply_error(struct call *c, const char *error, struct json_object *parameters)
+{
+	record(c, error, text_of(parameters));
+	json_object_put(parameters);
+}
+
+/* ---- the fixture ------------------------------------------------------------------- */
+
+struct transition {
+	char key_id[128];
+	enum operation_state from, to;
+	enum operation_step step;
+};
+
+struct fixture {
+	struct event_base *base;
+	struct fake f;
+	struct kms_clock clock;
+	struct daemon_config config;
+	struct aws_settings settings;
+	struct policy *policy;
+	struct accounts *accounts;
+	struct kms_client *kms;
+	struct kms_client *retired[8]; /* replaced by reloads, freed at the end */
+	size_t n_retired;
+	struct methods_context ctx;
+	struct transition trace[256];
+	size_t n_trace;
+};
+
+/* Every state some test saw a call enter or leave (test_every_state_seen). */
+static unsigned states_seen;
+
+static void trace(void *userdata, const char *key_id, enum operation_state from, enum operation_state to,
+		  enum operation_step step)
+{
+	struct fixture *x = userdata;
+	struct transition *t;
+
+	assert_true(x->n_trace < sizeof(x->trace) / sizeof(x->trace[0]));
+	assert_int_not_equal(from, to);
+	t = &x->trace[x->n_trace++];
+	snprintf(t->key_id, sizeof(t->key_id), "%s", key_id);
+	t->from = from;
+	t->to = to;
+	t->step = step;
+	states_seen |= 1u << from | 1u << to;
+}
+
+static void load_config(const char *text, struct daemon_config *config, struct aws_settings *settings)
+{
+	char *error = NULL;
+
+	if (config_load_string(text, "test.conf", config, &error) < 0)
+		fail_msg("config: %s", error);
+	if (aws_settings_load(test_getenv, settings, &error) < 0)
+		fail_msg("settings: %s", error);
+	if (config_apply_to_aws_settings(config, settings, &error) < 0)
+		fail_msg("settings: %s", error);
+}
+
+/* uid ALLOWED_UID may do anything to any key; nobody else anything. */
+static struct policy *make_policy(void)
+{
+	struct policy *p = policy_new(false);
+	char *error = NULL, *warning = NULL;
+
+	assert_non_null(p);
+	if (policy_add_rule(p, false, "user:1000 * *", "test.conf:1", &error, &warning) < 0)
+		fail_msg("rule: %s", error);
+	free(warning);
+	return p;
+}
+
+static struct kms_client *make_kms(struct fixture *x)
+{
+	struct kms_client_options o = {
+	    .max_attempts = 3,
+	    .retry_base_ms = 1, /* and the fake's random 0: no backoff */
+	    .transport = &x->f.transport,
+	    .clock = &x->clock,
+	};
+	struct kms_client *c = NULL;
+	char *error = NULL;
+
+	assert_int_equal(kms_client_new(x->base, NULL, &o, &c, &error), 0);
+	assert_null(error);
+	return c;
+}
+
+static void accounts_options_of(struct fixture *x, struct accounts_options *ret)
+{
+	*ret = (struct accounts_options){
+	    .base = x->base,
+	    .config = &x->config,
+	    .settings = &x->settings,
+	    .getenv_fn = test_getenv,
+	    .process_timeout_ms = 1000,
+	    .hostname = "unit-test",
+	};
+}
+
+static struct fixture *fixture_new(const char *config_text)
+{
+	struct fixture *x = calloc(1, sizeof(*x));
+	struct accounts_options ao;
+	char *error = NULL;
+
+	assert_non_null(x);
+	env_akid = "AKIDFIRST";
+	x->base = event_base_new();
+	assert_non_null(x->base);
+	fake_init(&x->f, x->base);
+	x->clock = fake_clock(&x->f);
+	load_config(config_text, &x->config, &x->settings);
+	x->policy = make_policy();
+	accounts_options_of(x, &ao);
+	if (accounts_new(&ao, &x->accounts, &error) < 0)
+		fail_msg("accounts: %s", error ? error : "?");
+	x->kms = make_kms(x);
+	x->ctx = (struct methods_context){
+	    .base = x->base,
+	    .policy = x->policy,
+	    .accounts = x->accounts,
+	    .kms = x->kms,
+	    .config = &x->config,
+	    .settings = &x->settings,
+	    .clock = &x->clock,
+	    .trace = trace,
+	    .trace_userdata = x,
+	};
+	return x;
+}
+
+/* As the daemon's exit: calls first, then what they pointed at. */
+static void fixture_free(struct fixture *x)
+{
+	assert_int_equal(operation_shutdown_all(&x->ctx), 0); /* every test ends its calls */
+	assert_null(x->ctx.operations);
+	assert_null(x->ctx.flights.first);
+	kms_client_free(x->kms);
+	for (size_t i = 0; i < x->n_retired; i++)
+		kms_client_free(x->retired[i]);
+	accounts_free(x->accounts);
+	policy_free(x->policy);
+	config_done(&x->config);
+	aws_settings_done(&x->settings);
+	assert_int_equal(x->f.pools_made, x->f.pools_freed);
+	assert_int_equal(x->f.live_requests, 0);
+	event_base_free(x->base);
+	free(x);
+	env_no_keys = false;
+}
+
+/* SIGHUP as daemon_reload() does it to what the calls see: a new policy
+ * (the old one freed), the configuration and settings rewritten in place,
+ * a new KMS client (the old one kept for the calls on it), the accounts
+ * reloaded. */
+static void reload(struct fixture *x, const char *config_text)
+{
+	struct daemon_config config;
+	struct aws_settings settings;
+	struct accounts_options ao;
+
+	load_config(config_text, &config, &settings);
+	policy_free(x->policy);
+	x->ctx.policy = x->policy = make_policy();
+	config_done(&x->config);
+	x->config = config;
+	aws_settings_done(&x->settings);
+	x->settings = settings;
+	assert_true(x->n_retired < sizeof(x->retired) / sizeof(x->retired[0]));
+	x->retired[x->n_retired++] = x->kms;
+	x->ctx.kms = x->kms = make_kms(x);
+	accounts_options_of(x, &ao);
+	assert_int_equal(accounts_reload(x->accounts, &ao), 0);
+}
+
+static void script(struct fixture *x, struct answer a)
+{
+	fake_script(&x->f, a);
+}
+
+static struct answer http_body(int status, const char *body)
+{
+	struct answer a = HTTP(status, NULL);
+
+	a.body = body;
+	return a;
+}
+
+#define DESCRIBED(state)                                                                                               \
+	http_body(200, "{\"KeyMetadata\":{\"KeyId\":\"" KEY_ID "\",\"Arn\":\"" ARN "\",\"KeyState\":\"" state "\"}}")
+
+/* ---- driving calls ----------------------------------------------------------------- */
+
+static void start_as(struct fixture *x, struct call *c, uid_t uid, const char *key, bool cancel, bool enable,
+		     long long timeout_ms)
+{
+	struct operation_request req = {
+	    .verb = cancel ? "cancel" : "describe",
+	    .policy_ops = cancel ? POLICY_OP_CANCEL : POLICY_OP_DESCRIBE,
+	    .cancel = cancel,
+	    .enable_key = enable,
+	    .key_id = key,
+	    .key_id_len = strlen(key),
+	    .timeout_ms = timeout_ms,
+	};
+
+	memset(c, 0, sizeof(*c));
+	c->peer.uid = uid;
+	c->peer.gid = uid;
+	snprintf(c->peer.comm, sizeof(c->peer.comm), "unit-test");
+	operation_start(&x->ctx, c, &req);
+}
+
+static void start_cancel(struct fixture *x, struct call *c, bool enable)
+{
+	start_as(x, c, ALLOWED_UID, ARN, true, enable, 0);
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One turn of the loop, within the test's real-time bound. */
+static void turn(struct fixture *x, int64_t since)
+{
+	if (now_us() - since >= WAIT_LIMIT_US)
+		fail_msg("still waiting after %lld s", WAIT_LIMIT_US / 1000000);
+	if (event_base_loop(x->base, EVLOOP_ONCE) != 0)
+		fail_msg("the loop ran dry: a call waits for nothing");
+}
+
+static void wait_done(struct fixture *x, struct call *c)
+{
+	int64_t since = now_us();
+
+	while (!c->done)
+		turn(x, since);
+}
+
+/* A live call of key in state s (the loop run until there is one). */
+static struct operation *live_in(struct fixture *x, enum operation_state s)
+{
+	for (struct operation *op = x->ctx.operations; op; op = op->next_live)
+		if (op->state == s)
+			return op;
+	return NULL;
+}
+
+static struct operation *wait_state(struct fixture *x, enum operation_state s)
+{
+	int64_t since = now_us();
+	struct operation *op;
+
+	while (!(op = live_in(x, s)))
+		turn(x, since);
+	return op;
+}
+
+/* Until n requests reached the transport. */
+static void wait_sent(struct fixture *x, size_t n)
+{
+	int64_t since = now_us();
+
+	while (x->f.n_seen < n)
+		turn(x, since);
+}
+
+/* Whether the trace shows a call entering s. */
+static bool entered(const struct fixture *x, enum operation_state s)
+{
+	for (size_t i = 0; i < x->n_trace; i++)
+		if (x->trace[i].to == s)
+			return true;
+	return false;
+}
+
+/* The transitions of the trace, "from>to" joined by spaces. */
+static const char *path(const struct fixture *x, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < x->n_trace && n < size; i++)
+		n += snprintf(buf + n, size - n, "%s%s>%s", i ? " " : "", operation_state_to_string(x->trace[i].from),
+			      operation_state_to_string(x->trace[i].to));
+	return buf;
+}
+
+static void assert_path(const struct fixture *x, const char *expect)
+{
+	char buf[2048];
+
+	assert_string_equal(path(x, buf, sizeof(buf)), expect);
+}
+
+static void assert_reply_has(const struct call *c, const char *fragment)
+{
+	if (!strstr(c->reply, fragment))
+		fail_msg("reply %s %s lacks %s", c->error, c->reply, fragment);
+}
+
+static void assert_error(const struct call *c, kmscancel_error e)
+{
+	assert_true(c->done);
+	assert_string_equal(c->error, kmscancel_error_to_varlink(e));
+}
+
+static void assert_success(const struct call *c)
+{
+	assert_true(c->done);
+	if (c->error[0])
+		fail_msg("expected a success, got %s %s", c->error, c->reply);
+}
+
+static void assert_sent(const struct fixture *x, size_t i, const char *operation)
+{
+	char target[64];
+
+	assert_true(i < x->f.n_seen);
+	snprintf(target, sizeof(target), "TrentService.%s", operation);
+	assert_string_equal(x->f.seen[i].target, target);
+}
+
+/* The counters GetStatus shows: ok successes, failed failures, all of
+ * them with error e. */
+static void assert_counts(const struct fixture *x, unsigned long ok, unsigned long failed, kmscancel_error e)
+{
+	assert_int_equal(x->ctx.counters.calls_ok, ok);
+	assert_int_equal(x->ctx.counters.calls_failed, failed);
+	if (failed)
+		assert_int_equal(x->ctx.counters.errors[e], failed);
+}
+
+/* A cancel whose first answer is lost (the connection reset after it was
+ * written) and whose retry meets "not pending deletion". */
+static void script_lost_cancel(struct fixture *x)
+{
+	script(x, FAIL(HTTPS_E_IO, 1, 0));
+	script(x, HTTP(400, "KMSInvalidStateException"));
+}
+
+/* ---- the paths --------------------------------------------------------------------- */
+
+static void test_cancel(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	script(x, OK200);
+	start_cancel(x, &c, false);
+	wait_done(x, &c);
+	assert_success(&c);
+	assert_reply_has(&c, "\"keyId\":\"" ARN "\"");
+	assert_reply_has(&c, "\"keyState\":\"Disabled\"");
+	assert_reply_has(&c, "\"attempts\":1");
+	assert_int_equal(x->f.n_seen, 1);
+	assert_sent(x, 0, "CancelKeyDeletion");
+	assert_non_null(strstr(x->f.seen[0].authorization, "Credential=AKIDFIRST/"));
+	assert_path(x, "authorizing>routing routing>awaiting-credentials awaiting-credentials>calling-kms "
+		       "calling-kms>done");
+	assert_counts(x, 1, 0, KMSCANCEL_OK);
+	fixture_free(x);
+}
+
+static void test_describe(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	script(x, DESCRIBED("PendingDeletion"));
+	start_as(x, &c, ALLOWED_UID, KEY_ID, false, false, 0); /* a bare key ID: the default region and account */
+	wait_done(x, &c);
+	assert_success(&c);
+	assert_reply_has(&c, "\"keyState\":\"PendingDeletion\"");
+	assert_reply_has(&c, "\"arn\":\"" ARN "\"");
+	assert_sent(x, 0, "DescribeKey");
+	assert_int_equal(x->f.n_seen, 1);
+	fixture_free(x);
+}
+
+/* EnableKey right after the cancel still sees PendingDeletion: settled. */
+static void test_enable_settles(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	script(x, OK200);
+	script(x, HTTP(400, "KMSInvalidStateException"));
+	script(x, http_body(200, "{}"));
+	start_cancel(x, &c, true);
+	wait_done(x, &c);
+	assert_success(&c);
+	assert_reply_has(&c, "\"keyState\":\"Enabled\"");
+	assert_reply_has(&c, "\"attempts\":3");
+	assert_int_equal(x->f.n_seen, 3);
+	assert_sent(x, 0, "CancelKeyDeletion");
+	assert_sent(x, 1, "EnableKey");
+	assert_sent(x, 2, "EnableKey");
+	assert_path(x, "authorizing>routing routing>awaiting-credentials awaiting-credentials>calling-kms "
+		       "calling-kms>awaiting-credentials awaiting-credentials>calling-kms calling-kms>settling "
+		       "settling>calling-kms calling-kms>done");
+	assert_int_equal(x->ctx.counters.calls_ok, 1);
+	fixture_free(x);
+}
+
+/* The settle window runs out (the fake clock jumps past SETTLE_MAX_MS):
+ * the failure says that the cancel itself was done. */
+static void test_enable_settle_window_ends(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct answer late = HTTP(400, "KMSInvalidStateException");
+	struct call c;
+
+	(void)state;
+	late.advance_ms = SETTLE_MAX_MS;
+	script(x, OK200);
+	script(x, HTTP(400, "KMSInvalidStateException"));
+	script(x, late);
+	start_cancel(x, &c, true);
+	wait_done(x, &c);
+	assert_error(&c, KMSCANCEL_E_INVALID_STATE);
+	assert_reply_has(&c, "deletion cancelled (key is Disabled) but EnableKey failed");
+	assert_int_equal(x->f.n_seen, 3); /* no fourth try: the script would fail it */
+	assert_true(entered(x, OPERATION_SETTLING));
+	assert_counts(x, 0, 1, KMSCANCEL_E_INVALID_STATE);
+	fixture_free(x);
+}
+
+/* A cancel whose answer was lost, retried: "not pending deletion" was our
+ * own success, which DescribeKey shows. */
+static void test_lost_response_resolved(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	script_lost_cancel(x);
+	script(x, DESCRIBED("Disabled"));
+	start_cancel(x, &c, false);
+	wait_done(x, &c);
+	assert_success(&c);
+	assert_reply_has(&c, "\"keyState\":\"Disabled\"");
+	assert_reply_has(&c, "\"alreadyCancelled\":true");
+	assert_int_equal(x->f.n_seen, 3);
+	assert_sent(x, 2, "DescribeKey");
+	assert_counts(x, 1, 0, KMSCANCEL_OK);
+	fixture_free(x);
+}
+
+/* The same, but the key is still (after settling) pending deletion: the
+ * KMSInvalidStateException is the answer. */
+static void test_lost_response_not_ours(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct answer late = DESCRIBED("PendingDeletion");
+	struct call c;
+
+	(void)state;
+	late.advance_ms = SETTLE_MAX_MS;
+	script_lost_cancel(x);
+	script(x, DESCRIBED("PendingDeletion"));
+	script(x, late);
+	start_cancel(x, &c, false);
+	wait_done(x, &c);
+	assert_error(&c, KMSCANCEL_E_INVALID_STATE);
+	assert_reply_has(&c, "the key is PendingDeletion");
+	assert_int_equal(x->f.n_seen, 4);
+	assert_sent(x, 3, "DescribeKey");
+	assert_true(entered(x, OPERATION_SETTLING));
+	assert_counts(x, 0, 1, KMSCANCEL_E_INVALID_STATE);
+	fixture_free(x);
+}
+
+/* ExpiredTokenException: the account's cache fetches again (the keys
+ * changed meanwhile) and the step is made again, once. */
+static void test_expired_token(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	script(x, HTTP(400, "ExpiredTokenException"));
+	script(x, OK200);
+	start_cancel(x, &c, false);
+	wait_sent(x, 1);
+	env_akid = "AKIDSECOND";
+	wait_done(x, &c);
+	assert_success(&c);
+	assert_int_equal(x->f.n_seen, 2);
+	assert_non_null(strstr(x->f.seen[0].authorization, "Credential=AKIDFIRST/"));
+	assert_non_null(strstr(x->f.seen[1].authorization, "Credential=AKIDSECOND/"));
+	fixture_free(x);
+}
+
+static void test_expired_token_twice(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	script(x, HTTP(400, "ExpiredTokenException"));
+	script(x, HTTP(400, "ExpiredTokenException"));
+	start_cancel(x, &c, false);
+	wait_done(x, &c);
+	assert_true(c.done);
+	assert_true(c.error[0]);
+	assert_reply_has(&c, "ExpiredTokenException");
+	assert_int_equal(x->f.n_seen, 2); /* retried once, not again */
+	fixture_free(x);
+}
+
+/* ---- coalescing -------------------------------------------------------------------- */
+
+static void test_coalesce_success(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c[3];
+
+	(void)state;
+	script(x, OK200);
+	for (size_t i = 0; i < 3; i++)
+		start_cancel(x, &c[i], false);
+	assert_non_null(live_in(x, OPERATION_FOLLOWING)); /* the others follow the first */
+	for (size_t i = 0; i < 3; i++) {
+		wait_done(x, &c[i]);
+		assert_success(&c[i]);
+		assert_reply_has(&c[i], "\"keyState\":\"Disabled\"");
+	}
+	assert_int_equal(x->f.n_seen, 1);
+	assert_int_equal(x->ctx.counters.calls_ok, 3);
+	fixture_free(x);
+}
+
+/* A failure reaches every caller, and every caller counts: callsFailed
+ * and errors{} alike. */
+static void test_coalesce_failure_counts(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c[3];
+
+	(void)state;
+	script(x, HTTP(400, "NotFoundException"));
+	for (size_t i = 0; i < 3; i++)
+		start_cancel(x, &c[i], false);
+	for (size_t i = 0; i < 3; i++) {
+		wait_done(x, &c[i]);
+		assert_error(&c[i], KMSCANCEL_E_NOT_FOUND);
+	}
+	assert_int_equal(x->f.n_seen, 1);
+	assert_counts(x, 0, 3, KMSCANCEL_E_NOT_FOUND);
+	fixture_free(x);
+}
+
+/* A follower with a shorter deadline than its leader's gets Timeout on
+ * its own; the leader goes on. */
+static void test_follower_deadline(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct answer silence = {.kind = ANSWER_SILENCE};
+	struct call leader, follower;
+
+	(void)state;
+	script(x, silence);
+	start_cancel(x, &leader, false);
+	start_as(x, &follower, ALLOWED_UID, ARN, true, false, METHODS_MIN_CALL_TIMEOUT_MS);
+	assert_non_null(live_in(x, OPERATION_FOLLOWING));
+	wait_done(x, &follower);
+	assert_error(&follower, KMSCANCEL_E_TIMEOUT);
+	assert_false(leader.done);
+	assert_non_null(live_in(x, OPERATION_CALLING_KMS));
+	assert_int_equal(operation_shutdown_all(&x->ctx), 1);
+	assert_error(&leader, KMSCANCEL_E_ENDPOINT_UNAVAILABLE);
+	assert_int_equal(x->f.n_seen, 1);
+	assert_true(x->f.seen[0].abandoned);
+	assert_int_equal(x->ctx.counters.errors[KMSCANCEL_E_TIMEOUT], 1);
+	assert_int_equal(x->ctx.counters.errors[KMSCANCEL_E_ENDPOINT_UNAVAILABLE], 1);
+	fixture_free(x);
+}
+
+/* ---- policy ------------------------------------------------------------------------ */
+
+static void test_policy_deny(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	start_as(x, &c, DENIED_UID, ARN, true, false, 0);
+	assert_error(&c, KMSCANCEL_E_PERMISSION_DENIED); /* at once */
+	assert_reply_has(&c, "does not allow uid 2000 to cancel");
+	assert_int_equal(x->f.n_seen, 0);
+	assert_path(x, "authorizing>done");
+	assert_int_equal(x->ctx.counters.errors[KMSCANCEL_E_PERMISSION_DENIED], 1);
+	fixture_free(x);
+}
+
+/* ---- shutdown and reload in each state --------------------------------------------- */
+
+/* Brings a call (or two, for FOLLOWING) into state s.  c[1] is only used
+ * for FOLLOWING.  Returns how many calls were started. */
+static size_t bring_to(struct fixture *x, struct call *c, enum operation_state s)
+{
+	struct answer silence = {.kind = ANSWER_SILENCE};
+
+	switch (s) {
+	case OPERATION_AWAITING_CREDENTIALS:
+		/* env_no_keys: the default credentials' fetch is pending */
+		start_cancel(x, &c[0], false);
+		assert_non_null(live_in(x, s)); /* the loop would learn the port is closed */
+		return 1;
+	case OPERATION_ROUTING:
+		/* CONFIG_LEARN: the default account is being learnt */
+		start_cancel(x, &c[0], false);
+		break;
+	case OPERATION_CALLING_KMS:
+		script(x, silence);
+		start_cancel(x, &c[0], false);
+		wait_sent(x, 1); /* in the transport, not only in the client */
+		break;
+	case OPERATION_SETTLING:
+		script(x, OK200);
+		script(x, HTTP(400, "KMSInvalidStateException"));
+		start_cancel(x, &c[0], true);
+		break;
+	case OPERATION_FOLLOWING:
+		script(x, silence);
+		start_cancel(x, &c[0], false);
+		start_cancel(x, &c[1], false);
+		wait_state(x, OPERATION_FOLLOWING);
+		wait_sent(x, 1);
+		return 2;
+	default:
+		fail();
+	}
+	wait_state(x, s);
+	return 1;
+}
+
+/* A fixture in which a call can wait in s. */
+static struct fixture *fixture_for(enum operation_state s)
+{
+	env_no_keys = s == OPERATION_AWAITING_CREDENTIALS;
+	return fixture_new(s == OPERATION_ROUTING ? CONFIG_LEARN : CONFIG_ACCOUNT);
+}
+
+static const enum operation_state waiting_states[] = {
+    OPERATION_ROUTING, OPERATION_AWAITING_CREDENTIALS, OPERATION_CALLING_KMS, OPERATION_SETTLING, OPERATION_FOLLOWING,
+};
+
+static void test_shutdown_in_each_state(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(waiting_states) / sizeof(waiting_states[0]); i++) {
+		enum operation_state s = waiting_states[i];
+		struct fixture *x = fixture_for(s);
+		struct call c[2];
+		size_t n = bring_to(x, c, s);
+
+		assert_int_equal(operation_shutdown_all(&x->ctx), n);
+		for (size_t j = 0; j < n; j++) {
+			assert_error(&c[j], KMSCANCEL_E_ENDPOINT_UNAVAILABLE);
+			assert_reply_has(&c[j], "shutting down");
+		}
+		assert_null(x->ctx.operations);
+		assert_int_equal(x->ctx.counters.errors[KMSCANCEL_E_ENDPOINT_UNAVAILABLE], n);
+		fixture_free(x); /* no request left live, no pool, no leak (valgrind, ASan) */
+	}
+}
+
+/* A reload while a call waits: the call keeps what it copied (region,
+ * account, route) and finishes, on the KMS client it was calling when the
+ * reload replaced it, with its account's credentials. */
+static void test_reload_in_each_state(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(waiting_states) / sizeof(waiting_states[0]); i++) {
+		enum operation_state s = waiting_states[i];
+		struct fixture *x = fixture_for(s);
+		struct call c[2];
+		size_t n = bring_to(x, c, s);
+
+		/* the same configuration but for the key's account, now
+		 * known, and keys in the environment */
+		env_no_keys = false;
+		reload(x, CONFIG_ACCOUNT);
+		if (s == OPERATION_ROUTING || s == OPERATION_AWAITING_CREDENTIALS)
+			script(x, OK200);
+		if (s == OPERATION_SETTLING)
+			script(x, http_body(200, "{}")); /* the enable, settled */
+		if (s == OPERATION_CALLING_KMS || s == OPERATION_FOLLOWING)
+			fake_release(&x->f, 0, OK200);
+		for (size_t j = 0; j < n; j++) {
+			wait_done(x, &c[j]);
+			assert_success(&c[j]);
+			assert_reply_has(&c[j], s == OPERATION_SETTLING ? "\"keyState\":\"Enabled\""
+									: "\"keyState\":\"Disabled\"");
+		}
+		assert_int_equal(x->f.n_seen, s == OPERATION_SETTLING ? 3 : 1);
+		assert_int_equal(x->ctx.counters.calls_ok, n);
+		assert_null(x->ctx.operations);
+		fixture_free(x);
+	}
+}
+
+/* A reload that removes the [Account N] section a call was routed to,
+ * while its cancel is in flight: the cancel's answer stands, and the
+ * enable step fails rather than use other credentials. */
+#define OTHER_ACCOUNT "444455556666"
+#define OTHER_ARN     "arn:aws:kms:us-east-1:" OTHER_ACCOUNT ":key/" KEY_ID
+
+static void test_reload_removes_account(void **state)
+{
+	char path[] = "/tmp/test-operation-credentials-XXXXXX";
+	const char *profile = "[other]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = other/secret\n";
+	char *saved = getenv("AWS_SHARED_CREDENTIALS_FILE") ? strdup(getenv("AWS_SHARED_CREDENTIALS_FILE")) : NULL;
+	int fd = mkstemp(path);
+	struct answer silence = {.kind = ANSWER_SILENCE};
+	struct fixture *x;
+	struct call c;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, profile, strlen(profile)), (ssize_t)strlen(profile));
+	close(fd);
+	/* Profile= accounts read the process environment (accounts.h) */
+	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+	x = fixture_new(CONFIG_ACCOUNT "[Account " OTHER_ACCOUNT "]\nProfile=other\n");
+	script(x, silence);
+	start_as(x, &c, ALLOWED_UID, OTHER_ARN, true, true, 0);
+	wait_sent(x, 1);
+	assert_non_null(strstr(x->f.seen[0].authorization, "Credential=AKIDOTHER/"));
+
+	reload(x, CONFIG_ACCOUNT);
+	fake_release(&x->f, 0, http_body(200, "{\"KeyId\":\"" OTHER_ARN "\"}"));
+	wait_done(x, &c);
+	assert_error(&c, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE);
+	assert_reply_has(&c, "deletion cancelled (key is Disabled) but EnableKey was not sent");
+	assert_reply_has(&c, "[Account " OTHER_ACCOUNT "]");
+	assert_int_equal(x->f.n_seen, 1); /* no EnableKey, with no credentials */
+	fixture_free(x);
+	if (saved)
+		setenv("AWS_SHARED_CREDENTIALS_FILE", saved, 1);
+	else
+		unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	free(saved);
+	unlink(path);
+}
+
+/* Run last: every state of the machine was entered by some test above. */
+static void test_every_state_seen(void **state)
+{
+	(void)state;
+	for (unsigned s = 0; s < _OPERATION_STATE_MAX; s++)
+		if (!(states_seen & 1u << s))
+			fail_msg("no test brought a call into %s", operation_state_to_string(s));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_enable_settles),
+	    cmocka_unit_test(test_enable_settle_window_ends),
+	    cmocka_unit_test(test_lost_response_resolved),
+	    cmocka_unit_test(test_lost_response_not_ours),
+	    cmocka_unit_test(test_expired_token),
+	    cmocka_unit_test(test_expired_token_twice),
+	    cmocka_unit_test(test_coalesce_success),
+	    cmocka_unit_test(test_coalesce_failure_counts),
+	    cmocka_unit_test(test_follower_deadline),
+	    cmocka_unit_test(test_policy_deny),
+	    cmocka_unit_test(test_shutdown_in_each_state),
+	    cmocka_unit_test(test_reload_in_each_state),
+	    cmocka_unit_test(test_reload_removes_account),
+	    cmocka_unit_test(test_every_state_seen),
+	};
+
+	log_set_max_level(getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERR);
+	/* A test that loops without turning the event loop (so without
+	 * reaching WAIT_LIMIT_US) is killed rather than left to hang make
+	 * check; valgrind makes the whole file take seconds, not minutes. */
+	alarm(300);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

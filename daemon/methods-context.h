@@ -7,8 +7,10 @@
  * callers' groups, the accounts and their credentials, the KMS client, the
  * call limits, their own counters and lists.  The daemon owns one and keeps
  * it current: a reload replaces policy and kms (and rewrites *config and
- * *settings in place), and calls in flight keep what they copied at their
- * start (operation.c).
+ * *settings in place).  Calls in flight keep what they decided at their
+ * start (the policy's verdict, the route, account and region: operation.c);
+ * each KMS request they make later (enable, settle, resolve) goes through
+ * the kms client current then, while the old one finishes what it has.
  *
  * Not thread-safe: the loop thread only.
  */

@@ -157,19 +157,21 @@ static void hex_lower(const uint8_t *in, size_t n, char *out)
 /*
  * OpenSSL 3 looks an algorithm up by name (a lock and a hash table walk) on
  * every EVP_sha256()-style call, and sets up a fresh context (allocations,
- * parameter parsing) for every one-shot digest or EVP_MAC: for the few
- * hundred bytes a request hashes, that cost more than the hashing itself.
- * So SHA-256 is fetched once, one digest context is reused for every hash,
- * and HMAC (RFC 2104) is computed on that context rather than by EVP_MAC.
- * This makes the signer single-threaded (so are the daemon and the fakes).
- * Both stay allocated until exit.
+ * parameter parsing) for every one-shot digest: for the few hundred bytes a
+ * request hashes, that cost more than the hashing itself.  So SHA-256 is
+ * fetched once and one digest context is reused for every hash.
+ *
+ * HMAC goes through EVP_MAC, so that whichever provider serves SHA-256 (the
+ * FIPS provider in a FIPS-configured OpenSSL) also computes every MAC;
+ * "HMAC" is fetched once.  Keying an HMAC context hashes the padded key
+ * twice and allocates, so the context keyed with the last signing key is
+ * kept (see signing_ctx) and only re-initialised per request.  This makes
+ * the signer single-threaded (so are the daemon and the fakes).  The
+ * fetched algorithms stay allocated until exit.
  */
-#define SHA256_BLOCK_SIZE 64
-#define HMAC_IPAD         0x36
-#define HMAC_OPAD         0x5c
-
 static EVP_MD *sha256_md;
 static EVP_MD_CTX *sha256_ctx;
+static EVP_MAC *hmac_mac;
 
 static bool crypto_init(void)
 {
@@ -177,15 +179,9 @@ static bool crypto_init(void)
 		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (!sha256_ctx)
 		sha256_ctx = EVP_MD_CTX_new();
-	return sha256_md && sha256_ctx;
-}
-
-/* Frees the shared context's state, wiping it (OpenSSL clears digest state
- * on free): after a key derivation it holds the last key of the chain. */
-static void crypto_forget(void)
-{
-	if (sha256_ctx)
-		EVP_MD_CTX_reset(sha256_ctx);
+	if (!hmac_mac)
+		hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	return sha256_md && sha256_ctx && hmac_mac;
 }
 
 struct chunk {
@@ -194,7 +190,8 @@ struct chunk {
 };
 
 /* SHA-256 of the n chunks one after the other.  A successful final leaves
- * only the digest in the context (OpenSSL wipes the block buffer). */
+ * only the digest in the context (OpenSSL wipes the block buffer); a failed
+ * one resets it, since the state may hold part of a secret. */
 static bool sha256_chunks(const struct chunk *c, size_t n, uint8_t out[SHA256_SIZE])
 {
 	unsigned int len = 0;
@@ -204,7 +201,7 @@ static bool sha256_chunks(const struct chunk *c, size_t n, uint8_t out[SHA256_SI
 		ok = c[i].n == 0 || EVP_DigestUpdate(sha256_ctx, c[i].p, c[i].n) == 1;
 	ok = ok && EVP_DigestFinal_ex(sha256_ctx, out, &len) == 1 && len == SHA256_SIZE;
 	if (!ok)
-		crypto_forget(); /* the state may hold part of a key */
+		EVP_MD_CTX_reset(sha256_ctx);
 	return ok;
 }
 
@@ -213,31 +210,88 @@ static bool sha256(const void *data, size_t n, uint8_t out[SHA256_SIZE])
 	return sha256_chunks(&(struct chunk){data, n}, 1, out);
 }
 
-/* The key XOR'ed with pad into a block; the key is at most a block long. */
-static void hmac_pad(const uint8_t k[SHA256_BLOCK_SIZE], uint8_t pad, uint8_t out[SHA256_BLOCK_SIZE])
+/* A new HMAC-SHA256 context keyed with key, or NULL.  EVP_MAC_CTX_free
+ * wipes what it holds (the padded-key states and OpenSSL's copy of the key,
+ * kept in its secure heap). */
+static EVP_MAC_CTX *hmac_new(const void *key, size_t key_len)
 {
-	for (size_t i = 0; i < SHA256_BLOCK_SIZE; i++)
-		out[i] = k[i] ^ pad;
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+	    OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC_CTX *ctx;
+
+	if (!crypto_init())
+		return NULL;
+	ctx = EVP_MAC_CTX_new(hmac_mac);
+	if (ctx && EVP_MAC_init(ctx, key, key_len, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
 }
 
-/* HMAC-SHA256 (RFC 2104).  The padded key and the inner hash are wiped. */
+/* MAC of data on a keyed context (re-initialised first, which reuses the
+ * key already hashed into it). */
+static bool hmac_run(EVP_MAC_CTX *ctx, const void *data, size_t data_len, uint8_t out[SHA256_SIZE])
+{
+	size_t len = 0;
+
+	return EVP_MAC_init(ctx, NULL, 0, NULL) == 1 && EVP_MAC_update(ctx, data, data_len) == 1 &&
+	       EVP_MAC_final(ctx, out, &len, SHA256_SIZE) == 1 && len == SHA256_SIZE;
+}
+
+/* One-shot HMAC-SHA256, for the key derivation chain: a context of its own,
+ * freed (so wiped) before returning. */
 static bool hmac_sha256(const void *key, size_t key_len, const void *data, size_t data_len, uint8_t out[SHA256_SIZE])
 {
-	uint8_t k[SHA256_BLOCK_SIZE] = {0}, pad[SHA256_BLOCK_SIZE], inner[SHA256_SIZE];
-	bool ok = true;
+	EVP_MAC_CTX *ctx = hmac_new(key, key_len);
+	bool ok = ctx && hmac_run(ctx, data, data_len, out);
 
-	if (key_len > sizeof(k))
-		ok = sha256(key, key_len, k); /* a longer key is replaced by its hash */
-	else if (key_len > 0)
-		memcpy(k, key, key_len);
-	hmac_pad(k, HMAC_IPAD, pad);
-	ok = ok && sha256_chunks((const struct chunk[]){{pad, sizeof(pad)}, {data, data_len}}, 2, inner);
-	hmac_pad(k, HMAC_OPAD, pad);
-	ok = ok && sha256_chunks((const struct chunk[]){{pad, sizeof(pad)}, {inner, sizeof(inner)}}, 2, out);
-	OPENSSL_cleanse(k, sizeof(k));
-	OPENSSL_cleanse(pad, sizeof(pad));
-	OPENSSL_cleanse(inner, sizeof(inner));
+	EVP_MAC_CTX_free(ctx);
 	return ok;
+}
+
+/* The context keyed with the last signing key, and that key (to recognise
+ * it).  The slot lives in the secure heap like the key cache (the key signs
+ * for a day); the context's padded-key states are in OpenSSL's ordinary
+ * heap, wiped when it is freed. */
+struct signing_slot {
+	EVP_MAC_CTX *ctx;
+	uint8_t key[SIGV4_KEY_SIZE];
+};
+static struct signing_slot *signing;
+
+/* Drops the kept context and wipes its key (credential change, cache freed). */
+static void signing_forget(void)
+{
+	if (!signing)
+		return;
+	EVP_MAC_CTX_free(signing->ctx);
+	OPENSSL_secure_clear_free(signing, sizeof(*signing));
+	signing = NULL;
+}
+
+/*
+ * The HMAC context keyed with key: the kept one when key is the last
+ * signing key (the daemon signs with one key per day and region, so nearly
+ * always), otherwise a new one replacing it.  NULL on failure.
+ */
+static EVP_MAC_CTX *signing_ctx(const uint8_t key[SIGV4_KEY_SIZE])
+{
+	if (signing && CRYPTO_memcmp(signing->key, key, SIGV4_KEY_SIZE) == 0)
+		return signing->ctx;
+	signing_forget();
+	signing = OPENSSL_secure_zalloc(sizeof(*signing));
+	if (!signing)
+		return NULL;
+	signing->ctx = hmac_new(key, SIGV4_KEY_SIZE);
+	if (!signing->ctx) {
+		signing_forget();
+		return NULL;
+	}
+	memcpy(signing->key, key, SIGV4_KEY_SIZE);
+	return signing->ctx;
 }
 
 /* ---- public: dates and hashes ------------------------------------------- */
@@ -641,7 +695,6 @@ int sigv4_derive_key(const char *secret, const char *date8, const char *region, 
 	memcpy(ret_key, k2, SIGV4_KEY_SIZE);
 	r = 0;
 out:
-	crypto_forget();
 	OPENSSL_cleanse(k0, 4 + slen);
 	free(k0);
 	OPENSSL_cleanse(k1, sizeof(k1));
@@ -655,8 +708,11 @@ int sigv4_signature(const uint8_t key[SIGV4_KEY_SIZE], const char *string_to_sig
 
 	if (!key || !string_to_sign || !ret_hex)
 		return -EINVAL;
-	if (!hmac_sha256(key, SIGV4_KEY_SIZE, string_to_sign, strlen(string_to_sign), mac))
+	EVP_MAC_CTX *ctx = signing_ctx(key);
+	if (!ctx || !hmac_run(ctx, string_to_sign, strlen(string_to_sign), mac)) {
+		signing_forget(); /* start from a fresh context next time */
 		return -EIO;
+	}
 	hex_lower(mac, sizeof(mac), ret_hex);
 	return 0;
 }
@@ -956,6 +1012,7 @@ struct sigv4_key_cache *sigv4_key_cache_free(struct sigv4_key_cache *c)
 	if (!c)
 		return NULL;
 	OPENSSL_secure_clear_free(c, sizeof(*c));
+	signing_forget();
 	return NULL;
 }
 
@@ -965,6 +1022,7 @@ void sigv4_key_cache_clear(struct sigv4_key_cache *c)
 		return;
 	OPENSSL_cleanse(c->entries, sizeof(c->entries));
 	c->stats.entries = 0;
+	signing_forget();
 }
 
 void sigv4_key_cache_get_stats(const struct sigv4_key_cache *c, struct sigv4_key_cache_stats *ret)

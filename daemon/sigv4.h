@@ -10,9 +10,11 @@
  * All functions return 0 or a negative errno (-EINVAL for malformed input,
  * -ENOMEM, -EIO when OpenSSL fails); outputs are written only on success.
  * Strings returned through ret_ pointers are malloc'ed and owned by the
- * caller.  Not thread-safe: one SHA-256 context is reused by every call
- * (OpenSSL 3's per-call set-up cost more than the hashing), and the daemon
- * and the fakes run one thread.
+ * caller.  HMAC is OpenSSL's EVP_MAC, so a FIPS-configured OpenSSL
+ * computes every hash and MAC here in its FIPS provider.  Not thread-safe:
+ * one SHA-256 context and the HMAC context keyed with the last signing key
+ * are reused by every call (OpenSSL 3's per-call set-up cost more than the
+ * hashing), and the daemon and the fakes run one thread.
  *
  * Checked against every header-signing vector of the AWS test suite as
  * shipped by aws-c-auth and botocore (tests/unit/test-sigv4.c).

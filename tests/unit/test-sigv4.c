@@ -711,6 +711,37 @@ static void test_kms_worked_example(void **state)
 	signed_result_done(&s);
 }
 
+/* sigv4_signature keeps the HMAC context keyed with the last key: a
+ * different key must get its own MAC, and the first key its own again,
+ * also after a cache clear drops the kept context.  The second key's
+ * answer is Python's hmac over the same string to sign. */
+#define KMS_STS         "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/kms/aws4_request\n" KMS_CREQ_HASH
+#define IAM_KEY_KMS_SIG "abbe3cae4e26e787835dda0ed6e3328a4ad57462e70300440be60ede5e04e404"
+
+static void test_signature_key_switch(void **state)
+{
+	uint8_t kms_key[SIGV4_KEY_SIZE], iam_key[SIGV4_KEY_SIZE];
+	char sig[SIGV4_HEX_SIZE];
+	struct sigv4_key_cache *c = sigv4_key_cache_new();
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(sigv4_derive_key(SUITE_SECRET, "20150830", "us-east-1", "kms", kms_key), 0);
+	assert_int_equal(sigv4_derive_key(SUITE_SECRET, "20120215", "us-east-1", "iam", iam_key), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(sigv4_signature(kms_key, KMS_STS, sig), 0);
+		assert_string_equal(sig, KMS_SIG);
+		assert_int_equal(sigv4_signature(kms_key, KMS_STS, sig), 0);
+		assert_string_equal(sig, KMS_SIG);
+		assert_int_equal(sigv4_signature(iam_key, KMS_STS, sig), 0);
+		assert_string_equal(sig, IAM_KEY_KMS_SIG);
+		assert_int_equal(sigv4_signature(kms_key, KMS_STS, sig), 0);
+		assert_string_equal(sig, KMS_SIG);
+		sigv4_key_cache_clear(c);
+	}
+	sigv4_key_cache_free(c);
+}
+
 /* Header order and name case must not change the signature. */
 static void test_kms_header_order_irrelevant(void **state)
 {
@@ -1379,6 +1410,7 @@ int main(void)
 	    cmocka_unit_test(test_signing_key_known_answer),
 	    cmocka_unit_test(test_kms_worked_example),
 	    cmocka_unit_test(test_kms_header_order_irrelevant),
+	    cmocka_unit_test(test_signature_key_switch),
 	    cmocka_unit_test(test_format_amz_date),
 	    cmocka_unit_test(test_header_canonicalisation),
 	    cmocka_unit_test(test_header_invalid),

@@ -141,9 +141,15 @@ static void item_queue(struct batch *b, struct item *it)
 
 		o.enable_key = b->cli->enable;
 		o.dry_run = b->op == CLI_OP_DRY_RUN;
+		o.account = b->cli->account;
+		o.region = b->cli->region;
 		e = kmscancel_cancel_key_deletion_async(b->h, it->key, &o, item_completed, it, NULL);
 	} else {
-		e = kmscancel_describe_key_async(b->h, it->key, item_completed, it, NULL);
+		kmscancel_describe_options o = KMSCANCEL_DESCRIBE_OPTIONS_INIT;
+
+		o.account = b->cli->account;
+		o.region = b->cli->region;
+		e = kmscancel_describe_key_with_options_async(b->h, it->key, &o, item_completed, it, NULL);
 	}
 	if (e != KMSCANCEL_OK) {
 		/* Not queued, so no callback: the item fails here. */

@@ -36,6 +36,8 @@ struct cli {
 	unsigned timeout_ms; /* 0: the daemon's default */
 	bool enable;         /* cancel --enable */
 	bool dry_run;        /* cancel --dry-run */
+	const char *account; /* --account: bare key IDs' account (12 digits), or NULL */
+	const char *region;  /* --region: bare key IDs' region, or NULL: the daemon's */
 	bool color_stdout;   /* ANSI colours: a terminal, and NO_COLOR unset (output_color_init) */
 	bool color_stderr;
 };

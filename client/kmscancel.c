@@ -2,9 +2,10 @@
 /*
  * kmscancel — the command-line client of kmscanceld.
  *
- *   kmscancel [--socket PATH] [--json] [--quiet] [--timeout SEC] cancel [--enable] [--dry-run] KEY-ID...
+ *   kmscancel [--socket PATH] [--json] [--quiet] [--timeout SEC] cancel [--enable] [--dry-run]
+ *             [--account ID] [--region NAME] KEY-ID...
  *   kmscancel [...] cancel -  |  cancel --file FILE
- *   kmscancel [...] describe KEY-ID...
+ *   kmscancel [...] describe [--account ID] [--region NAME] KEY-ID...
  *   kmscancel [...] status
  *
  * This file parses the command line and dispatches; the work is in
@@ -27,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keyid.h"
+
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
 #endif
@@ -44,6 +47,8 @@ enum {
 	OPT_ENABLE,
 	OPT_DRY_RUN,
 	OPT_FILE,
+	OPT_ACCOUNT,
+	OPT_REGION,
 };
 
 /* clang-format off */
@@ -100,11 +105,22 @@ static void help_main(void)
 	       "See 'kmscancel COMMAND --help' for a command's options.\n");
 }
 
+/* The options cancel and describe share, for their help texts. */
+static void help_key_options(void)
+{
+	printf("      --account ID    The AWS account (12 digits) of bare key IDs: kmscanceld\n"
+	       "                      uses its [Account N] credentials and Region=.  A key\n"
+	       "                      ARN must name this account\n"
+	       "      --region NAME   The region (e.g. eu-west-1) of bare key IDs, instead of\n"
+	       "                      the account's or kmscanceld's default region.  A key ARN\n"
+	       "                      must name this region\n");
+}
+
 static void help_cancel(void)
 {
-	printf("Usage: kmscancel [OPTIONS] cancel [--enable] [--dry-run] KEY-ID...\n"
-	       "       kmscancel [OPTIONS] cancel [--enable] [--dry-run] -\n"
-	       "       kmscancel [OPTIONS] cancel [--enable] [--dry-run] --file FILE\n"
+	printf("Usage: kmscancel [OPTIONS] cancel [--enable] [--dry-run] [KEY-OPTIONS] KEY-ID...\n"
+	       "       kmscancel [OPTIONS] cancel [--enable] [--dry-run] [KEY-OPTIONS] -\n"
+	       "       kmscancel [OPTIONS] cancel [--enable] [--dry-run] [KEY-OPTIONS] --file FILE\n"
 	       "\n"
 	       "Cancel the scheduled deletion of each key.  The key ends up Disabled, or\n"
 	       "Enabled with --enable.  Many keys run concurrently on one connection; the\n"
@@ -118,8 +134,9 @@ static void help_cancel(void)
 	       "                      deletion date; a key that is not pending deletion fails\n"
 	       "                      as the cancel would.  AWS's own permission to cancel is\n"
 	       "                      not tested\n"
-	       "      --file FILE     Read key IDs from FILE ('-': standard input)\n"
-	       "\n"
+	       "      --file FILE     Read key IDs from FILE ('-': standard input)\n");
+	help_key_options();
+	printf("\n"
 	       "Key lists hold one key ID or ARN per line; blank lines and '#' comments are\n"
 	       "skipped.  Keys given as arguments come first, then those of each file.\n"
 	       "\n"
@@ -129,13 +146,15 @@ static void help_cancel(void)
 
 static void help_describe(void)
 {
-	printf("Usage: kmscancel [OPTIONS] describe KEY-ID...\n"
+	printf("Usage: kmscancel [OPTIONS] describe [KEY-OPTIONS] KEY-ID...\n"
 	       "\n"
 	       "Show each key's ARN, state, whether it is enabled, its deletion date if one\n"
 	       "is scheduled, and whether it is multi-Region (KMS DescribeKey).  Changes\n"
 	       "nothing.  '-' reads key IDs from standard input.  With --json, every field of\n"
 	       "the daemon's reply is printed.\n"
-	       "\n"
+	       "\n");
+	help_key_options();
+	printf("\n"
 	       "Options of every command (also before 'describe'):\n");
 	help_global_options();
 }
@@ -269,9 +288,16 @@ static int run_keys_command(struct cli *cli, enum cli_op op, int argc, char **ar
 	    {"enable", no_argument, NULL, OPT_ENABLE},
 	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	    {"file", required_argument, NULL, OPT_FILE},
+	    {"account", required_argument, NULL, OPT_ACCOUNT},
+	    {"region", required_argument, NULL, OPT_REGION},
 	    {},
 	};
-	static const struct option describe_options[] = {GLOBAL_OPTIONS, {}};
+	static const struct option describe_options[] = {
+	    GLOBAL_OPTIONS,
+	    {"account", required_argument, NULL, OPT_ACCOUNT},
+	    {"region", required_argument, NULL, OPT_REGION},
+	    {},
+	};
 	const struct option *options = op == CLI_OP_CANCEL ? cancel_options : describe_options;
 	struct key_list keys = {0};
 	char **files = calloc((size_t)argc + 1, sizeof(char *));
@@ -302,6 +328,21 @@ static int run_keys_command(struct cli *cli, enum cli_op op, int argc, char **ar
 			break;
 		case OPT_FILE:
 			files[n_files++] = optarg;
+			break;
+		case OPT_ACCOUNT:
+			if (!keyid_account_is_valid(optarg)) {
+				free(files);
+				return usage_error("invalid --account '%s': expected 12 digits", optarg);
+			}
+			cli->account = optarg;
+			break;
+		case OPT_REGION:
+			if (!keyid_region_is_valid(optarg)) {
+				free(files);
+				return usage_error("invalid --region '%s': expected a region name such as eu-west-1",
+						   optarg);
+			}
+			cli->region = optarg;
 			break;
 		}
 	}

@@ -212,6 +212,10 @@ typedef struct kmscancel_cancel_options {
 	bool enable_key;     /* also EnableKey after the cancel (enableKey: true) */
 	unsigned timeout_ms; /* time limit for this call; 0: the handle's (kmscancel_set_timeout) */
 	bool dry_run;        /* change nothing: check as a cancel would (dryRun: true), see below */
+	/* Since LIBKMSCANCEL_2 (an older library ignores what is past its own
+	 * struct's size): */
+	const char *account; /* a bare key ID's account (12 digits), or NULL: see below */
+	const char *region;  /* a bare key ID's region ("eu-west-1"), or NULL: see below */
 } kmscancel_cancel_options;
 
 /* clang-format off */
@@ -231,6 +235,13 @@ typedef struct kmscancel_cancel_options {
  * KMSCANCEL_E_NOT_FOUND … otherwise.  AWS's own permission for
  * kms:CancelKeyDeletion cannot be checked without trying.
  *
+ * opts->account and opts->region say where a bare key ID is: its account
+ * (whose [Account N] credentials and Region= serve it) and its region
+ * (whose endpoint gets the request, and which the daemon's policy and
+ * audit see); NULL: the daemon's defaults.  With a key ARN each must be
+ * NULL or the ARN's own, else KMSCANCEL_E_INVALID_KEY_ID and nothing is
+ * sent.  A malformed one is KMSCANCEL_E_INVALID_ARGUMENT.
+ *
  * Returns the outcome, and — whatever it is — stores a result in *ret (owned
  * by the caller, free with kmscancel_result_free()) that carries the reply's
  * fields or the error's name and message.  Exceptions: on
@@ -249,6 +260,26 @@ KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion(kmscancel *h, const 
  * multiRegion … via the result accessors.  Changes nothing.  Time limit: the
  * handle's (also sent to the daemon as timeoutMs).  Ownership and return as kmscancel_cancel_key_deletion(). */
 KMSCANCEL_API kmscancel_error kmscancel_describe_key(kmscancel *h, const char *key_id, kmscancel_result **ret);
+
+/* Options of DescribeKey; as kmscancel_cancel_options, initialise with
+ * KMSCANCEL_DESCRIBE_OPTIONS_INIT.  With a key ARN, account and region (when
+ * set) must name the ARN's own, else KMSCANCEL_E_INVALID_KEY_ID. */
+typedef struct kmscancel_describe_options {
+	size_t size;         /* sizeof(kmscancel_describe_options); set by the INIT macro */
+	unsigned timeout_ms; /* time limit for this call; 0: the handle's (kmscancel_set_timeout) */
+	const char *account; /* a bare key ID's account (12 digits), or NULL */
+	const char *region;  /* a bare key ID's region, or NULL: the daemon's */
+} kmscancel_describe_options;
+
+/* clang-format off */
+#define KMSCANCEL_DESCRIBE_OPTIONS_INIT {.size = sizeof(kmscancel_describe_options)}
+/* clang-format on */
+
+/* kmscancel_describe_key() with options (opts may be NULL: defaults).  Since
+ * LIBKMSCANCEL_2.  Ownership and return as kmscancel_cancel_key_deletion(). */
+KMSCANCEL_API kmscancel_error kmscancel_describe_key_with_options(kmscancel *h, const char *key_id,
+								  const kmscancel_describe_options *opts,
+								  kmscancel_result **ret);
 
 /* GetStatus(): the daemon's version, uptime, credential source and expiry,
  * counters — read them with kmscancel_result_json(), whose fields are
@@ -301,6 +332,13 @@ KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion_async(kmscancel *h, 
 KMSCANCEL_API kmscancel_error kmscancel_describe_key_async(kmscancel *h, const char *key_id,
 							   kmscancel_callback callback, void *userdata,
 							   kmscancel_call **ret_call);
+
+/* DescribeKey(key_id) with options, asynchronously; as above.  Since
+ * LIBKMSCANCEL_2. */
+KMSCANCEL_API kmscancel_error kmscancel_describe_key_with_options_async(kmscancel *h, const char *key_id,
+									const kmscancel_describe_options *opts,
+									kmscancel_callback callback, void *userdata,
+									kmscancel_call **ret_call);
 
 /*
  * Stop waiting for call: its callback runs (from the next

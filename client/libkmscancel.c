@@ -45,6 +45,7 @@
 #include <json-c/json.h>
 
 #include "error-names.h"
+#include "keyid.h"
 #include "monotime.h"
 #include "varlink.h"
 
@@ -925,28 +926,46 @@ static kmscancel_error call_queue(kmscancel *h, enum call_kind kind, struct json
 	return KMSCANCEL_OK;
 }
 
-/* The options actually given: fields beyond opts->size keep their defaults. */
-static kmscancel_error cancel_options_read(const kmscancel_cancel_options *opts, kmscancel_cancel_options *ret)
+/* The options actually given (size bytes at opts, their first a size_t
+ * set by an INIT macro) into ret, whose size is ret_size and whose size
+ * field is already set: fields beyond the caller's size keep their
+ * defaults, so a binary built against an older header still works. */
+static kmscancel_error options_read(const void *opts, void *ret, size_t ret_size)
 {
-	kmscancel_cancel_options o = KMSCANCEL_CANCEL_OPTIONS_INIT;
+	size_t size;
 
-	if (opts) {
-		if (opts->size < sizeof(opts->size))
-			return KMSCANCEL_E_INVALID_ARGUMENT; /* not initialised with the INIT macro */
-		memcpy((char *)&o + sizeof(o.size), (const char *)opts + sizeof(o.size),
-		       (opts->size < sizeof(o) ? opts->size : sizeof(o)) - sizeof(o.size));
-	}
-	*ret = o;
+	if (!opts)
+		return KMSCANCEL_OK;
+	memcpy(&size, opts, sizeof(size));
+	if (size < sizeof(size))
+		return KMSCANCEL_E_INVALID_ARGUMENT; /* not initialised with the INIT macro */
+	memcpy((char *)ret + sizeof(size), (const char *)opts + sizeof(size),
+	       (size < ret_size ? size : ret_size) - sizeof(size));
 	return KMSCANCEL_OK;
 }
 
-static struct json_object *key_parameters(const char *key_id)
+/* account and region, when given, as the daemon accepts them: a bad one
+ * is the caller's error (KMSCANCEL_E_INVALID_ARGUMENT), found before
+ * anything is sent. */
+static bool key_options_valid(const char *account, const char *region)
+{
+	return (!account || keyid_account_is_valid(account)) && (!region || keyid_region_is_valid(region));
+}
+
+/* The parameters every key call has: keyId, and account and region when
+ * given.  NULL when out of memory. */
+static struct json_object *key_parameters(const char *key_id, const char *account, const char *region)
 {
 	struct json_object *p = json_object_new_object(), *s = json_object_new_string(key_id);
 
 	if (!p || !s || json_object_object_add(p, "keyId", s) < 0) {
 		json_object_put(p);
 		json_object_put(s);
+		return NULL;
+	}
+	if ((account && json_object_object_add(p, "account", json_object_new_string(account)) < 0) ||
+	    (region && json_object_object_add(p, "region", json_object_new_string(region)) < 0)) {
+		json_object_put(p);
 		return NULL;
 	}
 	return p;
@@ -957,16 +976,17 @@ KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion_async(kmscancel *h, 
 								  kmscancel_callback callback, void *userdata,
 								  kmscancel_call **ret_call)
 {
-	kmscancel_cancel_options o;
+	kmscancel_cancel_options o = KMSCANCEL_CANCEL_OPTIONS_INIT;
 	struct json_object *params = NULL;
 	kmscancel_error e;
 	unsigned timeout;
 	bool ok;
 
-	if (!h || !key_id || cancel_options_read(opts, &o) != KMSCANCEL_OK)
+	if (!h || !key_id || options_read(opts, &o, sizeof(o)) != KMSCANCEL_OK ||
+	    !key_options_valid(o.account, o.region))
 		return KMSCANCEL_E_INVALID_ARGUMENT;
 	timeout = o.timeout_ms ? o.timeout_ms : h->timeout_ms;
-	params = key_parameters(key_id);
+	params = key_parameters(key_id, o.account, o.region);
 	ok = params != NULL;
 	if (ok && o.enable_key)
 		ok = json_object_object_add(params, "enableKey", json_object_new_boolean(true)) == 0;
@@ -981,28 +1001,39 @@ KMSCANCEL_API kmscancel_error kmscancel_cancel_key_deletion_async(kmscancel *h, 
 	return e;
 }
 
-KMSCANCEL_API kmscancel_error kmscancel_describe_key_async(kmscancel *h, const char *key_id,
-							   kmscancel_callback callback, void *userdata,
-							   kmscancel_call **ret_call)
+KMSCANCEL_API kmscancel_error kmscancel_describe_key_with_options_async(kmscancel *h, const char *key_id,
+									const kmscancel_describe_options *opts,
+									kmscancel_callback callback, void *userdata,
+									kmscancel_call **ret_call)
 {
+	kmscancel_describe_options o = KMSCANCEL_DESCRIBE_OPTIONS_INIT;
 	struct json_object *params;
 	kmscancel_error e;
+	unsigned timeout;
 
-	if (!h || !key_id)
+	if (!h || !key_id || options_read(opts, &o, sizeof(o)) != KMSCANCEL_OK ||
+	    !key_options_valid(o.account, o.region))
 		return KMSCANCEL_E_INVALID_ARGUMENT;
-	params = key_parameters(key_id);
-	if (params && h->timeout_ms &&
-	    json_object_object_add(params, "timeoutMs", json_object_new_int64(h->timeout_ms)) < 0) {
+	timeout = o.timeout_ms ? o.timeout_ms : h->timeout_ms;
+	params = key_parameters(key_id, o.account, o.region);
+	if (params && timeout && json_object_object_add(params, "timeoutMs", json_object_new_int64(timeout)) < 0) {
 		json_object_put(params);
 		params = NULL;
 	}
 	if (!params)
 		return KMSCANCEL_E_NO_MEMORY;
 	/* As for a cancel: the daemon's own Timeout should win the race. */
-	e = call_queue(h, CALL_DESCRIBE_KEY, params, h->timeout_ms ? h->timeout_ms + TIMEOUT_GRACE_MS : 0, callback,
-		       userdata, ret_call);
+	e = call_queue(h, CALL_DESCRIBE_KEY, params, timeout ? timeout + TIMEOUT_GRACE_MS : 0, callback, userdata,
+		       ret_call);
 	json_object_put(params);
 	return e;
+}
+
+KMSCANCEL_API kmscancel_error kmscancel_describe_key_async(kmscancel *h, const char *key_id,
+							   kmscancel_callback callback, void *userdata,
+							   kmscancel_call **ret_call)
+{
+	return kmscancel_describe_key_with_options_async(h, key_id, NULL, callback, userdata, ret_call);
 }
 
 /* --- the blocking API ----------------------------------------------------------------------------------------------
@@ -1079,6 +1110,16 @@ KMSCANCEL_API kmscancel_error kmscancel_describe_key(kmscancel *h, const char *k
 	struct wait_slot slot = {0};
 
 	return wait_queued(h, kmscancel_describe_key_async(h, key_id, wait_slot_fill, &slot, NULL), &slot, ret);
+}
+
+KMSCANCEL_API kmscancel_error kmscancel_describe_key_with_options(kmscancel *h, const char *key_id,
+								  const kmscancel_describe_options *opts,
+								  kmscancel_result **ret)
+{
+	struct wait_slot slot = {0};
+
+	return wait_queued(h, kmscancel_describe_key_with_options_async(h, key_id, opts, wait_slot_fill, &slot, NULL),
+			   &slot, ret);
 }
 
 KMSCANCEL_API kmscancel_error kmscancel_get_status(kmscancel *h, kmscancel_result **ret)

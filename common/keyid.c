@@ -115,6 +115,16 @@ static bool is_account(const char *s, size_t len)
 	return true;
 }
 
+bool keyid_account_is_valid(const char *s)
+{
+	return s && is_account(s, strlen(s));
+}
+
+bool keyid_region_is_valid(const char *s)
+{
+	return s && is_region(s, strlen(s));
+}
+
 /* Split an ARN into its six fields (the resource keeps any further ':'). */
 static int split_arn(const char *s, size_t len, const char *f[6], size_t n[6])
 {

@@ -58,6 +58,13 @@ int keyid_parse_n(const char *s, size_t len, struct keyid *ret, const char **ret
 /* Shorthand: true if keyid_parse() would succeed. */
 bool keyid_is_valid(const char *s);
 
+/* What an ARN's account and region fields accept, for the account and
+ * region of a bare key ID given apart (kmscancel --account/--region, the
+ * library's options): 12 digits; lower-case letters, digits and dashes,
+ * starting with a letter, not ending with a dash, at most KEYID_REGION_MAX. */
+bool keyid_account_is_valid(const char *s);
+bool keyid_region_is_valid(const char *s);
+
 /* "id", "mrk", "arn". */
 const char *keyid_kind_to_string(enum keyid_kind k);
 

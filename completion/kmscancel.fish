@@ -12,7 +12,7 @@ function __kmscancel_command
 			continue
 		end
 		switch $w
-			case --socket --timeout --file
+			case --socket --timeout --file --account --region
 				set skip 1
 			case '-*'
 			case '*'
@@ -43,3 +43,7 @@ complete -c kmscancel -s V -l version -d 'Show the version'
 complete -c kmscancel -n '__kmscancel_command_is cancel' -l enable -d 'Enable each key again after cancelling its deletion'
 complete -c kmscancel -n '__kmscancel_command_is cancel' -l dry-run -d 'Change nothing, check each key as the cancel would'
 complete -c kmscancel -n '__kmscancel_command_is cancel' -l file -r -F -d 'Read key IDs from FILE'
+complete -c kmscancel -n '__kmscancel_command_is cancel' -l account -x -d 'The account of bare key IDs'
+complete -c kmscancel -n '__kmscancel_command_is cancel' -l region -x -d 'The region of bare key IDs'
+complete -c kmscancel -n '__kmscancel_command_is describe' -l account -x -d 'The account of bare key IDs'
+complete -c kmscancel -n '__kmscancel_command_is describe' -l region -x -d 'The region of bare key IDs'

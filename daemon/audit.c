@@ -192,6 +192,7 @@ static void collect(const struct audit_record *r, struct fields *fs)
 		add_number(fs, "latency_ms", "KMSCANCEL_LATENCY_MS", r->latency_ms);
 		break;
 	}
+	add(fs, "region", "KMSCANCEL_REGION", r->region);
 	add(fs, "account", "KMSCANCEL_ACCOUNT", r->account);
 	add(fs, "credentials", "KMSCANCEL_CREDENTIALS", r->credentials);
 }

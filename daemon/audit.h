@@ -32,6 +32,9 @@
  *   KMSCANCEL_AWS_REQUEST_ID
  *   KMSCANCEL_ATTEMPTS     HTTP attempts made to KMS
  *   KMSCANCEL_LATENCY_MS   from the call's arrival to its answer
+ *   KMSCANCEL_REGION       the region the key is served in: an ARN's own,
+ *                          else the call's, its [Account N]'s or the default
+ *                          (decision, outcome)
  *   KMSCANCEL_ACCOUNT      the key's account, once known (outcome, and a
  *                          reject for an account without credentials)
  *   KMSCANCEL_LEFT_OUT     refusals of the caller's uid counted, not
@@ -110,6 +113,7 @@ struct audit_record {
 	/* AUDIT_LEFT_OUT */
 	unsigned long left_out;
 	/* any event, when known */
+	const char *region;
 	const char *account;
 	const char *credentials;
 };

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "operation.h"
 #include "policy.h"
 #include "status.h"
@@ -14,8 +15,8 @@
 
 /* Fields each method accepts; anything else is InvalidParameter, as
  * sd-varlink's dispatch tables do, so a typo is never silently ignored. */
-static const char *const cancel_fields[] = {"keyId", "enableKey", "timeoutMs", "dryRun", "account", NULL};
-static const char *const describe_fields[] = {"keyId", "timeoutMs", "account", NULL};
+static const char *const cancel_fields[] = {"keyId", "enableKey", "timeoutMs", "dryRun", "account", "region", NULL};
+static const char *const describe_fields[] = {"keyId", "timeoutMs", "account", "region", NULL};
 static const char *const no_fields[] = {NULL};
 
 /* A boolean parameter: absent or null leaves *ret false.  -EINVAL after
@@ -36,11 +37,12 @@ static int parameter_bool(struct call *c, const char *name, bool *ret)
 }
 
 /*
- * The parameters every key method shares (keyId, timeoutMs, account; and
- * enableKey, where fields allows it) into *req.  Strings are borrowed from
- * the call.  -EINVAL after replying InvalidParameter: unknown fields, a
- * keyId that is not a string, a timeoutMs not a positive integer, an
- * account not 12 digits.
+ * The parameters every key method shares (keyId, timeoutMs, account,
+ * region; and enableKey, where fields allows it) into *req.  Strings are
+ * borrowed from the call.  -EINVAL after replying InvalidParameter: unknown
+ * fields, a keyId that is not a string, a timeoutMs not a positive integer,
+ * an account not 12 digits, a region that is not a region name (it becomes
+ * part of a host name).
  */
 static int key_parameters(struct call *c, const char *const *fields, struct operation_request *req)
 {
@@ -72,6 +74,13 @@ static int key_parameters(struct call *c, const char *const *fields, struct oper
 			return -EINVAL;
 		}
 		req->account = json_object_get_string(v);
+	}
+	if (json_object_object_get_ex(parameters, "region", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_string) || !endpoint_region_valid(json_object_get_string(v))) {
+			call_reply_invalid_parameter(c, "region");
+			return -EINVAL;
+		}
+		req->region = json_object_get_string(v);
 	}
 	return 0;
 }

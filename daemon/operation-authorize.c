@@ -47,6 +47,7 @@ int operation_authorize(struct operation *op, const char *account, bool final)
 	    .key = op->key_id,
 	    .allowed = v == POLICY_ALLOW,
 	    .rule = rule,
+	    .region = op->region,
 	    .reason = v != POLICY_UNDECIDED  ? NULL
 		      : subject.groups_known ? "account unknown"
 		      : account              ? "groups unknown"
@@ -92,8 +93,15 @@ int operation_check(struct operation *op, const char *key_id, size_t key_len)
 				 "the key ARN names another account than the call's account parameter");
 		return -1;
 	}
+	if (op->key.kind == KEYID_KIND_ARN && op->region_param[0] && strcmp(op->region_param, op->key.region) != 0) {
+		operation_reject(op, "key ARN and region parameter disagree",
+				 "the key ARN names another region than the call's region parameter");
+		return -1;
+	}
 	if (op->key.kind == KEYID_KIND_ARN) {
 		region = op->key.region;
+	} else if (op->region_param[0]) {
+		region = op->region_param; /* the call's region wins for a bare key ID */
 	} else {
 		/* A bare key ID of an [Account N] with Region=: that region. */
 		const struct config_account *ca = config_find_account(op->ctx->config, op->account_param);

@@ -54,6 +54,7 @@ struct operation {
 	char *key_arn;          /* from KMS's answer */
 	char *region;           /* owned: the key's, or the default/[Account N] one copied at the start */
 	char account_param[13]; /* the call's "account" (for a bare key ID), or "" */
+	char region_param[KEYID_REGION_MAX + 1]; /* the call's "region" (for a bare key ID), or "" */
 	/* Routing (accounts.h): whose credentials serve the key, decided once
 	 * and kept: every later credential fetch (enable, settle, ExpiredToken)
 	 * uses that account's credentials or fails, never other ones. */

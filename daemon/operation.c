@@ -127,6 +127,7 @@ static void audit_outcome(const struct operation *op, const char *key_state, con
 	    .request_id = request_id && *request_id ? request_id : NULL,
 	    .attempts = op->attempts,
 	    .latency_ms = elapsed_ms(op, op->started_ms),
+	    .region = op->region,
 	    .account = op->account[0] ? op->account : NULL,
 	    .credentials = op->credentials_label,
 	};
@@ -307,6 +308,8 @@ void operation_start(struct methods_context *ctx, struct call *c, const struct o
 	op->dry_run = req->dry_run;
 	if (req->account)
 		snprintf(op->account_param, sizeof(op->account_param), "%s", req->account);
+	if (req->region)
+		snprintf(op->region_param, sizeof(op->region_param), "%s", req->region);
 	op->timeout_ms = methods_call_timeout_ms(ctx, req->timeout_ms);
 	op->policy_ops = req->policy_ops | (op->enable_key ? POLICY_OP_ENABLE : 0);
 	if (operation_check(op, req->key_id, req->key_id_len) < 0)

@@ -70,6 +70,7 @@ struct operation_request {
 	size_t key_id_len;
 	long long timeout_ms; /* the call's timeoutMs, 0: the default */
 	const char *account;  /* the call's "account" (12 digits), or NULL */
+	const char *region;   /* the call's "region" (a region name), or NULL */
 };
 
 /*

@@ -19,11 +19,14 @@ kmscancel --q|--quiet
 kmscancel --socket |a-socket
 kmscancel --socket a-socket |cancel describe status
 kmscancel --timeout |
-kmscancel cancel --|--dry-run --enable --file --help --json --quiet --socket --timeout --version
+kmscancel cancel --|--account --dry-run --enable --file --help --json --quiet --region --socket --timeout --version
 kmscancel --json cancel --e|--enable
 kmscancel cancel --file |a-socket
 kmscancel cancel |
-kmscancel describe --|--help --json --quiet --socket --timeout --version
+kmscancel describe --|--account --help --json --quiet --region --socket --timeout --version
+kmscancel describe --region |
+kmscancel cancel --account |
+kmscancel cancel --region eu-west-1 --d|--dry-run
 kmscancel describe 1234 --h|--help
 kmscancel status --|--help --json --quiet --socket --timeout --version
 kmscanceld -|--check-config --config --foreground --help --socket --version -c -f -h -s

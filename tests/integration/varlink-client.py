@@ -79,6 +79,11 @@ check(r.get("error") == "org.varlink.service.InvalidParameter", "wrong-typed key
 r = call(s, "io.kmscancel.CancelKeyDeletion", {"keyId": KEY, "enableKey": "yes"})
 check(r.get("error") == "org.varlink.service.InvalidParameter" and r["parameters"].get("parameter") == "enableKey",
       "wrong-typed enableKey -> InvalidParameter enableKey")
+for method in ("io.kmscancel.CancelKeyDeletion", "io.kmscancel.DescribeKey"):
+    for bad in ("EU-WEST-1", "eu.west.1", "", "-eu", 7, "kms.example.com/x"):
+        r = call(s, method, {"keyId": KEY, "region": bad})
+        check(r.get("error") == "org.varlink.service.InvalidParameter" and r["parameters"].get("parameter") == "region",
+              f"{method} region {bad!r} -> InvalidParameter region")
 r = call(s, "io.kmscancel.CancelKeyDeletion", {"keyID": KEY})
 check(r.get("error") == "org.varlink.service.InvalidParameter", "unknown field -> InvalidParameter")
 r = call(s, "io.kmscancel.CancelKeyDeletion", {"keyId": "alias/x"})

@@ -551,6 +551,63 @@ static void test_uninitialised_options(void **state)
 	fake_stop(f);
 }
 
+/* account and region go out as the parameters of the same names, for
+ * cancel and describe; absent unless set; a binary built against the
+ * header before them (a shorter size) sends neither. */
+static void test_account_region_options(void **state)
+{
+	struct fake *f = fake_start(respond_cancel_ok);
+	kmscancel *h = open_fake(f);
+	kmscancel_cancel_options o = KMSCANCEL_CANCEL_OPTIONS_INIT;
+	kmscancel_describe_options d = KMSCANCEL_DESCRIBE_OPTIONS_INIT;
+	kmscancel_result *r = NULL;
+
+	o.account = "444455556666";
+	o.region = "eu-west-1";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, &o, NULL), KMSCANCEL_OK);
+	assert_non_null(strstr(fake_request(f, 0), "\"account\":\"444455556666\""));
+	assert_non_null(strstr(fake_request(f, 0), "\"region\":\"eu-west-1\""));
+
+	o.size = offsetof(kmscancel_cancel_options, account);
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, &o, NULL), KMSCANCEL_OK);
+	assert_null(strstr(fake_request(f, 1), "account"));
+	assert_null(strstr(fake_request(f, 1), "region"));
+
+	d.region = "ap-south-2";
+	d.timeout_ms = 700;
+	assert_int_equal(kmscancel_describe_key_with_options(h, KEY, &d, &r), KMSCANCEL_OK);
+	assert_string_equal(kmscancel_result_key_id(r), ARN);
+	kmscancel_result_free(r);
+	assert_non_null(strstr(fake_request(f, 2), "\"method\":\"io.kmscancel.DescribeKey\""));
+	assert_non_null(strstr(fake_request(f, 2), "\"region\":\"ap-south-2\""));
+	assert_non_null(strstr(fake_request(f, 2), "\"timeoutMs\":700"));
+	assert_null(strstr(fake_request(f, 2), "account"));
+
+	assert_int_equal(kmscancel_describe_key_with_options(h, KEY, NULL, NULL), KMSCANCEL_OK);
+	assert_null(strstr(fake_request(f, 3), "region"));
+	d = (kmscancel_describe_options){0};
+	assert_int_equal(kmscancel_describe_key_with_options(h, KEY, &d, &r), KMSCANCEL_E_INVALID_ARGUMENT);
+	assert_null(r);
+
+	/* Malformed values are the caller's error; nothing is sent. */
+	d = (kmscancel_describe_options)KMSCANCEL_DESCRIBE_OPTIONS_INIT;
+	d.region = "EU-WEST-1";
+	assert_int_equal(kmscancel_describe_key_with_options(h, KEY, &d, &r), KMSCANCEL_E_INVALID_ARGUMENT);
+	assert_null(r);
+	o = (kmscancel_cancel_options)KMSCANCEL_CANCEL_OPTIONS_INIT;
+	o.account = "44445555666";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, &o, &r), KMSCANCEL_E_INVALID_ARGUMENT);
+	assert_null(r);
+	o.account = "444455556666x";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, &o, NULL), KMSCANCEL_E_INVALID_ARGUMENT);
+	o.account = NULL;
+	o.region = "eu-west-1-";
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, &o, NULL), KMSCANCEL_E_INVALID_ARGUMENT);
+	assert_null(fake_request(f, 4));
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
 static void test_garbage_reply(void **state)
 {
 	struct fake *f = fake_start(respond_fixed);
@@ -805,6 +862,7 @@ int main(void)
 	    cmocka_unit_test(test_timeout_keeps_order), cmocka_unit_test(test_close_cancels),
 	    cmocka_unit_test(test_env_socket),          cmocka_unit_test(test_idle_close_reconnects),
 	    cmocka_unit_test(test_idle_close_race_resends), cmocka_unit_test(test_resend_limits),
+	    cmocka_unit_test(test_account_region_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -392,8 +392,8 @@ int sts_call_start(struct creds_net *net, const struct sts_request *req, sts_don
 			h[n++] = (struct http_request_header){"X-Amz-Security-Token", req->sign_with->session_token};
 	}
 	log_debug("sts: %s at %s", req->action, req->endpoint_url);
-	r = creds_http_start(net, "POST", req->endpoint_url, h, n, body, body_len, req->timeout_ms, http_done, c,
-			     &c->http, ret_error);
+	r = creds_http_start_proxied(net, "POST", req->endpoint_url, h, n, body, body_len, req->timeout_ms, http_done,
+				     c, &c->http, ret_error);
 	if (r < 0)
 		goto out;
 	*ret = c;

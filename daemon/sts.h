@@ -7,8 +7,9 @@
  * ([Account N] RoleArn=), and GetCallerIdentity (whose account the default
  * credentials are).  POST form-encoded parameters, read the XML answer's
  * <Credentials>, or <Account> and <Arn>, (or <ErrorResponse><Error>) with
- * the bounded reader in xml.h.  Over the credential providers' one-shot HTTPS (creds-net.h), so
- * the CA bundle and endpoint overrides apply as for KMS.
+ * the bounded reader in xml.h.  Over the credential providers' one-shot
+ * HTTPS (creds-net.h), so the CA bundle, endpoint overrides, connect-to map
+ * and HTTPS_PROXY/NO_PROXY apply as for KMS.
  *
  * Parameter values (a web identity token, an external ID) are treated as
  * secrets: the request buffer is wiped, and they appear in no message.

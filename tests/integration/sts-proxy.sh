@@ -12,22 +12,11 @@ wait_for_file "$T/proxy.port" || die "proxy did not start: $(cat "$T/proxy.out")
 PROXY_PORT=$(cat "$T/proxy.port")
 touch "$T/proxy.log"
 
-# wait_account: polls the status until the default account is known (or
-# the deadline passes); leaves OUT.
-wait_account() {
-	local i
-	for i in $(seq 1 200); do
-		run_cli --json status
-		case "$OUT" in *"\"account\":\"$TEST_ACCOUNT\""*) return 0 ;; esac
-		sleep 0.1
-	done
-	return 1
-}
 sts_connects() { grep -c "^127.0.0.1:$FAKE_STS_PORT " "$T/proxy.log"; }
 
 DAEMON_ENV=(HTTPS_PROXY="http://sts%20user:s3cret@127.0.0.1:$PROXY_PORT")
 start_daemon
-wait_account && pass "the account was learned through the proxy" || fail "no account: $OUT"
+wait_account "$TEST_ACCOUNT" && pass "the account was learned through the proxy" || fail "no account: $OUT"
 expect_contains "$(cat "$T/proxy.log")" "127.0.0.1:$FAKE_STS_PORT 200 auth=ok" "the proxy tunnelled to the fake STS"
 grep -q 's3cret' "$T/daemon.log" && fail "the proxy password was logged" || pass "proxy password not logged"
 stop_daemon
@@ -36,7 +25,7 @@ stop_daemon
 before=$(sts_connects)
 DAEMON_ENV=(HTTPS_PROXY="http://sts%20user:s3cret@127.0.0.1:$PROXY_PORT" NO_PROXY="example.com, 127.0.0.1:$FAKE_STS_PORT")
 start_daemon
-wait_account && pass "NO_PROXY: the account was learned" || fail "NO_PROXY: no account: $OUT"
+wait_account "$TEST_ACCOUNT" && pass "NO_PROXY: the account was learned" || fail "NO_PROXY: no account: $OUT"
 [ "$(sts_connects)" = "$before" ] && pass "NO_PROXY: STS went direct" || fail "NO_PROXY ignored for STS: $(cat "$T/proxy.log")"
 stop_daemon
 

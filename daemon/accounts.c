@@ -290,7 +290,7 @@ int accounts_new(const struct accounts_options *o, struct accounts **ret, char *
 	r = options_take(a, o);
 	if (r < 0)
 		goto fail;
-	r = creds_net_new(o->base, o->dns, o->settings->ca_bundle, &a->net);
+	r = creds_net_new(o->base, o->dns, o->settings, &a->net);
 	if (r < 0)
 		goto fail;
 	/* Before the sections: AssumeRole uses the default credentials. */
@@ -399,7 +399,7 @@ int accounts_reload(struct accounts *a, const struct accounts_options *o)
 	r = creds_cache_reload(a->default_acct->cache, &dco);
 	if (r < 0)
 		return r;
-	r = creds_net_new(o->base, o->dns, o->settings->ca_bundle, &net);
+	r = creds_net_new(o->base, o->dns, o->settings, &net);
 	if (r < 0)
 		return r;
 	r = build_list(a, o, &list, &n, &error);

@@ -196,6 +196,20 @@ static int get_retry_mode(struct lookup *l, enum aws_retry_mode *ret)
 	return 0;
 }
 
+/* botocore compares the value as written ("Legacy" is an error there too). */
+static int get_sts_regional_endpoints(struct lookup *l, bool *ret_legacy)
+{
+	static const char *const envs[] = {"AWS_STS_REGIONAL_ENDPOINTS", NULL};
+	struct found f = lookup(l, envs, "sts_regional_endpoints");
+
+	if (!f.value || !*f.value)
+		return 0;
+	if (strcmp(f.value, "legacy") != 0 && strcmp(f.value, "regional") != 0)
+		return lookup_error(l, &f, "sts_regional_endpoints", "'%s' is not regional or legacy", f.value);
+	*ret_legacy = strcmp(f.value, "legacy") == 0;
+	return 0;
+}
+
 static int get_imds_mode(struct lookup *l, bool *ret_ipv6)
 {
 	static const char *const envs[] = {"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", NULL};
@@ -318,6 +332,8 @@ static int resolve_flags(struct lookup *l, struct aws_settings *t)
 		r = get_bool(l, fips_envs, "use_fips_endpoint", &t->use_fips_endpoint);
 	if (r >= 0)
 		r = get_bool(l, dualstack_envs, "use_dualstack_endpoint", &t->use_dualstack_endpoint);
+	if (r >= 0)
+		r = get_sts_regional_endpoints(l, &t->sts_legacy_global);
 	/* botocore knows no config key for this one: environment only. */
 	if (r >= 0)
 		r = get_bool(l, imds_off_envs, NULL, &t->ec2_metadata_disabled);
@@ -370,6 +386,7 @@ static void resolved_move(struct aws_settings *s, struct aws_settings *t)
 	s->ignore_configured_endpoint_urls = t->ignore_configured_endpoint_urls;
 	s->use_fips_endpoint = t->use_fips_endpoint;
 	s->use_dualstack_endpoint = t->use_dualstack_endpoint;
+	s->sts_legacy_global = t->sts_legacy_global;
 	s->ec2_metadata_disabled = t->ec2_metadata_disabled;
 	s->ec2_metadata_ipv6 = t->ec2_metadata_ipv6;
 	s->ec2_metadata_v1_disabled = t->ec2_metadata_v1_disabled;

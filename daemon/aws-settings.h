@@ -16,7 +16,11 @@
  *               ignore_configured_endpoint_urls is true
  *   STS URL     the same with AWS_ENDPOINT_URL_STS and services "sts"
  *   CA bundle   AWS_CA_BUNDLE → ca_bundle
- *   FIPS        AWS_USE_FIPS_ENDPOINT → use_fips_endpoint
+ *   FIPS        AWS_USE_FIPS_ENDPOINT → use_fips_endpoint (KMS and STS)
+ *   STS global  AWS_STS_REGIONAL_ENDPOINTS → sts_regional_endpoints:
+ *               "regional" (default, as botocore 1.43) or "legacy" (the
+ *               global endpoint for the regions botocore sends there);
+ *               anything else is an error, as in botocore
  *   dual-stack  AWS_USE_DUALSTACK_ENDPOINT → use_dualstack_endpoint
  *   IMDS        AWS_EC2_METADATA_DISABLED; AWS_EC2_METADATA_SERVICE_ENDPOINT
  *               → ec2_metadata_service_endpoint; …_ENDPOINT_MODE → …_mode;
@@ -66,6 +70,7 @@ struct aws_settings {
 	char *ca_bundle;
 	bool use_fips_endpoint;
 	bool use_dualstack_endpoint; /* KMS at kms.REGION.api.aws (IPv4 and IPv6) */
+	bool sts_legacy_global;      /* sts_regional_endpoints = legacy (see sts_endpoint_url()) */
 
 	bool ec2_metadata_disabled;
 	char *ec2_metadata_endpoint; /* NULL: the default for the mode */

@@ -502,7 +502,7 @@ int creds_cache_new(const struct creds_cache_options *o, struct creds_cache **re
 	r = options_copy(c, o);
 	if (r < 0)
 		goto fail;
-	r = creds_net_new(o->base, o->dns, o->settings ? o->settings->ca_bundle : NULL, &c->net);
+	r = creds_net_new(o->base, o->dns, o->settings, &c->net);
 	if (r < 0)
 		goto fail;
 	c->timer = evtimer_new(o->base, on_timer, c);
@@ -627,7 +627,7 @@ int creds_cache_reload(struct creds_cache *c, const struct creds_cache_options *
 		c->fetch_ini = aws_ini_free(c->fetch_ini);
 		c->o.settings = o->settings;
 
-		r = creds_net_new(o->base, o->dns, o->settings ? o->settings->ca_bundle : NULL, &net);
+		r = creds_net_new(o->base, o->dns, o->settings, &net);
 		if (r < 0)
 			return r;
 		r = options_copy(c, o);

@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws-settings.h"
+#include "dns-cache.h"
 #include "errorf.h"
+#include "log.h"
+#include "proxy.h"
 #include "tls.h"
 #include "url.h"
 
@@ -16,7 +20,9 @@ struct creds_net {
 	struct event_base *base;
 	struct evdns_base *dns;
 	char *ca_bundle;
-	struct tls_context *tls; /* made on first https use */
+	struct tls_context *tls;    /* made on first https use */
+	struct dns_cache *resolver; /* NULL without an evdns_base */
+	struct proxy_config *proxy; /* NULL: direct; STS only */
 };
 
 struct creds_http {
@@ -26,17 +32,52 @@ struct creds_http {
 	void *userdata;
 };
 
-int creds_net_new(struct event_base *base, struct evdns_base *dns, const char *ca_bundle, struct creds_net **ret)
+static const char *getenv_process(const char *name)
+{
+	return getenv(name);
+}
+
+/* The DNS cache with the test overrides, and the proxy, from s's environment. */
+static int network_setup(struct creds_net *n, const struct aws_settings *s)
+{
+	const char *connect_to = aws_settings_getenv(s, "KMSCANCELD_CONNECT_TO");
+	char *error = NULL;
+	int r;
+
+	if (n->dns && !(n->resolver = dns_cache_new(n->base, n->dns)))
+		return -ENOMEM;
+	if (connect_to) {
+		r = n->resolver ? dns_cache_add_overrides(n->resolver, connect_to) : -EINVAL;
+		if (r < 0) {
+			if (r == -EINVAL)
+				log_error("credentials: cannot use KMSCANCELD_CONNECT_TO '%s'", connect_to);
+			return r;
+		}
+	}
+	r = proxy_config_from_env(s->getenv_fn ? s->getenv_fn : getenv_process, &n->proxy, &error);
+	if (r == -EINVAL)
+		log_error("credentials: %s", error);
+	free(error);
+	return r;
+}
+
+int creds_net_new(struct event_base *base, struct evdns_base *dns, const struct aws_settings *settings,
+		  struct creds_net **ret)
 {
 	struct creds_net *n = calloc(1, sizeof(*n));
+	int r;
 
 	if (!n)
 		return -ENOMEM;
 	n->base = base;
 	n->dns = dns;
-	if (ca_bundle && !(n->ca_bundle = strdup(ca_bundle))) {
-		free(n);
+	if (settings && settings->ca_bundle && !(n->ca_bundle = strdup(settings->ca_bundle))) {
+		creds_net_free(n);
 		return -ENOMEM;
+	}
+	if (settings && (r = network_setup(n, settings)) < 0) {
+		creds_net_free(n);
+		return r;
 	}
 	*ret = n;
 	return 0;
@@ -47,6 +88,8 @@ struct creds_net *creds_net_free(struct creds_net *n)
 	if (!n)
 		return NULL;
 	tls_context_free(n->tls);
+	dns_cache_free(n->resolver);
+	proxy_config_free(n->proxy);
 	free(n->ca_bundle);
 	free(n);
 	return NULL;
@@ -79,15 +122,18 @@ static int split_query(const char *url, char **ret_base, const char **ret_query)
 	return *ret_base ? 0 : -ENOMEM;
 }
 
-int creds_http_start(struct creds_net *n, const char *method, const char *url,
-		     const struct http_request_header *headers, size_t n_headers, const void *body, size_t body_len,
-		     unsigned timeout_ms, creds_http_done_fn done, void *userdata, struct creds_http **ret,
-		     char **ret_error)
+/* creds_http_start(), through n's proxy when proxied. */
+static int http_start(struct creds_net *n, bool proxied, const char *method, const char *url,
+		      const struct http_request_header *headers, size_t n_headers, const void *body, size_t body_len,
+		      unsigned timeout_ms, creds_http_done_fn done, void *userdata, struct creds_http **ret,
+		      char **ret_error)
 {
 	struct https_pool_options opts = {
 	    .max_connections = 1,
 	    .connect_timeout_ms = timeout_ms,
 	    .max_response_body = CREDS_NET_MAX_BODY,
+	    .resolver = n->resolver,
+	    .proxy = proxied ? n->proxy : NULL,
 	};
 	struct url u = {0};
 	struct creds_http *h = NULL;
@@ -148,6 +194,24 @@ out:
 	free(base_url);
 	url_done(&u);
 	return r;
+}
+
+int creds_http_start(struct creds_net *n, const char *method, const char *url,
+		     const struct http_request_header *headers, size_t n_headers, const void *body, size_t body_len,
+		     unsigned timeout_ms, creds_http_done_fn done, void *userdata, struct creds_http **ret,
+		     char **ret_error)
+{
+	return http_start(n, false, method, url, headers, n_headers, body, body_len, timeout_ms, done, userdata, ret,
+			  ret_error);
+}
+
+int creds_http_start_proxied(struct creds_net *n, const char *method, const char *url,
+			     const struct http_request_header *headers, size_t n_headers, const void *body,
+			     size_t body_len, unsigned timeout_ms, creds_http_done_fn done, void *userdata,
+			     struct creds_http **ret, char **ret_error)
+{
+	return http_start(n, true, method, url, headers, n_headers, body, body_len, timeout_ms, done, userdata, ret,
+			  ret_error);
 }
 
 struct creds_http *creds_http_cancel(struct creds_http *h)

@@ -12,6 +12,15 @@
  * TLS (STS, an https container URI) uses one context per creds_net, made on
  * first use from the configured CA bundle.
  *
+ * Routing, as KMS's (kms-https.c): names go through a DNS cache that takes
+ * KMSCANCELD_CONNECT_TO overrides (tests map real AWS names to loopback),
+ * and STS goes through HTTPS_PROXY (CONNECT tunnel, NO_PROXY honoured, see
+ * proxy.h) as botocore sends it.  IMDS and the container endpoint never do:
+ * botocore's ContainerMetadataFetcher makes its session with no proxies, and
+ * its IMDS fetcher would use HTTP_PROXY (plain http), which the daemon does
+ * not read at all; a link-local metadata service behind a proxy is a
+ * misconfiguration the SDKs' NO_PROXY advice exists to avoid.
+ *
  * Not thread-safe: the loop thread only.
  */
 #include <stddef.h>
@@ -19,6 +28,7 @@
 #include "http.h"
 #include "https-pool.h"
 
+struct aws_settings;
 struct event_base;
 struct evdns_base;
 
@@ -28,9 +38,14 @@ struct evdns_base;
 
 struct creds_net;
 
-/* base and dns are borrowed and must outlive the creds_net; ca_bundle is
- * copied (NULL: the system store).  0 or -ENOMEM. */
-int creds_net_new(struct event_base *base, struct evdns_base *dns, const char *ca_bundle, struct creds_net **ret);
+/* base and dns are borrowed and must outlive the creds_net.  From settings
+ * (NULL: none of these): the CA bundle (copied; none: the system store),
+ * and through its getenv the proxy (https_proxy/HTTPS_PROXY, no_proxy/
+ * NO_PROXY) and KMSCANCELD_CONNECT_TO.  0, -ENOMEM, or -EINVAL for a proxy
+ * URL or connect-to list that cannot be used (logged: the daemon's KMS
+ * client refuses the same values at startup with a message first). */
+int creds_net_new(struct event_base *base, struct evdns_base *dns, const struct aws_settings *settings,
+		  struct creds_net **ret);
 /* NULL-safe, returns NULL.  Exchanges still running must be cancelled first. */
 struct creds_net *creds_net_free(struct creds_net *n);
 struct event_base *creds_net_base(const struct creds_net *n);
@@ -52,6 +67,12 @@ int creds_http_start(struct creds_net *n, const char *method, const char *url,
 		     const struct http_request_header *headers, size_t n_headers, const void *body, size_t body_len,
 		     unsigned timeout_ms, creds_http_done_fn done, void *userdata, struct creds_http **ret,
 		     char **ret_error);
+/* The same for STS: through the proxy when one applies to the URL's host
+ * (https only; see proxy.h). */
+int creds_http_start_proxied(struct creds_net *n, const char *method, const char *url,
+			     const struct http_request_header *headers, size_t n_headers, const void *body,
+			     size_t body_len, unsigned timeout_ms, creds_http_done_fn done, void *userdata,
+			     struct creds_http **ret, char **ret_error);
 /* done will not run; the connection is closed.  NULL-safe, returns NULL. */
 struct creds_http *creds_http_cancel(struct creds_http *h);
 

@@ -78,6 +78,41 @@ out:
 	return r;
 }
 
+/* Every live config, so that KMS's and each credential client's share one
+ * copy of the Proxy-Authorization secret (tests/security/secrets-memory.sh
+ * counts them). */
+static struct proxy_config *shared;
+
+static void config_destroy(struct proxy_config *p)
+{
+	wipe_free_string(p->authorization);
+	free(p->host);
+	free(p->no_proxy);
+	free(p);
+}
+
+static bool same_string(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The live config equal to p (which is then destroyed, its secret wiped)
+ * with one more reference, else p, now shared. */
+static struct proxy_config *shared_take(struct proxy_config *p)
+{
+	for (struct proxy_config *q = shared; q; q = q->next)
+		if (q->port == p->port && same_string(q->host, p->host) &&
+		    same_string(q->authorization, p->authorization) && same_string(q->no_proxy, p->no_proxy)) {
+			config_destroy(p);
+			q->n_ref++;
+			return q;
+		}
+	p->n_ref = 1;
+	p->next = shared;
+	shared = p;
+	return p;
+}
+
 int proxy_config_from_env(proxy_getenv_fn getenv_fn, struct proxy_config **ret, char **ret_error)
 {
 	const char *v = env_first(getenv_fn, "https_proxy", "HTTPS_PROXY");
@@ -131,21 +166,24 @@ int proxy_config_from_env(proxy_getenv_fn getenv_fn, struct proxy_config **ret, 
 	if (r >= 0 && no && !(p->no_proxy = strdup(no)))
 		r = -ENOMEM;
 	if (r < 0) {
-		proxy_config_free(p);
+		config_destroy(p);
 		return r;
 	}
-	*ret = p;
+	*ret = shared_take(p);
 	return 0;
 }
 
 struct proxy_config *proxy_config_free(struct proxy_config *p)
 {
-	if (!p)
+	struct proxy_config **pp;
+
+	if (!p || --p->n_ref > 0)
 		return NULL;
-	wipe_free_string(p->authorization);
-	free(p->host);
-	free(p->no_proxy);
-	free(p);
+	for (pp = &shared; *pp && *pp != p; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = p->next;
+	config_destroy(p);
 	return NULL;
 }
 
@@ -160,7 +198,8 @@ static bool entry_matches(const char *e, size_t n, const char *host, uint16_t po
 		return true;
 	/* host:port (not an IPv6 literal's colons: those come bracketed). */
 	colon = memrchr(e, ':', n);
-	if (colon && (e[0] == '[' ? colon > (const char *)memchr(e, ']', n) : memchr(e, ':', (size_t)(colon - e)) == NULL)) {
+	if (colon &&
+	    (e[0] == '[' ? colon > (const char *)memchr(e, ']', n) : memchr(e, ':', (size_t)(colon - e)) == NULL)) {
 		char *end;
 		unsigned long p = strtoul(colon + 1, &end, 10);
 		if (end != e + n || p != port)

@@ -25,16 +25,23 @@ struct proxy_config {
 	uint16_t port;       /* default 80, as botocore/urllib3 */
 	char *authorization; /* "Basic …" for Proxy-Authorization, or NULL; secret */
 	char *no_proxy;      /* the raw list, or NULL */
+	/* private: configs with equal values are one object, shared */
+	unsigned n_ref;
+	struct proxy_config *next;
 };
 
 typedef const char *(*proxy_getenv_fn)(const char *name);
 
-/* Reads the environment through getenv_fn.  Returns 0 with *ret a new
- * config, or NULL when no proxy is set; -EINVAL with *ret_error (malloc'ed,
+/* Reads the environment through getenv_fn.  Returns 0 with *ret a
+ * config, or NULL when no proxy is set (a config equal to one still alive
+ * is that one, with one more reference: the KMS client and the credential
+ * clients keep one copy of the secret between them; not thread-safe, the
+ * daemon's loop thread only); -EINVAL with *ret_error (malloc'ed,
  * without the credentials) for a proxy URL that cannot be used (not
  * http://, bad host or port); -ENOMEM. */
 int proxy_config_from_env(proxy_getenv_fn getenv_fn, struct proxy_config **ret, char **ret_error);
-/* NULL-safe, returns NULL; wipes the credentials. */
+/* Drops a reference: NULL-safe, returns NULL; the last one wipes the
+ * credentials. */
 struct proxy_config *proxy_config_free(struct proxy_config *p);
 
 /* Whether a connection to host:port goes through the proxy p (false for a

@@ -54,23 +54,47 @@ size_t sts_form_encode(const char *s, char *out)
 	return n;
 }
 
+/* The regions botocore 1.43's STS rule set sends to the global endpoint
+ * under sts_regional_endpoints = legacy (its "UseGlobalEndpoint" branch). */
+static const char *const legacy_global_regions[] = {
+    "ap-northeast-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "aws-global", "ca-central-1",
+    "eu-central-1",   "eu-north-1", "eu-west-1",      "eu-west-2",      "eu-west-3",  "sa-east-1",
+    "us-east-1",      "us-east-2",  "us-west-1",      "us-west-2",
+};
+
+static bool legacy_global(const char *region)
+{
+	for (size_t i = 0; i < sizeof(legacy_global_regions) / sizeof(*legacy_global_regions); i++)
+		if (strcmp(region, legacy_global_regions[i]) == 0)
+			return true;
+	return false;
+}
+
 int sts_endpoint_url(const struct aws_settings *s, char **ret)
 {
-	const char *suffix;
+	const char *partition, *suffix, *host = "sts";
 	int r;
 
 	if (s->sts_endpoint_url) {
 		*ret = strdup(s->sts_endpoint_url);
 		return *ret ? 0 : -ENOMEM;
 	}
-	if (!s->region) {
-		*ret = strdup("https://sts.amazonaws.com");
+	/* botocore's FIPS answer there, sts-fips.aws-global.amazonaws.com, does not exist. */
+	if (s->use_fips_endpoint && (!s->region || strcmp(s->region, "aws-global") == 0))
+		return -EINVAL;
+	if (!s->region || strcmp(s->region, "aws-global") == 0 ||
+	    (s->sts_legacy_global && !s->use_fips_endpoint && legacy_global(s->region))) {
+		*ret = strdup(STS_GLOBAL_ENDPOINT);
 		return *ret ? 0 : -ENOMEM;
 	}
 	if (!endpoint_region_valid(s->region))
 		return -EINVAL;
-	suffix = endpoint_partition_suffix(endpoint_partition_for_region(s->region));
-	r = asprintf(ret, "https://sts.%s.%s", s->region, suffix ? suffix : "amazonaws.com");
+	partition = endpoint_partition_for_region(s->region);
+	suffix = endpoint_partition_suffix(partition);
+	/* GovCloud's regular STS endpoints are its FIPS ones: botocore names no sts-fips there. */
+	if (s->use_fips_endpoint && strcmp(partition, "aws-us-gov") != 0)
+		host = "sts-fips";
+	r = asprintf(ret, "https://%s.%s.%s", host, s->region, suffix ? suffix : "amazonaws.com");
 	return r < 0 ? -ENOMEM : 0;
 }
 
@@ -299,16 +323,23 @@ int sts_parse_identity(const char *xml, size_t len, char ret_account[13], char *
 
 const char *sts_signing_region(const char *url, const char *fallback, char region[STS_REGION_MAX])
 {
-	const char *host = strstr(url, "://");
-	size_t n;
+	const char *host = strstr(url, "://"), *name = NULL;
 
 	host = host ? host + 3 : url;
-	if (strncmp(host, "sts.", 4) == 0) {
-		const char *dot = strchr(host + 4, '.');
+	/* The global endpoint signs for us-east-1 whatever the configured region (botocore's legacy rule). */
+	if (strncmp(host, "sts.amazonaws.com", 17) == 0 && strchr("/:", host[17]))
+		return strcpy(region, "us-east-1");
+	/* sts-fips.REGION signs for REGION, as sts.REGION does. */
+	if (strncmp(host, "sts-fips.", 9) == 0)
+		name = host + 9;
+	else if (strncmp(host, "sts.", 4) == 0)
+		name = host + 4;
+	if (name) {
+		const char *dot = strchr(name, '.');
+		size_t n = dot ? (size_t)(dot - name) : 0;
 
-		n = dot ? (size_t)(dot - host - 4) : 0;
 		if (dot && n > 0 && n < STS_REGION_MAX && strncmp(dot, ".amazonaws.com", 14) == 0) {
-			memcpy(region, host + 4, n);
+			memcpy(region, name, n);
 			region[n] = '\0';
 			return region;
 		}
@@ -392,8 +423,8 @@ int sts_call_start(struct creds_net *net, const struct sts_request *req, sts_don
 			h[n++] = (struct http_request_header){"X-Amz-Security-Token", req->sign_with->session_token};
 	}
 	log_debug("sts: %s at %s", req->action, req->endpoint_url);
-	r = creds_http_start(net, "POST", req->endpoint_url, h, n, body, body_len, req->timeout_ms, http_done, c,
-			     &c->http, ret_error);
+	r = creds_http_start_proxied(net, "POST", req->endpoint_url, h, n, body, body_len, req->timeout_ms, http_done,
+				     c, &c->http, ret_error);
 	if (r < 0)
 		goto out;
 	*ret = c;

@@ -7,8 +7,9 @@
  * ([Account N] RoleArn=), and GetCallerIdentity (whose account the default
  * credentials are).  POST form-encoded parameters, read the XML answer's
  * <Credentials>, or <Account> and <Arn>, (or <ErrorResponse><Error>) with
- * the bounded reader in xml.h.  Over the credential providers' one-shot HTTPS (creds-net.h), so
- * the CA bundle and endpoint overrides apply as for KMS.
+ * the bounded reader in xml.h.  Over the credential providers' one-shot
+ * HTTPS (creds-net.h), so the CA bundle, endpoint overrides, connect-to map
+ * and HTTPS_PROXY/NO_PROXY apply as for KMS.
  *
  * Parameter values (a web identity token, an external ID) are treated as
  * secrets: the request buffer is wiped, and they appear in no message.
@@ -65,12 +66,18 @@ int sts_call_start(struct creds_net *net, const struct sts_request *req, sts_don
 struct sts_call *sts_call_cancel(struct sts_call *c);
 
 /*
- * Where STS calls go: settings' STS endpoint (AWS_ENDPOINT_URL_STS,
- * [AWS] STSEndpointURL=, …), else the regional endpoint
- * https://sts.REGION.SUFFIX (botocore's default), else the global
- * https://sts.amazonaws.com.  *ret malloc'ed.  0, -EINVAL (bad region) or
- * -ENOMEM.
+ * Where STS calls go, as botocore 1.43's STS endpoint rule set (tested
+ * against its answers in test-sts-endpoint.c): settings' STS endpoint
+ * (AWS_ENDPOINT_URL_STS, [AWS] STSEndpointURL=, …) as is; else without a
+ * region (or "aws-global") the global https://sts.amazonaws.com; else with
+ * use_fips_endpoint https://sts-fips.REGION.SUFFIX (GovCloud:
+ * https://sts.REGION.amazonaws.com, FIPS already); else with
+ * sts_regional_endpoints = legacy the global endpoint for the 16 regions
+ * botocore sends there; else https://sts.REGION.SUFFIX.  *ret malloc'ed.
+ * 0, -EINVAL (bad region, or FIPS without a region: botocore's
+ * sts-fips.aws-global.amazonaws.com does not exist) or -ENOMEM.
  */
+#define STS_GLOBAL_ENDPOINT "https://sts.amazonaws.com"
 int sts_endpoint_url(const struct aws_settings *s, char **ret);
 
 /* application/x-www-form-urlencoded encoding of s appended to out (at
@@ -101,7 +108,8 @@ int sts_parse_credentials(const char *action, const char *source, const char *xm
 int sts_parse_identity(const char *xml, size_t len, char ret_account[13], char **ret_arn);
 
 /* The signing region for an STS endpoint URL into ret: the REGION of
- * https://sts.REGION.amazonaws.com…, else fallback, else us-east-1 (the
+ * https://sts[-fips].REGION.amazonaws.com…, us-east-1 for the global
+ * https://sts.amazonaws.com, else fallback, else us-east-1 (the
  * global endpoint's).  Returns ret. */
 #define STS_REGION_MAX 64
 const char *sts_signing_region(const char *url, const char *fallback, char ret[STS_REGION_MAX]);

@@ -1358,6 +1358,8 @@ static int check_scope(struct call *c, const struct sigv4_parsed_authorization *
 				"Credential should be scoped to correct service: '%s'. ", service);
 		return -1;
 	}
+	if (c->op == OP_STS)
+		json_add_string(c->record, "region", a->region); /* STS takes any; tests check which */
 	if (c->op != OP_STS && !streq(a->region, c->f->opt.region)) {
 		call_auth_error(c, 400, "InvalidSignatureException",
 				"Credential should be scoped to a valid region, not '%s'. ", a->region);
@@ -2273,6 +2275,7 @@ static void sts_request_cb(struct evhttp_request *req, void *arg)
 	}
 	action = evhttp_find_header(&q, "Action");
 	json_add_string(c->record, "action", action);
+	json_add_string(c->record, "host", evhttp_find_header(evhttp_request_get_input_headers(req), "Host"));
 	if (!action || (!streq(action, "GetCallerIdentity") && !streq(action, "AssumeRole"))) {
 		status = 400;
 		code = "InvalidAction";

@@ -201,6 +201,18 @@ check_routed() {
 	bash "$FAKE_ADMIN" "${ADMIN[$1]}" PUT "/keys/$KEY1" '{"KeyState":"PendingDeletion"}' >/dev/null
 }
 
+# wait_account ACCOUNT: polls the daemon's status until its default account
+# is ACCOUNT (learned with STS GetCallerIdentity), for up to 20 s; leaves OUT.
+wait_account() {
+	local i
+	for i in $(seq 1 200); do
+		run_cli --json status
+		case "$OUT" in *"\"account\":\"$1\""*) return 0 ;; esac
+		sleep 0.1
+	done
+	return 1
+}
+
 # fake_stat NAME: one counter from the fake's /stats.
 fake_stat() {
 	fake GET /stats | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"

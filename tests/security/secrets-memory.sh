@@ -145,13 +145,13 @@ scan credential-process
 # --- [Account N] RoleArn=: STS AssumeRole, through a CONNECT proxy with a password --
 # The fake STS issues the role's secret key and token the test chose
 # (PUT /sts/credentials), and expires the previous ones: KMS then answers
-# ExpiredTokenException and the daemon assumes the role again.  KMS is
-# reached through a proxy that wants a password (STS is not: the daemon
-# uses HTTPS_PROXY for KMS only, daemon/kms.c): the password is
+# ExpiredTokenException and the daemon assumes the role again.  KMS and
+# STS are reached through a proxy that wants a password: the password is
 # meant to be in the environment block the daemon was started with (it
 # passes it on to credential_process) and its Proxy-Authorization value in
-# the proxy configuration (daemon/proxy.c), one copy kept for the daemon's
-# life; no CONNECT request may leave another copy behind.
+# the proxy configuration (daemon/proxy.c), one copy shared by the KMS and
+# credential clients for the daemon's life; no CONNECT request may leave
+# another copy behind.
 ROLE_ACCOUNT=444455556666
 ROLE_KEY=b234abcd-12ab-34cd-56ef-1234567890ab
 fake PUT "/keys/$ROLE_KEY" "{\"KeyState\":\"PendingDeletion\",\"Account\":\"$ROLE_ACCOUNT\"}" >/dev/null ||

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "accounts.h"
+#include "proxy.h"
 #include "sts.h"
 #include "xml.h"
 
@@ -133,7 +134,6 @@ static void test_process_split(void **state)
 	assert_int_equal(creds_process_split("a \"b", &argv), -EINVAL);
 }
 
-
 static void test_sts_identity(void **state)
 {
 	static const char ok[] = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
@@ -153,7 +153,8 @@ static void test_sts_identity(void **state)
 	assert_int_equal(sts_parse_identity(none, strlen(none), account, &arn), -ENOENT);
 	assert_int_equal(sts_parse_identity(ok, 40, account, &arn) < 0, 1); /* cut short */
 
-	assert_string_equal(sts_signing_region("https://sts.eu-west-1.amazonaws.com", "us-east-1", region), "eu-west-1");
+	assert_string_equal(sts_signing_region("https://sts.eu-west-1.amazonaws.com", "us-east-1", region),
+			    "eu-west-1");
 	assert_string_equal(sts_signing_region("https://127.0.0.1:9", "eu-west-2", region), "eu-west-2");
 	assert_string_equal(sts_signing_region("https://sts.amazonaws.com", NULL, region), "us-east-1");
 
@@ -165,14 +166,43 @@ static void test_sts_identity(void **state)
 	assert_int_equal(strlen(name), ACCOUNTS_SESSION_NAME_MAX);
 }
 
+static const char *proxy_env_value;
+
+static const char *proxy_env(const char *name)
+{
+	return strcmp(name, "HTTPS_PROXY") == 0 ? proxy_env_value : NULL;
+}
+
+/* KMS's and every credential client's proxy config are one object, so the
+ * Proxy-Authorization secret has one copy (tests/security/secrets-memory.sh). */
+static void test_proxy_shared(void **state)
+{
+	struct proxy_config *a = NULL, *b = NULL, *c = NULL;
+	char *err = NULL;
+
+	(void)state;
+	proxy_env_value = "http://u:p@127.0.0.1:3128";
+	assert_int_equal(proxy_config_from_env(proxy_env, &a, &err), 0);
+	assert_int_equal(proxy_config_from_env(proxy_env, &b, &err), 0);
+	assert_ptr_equal(a, b);
+	proxy_env_value = "http://u:other@127.0.0.1:3128";
+	assert_int_equal(proxy_config_from_env(proxy_env, &c, &err), 0);
+	assert_ptr_not_equal(a, c);
+	assert_null(proxy_config_free(a));
+	assert_string_equal(b->host, "127.0.0.1"); /* still alive: b's reference */
+	assert_null(proxy_config_free(b));
+	assert_null(proxy_config_free(c));
+	proxy_env_value = NULL;
+	assert_int_equal(proxy_config_from_env(proxy_env, &a, &err), 0);
+	assert_null(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_xml_find),
-	    cmocka_unit_test(test_xml_malformed),
-	    cmocka_unit_test(test_form_encode),
-	    cmocka_unit_test(test_sts_identity),
-	    cmocka_unit_test(test_process_split),
+	    cmocka_unit_test(test_xml_find),      cmocka_unit_test(test_xml_malformed),
+	    cmocka_unit_test(test_form_encode),   cmocka_unit_test(test_sts_identity),
+	    cmocka_unit_test(test_process_split), cmocka_unit_test(test_proxy_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

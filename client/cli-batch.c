@@ -128,9 +128,13 @@ static void item_queue(struct batch *b, struct item *it)
 {
 	const char *reason = NULL;
 	struct keyid k;
+	struct keyid_alias alias;
 	kmscancel_error e;
 
-	if (keyid_parse(it->key, &k, &reason) < 0) {
+	/* Aliases go to the daemon, which resolves them (DescribeKey). */
+	if (keyid_parse(it->key, &k, &reason) < 0 &&
+	    keyid_alias_parse(it->key, &alias,
+			      strncmp(it->key, "alias/", 6) == 0 || strstr(it->key, ":alias/") ? &reason : NULL) < 0) {
 		it->invalid = reason ? reason : "not a key ID or key ARN";
 		it->done = true;
 		b->completed++;

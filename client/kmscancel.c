@@ -94,8 +94,9 @@ static void help_main(void)
 	       "Options (before or after the command):\n");
 	help_global_options();
 	printf("\n"
-	       "KEY-ID is a key ID, a multi-Region key ID (mrk-...) or a key ARN; aliases are\n"
-	       "not accepted.  '-' reads key IDs from standard input.\n"
+	       "KEY-ID is a key ID, a multi-Region key ID (mrk-...), a key ARN, an alias\n"
+	       "(alias/NAME) or an alias ARN; the daemon resolves aliases.  '-' reads key IDs\n"
+	       "from standard input.\n"
 	       "\n"
 	       "Colours are used on a terminal only, and never when NO_COLOR is set.\n"
 	       "\n"

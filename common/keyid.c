@@ -284,3 +284,78 @@ bool keyid_is_valid(const char *s)
 
 	return keyid_parse(s, &k, NULL) == 0;
 }
+
+/* "alias/" and 1-250 of [A-Za-z0-9/_-]. */
+static bool is_alias_name(const char *s, size_t len)
+{
+	if (!starts_with(s, len, "alias/") || len == 6 || len > KEYID_ALIAS_MAX)
+		return false;
+	for (size_t i = 6; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+#define R_ALIAS_SHAPE                                                                                                  \
+	"not an alias (alias/NAME, NAME of letters, digits, '/', '_' and '-', at most 250) or an alias ARN "           \
+	"(arn:PARTITION:kms:REGION:ACCOUNT:alias/NAME)"
+
+/* arn:PARTITION:kms:REGION:ACCOUNT:alias/NAME */
+static int parse_alias_arn(const char *s, size_t len, struct keyid_alias *a, const char **reason)
+{
+	struct keyid k = {0};
+	const char *f[6];
+	size_t n[6];
+
+	*reason = R_ALIAS_SHAPE;
+	if (split_arn(s, len, f, n) < 0 || !is_alias_name(f[5], n[5]))
+		return -EINVAL;
+	if (parse_partition(f[1], n[1], &k, reason) < 0)
+		return -EINVAL;
+	if (n[2] != 3 || memcmp(f[2], "kms", 3) != 0 || !is_region(f[3], n[3]) || !is_account(f[4], n[4])) {
+		*reason = R_ALIAS_SHAPE;
+		return -EINVAL;
+	}
+	a->arn = true;
+	memcpy(a->partition, k.partition, sizeof(a->partition));
+	memcpy(a->region, f[3], n[3]);
+	a->region[n[3]] = '\0';
+	memcpy(a->account, f[4], n[4]);
+	a->account[n[4]] = '\0';
+	memcpy(a->name, f[5], n[5]);
+	a->name[n[5]] = '\0';
+	return 0;
+}
+
+int keyid_alias_parse_n(const char *s, size_t len, struct keyid_alias *ret, const char **ret_reason)
+{
+	struct keyid_alias a = {0};
+	const char *reason = R_ALIAS_SHAPE;
+	int r = -EINVAL;
+
+	if (s && check_chars(s, len, &reason) == 0) {
+		if (starts_with(s, len, "arn:"))
+			r = parse_alias_arn(s, len, &a, &reason);
+		else if (is_alias_name(s, len)) {
+			memcpy(a.name, s, len);
+			a.name[len] = '\0';
+			r = 0;
+		}
+	}
+	if (r < 0) {
+		if (ret_reason)
+			*ret_reason = reason;
+		return r;
+	}
+	*ret = a;
+	return 0;
+}
+
+int keyid_alias_parse(const char *s, struct keyid_alias *ret, const char **ret_reason)
+{
+	return keyid_alias_parse_n(s, s ? strnlen(s, KEYID_MAX + 1) : 0, ret, ret_reason);
+}

@@ -16,7 +16,9 @@
  * Hex digits: KMS emits lower case; we accept either case and fold the parsed
  * fields to lower case (the "mrk-", "arn:" and "key/" literals must be lower
  * case, as AWS writes them).  Aliases ("alias/…", "arn:…:alias/…") are
- * refused with a message saying so: CancelKeyDeletion does not take them.
+ * refused by keyid_parse() with a message saying so: CancelKeyDeletion does
+ * not take them.  keyid_alias_parse() reads them apart: the daemon resolves
+ * an alias with DescribeKey (which takes them) before acting on the key.
  * No I/O, no allocation.
  */
 #include <stdbool.h>
@@ -70,3 +72,27 @@ const char *keyid_kind_to_string(enum keyid_kind k);
 
 /* True if p is one of the partitions above. */
 bool keyid_partition_is_known(const char *p);
+
+/*
+ * An alias, as DescribeKey accepts it (reference/AWS.md §2):
+ *
+ *   alias name   alias/NAME                                     (NAME: 1-250 of
+ *   alias ARN    arn:<partition>:kms:<region>:<account>:alias/NAME   [A-Za-z0-9/_-])
+ *
+ * Alias names are case-sensitive: nothing is folded.  name holds
+ * "alias/NAME"; partition, region and account are "" unless an ARN.
+ */
+#define KEYID_ALIAS_MAX 256U /* "alias/" and 250 characters */
+
+struct keyid_alias {
+	bool arn;
+	char partition[KEYID_PARTITION_MAX + 1];
+	char region[KEYID_REGION_MAX + 1];
+	char account[13];
+	char name[KEYID_ALIAS_MAX + 1];
+};
+
+/* 0 and *ret filled, or -EINVAL (s[0..len) is not an alias) with
+ * *ret_reason (when not NULL) a static reason.  NUL bytes are refused. */
+int keyid_alias_parse_n(const char *s, size_t len, struct keyid_alias *ret, const char **ret_reason);
+int keyid_alias_parse(const char *s, struct keyid_alias *ret, const char **ret_reason);

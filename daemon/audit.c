@@ -17,7 +17,7 @@
 #include "monotime.h"
 #include "varlink-service.h"
 
-#define AUDIT_FIELDS_MAX 16
+#define AUDIT_FIELDS_MAX 20
 #define STDERR_PREFIX    "kmscanceld[info]: audit "
 
 static const char *const event_names[_AUDIT_EVENT_MAX] = {
@@ -161,6 +161,7 @@ static void collect(const struct audit_record *r, struct fields *fs)
 	add(fs, "event", "KMSCANCEL_EVENT", audit_event_to_string(r->event));
 	add(fs, "op", "KMSCANCEL_OPERATION", r->operation);
 	add(fs, "key", "KMSCANCEL_KEY", r->key);
+	add(fs, "key_arn", "KMSCANCEL_KEY_ARN", r->key_arn); /* a call by alias, once resolved */
 	if (p) {
 		add_number(fs, "uid", "KMSCANCEL_CALLER_UID", (long long)p->uid);
 		add_number(fs, "gid", "KMSCANCEL_CALLER_GID", (long long)p->gid);

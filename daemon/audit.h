@@ -20,6 +20,8 @@
  *                          and MESSAGE then says "command name unknown"
  *   KMSCANCEL_OPERATION    cancel, cancel+enable, describe, status (refused)
  *   KMSCANCEL_KEY          the key as the caller gave it (validated first)
+ *   KMSCANCEL_KEY_ARN      a call that named an alias: the key ARN it
+ *                          resolved to (decision after resolving, outcome)
  *   KMSCANCEL_DECISION     allow, deny
  *   KMSCANCEL_RULE         file:line of the deciding rule, root, default
  *   KMSCANCEL_REASON       why a request was rejected (reject); for a deny,
@@ -98,6 +100,7 @@ struct audit_record {
 	const struct peer *caller;
 	const char *operation;
 	const char *key;
+	const char *key_arn; /* an alias's key, once resolved */
 	/* AUDIT_DECISION */
 	bool allowed;
 	const char *rule;

@@ -19,8 +19,9 @@
 
 /* The refusal a caller gets: what it asked, nothing of the configuration
  * (no path, no rule, no account it did not send); the audit record names
- * the rule. */
-static void operation_refuse(struct operation *op)
+ * the rule.  The same words before and after an alias is resolved: a
+ * refused caller learns nothing of the key it names. */
+void operation_refuse(struct operation *op)
 {
 	char msg[160];
 
@@ -34,10 +35,23 @@ int operation_authorize(struct operation *op, const char *account, bool final)
 {
 	const struct peer *p = call_peer(op->call);
 	struct policy_subject subject = methods_policy_subject(op->ctx, p);
-	struct policy_object object = {&op->key, op->region, account};
+	struct policy_object object = {.key = &op->key, .region = op->region, .account = account};
 	const char *rule = NULL;
-	enum policy_verdict v = policy_decide(op->ctx->policy, &subject, op->policy_ops, &object, &rule);
+	enum policy_verdict v;
 
+	if (op->by_alias) {
+		/* Not resolved yet: the key is unknown (policy.h). */
+		if (!op->resolved_arn)
+			object.key = NULL;
+		v = policy_decide_alias(op->ctx->policy, &subject, op->policy_ops, op->alias.name, &object, &rule);
+		if (!op->resolved_arn && v != POLICY_DENY) {
+			/* Resolve, and decide again on the key: audited then. */
+			op->alias_open = v == POLICY_ALLOW;
+			return 1;
+		}
+	} else {
+		v = policy_decide(op->ctx->policy, &subject, op->policy_ops, &object, &rule);
+	}
 	if (v == POLICY_UNDECIDED && !final)
 		return 0;
 	op->refusal_left_out = !audit_log(&(struct audit_record){
@@ -45,6 +59,7 @@ int operation_authorize(struct operation *op, const char *account, bool final)
 	    .caller = p,
 	    .operation = operation_name(op),
 	    .key = op->key_id,
+	    .key_arn = op->resolved_arn,
 	    .allowed = v == POLICY_ALLOW,
 	    .rule = rule,
 	    .region = op->region,
@@ -74,6 +89,24 @@ static void operation_reject(struct operation *op, const char *audit_reason, con
 	operation_fail(op, KMSCANCEL_E_INVALID_KEY_ID, NULL, message, NULL);
 }
 
+/* An alias (keyid.h) rather than a key ID: true, with what routing, the
+ * region and the policy need of it in op->key (an alias ARN's partition,
+ * region and account; no key ID until it is resolved).  A malformed alias
+ * says why in *reason. */
+static bool operation_alias(struct operation *op, const char *key_id, size_t key_len, const char **reason)
+{
+	bool alias_like = (key_len >= 6 && memcmp(key_id, "alias/", 6) == 0) || memmem(key_id, key_len, ":alias/", 7);
+
+	if (keyid_alias_parse_n(key_id, key_len, &op->alias, alias_like ? reason : NULL) < 0)
+		return false;
+	op->by_alias = true;
+	op->key = (struct keyid){.kind = op->alias.arn ? KEYID_KIND_ARN : KEYID_KIND_ID};
+	memcpy(op->key.partition, op->alias.partition, sizeof(op->key.partition));
+	memcpy(op->key.region, op->alias.region, sizeof(op->key.region));
+	memcpy(op->key.account, op->alias.account, sizeof(op->key.account));
+	return true;
+}
+
 /* The key ID, the region, the policy: the start of every key operation.
  * Returns 0, or -1 when op was answered (and freed). */
 int operation_check(struct operation *op, const char *key_id, size_t key_len)
@@ -81,7 +114,7 @@ int operation_check(struct operation *op, const char *key_id, size_t key_len)
 	const char *reason = NULL, *region, *account;
 	int r;
 
-	if (keyid_parse_n(key_id, key_len, &op->key, &reason) < 0) {
+	if (keyid_parse_n(key_id, key_len, &op->key, &reason) < 0 && !operation_alias(op, key_id, key_len, &reason)) {
 		/* Never echo arbitrary caller bytes into the log. */
 		free(op->key_id);
 		op->key_id = strdup("(invalid key ID)");

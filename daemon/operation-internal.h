@@ -52,6 +52,13 @@ struct operation {
 	struct keyid key;
 	char *key_id;           /* as the caller gave it */
 	char *key_arn;          /* from KMS's answer */
+	/* A call that named an alias (OPERATION_STEP_RESOLVE_ALIAS): the
+	 * policy decides before (policy_decide_alias(), key unknown) and again
+	 * on the key it resolves to; every request after it names that key. */
+	bool by_alias;
+	bool alias_open; /* the alias view allowed: KMS's NotFound may be told */
+	struct keyid_alias alias;
+	char *resolved_arn;     /* the alias's key ARN, once resolved */
 	char *region;           /* owned: the key's, or the default/[Account N] one copied at the start */
 	char account_param[13]; /* the call's "account" (for a bare key ID), or "" */
 	char region_param[KEYID_REGION_MAX + 1]; /* the call's "region" (for a bare key ID), or "" */
@@ -119,6 +126,8 @@ const char *operation_name(const struct operation *op);
  * (fails closed).  Decisions are audited, with the deciding rule.
  */
 int operation_authorize(struct operation *op, const char *account, bool final);
+/* PermissionDenied for op, the same words whatever was learnt. */
+void operation_refuse(struct operation *op);
 /* The key ID (key_len bytes, any), the region, the policy: the start of
  * every key operation.  0, or -1 when op was answered (and freed). */
 int operation_check(struct operation *op, const char *key_id, size_t key_len);

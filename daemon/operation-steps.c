@@ -281,9 +281,64 @@ static void describe_answered(struct operation *op, const struct kms_result *r)
 			     });
 }
 
+/* --- an alias ---------------------------------------------------------------------------------- */
+
+/*
+ * DescribeKey of the alias the caller named: the key it names, then the
+ * policy on that key (policy_decide_alias()), then the call's own step on
+ * the key ARN.  A describe or dry run answers from this very DescribeKey.
+ * A caller the alias view did not allow learns nothing from KMS's answer:
+ * NotFound is its refusal, the same as for a key it may not see.
+ */
+static void resolve_alias_answered(struct operation *op, const struct kms_result *r)
+{
+	struct json_object *meta = NULL;
+	const char *arn = NULL;
+	struct keyid key;
+
+	if (r->error == KMSCANCEL_OK && json_object_object_get_ex(r->body, "KeyMetadata", &meta))
+		arn = body_string(meta, "Arn");
+	if (r->error != KMSCANCEL_OK) {
+		if (!op->alias_open && r->error_code && strcmp(r->error_code, "NotFoundException") == 0)
+			operation_refuse(op);
+		else
+			fail_as_kms(op, r);
+		return;
+	}
+	if (!arn || keyid_parse(arn, &key, NULL) < 0 || key.kind != KEYID_KIND_ARN ||
+	    (op->account[0] && strcmp(key.account, op->account) != 0)) {
+		/* Not a key of the account whose credentials asked: never act on it. */
+		operation_fail(op, KMSCANCEL_E_KMS, "InvalidResponse",
+			       "DescribeKey of the alias named no key ARN of the alias's account", r->request_id);
+		return;
+	}
+	op->resolved_arn = strdup(arn);
+	if (!op->resolved_arn) {
+		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
+		return;
+	}
+	op->key = key;
+	log_debug("%s %s: the alias names %s", op->verb, op->key_id, arn);
+	if (operation_authorize(op, key.account, true) < 0)
+		return;
+	if (!op->cancel) {
+		op->step = OPERATION_STEP_DESCRIBE;
+		describe_answered(op, r);
+	} else if (op->dry_run) {
+		op->verb = "cancel-dry-run";
+		op->step = OPERATION_STEP_DRY_RUN;
+		dry_run_answered(op, r);
+	} else {
+		operation_cancel(op);
+	}
+}
+
 void operation_step_answered(struct operation *op, const struct kms_result *r)
 {
 	switch (op->step) {
+	case OPERATION_STEP_RESOLVE_ALIAS:
+		resolve_alias_answered(op, r);
+		break;
 	case OPERATION_STEP_DESCRIBE:
 		describe_answered(op, r);
 		break;

@@ -41,8 +41,10 @@ const char *operation_state_to_string(enum operation_state s)
 }
 
 static const char *const step_names[_OPERATION_STEP_MAX] = {
-    [OPERATION_STEP_NONE] = "none",     [OPERATION_STEP_DESCRIBE] = "describe", [OPERATION_STEP_DRY_RUN] = "dry-run",
-    [OPERATION_STEP_CANCEL] = "cancel", [OPERATION_STEP_RESOLVE] = "resolve",   [OPERATION_STEP_ENABLE] = "enable",
+    [OPERATION_STEP_NONE] = "none",         [OPERATION_STEP_RESOLVE_ALIAS] = "resolve-alias",
+    [OPERATION_STEP_DESCRIBE] = "describe", [OPERATION_STEP_DRY_RUN] = "dry-run",
+    [OPERATION_STEP_CANCEL] = "cancel",     [OPERATION_STEP_RESOLVE] = "resolve",
+    [OPERATION_STEP_ENABLE] = "enable",
 };
 
 const char *operation_step_to_string(enum operation_step s)
@@ -87,6 +89,7 @@ static struct operation *operation_free(struct operation *op)
 	aws_credentials_unref(op->credentials);
 	free(op->key_id);
 	free(op->key_arn);
+	free(op->resolved_arn);
 	free(op->region);
 	free(op->ambiguous_message);
 	free(op->ambiguous_request_id);
@@ -121,6 +124,7 @@ static void audit_outcome(const struct operation *op, const char *key_state, con
 	    .caller = call_peer(op->call),
 	    .operation = operation_name(op),
 	    .key = op->key_id,
+	    .key_arn = op->resolved_arn,
 	    .success = error == NULL,
 	    .key_state = error ? NULL : key_state,
 	    .error = error,
@@ -210,10 +214,12 @@ void operation_fail(struct operation *op, kmscancel_error error, const char *aws
 
 /* --- routing ---------------------------------------------------------------------------------- */
 
-/* The first step once routed. */
+/* The first step once routed: an alias's resolution, or the call's own. */
 static void operation_routed(struct operation *op)
 {
-	if (!op->cancel) {
+	if (op->by_alias && !op->resolved_arn) {
+		operation_next_step(op, OPERATION_STEP_RESOLVE_ALIAS);
+	} else if (!op->cancel) {
 		operation_next_step(op, OPERATION_STEP_DESCRIBE);
 	} else if (op->dry_run) {
 		op->verb = "cancel-dry-run"; /* its outcome changed nothing */
@@ -435,7 +441,9 @@ int operation_kms(struct operation *op)
 	long left = operation_remaining_ms(op);
 	struct kms_request req = {
 	    .op = step_request(op->step),
-	    .key_id = op->step == OPERATION_STEP_ENABLE && op->key_arn ? op->key_arn : op->key_id,
+	    .key_id = op->step == OPERATION_STEP_ENABLE && op->key_arn ? op->key_arn
+		      : op->resolved_arn                               ? op->resolved_arn
+								       : op->key_id,
 	    .region = op->region,
 	    .partition = op->key.kind == KEYID_KIND_ARN ? op->key.partition : NULL,
 	    .credentials = op->credentials,

@@ -42,12 +42,13 @@ enum operation_state {
 const char *operation_state_to_string(enum operation_state s);
 
 enum operation_step {
-	OPERATION_STEP_NONE,     /* not routed yet */
-	OPERATION_STEP_DESCRIBE, /* DescribeKey */
-	OPERATION_STEP_DRY_RUN,  /* DescribeKey for a dry-run cancel */
-	OPERATION_STEP_CANCEL,   /* CancelKeyDeletion */
-	OPERATION_STEP_RESOLVE,  /* DescribeKey: did a cancel whose answer was lost do it? */
-	OPERATION_STEP_ENABLE,   /* EnableKey after the cancel (enableKey) */
+	OPERATION_STEP_NONE,          /* not routed yet */
+	OPERATION_STEP_RESOLVE_ALIAS, /* DescribeKey of the alias the caller named: its key */
+	OPERATION_STEP_DESCRIBE,      /* DescribeKey */
+	OPERATION_STEP_DRY_RUN,       /* DescribeKey for a dry-run cancel */
+	OPERATION_STEP_CANCEL,        /* CancelKeyDeletion */
+	OPERATION_STEP_RESOLVE,       /* DescribeKey: did a cancel whose answer was lost do it? */
+	OPERATION_STEP_ENABLE,        /* EnableKey after the cancel (enableKey) */
 	_OPERATION_STEP_MAX,
 };
 const char *operation_step_to_string(enum operation_step s);

@@ -35,6 +35,7 @@ enum key_kind {
 	KEY_ACCOUNT,
 	KEY_REGION,
 	KEY_PATTERN, /* a key ID, key ARN or ARN glob, matched with fnmatch */
+	KEY_ALIAS,   /* alias/NAME, may be a glob: matches the alias a call named */
 };
 
 struct key_spec {
@@ -253,7 +254,7 @@ static int parse_pattern(struct key_spec *k, const char *s, char **ret_error)
 	}
 	if (keyid_parse(s, &id, &reason) < 0)
 		return errorf(ret_error, -EINVAL,
-			      "'%s' is not a key ID, key ARN, ARN glob, account:ID, region:NAME or *%s%s", s,
+			      "'%s' is not a key ID, key ARN, ARN glob, alias/NAME, account:ID, region:NAME or *%s%s", s,
 			      reason ? ": " : "", reason ? reason : "");
 	if (id.kind == KEYID_KIND_ARN)
 		r = asprintf(&k->value, "arn:%s:kms:%s:%s:key/%s", id.partition, id.region, id.account, id.id);
@@ -266,8 +267,21 @@ static int parse_pattern(struct key_spec *k, const char *s, char **ret_error)
 	return 0;
 }
 
+/* alias/NAME or an alias glob (alias/prod-*): case-sensitive, as AWS
+ * compares alias names; matched against the alias a call named. */
+static int parse_alias(struct key_spec *k, const char *s, char **ret_error)
+{
+	if (!s[6] || strlen(s) > KEYID_ALIAS_MAX)
+		return errorf(ret_error, -EINVAL, "'%s': an alias is alias/NAME, at most 256 characters", s);
+	k->kind = KEY_ALIAS;
+	k->value = strdup(s);
+	return k->value ? 0 : -ENOMEM;
+}
+
 static int parse_key(struct key_spec *k, const char *s, char **ret_error)
 {
+	if (strncmp(s, "alias/", 6) == 0)
+		return parse_alias(k, s, ret_error);
 	if (strcmp(s, "*") == 0) {
 		k->kind = KEY_ANY;
 	} else if (strncmp(s, "account:", 8) == 0) {
@@ -328,7 +342,7 @@ static int parse_rule(struct rule *r, const char *text, char **ret_error, char *
 		r->n_keys++;
 	}
 	if (r->n_keys == 0)
-		rc = errorf(ret_error, -EINVAL, "no keys: name key IDs, ARNs, globs, account:ID, region:NAME or *");
+		rc = errorf(ret_error, -EINVAL, "no keys: name key IDs, ARNs, globs, aliases, account:ID, region:NAME or *");
 out:
 	free(copy);
 	return rc;
@@ -413,6 +427,8 @@ static bool key_arn(const struct policy_object *o, char *buf, size_t size)
 {
 	const struct keyid *k = o->key;
 
+	if (!k)
+		return false;
 	if (k->kind == KEYID_KIND_ARN)
 		snprintf(buf, size, "arn:%s:kms:%s:%s:key/%s", k->partition, k->region, k->account, k->id);
 	else if (o->region && o->account)
@@ -423,13 +439,22 @@ static bool key_arn(const struct policy_object *o, char *buf, size_t size)
 	return true;
 }
 
-/* arn is NULL when the key's ARN cannot be built. */
+/* arn is NULL when the key's ARN cannot be built.  The alias view (o->alias
+ * set) matches alias rules and what is not about one key (*, account:,
+ * region:); the key view matches the rest, every key pattern a maybe while
+ * the key is unknown (o->key NULL: an alias not resolved yet). */
 static enum match key_matches(const struct key_spec *spec, const struct policy_object *o, const char *arn)
 {
 	const struct keyid *k = o->key;
-	const char *region = k->kind == KEYID_KIND_ARN ? k->region : o->region;
-	const char *account = k->kind == KEYID_KIND_ARN ? k->account : o->account;
+	const char *region = k && k->kind == KEYID_KIND_ARN ? k->region : o->region;
+	const char *account = k && k->kind == KEYID_KIND_ARN ? k->account : o->account;
 
+	if (spec->kind == KEY_ALIAS)
+		return o->alias ? match_of(fnmatch(spec->value, o->alias, 0) == 0) : MATCH_NO;
+	if (spec->kind == KEY_PATTERN && o->alias)
+		return MATCH_NO;
+	if (spec->kind == KEY_PATTERN && !k)
+		return MATCH_MAYBE;
 	switch (spec->kind) {
 	case KEY_ANY:
 		return MATCH_YES;
@@ -437,6 +462,8 @@ static enum match key_matches(const struct key_spec *spec, const struct policy_o
 		return account ? match_of(strcmp(spec->value, account) == 0) : MATCH_MAYBE;
 	case KEY_REGION:
 		return region ? match_of(strcmp(spec->value, region) == 0) : MATCH_MAYBE;
+	case KEY_ALIAS:
+		return MATCH_NO; /* above */
 	case KEY_PATTERN:
 		/* A bare key ID in the rule matches that key in any form; a
 		 * pattern that starts with arn: matches the resolved ARN. */
@@ -553,6 +580,71 @@ enum policy_verdict policy_decide(const struct policy *p, const struct policy_su
 		v = POLICY_DENY, rule = optimistic_rule;
 	else
 		v = POLICY_UNDECIDED, rule = pessimistic_rule;
+	if (ret_rule)
+		*ret_rule = rule;
+	return v;
+}
+
+/* One view's verdict, with whether a Deny rule (not the default) decides
+ * it: surely (explicit) or possibly (maybe_explicit). */
+struct view {
+	enum policy_verdict v;
+	bool explicit_deny, maybe_explicit_deny;
+	const char *rule, *deny_rule;
+};
+
+static struct view view_of(const struct policy *p, const struct policy_subject *s, unsigned ops,
+			   const struct policy_object *o, const char *arn)
+{
+	struct view w = {0};
+	const char *pess_rule, *opt_rule;
+	bool pess = evaluate(p, s, ops, o, arn, true, &pess_rule);
+	bool opt = evaluate(p, s, ops, o, arn, false, &opt_rule);
+
+	w.v = pess ? POLICY_ALLOW : opt ? POLICY_UNDECIDED : POLICY_DENY;
+	w.rule = pess ? pess_rule : opt_rule;
+	/* The pessimistic pass finds every Deny that may match; the
+	 * optimistic one only those that surely do. */
+	w.maybe_explicit_deny = !pess && strcmp(pess_rule, "default") != 0;
+	w.explicit_deny = !opt && strcmp(opt_rule, "default") != 0;
+	w.deny_rule = pess ? NULL : pess_rule;
+	return w;
+}
+
+/* policy.h */
+enum policy_verdict policy_decide_alias(const struct policy *p, const struct policy_subject *s, unsigned ops,
+					const char *alias, const struct policy_object *o, const char **ret_rule)
+{
+	struct policy_object ao = {.region = o->region, .account = o->account, .alias = alias};
+	struct policy_object ko = {.key = o->key, .region = o->region, .account = o->account};
+	struct view a, k;
+	char buf[256];
+	const char *rule;
+	enum policy_verdict v;
+
+	assert(p && s && o && alias);
+	if (s->uid == 0 && p->allow_root) {
+		if (ret_rule)
+			*ret_rule = "root";
+		return POLICY_ALLOW;
+	}
+	if (!ops || (ops & ~POLICY_OP_ALL)) {
+		if (ret_rule)
+			*ret_rule = "default";
+		return POLICY_DENY;
+	}
+	a = view_of(p, s, ops, &ao, NULL);
+	k = view_of(p, s, ops, &ko, key_arn(&ko, buf, sizeof(buf)) ? buf : NULL);
+	if (a.explicit_deny || k.explicit_deny) {
+		v = POLICY_DENY, rule = a.explicit_deny ? a.rule : k.rule;
+	} else if (a.v == POLICY_DENY && k.v == POLICY_DENY) {
+		v = POLICY_DENY, rule = "default";
+	} else if ((a.v == POLICY_ALLOW || k.v == POLICY_ALLOW) && !a.maybe_explicit_deny && !k.maybe_explicit_deny) {
+		v = POLICY_ALLOW, rule = a.v == POLICY_ALLOW ? a.rule : k.rule;
+	} else {
+		v = POLICY_UNDECIDED;
+		rule = a.maybe_explicit_deny ? a.deny_rule : k.deny_rule ? k.deny_rule : "default";
+	}
 	if (ret_rule)
 		*ret_rule = rule;
 	return v;

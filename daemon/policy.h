@@ -12,7 +12,8 @@
  *                 account's configuration and the daemon's activity, so it
  *                 is granted only by name)
  *     KEYS        key IDs, key ARNs, ARN globs (fnmatch), account:ID,
- *                 region:NAME, or *; not consulted for status
+ *                 region:NAME, alias/NAME or an alias glob (alias/prod-*),
+ *                 or *; not consulted for status
  *   AllowRoot=yes|no   (default yes; root may always ask for status)
  *
  * First match wins, in file order, for each operation a call needs: the
@@ -92,9 +93,10 @@ struct policy_subject {
  * uses (the [Account N]'s or the daemon's default) and account its account,
  * NULL while unknown. */
 struct policy_object {
-	const struct keyid *key;
-	const char *region;  /* may be NULL (unknown) */
-	const char *account; /* may be NULL (unknown) */
+	const struct keyid *key; /* NULL: not known yet (an alias not resolved) */
+	const char *region;      /* may be NULL (unknown) */
+	const char *account;     /* may be NULL (unknown) */
+	const char *alias;       /* internal to policy.c: leave NULL */
 };
 
 enum policy_verdict {
@@ -116,6 +118,21 @@ const char *policy_verdict_to_string(enum policy_verdict v);
  */
 enum policy_verdict policy_decide(const struct policy *p, const struct policy_subject *s, unsigned ops,
 				  const struct policy_object *o, const char **ret_rule);
+
+/*
+ * A call that named an alias ("alias/NAME", the alias ARN's resource):
+ * decided in two views, each first match as above.  The alias view sees
+ * alias rules and the rules about no one key (*, account:, region:); the
+ * key view sees the rest, about the key the alias resolves to (o->key, NULL
+ * before the alias is resolved: every key rule a maybe then).  A Deny
+ * deciding either view denies; else an Allow deciding either allows; else
+ * the default deny.  Before resolving, DENY refuses without any request,
+ * ALLOW (the alias view allows, nothing can deny) lets the caller learn
+ * what KMS says of the alias, UNDECIDED means resolve and decide again on
+ * the key, final.  Root: as policy_decide().
+ */
+enum policy_verdict policy_decide_alias(const struct policy *p, const struct policy_subject *s, unsigned ops,
+					const char *alias, const struct policy_object *o, const char **ret_rule);
 
 /* The fail-closed form: true only for POLICY_ALLOW. */
 bool policy_check(const struct policy *p, const struct policy_subject *s, unsigned ops,

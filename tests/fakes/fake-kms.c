@@ -133,6 +133,7 @@ struct key {
 	int64_t creation_ms;
 	int64_t deletion_ms; /* meaningful while (stale_)state is PendingDeletion */
 	char *description;
+	char *alias; /* "alias/NAME" (admin PUT "Alias"), or NULL: DescribeKey finds the key by it */
 };
 
 /* ---- operations ---------------------------------------------------------- */
@@ -594,6 +595,7 @@ static struct key *key_free(struct key *k)
 	if (k) {
 		free(k->id);
 		free(k->description);
+		free(k->alias);
 		free(k);
 	}
 	return NULL;
@@ -609,6 +611,15 @@ static struct key *key_find_in(const struct fake *f, const char *account, const 
 }
 
 #define key_find(f, id) key_find_in((f), NULL, (id))
+
+/* The key of account whose alias is name ("alias/NAME"), or NULL. */
+static struct key *key_find_alias(const struct fake *f, const char *account, const char *name)
+{
+	for (size_t i = 0; i < f->n_keys; i++)
+		if (f->keys[i]->alias && streq(f->keys[i]->alias, name) && streq(f->keys[i]->account, account))
+			return f->keys[i];
+	return NULL;
+}
 
 /* Moves k to state, making up a DeletionDate (midnight UTC a week from now,
  * as KMS rounds it) when it enters PendingDeletion. */
@@ -1534,11 +1545,12 @@ static const char *resolve_arn(struct call *c, const char *arn)
 			   c->account, op_names[c->op], arn, c->account, part[4]);
 		return NULL;
 	}
-	if (strncmp(resource, "alias/", 6) == 0) {
+	if (strncmp(resource, "alias/", 6) == 0 &&
+	    !(c->op == OP_DESCRIBE_KEY && key_find_alias(f, c->account, resource))) {
 		call_error(c, 400, "NotFoundException", "Alias %s is not found.", arn);
 		return NULL;
 	}
-	return resource + 4;
+	return resource;
 }
 
 /* Finds the key a request's KeyId names (key ID, mrk- ID or key ARN).
@@ -1578,12 +1590,18 @@ static struct key *resolve_key(struct call *c, struct json_object *in)
 		id = resolve_arn(c, s);
 		if (!id)
 			return NULL;
-	} else if (strncmp(s, "alias/", 6) == 0) {
-		call_error(c, 400, "NotFoundException", "Alias arn:%s:kms:%s:%s:%s is not found.", f->partition,
-			   f->opt.region, c->account, s);
-		return NULL;
+		if (strncmp(id, "key/", 4) == 0)
+			id += 4;
 	} else {
 		id = s;
+	}
+	if (strncmp(id, "alias/", 6) == 0) {
+		/* DescribeKey takes aliases; CancelKeyDeletion and EnableKey do not. */
+		k = c->op == OP_DESCRIBE_KEY && strlen(s) == len ? key_find_alias(f, c->account, id) : NULL;
+		if (!k)
+			call_error(c, 400, "NotFoundException", "Alias arn:%s:kms:%s:%s:%s is not found.", f->partition,
+				   f->opt.region, c->account, id);
+		return k;
 	}
 	k = strlen(s) == len ? key_find_in(f, c->account, id) : NULL; /* an embedded NUL names no key */
 	if (k)
@@ -2531,16 +2549,17 @@ static void admin_get_key(struct fake *f, struct evhttp_request *req, const char
 static void admin_put_key(struct fake *f, struct evhttp_request *req, const char *id)
 {
 	struct json_object *in = admin_body(req);
-	const char *state = NULL, *desc = NULL, *account = NULL;
+	const char *state = NULL, *desc = NULL, *account = NULL, *alias = NULL;
 	struct key *k;
 	int st = -1;
 
 	if (!in || json_get_string(in, "KeyState", &state) < 0 || json_get_string(in, "Description", &desc) < 0 ||
-	    json_get_string(in, "Account", &account) < 0 || !state || (st = key_state_from_string(state)) < 0 ||
+	    json_get_string(in, "Account", &account) < 0 || json_get_string(in, "Alias", &alias) < 0 || !state ||
+	    (st = key_state_from_string(state)) < 0 || (alias && strncmp(alias, "alias/", 6) != 0) ||
 	    (account && (strlen(account) != 12 || strspn(account, "0123456789") != 12))) {
 		admin_error(req, 400,
 			    "body must be {\"KeyState\": <a KMS key state>, \"Description\"?: string, \"Account\"?: 12 "
-			    "digits}");
+			    "digits, \"Alias\"?: \"alias/NAME\"}");
 		goto out;
 	}
 	k = key_get_or_create(f, account ? account : f->opt.account, id);
@@ -2552,6 +2571,10 @@ static void admin_put_key(struct fake *f, struct evhttp_request *req, const char
 	if (desc) {
 		free(k->description);
 		k->description = strdup(desc);
+	}
+	if (alias) {
+		free(k->alias);
+		k->alias = strdup(alias);
 	}
 	admin_reply(req, 200, admin_key_json(f, k));
 out:

@@ -161,9 +161,9 @@ expect_json 'lines[0]["keyState"] == "Enabled"' "--enable reports Enabled"
 
 # Exit codes of mixed batches: invalid key IDs win (2) over failures (1).
 set_key "$KEY1" PendingDeletion
-run_cli cancel "$KEY1" alias/foo "$MISSING"
+run_cli cancel "$KEY1" alias/foo.bar "$MISSING"
 expect_rc 2 "a batch with an invalid key ID"
-expect_contains "$ERR" "alias/foo: InvalidKeyId" "the invalid key is named"
+expect_contains "$ERR" "alias/foo.bar: InvalidKeyId" "the invalid key is named"
 expect_contains "$OUT" "cancelled  $ARN1" "the valid key was still cancelled"
 
 # --- status ------------------------------------------------------------------

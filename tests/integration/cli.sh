@@ -14,15 +14,16 @@ expect_rc 69 "daemon unreachable via \$KMSCANCEL_SOCKET"
 start_fake
 start_daemon
 
-# Invalid key IDs exit 2 and never reach KMS.
+# Invalid key IDs (malformed aliases too: well-formed ones are resolved,
+# tests/integration/aliases.sh) exit 2 and never reach KMS.
 before=$(fake_stat requests)
-for bad in alias/my-key arn:aws:kms:us-east-1:111122223333:alias/my-key not-a-key \
+for bad in alias/my.key arn:aws:kms:us-east-1:111122223333:alias/ not-a-key \
 	1234abcd-12ab-34cd-56ef-1234567890a arn:aws:s3:::bucket ""; do
 	run_cli cancel "$bad"
 	expect_rc 2 "invalid key ID '$bad'"
 done
-run_cli cancel alias/my-key
-expect_contains "$ERR" "alias" "an alias gets a message that says so"
+run_cli cancel alias/my.key
+expect_contains "$ERR" "not an alias" "a malformed alias gets a message that says so"
 after=$(fake_stat requests)
 [ "$before" = "$after" ] && pass "the fake saw no request for invalid key IDs" ||
 	fail "the fake saw $((after - before)) requests for invalid key IDs"

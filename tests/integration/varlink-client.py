@@ -86,9 +86,9 @@ for method in ("io.kmscancel.CancelKeyDeletion", "io.kmscancel.DescribeKey"):
               f"{method} region {bad!r} -> InvalidParameter region")
 r = call(s, "io.kmscancel.CancelKeyDeletion", {"keyID": KEY})
 check(r.get("error") == "org.varlink.service.InvalidParameter", "unknown field -> InvalidParameter")
-r = call(s, "io.kmscancel.CancelKeyDeletion", {"keyId": "alias/x"})
-check(r.get("error") == "io.kmscancel.InvalidKeyId" and "alias" in r["parameters"]["message"],
-      "alias -> InvalidKeyId saying so")
+r = call(s, "io.kmscancel.CancelKeyDeletion", {"keyId": "alias/x.y"})
+check(r.get("error") == "io.kmscancel.InvalidKeyId" and "not an alias" in r["parameters"]["message"],
+      "malformed alias -> InvalidKeyId saying so")
 r = call(s, "io.kmscancel.CancelKeyDeletion", {"keyId": KEY + "\u0000x"})
 check(r.get("error") == "io.kmscancel.InvalidKeyId", "embedded NUL (\\u0000) -> InvalidKeyId")
 # Parameters missing or null are an empty object (newer systemd omits them).

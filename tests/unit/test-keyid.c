@@ -92,6 +92,32 @@ static void expect_invalid(const char *s, const char *want)
 	assert_false(keyid_is_valid(s));
 }
 
+static void test_alias_parse(void **state)
+{
+	struct keyid_alias a;
+	const char *reason = NULL;
+
+	(void)state;
+	assert_int_equal(keyid_alias_parse("alias/prod-DB_1/x", &a, NULL), 0);
+	assert_false(a.arn);
+	assert_string_equal(a.name, "alias/prod-DB_1/x"); /* case kept */
+	assert_int_equal(keyid_alias_parse("arn:aws:kms:us-east-2:111122223333:alias/my-key", &a, NULL), 0);
+	assert_true(a.arn);
+	assert_string_equal(a.partition, "aws");
+	assert_string_equal(a.region, "us-east-2");
+	assert_string_equal(a.account, "111122223333");
+	assert_string_equal(a.name, "alias/my-key");
+	assert_int_equal(keyid_alias_parse("alias/", &a, &reason), -EINVAL);
+	assert_non_null(reason);
+	assert_int_equal(keyid_alias_parse("alias/a b", &a, NULL), -EINVAL);
+	assert_int_equal(keyid_alias_parse("alias/a.b", &a, NULL), -EINVAL);
+	assert_int_equal(keyid_alias_parse("arn:aws:kms:us-east-2:1111:alias/x", &a, NULL), -EINVAL);
+	assert_int_equal(keyid_alias_parse("arn:aws:iam:us-east-2:111122223333:alias/x", &a, NULL), -EINVAL);
+	assert_int_equal(keyid_alias_parse("arn:aws:kms:us-east-2:111122223333:key/x", &a, NULL), -EINVAL);
+	assert_int_equal(keyid_alias_parse(ID, &a, NULL), -EINVAL);
+	assert_int_equal(keyid_alias_parse_n("alias/a\0b", 9, &a, NULL), -EINVAL);
+}
+
 static void test_aliases(void **state)
 {
 	expect_invalid("alias/my-key", "aliases are not accepted");
@@ -183,7 +209,7 @@ int main(void)
 	    cmocka_unit_test(test_bare_ids),        cmocka_unit_test(test_arns_all_partitions),
 	    cmocka_unit_test(test_arn_variants),    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_bad_ids),         cmocka_unit_test(test_bad_arns),
-	    cmocka_unit_test(test_lengths_and_nul),
+	    cmocka_unit_test(test_lengths_and_nul), cmocka_unit_test(test_alias_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

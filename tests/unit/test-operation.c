@@ -722,6 +722,121 @@ static void test_policy_deny(void **state)
 	fixture_free(x);
 }
 
+/* ---- aliases ----------------------------------------------------------------------- */
+
+#define ALIAS     "alias/prod-db"
+#define ALIAS_ARN "arn:aws:kms:us-east-1:" ACCOUNT ":" ALIAS
+
+/* Whether the trace shows a transition made at step. */
+static bool stepped(const struct fixture *x, enum operation_step step)
+{
+	for (size_t i = 0; i < x->n_trace; i++)
+		if (x->trace[i].step == step)
+			return true;
+	return false;
+}
+
+/* A cancel by alias: DescribeKey of the alias, then CancelKeyDeletion of
+ * the key ARN it names; the reply's keyId is the key ARN. */
+static void test_alias_cancel(void **state)
+{
+	const char *const keys[] = {ALIAS, ALIAS_ARN};
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+		struct call c;
+
+		script(x, DESCRIBED("PendingDeletion"));
+		script(x, http_body(200, "{\"KeyId\":\"" ARN "\"}"));
+		start_as(x, &c, ALLOWED_UID, keys[i], true, false, 0);
+		wait_done(x, &c);
+		assert_success(&c);
+		assert_reply_has(&c, "\"keyId\":\"" ARN "\"");
+		assert_int_equal(x->f.n_seen, 2);
+		assert_sent(x, 0, "DescribeKey");
+		assert_non_null(strstr(x->f.seen[0].body, keys[i]));
+		assert_sent(x, 1, "CancelKeyDeletion");
+		assert_non_null(strstr(x->f.seen[1].body, ARN)); /* never the alias */
+		assert_true(stepped(x, OPERATION_STEP_RESOLVE_ALIAS));
+		assert_counts(x, 1, 0, KMSCANCEL_OK);
+		fixture_free(x);
+	}
+}
+
+/* A describe by alias answers from the resolving DescribeKey itself. */
+static void test_alias_describe(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	script(x, DESCRIBED("PendingDeletion"));
+	start_as(x, &c, ALLOWED_UID, ALIAS, false, false, 0);
+	wait_done(x, &c);
+	assert_success(&c);
+	assert_reply_has(&c, "\"keyId\":\"" ARN "\"");
+	assert_reply_has(&c, "\"keyState\":\"PendingDeletion\"");
+	assert_int_equal(x->f.n_seen, 1);
+	fixture_free(x);
+}
+
+/* Refused before the alias is resolved: nothing sent, the same words as
+ * for a key. */
+static void test_alias_policy_deny(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	start_as(x, &c, DENIED_UID, ALIAS, true, false, 0);
+	assert_error(&c, KMSCANCEL_E_PERMISSION_DENIED);
+	assert_reply_has(&c, "does not allow uid 2000 to cancel this key");
+	assert_int_equal(x->f.n_seen, 0);
+	fixture_free(x);
+}
+
+/* An unknown alias, to a caller the alias view allows: KMS's NotFound. */
+static void test_alias_not_found(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct call c;
+
+	(void)state;
+	script(x, HTTP(400, "NotFoundException"));
+	start_as(x, &c, ALLOWED_UID, ALIAS, true, false, 0);
+	wait_done(x, &c);
+	assert_error(&c, KMSCANCEL_E_NOT_FOUND);
+	assert_int_equal(x->f.n_seen, 1);
+	fixture_free(x);
+}
+
+/* Coalescing keys on the resolved key: a cancel by alias joins the cancel
+ * of its key ARN already in flight, after resolving. */
+static void test_alias_coalesces_on_key(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct answer silence = {.kind = ANSWER_SILENCE};
+	struct call by_arn, by_alias;
+
+	(void)state;
+	script(x, silence);
+	script(x, DESCRIBED("PendingDeletion"));
+	start_cancel(x, &by_arn, false);
+	wait_sent(x, 1);
+	start_as(x, &by_alias, ALLOWED_UID, ALIAS, true, false, 0);
+	wait_state(x, OPERATION_FOLLOWING);
+	fake_release(&x->f, 0, OK200);
+	wait_done(x, &by_arn);
+	wait_done(x, &by_alias);
+	assert_success(&by_arn);
+	assert_success(&by_alias);
+	assert_reply_has(&by_alias, "\"keyId\":\"" ARN "\"");
+	assert_int_equal(x->f.n_seen, 2); /* one cancel, one DescribeKey */
+	assert_sent(x, 1, "DescribeKey");
+	fixture_free(x);
+}
+
 /* ---- shutdown and reload in each state --------------------------------------------- */
 
 /* Brings a call (or two, for FOLLOWING) into state s.  c[1] is only used
@@ -898,6 +1013,11 @@ int main(void)
 	    cmocka_unit_test(test_coalesce_failure_counts),
 	    cmocka_unit_test(test_follower_deadline),
 	    cmocka_unit_test(test_policy_deny),
+	    cmocka_unit_test(test_alias_cancel),
+	    cmocka_unit_test(test_alias_describe),
+	    cmocka_unit_test(test_alias_policy_deny),
+	    cmocka_unit_test(test_alias_not_found),
+	    cmocka_unit_test(test_alias_coalesces_on_key),
 	    cmocka_unit_test(test_shutdown_in_each_state),
 	    cmocka_unit_test(test_reload_in_each_state),
 	    cmocka_unit_test(test_reload_removes_account),

@@ -128,7 +128,7 @@ static void test_bad_rules(void **state)
 	expect_refused("user: cancel *", "names no user");
 	expect_refused("user:1000 destroy *", "unknown operation 'destroy'");
 	expect_refused("user:1000 cancel account:123", "12 digits");
-	expect_refused("user:1000 cancel alias/foo", "not a key ID");
+	expect_refused("user:1000 cancel alias/", "alias/NAME");
 }
 
 static void test_unknown_name_fails_closed(void **state)
@@ -559,6 +559,75 @@ static void test_lookup_groups_real(void **state)
 	free(groups);
 }
 
+/* A call by alias (policy_decide_alias()): before resolving (key NULL)
+ * and after. */
+static enum policy_verdict alias_verdict(const struct policy *p, uid_t uid, unsigned ops, const char *alias,
+					 const char *key, const char **rule)
+{
+	struct keyid k;
+	struct policy_subject s = {uid, uid, NULL, 0, true};
+	struct policy_object o = {.key = NULL, .region = "us-east-1", .account = "111122223333"};
+
+	if (key) {
+		assert_int_equal(keyid_parse(key, &k, NULL), 0);
+		o.key = &k;
+	}
+	return policy_decide_alias(p, &s, ops, alias, &o, rule);
+}
+
+static void add(struct policy *p, bool deny, const char *rule)
+{
+	char *error = NULL, *warning = NULL;
+
+	if (policy_add_rule(p, deny, rule, deny ? "deny.conf:1" : "allow.conf:1", &error, &warning) < 0)
+		fail_msg("rule '%s' refused: %s", rule, error);
+	free(warning);
+}
+
+static void test_alias_views(void **state)
+{
+	struct policy *p = policy_new(false);
+	const char *rule = NULL;
+
+	(void)state;
+	add(p, true, "user:1000 cancel alias/test-*");
+	add(p, true, "user:1000 cancel " ID2);
+	add(p, false, "user:1000 cancel,describe " ID1);
+	add(p, false, "user:1000 describe alias/test-*");
+	add(p, false, "user:1001 * alias/prod-*");
+	/* Nothing allows uid 2000 anything: refused before any request. */
+	assert_int_equal(alias_verdict(p, 2000, POLICY_OP_CANCEL, "alias/prod-db", NULL, &rule), POLICY_DENY);
+	assert_string_equal(rule, "default");
+	/* A Deny naming the alias: refused before resolving. */
+	assert_int_equal(alias_verdict(p, 1000, POLICY_OP_CANCEL, "alias/test-web", NULL, &rule), POLICY_DENY);
+	assert_string_equal(rule, "deny.conf:1");
+	/* ... and after, whatever the key. */
+	assert_int_equal(alias_verdict(p, 1000, POLICY_OP_CANCEL, "alias/test-web", ARN1, NULL), POLICY_DENY);
+	/* The key allowed, the alias unnamed: resolve, then allowed. */
+	assert_int_equal(alias_verdict(p, 1000, POLICY_OP_CANCEL, "alias/prod-db", NULL, NULL), POLICY_UNDECIDED);
+	assert_int_equal(alias_verdict(p, 1000, POLICY_OP_CANCEL, "alias/prod-db", ARN1, &rule), POLICY_ALLOW);
+	assert_string_equal(rule, "allow.conf:1");
+	/* A Deny on the resolved key. */
+	assert_int_equal(alias_verdict(p, 1000, POLICY_OP_CANCEL, "alias/prod-db", ID2, &rule), POLICY_DENY);
+	assert_string_equal(rule, "deny.conf:1");
+	/* An alias rule allows on its own (the key's Deny is for cancel only). */
+	assert_int_equal(alias_verdict(p, 1000, POLICY_OP_DESCRIBE, "alias/test-web", ID2, NULL), POLICY_ALLOW);
+	assert_int_equal(alias_verdict(p, 1001, POLICY_OP_CANCEL, "alias/prod-db", NULL, NULL), POLICY_ALLOW);
+	assert_int_equal(alias_verdict(p, 1001, POLICY_OP_CANCEL, "alias/prod-db", ID2, NULL), POLICY_ALLOW);
+	/* Alias rules never match a call by key, and key rules are about
+	 * keys: policy_decide() is unchanged for them. */
+	assert_false(allowed(p, 1001, 1001, NULL, 0, POLICY_OP_CANCEL, ID1));
+	/* A bad alias rule. */
+	{
+		char *error = NULL, *warning = NULL;
+
+		assert_int_equal(policy_add_rule(p, false, "* * alias/", "x:1", &error, &warning), -EINVAL);
+		free(error);
+		free(warning);
+	}
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -577,6 +646,7 @@ int main(void)
 	    cmocka_unit_test(test_groups_unknown_fails_closed),
 	    cmocka_unit_test(test_status),
 	    cmocka_unit_test(test_lookup_groups_real),
+	    cmocka_unit_test(test_alias_views),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,9 @@
 # AWS_STS_REGIONAL_ENDPOINTS=legacy in a region botocore sends there, and
 # sts.us-gov-west-1.amazonaws.com for FIPS in GovCloud.  Every name reaches
 # the fake STS through KMSCANCELD_CONNECT_TO on loopback (no DNS); the
-# certificate names them and is checked against them.
+# certificate names them and is checked against them.  IMDS is off, KMS is
+# the fake on 127.0.0.1, and netguard fails the test on any name the map
+# misses, so nothing here can reach AWS.
 . "$top_srcdir/tests/integration/lib.sh"
 
 NAMES=(sts.eu-west-1.amazonaws.com sts-fips.eu-west-1.amazonaws.com sts.amazonaws.com
@@ -14,6 +16,9 @@ server_cert_for "${NAMES[@]}"
 start_fake
 connect_to=
 for name in "${NAMES[@]}"; do connect_to+="${connect_to:+,}$name:443=127.0.0.1:$FAKE_STS_PORT"; done
+# KMS stays on the fake too: the wrapper below lifts the KMS environment
+# overrides, so the config file names it (its keys win over the environment).
+printf '[AWS]\nEndpointURL=https://127.0.0.1:%s\n[KMS]\nRetryBase=50ms\n' "$FAKE_PORT" >"$T/kmscanceld.conf"
 WRAPPER=${DAEMON_WRAPPER:-} # valgrind under check-valgrind
 # kms_by_name_wrapper points STS at a closed port; lift that too.
 DAEMON_WRAPPER=$(kms_by_name_wrapper "$connect_to" "env -u AWS_ENDPOINT_URL_STS $WRAPPER")

@@ -96,12 +96,19 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *session)
 }
 
 /* "<what><arg>: <first queued OpenSSL reason>", malloc'ed (NULL if out of
- * memory); clears the OpenSSL error queue. */
+ * memory); clears the OpenSSL error queue.  A failed system call (an
+ * unreadable CA bundle) is queued as its errno, which OpenSSL has no string
+ * for: strerror() names it. */
 static char *errorf(const char *what, const char *arg)
 {
 	unsigned long e = ERR_get_error();
-	const char *reason = e ? ERR_reason_error_string(e) : NULL;
+	const char *reason = NULL;
 	char *m;
+
+	if (e && ERR_SYSTEM_ERROR(e))
+		reason = strerror(ERR_GET_REASON(e));
+	else if (e)
+		reason = ERR_reason_error_string(e);
 
 	ERR_clear_error();
 	if (asprintf(&m, "%s%s: %s", what, arg, reason ? reason : "unknown error") < 0)

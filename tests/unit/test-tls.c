@@ -124,7 +124,26 @@ static void test_missing_bundle(void **state)
 	assert_int_equal(tls_context_new("/nonexistent/ca.pem", &t, &error), -EINVAL);
 	assert_null(t);
 	assert_non_null(error);
-	assert_non_null(strstr(error, "cannot load CA bundle /nonexistent/ca.pem"));
+	/* The errno, named: OpenSSL has no string for a system error. */
+	assert_non_null(strstr(error, "cannot load CA bundle /nonexistent/ca.pem: No such file or directory"));
+	free(error);
+}
+
+static void test_bundle_without_certificates(void **state)
+{
+	char path[] = "/tmp/test-tls-XXXXXX";
+	struct tls_context *t = NULL;
+	char *error = NULL;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "not a certificate\n", 18), 18);
+	close(fd);
+	assert_int_equal(tls_context_new(path, &t, &error), -EINVAL);
+	unlink(path);
+	assert_null(t);
+	assert_non_null(error);
+	assert_non_null(strstr(error, "no certificate or crl found"));
 	free(error);
 }
 
@@ -133,6 +152,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bundle_shared_then_reloaded),
 	    cmocka_unit_test(test_system_store_shared),
+	    cmocka_unit_test(test_bundle_without_certificates),
 	    cmocka_unit_test(test_missing_bundle),
 	};
 

@@ -27,8 +27,10 @@ static void help(void)
 	       "      --check-config  load and validate the configuration, then exit\n"
 	       "  -h, --help          show this help\n"
 	       "      --version       show the version\n\n"
+	       "Drop-ins (*.conf) are read after the file: from kmscanceld.conf.d/ in %s,\n"
+	       "/run and /usr/lib for the default file, from FILE.d/ alone for --config FILE.\n\n"
 	       "See kmscanceld(8) and kmscanceld.conf(5).\n",
-	       SYSCONFDIR, KMSCANCEL_DEFAULT_SOCKET);
+	       SYSCONFDIR, KMSCANCEL_DEFAULT_SOCKET, SYSCONFDIR);
 }
 
 /* The listening socket systemd passed, if any: the one named "varlink"

@@ -27,6 +27,11 @@ const char *aws_retry_mode_to_string(enum aws_retry_mode m)
 	return m < _AWS_RETRY_MODE_MAX ? retry_mode_names[m] : NULL;
 }
 
+unsigned aws_retry_mode_default_attempts(enum aws_retry_mode m)
+{
+	return m == AWS_RETRY_MODE_LEGACY ? AWS_LEGACY_MAX_ATTEMPTS : AWS_DEFAULT_MAX_ATTEMPTS;
+}
+
 int aws_retry_mode_from_string(const char *s, enum aws_retry_mode *ret)
 {
 	for (size_t i = 0; i < _AWS_RETRY_MODE_MAX; i++)
@@ -166,7 +171,7 @@ static int get_bool(struct lookup *l, const char *const *envs, const char *key, 
 	return 0;
 }
 
-static int get_max_attempts(struct lookup *l, unsigned *ret)
+static int get_max_attempts(struct lookup *l, unsigned *ret, bool *ret_set)
 {
 	static const char *const envs[] = {"AWS_MAX_ATTEMPTS", NULL};
 	struct found f = lookup(l, envs, "max_attempts");
@@ -181,6 +186,7 @@ static int get_max_attempts(struct lookup *l, unsigned *ret)
 		return lookup_error(l, &f, "max_attempts", "'%s' is not a number of attempts from 1 to %d", f.value,
 				    AWS_MAX_MAX_ATTEMPTS);
 	*ret = (unsigned)v;
+	*ret_set = true;
 	return 0;
 }
 
@@ -342,9 +348,11 @@ static int resolve_flags(struct lookup *l, struct aws_settings *t)
 	if (r >= 0)
 		r = get_imds_mode(l, &t->ec2_metadata_ipv6);
 	if (r >= 0)
-		r = get_max_attempts(l, &t->max_attempts);
-	if (r >= 0)
 		r = get_retry_mode(l, &t->retry_mode);
+	if (r >= 0)
+		r = get_max_attempts(l, &t->max_attempts, &t->max_attempts_set);
+	if (r >= 0 && !t->max_attempts_set)
+		t->max_attempts = aws_retry_mode_default_attempts(t->retry_mode);
 	return r;
 }
 
@@ -391,6 +399,7 @@ static void resolved_move(struct aws_settings *s, struct aws_settings *t)
 	s->ec2_metadata_ipv6 = t->ec2_metadata_ipv6;
 	s->ec2_metadata_v1_disabled = t->ec2_metadata_v1_disabled;
 	s->max_attempts = t->max_attempts;
+	s->max_attempts_set = t->max_attempts_set;
 	s->retry_mode = t->retry_mode;
 	memset(t, 0, sizeof(*t));
 }

@@ -25,8 +25,10 @@
  *   IMDS        AWS_EC2_METADATA_DISABLED; AWS_EC2_METADATA_SERVICE_ENDPOINT
  *               → ec2_metadata_service_endpoint; …_ENDPOINT_MODE → …_mode;
  *               AWS_EC2_METADATA_V1_DISABLED → ec2_metadata_v1_disabled
- *   retries     AWS_MAX_ATTEMPTS → max_attempts (default 3);
- *               AWS_RETRY_MODE → retry_mode (default standard)
+ *   retries     AWS_RETRY_MODE → retry_mode (default standard; botocore
+ *               1.43's default is legacy, the other SDKs' standard);
+ *               AWS_MAX_ATTEMPTS → max_attempts (default: the mode's,
+ *               3, or 5 for legacy as in botocore's _retry.json)
  *
  * An environment variable set to the empty string counts as unset.
  * Booleans are "true"/"false" (any case); anything else is an error rather
@@ -47,11 +49,15 @@ enum aws_retry_mode {
 	_AWS_RETRY_MODE_MAX,
 };
 const char *aws_retry_mode_to_string(enum aws_retry_mode m);
-/* -EINVAL for anything but "standard", "legacy", "adaptive" (any case). */
+/* -EINVAL for anything but "standard", "legacy", "adaptive" (any case, as
+ * the Go and Java SDKs; botocore wants lower case). */
 int aws_retry_mode_from_string(const char *s, enum aws_retry_mode *ret);
+/* Total attempts per call when max_attempts is not set: 3, legacy 5. */
+unsigned aws_retry_mode_default_attempts(enum aws_retry_mode m);
 
 #define AWS_DEFAULT_PROFILE      "default"
 #define AWS_DEFAULT_MAX_ATTEMPTS 3
+#define AWS_LEGACY_MAX_ATTEMPTS  5   /* botocore _retry.json __default__ */
 #define AWS_MAX_MAX_ATTEMPTS     100 /* a bigger value is a typo, not a wish */
 
 /* Every string is owned (malloc'ed) and NULL when not configured. */
@@ -80,7 +86,8 @@ struct aws_settings {
 	 * daemon config allows it: [AWS] IMDSv1Fallback=yes. */
 	bool ec2_metadata_v1_fallback;
 
-	unsigned max_attempts; /* >= 1 */
+	unsigned max_attempts; /* >= 1: as set, else the mode's default */
+	bool max_attempts_set; /* by the environment, the profile or the daemon config */
 	enum aws_retry_mode retry_mode;
 };
 

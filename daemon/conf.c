@@ -113,6 +113,20 @@ static int parse_fips(void *obj, void *field, const char *value, const struct co
 	return 0;
 }
 
+/* RetryMode=: standard, adaptive or legacy, as AWS_RETRY_MODE; empty:
+ * not set (the AWS settings decide). */
+static int parse_retry_mode(void *obj, void *field, const char *value, const struct conf_pos *pos)
+{
+	struct daemon_config *c = obj;
+
+	c->retry_mode_set = value && *value;
+	if (!c->retry_mode_set) {
+		c->retry_mode = AWS_RETRY_MODE_STANDARD;
+		return 0;
+	}
+	return aws_retry_mode_from_string(value, &c->retry_mode);
+}
+
 /* Prewarm=: "no", "yes" (the default region), or regions separated by
  * spaces.  Kept as the validated text; an empty list means the default region. */
 static int parse_prewarm(void *obj, void *field, const char *value, const struct conf_pos *pos)
@@ -236,6 +250,7 @@ static const struct conf_key keys[] = {
     DURATION("AWS", "STSTimeout", sts_timeout_ms, "10", 1, CONFIG_MAX_PROCESS_TIMEOUT_MS, "30, 2.5 or 500ms"),
     DURATION("KMS", "Timeout", call_timeout_ms, "30", 1, CONFIG_MAX_CALL_TIMEOUT_MS, "30, 2.5 or 500ms"),
     UINT("KMS", "MaxAttempts", max_attempts, 1, AWS_MAX_MAX_ATTEMPTS, "a number of attempts"),
+    CUSTOM("KMS", "RetryMode", retry_mode, NULL, parse_retry_mode, "standard, adaptive or legacy"),
     DURATION("KMS", "RetryBase", retry_base_ms, NULL, 1, CONFIG_MAX_RETRY_BASE_MS, "1 or 100ms"),
     CUSTOM("KMS", "FIPS", fips, NULL, parse_fips, "yes or no"),
     UINT("KMS", "MaxConnections", pool_max_connections, 1, CONFIG_MAX_POOL_SIZE, "a number of connections"),
@@ -696,8 +711,14 @@ int config_apply_to_aws_settings(const struct daemon_config *c, struct aws_setti
 		r = aws_settings_set_string(&s->ca_bundle, c->ca_bundle);
 	if (r < 0)
 		return r;
-	if (c->max_attempts)
+	if (c->retry_mode_set)
+		s->retry_mode = c->retry_mode;
+	if (c->max_attempts) {
 		s->max_attempts = c->max_attempts;
+		s->max_attempts_set = true;
+	} else if (!s->max_attempts_set) {
+		s->max_attempts = aws_retry_mode_default_attempts(s->retry_mode);
+	}
 	if (c->fips_set)
 		s->use_fips_endpoint = c->fips;
 	s->ec2_metadata_v1_fallback = c->imds_v1_fallback;

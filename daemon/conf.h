@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "aws-settings.h"
+
 struct aws_settings;
 
 /* One default for daemon, library and units: configure --with-default-socket. */
@@ -111,7 +113,9 @@ struct daemon_config {
 
 	/* [KMS] */
 	unsigned call_timeout_ms; /* Timeout=, default 30 s */
-	unsigned max_attempts;    /* MaxAttempts=, 0 when not set (AWS settings, else 3) */
+	unsigned max_attempts;    /* MaxAttempts=, 0 when not set (AWS settings, else the mode's) */
+	enum aws_retry_mode retry_mode; /* RetryMode= … */
+	bool retry_mode_set;            /* … only counts when set */
 	unsigned retry_base_ms;   /* RetryBase=, 0 when not set (the KMS client's default) */
 	bool fips;                /* FIPS= … */
 	bool fips_set;            /* … only counts when set */
@@ -193,8 +197,9 @@ void config_done(struct daemon_config *c);
 /*
  * Applies the [AWS] and [KMS] keys over settings resolved from the AWS
  * environment: Profile= re-resolves the profile-dependent settings, then
- * Region=, EndpointURL=, STSEndpointURL=, CABundle=, MaxAttempts=, FIPS= and
- * IMDSv1Fallback= replace what the environment said.  Returns 0 or a negative errno with
+ * Region=, EndpointURL=, STSEndpointURL=, CABundle=, MaxAttempts=, RetryMode=,
+ * FIPS= and IMDSv1Fallback= replace what the environment said (MaxAttempts
+ * unset anywhere: the mode's default).  Returns 0 or a negative errno with
  * *ret_error (malloc'ed); on failure s keeps a consistent state (at worst
  * partly overridden, after -ENOMEM).
  */

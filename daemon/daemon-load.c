@@ -111,11 +111,11 @@ static char *kms_fingerprint(const struct loaded *l)
 
 	if (l->settings.ca_bundle && stat(l->settings.ca_bundle, &st) < 0)
 		st = (struct stat){ 0 };
-	if (asprintf(&fp, "%s|%s|%lld.%09ld|%lld|%d|%d|%u|%u|%u|%u|%u|%u|%d|%s|%d|%g|%g|%g|%u|%u",
+	if (asprintf(&fp, "%s|%s|%lld.%09ld|%lld|%d|%d|%u|%d|%u|%u|%u|%u|%u|%d|%s|%d|%g|%g|%g|%u|%u",
 		     l->settings.kms_endpoint_url ? l->settings.kms_endpoint_url : "-",
 		     l->settings.ca_bundle ? l->settings.ca_bundle : "-", (long long)st.st_mtim.tv_sec,
 		     st.st_mtim.tv_nsec, (long long)st.st_size, l->settings.use_fips_endpoint,
-		     l->settings.use_dualstack_endpoint, l->settings.max_attempts,
+		     l->settings.use_dualstack_endpoint, l->settings.max_attempts, (int)l->settings.retry_mode,
 		     l->config.retry_base_ms, l->config.pool_max_connections, l->config.pool_idle_timeout_ms,
 		     l->config.pool_connect_timeout_ms, l->config.attempt_timeout_ms, l->config.prewarm,
 		     l->config.prewarm_regions ? l->config.prewarm_regions : "-", l->config.rate_limit,
@@ -134,6 +134,7 @@ static int kms_setup(struct daemon *d, struct loaded *l, char **ret_error)
 		.fips = l->settings.use_fips_endpoint,
 		.dualstack = l->settings.use_dualstack_endpoint,
 		.max_attempts = l->settings.max_attempts,
+		.retry_mode = l->settings.retry_mode,
 		.retry_base_ms = KMS_DEFAULT_RETRY_BASE_MS,
 		.attempt_timeout_ms = l->config.attempt_timeout_ms,
 		.getenv = env_lookup,

@@ -238,6 +238,7 @@ static int pool_new(struct kms_pools *ps, const char *url, const char *account, 
 	}
 	p->retry_tokens = KMS_RETRY_QUOTA_CAPACITY;
 	p->last_used_ms = now_ms(ps);
+	adaptive_rate_init(&p->adaptive, (double)p->last_used_ms / 1000.0);
 	snprintf(p->account, sizeof(p->account), "%s", account);
 	*ret = p;
 	return 0;
@@ -332,6 +333,8 @@ static void endpoint_stats(const struct kms_pools *ps, const struct kms_pool *p,
 	ret->url = p->url;
 	ret->account = p->account[0] ? p->account : NULL;
 	ret->max_connections = ps->max_connections;
+	ret->adaptive_paced = p->adaptive.enabled;
+	ret->send_rate = p->adaptive.enabled ? p->adaptive.fill_rate : 0;
 	ps->transport->ops->get_stats(p->pool, &ret->pool);
 }
 

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "kms-transport.h"
+#include "ratelimit-adaptive.h"
 #include "url.h"
 
 struct event_base;
@@ -20,8 +21,8 @@ struct kms_client_stats;
 struct kms_endpoint_stats;
 
 /* One endpoint and account's pool.  Calls read url, parsed, pool and
- * retry_tokens, and spend or credit retry_tokens (kms-retry.h); the rest is
- * this module's. */
+ * retry_tokens, spend or credit retry_tokens (kms-retry.h) and update
+ * adaptive (ratelimit-adaptive.h); the rest is this module's. */
 struct kms_pool {
 	struct kms_pool *next;
 	unsigned refs;         /* calls holding it (kms_pool_hold) */
@@ -33,6 +34,7 @@ struct kms_pool {
 	struct url parsed;
 	void *pool;            /* the transport's */
 	unsigned retry_tokens; /* the retry quota, KMS_RETRY_QUOTA_CAPACITY when healthy */
+	struct adaptive_rate adaptive; /* the adaptive mode's send rate (kms.c) */
 };
 
 struct kms_pools;

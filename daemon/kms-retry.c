@@ -3,23 +3,57 @@
 
 #include "kms-retry.h"
 
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "http.h"
 #include "kms.h"
 #include "monotime.h"
 
-uint64_t kms_backoff_ceiling_ms(unsigned base_ms, unsigned retry)
+uint64_t kms_backoff_ceiling_ms(enum aws_retry_mode mode, unsigned base_ms, unsigned retry)
 {
 	uint64_t ceiling = (uint64_t)base_ms << (retry > 16 ? 16 : retry - 1);
 
+	if (mode == AWS_RETRY_MODE_LEGACY)
+		return ceiling;
 	return ceiling > KMS_MAX_BACKOFF_MS ? KMS_MAX_BACKOFF_MS : ceiling;
 }
 
-unsigned kms_backoff_ms(unsigned base_ms, unsigned retry, uint32_t rnd)
+unsigned kms_backoff_ms(enum aws_retry_mode mode, unsigned base_ms, unsigned retry, uint32_t rnd)
 {
-	return (unsigned)((uint64_t)rnd * kms_backoff_ceiling_ms(base_ms, retry) >> 32);
+	uint64_t ms = (uint64_t)rnd * kms_backoff_ceiling_ms(mode, base_ms, retry) >> 32;
+
+	return ms > UINT_MAX ? UINT_MAX : (unsigned)ms;
+}
+
+bool kms_legacy_retryable(const char *code, int status)
+{
+	static const char *const throttling_400[] = {
+	    "Throttling",
+	    "ThrottlingException",
+	    "ThrottledException",
+	    "RequestThrottledException",
+	    "ProvisionedThroughputExceededException",
+	};
+
+	switch (status) {
+	case 429:
+	case 500:
+	case 502:
+	case 503:
+	case 504:
+	case 509:
+		return true;
+	case 400:
+		for (size_t i = 0; code && i < sizeof(throttling_400) / sizeof(*throttling_400); i++)
+			if (strcmp(code, throttling_400[i]) == 0)
+				return true;
+		return false;
+	default:
+		return false;
+	}
 }
 
 void kms_retry_quota_credit(unsigned *tokens, unsigned attempts, unsigned last_retry_cost)
@@ -37,12 +71,14 @@ void kms_retry_quota_credit(unsigned *tokens, unsigned attempts, unsigned last_r
  * through) is resolved by the caller with DescribeKey, thanks to
  * response_lost.
  */
-unsigned kms_attempt_timeout_ms(unsigned timeout_ms, unsigned attempts, unsigned max_attempts, unsigned tokens,
-				unsigned base_ms, long left)
+unsigned kms_attempt_timeout_ms(enum aws_retry_mode mode, unsigned timeout_ms, unsigned attempts, unsigned max_attempts,
+				unsigned tokens, unsigned base_ms, long left)
 {
-	if (!timeout_ms || attempts >= max_attempts || tokens < KMS_RETRY_COST_TIMEOUT)
+	if (!timeout_ms || attempts >= max_attempts)
 		return 0;
-	if ((uint64_t)timeout_ms + kms_backoff_ceiling_ms(base_ms, attempts) >= (uint64_t)left)
+	if (kms_retry_quota_used(mode) && tokens < KMS_RETRY_COST_TIMEOUT)
+		return 0;
+	if ((uint64_t)timeout_ms + kms_backoff_ceiling_ms(mode, base_ms, attempts) >= (uint64_t)left)
 		return 0;
 	return timeout_ms;
 }

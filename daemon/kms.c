@@ -24,6 +24,7 @@
 #include "errorf.h"
 #include "log.h"
 #include "monotime.h"
+#include "ratelimit-adaptive.h"
 #include "ratelimit.h"
 #include "url.h"
 
@@ -56,15 +57,18 @@ struct kms_client {
 	bool dualstack;
 	unsigned max_attempts;
 	unsigned retry_base_ms;
+	enum aws_retry_mode retry_mode;
 	unsigned attempt_timeout_ms; /* 0: none */
 	struct kms_pools *pools;
 	unsigned long pools_refused;
 	long clock_offset; /* seconds to add to our clock, learned from AWS's Date */
-	struct ratelimit *limiter; /* NULL: RateLimit=no */
+	struct ratelimit *limiter;     /* NULL: RateLimit=no and not adaptive */
+	bool rate_limit;               /* RateLimit=: the per-operation buckets */
 	LIST_HEAD(, kms_call) pending; /* every call not yet completed */
 	bool shutting_down;
 	double rates[_KMS_OP_MAX];
 	unsigned long calls, attempts, retries, throttled, retry_quota_out, rate_limited, rate_rejected;
+	unsigned long adaptive_waited;
 	unsigned long in_flight; /* calls started and not yet freed */
 };
 
@@ -126,7 +130,8 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	c->clock = o->clock ? *o->clock : kms_clock_real;
 	c->fips = o->fips;
 	c->dualstack = o->dualstack;
-	c->max_attempts = o->max_attempts ? o->max_attempts : KMS_DEFAULT_MAX_ATTEMPTS;
+	c->retry_mode = o->retry_mode;
+	c->max_attempts = o->max_attempts ? o->max_attempts : aws_retry_mode_default_attempts(o->retry_mode);
 	c->retry_base_ms = o->retry_base_ms;
 	c->attempt_timeout_ms = o->attempt_timeout_ms;
 	c->rates[KMS_OP_CANCEL_KEY_DELETION] = KMS_DEFAULT_CANCEL_RATE;
@@ -135,7 +140,8 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	for (int i = 0; i < _KMS_OP_MAX; i++)
 		if (o->rates[i] > 0)
 			c->rates[i] = o->rates[i];
-	if (o->rate_limit) {
+	c->rate_limit = o->rate_limit;
+	if (o->rate_limit || o->retry_mode == AWS_RETRY_MODE_ADAPTIVE) {
 		c->limiter = ratelimit_new(base, o->max_queued);
 		if (!c->limiter) {
 			kms_client_free(c);
@@ -219,6 +225,7 @@ void kms_client_get_stats(const struct kms_client *c, struct kms_client_stats *r
 		.retry_quota_out = c->retry_quota_out,
 		.rate_limited = c->rate_limited,
 		.rate_rejected = c->rate_rejected,
+		.adaptive_waited = c->adaptive_waited,
 		.clock_offset_sec = c->clock_offset,
 		.in_flight = c->in_flight,
 		.pools_refused = c->pools_refused,
@@ -372,15 +379,15 @@ static unsigned backoff_ms(const struct kms_call *call)
 	/* the retry about to happen: 1 after the first attempt */
 	const struct kms_client *c = call->client;
 
-	if (kms_backoff_ceiling_ms(c->retry_base_ms, call->attempts) == 0)
+	if (kms_backoff_ceiling_ms(c->retry_mode, c->retry_base_ms, call->attempts) == 0)
 		return 0;
-	return kms_backoff_ms(c->retry_base_ms, call->attempts, c->clock.random(c->clock.ctx));
+	return kms_backoff_ms(c->retry_mode, c->retry_base_ms, call->attempts, c->clock.random(c->clock.ctx));
 }
 
 /* Schedules another attempt if one is allowed, the endpoint's retry quota
- * has cost tokens left, and the backoff fits in the deadline; otherwise
- * reports the last failure.  cost: KMS_RETRY_COST, or
- * KMS_RETRY_COST_TIMEOUT after a timeout (AWS.md §3.2). */
+ * has cost tokens left (in the modes that keep one), and the backoff fits
+ * in the deadline; otherwise reports the last failure.  cost:
+ * KMS_RETRY_COST, or KMS_RETRY_COST_TIMEOUT after a timeout (AWS.md §3.2). */
 static void call_retry_or_fail(struct kms_call *call, unsigned cost)
 {
 	struct kms_pool *e = call->endpoint;
@@ -391,6 +398,8 @@ static void call_retry_or_fail(struct kms_call *call, unsigned cost)
 		call_fail_last(call);
 		return;
 	}
+	if (!kms_retry_quota_used(call->client->retry_mode))
+		cost = 0;
 	if (e->retry_tokens < cost) {
 		call->client->retry_quota_out++;
 		log_warning("kms: %s: retry quota exhausted (too many failures); not retrying %s %s", e->url,
@@ -413,6 +422,43 @@ static void call_retry_or_fail(struct kms_call *call, unsigned cost)
 	evtimer_add(call->timer, &tv);
 }
 
+/* The endpoint's adaptive bucket: one per pool (endpoint and account). */
+static void adaptive_key(const struct kms_pool *e, char *buf, size_t size)
+{
+	snprintf(buf, size, "adaptive %s %s", e->url, e->account);
+}
+
+/* The adaptive mode's account of an answer on call's endpoint (throttled:
+ * a throttling error; anything else counts as a success, as in the SDKs):
+ * the endpoint's send rate moves, and requests already waiting for it are
+ * paced at the new rate. */
+static void adaptive_note(struct kms_call *call, bool throttled)
+{
+	struct kms_client *c = call->client;
+	struct adaptive_rate *a = &call->endpoint->adaptive;
+	char key[512];
+
+	if (c->retry_mode != AWS_RETRY_MODE_ADAPTIVE)
+		return;
+	adaptive_rate_update(a, (double)c->clock.now_mono_ms(c->clock.ctx) / 1000.0, throttled);
+	if (!a->enabled)
+		return;
+	if (throttled)
+		log_debug("kms: %s: throttled; adaptive send rate %.3g/s (measured %.3g/s)", call->endpoint->url,
+			  a->fill_rate, a->measured);
+	adaptive_key(call->endpoint, key, sizeof(key));
+	(void)ratelimit_set_rate(c->limiter, key, a->fill_rate, ADAPTIVE_BURST_SEC);
+}
+
+/* Whether an error answer of class cls is retried in the client's mode
+ * (kms-retry.h): the legacy mode has its own list. */
+static bool error_retryable(const struct kms_client *c, enum kms_error_class cls, const char *code, int status)
+{
+	if (c->retry_mode == AWS_RETRY_MODE_LEGACY)
+		return kms_legacy_retryable(code, status);
+	return cls == KMS_ERROR_TRANSIENT || cls == KMS_ERROR_THROTTLING;
+}
+
 /* A skew-class error: if AWS's Date is far from ours, correct our clock for
  * all later signatures and say the attempt is worth repeating. */
 static bool clock_skew_adjust(struct kms_client *c, const struct http_response *resp)
@@ -432,6 +478,7 @@ static void handle_error_response(struct kms_call *call, struct http_response *r
 	char *code = NULL, *message = NULL;
 	enum kms_error_class cls;
 	kmscancel_error error;
+	bool retry;
 
 	if (kms_error_decode(resp, &code, &message) < 0) {
 		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", request_id);
@@ -445,11 +492,16 @@ static void handle_error_response(struct kms_call *call, struct http_response *r
 
 	if (cls == KMS_ERROR_THROTTLING)
 		call->client->throttled++;
+	adaptive_note(call, cls == KMS_ERROR_THROTTLING);
+	/* A clock corrected is worth another attempt in every mode (daemon
+	 * policy, like the correction itself). */
 	if (cls == KMS_ERROR_CLOCK_SKEW && clock_skew_adjust(call->client, resp))
-		cls = KMS_ERROR_TRANSIENT;
+		retry = true;
+	else
+		retry = error_retryable(call->client, cls, code, resp->status);
 	free(code);
 	free(message);
-	if (cls == KMS_ERROR_TRANSIENT || cls == KMS_ERROR_THROTTLING)
+	if (retry)
 		call_retry_or_fail(call, KMS_RETRY_COST);
 	else
 		call_fail_last(call);
@@ -466,6 +518,7 @@ static void handle_success(struct kms_call *call, struct http_response *resp, co
 		.response_lost = call->response_lost,
 	};
 
+	adaptive_note(call, false);
 	if (resp->body_len > 0) {
 		body = kms_response_body(call->client->json, resp);
 		if (!body) {
@@ -482,7 +535,8 @@ static void handle_success(struct kms_call *call, struct http_response *resp, co
 	}
 	/* The retry quota: a success refunds the retry that led to it, a
 	 * first-time success adds a little (AWS.md §3.2). */
-	kms_retry_quota_credit(&e->retry_tokens, call->attempts, call->last_retry_cost);
+	if (kms_retry_quota_used(call->client->retry_mode))
+		kms_retry_quota_credit(&e->retry_tokens, call->attempts, call->last_retry_cost);
 	r.body = body;
 	call_finish(call, &r);
 	json_object_put(body);
@@ -503,6 +557,7 @@ static void http_done(const struct https_outcome *o, struct http_response *resp,
 		/* Sent in full but unanswered: KMS may have carried it out. */
 		if (o->request_sent || o->resent)
 			call->response_lost = true;
+		adaptive_note(call, false);
 		if (o->error == HTTPS_E_TIMEOUT && remaining_ms(call) <= 0) {
 			call_fail(call, KMSCANCEL_E_TIMEOUT, NULL, "the call's deadline passed before KMS answered",
 				  NULL);
@@ -540,7 +595,7 @@ static unsigned attempt_timeout_ms(const struct kms_call *call, long left)
 {
 	const struct kms_client *c = call->client;
 
-	return kms_attempt_timeout_ms(c->attempt_timeout_ms, call->attempts, c->max_attempts,
+	return kms_attempt_timeout_ms(c->retry_mode, c->attempt_timeout_ms, call->attempts, c->max_attempts,
 				      call->endpoint->retry_tokens, c->retry_base_ms, left);
 }
 
@@ -620,12 +675,65 @@ static void attempt_send(struct kms_call *call)
 		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
 }
 
-static void token_granted(void *userdata)
+/* A token refused (r < 0) by a bucket of rate what/s: the call ends. */
+static void token_refused(struct kms_call *call, int r, const char *what, double rate)
+{
+	struct kms_client *c = call->client;
+	char msg[256];
+
+	if (r != -EBUSY) {
+		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		return;
+	}
+	c->rate_rejected++;
+	snprintf(msg, sizeof(msg),
+		 "kmscanceld: this caller already has the most %s requests allowed waiting for the %s (%.6g/s; "
+		 "[KMS] MaxQueued=%u); try again later",
+		 operation_names[call->op], what, rate, ratelimit_max_queued(c->limiter));
+	call_fail(call, KMSCANCEL_E_THROTTLING, NULL, msg, NULL);
+}
+
+static void adaptive_granted(void *userdata)
 {
 	struct kms_call *call = userdata;
 
 	call->wait = NULL;
 	attempt_send(call);
+}
+
+/* Second gate, after the RateLimit= token: in adaptive mode, once the
+ * endpoint has been throttled, a token at its adaptive send rate too, so a
+ * request waits for both (ratelimit-adaptive.h). */
+static void adaptive_begin(struct kms_call *call)
+{
+	struct kms_client *c = call->client;
+	const struct adaptive_rate *a = &call->endpoint->adaptive;
+	char key[512];
+	int r;
+
+	if (c->retry_mode != AWS_RETRY_MODE_ADAPTIVE || !a->enabled) {
+		attempt_send(call);
+		return;
+	}
+	adaptive_key(call->endpoint, key, sizeof(key));
+	r = ratelimit_acquire_burst(c->limiter, key, a->fill_rate, ADAPTIVE_BURST_SEC, call->caller, adaptive_granted,
+				    call, &call->wait);
+	if (r > 0) {
+		attempt_send(call);
+	} else if (r == 0) {
+		c->adaptive_waited++;
+		call_set_state(call, CALL_QUEUED);
+	} else {
+		token_refused(call, r, "adaptive send rate after throttling", a->fill_rate);
+	}
+}
+
+static void token_granted(void *userdata)
+{
+	struct kms_call *call = userdata;
+
+	call->wait = NULL;
+	adaptive_begin(call);
 }
 
 /* Starts an attempt once the rate limiter allows: at once, or queued until
@@ -635,28 +743,19 @@ static void attempt_begin(struct kms_call *call)
 	struct kms_client *c = call->client;
 	int r;
 
-	if (!c->limiter) {
-		attempt_send(call);
+	if (!c->rate_limit) {
+		adaptive_begin(call);
 		return;
 	}
 	r = ratelimit_acquire(c->limiter, call->rate_key, c->rates[call->op], call->caller, token_granted, call,
 			      &call->wait);
 	if (r > 0) {
-		attempt_send(call);
+		adaptive_begin(call);
 	} else if (r == 0) {
 		c->rate_limited++;
 		call_set_state(call, CALL_QUEUED);
-	} else if (r == -EBUSY) {
-		char msg[256];
-
-		c->rate_rejected++;
-		snprintf(msg, sizeof(msg),
-			 "kmscanceld: this caller already has the most %s requests allowed waiting for the KMS "
-			 "request quota (%.6g/s; [KMS] MaxQueued=%u); try again later",
-			 operation_names[call->op], c->rates[call->op], ratelimit_max_queued(c->limiter));
-		call_fail(call, KMSCANCEL_E_THROTTLING, NULL, msg, NULL);
 	} else {
-		call_fail(call, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, NULL, "out of memory", NULL);
+		token_refused(call, r, "KMS request quota", c->rates[call->op]);
 	}
 }
 

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "aws-settings.h"
 #include "https-pool.h"
 #include "kms-transport.h"
 #include "kmscancel.h"
@@ -64,8 +65,12 @@ struct kms_client_options {
 	const char *ca_bundle;    /* PEM file; NULL: the system trust store */
 	bool fips;
 	bool dualstack; /* kms.REGION.api.aws (endpoint.h) */
-	unsigned max_attempts;  /* total attempts per call, >= 1 */
+	unsigned max_attempts;  /* total attempts per call, >= 1; 0: the mode's default */
 	unsigned retry_base_ms; /* full-jitter backoff base */
+	/* What is retried and how (kms-retry.h); adaptive also paces each
+	 * endpoint and account after throttling (ratelimit-adaptive.h),
+	 * whether or not rate_limit is set. */
+	enum aws_retry_mode retry_mode;
 	unsigned attempt_timeout_ms;    /* see KMS_DEFAULT_ATTEMPT_TIMEOUT_MS; 0: none, the call's deadline only */
 	struct https_pool_options pool; /* resolver and proxy are the client's own */
 	/* "HOST:PORT=ADDR:PORT,…" (see dns-cache.h), or NULL */
@@ -160,6 +165,7 @@ struct kms_client_stats {
 	unsigned long rate_limited;    /* attempts that waited for a token */
 	unsigned long rate_rejected;   /* calls refused: the caller's queue was full */
 	unsigned rate_waiting;         /* attempts waiting for a token now */
+	unsigned long adaptive_waited; /* attempts that waited for the adaptive mode's send rate */
 	long clock_offset_sec;
 	struct https_pool_stats pools; /* summed over every endpoint */
 	unsigned n_pools;
@@ -176,6 +182,8 @@ struct kms_endpoint_stats {
 	const char *url;
 	const char *account;      /* whose calls it carries, NULL: not yet known */
 	unsigned max_connections; /* the pool's size */
+	bool adaptive_paced;      /* adaptive mode, throttled: sending at send_rate */
+	double send_rate;         /* requests per second (adaptive_paced only) */
 	struct https_pool_stats pool;
 };
 /* The busiest max pools into ret[] (connections in use and queued requests

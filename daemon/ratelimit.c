@@ -39,8 +39,9 @@ struct rl_flow {
 struct rl_bucket {
 	struct ratelimit *rl;
 	char *key;
-	double rate;     /* tokens per second */
-	double capacity; /* burst */
+	double rate;      /* tokens per second */
+	double burst_sec; /* capacity in seconds' worth of tokens */
+	double capacity;  /* burst: rate × burst_sec, at least 1 */
 	double tokens;
 	int64_t refilled_us; /* CLOCK_MONOTONIC */
 	uint64_t grants;
@@ -126,13 +127,14 @@ static void bucket_refill(struct rl_bucket *b)
 	b->refilled_us = now;
 }
 
-static void bucket_set_rate(struct rl_bucket *b, double rate)
+static void bucket_set_rate(struct rl_bucket *b, double rate, double burst_sec)
 {
-	if (b->rate == rate)
+	if (b->rate == rate && b->burst_sec == burst_sec)
 		return;
 	bucket_refill(b);
 	b->rate = rate;
-	b->capacity = rate * RATELIMIT_BURST_MS / 1000.0;
+	b->burst_sec = burst_sec;
+	b->capacity = rate * burst_sec;
 	if (b->capacity < 1)
 		b->capacity = 1;
 	if (b->tokens > b->capacity)
@@ -301,13 +303,22 @@ static void ratelimit_forget_idle_buckets(struct ratelimit *rl)
 		}
 }
 
-static struct rl_bucket *bucket_get(struct ratelimit *rl, const char *key, double rate)
+static struct rl_bucket *bucket_find(const struct ratelimit *rl, const char *key)
 {
 	struct rl_bucket *b;
 
 	LIST_FOREACH(b, &rl->buckets, link)
-	if (strcmp(b->key, key) == 0) {
-		bucket_set_rate(b, rate);
+	if (strcmp(b->key, key) == 0)
+		return b;
+	return NULL;
+}
+
+static struct rl_bucket *bucket_get(struct ratelimit *rl, const char *key, double rate, double burst_sec)
+{
+	struct rl_bucket *b = bucket_find(rl, key);
+
+	if (b) {
+		bucket_set_rate(b, rate, burst_sec);
 		return b;
 	}
 	ratelimit_forget_idle_buckets(rl);
@@ -326,7 +337,7 @@ static struct rl_bucket *bucket_get(struct ratelimit *rl, const char *key, doubl
 	}
 	TAILQ_INIT(&b->rotation);
 	LIST_INIT(&b->flows);
-	bucket_set_rate(b, rate);
+	bucket_set_rate(b, rate, burst_sec);
 	b->tokens = b->capacity;
 	b->refilled_us = now_us();
 	LIST_INSERT_HEAD(&rl->buckets, b, link);
@@ -338,14 +349,20 @@ static struct rl_bucket *bucket_get(struct ratelimit *rl, const char *key, doubl
 int ratelimit_acquire(struct ratelimit *rl, const char *key, double rate, uid_t caller, ratelimit_fn fn, void *userdata,
 		      struct ratelimit_wait **ret_wait)
 {
+	return ratelimit_acquire_burst(rl, key, rate, RATELIMIT_BURST_MS / 1000.0, caller, fn, userdata, ret_wait);
+}
+
+int ratelimit_acquire_burst(struct ratelimit *rl, const char *key, double rate, double burst_sec, uid_t caller,
+			    ratelimit_fn fn, void *userdata, struct ratelimit_wait **ret_wait)
+{
 	struct rl_bucket *b;
 	struct rl_flow *f;
 	struct ratelimit_wait *w;
 
 	assert(rl && key && fn);
-	if (!(rate > 0))
+	if (!(rate > 0) || !(burst_sec > 0))
 		return -EINVAL;
-	b = bucket_get(rl, key, rate);
+	b = bucket_get(rl, key, rate, burst_sec);
 	if (!b)
 		return -ENOMEM;
 	bucket_refill(b);
@@ -399,6 +416,20 @@ void ratelimit_wait_cancel(struct ratelimit_wait *w)
 		flow_deactivate(f);
 	if (!b->dispatching)
 		bucket_schedule(b);
+}
+
+int ratelimit_set_rate(struct ratelimit *rl, const char *key, double rate, double burst_sec)
+{
+	struct rl_bucket *b = bucket_find(rl, key);
+
+	if (!(rate > 0) || !(burst_sec > 0))
+		return -EINVAL;
+	if (!b)
+		return -ENOENT;
+	bucket_set_rate(b, rate, burst_sec);
+	if (!b->dispatching)
+		bucket_schedule(b);
+	return 0;
 }
 
 unsigned ratelimit_max_queued(const struct ratelimit *rl)

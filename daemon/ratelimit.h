@@ -67,6 +67,20 @@ struct ratelimit *ratelimit_free(struct ratelimit *rl);
 int ratelimit_acquire(struct ratelimit *rl, const char *key, double rate, uid_t caller, ratelimit_fn fn, void *userdata,
 		      struct ratelimit_wait **ret_wait);
 
+/* The same with a burst of burst_sec seconds' worth of tokens (at least
+ * one) instead of RATELIMIT_BURST_MS: the adaptive retry mode's bucket
+ * (ratelimit-adaptive.h) holds a second's worth, as the SDKs' does.
+ * -EINVAL also for burst_sec <= 0. */
+int ratelimit_acquire_burst(struct ratelimit *rl, const char *key, double rate, double burst_sec, uid_t caller,
+			    ratelimit_fn fn, void *userdata, struct ratelimit_wait **ret_wait);
+
+/* Changes the rate (and burst) of bucket key, if it exists, now rather than
+ * at its next acquire: requests already waiting are served at the new rate
+ * from here on.  Tokens earned so far are kept (capped to the new burst).
+ * Returns 0, -ENOENT when there is no such bucket (nothing to change: it
+ * is made with the rate of its first acquire), -EINVAL for a rate <= 0. */
+int ratelimit_set_rate(struct ratelimit *rl, const char *key, double rate, double burst_sec);
+
 /* The per-caller bound in force. */
 unsigned ratelimit_max_queued(const struct ratelimit *rl);
 

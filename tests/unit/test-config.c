@@ -313,6 +313,47 @@ static void test_value_with_hash(void **state)
 	config_done(&c);
 }
 
+/* retry_mode / AWS_RETRY_MODE and [KMS] RetryMode=: the config key wins;
+ * max_attempts left unset everywhere is the mode's default (legacy 5, as
+ * botocore's _retry.json), set anywhere it stays. */
+static void test_retry_mode(void **state)
+{
+	struct daemon_config c;
+	struct aws_settings s;
+	char *error = NULL;
+
+	test_setenv("AWS_CONFIG_FILE", test_write("config", "[default]\nretry_mode = legacy\n"));
+	assert_int_equal(aws_settings_load(test_getenv, &s, &error), 0);
+	assert_int_equal(s.retry_mode, AWS_RETRY_MODE_LEGACY);
+	assert_int_equal(s.max_attempts, 5);
+	assert_false(s.max_attempts_set);
+
+	load_ok("[KMS]\nRetryMode=adaptive\n", &c);
+	assert_true(c.retry_mode_set);
+	assert_int_equal(config_apply_to_aws_settings(&c, &s, &error), 0);
+	assert_int_equal(s.retry_mode, AWS_RETRY_MODE_ADAPTIVE);
+	assert_int_equal(s.max_attempts, 3);
+	config_done(&c);
+	aws_settings_done(&s);
+
+	test_setenv("AWS_RETRY_MODE", "standard");
+	test_setenv("AWS_MAX_ATTEMPTS", "4");
+	assert_int_equal(aws_settings_load(test_getenv, &s, &error), 0);
+	assert_int_equal(s.retry_mode, AWS_RETRY_MODE_STANDARD);
+	load_ok("[KMS]\nRetryMode=Legacy\n", &c);
+	assert_int_equal(config_apply_to_aws_settings(&c, &s, &error), 0);
+	assert_int_equal(s.retry_mode, AWS_RETRY_MODE_LEGACY);
+	assert_int_equal(s.max_attempts, 4);
+	config_done(&c);
+	load_ok("[KMS]\nRetryMode=\n", &c);
+	assert_false(c.retry_mode_set);
+	config_done(&c);
+	aws_settings_done(&s);
+
+	load_fails("[KMS]\nRetryMode=fast\n", "RetryMode=fast");
+	assert_null(error);
+}
+
 static void test_apply_to_aws_settings(void **state)
 {
 	struct daemon_config c;
@@ -626,6 +667,7 @@ int main(void)
 	    T(test_repeats_and_resets),
 	    T(test_value_with_hash),
 	    T(test_apply_to_aws_settings),
+	    T(test_retry_mode),
 	    T(test_rate_limit_keys),
 	    T(test_accounts),
 	    T(test_attempt_timeout),

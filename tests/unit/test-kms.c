@@ -5,7 +5,9 @@
  * what the client sent and what it reported: success, the standard retry
  * mode and its retry quota, throttling, permanent errors, clock skew, the
  * call's deadline against the attempt timeout, a lost response, an expired
- * token, and abandoning or freeing with a call in flight.  Answers come
+ * token, and abandoning or freeing with a call in flight; the legacy mode's
+ * retries, attempts and backoff, and the adaptive mode's pacing after
+ * throttling against the standard mode's none.  Answers come
  * from the event loop; backoffs are made zero (or a few ms) through the
  * jitter hook, so the whole file runs in well under a second. */
 #include <setjmp.h>
@@ -25,6 +27,7 @@
 #include "creds.h"
 #include "http.h"
 #include "kms-error.h"
+#include "kms-retry.h"
 #include "kms.h"
 #include "log.h"
 #include "sigv4.h"
@@ -810,25 +813,231 @@ static void test_rate_limit(void **state)
 	fixture_free(x);
 }
 
+/* ---- the retry modes ---------------------------------------------------------- */
+
+static struct fixture *fixture_mode(enum aws_retry_mode mode, unsigned max_attempts, unsigned retry_base_ms)
+{
+	struct kms_client_options o = {
+	    .max_attempts = max_attempts,
+	    .retry_base_ms = retry_base_ms,
+	    .retry_mode = mode,
+	};
+
+	return fixture_new_with(o);
+}
+
+/* The backoff ceilings: standard and adaptive cap at 20 s, legacy never
+ * (botocore's legacy delay is rand × 2^(n-1) s). */
+static void test_backoff_ceilings(void **state)
+{
+	(void)state;
+	assert_int_equal(kms_backoff_ceiling_ms(AWS_RETRY_MODE_STANDARD, 1000, 1), 1000);
+	assert_int_equal(kms_backoff_ceiling_ms(AWS_RETRY_MODE_STANDARD, 1000, 5), 16000);
+	assert_int_equal(kms_backoff_ceiling_ms(AWS_RETRY_MODE_STANDARD, 1000, 6), 20000);
+	assert_int_equal(kms_backoff_ceiling_ms(AWS_RETRY_MODE_ADAPTIVE, 1000, 9), 20000);
+	assert_int_equal(kms_backoff_ceiling_ms(AWS_RETRY_MODE_LEGACY, 1000, 6), 32000);
+	assert_int_equal(kms_backoff_ceiling_ms(AWS_RETRY_MODE_LEGACY, 1000, 9), 256000);
+	assert_int_equal(kms_backoff_ms(AWS_RETRY_MODE_LEGACY, 1000, 6, UINT32_MAX), 31999);
+	assert_int_equal(kms_backoff_ms(AWS_RETRY_MODE_STANDARD, 1000, 6, UINT32_MAX), 19999);
+	assert_int_equal(kms_backoff_ms(AWS_RETRY_MODE_LEGACY, 1000, 6, 0), 0);
+	/* no quota in legacy: an attempt timeout whatever the tokens */
+	assert_int_equal(kms_attempt_timeout_ms(AWS_RETRY_MODE_STANDARD, 100, 1, 3, 0, 10, 10000), 0);
+	assert_int_equal(kms_attempt_timeout_ms(AWS_RETRY_MODE_LEGACY, 100, 1, 3, 0, 10, 10000), 100);
+}
+
+/* One call in mode answered status/code, then (if it should be retried)
+ * 200: two attempts if retried, else one. */
+static void expect_retried(enum aws_retry_mode mode, int status, const char *code, bool retried)
+{
+	struct fixture *x = fixture_mode(mode, 2, 1);
+	struct outcome out;
+
+	script(x, HTTP(status, code));
+	if (retried)
+		script(x, OK200);
+	call(x, KMS_OP_CANCEL_KEY_DELETION, &out);
+	if (out.attempts != (retried ? 2u : 1u))
+		fail_msg("%s, %d %s: %u attempts", aws_retry_mode_to_string(mode), status, code, out.attempts);
+	fixture_free(x);
+}
+
+/* What the legacy mode retries (botocore's _retry.json) and what it does
+ * not, against the standard mode: 5 attempts by default, HTTP 429 and 509,
+ * only the five throttling codes with HTTP 400, no RequestTimeout or
+ * TooManyRequests codes. */
+static void test_legacy_retries(void **state)
+{
+	static const struct {
+		int status;
+		const char *code;
+		bool legacy, standard;
+	} cases[] = {
+	    {500, "KMSInternalException", true, true},
+	    {503, "DependencyTimeoutException", true, true},
+	    {502, "502", true, true},
+	    {504, "504", true, true},
+	    {509, "BandwidthLimitExceeded", true, true},
+	    {509, "509", true, false},
+	    {429, "429", true, false},
+	    {400, "ThrottlingException", true, true},
+	    {400, "Throttling", true, true},
+	    {400, "ProvisionedThroughputExceededException", true, true},
+	    {400, "TooManyRequestsException", false, true},
+	    {400, "RequestLimitExceeded", false, true},
+	    {400, "RequestTimeoutException", false, true},
+	    {400, "PriorRequestNotComplete", false, true},
+	    {400, "LimitExceededException", false, false},
+	    {400, "NotFoundException", false, false},
+	    {400, "KMSInvalidStateException", false, false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(kms_legacy_retryable(cases[i].code, cases[i].status), cases[i].legacy);
+		expect_retried(AWS_RETRY_MODE_LEGACY, cases[i].status, cases[i].code, cases[i].legacy);
+		expect_retried(AWS_RETRY_MODE_STANDARD, cases[i].status, cases[i].code, cases[i].standard);
+	}
+}
+
+/* Legacy: 5 attempts unless told otherwise; connection failures retried;
+ * no retry quota, so a failing endpoint keeps getting every retry where
+ * the standard mode (test_retry_quota) would be down to first attempts;
+ * backoff doubling from the base. */
+static void test_legacy_attempts_quota_backoff(void **state)
+{
+	struct fixture *x = fixture_mode(AWS_RETRY_MODE_LEGACY, 0, 1);
+	struct outcome out;
+
+	(void)state;
+	/* 26 calls of 5 failed attempts: 104 retries, 520 tokens' worth */
+	for (int i = 0; i < 26; i++) {
+		script(x, HTTP(500, "KMSInternalException"));
+		script(x, FAIL(HTTPS_E_CONNECT, 0, 0));
+		script(x, FAIL(HTTPS_E_TIMEOUT, 1, 1));
+		script(x, HTTP(503, "ServiceUnavailable"));
+		script(x, HTTP(400, "ThrottlingException"));
+		call(x, KMS_OP_CANCEL_KEY_DELETION, &out);
+		assert_int_equal(out.attempts, 5);
+		assert_string_equal(out.code, "ThrottlingException");
+	}
+	assert_int_equal(stats(x).retries, 104);
+	assert_int_equal(stats(x).retry_quota_out, 0);
+	fixture_free(x);
+
+	/* rand at its top: 9, 19, 39, 79 ms (base 10 ms × 2^(n-1)) */
+	x = fixture_mode(AWS_RETRY_MODE_LEGACY, 0, 10);
+	x->f.random = UINT32_MAX;
+	for (int i = 0; i < 4; i++)
+		script(x, HTTP(500, "KMSInternalException"));
+	script(x, OK200);
+	call(x, KMS_OP_CANCEL_KEY_DELETION, &out);
+	assert_int_equal(out.error, KMSCANCEL_OK);
+	assert_int_equal(out.attempts, 5);
+	for (int i = 1; i < 5; i++)
+		assert_true(x->f.seen[i].at_us - x->f.seen[i - 1].at_us >= ((10 << (i - 1)) - 2) * 1000);
+	fixture_free(x);
+
+	/* max_attempts set: it wins over the mode's default */
+	x = fixture_mode(AWS_RETRY_MODE_LEGACY, 2, 1);
+	for (int i = 0; i < 2; i++)
+		script(x, HTTP(500, "KMSInternalException"));
+	call(x, KMS_OP_CANCEL_KEY_DELETION, &out);
+	assert_int_equal(out.attempts, 2);
+	fixture_free(x);
+}
+
+/* Answers at 10/s on the fake clock, then one throttle: in adaptive mode
+ * the endpoint is paced from then on at 0.7 × the measured rate (about
+ * 7/s, a burst of that many), so 14 calls at once go out over about a
+ * second; in standard mode they all go out at once.  A call whose deadline
+ * comes while it waits for the adaptive token ends with Timeout. */
+static void run_throttled_burst(enum aws_retry_mode mode, int64_t *ret_spread_us, double *ret_rate)
+{
+	struct fixture *x = fixture_mode(mode, 3, 1);
+	struct kms_endpoint_stats es;
+	struct answer ok = OK200, throttled = HTTP(400, "ThrottlingException");
+	struct outcome out, burst[14];
+	size_t first;
+
+	ok.advance_ms = 100;
+	throttled.advance_ms = 100;
+	for (int i = 0; i < 20; i++) {
+		script(x, ok);
+		call(x, KMS_OP_DESCRIBE_KEY, &out);
+	}
+	assert_int_equal(kms_client_list_endpoints(x->client, &es, 1), 1);
+	assert_false(es.adaptive_paced);
+	script(x, throttled);
+	script(x, OK200);
+	call(x, KMS_OP_CANCEL_KEY_DELETION, &out);
+	assert_int_equal(out.error, KMSCANCEL_OK);
+	assert_int_equal(out.attempts, 2);
+	assert_int_equal(kms_client_list_endpoints(x->client, &es, 1), 1);
+	assert_int_equal(es.adaptive_paced, mode == AWS_RETRY_MODE_ADAPTIVE);
+	*ret_rate = es.send_rate;
+
+	first = x->f.n_seen;
+	for (int i = 0; i < 14; i++) {
+		script(x, OK200);
+		start(x, KMS_OP_CANCEL_KEY_DELETION, 60000, &burst[i]);
+	}
+	for (int i = 0; i < 14; i++) {
+		wait_done(x, &burst[i]);
+		assert_int_equal(burst[i].error, KMSCANCEL_OK);
+	}
+	*ret_spread_us = x->f.seen[x->f.n_seen - 1].at_us - x->f.seen[first].at_us;
+	if (mode == AWS_RETRY_MODE_ADAPTIVE) {
+		assert_true(stats(x).adaptive_waited >= 6);
+		/* the bucket is empty: 50 ms is less than a token's wait */
+		start(x, KMS_OP_CANCEL_KEY_DELETION, 50, &out);
+		wait_done(x, &out);
+		assert_int_equal(out.error, KMSCANCEL_E_TIMEOUT);
+		assert_int_equal(out.attempts, 0);
+	} else {
+		assert_int_equal(stats(x).adaptive_waited, 0);
+	}
+	assert_int_equal(stats(x).in_flight, 0);
+	fixture_free(x);
+}
+
+static void test_adaptive_paces_after_throttling(void **state)
+{
+	int64_t spread_adaptive, spread_standard;
+	double rate, unused;
+
+	(void)state;
+	run_throttled_burst(AWS_RETRY_MODE_ADAPTIVE, &spread_adaptive, &rate);
+	run_throttled_burst(AWS_RETRY_MODE_STANDARD, &spread_standard, &unused);
+	/* 10/s measured (smoothed: a little under), times 0.7 */
+	assert_true(rate > 6.5 && rate <= 7.0);
+	/* 14 calls with a burst of at most 6 tokens left: 8 waits of 1/rate */
+	assert_true(spread_adaptive >= (int64_t)(7.5 / rate * 1e6));
+	assert_true(spread_standard < 200000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_success),
-		cmocka_unit_test(test_retry_transient),
-		cmocka_unit_test(test_backoff_jitter),
-		cmocka_unit_test(test_throttling),
-		cmocka_unit_test(test_not_retried),
-		cmocka_unit_test(test_retry_quota),
-		cmocka_unit_test(test_retry_quota_timeout),
-		cmocka_unit_test(test_clock_skew),
-		cmocka_unit_test(test_attempt_timeout),
-		cmocka_unit_test(test_deadline),
-		cmocka_unit_test(test_response_lost),
-		cmocka_unit_test(test_expired_token),
-		cmocka_unit_test(test_abandon),
-		cmocka_unit_test(test_queue_full_and_prewarm),
-		cmocka_unit_test(test_pools),
-		cmocka_unit_test(test_rate_limit),
+	    cmocka_unit_test(test_success),
+	    cmocka_unit_test(test_retry_transient),
+	    cmocka_unit_test(test_backoff_jitter),
+	    cmocka_unit_test(test_throttling),
+	    cmocka_unit_test(test_not_retried),
+	    cmocka_unit_test(test_retry_quota),
+	    cmocka_unit_test(test_retry_quota_timeout),
+	    cmocka_unit_test(test_clock_skew),
+	    cmocka_unit_test(test_attempt_timeout),
+	    cmocka_unit_test(test_deadline),
+	    cmocka_unit_test(test_response_lost),
+	    cmocka_unit_test(test_expired_token),
+	    cmocka_unit_test(test_abandon),
+	    cmocka_unit_test(test_queue_full_and_prewarm),
+	    cmocka_unit_test(test_pools),
+	    cmocka_unit_test(test_rate_limit),
+	    cmocka_unit_test(test_backoff_ceilings),
+	    cmocka_unit_test(test_legacy_retries),
+	    cmocka_unit_test(test_legacy_attempts_quota_backoff),
+	    cmocka_unit_test(test_adaptive_paces_after_throttling),
 	};
 
 	log_set_max_level(LOG_WARNING);

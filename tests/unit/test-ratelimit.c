@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The client-side rate limiter: burst then rate, the fair per-caller queue
  * (a newcomer is served next, a caller just served waits its turn), the
- * per-caller bound, withdrawal.  Runs a real event loop at high rates, so it
- * takes a fraction of a second. */
+ * per-caller bound, withdrawal, a rate changed under waiting requests.
+ * Runs a real event loop at high rates, so it takes a fraction of a second.
+ * Then the adaptive retry mode's send rate (ratelimit-adaptive.c) against
+ * botocore's own numbers (adaptive-botocore.h, made by
+ * adaptive-botocore.py from botocore's ClientRateLimiter). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,10 +14,13 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "monotime.h"
+#include "ratelimit-adaptive.h"
 #include "ratelimit.h"
 
 #define KEY        "111122223333/us-east-1/CancelKeyDeletion"
@@ -173,7 +179,9 @@ static void test_bound_per_caller(void **state)
 static void test_withdraw(void **state)
 {
 	struct event_base *base = event_base_new();
-	struct recorder rec = {.rl = ratelimit_new(base, 10), .rate = 1000};
+	/* 50/s: a token every 20 ms, so that under valgrind none comes back
+	 * between draining the burst and the requests that must wait. */
+	struct recorder rec = {.rl = ratelimit_new(base, 10), .rate = 50};
 	struct ratelimit_wait *w1 = NULL, *w2 = NULL;
 	struct ticket *t1 = calloc(1, sizeof(*t1)), *t2 = calloc(1, sizeof(*t2));
 
@@ -228,14 +236,150 @@ static void test_buckets_bounded(void **state)
 	event_base_free(base);
 }
 
+/* A longer burst (the adaptive bucket's second's worth), and a rate
+ * changed while requests wait: they are served at the new rate at once,
+ * not when the next request comes. */
+static void test_burst_and_set_rate(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct recorder rec = {.rl = ratelimit_new(base, 100), .rate = 2};
+	struct ratelimit_wait *w;
+	int64_t t0;
+	int n = 0;
+
+	/* 20/s with a second's burst: 20 at once; at 2/s, 2. */
+	while (ratelimit_acquire_burst(rec.rl, "a", 20, 1.0, 1, granted, NULL, &w) == 1)
+		n++;
+	assert_int_equal(n, 20);
+	ratelimit_wait_cancel(w);
+	n = 0;
+	while (ratelimit_acquire_burst(rec.rl, "b", 2, 1.0, 1, granted, NULL, &w) == 1)
+		n++;
+	assert_int_equal(n, 2);
+	ratelimit_wait_cancel(w);
+	assert_int_equal(ratelimit_acquire_burst(rec.rl, "b", 2, 0, 1, granted, NULL, &w), -EINVAL);
+
+	/* Five wait in "b" at 2/s (2.5 s); raised to 500/s they are all
+	 * served within a few milliseconds. */
+	t0 = now_us();
+	for (int i = 0; i < 5; i++) {
+		struct ticket *t = calloc(1, sizeof(*t));
+
+		assert_non_null(t);
+		t->rec = &rec;
+		t->uid = 1;
+		assert_int_equal(ratelimit_acquire_burst(rec.rl, "b", 2, 1.0, 1, granted, t, &w), 0);
+	}
+	assert_int_equal(ratelimit_set_rate(rec.rl, "b", 500, 1.0), 0);
+	assert_int_equal(ratelimit_set_rate(rec.rl, "nothing", 500, 1.0), -ENOENT);
+	assert_int_equal(ratelimit_set_rate(rec.rl, "b", 0, 1.0), -EINVAL);
+	event_base_dispatch(base);
+	assert_int_equal(rec.n, 5);
+	assert_true(rec.at_us[4] - t0 < 400000);
+	ratelimit_free(rec.rl);
+	event_base_free(base);
+}
+
+/* ---- the adaptive mode's send rate ------------------------------------------ */
+
+struct botocore_step {
+	double t;
+	int throttled;
+	double fill_rate, measured;
+	int enabled;
+};
+
+static const struct botocore_step botocore_steps[] = {
+#include "adaptive-botocore.h"
+};
+
+static void assert_close(double got, double want, size_t step)
+{
+	if (fabs(got - want) > 1e-9 * (fabs(want) > 1 ? fabs(want) : 1))
+		fail_msg("step %zu: %.17g, botocore %.17g", step, got, want);
+}
+
+/* Every answer of the script moves the rate exactly as botocore's limiter
+ * does: off until the first throttle, cut to 0.7 × the measured rate, back
+ * along the CUBIC curve, capped at twice the measured rate, never below
+ * 0.5/s. */
+static void test_adaptive_matches_botocore(void **state)
+{
+	struct adaptive_rate a;
+	size_t n = sizeof(botocore_steps) / sizeof(botocore_steps[0]);
+
+	assert_true(n > 100);
+	adaptive_rate_init(&a, 1000.0);
+	for (size_t i = 0; i < n; i++) {
+		const struct botocore_step *s = &botocore_steps[i];
+
+		adaptive_rate_update(&a, s->t, s->throttled);
+		assert_int_equal(a.enabled, s->enabled);
+		assert_close(a.measured, s->measured, i);
+		assert_close(a.fill_rate, s->fill_rate, i);
+	}
+}
+
+/* The shape, in numbers one can check by hand: at 20 answers/s a throttle
+ * cuts the rate to 14/s; the curve is back at 20/s after K = ∛(20 × 0.3 /
+ * 0.4) ≈ 2.47 s and grows past it after; a throttle while paced counts from
+ * the rate in force, not the (higher) measured one. */
+static void test_adaptive_slows_and_recovers(void **state)
+{
+	struct adaptive_rate a;
+	double t = 100.0, k;
+
+	adaptive_rate_init(&a, t);
+	for (int i = 1; i <= 60; i++)
+		adaptive_rate_update(&a, t + i * 0.05, false);
+	t += 3.0;
+	assert_false(a.enabled);
+	assert_true(fabs(a.measured - 20) < 0.01);
+	adaptive_rate_update(&a, t, true);
+	assert_true(a.enabled);
+	assert_true(fabs(a.fill_rate - 0.7 * a.w_max) < 1e-9);
+	assert_true(fabs(a.w_max - a.measured) < 1e-9);
+	k = cbrt(a.w_max * 0.3 / 0.4);
+	assert_true(fabs(a.k - k) < 1e-9);
+	assert_true(fabs(adaptive_rate_curve(&a, t + k) - a.w_max) < 1e-9);
+	assert_true(adaptive_rate_curve(&a, t + k / 2) < a.w_max);
+	assert_true(adaptive_rate_curve(&a, t + k + 1) > a.w_max);
+	/* paced at fill_rate < measured: the next throttle starts from it */
+	{
+		double paced = a.fill_rate;
+
+		adaptive_rate_update(&a, t + 0.01, true);
+		assert_true(fabs(a.w_max - paced) < 1e-9);
+		assert_true(fabs(a.fill_rate - 0.7 * paced) < 1e-9);
+	}
+	/* throttled without answers to measure: the floor */
+	adaptive_rate_init(&a, 200.0);
+	adaptive_rate_update(&a, 200.1, true);
+	assert_true(a.enabled);
+	assert_true(a.fill_rate == ADAPTIVE_MIN_RATE);
+}
+
+/* The constants are botocore's (retries/adaptive.py, throttling.py,
+ * bucket.py). */
+static void test_adaptive_constants(void **state)
+{
+	assert_true(ADAPTIVE_MIN_RATE == 0.5);
+	assert_true(ADAPTIVE_BETA == 0.7);
+	assert_true(ADAPTIVE_SCALE == 0.4);
+	assert_true(ADAPTIVE_SMOOTHING == 0.8);
+	assert_true(ADAPTIVE_TIME_BUCKET == 0.5);
+	assert_true(ADAPTIVE_MAX_RATE_SCALE == 2.0);
+	assert_true(ADAPTIVE_BURST_SEC == 1.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_burst_then_rate),
-	    cmocka_unit_test(test_fair_queue),
-	    cmocka_unit_test(test_bound_per_caller),
-	    cmocka_unit_test(test_withdraw),
-	    cmocka_unit_test(test_buckets_bounded),
+	    cmocka_unit_test(test_burst_then_rate),           cmocka_unit_test(test_fair_queue),
+	    cmocka_unit_test(test_bound_per_caller),          cmocka_unit_test(test_withdraw),
+	    cmocka_unit_test(test_buckets_bounded),           cmocka_unit_test(test_burst_and_set_rate),
+	    cmocka_unit_test(test_adaptive_matches_botocore), cmocka_unit_test(test_adaptive_slows_and_recovers),
+	    cmocka_unit_test(test_adaptive_constants),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

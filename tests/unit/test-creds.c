@@ -750,6 +750,36 @@ static void test_settings_misc(void **state)
 	free(error);
 }
 
+/* The IMDS endpoint mode as botocore resolves it (utils.py
+ * resolve_imds_endpoint_mode): the mode when set, else imds_use_ipv6. */
+static void test_settings_imds_mode(void **state)
+{
+	struct aws_settings s;
+	char *error = NULL;
+
+	test_setenv("AWS_CONFIG_FILE", test_write("config", "[default]\nimds_use_ipv6 = true\n"));
+	load_settings(&s);
+	assert_true(s.ec2_metadata_ipv6);
+	aws_settings_done(&s);
+
+	test_setenv("AWS_IMDS_USE_IPV6", "false"); /* the variable beats the key */
+	load_settings(&s);
+	assert_false(s.ec2_metadata_ipv6);
+	aws_settings_done(&s);
+
+	test_setenv("AWS_IMDS_USE_IPV6", "true");
+	test_setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv4"); /* the mode beats both */
+	load_settings(&s);
+	assert_false(s.ec2_metadata_ipv6);
+	aws_settings_done(&s);
+
+	test_setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", NULL);
+	test_setenv("AWS_IMDS_USE_IPV6", "yes");
+	assert_int_equal(aws_settings_load(test_getenv, &s, &error), -EINVAL);
+	test_assert_contains(error, "AWS_IMDS_USE_IPV6: 'yes' is not 'true' or 'false'");
+	free(error);
+}
+
 static void test_settings_use_profile(void **state)
 {
 	struct aws_settings s;
@@ -813,6 +843,7 @@ int main(void)
 	    T(test_settings_region),
 	    T(test_settings_endpoint),
 	    T(test_settings_misc),
+	    T(test_settings_imds_mode),
 	    T(test_settings_use_profile),
 	    T(test_settings_tilde_and_no_home),
 	};

@@ -262,6 +262,26 @@ static void test_shared_default_in_home(void **state)
 	aws_credentials_unref(c);
 }
 
+/* The token's older name, as botocore reads it; the standard name first. */
+static void test_shared_security_token(void **state)
+{
+	struct aws_credentials *c;
+	char *error;
+
+	test_setenv("AWS_SHARED_CREDENTIALS_FILE",
+		    test_write("credentials", "[default]\naws_access_key_id = " AKID "\naws_secret_access_key = " SECRET
+					      "\naws_security_token = old-name\n"));
+	assert_int_equal(resolve(&c, &error), 0);
+	assert_string_equal(c->session_token, "old-name");
+	aws_credentials_unref(c);
+
+	test_write("credentials", "[default]\naws_access_key_id = " AKID "\naws_secret_access_key = " SECRET
+				  "\naws_security_token = old-name\naws_session_token = new-name\n");
+	assert_int_equal(resolve(&c, &error), 0);
+	assert_string_equal(c->session_token, "new-name");
+	aws_credentials_unref(c);
+}
+
 static void test_shared_credentials_beat_config(void **state)
 {
 	struct aws_credentials *c;
@@ -829,6 +849,7 @@ int main(void)
 	    T(test_env_half_set),
 	    T(test_env_bad_values),
 	    T(test_shared_default_in_home),
+	    T(test_shared_security_token),
 	    T(test_shared_credentials_beat_config),
 	    T(test_shared_profile_selection),
 	    T(test_shared_half_set),

@@ -282,6 +282,28 @@ static void test_shared_security_token(void **state)
 	aws_credentials_unref(c);
 }
 
+/* An `aws login` profile is refused where botocore's login source would
+ * take it: after the credentials file's keys, before the config file's. */
+static void test_login_profile(void **state)
+{
+	struct aws_credentials *c;
+	char *error;
+
+	test_setenv("AWS_CONFIG_FILE",
+		    test_write("config", "[default]\nlogin_session = arn:aws:iam::111122223333:user/op\n"
+					 "aws_access_key_id = " AKID "\naws_secret_access_key = " SECRET "\n"));
+	assert_int_equal(resolve(&c, &error), -EOPNOTSUPP);
+	test_assert_contains(error, "signs in with 'aws login' (login_session)");
+	test_assert_contains(error, "aws configure export-credentials --profile default");
+	free(error);
+
+	test_setenv("AWS_SHARED_CREDENTIALS_FILE", test_write("credentials", "[default]\naws_access_key_id = " AKID
+									     "\naws_secret_access_key = " SECRET "\n"));
+	assert_int_equal(resolve(&c, &error), 0);
+	assert_string_equal(c->source, "shared-credentials-file");
+	aws_credentials_unref(c);
+}
+
 static void test_shared_credentials_beat_config(void **state)
 {
 	struct aws_credentials *c;
@@ -850,6 +872,7 @@ int main(void)
 	    T(test_env_bad_values),
 	    T(test_shared_default_in_home),
 	    T(test_shared_security_token),
+	    T(test_login_profile),
 	    T(test_shared_credentials_beat_config),
 	    T(test_shared_profile_selection),
 	    T(test_shared_half_set),

@@ -14,7 +14,10 @@ static const char *const kind_names[_KEYID_KIND_MAX] = {
     [KEYID_KIND_ARN] = "arn",
 };
 
-#define R_ALIAS "aliases are not accepted by CancelKeyDeletion; use the key ID or key ARN"
+/* What keyid_parse() says of an alias: true whether or not its caller takes
+ * aliases (the daemon and the CLI then read it with keyid_alias_parse()). */
+#define R_ALIAS      "an alias (alias/NAME or an alias ARN), not a key ID or key ARN"
+#define R_ALIAS_BARE "an alias ARN ends in alias/NAME, not alias alone"
 #define R_SHAPE                                                                                                        \
 	"not a key ID (8-4-4-4-12 hex digits), a multi-Region key ID (mrk- and 32 hex digits) or a key ARN "           \
 	"(arn:PARTITION:kms:REGION:ACCOUNT:key/KEY-ID)"
@@ -174,8 +177,12 @@ static int parse_arn(const char *s, size_t len, struct keyid *k, const char **re
 		*reason = "malformed ARN: expected arn:PARTITION:kms:REGION:ACCOUNT:key/KEY-ID";
 		return -EINVAL;
 	}
-	if (starts_with(f[5], n[5], "alias/") || (n[5] == 5 && memcmp(f[5], "alias", 5) == 0)) {
+	if (starts_with(f[5], n[5], "alias/")) {
 		*reason = R_ALIAS;
+		return -EINVAL;
+	}
+	if (n[5] == 5 && memcmp(f[5], "alias", 5) == 0) {
+		*reason = R_ALIAS_BARE;
 		return -EINVAL;
 	}
 	r = parse_partition(f[1], n[1], k, reason);

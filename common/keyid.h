@@ -15,10 +15,11 @@
  *
  * Hex digits: KMS emits lower case; we accept either case and fold the parsed
  * fields to lower case (the "mrk-", "arn:" and "key/" literals must be lower
- * case, as AWS writes them).  Aliases ("alias/…", "arn:…:alias/…") are
- * refused by keyid_parse() with a message saying so: CancelKeyDeletion does
- * not take them.  keyid_alias_parse() reads them apart: the daemon resolves
- * an alias with DescribeKey (which takes them) before acting on the key.
+ * case, as AWS writes them).  Aliases ("alias/…", "arn:…:alias/…") are not
+ * key IDs: keyid_parse() refuses them with a reason saying they are aliases
+ * (CancelKeyDeletion and EnableKey do not take them), and
+ * keyid_alias_parse() reads them apart: the daemon resolves an alias with
+ * DescribeKey (which takes them) before acting on the key.
  * No I/O, no allocation.
  */
 #include <stdbool.h>
@@ -48,7 +49,7 @@ struct keyid {
 /*
  * Parse s (a C string).  Returns 0 and fills *ret, or -EINVAL and sets
  * *ret_reason (when not NULL) to a static, human-readable reason such as
- * "aliases are not accepted by CancelKeyDeletion; use the key ID or key ARN".
+ * "an alias (alias/NAME or an alias ARN), not a key ID or key ARN".
  * *ret is written only on success; *ret_reason only on failure.
  */
 int keyid_parse(const char *s, struct keyid *ret, const char **ret_reason);

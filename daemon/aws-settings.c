@@ -216,13 +216,16 @@ static int get_sts_regional_endpoints(struct lookup *l, bool *ret_legacy)
 	return 0;
 }
 
+/* The endpoint mode; without one, botocore's older imds_use_ipv6 (a
+ * boolean) says IPv6. */
 static int get_imds_mode(struct lookup *l, bool *ret_ipv6)
 {
 	static const char *const envs[] = {"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", NULL};
+	static const char *const use_ipv6_envs[] = {"AWS_IMDS_USE_IPV6", NULL};
 	struct found f = lookup(l, envs, "ec2_metadata_service_endpoint_mode");
 
 	if (!f.value || !*f.value)
-		return 0;
+		return get_bool(l, use_ipv6_envs, "imds_use_ipv6", ret_ipv6);
 	if (strcasecmp(f.value, "IPv4") == 0)
 		*ret_ipv6 = false;
 	else if (strcasecmp(f.value, "IPv6") == 0)

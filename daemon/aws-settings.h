@@ -23,7 +23,8 @@
  *               anything else is an error, as in botocore
  *   dual-stack  AWS_USE_DUALSTACK_ENDPOINT → use_dualstack_endpoint
  *   IMDS        AWS_EC2_METADATA_DISABLED; AWS_EC2_METADATA_SERVICE_ENDPOINT
- *               → ec2_metadata_service_endpoint; …_ENDPOINT_MODE → …_mode;
+ *               → ec2_metadata_service_endpoint; …_ENDPOINT_MODE → …_mode,
+ *               else AWS_IMDS_USE_IPV6 → imds_use_ipv6 (true: IPv6);
  *               AWS_EC2_METADATA_V1_DISABLED → ec2_metadata_v1_disabled
  *   retries     AWS_RETRY_MODE → retry_mode (default standard; botocore
  *               1.43's default is legacy, the other SDKs' standard);

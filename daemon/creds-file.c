@@ -45,6 +45,11 @@ int creds_from_profile(const struct aws_ini *ini, const char *profile, const cha
 		return errorf(ret_error, -ENOENT, "no profile '%s'", profile);
 	for (size_t f = 0; f < _CREDS_FIELD_MAX; f++)
 		props[f] = aws_ini_get_property(ini, AWS_INI_PROFILE, profile, profile_keys[f]);
+	/* The older name of the token, which botocore reads too (as the
+	 * environment's AWS_SECURITY_TOKEN, the standard name first). */
+	if (!props[CREDS_FIELD_SESSION_TOKEN])
+		props[CREDS_FIELD_SESSION_TOKEN] =
+		    aws_ini_get_property(ini, AWS_INI_PROFILE, profile, "aws_security_token");
 	akid = props[CREDS_FIELD_ACCESS_KEY_ID];
 	secret = props[CREDS_FIELD_SECRET_ACCESS_KEY];
 	token = props[CREDS_FIELD_SESSION_TOKEN];

@@ -11,6 +11,7 @@
 
 #include "accounts.h"
 #include "creds.h"
+#include "endpoint.h"
 #include "policy.h"
 
 /* The chain, or the one source the config pins with CredentialSource=,
@@ -49,6 +50,24 @@ static int fd_budget_check_config(const struct daemon_config *c)
 	return 0;
 }
 
+/* The KMS endpoint: the configured URL, else the one bare key IDs of the
+ * default region go to, with the FIPS and dual-stack variant the daemon
+ * will use (a key ARN's region picks its own the same way). */
+static void print_kms_endpoint(const struct aws_settings *s)
+{
+	unsigned variant =
+	    (s->use_fips_endpoint ? ENDPOINT_FIPS : 0) | (s->use_dualstack_endpoint ? ENDPOINT_DUALSTACK : 0);
+	char *url = NULL;
+
+	if (s->kms_endpoint_url)
+		printf("endpoint:    %s\n", s->kms_endpoint_url);
+	else if (s->region && endpoint_kms_url_variant(NULL, s->region, variant, &url) == 0)
+		printf("endpoint:    %s (the region's; a key ARN's region picks its own)\n", url);
+	else
+		printf("endpoint:    (per region)\n");
+	free(url);
+}
+
 int daemon_check_config(const struct daemon_options *o)
 {
 	struct loaded l = { 0 };
@@ -67,7 +86,7 @@ int daemon_check_config(const struct daemon_options *o)
 		printf("config:      (defaults: no file)\n");
 	printf("socket:      %s\n", o->socket_path ? o->socket_path : l.config.socket_path);
 	printf("region:      %s\n", l.settings.region ? l.settings.region : "(none: key ARNs only)");
-	printf("endpoint:    %s\n", l.settings.kms_endpoint_url ? l.settings.kms_endpoint_url : "(per region)");
+	print_kms_endpoint(&l.settings);
 	printf("CA bundle:   %s\n", l.settings.ca_bundle ? l.settings.ca_bundle : "(system)");
 	printf("policy:      %zu rule(s), in file order, first match wins; no match is a denial\n",
 	       policy_n_rules(l.policy));

@@ -233,6 +233,7 @@ bracket_upper:
  * form is kept); a glob must be an ARN glob. */
 static int parse_pattern(struct key_spec *k, const char *s, char **ret_error)
 {
+	struct keyid_alias alias;
 	struct keyid id;
 	const char *reason = NULL;
 	int r;
@@ -252,6 +253,10 @@ static int parse_pattern(struct key_spec *k, const char *s, char **ret_error)
 		}
 		return r;
 	}
+	if (keyid_alias_parse(s, &alias, NULL) == 0)
+		return errorf(ret_error, -EINVAL,
+			      "'%s' is an alias ARN: name the alias as %s, which matches calls by its alias ARN too", s,
+			      alias.name);
 	if (keyid_parse(s, &id, &reason) < 0)
 		return errorf(ret_error, -EINVAL,
 			      "'%s' is not a key ID, key ARN, ARN glob, alias/NAME, account:ID, region:NAME or *%s%s", s,

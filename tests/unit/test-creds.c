@@ -262,6 +262,48 @@ static void test_shared_default_in_home(void **state)
 	aws_credentials_unref(c);
 }
 
+/* The token's older name, as botocore reads it; the standard name first. */
+static void test_shared_security_token(void **state)
+{
+	struct aws_credentials *c;
+	char *error;
+
+	test_setenv("AWS_SHARED_CREDENTIALS_FILE",
+		    test_write("credentials", "[default]\naws_access_key_id = " AKID "\naws_secret_access_key = " SECRET
+					      "\naws_security_token = old-name\n"));
+	assert_int_equal(resolve(&c, &error), 0);
+	assert_string_equal(c->session_token, "old-name");
+	aws_credentials_unref(c);
+
+	test_write("credentials", "[default]\naws_access_key_id = " AKID "\naws_secret_access_key = " SECRET
+				  "\naws_security_token = old-name\naws_session_token = new-name\n");
+	assert_int_equal(resolve(&c, &error), 0);
+	assert_string_equal(c->session_token, "new-name");
+	aws_credentials_unref(c);
+}
+
+/* An `aws login` profile is refused where botocore's login source would
+ * take it: after the credentials file's keys, before the config file's. */
+static void test_login_profile(void **state)
+{
+	struct aws_credentials *c;
+	char *error;
+
+	test_setenv("AWS_CONFIG_FILE",
+		    test_write("config", "[default]\nlogin_session = arn:aws:iam::111122223333:user/op\n"
+					 "aws_access_key_id = " AKID "\naws_secret_access_key = " SECRET "\n"));
+	assert_int_equal(resolve(&c, &error), -EOPNOTSUPP);
+	test_assert_contains(error, "signs in with 'aws login' (login_session)");
+	test_assert_contains(error, "aws configure export-credentials --profile default");
+	free(error);
+
+	test_setenv("AWS_SHARED_CREDENTIALS_FILE", test_write("credentials", "[default]\naws_access_key_id = " AKID
+									     "\naws_secret_access_key = " SECRET "\n"));
+	assert_int_equal(resolve(&c, &error), 0);
+	assert_string_equal(c->source, "shared-credentials-file");
+	aws_credentials_unref(c);
+}
+
 static void test_shared_credentials_beat_config(void **state)
 {
 	struct aws_credentials *c;
@@ -750,6 +792,36 @@ static void test_settings_misc(void **state)
 	free(error);
 }
 
+/* The IMDS endpoint mode as botocore resolves it (utils.py
+ * resolve_imds_endpoint_mode): the mode when set, else imds_use_ipv6. */
+static void test_settings_imds_mode(void **state)
+{
+	struct aws_settings s;
+	char *error = NULL;
+
+	test_setenv("AWS_CONFIG_FILE", test_write("config", "[default]\nimds_use_ipv6 = true\n"));
+	load_settings(&s);
+	assert_true(s.ec2_metadata_ipv6);
+	aws_settings_done(&s);
+
+	test_setenv("AWS_IMDS_USE_IPV6", "false"); /* the variable beats the key */
+	load_settings(&s);
+	assert_false(s.ec2_metadata_ipv6);
+	aws_settings_done(&s);
+
+	test_setenv("AWS_IMDS_USE_IPV6", "true");
+	test_setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv4"); /* the mode beats both */
+	load_settings(&s);
+	assert_false(s.ec2_metadata_ipv6);
+	aws_settings_done(&s);
+
+	test_setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", NULL);
+	test_setenv("AWS_IMDS_USE_IPV6", "yes");
+	assert_int_equal(aws_settings_load(test_getenv, &s, &error), -EINVAL);
+	test_assert_contains(error, "AWS_IMDS_USE_IPV6: 'yes' is not 'true' or 'false'");
+	free(error);
+}
+
 static void test_settings_use_profile(void **state)
 {
 	struct aws_settings s;
@@ -799,6 +871,8 @@ int main(void)
 	    T(test_env_half_set),
 	    T(test_env_bad_values),
 	    T(test_shared_default_in_home),
+	    T(test_shared_security_token),
+	    T(test_login_profile),
 	    T(test_shared_credentials_beat_config),
 	    T(test_shared_profile_selection),
 	    T(test_shared_half_set),
@@ -813,6 +887,7 @@ int main(void)
 	    T(test_settings_region),
 	    T(test_settings_endpoint),
 	    T(test_settings_misc),
+	    T(test_settings_imds_mode),
 	    T(test_settings_use_profile),
 	    T(test_settings_tilde_and_no_home),
 	};

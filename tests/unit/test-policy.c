@@ -462,7 +462,7 @@ static void test_key_ids_normalised(void **state)
 
 	expect_refused("* cancel arn:aws:kms:US-EAST-1:" OURS ":key/" ID1, "invalid region");
 	expect_refused("* cancel ARN:aws:kms:us-east-1:" OURS ":key/" ID1, "not a key ID");
-	expect_refused("* cancel arn:aws:kms:us-east-1:" OURS ":alias/foo", "aliases");
+	expect_refused("* cancel arn:aws:kms:us-east-1:" OURS ":alias/foo", "name the alias as alias/foo");
 	expect_refused("* cancel arn:AWS:kms:*:*:key/*", "upper case");
 	expect_refused("* cancel arn:aws:kms:*:*:key/[A-F]*", "inside [...]");
 	expect_refused("* cancel 1234*", "only ARNs can be globs");

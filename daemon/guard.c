@@ -514,6 +514,19 @@ bool guard_active(const struct guard *g)
 	return g && g->n_keys > 0 && !g->stopped;
 }
 
+bool guard_rescuing(const struct guard *g)
+{
+	if (!g)
+		return false;
+	for (const struct guard_key *k = g->keys; k; k = k->next)
+		if (k->state == GUARD_KEY_RESCUING)
+			return true;
+	for (const struct guard_key *k = g->dropped; k; k = k->next)
+		if (k->state == GUARD_KEY_RESCUING)
+			return true;
+	return false;
+}
+
 void guard_stop(struct guard *g)
 {
 	if (!g || g->stopped)

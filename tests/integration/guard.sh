@@ -5,7 +5,8 @@
 # left alone, a key that cannot be read reported, the GetStatus counters,
 # WatchGuard subscribers told each event their policy lets them see (a uid
 # refused describe on a key sees nothing of it), a reload that drops a key
-# stops reading it, and the subscribers' final reply when the daemon stops.
+# stops reading it, and the subscribers' final reply when the daemon stops
+# (whose drain waits for a rescue in flight).
 . "$top_srcdir/tests/integration/lib.sh"
 
 command -v python3 >/dev/null || { log "SKIP: python3 is not installed"; exit 77; }
@@ -263,8 +264,22 @@ wait_status checks $((c0 + 4)) || fail "the guard stopped reading"
 [ "$(key_state $KEY2)" = PendingDeletion ] && pass "the dropped key is left pending deletion" ||
 	fail "KEY2: $(key_state $KEY2)"
 
-# The daemon stops: every watcher gets its final reply.
+# The daemon stops during a rescue (KMS holds its answer): the drain waits
+# for the rescue, and every watcher gets its final reply.
+n0=$(grep -c "guard: alias/guarded-3 .*cancelling the deletion" "$T/daemon.log")
+d0=$(grep -c "guard: alias/guarded-3 .*deletion cancelled" "$T/daemon.log")
+fake POST /delay '{"ms":2000,"count":1,"operation":"CancelKeyDeletion"}' >/dev/null
+fake PUT "/keys/$KEY3" '{"KeyState":"PendingDeletion","Alias":"alias/guarded-3"}' >/dev/null
+for i in $(seq 1 300); do
+	[ "$(grep -c "guard: alias/guarded-3 .*cancelling the deletion" "$T/daemon.log")" -gt "$n0" ] && break
+	sleep 0.1
+done
 stop_daemon
+grep -q "waiting for the guard's rescue before exit" "$T/daemon.log" && pass "the drain waits for the guard's rescue" ||
+	log "note: the rescue finished before SIGTERM (a slow machine); the drain's wait was not exercised"
+[ "$(key_state $KEY3)" = Disabled ] && pass "the rescue in flight at SIGTERM finished" || fail "KEY3: $(key_state $KEY3)"
+[ "$(grep -c "guard: alias/guarded-3 .*deletion cancelled" "$T/daemon.log")" -gt "$d0" ] &&
+	pass "and was recorded before exit" || fail "no rescue record for the rescue at SIGTERM"
 wait "$WATCH_PID"
 rc=$?
 [ $rc -eq 0 ] && tail -n 1 "$T/watch.out" | grep -qv continues && pass "the watcher got a final reply at stop" ||

@@ -15,6 +15,7 @@
 #include "audit.h"
 #include "creds-cache.h"
 #include "creds.h"
+#include "guard.h"
 #include "kms.h"
 #include "log.h"
 #include "monotime.h"
@@ -69,10 +70,32 @@ void status_update(struct daemon *d)
 
 /* --- stop: SIGTERM, SIGINT, idle ------------------------------------------- */
 
+/* How often the drain looks again while the guard's rescue runs. */
+#define DRAIN_GUARD_POLL_MS 100
+
+static void drained(struct server *s, void *userdata);
+
+static void drain_guard_poll(evutil_socket_t fd, short what, void *userdata)
+{
+	drained(NULL, userdata);
+}
+
 static void drained(struct server *s, void *userdata)
 {
 	struct daemon *d = userdata;
 
+	/* A rescue of a guarded key is answered like a call: the drain waits
+	 * for it too (within DrainTimeoutSec=). */
+	if (guard_rescuing(d->guard)) {
+		struct timeval tv = timeval_from_msec(DRAIN_GUARD_POLL_MS);
+
+		if (!d->drain_guard_timer) {
+			log_info("all calls answered; waiting for the guard's rescue before exit");
+			d->drain_guard_timer = evtimer_new(d->base, drain_guard_poll, d);
+		}
+		if (d->drain_guard_timer && evtimer_add(d->drain_guard_timer, &tv) == 0)
+			return;
+	}
 	log_info("all calls answered, exiting");
 	event_base_loopbreak(d->base);
 }
@@ -103,6 +126,9 @@ static void daemon_stop(struct daemon *d, const char *reason)
 	d->drain_timer = evtimer_new(d->base, drain_timed_out, d);
 	if (!d->drain_timer || evtimer_add(d->drain_timer, &limit) < 0)
 		event_base_loopexit(d->base, &limit);
+	/* WatchGuard subscribers get their final reply: calls that would
+	 * otherwise hold the drain until DrainTimeoutSec=. */
+	guard_stop(d->guard);
 	server_set_drained_callback(d->server, drained, d);
 	server_stop_accepting(d->server);
 }
@@ -170,7 +196,9 @@ static bool daemon_is_idle(struct daemon *d)
 
 	server_get_stats(d->server, &ss);
 	kms_client_get_stats(d->kms, &ks);
-	return ss.connections == 0 && ss.calls_in_flight == 0 && ks.in_flight == 0 && d->n_retired == 0;
+	/* Guarded keys are read however quiet the socket is. */
+	return ss.connections == 0 && ss.calls_in_flight == 0 && ks.in_flight == 0 && d->n_retired == 0 &&
+	       !guard_active(d->guard);
 }
 
 /* ExitIdleSec=: exit once idle that long.  Only when socket-activated, so

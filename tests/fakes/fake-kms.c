@@ -268,6 +268,7 @@ struct stats {
 	uint64_t hangs_closed;      /* hung calls whose connection the client closed */
 	uint64_t wrong_account;     /* an ARN of another account than the signer's */
 	uint64_t sts_calls, sts_assume_role, sts_get_caller_identity, sts_failures;
+	uint64_t sts_connections, sts_tls_handshakes; /* STS's own, not in the KMS counts */
 	struct json_object *errors; /* {"<__type>": count} of error replies */
 };
 
@@ -1203,6 +1204,16 @@ static void tls_info_cb(const SSL *ssl, int where, int ret)
 	f->stats.tls_handshakes++;
 	if (SSL_session_reused(ssl))
 		f->stats.tls_resumed++;
+}
+
+/* The STS port's handshakes, counted apart from KMS's. */
+static void sts_tls_info_cb(const SSL *ssl, int where, int ret)
+{
+	struct fake *f = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+
+	(void)ret;
+	if (where & SSL_CB_HANDSHAKE_DONE)
+		f->stats.sts_tls_handshakes++;
 }
 
 static int tls_apply_max(SSL_CTX *ctx, const char *max)
@@ -2377,6 +2388,7 @@ static struct bufferevent *sts_bevcb(struct event_base *base, void *arg)
 	struct fake *f = arg;
 	SSL *ssl;
 
+	f->stats.sts_connections++;
 	if (f->opt.plain_http)
 		return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	ssl = SSL_new(f->sts_ssl_ctx);
@@ -2489,6 +2501,8 @@ static struct json_object *stats_json(const struct fake *f)
 	json_object_object_add(o, "stsAssumeRole", json_object_new_uint64(s->sts_assume_role));
 	json_object_object_add(o, "stsGetCallerIdentity", json_object_new_uint64(s->sts_get_caller_identity));
 	json_object_object_add(o, "stsFailures", json_object_new_uint64(s->sts_failures));
+	json_object_object_add(o, "stsConnections", json_object_new_uint64(s->sts_connections));
+	json_object_object_add(o, "stsTlsHandshakes", json_object_new_uint64(s->sts_tls_handshakes));
 	json_object_object_add(o, "issuedCredentials", json_object_new_uint64(f->issued));
 	json_object_object_add(o, "clockOffset", json_object_new_int64(f->clock_offset));
 	return o;
@@ -3117,7 +3131,7 @@ static int fake_init(struct fake *f)
 	if (!f->opt.plain_http && f->opt.sts_port_file) {
 		if (!(f->sts_ssl_ctx = tls_server_ctx(f)))
 			return -1;
-		SSL_CTX_set_info_callback(f->sts_ssl_ctx, NULL);
+		SSL_CTX_set_info_callback(f->sts_ssl_ctx, sts_tls_info_cb);
 		SSL_CTX_set_session_id_context(f->sts_ssl_ctx, (const unsigned char *)"fake-sts", 8);
 	}
 	/* --account-creds: other accounts' keys, never expiring. */

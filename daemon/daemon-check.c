@@ -12,6 +12,7 @@
 #include "accounts.h"
 #include "creds.h"
 #include "policy.h"
+#include "sts.h"
 
 /* The chain, or the one source the config pins with CredentialSource=,
  * without the network (--check-config). */
@@ -49,6 +50,24 @@ static int fd_budget_check_config(const struct daemon_config *c)
 	return 0;
 }
 
+/* --check-config: where the default credentials' STS calls go (the
+ * identity lookup, role chains, web identity). */
+static void sts_check_config(const struct aws_settings *s)
+{
+	char *url = NULL;
+	int r = sts_endpoint_url(s, &url);
+
+	if (r == -EINVAL)
+		printf("sts:         (none: %s)\n", s->region && strcmp(s->region, "aws-global") != 0
+							? "bad region"
+							: "FIPS and dual-stack endpoints need a region");
+	else if (r < 0)
+		printf("sts:         (unknown: %s)\n", strerror(-r));
+	else
+		printf("sts:         %s\n", url);
+	free(url);
+}
+
 int daemon_check_config(const struct daemon_options *o)
 {
 	struct loaded l = { 0 };
@@ -68,6 +87,7 @@ int daemon_check_config(const struct daemon_options *o)
 	printf("socket:      %s\n", o->socket_path ? o->socket_path : l.config.socket_path);
 	printf("region:      %s\n", l.settings.region ? l.settings.region : "(none: key ARNs only)");
 	printf("endpoint:    %s\n", l.settings.kms_endpoint_url ? l.settings.kms_endpoint_url : "(per region)");
+	sts_check_config(&l.settings);
 	printf("CA bundle:   %s\n", l.settings.ca_bundle ? l.settings.ca_bundle : "(system)");
 	printf("policy:      %zu rule(s), in file order, first match wins; no match is a denial\n",
 	       policy_n_rules(l.policy));

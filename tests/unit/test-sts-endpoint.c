@@ -246,10 +246,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_botocore_table),
-	    cmocka_unit_test(test_dualstack),
-	    cmocka_unit_test(test_override_wins),
-	    cmocka_unit_test(test_signing_region),
+	    cmocka_unit_test(test_botocore_table), cmocka_unit_test(test_dualstack),
+	    cmocka_unit_test(test_override_wins),  cmocka_unit_test(test_signing_region),
 	    cmocka_unit_test(test_setting),
 	};
 

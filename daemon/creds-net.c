@@ -132,19 +132,6 @@ struct event_base *creds_net_base(const struct creds_net *n)
 	return n->base;
 }
 
-void creds_net_get_stats(const struct creds_net *n, struct creds_net_stats *ret)
-{
-	*ret = (struct creds_net_stats){.pools = n->n_kept};
-	for (const struct kept_pool *k = n->kept; k; k = k->next) {
-		struct https_pool_stats ps;
-
-		https_pool_get_stats(k->pool, &ps);
-		ret->connections_opened += ps.connections_opened;
-		ret->tls_handshakes += ps.tls_handshakes;
-		ret->reused += ps.reused;
-	}
-}
-
 /* Ends h's hold on its pool: a one-shot pool is freed (allowed from the
  * pool's own callback), a kept one stays for the next exchange. */
 static void exchange_release(struct creds_http *h)
@@ -179,10 +166,12 @@ static struct kept_pool **kept_pool_victim(struct creds_net *n)
 
 /*
  * The kept-alive pool for an STS endpoint, made on first use.  STS calls
- * come in bursts (every [Account N] role and the identity lookup at start
- * and on a reload, each hop of a role chain one after the other), so a
- * connection kept between them saves a TCP and TLS handshake per call;
- * between bursts the pool's idle timeout closes it.  At most
+ * of one creds_net often follow each other (the hops of a role chain, a
+ * retry after a failed call, the next [Account N] role), so a connection
+ * kept between them saves a TCP and TLS handshake per call; calls made at
+ * the same moment still open a connection each (up to
+ * CREDS_NET_STS_CONNECTIONS), and the pool's idle timeout closes them
+ * between bursts.  At most
  * CREDS_NET_MAX_POOLS endpoints are kept (regions are few): beyond that
  * the least recently used idle pool goes, and when every pool is busy
  * NULL tells the caller to use a one-shot pool as before.  The pool's

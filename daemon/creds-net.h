@@ -11,9 +11,8 @@
  * handshake worth saving, they are fetched a few times an hour, and a fresh
  * connection never sends a request down a socket IMDS has quietly dropped.
  * STS exchanges go over kept-alive pools, one per endpoint, as KMS's do:
- * its calls come in bursts (each hop of a role chain, every [Account N]
- * role and the identity lookup at start and on reload), and each one on a
- * fresh connection would pay a TCP and TLS handshake.  TLS (STS, an https
+ * its calls often follow each other (each hop of a role chain, a retry),
+ * and each one on a fresh connection would pay a TCP and TLS handshake.  TLS (STS, an https
  * container URI) uses one context per creds_net, made on first use from
  * the configured CA bundle, with the pools' verification (tls.h).
  *
@@ -58,13 +57,6 @@ int creds_net_new(struct event_base *base, struct evdns_base *dns, const struct 
 /* NULL-safe, returns NULL.  Exchanges still running must be cancelled first. */
 struct creds_net *creds_net_free(struct creds_net *n);
 struct event_base *creds_net_base(const struct creds_net *n);
-
-/* Summed over n's kept-alive (STS) pools, for tests and debug logs. */
-struct creds_net_stats {
-	unsigned pools;
-	unsigned long connections_opened, tls_handshakes, reused;
-};
-void creds_net_get_stats(const struct creds_net *n, struct creds_net_stats *ret);
 
 /* The outcome of an exchange: o as https_pool reports it; resp (borrowed,
  * valid during the callback) on HTTPS_OK, any status. */

@@ -9,6 +9,9 @@
 #     token, then AssumeRole of the top role signed by what it gave, while
 #     AWS_WEB_IDENTITY_TOKEN_FILE / AWS_ROLE_ARN name another token and role;
 #   - an SSO source profile stays refused, saying why.
+# Each chain's STS calls (action, role, signer) are compared with the ones
+# botocore makes for the same profile, run offline (role-chain-botocore.py
+# answers its calls itself).
 . "$top_srcdir/tests/integration/lib.sh"
 
 A=$TEST_ACCOUNT # the process's keys' account
@@ -79,6 +82,26 @@ for r in json.load(sys.stdin):
         print(r.get("action"), r.get("roleArn"), r.get("accessKeyId") or "-", r.get("account") or "-",
               r.get("roleSessionName"))'
 }
+# same_as_botocore PROFILE WHAT: the daemon's STS calls, as "ACTION ROLE
+# SIGNER" (SIGNER: the key, "issued" for one STS issued, "-" unsigned), are
+# the ones botocore makes for PROFILE with the daemon's environment.
+same_as_botocore() {
+	local want got
+	want=$(env "${DAEMON_ENV[@]}" python3 "$top_srcdir/tests/integration/role-chain-botocore.py" "$1" 2>"$T/botocore.err")
+	case $? in
+	0) ;;
+	77) log "SKIP: no botocore: $2 not compared with it"; return ;;
+	*) fail "$2: botocore failed: $(cat "$T/botocore.err")"; return ;;
+	esac
+	got=$(fake GET /sts/requests | python3 -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r.get("action", "").startswith("AssumeRole"):
+        key = r.get("accessKeyId") or "-"
+        print(r.get("action"), r.get("roleArn"), "issued" if key.startswith("ASIAFAKE") else key)')
+	[ "$got" = "$want" ] && pass "$2: the same STS calls as botocore's" ||
+		fail "$2: daemon: $(echo $got); botocore: $(echo $want)"
+}
 status_field() {
 	kmscancel --json status 2>/dev/null |
 		python3 -c 'import json, sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$1"
@@ -104,6 +127,7 @@ case "$(printf '%s\n' "$calls" | sed -n 2p)" in
 esac
 expect_contains "$(status_field credentialSource)" "assume-role (profile via-proc via mid-proc via proc)" \
 	"status names the chain"
+same_as_botocore via-proc "credential_process chain"
 stop_daemon
 
 # --- web identity at the start; the environment's token and role are not used ---------
@@ -128,6 +152,7 @@ esac
 [ "$(fake_stat stsAssumeRoleWithWebIdentity)" = 1 ] && pass "one AssumeRoleWithWebIdentity" ||
 	fail "AssumeRoleWithWebIdentity: $(fake_stat stsAssumeRoleWithWebIdentity)"
 expect_contains "$(status_field credentialSource)" "assume-role (profile via-web via web)" "status names the chain"
+same_as_botocore via-web "web identity chain"
 stop_daemon
 
 # A wrong token in the profile's file: the chain fails, naming the step.

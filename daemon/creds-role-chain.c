@@ -485,7 +485,7 @@ static int assume_role_start(const struct creds_context *ctx, creds_fetch_done_f
 		goto fail;
 	r = sts_endpoint_url(ctx->settings, &f->endpoint);
 	if (r < 0) {
-		r = errorf(ret_error, r, "no STS endpoint: %s", r == -EINVAL ? "bad region" : strerror(-r));
+		r = errorf(ret_error, r, "no STS endpoint: %s", sts_endpoint_error(ctx->settings, r));
 		goto fail;
 	}
 	sts_signing_region(f->endpoint, ctx->settings->region, f->region);

@@ -117,7 +117,7 @@ static int webid_start(const struct creds_context *ctx, creds_fetch_done_fn done
 		return r;
 	r = sts_endpoint_url(ctx->settings, &endpoint);
 	if (r < 0)
-		return errorf(ret_error, r, "no STS endpoint: %s", r == -EINVAL ? "bad region" : strerror(-r));
+		return errorf(ret_error, r, "no STS endpoint: %s", sts_endpoint_error(ctx->settings, r));
 	if (!ctx->net) {
 		r = errorf(ret_error, -EINPROGRESS, "would exchange %s for role %s at %s", w.token_file, w.role_arn,
 			   endpoint);

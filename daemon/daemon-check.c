@@ -57,12 +57,8 @@ static void sts_check_config(const struct aws_settings *s)
 	char *url = NULL;
 	int r = sts_endpoint_url(s, &url);
 
-	if (r == -EINVAL)
-		printf("sts:         (none: %s)\n", s->region && strcmp(s->region, "aws-global") != 0
-							? "bad region"
-							: "FIPS and dual-stack endpoints need a region");
-	else if (r < 0)
-		printf("sts:         (unknown: %s)\n", strerror(-r));
+	if (r < 0)
+		printf("sts:         (none: %s)\n", sts_endpoint_error(s, r));
 	else
 		printf("sts:         %s\n", url);
 	free(url);

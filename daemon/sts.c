@@ -101,6 +101,15 @@ int sts_endpoint_url(const struct aws_settings *s, char **ret)
 	return r < 0 ? -ENOMEM : 0;
 }
 
+const char *sts_endpoint_error(const struct aws_settings *s, int r)
+{
+	if (r != -EINVAL)
+		return strerror(-r);
+	if ((s->use_fips_endpoint || s->use_dualstack_endpoint) && (!s->region || strcmp(s->region, "aws-global") == 0))
+		return "FIPS and dual-stack STS endpoints need a region (AWS_REGION or the profile's region)";
+	return "bad region";
+}
+
 /* "Action=…&Version=…&Name=Value…", malloc'ed; the caller wipes it. */
 static int form_body(const struct sts_request *req, char **ret, size_t *ret_len)
 {

@@ -83,6 +83,10 @@ struct sts_call *sts_call_cancel(struct sts_call *c);
  */
 #define STS_GLOBAL_ENDPOINT "https://sts.amazonaws.com"
 int sts_endpoint_url(const struct aws_settings *s, char **ret);
+/* Why sts_endpoint_url(s) failed with r, for messages (static text):
+ * that FIPS and dual-stack STS endpoints need a region, "bad region", or
+ * strerror(-r). */
+const char *sts_endpoint_error(const struct aws_settings *s, int r);
 
 /* application/x-www-form-urlencoded encoding of s appended to out (at
  * least 3 × strlen(s) + 1 bytes free): unreserved characters as is,

@@ -62,5 +62,7 @@ expect_contains "$(daemon_sts cn-north-1 0 1 regional)" "https://sts.cn-north-1.
 	"China dual-stack: its own suffix"
 expect_contains "$(daemon_sts us-east-1 0 1 legacy)" "https://sts.us-east-1.api.aws" \
 	"dual-stack is regional even under legacy"
+expect_contains "$(daemon_sts aws-global 0 1 regional)" "dual-stack STS endpoints need a region" \
+	"the global region with dual-stack: the message says what is missing"
 
 exit 0

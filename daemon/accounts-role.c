@@ -153,7 +153,7 @@ static int role_call_start(struct role_fetch *f, const struct aws_credentials *c
 	r = sts_endpoint_url(&where, &url);
 	if (r < 0)
 		return errorf(ret_error, r, "no STS endpoint for account %s: %s", acct->id,
-			      r == -EINVAL ? "bad region" : strerror(-r));
+			      sts_endpoint_error(&where, r));
 	if (acct->external_id)
 		params[n++] = (struct sts_param){"ExternalId", acct->external_id};
 	if (acct->duration_sec) {

@@ -195,6 +195,8 @@ static void identity_creds_ready(int r, struct aws_credentials *c, const char *e
 		return;
 	}
 	r = sts_endpoint_url(a->o.settings, &url);
+	if (r < 0 && asprintf(&msg, "no STS endpoint: %s", sts_endpoint_error(a->o.settings, r)) < 0)
+		msg = NULL;
 	if (r >= 0) {
 		const struct sts_request req = {
 		    .endpoint_url = url,

@@ -5,12 +5,16 @@
  * The network side of the credential providers: one-shot HTTP(S) exchanges
  * with IMDS, the container endpoint and STS, on the daemon's event loop.
  *
- * Each exchange gets its own connection (a one-connection https_pool freed
- * when the exchange ends): credentials are fetched a few times an hour, so
- * keeping connections warm would buy nothing, and a fresh connection per
- * fetch never sends a request down a socket IMDS has quietly dropped.
- * TLS (STS, an https container URI) uses one context per creds_net, made on
- * first use from the configured CA bundle.
+ * IMDS and the container endpoint get a connection per exchange (a
+ * one-connection https_pool freed when the exchange ends): they are plain
+ * HTTP to a link-local or loopback address, so a connection costs no
+ * handshake worth saving, they are fetched a few times an hour, and a fresh
+ * connection never sends a request down a socket IMDS has quietly dropped.
+ * STS exchanges go over kept-alive pools, one per endpoint, as KMS's do:
+ * its calls often follow each other (each hop of a role chain, a retry),
+ * and each one on a fresh connection would pay a TCP and TLS handshake.  TLS (STS, an https
+ * container URI) uses one context per creds_net, made on first use from
+ * the configured CA bundle, with the pools' verification (tls.h).
  *
  * Routing, as KMS's (kms-https.c): names go through a DNS cache that takes
  * KMSCANCELD_CONNECT_TO overrides (tests map real AWS names to loopback),
@@ -35,6 +39,10 @@ struct evdns_base;
 /* Longest response body any credential endpoint sends us; STS answers are
  * a few KiB, IMDS and ECS well under one. */
 #define CREDS_NET_MAX_BODY (64 * 1024)
+
+/* STS endpoints kept alive per creds_net, and connections per endpoint. */
+#define CREDS_NET_MAX_POOLS       8
+#define CREDS_NET_STS_CONNECTIONS 4
 
 struct creds_net;
 
@@ -68,7 +76,8 @@ int creds_http_start(struct creds_net *n, const char *method, const char *url,
 		     unsigned timeout_ms, creds_http_done_fn done, void *userdata, struct creds_http **ret,
 		     char **ret_error);
 /* The same for STS: through the proxy when one applies to the URL's host
- * (https only; see proxy.h). */
+ * (https only; see proxy.h), over n's kept-alive pool for the URL's
+ * endpoint (a one-shot one when CREDS_NET_MAX_POOLS others are all busy). */
 int creds_http_start_proxied(struct creds_net *n, const char *method, const char *url,
 			     const struct http_request_header *headers, size_t n_headers, const void *body,
 			     size_t body_len, unsigned timeout_ms, creds_http_done_fn done, void *userdata,

@@ -143,21 +143,23 @@ static int use_credential_source(struct role_plan *plan, const char *profile, co
 		      value, profile);
 }
 
-/* Why a source profile cannot sign: it has neither static keys nor a role. */
+/* Whether a source profile has something its own providers could take
+ * credentials from (botocore's profile providers, SSO aside). */
+static bool has_profile_credentials(const struct aws_ini *ini, const char *profile)
+{
+	return has_static_keys(ini, profile) || get(ini, profile, "credential_process") ||
+	       get(ini, profile, "web_identity_token_file");
+}
+
+/* Why a source profile cannot sign: nothing to take credentials from. */
 static int source_unusable(const struct aws_ini *ini, const char *source, const char *chain, char **ret_error)
 {
-	const char *how =
-	    get(ini, source, "credential_process")        ? "credential_process"
-	    : get(ini, source, "web_identity_token_file") ? "web_identity_token_file"
-	    : get(ini, source, "sso_account_id") || get(ini, source, "sso_role_name") || get(ini, source, "sso_session")
-		? "SSO"
-		: NULL;
-
-	if (how)
+	if (get(ini, source, "sso_account_id") || get(ini, source, "sso_role_name") || get(ini, source, "sso_session"))
 		return errorf(ret_error, -EOPNOTSUPP,
-			      "the source profile '%s' (%s) gets its credentials from %s, which kmscanceld does "
-			      "not take as the source of a role; give it static keys, or use credential_source",
-			      source, chain, how);
+			      "the source profile '%s' (%s) gets its credentials from SSO, whose login someone must "
+			      "renew in a browser; give it static keys or a credential_process, or use "
+			      "credential_source",
+			      source, chain);
 	return errorf(ret_error, -EINVAL, "the source profile '%s' (%s) must have credentials", source, chain);
 }
 
@@ -203,17 +205,20 @@ static int plan_step(const struct aws_ini *ini, const char *profile, struct role
 	if (visited(plan, src)) {
 		/* Keys and role in one section: botocore allows naming oneself. */
 		if (strcmp(src, profile) == 0 && has_static_keys(ini, src))
-			goto keys;
+			goto own;
 		return errorf(ret_error, -ELOOP, "the profiles %s form a cycle (source_profile)",
 			      chain_text(plan, src, chain, sizeof(chain)));
 	}
-	if (has_static_keys(ini, src))
-		goto keys;
-	if (!is_role_profile(ini, src))
-		return source_unusable(ini, src, chain_text(plan, src, chain, sizeof(chain)), ret_error);
+	/* botocore's _resolve_credentials_from_profile: static keys, or no
+	 * role to assume, and the profile's own providers answer. */
+	if (has_static_keys(ini, src) || !is_role_profile(ini, src)) {
+		if (!has_profile_credentials(ini, src))
+			return source_unusable(ini, src, chain_text(plan, src, chain, sizeof(chain)), ret_error);
+		goto own;
+	}
 	*ret_next = src;
 	return 1;
-keys:
+own:
 	plan->base_profile = strdup(src);
 	return plan->base_profile ? 0 : -ENOMEM;
 }
@@ -262,6 +267,11 @@ struct chain_fetch {
 	struct creds_fetch base;
 	struct role_plan plan;
 	struct creds_context ctx; /* settings borrowed: they outlive the fetch (creds-cache.h) */
+	/* The base credentials' context: ctx, or for a source profile ctx
+	 * switched to it (profile_only, source_settings). */
+	struct creds_context source_ctx;
+	struct aws_settings source_settings; /* a shallow copy: its strings are ctx's */
+	size_t source_step;                  /* base_profile: profile_providers[] asked so far */
 	char *endpoint;
 	char region[STS_REGION_MAX];
 	long long now;
@@ -370,6 +380,71 @@ static int hop_start(struct chain_fetch *f, const struct aws_credentials *sign_w
 	return sts_call_start(f->ctx.net, &req, hop_done, f, &f->call, ret_error);
 }
 
+/* botocore's providers for a source profile (its ProfileProviderBuilder,
+ * with environment variables disabled), in its order: web identity, SSO
+ * (refused, creds-sso.c), the shared credentials file and the config
+ * file's keys ("shared" covers both, leaving the config file's to a
+ * credential_process), credential_process. */
+static const char *const profile_providers[] = {"web-identity", "sso", "shared", "process"};
+#define N_PROFILE_PROVIDERS (sizeof(profile_providers) / sizeof(profile_providers[0]))
+
+/* The error for base credentials that did not come: r and the provider's
+ * note, named after the source profile or credential_source. */
+static int base_error(const struct chain_fetch *f, int r, const char *note, char **ret_error)
+{
+	if (f->plan.base_profile)
+		return errorf(ret_error, r == -ENOENT ? -EINVAL : r, "the source profile '%s': %s",
+			      f->plan.base_profile, note ? note : strerror(-r));
+	return errorf(ret_error, r == -ENOENT ? -EKEYEXPIRED : r,
+		      "no credentials from the credential_source %s of profile %s: %s", f->plan.credential_source,
+		      f->plan.hops[f->plan.n - 1].profile, note ? note : strerror(-r));
+}
+
+static void source_done(int r, struct aws_credentials *c, const char *error, void *userdata);
+
+/*
+ * Asks for the base credentials: the credential_source's provider, or the
+ * source profile's providers in turn until one has credentials (a
+ * provider with nothing configured there passes, as in botocore's
+ * CredentialResolver; a configured one that fails ends the chain).
+ * Returns 0 when the first hop was started or a provider will answer
+ * through source_done(), else a negative errno with *ret_error.
+ */
+static int base_next(struct chain_fetch *f, char **ret_error)
+{
+	for (;;) {
+		struct aws_credentials *c = NULL;
+		const char *provider = f->plan.base_source;
+		char *note = NULL;
+		int r;
+
+		if (f->plan.base_profile) {
+			if (f->source_step == N_PROFILE_PROVIDERS)
+				return errorf(ret_error, -EINVAL, "the source profile '%s' must have credentials",
+					      f->plan.base_profile);
+			provider = profile_providers[f->source_step++];
+		}
+		r = creds_chain_start(&f->source_ctx, provider, source_done, f, &c, &f->source, &note);
+		if (r == -EINPROGRESS && f->source) {
+			free(note);
+			return 0;
+		}
+		if (r == 0) {
+			free(note);
+			r = hop_start(f, c, ret_error);
+			aws_credentials_unref(c);
+			return r;
+		}
+		if (r == -ENOENT && f->plan.base_profile) {
+			free(note);
+			continue;
+		}
+		r = base_error(f, r, note, ret_error);
+		free(note);
+		return r;
+	}
+}
+
 static void source_done(int r, struct aws_credentials *c, const char *error, void *userdata)
 {
 	struct chain_fetch *f = userdata;
@@ -378,6 +453,10 @@ static void source_done(int r, struct aws_credentials *c, const char *error, voi
 	f->source = NULL;
 	if (r >= 0)
 		r = hop_start(f, c, &msg);
+	else if (r == -ENOENT && f->plan.base_profile)
+		r = base_next(f, &msg);
+	else if (f->plan.base_profile)
+		r = base_error(f, r, error, &msg);
 	else if (asprintf(&msg, "no credentials from the credential_source %s of profile %s: %s",
 			  f->plan.credential_source, f->plan.hops[f->plan.n - 1].profile, error) < 0)
 		msg = NULL;
@@ -385,39 +464,6 @@ static void source_done(int r, struct aws_credentials *c, const char *error, voi
 	if (r < 0)
 		chain_finish(f, r, NULL, msg ? msg : strerror(-r));
 	free(msg);
-}
-
-/* The base credentials: static keys now, or the credential_source's
- * provider (which may answer later, through source_done()). */
-static int base_start(struct chain_fetch *f, char **ret_error)
-{
-	struct aws_credentials *c = NULL;
-	char *note = NULL;
-	int r;
-
-	if (f->plan.base_profile)
-		r = creds_from_profile(creds_context_ini(&f->ctx), f->plan.base_profile, NULL, &c, &note);
-	else
-		r = creds_chain_start(&f->ctx, f->plan.base_source, source_done, f, &c, &f->source, &note);
-	if (r == -EINPROGRESS && f->source) {
-		free(note);
-		return 0;
-	}
-	if (r == 0) {
-		free(note);
-		r = hop_start(f, c, ret_error);
-		aws_credentials_unref(c);
-		return r;
-	}
-	if (f->plan.base_profile)
-		r = errorf(ret_error, r == -ENOENT ? -EINVAL : r, "the source profile '%s': %s", f->plan.base_profile,
-			   note ? note : strerror(-r));
-	else
-		r = errorf(ret_error, r == -ENOENT ? -EKEYEXPIRED : r,
-			   "no credentials from the credential_source %s of profile %s: %s", f->plan.credential_source,
-			   f->plan.hops[f->plan.n - 1].profile, note ? note : strerror(-r));
-	free(note);
-	return r;
 }
 
 static int assume_role_start(const struct creds_context *ctx, creds_fetch_done_fn done, void *userdata,
@@ -439,7 +485,7 @@ static int assume_role_start(const struct creds_context *ctx, creds_fetch_done_f
 		goto fail;
 	r = sts_endpoint_url(ctx->settings, &f->endpoint);
 	if (r < 0) {
-		r = errorf(ret_error, r, "no STS endpoint: %s", r == -EINVAL ? "bad region" : strerror(-r));
+		r = errorf(ret_error, r, "no STS endpoint: %s", sts_endpoint_error(ctx->settings, r));
 		goto fail;
 	}
 	sts_signing_region(f->endpoint, ctx->settings->region, f->region);
@@ -451,7 +497,15 @@ static int assume_role_start(const struct creds_context *ctx, creds_fetch_done_f
 		goto fail;
 	}
 	f->next = f->plan.n;
-	r = base_start(f, ret_error);
+	f->source_ctx = *ctx;
+	if (f->plan.base_profile) {
+		f->source_settings = *ctx->settings;
+		f->source_settings.profile = f->plan.base_profile;
+		f->source_settings.profile_explicit = true;
+		f->source_ctx.settings = &f->source_settings;
+		f->source_ctx.profile_only = true;
+	}
+	r = base_next(f, ret_error);
 	if (r < 0)
 		goto fail;
 	*ret_fetch = &f->base;

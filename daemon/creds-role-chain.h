@@ -14,16 +14,20 @@
  *   - role_arn with neither source_profile nor credential_source, or with
  *     both, is an error; a profile that also has web_identity_token_file is
  *     left to the web identity provider.
- *   - A source profile with static keys uses them, even if it has a role_arn
- *     of its own (the keys win, so a chain ends there).
+ *   - A source profile with static keys, or with no role to assume
+ *     (credential_process; role_arn with web_identity_token_file), gets its
+ *     credentials from its own providers, as botocore's
+ *     _resolve_credentials_from_profile: web identity, the shared files'
+ *     keys, credential_process, with no environment variable read; the keys
+ *     win over a role_arn of its own, so a chain ends there.
  *   - A profile may name itself as source_profile when it has static keys
  *     (role and keys in one section); any other repeat is a cycle, refused
  *     with the chain named.
  *   - role_session_name, external_id and duration_seconds (900..43200) of
  *     each hop are passed to its AssumeRole.
  * And a daemon's: mfa_serial on any hop is refused (no one can type a code
- * in), and so is a source profile whose credentials would come from
- * credential_process, web identity or SSO.
+ * in), and so is a source profile whose credentials would come from SSO
+ * (someone must renew its login in a browser).
  *
  * The whole chain is assumed again on every refresh (the cache refreshes
  * ahead of the last hop's expiry).  The provider is "assume-role" in the
@@ -50,8 +54,10 @@ struct role_hop {
 };
 
 /* How a chain is resolved.  hops[0] is the active profile's role (assumed
- * last); hops[n-1] is signed by the base credentials: the static keys of
- * base_profile, or the provider base_source ("env", "imds", "container"). */
+ * last); hops[n-1] is signed by the base credentials: those base_profile's
+ * own providers give (its static keys, its web identity, its
+ * credential_process), or the provider base_source ("env", "imds",
+ * "container"). */
 struct role_plan {
 	struct role_hop hops[ROLE_CHAIN_MAX_HOPS];
 	size_t n;

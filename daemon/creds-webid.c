@@ -51,17 +51,20 @@ static void sts_done(const struct sts_result *res, void *userdata)
 }
 
 /* Which settings apply: the environment's token file with AWS_ROLE_ARN,
- * else the profile's pair (botocore takes each from env, then profile). */
+ * else the profile's pair (botocore takes each from env, then profile);
+ * for a role chain's source profile, the profile's alone. */
 struct webid_settings {
 	const char *token_file, *role_arn, *session_name;
 };
 
 static int webid_settings(const struct creds_context *ctx, struct webid_settings *ret, char **ret_error)
 {
+	bool env = !ctx->profile_only;
 	struct webid_settings w = {
-	    .token_file = creds_context_setting(ctx, "AWS_WEB_IDENTITY_TOKEN_FILE", "web_identity_token_file"),
-	    .role_arn = creds_context_setting(ctx, "AWS_ROLE_ARN", "role_arn"),
-	    .session_name = creds_context_setting(ctx, "AWS_ROLE_SESSION_NAME", "role_session_name"),
+	    .token_file =
+		creds_context_setting(ctx, env ? "AWS_WEB_IDENTITY_TOKEN_FILE" : NULL, "web_identity_token_file"),
+	    .role_arn = creds_context_setting(ctx, env ? "AWS_ROLE_ARN" : NULL, "role_arn"),
+	    .session_name = creds_context_setting(ctx, env ? "AWS_ROLE_SESSION_NAME" : NULL, "role_session_name"),
 	};
 
 	if (!w.token_file)
@@ -114,7 +117,7 @@ static int webid_start(const struct creds_context *ctx, creds_fetch_done_fn done
 		return r;
 	r = sts_endpoint_url(ctx->settings, &endpoint);
 	if (r < 0)
-		return errorf(ret_error, r, "no STS endpoint: %s", r == -EINVAL ? "bad region" : strerror(-r));
+		return errorf(ret_error, r, "no STS endpoint: %s", sts_endpoint_error(ctx->settings, r));
 	if (!ctx->net) {
 		r = errorf(ret_error, -EINPROGRESS, "would exchange %s for role %s at %s", w.token_file, w.role_arn,
 			   endpoint);

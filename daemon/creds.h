@@ -135,6 +135,10 @@ struct creds_context {
 	 * only looking (--check-config): they then say what they would do. */
 	struct creds_net *net;
 	unsigned process_timeout_ms; /* credential_process; 0: CREDS_PROCESS_DEFAULT_TIMEOUT_MS */
+	/* Resolving a role chain's source profile: web identity from the
+	 * profile's keys alone, not AWS_WEB_IDENTITY_TOKEN_FILE and the like
+	 * (botocore's disable_env_vars). */
+	bool profile_only;
 };
 
 /* The profile settings in force for ctx (ctx->ini, else settings->ini). */

@@ -14,6 +14,7 @@
 #include "endpoint.h"
 #include "guard.h"
 #include "policy.h"
+#include "sts.h"
 
 /* The chain, or the one source the config pins with CredentialSource=,
  * without the network (--check-config). */
@@ -69,6 +70,20 @@ static void print_kms_endpoint(const struct aws_settings *s)
 	free(url);
 }
 
+/* --check-config: where the default credentials' STS calls go (the
+ * identity lookup, role chains, web identity). */
+static void sts_check_config(const struct aws_settings *s)
+{
+	char *url = NULL;
+	int r = sts_endpoint_url(s, &url);
+
+	if (r < 0)
+		printf("sts:         (none: %s)\n", sts_endpoint_error(s, r));
+	else
+		printf("sts:         %s\n", url);
+	free(url);
+}
+
 int daemon_check_config(const struct daemon_options *o)
 {
 	struct loaded l = { 0 };
@@ -88,6 +103,7 @@ int daemon_check_config(const struct daemon_options *o)
 	printf("socket:      %s\n", o->socket_path ? o->socket_path : l.config.socket_path);
 	printf("region:      %s\n", l.settings.region ? l.settings.region : "(none: key ARNs only)");
 	print_kms_endpoint(&l.settings);
+	sts_check_config(&l.settings);
 	printf("CA bundle:   %s\n", l.settings.ca_bundle ? l.settings.ca_bundle : "(system)");
 	printf("policy:      %zu rule(s), in file order, first match wins; no match is a denial\n",
 	       policy_n_rules(l.policy));

@@ -53,6 +53,13 @@ const char *endpoint_partition_suffix(const char *partition)
 	return p ? p->suffix : NULL;
 }
 
+const char *endpoint_partition_dualstack_suffix(const char *partition)
+{
+	const struct partition *p = partition_find(partition);
+
+	return p ? p->dualstack_suffix : NULL;
+}
+
 bool endpoint_region_valid(const char *region)
 {
 	size_t n = strlen(region);

@@ -16,6 +16,8 @@ const char *endpoint_partition_for_region(const char *region);
 
 /* DNS suffix of a partition, or NULL for an unknown partition. */
 const char *endpoint_partition_suffix(const char *partition);
+/* Its dual-stack DNS suffix ("api.aws"), or NULL for an unknown partition. */
+const char *endpoint_partition_dualstack_suffix(const char *partition);
 
 /* True when region is a plausible AWS region name ("us-east-1"): lower-case
  * letters, digits and dashes, 1..32 chars.  Used to refuse garbage before it

@@ -72,6 +72,8 @@ static bool legacy_global(const char *region)
 
 int sts_endpoint_url(const struct aws_settings *s, char **ret)
 {
+	bool fips = s->use_fips_endpoint, dualstack = s->use_dualstack_endpoint;
+	bool global = !s->region || strcmp(s->region, "aws-global") == 0;
 	const char *partition, *suffix, *host = "sts";
 	int r;
 
@@ -79,23 +81,33 @@ int sts_endpoint_url(const struct aws_settings *s, char **ret)
 		*ret = strdup(s->sts_endpoint_url);
 		return *ret ? 0 : -ENOMEM;
 	}
-	/* botocore's FIPS answer there, sts-fips.aws-global.amazonaws.com, does not exist. */
-	if (s->use_fips_endpoint && (!s->region || strcmp(s->region, "aws-global") == 0))
+	/* botocore's answers there, sts-fips.aws-global.amazonaws.com and
+	 * sts[-fips].aws-global.api.aws, do not exist. */
+	if (global && (fips || dualstack))
 		return -EINVAL;
-	if (!s->region || strcmp(s->region, "aws-global") == 0 ||
-	    (s->sts_legacy_global && !s->use_fips_endpoint && legacy_global(s->region))) {
+	if (global || (s->sts_legacy_global && !fips && !dualstack && legacy_global(s->region))) {
 		*ret = strdup(STS_GLOBAL_ENDPOINT);
 		return *ret ? 0 : -ENOMEM;
 	}
 	if (!endpoint_region_valid(s->region))
 		return -EINVAL;
 	partition = endpoint_partition_for_region(s->region);
-	suffix = endpoint_partition_suffix(partition);
-	/* GovCloud's regular STS endpoints are its FIPS ones: botocore names no sts-fips there. */
-	if (s->use_fips_endpoint && strcmp(partition, "aws-us-gov") != 0)
+	suffix = dualstack ? endpoint_partition_dualstack_suffix(partition) : endpoint_partition_suffix(partition);
+	/* GovCloud's regular STS endpoints are its FIPS ones: botocore names no
+	 * sts-fips there, except for dual-stack (sts-fips.us-gov-west-1.api.aws). */
+	if (fips && (dualstack || strcmp(partition, "aws-us-gov") != 0))
 		host = "sts-fips";
 	r = asprintf(ret, "https://%s.%s.%s", host, s->region, suffix ? suffix : "amazonaws.com");
 	return r < 0 ? -ENOMEM : 0;
+}
+
+const char *sts_endpoint_error(const struct aws_settings *s, int r)
+{
+	if (r != -EINVAL)
+		return strerror(-r);
+	if ((s->use_fips_endpoint || s->use_dualstack_endpoint) && (!s->region || strcmp(s->region, "aws-global") == 0))
+		return "FIPS and dual-stack STS endpoints need a region (AWS_REGION or the profile's region)";
+	return "bad region";
 }
 
 /* "Action=…&Version=…&Name=Value…", malloc'ed; the caller wipes it. */

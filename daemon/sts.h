@@ -7,8 +7,8 @@
  * ([Account N] RoleArn=), and GetCallerIdentity (whose account the default
  * credentials are).  POST form-encoded parameters, read the XML answer's
  * <Credentials>, or <Account> and <Arn>, (or <ErrorResponse><Error>) with
- * the bounded reader in xml.h.  Over the credential providers' one-shot
- * HTTPS (creds-net.h), so the CA bundle, endpoint overrides, connect-to map
+ * the bounded reader in xml.h.  Over the credential providers' kept-alive
+ * STS pools (creds-net.h), so the CA bundle, endpoint overrides, connect-to map
  * and HTTPS_PROXY/NO_PROXY apply as for KMS.
  *
  * Parameter values (a web identity token, an external ID) are treated as
@@ -67,18 +67,26 @@ struct sts_call *sts_call_cancel(struct sts_call *c);
 
 /*
  * Where STS calls go, as botocore 1.43's STS endpoint rule set (tested
- * against its answers in test-sts-endpoint.c): settings' STS endpoint
- * (AWS_ENDPOINT_URL_STS, [AWS] STSEndpointURL=, …) as is; else without a
- * region (or "aws-global") the global https://sts.amazonaws.com; else with
- * use_fips_endpoint https://sts-fips.REGION.SUFFIX (GovCloud:
- * https://sts.REGION.amazonaws.com, FIPS already); else with
- * sts_regional_endpoints = legacy the global endpoint for the 16 regions
- * botocore sends there; else https://sts.REGION.SUFFIX.  *ret malloc'ed.
- * 0, -EINVAL (bad region, or FIPS without a region: botocore's
- * sts-fips.aws-global.amazonaws.com does not exist) or -ENOMEM.
+ * against its answers in test-sts-endpoint.c and sts-dualstack.sh):
+ * settings' STS endpoint (AWS_ENDPOINT_URL_STS, [AWS] STSEndpointURL=, …)
+ * as is; else without a region (or "aws-global") the global
+ * https://sts.amazonaws.com; else with use_dualstack_endpoint
+ * https://sts[-fips].REGION.DUALSTACK-SUFFIX (api.aws, and the partition's
+ * own: GovCloud's FIPS name included); else with use_fips_endpoint
+ * https://sts-fips.REGION.SUFFIX (GovCloud: https://sts.REGION.amazonaws.com,
+ * FIPS already); else with sts_regional_endpoints = legacy the global
+ * endpoint for the 16 regions botocore sends there (not with FIPS or
+ * dual-stack, as botocore); else https://sts.REGION.SUFFIX.  *ret
+ * malloc'ed.  0, -EINVAL (bad region, or FIPS or dual-stack without a
+ * region: botocore's sts-fips.aws-global.amazonaws.com and
+ * sts.aws-global.api.aws do not exist) or -ENOMEM.
  */
 #define STS_GLOBAL_ENDPOINT "https://sts.amazonaws.com"
 int sts_endpoint_url(const struct aws_settings *s, char **ret);
+/* Why sts_endpoint_url(s) failed with r, for messages (static text):
+ * that FIPS and dual-stack STS endpoints need a region, "bad region", or
+ * strerror(-r). */
+const char *sts_endpoint_error(const struct aws_settings *s, int r);
 
 /* application/x-www-form-urlencoded encoding of s appended to out (at
  * least 3 × strlen(s) + 1 bytes free): unreserved characters as is,

@@ -228,6 +228,7 @@ struct options {
 	const char *keys_file;
 	const char *sts_port_file;
 	const char *external_id; /* AssumeRole must carry it, NULL: none asked */
+	const char *web_token;   /* AssumeRoleWithWebIdentity takes this token only; NULL: none */
 	int sts_duration;        /* seconds issued credentials live, 0: DurationSeconds or 3600 */
 	struct principal *extra; /* --account-creds */
 	size_t n_extra;
@@ -268,6 +269,8 @@ struct stats {
 	uint64_t hangs_closed;      /* hung calls whose connection the client closed */
 	uint64_t wrong_account;     /* an ARN of another account than the signer's */
 	uint64_t sts_calls, sts_assume_role, sts_get_caller_identity, sts_failures;
+	uint64_t sts_assume_role_web;
+	uint64_t sts_connections, sts_tls_handshakes; /* STS's own, not in the KMS counts */
 	struct json_object *errors; /* {"<__type>": count} of error replies */
 };
 
@@ -1203,6 +1206,16 @@ static void tls_info_cb(const SSL *ssl, int where, int ret)
 	f->stats.tls_handshakes++;
 	if (SSL_session_reused(ssl))
 		f->stats.tls_resumed++;
+}
+
+/* The STS port's handshakes, counted apart from KMS's. */
+static void sts_tls_info_cb(const SSL *ssl, int where, int ret)
+{
+	struct fake *f = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+
+	(void)ret;
+	if (where & SSL_CB_HANDSHAKE_DONE)
+		f->stats.sts_tls_handshakes++;
 }
 
 static int tls_apply_max(SSL_CTX *ctx, const char *max)
@@ -2147,11 +2160,12 @@ static bool session_name_ok(const char *s)
 	return true;
 }
 
-/* AssumeRole: issues credentials of the role's account, accepted by the
- * fake KMS until they expire.  0 with *ret_xml, or -1 with code and
+/* AssumeRole or (action) AssumeRoleWithWebIdentity, whose token was
+ * checked: issues credentials of the role's account, accepted by the fake
+ * KMS and STS until they expire.  0 with *ret_xml, or -1 with code and
  * message set. */
-static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, const char **code, char *msg,
-			   size_t size)
+static int sts_assume_role(struct fake *f, const char *action, struct evkeyvalq *q, char **ret_xml, const char **code,
+			   char *msg, size_t size)
 {
 	const char *role = evhttp_find_header(q, "RoleArn"), *session = evhttp_find_header(q, "RoleSessionName");
 	const char *external = evhttp_find_header(q, "ExternalId"), *duration = evhttp_find_header(q, "DurationSeconds");
@@ -2180,7 +2194,7 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 			return -1;
 		}
 	}
-	if (f->opt.external_id && (!external || !streq(external, f->opt.external_id))) {
+	if (streq(action, "AssumeRole") && f->opt.external_id && (!external || !streq(external, f->opt.external_id))) {
 		*code = "AccessDenied";
 		snprintf(msg, size, "User is not authorized to perform: sts:AssumeRole on resource: %s", role);
 		return -1;
@@ -2213,17 +2227,18 @@ static int sts_assume_role(struct fake *f, struct evkeyvalq *q, char **ret_xml, 
 	if (timeutil_format_iso8601(expires, when, sizeof(when)) < 0)
 		snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
 	make_uuid(id);
-	if (asprintf(ret_xml,
-		     "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
-		     "  <AssumeRoleResult>\n"
-		     "    <AssumedRoleUser>\n      <AssumedRoleId>AROAFAKE:%s</AssumedRoleId>\n"
-		     "      <Arn>arn:aws:sts::%s:assumed-role/%s/%s</Arn>\n    </AssumedRoleUser>\n"
-		     "    <Credentials>\n      <AccessKeyId>%s</AccessKeyId>\n      <SecretAccessKey>%s</SecretAccessKey>\n"
-		     "      <SessionToken>%s</SessionToken>\n      <Expiration>%s</Expiration>\n    </Credentials>\n"
-		     "  </AssumeRoleResult>\n"
-		     "  <ResponseMetadata>\n    <RequestId>%s</RequestId>\n  </ResponseMetadata>\n"
-		     "</AssumeRoleResponse>\n",
-		     session, account, name, session, akid, secret, token, when, id) < 0)
+	if (asprintf(
+		ret_xml,
+		"<%sResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+		"  <%sResult>\n"
+		"    <AssumedRoleUser>\n      <AssumedRoleId>AROAFAKE:%s</AssumedRoleId>\n"
+		"      <Arn>arn:aws:sts::%s:assumed-role/%s/%s</Arn>\n    </AssumedRoleUser>\n"
+		"    <Credentials>\n      <AccessKeyId>%s</AccessKeyId>\n      <SecretAccessKey>%s</SecretAccessKey>\n"
+		"      <SessionToken>%s</SessionToken>\n      <Expiration>%s</Expiration>\n    </Credentials>\n"
+		"  </%sResult>\n"
+		"  <ResponseMetadata>\n    <RequestId>%s</RequestId>\n  </ResponseMetadata>\n"
+		"</%sResponse>\n",
+		action, action, session, account, name, session, akid, secret, token, when, action, id, action) < 0)
 		return -1;
 	explicit_bzero(random_secret, sizeof(random_secret));
 	explicit_bzero(random_token, sizeof(random_token));
@@ -2274,7 +2289,7 @@ static void sts_request_cb(struct evhttp_request *req, void *arg)
 	struct call *c = call_new(f, req);
 	struct sts_fault *x = NULL;
 	char role_account[13], code_buf[128];
-	bool last = false;
+	bool last = false, web = false;
 	int status = 200;
 
 	set_nodelay(req);
@@ -2294,7 +2309,8 @@ static void sts_request_cb(struct evhttp_request *req, void *arg)
 	action = evhttp_find_header(&q, "Action");
 	json_add_string(c->record, "action", action);
 	json_add_string(c->record, "host", evhttp_find_header(evhttp_request_get_input_headers(req), "Host"));
-	if (!action || (!streq(action, "GetCallerIdentity") && !streq(action, "AssumeRole"))) {
+	if (!action || (!streq(action, "GetCallerIdentity") && !streq(action, "AssumeRole") &&
+			!streq(action, "AssumeRoleWithWebIdentity"))) {
 		status = 400;
 		code = "InvalidAction";
 		snprintf(msg, sizeof(msg), "Could not find operation %s for version 2011-06-15", action ? action : "");
@@ -2306,7 +2322,19 @@ static void sts_request_cb(struct evhttp_request *req, void *arg)
 		snprintf(msg, sizeof(msg), "Version must be 2011-06-15");
 		goto answer;
 	}
-	if (verify_auth(c, body, len) < 0) {
+	web = streq(action, "AssumeRoleWithWebIdentity");
+	if (web) {
+		/* Unsigned: the token is the credential. */
+		const char *t = evhttp_find_header(&q, "WebIdentityToken");
+
+		if (!f->opt.web_token || !t || !streq(t, f->opt.web_token)) {
+			status = 400;
+			code = "InvalidIdentityToken";
+			snprintf(msg, sizeof(msg),
+				 "the web identity token is not the one given with --web-identity-token");
+			goto answer;
+		}
+	} else if (verify_auth(c, body, len) < 0) {
 		struct json_object *e, *m;
 
 		status = c->status == 400 && !json_object_object_get_ex(c->record, "error", NULL) ? 400 : c->status;
@@ -2320,7 +2348,7 @@ static void sts_request_cb(struct evhttp_request *req, void *arg)
 		goto answer;
 	}
 	fault_account = c->account;
-	if (streq(action, "AssumeRole") && evhttp_find_header(&q, "RoleArn") &&
+	if ((streq(action, "AssumeRole") || web) && evhttp_find_header(&q, "RoleArn") &&
 	    role_arn_parse(evhttp_find_header(&q, "RoleArn"), role_account)) {
 		fault_account = role_account;
 		json_add_string(c->record, "roleArn", evhttp_find_header(&q, "RoleArn"));
@@ -2346,8 +2374,11 @@ static void sts_request_cb(struct evhttp_request *req, void *arg)
 		f->stats.sts_get_caller_identity++;
 		xml = sts_identity_xml(c);
 	} else {
-		f->stats.sts_assume_role++;
-		if (sts_assume_role(f, &q, &xml, &code, msg, sizeof(msg)) < 0)
+		if (web)
+			f->stats.sts_assume_role_web++;
+		else
+			f->stats.sts_assume_role++;
+		if (sts_assume_role(f, action, &q, &xml, &code, msg, sizeof(msg)) < 0)
 			status = streq(code, "AccessDenied") ? 403 : 400;
 	}
 answer:
@@ -2377,6 +2408,7 @@ static struct bufferevent *sts_bevcb(struct event_base *base, void *arg)
 	struct fake *f = arg;
 	SSL *ssl;
 
+	f->stats.sts_connections++;
 	if (f->opt.plain_http)
 		return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	ssl = SSL_new(f->sts_ssl_ctx);
@@ -2488,7 +2520,10 @@ static struct json_object *stats_json(const struct fake *f)
 	json_object_object_add(o, "stsCalls", json_object_new_uint64(s->sts_calls));
 	json_object_object_add(o, "stsAssumeRole", json_object_new_uint64(s->sts_assume_role));
 	json_object_object_add(o, "stsGetCallerIdentity", json_object_new_uint64(s->sts_get_caller_identity));
+	json_object_object_add(o, "stsAssumeRoleWithWebIdentity", json_object_new_uint64(s->sts_assume_role_web));
 	json_object_object_add(o, "stsFailures", json_object_new_uint64(s->sts_failures));
+	json_object_object_add(o, "stsConnections", json_object_new_uint64(s->sts_connections));
+	json_object_object_add(o, "stsTlsHandshakes", json_object_new_uint64(s->sts_tls_handshakes));
 	json_object_object_add(o, "issuedCredentials", json_object_new_uint64(f->issued));
 	json_object_object_add(o, "clockOffset", json_object_new_int64(f->clock_offset));
 	return o;
@@ -3117,7 +3152,7 @@ static int fake_init(struct fake *f)
 	if (!f->opt.plain_http && f->opt.sts_port_file) {
 		if (!(f->sts_ssl_ctx = tls_server_ctx(f)))
 			return -1;
-		SSL_CTX_set_info_callback(f->sts_ssl_ctx, NULL);
+		SSL_CTX_set_info_callback(f->sts_ssl_ctx, sts_tls_info_cb);
 		SSL_CTX_set_session_id_context(f->sts_ssl_ctx, (const unsigned char *)"fake-sts", 8);
 	}
 	/* --account-creds: other accounts' keys, never expiring. */
@@ -3208,7 +3243,7 @@ static void usage(FILE *out)
 	      "                [--session-token TOKEN] [--region REGION] [--account ID] [--keys FILE]\n"
 	      "                [--tls-max 1.0|1.1|1.2|1.3] [--idle-timeout SEC] [--plain-http] [--verbose]\n"
 	      "                [--account-creds ACCOUNT:AKID:SECRET[:TOKEN]]... [--sts-port-file FILE]\n"
-	      "                [--sts-duration SEC] [--external-id ID]\n"
+	      "                [--sts-duration SEC] [--external-id ID] [--web-identity-token TOKEN]\n"
 	      "                [--no-verify-signature] [--sticky-pending]   (benchmarks only)\n",
 	      out);
 }
@@ -3252,6 +3287,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		O_STS_PORT_FILE,
 		O_STS_DURATION,
 		O_EXTERNAL_ID,
+		O_WEB_TOKEN,
 		O_HELP
 	};
 	static const struct option longopts[] = {
@@ -3277,6 +3313,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"sts-port-file", required_argument, NULL, O_STS_PORT_FILE},
 	    {"sts-duration", required_argument, NULL, O_STS_DURATION},
 	    {"external-id", required_argument, NULL, O_EXTERNAL_ID},
+	    {"web-identity-token", required_argument, NULL, O_WEB_TOKEN},
 	    {"help", no_argument, NULL, O_HELP},
 	    {0},
 	};
@@ -3383,6 +3420,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case O_EXTERNAL_ID:
 			o->external_id = optarg;
+			break;
+		case O_WEB_TOKEN:
+			o->web_token = optarg;
 			break;
 		case O_HELP:
 			return 1;

@@ -53,13 +53,13 @@ die() { log "ERROR: $*"; exit 99; }
 # lifts only the KMS endpoint overrides, maps the names to loopback with
 # KMSCANCELD_CONNECT_TO (no DNS), and sets STS and IMDS explicitly to a
 # closed loopback port and off, whatever test-env.sh says; a CONNECT_TO
-# entry off 127.0.0.0/8 stops the test.  netguard still refuses
+# entry off 127.0.0.0/8 and [::1] stops the test.  netguard still refuses
 # whatever the map misses, and the cleanup fails the test on it.
 kms_by_name_wrapper() {
 	local map=$1 wrapper=${2:-} entry entries
 	IFS=, read -ra entries <<<"$map"
 	for entry in "${entries[@]}"; do
-		case "$entry" in *=127.[0-9]*.[0-9]*.[0-9]*:[0-9]*) ;; *) die "KMSCANCELD_CONNECT_TO entry off loopback: $entry" ;; esac
+		case "$entry" in *=127.[0-9]*.[0-9]*.[0-9]*:[0-9]* | *=\[::1\]:[0-9]*) ;; *) die "KMSCANCELD_CONNECT_TO entry off loopback: $entry" ;; esac
 	done
 	printf 'env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_STS=https://127.0.0.1:9 '
 	printf 'AWS_EC2_METADATA_DISABLED=true AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9 '

@@ -3,7 +3,9 @@
 # sts.REGION.amazonaws.com by default, sts-fips.REGION… with
 # AWS_USE_FIPS_ENDPOINT, the global sts.amazonaws.com with
 # AWS_STS_REGIONAL_ENDPOINTS=legacy in a region botocore sends there, and
-# sts.us-gov-west-1.amazonaws.com for FIPS in GovCloud.  Every name reaches
+# sts.us-gov-west-1.amazonaws.com for FIPS in GovCloud, and with
+# AWS_USE_DUALSTACK_ENDPOINT sts[-fips].REGION.api.aws (China: its own
+# suffix; sts-dualstack.sh compares them with botocore).  Every name reaches
 # the fake STS through KMSCANCELD_CONNECT_TO on loopback (no DNS); the
 # certificate names them and is checked against them.  IMDS is off, KMS is
 # the fake on 127.0.0.1, and netguard fails the test on any name the map
@@ -11,7 +13,8 @@
 . "$top_srcdir/tests/integration/lib.sh"
 
 NAMES=(sts.eu-west-1.amazonaws.com sts-fips.eu-west-1.amazonaws.com sts.amazonaws.com
-	sts.us-gov-west-1.amazonaws.com sts.ca-west-1.amazonaws.com)
+	sts.us-gov-west-1.amazonaws.com sts.ca-west-1.amazonaws.com sts.eu-west-1.api.aws sts-fips.us-east-1.api.aws
+	sts.cn-north-1.api.amazonwebservices.com.cn)
 server_cert_for "${NAMES[@]}"
 start_fake
 connect_to=
@@ -44,6 +47,12 @@ expect_sts_host sts-fips.eu-west-1.amazonaws.com eu-west-1 eu-west-1 AWS_USE_FIP
 expect_sts_host sts.amazonaws.com us-east-1 eu-west-1 AWS_STS_REGIONAL_ENDPOINTS=legacy
 expect_sts_host sts.ca-west-1.amazonaws.com ca-west-1 ca-west-1 AWS_STS_REGIONAL_ENDPOINTS=legacy
 expect_sts_host sts.us-gov-west-1.amazonaws.com us-gov-west-1 us-gov-west-1 AWS_USE_FIPS_ENDPOINT=true
+# Dual-stack: regional whatever sts_regional_endpoints says.
+expect_sts_host sts.eu-west-1.api.aws eu-west-1 eu-west-1 AWS_USE_DUALSTACK_ENDPOINT=true \
+	AWS_STS_REGIONAL_ENDPOINTS=legacy
+expect_sts_host sts-fips.us-east-1.api.aws us-east-1 us-east-1 AWS_USE_DUALSTACK_ENDPOINT=true \
+	AWS_USE_FIPS_ENDPOINT=true
+expect_sts_host sts.cn-north-1.api.amazonwebservices.com.cn cn-north-1 cn-north-1 AWS_USE_DUALSTACK_ENDPOINT=true
 
 # The profile's sts_regional_endpoints, as botocore reads it.
 printf '[default]\nsts_regional_endpoints = legacy\n' >"$T/aws-config"

@@ -77,6 +77,15 @@ static const char config[] = "[profile top]\n"
 			     "[profile webid]\n"
 			     "role_arn = arn:aws:iam::111122223333:role/X\n"
 			     "web_identity_token_file = /token\n"
+			     "[profile via-webid]\n"
+			     "role_arn = arn:aws:iam::111122223333:role/Y\n"
+			     "source_profile = webid\n"
+			     "[profile via-sso]\n"
+			     "role_arn = arn:aws:iam::111122223333:role/X\n"
+			     "source_profile = sso\n"
+			     "[profile sso]\n"
+			     "sso_session = corp\n"
+			     "sso_account_id = 111122223333\n"
 			     "[profile static]\n"
 			     "aws_access_key_id = AKIDSTATIC\n"
 			     "aws_secret_access_key = secret\n";
@@ -190,9 +199,31 @@ static void test_refused(void **state)
 	expect_plan(state, "short", -EINVAL, "duration_seconds '600'", NULL);
 	expect_plan(state, "missing", -EINVAL, "the source_profile 'nowhere' of profile 'missing' does not exist",
 		    NULL);
-	expect_plan(state, "via-process", -EOPNOTSUPP, "credential_process", NULL);
+	expect_plan(state, "via-sso", -EOPNOTSUPP,
+		    "the source profile 'sso' (via-sso -> sso) gets its credentials from SSO", NULL);
 	expect_plan(state, "via-empty", -EINVAL,
 		    "the source profile 'empty' (via-empty -> empty) must have credentials", NULL);
+}
+
+/* botocore's _resolve_credentials_from_profile: a source profile with no
+ * role to assume (credential_process) or with web identity (role_arn and
+ * web_identity_token_file) is resolved by its own providers: the chain
+ * ends there, at that profile. */
+static void test_source_own_providers(void **state)
+{
+	struct role_plan p;
+
+	expect_plan(state, "via-process", 0, NULL, &p);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.hops[0].role_arn, "arn:aws:iam::111122223333:role/X");
+	assert_string_equal(p.base_profile, "process");
+	assert_null(p.base_source);
+	role_plan_done(&p);
+	expect_plan(state, "via-webid", 0, NULL, &p);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.hops[0].role_arn, "arn:aws:iam::111122223333:role/Y");
+	assert_string_equal(p.base_profile, "webid");
+	role_plan_done(&p);
 }
 
 static void test_not_a_role_profile(void **state)
@@ -225,9 +256,13 @@ static void test_too_long(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_chain_of_three), cmocka_unit_test(test_self_reference),
-	    cmocka_unit_test(test_cycle),          cmocka_unit_test(test_credential_source),
-	    cmocka_unit_test(test_refused),        cmocka_unit_test(test_not_a_role_profile),
+	    cmocka_unit_test(test_chain_of_three),
+	    cmocka_unit_test(test_self_reference),
+	    cmocka_unit_test(test_cycle),
+	    cmocka_unit_test(test_credential_source),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_not_a_role_profile),
+	    cmocka_unit_test(test_source_own_providers),
 	    cmocka_unit_test(test_too_long),
 	};
 

@@ -100,9 +100,12 @@ static const struct row botocore_1_43[] = {
     {NULL, G, NULL, G, NULL},
 };
 
-static void check(const char *region, bool fips, bool legacy, const char *want)
+static void check_variant(const char *region, bool fips, bool dualstack, bool legacy, const char *want)
 {
-	struct aws_settings s = {.region = (char *)region, .use_fips_endpoint = fips, .sts_legacy_global = legacy};
+	struct aws_settings s = {.region = (char *)region,
+				 .use_fips_endpoint = fips,
+				 .use_dualstack_endpoint = dualstack,
+				 .sts_legacy_global = legacy};
 	char *url = NULL;
 	int r = sts_endpoint_url(&s, &url);
 
@@ -112,8 +115,14 @@ static void check(const char *region, bool fips, bool legacy, const char *want)
 	}
 	assert_int_equal(r, 0);
 	if (strcmp(url, want) != 0)
-		fail_msg("%s fips=%d legacy=%d: %s, botocore %s", region ? region : "(none)", fips, legacy, url, want);
+		fail_msg("%s fips=%d dualstack=%d legacy=%d: %s, botocore %s", region ? region : "(none)", fips,
+			 dualstack, legacy, url, want);
 	free(url);
+}
+
+static void check(const char *region, bool fips, bool legacy, const char *want)
+{
+	check_variant(region, fips, false, legacy, want);
 }
 
 static void test_botocore_table(void **state)
@@ -126,6 +135,37 @@ static void test_botocore_table(void **state)
 		check(w->region, false, true, w->legacy);
 		check(w->region, true, true, w->legacy_fips);
 	}
+}
+
+/* Dual-stack, from the same botocore (sts-dualstack.sh compares every
+ * combination live when botocore is installed): [fips][legacy]. */
+static const struct {
+	const char *region;
+	const char *want[2][2];
+} dualstack_1_43[] = {
+    {"us-east-1",
+     {{"https://sts.us-east-1.api.aws", "https://sts.us-east-1.api.aws"},
+      {"https://sts-fips.us-east-1.api.aws", "https://sts-fips.us-east-1.api.aws"}}},
+    {"cn-north-1",
+     {{"https://sts.cn-north-1.api.amazonwebservices.com.cn", "https://sts.cn-north-1.api.amazonwebservices.com.cn"},
+      {"https://sts-fips.cn-north-1.api.amazonwebservices.com.cn",
+       "https://sts-fips.cn-north-1.api.amazonwebservices.com.cn"}}},
+    {"us-gov-west-1",
+     {{"https://sts.us-gov-west-1.api.aws", "https://sts.us-gov-west-1.api.aws"},
+      {"https://sts-fips.us-gov-west-1.api.aws", "https://sts-fips.us-gov-west-1.api.aws"}}},
+    /* botocore: sts[-fips].aws-global.api.aws, which does not exist */
+    {"aws-global", {{NULL, NULL}, {NULL, NULL}}},
+    {NULL, {{NULL, NULL}, {NULL, NULL}}},
+};
+
+static void test_dualstack(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(dualstack_1_43) / sizeof(*dualstack_1_43); i++)
+		for (int fips = 0; fips < 2; fips++)
+			for (int legacy = 0; legacy < 2; legacy++)
+				check_variant(dualstack_1_43[i].region, fips, true, legacy,
+					      dualstack_1_43[i].want[fips][legacy]);
 }
 
 static void test_override_wins(void **state)
@@ -206,9 +246,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_botocore_table),
-	    cmocka_unit_test(test_override_wins),
-	    cmocka_unit_test(test_signing_region),
+	    cmocka_unit_test(test_botocore_table), cmocka_unit_test(test_dualstack),
+	    cmocka_unit_test(test_override_wins),  cmocka_unit_test(test_signing_region),
 	    cmocka_unit_test(test_setting),
 	};
 

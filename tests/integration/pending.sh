@@ -1,0 +1,320 @@
+#!/bin/bash
+# io.kmscancel.ListPendingDeletions end to end, over a raw Varlink client
+# (varlink-stream.py): 2,500 keys of one account over three ListKeys pages,
+# two regions (a fake each, routed by name as in account-region.sh) and two
+# accounts; only keys pending deletion are listed, with their aliases; the
+# account and region narrow the scan, unknown ones are InvalidParameter; a
+# failing account+region is reported while the others are listed; the
+# policy filters per uid (setpriv), a caller who may describe nothing gets
+# PermissionDenied before any request; the client hanging up stops the scan
+# (the fake's request counter stands still); the rate limits hold against
+# the fake's own quotas; the per-uid scan limit; a reload and a shutdown
+# during a scan; ExpectedMore without "more"; one audit record per scan.
+. "$top_srcdir/tests/integration/lib.sh"
+
+A=$TEST_ACCOUNT # the default credentials' own account
+C=777788889999  # [Account C] Profile=prod
+AKID_C=AKIDACCOUNTC00000001
+SECRET_C=account-c/secret/do-not-use
+US=us-east-1 EU=eu-west-1
+N=2500
+PY=python3
+STREAM="$top_srcdir/tests/integration/varlink-stream.py"
+METHOD=io.kmscancel.ListPendingDeletions
+
+keyid() { printf '%08x-%04x-4abc-8def-%012x' "$1" "$2" "$1"; }
+
+# --- the keys ------------------------------------------------------------------------------------
+# us-east-1, account A: every 10th key pending (prod-aliased every 20th),
+# every 50th+3 pending with a dev alias, every 10th+5 disabled with a dev
+# alias; one multi-Region primary waiting for its replicas.  Account C: 5
+# keys, 2 pending.  eu-west-1, account A: 400 keys, every 10th pending,
+# 300 with an alias (the rate test's ListAliases pages).
+: >"$T/expect.root"
+{
+	for i in $(seq 1 $N); do
+		id=$(keyid "$i" 1) state=Enabled alias=
+		if [ $((i % 10)) -eq 0 ]; then state=PendingDeletion; fi
+		if [ $((i % 20)) -eq 0 ]; then alias=alias/prod-$i; fi
+		if [ $((i % 50)) -eq 3 ]; then state=PendingDeletion alias=alias/dev-$i; fi
+		if [ $((i % 10)) -eq 5 ]; then state=Disabled alias=alias/dev-$i; fi
+		echo "$id $state $A $alias"
+		[ "$state" = PendingDeletion ] && echo "arn:aws:kms:$US:$A:key/$id $alias" >>"$T/expect.root"
+	done
+	echo "mrk-0123456789abcdef0123456789abcdef PendingReplicaDeletion $A alias/prod-mrk"
+	for i in 1 2 3 4 5; do
+		state=Enabled alias=
+		[ "$i" -le 2 ] && state=PendingDeletion
+		[ "$i" -eq 1 ] && alias=alias/prod-c
+		echo "$(keyid "$i" 3) $state $C $alias"
+	done
+} >"$T/keys"
+echo "arn:aws:kms:$US:$A:key/mrk-0123456789abcdef0123456789abcdef alias/prod-mrk" >>"$T/expect.root"
+echo "arn:aws:kms:$US:$C:key/$(keyid 1 3) alias/prod-c" >>"$T/expect.root"
+echo "arn:aws:kms:$US:$C:key/$(keyid 2 3) " >>"$T/expect.root"
+
+printf '[prod]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$AKID_C" "$SECRET_C" >"$T/credentials"
+DAEMON_ENV=(AWS_SHARED_CREDENTIALS_FILE="$T/credentials")
+start_fake --account-creds "$C:$AKID_C:$SECRET_C"
+declare -A PORT ADMIN
+PORT[$US]=$FAKE_PORT ADMIN[$US]=$FAKE_ADMIN_PORT
+{
+	for i in $(seq 1 400); do
+		id=$(keyid "$i" 2) state=Enabled alias=
+		[ $((i % 10)) -eq 0 ] && state=PendingDeletion
+		[ "$i" -le 300 ] && alias=alias/eu-$i
+		echo "$id $state $A $alias"
+		[ "$state" = PendingDeletion ] && echo "arn:aws:kms:$EU:$A:key/$id $alias" >>"$T/expect.root"
+	done
+} >"$T/keys"
+start_region_fakes $EU # without account C's credentials: C's eu-west-1 scan fails
+connect_to="kms.$US.amazonaws.com:443=127.0.0.1:${PORT[$US]},kms.$EU.amazonaws.com:443=127.0.0.1:${PORT[$EU]}"
+DAEMON_WRAPPER=$(kms_by_name_wrapper "$connect_to" "${DAEMON_WRAPPER:-}")
+sort -o "$T/expect.root" "$T/expect.root"
+
+# Test-only uids, named by number in the rules.
+PRODU=4251 ACCTC=4252 NOONE=4253 NODEV=4254 CANCELER=4255
+chmod 0711 "$T"
+conf() {
+	cat >"$T/kmscanceld.conf" <<CONF
+[Daemon]
+SocketMode=0666
+DrainTimeoutSec=2
+[AWS]
+Account=$A
+Regions=$US $EU
+[KMS]
+RetryBase=50ms
+${RATES:-}
+[Account $C]
+Profile=prod
+Regions=$US $EU
+[Policy]
+Allow=user:$PRODU describe alias/prod-*
+Allow=user:$ACCTC describe account:$C
+Deny=user:$NODEV describe alias/dev-*
+Allow=user:$NODEV describe account:$A
+Allow=user:$CANCELER cancel *
+CONF
+}
+conf
+start_daemon
+
+# A Python the test uids can run (a pyenv shim under /root is not one).
+UPY=
+for p in /usr/bin/python3 "$(command -v python3)"; do
+	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null &&
+		setpriv --reuid=$PRODU --regid=$PRODU --clear-groups -- "$p" -c pass 2>/dev/null; then
+		UPY=$p
+		break
+	fi
+done
+if [ -n "$UPY" ]; then
+	cp "$STREAM" "$T/stream.py" && chmod 0755 "$T/stream.py"
+fi
+
+# scan [--as UID] PARAMS [stream options]: the replies in $T/replies, exit status in RC.
+scan() {
+	local who=()
+	if [ "$1" = --as ]; then
+		who=(setpriv --reuid="$2" --regid="$2" --clear-groups -- "$UPY" "$T/stream.py")
+		shift 2
+	else
+		who=("$PY" "$STREAM")
+	fi
+	"${who[@]}" "$SOCK" "$METHOD" "$@" >"$T/replies" 2>"$T/stream.err"
+	RC=$?
+}
+# listed: "ARN ALIASES" of each key reply, sorted.
+listed() {
+	$PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    k = m.get("parameters", {}).get("key")
+    if k:
+        print(k["keyId"], " ".join(k["aliases"]))
+' "$T/replies" | sort
+}
+final() { tail -n 1 "$T/replies"; }
+count_op() { bash "$FAKE_ADMIN" "${ADMIN[$1]}" GET /stats | $PY -c "import json,sys; print(json.load(sys.stdin)['operations']['$2'])"; }
+total_requests() { echo $(($(fake_requests $US) + $(fake_requests $EU))); }
+fake_requests() { bash "$FAKE_ADMIN" "${ADMIN[$1]}" GET /stats | $PY -c "import json,sys; print(json.load(sys.stdin)['requests'])"; }
+same_set() { # same_set FILE-A FILE-B WHAT
+	if diff -q "$1" "$2" >/dev/null; then pass "$3"; else
+		fail "$3: $(diff "$1" "$2" | head -n 8)"
+	fi
+}
+
+# --- without more ----------------------------------------------------------------------------------
+before=$(total_requests)
+scan '{}' --no-more
+expect_contains "$(final)" '"error":"org.varlink.service.ExpectedMore"' "without more: ExpectedMore"
+[ "$(total_requests)" = "$before" ] && pass "ExpectedMore: no request" || fail "ExpectedMore made requests"
+
+# --- the whole scan, as root --------------------------------------------------------------------------
+bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /reset >/dev/null
+t0=$(now_ms)
+scan '{}'
+t1=$(now_ms)
+expect_rc 0 "a full scan ends with a final reply"
+listed >"$T/got"
+same_set "$T/expect.root" "$T/got" "root sees every pending key, with its aliases ($(wc -l <"$T/expect.root") of $((N + 406)))"
+log "full scan: $((t1 - t0)) ms"
+expect_contains "$(final)" "\"scans\":[" "the final reply lists the scans"
+case "$(final)" in *'"key":'*) fail "the final reply carries a key" ;; *) pass "the final reply has no key" ;; esac
+expect_contains "$(final)" "{\"account\":\"$A\",\"region\":\"$US\"}" "A in $US: scanned in full"
+expect_contains "$(final)" "{\"account\":\"$A\",\"region\":\"$EU\"}" "A in $EU: scanned in full"
+expect_contains "$(final)" "{\"account\":\"$C\",\"region\":\"$US\"}" "C in $US: scanned in full"
+expect_contains "$(final)" "{\"account\":\"$C\",\"region\":\"$EU\",\"error\":\"UnrecognizedClientException\"" \
+	"C in $EU: its error, the other scans listed"
+grep -q '"keyState":"PendingReplicaDeletion"' "$T/replies" && grep -q '"pendingDeletionWindowInDays":7' "$T/replies" &&
+	pass "PendingReplicaDeletion with its waiting period" || fail "no PendingReplicaDeletion key: $(grep mrk- "$T/replies")"
+grep -q "\"deletionDate\":\"20[0-9-]*T[0-9:]*Z\"" "$T/replies" && pass "deletion dates in RFC 3339" ||
+	fail "no RFC 3339 deletionDate"
+[ "$(count_op $US ListKeys)" = 4 ] && pass "ListKeys: 3 pages for A's 2,501 keys, 1 for C's" ||
+	fail "ListKeys requests in $US: $(count_op $US ListKeys), expected 4"
+[ "$(count_op $US DescribeKey)" = $((N + 6)) ] && pass "DescribeKey once per key" ||
+	fail "DescribeKey requests in $US: $(count_op $US DescribeKey), expected $((N + 6))"
+[ "$(count_op $US ListAliases)" = 6 ] && pass "ListAliases: 5 pages for A's 428 aliases, 1 for C's" ||
+	fail "ListAliases requests in $US: $(count_op $US ListAliases), expected 6"
+n=$(grep -c 'op=list-pending' "$T/daemon.log")
+[ "$n" = 1 ] && pass "one audit record for the scan" || fail "$n audit records for one scan"
+expect_contains "$(grep 'op=list-pending' "$T/daemon.log")" "keys_listed=$(wc -l <"$T/expect.root")" \
+	"the audit record counts the keys shown"
+
+# --- narrowing --------------------------------------------------------------------------------------
+scan "{\"account\":\"$C\"}"
+listed >"$T/got"
+grep ":$C:" "$T/expect.root" >"$T/want"
+same_set "$T/want" "$T/got" "account C: only C's keys"
+case "$(final)" in *"\"account\":\"$A\""*) fail "account C: A scanned" ;; *) pass "account C: A not scanned" ;; esac
+scan "{\"region\":\"$EU\"}"
+listed >"$T/got"
+grep ":$EU:" "$T/expect.root" >"$T/want"
+same_set "$T/want" "$T/got" "region $EU: only its keys"
+scan "{\"account\":\"$A\",\"region\":\"$US\",\"timeoutMs\":60000}"
+listed >"$T/got"
+grep ":$US:$A:" "$T/expect.root" >"$T/want"
+same_set "$T/want" "$T/got" "account A, region $US"
+before=$(total_requests)
+scan '{"account":"999999999999"}'
+expect_contains "$(final)" '"error":"org.varlink.service.InvalidParameter","parameters":{"parameter":"account"}' \
+	"an account the daemon does not serve: InvalidParameter account"
+scan '{"region":"ap-south-1"}'
+expect_contains "$(final)" '"parameter":"region"' "a region no account is scanned in: InvalidParameter region"
+scan '{"region":"EU-WEST-1"}'
+expect_contains "$(final)" '"parameter":"region"' "not a region name: InvalidParameter region"
+scan '{"account":"12345"}'
+expect_contains "$(final)" '"parameter":"account"' "not an account ID: InvalidParameter account"
+scan '{"keyId":"x"}'
+expect_contains "$(final)" '"parameter":"keyId"' "an unknown parameter: InvalidParameter"
+[ "$(total_requests)" = "$before" ] && pass "refused arguments: no request" || fail "refused arguments made requests"
+
+# --- policy per uid ---------------------------------------------------------------------------------
+if [ -n "$UPY" ]; then
+	scan --as $PRODU '{}'
+	listed >"$T/got"
+	grep ' alias/prod-' "$T/expect.root" >"$T/want"
+	same_set "$T/want" "$T/got" "uid $PRODU (alias/prod-*): the prod-aliased keys of both accounts"
+	scan --as $ACCTC '{}'
+	listed >"$T/got"
+	grep ":$C:" "$T/expect.root" >"$T/want"
+	same_set "$T/want" "$T/got" "uid $ACCTC (account:$C): C's keys"
+	scan --as $NODEV '{}'
+	listed >"$T/got"
+	grep ":$A:" "$T/expect.root" | grep -v ' alias/dev-' >"$T/want"
+	same_set "$T/want" "$T/got" "uid $NODEV: A's keys but those a Deny names by alias"
+	for uid in $NOONE $CANCELER; do
+		before=$(total_requests)
+		scan --as $uid '{}'
+		expect_contains "$(final)" '"error":"org.varlink.service.PermissionDenied"' \
+			"uid $uid, who may describe nothing: PermissionDenied"
+		[ "$(total_requests)" = "$before" ] && pass "uid $uid: refused before any request" ||
+			fail "uid $uid: requests were made"
+	done
+	expect_contains "$(grep 'op=list-pending' "$T/daemon.log" | grep "uid=$NOONE")" "decision=deny" \
+		"the refusal is audited"
+else
+	log "SKIP part: policy per uid (needs root, setpriv and a python3 other uids can run)"
+fi
+
+# --- the client hangs up mid-scan -----------------------------------------------------------------------
+# Every DescribeKey held 300 ms: the scan is slow enough to leave mid-way.
+bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /delay '{"ms":300,"count":100000,"operation":"DescribeKey"}' >/dev/null
+before=$(count_op $US DescribeKey)
+scan '{"account":"'$A'","region":"'$US'"}' --hangup-after 2
+expect_rc 0 "hung up after two keys"
+for i in $(seq 1 100); do
+	grep -q "the caller hung up" "$T/daemon.log" && break
+	sleep 0.1
+done
+grep -q "the caller hung up" "$T/daemon.log" && pass "the daemon noticed the hang-up" || fail "no hang-up noticed"
+sleep 0.5
+mid=$(count_op $US DescribeKey)
+sleep 2
+after=$(count_op $US DescribeKey)
+[ "$after" = "$mid" ] && [ $((after - before)) -lt 100 ] &&
+	pass "no request after the hang-up ($((after - before)) DescribeKey in all)" ||
+	fail "requests went on after the hang-up: $before, $mid, $after"
+
+# --- reload and shutdown during a scan; the per-uid limit --------------------------------------------------
+scan_bg() { $PY "$STREAM" "$SOCK" "$METHOD" "$@" >"$T/bg.$BGN" 2>&1 & BGPIDS+=($!); BGN=$((BGN + 1)); }
+BGN=0 BGPIDS=()
+base=$(count_op $US DescribeKey)
+scan_bg "{\"account\":\"$A\",\"region\":\"$US\",\"timeoutMs\":120000}"
+scan_bg "{\"account\":\"$A\",\"region\":\"$US\",\"timeoutMs\":120000}"
+for i in $(seq 1 100); do
+	[ $(($(count_op $US DescribeKey) - base)) -ge 16 ] && break
+	sleep 0.1
+done
+scan '{}'
+expect_contains "$(final)" '"error":"io.kmscancel.ThrottlingException"' "a third scan of the same uid: Throttling"
+kill -HUP "$DAEMON_PID"
+for i in $(seq 1 100); do
+	grep -q 'reloaded' "$T/daemon.log" && break
+	sleep 0.1
+done
+sleep 0.5
+kill -0 "${BGPIDS[0]}" 2>/dev/null && pass "the scans go on through a reload" || fail "a scan ended at the reload: $(cat "$T/bg.0")"
+stop_daemon
+for p in "${BGPIDS[@]}"; do wait "$p"; done
+for i in 0 1; do
+	tail -n 1 "$T/bg.$i" | grep -q '"error":"io.kmscancel.EndpointUnavailable".*shutting down' &&
+		pass "scan $i: a final reply at shutdown" || fail "scan $i at shutdown: $(tail -n 1 "$T/bg.$i")"
+done
+bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /reset >/dev/null
+
+# --- rate limits: the daemon stays within the fake's quotas ---------------------------------------------
+# The eu-west-1 fake enforces KMS-like quotas (a full bucket of one
+# second's worth); the daemon, at the same rates, must never be throttled,
+# and its scan takes at least the time the rates allow.
+bash "$FAKE_ADMIN" "${ADMIN[$EU]}" POST /reset >/dev/null
+for op in DescribeKey:100 ListAliases:2 ListKeys:2; do
+	bash "$FAKE_ADMIN" "${ADMIN[$EU]}" POST /quota "{\"operation\":\"${op%:*}\",\"rps\":${op#*:}}" >/dev/null
+done
+RATES="DescribeRate=100
+ListRate=2" conf
+start_daemon
+t0=$(now_ms)
+scan "{\"account\":\"$A\",\"region\":\"$EU\"}"
+t1=$(now_ms)
+listed >"$T/got"
+grep ":$EU:$A:" "$T/expect.root" >"$T/want"
+same_set "$T/want" "$T/got" "rate-limited scan: every key of A in $EU"
+throttled=$(bash "$FAKE_ADMIN" "${ADMIN[$EU]}" GET /stats | $PY -c "import json,sys; print(json.load(sys.stdin)['throttled'])")
+[ "$throttled" = 0 ] && pass "never throttled at DescribeRate=100, ListRate=2" || fail "$throttled requests throttled"
+[ "$(count_op $EU ListAliases)" = 4 ] && pass "ListAliases: 4 pages of 100 (300 aliases and 2 AWS ones)" ||
+	fail "ListAliases in $EU: $(count_op $EU ListAliases)"
+# 400 DescribeKey at 100/s after a 10-token burst, 4 ListAliases at 2/s.
+timing_check "[ $((t1 - t0)) -ge 3500 ]" "the rate limits paced the scan ($((t1 - t0)) ms for 400 keys)"
+
+# --- unlimited, the same scan is throttled by the fake: the check above can fail --------------------------
+bash "$FAKE_ADMIN" "${ADMIN[$EU]}" POST /quota '{"operation":"DescribeKey","rps":20}' >/dev/null
+scan "{\"account\":\"$A\",\"region\":\"$EU\"}"
+throttled=$(bash "$FAKE_ADMIN" "${ADMIN[$EU]}" GET /stats | $PY -c "import json,sys; print(json.load(sys.stdin)['throttled'])")
+[ "$throttled" -gt 0 ] && pass "above the fake's quota the fake does throttle ($throttled)" ||
+	fail "the fake's quota throttled nothing: the rate check proves nothing"
+
+stop_daemon
+exit 0

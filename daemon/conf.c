@@ -11,6 +11,7 @@
 #include "endpoint.h"
 #include "errorf.h"
 #include "ini-lexer.h"
+#include "keyid.h"
 #include "log.h"
 #include "textfile.h"
 
@@ -155,6 +156,62 @@ static int parse_prewarm(void *obj, void *field, const char *value, const struct
 	return conf_set_string(&c->prewarm_regions, value, false);
 }
 
+static void guard_keys_clear(struct daemon_config *c)
+{
+	for (size_t i = 0; i < c->n_guard_keys; i++)
+		free(c->guard_keys[i]);
+	free(c->guard_keys);
+	c->guard_keys = NULL;
+	c->n_guard_keys = 0;
+}
+
+/* [Guard] Keys=: words, each a key ARN, a key ID, an alias or an alias ARN
+ * (keyid.h); a later Keys= adds to the list, an empty one empties it, as
+ * for systemd's list settings.  A key listed twice is kept once. */
+static int parse_guard_keys(void *obj, void *field, const char *value, const struct conf_pos *pos)
+{
+	struct daemon_config *c = obj;
+	char *copy, *save = NULL;
+	int r = 0;
+
+	if (!value || !*value) {
+		guard_keys_clear(c);
+		return 0;
+	}
+	copy = strdup(value);
+	if (!copy)
+		return -ENOMEM;
+	for (char *w = strtok_r(copy, " \t", &save); w && r == 0; w = strtok_r(NULL, " \t", &save)) {
+		struct keyid_alias alias;
+		bool seen = false;
+		char **n;
+
+		if (!keyid_is_valid(w) && keyid_alias_parse(w, &alias, NULL) < 0) {
+			r = -EINVAL;
+			break;
+		}
+		for (size_t i = 0; i < c->n_guard_keys && !seen; i++)
+			seen = strcmp(c->guard_keys[i], w) == 0;
+		if (seen)
+			continue;
+		if (c->n_guard_keys >= CONFIG_MAX_GUARD_KEYS) {
+			r = -E2BIG;
+			break;
+		}
+		n = realloc(c->guard_keys, (c->n_guard_keys + 1) * sizeof(*n));
+		if (!n || !(n[c->n_guard_keys] = strdup(w))) {
+			if (n)
+				c->guard_keys = n;
+			r = -ENOMEM;
+			break;
+		}
+		c->guard_keys = n;
+		c->n_guard_keys++;
+	}
+	free(copy);
+	return r == -E2BIG ? -EINVAL : r;
+}
+
 static void allow_clear(struct daemon_config *c)
 {
 	for (size_t i = 0; i < c->n_allow; i++) {
@@ -270,6 +327,11 @@ static const struct conf_key keys[] = {
     CUSTOM("Policy", "Allow", allow, NULL, parse_allow, NULL),
     CUSTOM("Policy", "Deny", allow, NULL, parse_deny, NULL),
     BOOL("Policy", "AllowRoot", allow_root, "yes"),
+    CUSTOM("Guard", "Keys", guard_keys, NULL, parse_guard_keys,
+	   "key ARNs, key IDs, alias/NAME or alias ARNs separated by spaces (at most 1000)"),
+    DURATION("Guard", "Interval", guard_interval_ms, "60", CONFIG_MIN_GUARD_INTERVAL_MS, CONFIG_MAX_GUARD_INTERVAL_MS,
+	     "60, 1.5 or 1500ms"),
+    BOOL("Guard", "Enable", guard_enable, "no"),
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -685,6 +747,7 @@ void config_done(struct daemon_config *c)
 	free(c->prewarm_regions);
 	free(c->regions);
 	allow_clear(c);
+	guard_keys_clear(c);
 	for (size_t i = 0; i < c->n_accounts; i++)
 		account_done(&c->accounts[i]);
 	free(c->accounts);

@@ -53,6 +53,9 @@ struct aws_settings;
 #define CONFIG_MAX_REGIONS              32    /* names in a Regions= list */
 #define CONFIG_MIN_ROLE_DURATION_SEC    900   /* AssumeRole DurationSeconds= bounds */
 #define CONFIG_MAX_ROLE_DURATION_SEC    43200
+#define CONFIG_MAX_GUARD_KEYS           1000  /* [Guard] Keys= entries (GUARD_KEYS_MAX) */
+#define CONFIG_MIN_GUARD_INTERVAL_MS    1000  /* [Guard] Interval= bounds (guard.h) */
+#define CONFIG_MAX_GUARD_INTERVAL_MS    (24 * 60 * 60 * 1000)
 #define CONFIG_MAX_EXTERNAL_ID_LEN      1224  /* STS's limit */
 
 /*
@@ -136,6 +139,12 @@ struct daemon_config {
 	struct config_allow *allow; /* Allow= and Deny=, in file order */
 	size_t n_allow;
 	bool allow_root; /* AllowRoot=, default yes */
+
+	/* [Guard] (guard.h) */
+	char **guard_keys; /* Keys=: key ARNs, key IDs, aliases, alias ARNs; each once, in file order */
+	size_t n_guard_keys;
+	unsigned guard_interval_ms; /* Interval=, default 60 s */
+	bool guard_enable;          /* Enable=, default no */
 
 	/* [Account N], in file order, each ID once (a later file's section with
 	 * the same ID merges into it; file and line stay the first header's) */

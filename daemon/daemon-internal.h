@@ -27,6 +27,7 @@ struct kms_client;
 struct server;
 struct policy;
 struct policy_groups_cache;
+struct guard;
 
 /* Housekeeping tick: STATUS= updates, the exit-on-idle check and freeing
  * KMS clients a reload replaced, at most this often. */
@@ -47,6 +48,7 @@ struct daemon {
 	struct kms_client *kms;
 	struct server *server;
 	struct methods_context methods; /* what the io.kmscancel methods use (methods.h) */
+	struct guard *guard;            /* [Guard] (guard.h) */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *tick, *watchdog, *drain_timer;
 	uint64_t started_ms; /* monotime_msec() */
@@ -107,6 +109,8 @@ void retired_collect(struct daemon *d, bool all);
 /* The default credentials and the [Account N] sections (accounts.h),
  * fetching at once.  A section that cannot be set up is an error at start. */
 int accounts_setup(struct daemon *d, char **ret_error);
+/* [Guard] of the configuration installed to d's guard. */
+int guard_setup(struct daemon *d);
 
 /* daemon-notify.c */
 /* Sends STATUS= (live counters) when it changed since the last one. */

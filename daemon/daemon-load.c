@@ -11,6 +11,7 @@
 
 #include "accounts.h"
 #include "creds-cache.h"
+#include "guard.h"
 #include "kms.h"
 #include "log.h"
 #include "policy.h"
@@ -246,6 +247,12 @@ int accounts_setup(struct daemon *d, char **ret_error)
 	return accounts_new(&o, &d->accounts, ret_error);
 }
 
+int guard_setup(struct daemon *d)
+{
+	return guard_configure(d->guard, d->config.guard_keys, d->config.n_guard_keys, d->config.guard_interval_ms,
+			       d->config.guard_enable);
+}
+
 int daemon_credentials_reload(struct daemon *d)
 {
 	struct accounts_options o;
@@ -337,6 +344,11 @@ int daemon_reload(struct daemon *d, char **ret_error)
 	r = daemon_credentials_reload(d);
 	if (r < 0)
 		log_warning("reload: cannot fetch credentials again: %s", strerror(-r));
+	/* The keys no longer listed are read no more; a rescue in flight
+	 * finishes (guard.h). */
+	r = guard_setup(d);
+	if (r < 0)
+		log_warning("reload: cannot update the guarded keys, keeping the old list: %s", strerror(-r));
 	d->reloads++;
 	return 0;
 }

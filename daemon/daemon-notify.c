@@ -15,6 +15,7 @@
 #include "audit.h"
 #include "creds-cache.h"
 #include "creds.h"
+#include "guard.h"
 #include "kms.h"
 #include "log.h"
 #include "monotime.h"
@@ -103,6 +104,9 @@ static void daemon_stop(struct daemon *d, const char *reason)
 	d->drain_timer = evtimer_new(d->base, drain_timed_out, d);
 	if (!d->drain_timer || evtimer_add(d->drain_timer, &limit) < 0)
 		event_base_loopexit(d->base, &limit);
+	/* WatchGuard subscribers get their final reply: calls that would
+	 * otherwise hold the drain until DrainTimeoutSec=. */
+	guard_stop(d->guard);
 	server_set_drained_callback(d->server, drained, d);
 	server_stop_accepting(d->server);
 }
@@ -170,7 +174,9 @@ static bool daemon_is_idle(struct daemon *d)
 
 	server_get_stats(d->server, &ss);
 	kms_client_get_stats(d->kms, &ks);
-	return ss.connections == 0 && ss.calls_in_flight == 0 && ks.in_flight == 0 && d->n_retired == 0;
+	/* Guarded keys are read however quiet the socket is. */
+	return ss.connections == 0 && ss.calls_in_flight == 0 && ks.in_flight == 0 && d->n_retired == 0 &&
+	       !guard_active(d->guard);
 }
 
 /* ExitIdleSec=: exit once idle that long.  Only when socket-activated, so

@@ -20,6 +20,7 @@
 #include "creds.h"
 #include "errorf.h"
 #include "fd-budget.h"
+#include "guard.h"
 #include "kms.h"
 #include "log.h"
 #include "methods.h"
@@ -168,6 +169,12 @@ int daemon_new(const struct daemon_options *o, struct daemon **ret, char **ret_e
 	if (r < 0)
 		goto fail;
 	d->methods.accounts = d->accounts;
+	d->guard = guard_new(&d->methods);
+	if (!d->guard || guard_setup(d) < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	d->methods.guard = d->guard;
 	r = signals_setup(d);
 	if (r < 0)
 		goto fail;
@@ -232,8 +239,11 @@ struct daemon *daemon_free(struct daemon *d)
 	if (!d)
 		return NULL;
 	state_set(d, DAEMON_STOPPING); /* nothing may reload or start a drain from the flush below */
+	guard_stop(d->guard);          /* its subscribers' final replies; no read or rescue starts now */
 	if (d->server && methods_shutdown(&d->methods) > 0)
 		replies_flush(d);
+	d->guard = guard_free(d->guard); /* its operations ended just above */
+	d->methods.guard = NULL;
 	/* Freeing the signal events restores the default dispositions; a
 	 * further SIGTERM during teardown would then kill us with status 143
 	 * although we are already on the way out.  Ignore it instead — after

@@ -33,6 +33,7 @@ struct pending_scan;
 struct peer;
 struct methods_host_status;
 struct kms_clock;
+struct guard;
 
 /* Bounds on a call's deadline (a client's timeoutMs is clamped to these). */
 #define METHODS_MIN_CALL_TIMEOUT_MS 100
@@ -67,6 +68,8 @@ struct methods_context {
 	/* Borrowed, NULL: kms_clock_real.  The calls' deadlines and settle
 	 * windows read its monotonic clock, so a unit test can move time. */
 	const struct kms_clock *clock;
+	/* Borrowed, NULL: none (unit tests).  WatchGuard, GetStatus "guard". */
+	struct guard *guard;
 	/* NULL, or told every operation state transition (operation.h). */
 	operation_trace_fn trace;
 	void *trace_userdata;

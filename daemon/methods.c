@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "error-names.h"
+#include "guard.h"
 #include "operation.h"
 #include "pending.h"
 #include "policy.h"
@@ -150,6 +152,28 @@ static void method_get_status(struct call *c, void *userdata)
 	status_reply(userdata, c);
 }
 
+/* WatchGuard streams: a call without "more" is told so (systemd's
+ * ExpectedMore), as sd-varlink answers for its own streaming methods. */
+static void method_watch_guard(struct call *c, void *userdata)
+{
+	struct methods_context *ctx = userdata;
+	const char *unknown = NULL;
+
+	if (varlink_check_fields(call_parameters(c), no_fields, &unknown) < 0) {
+		call_reply_invalid_parameter(c, unknown ? unknown : "parameters");
+		return;
+	}
+	if (!call_wants_more(c)) {
+		call_reply_error(c, VARLINK_ERROR_EXPECTED_MORE, NULL);
+		return;
+	}
+	if (!ctx->guard) {
+		call_reply_method_not_implemented(c);
+		return;
+	}
+	guard_watch(ctx->guard, c);
+}
+
 unsigned methods_shutdown(struct methods_context *ctx)
 {
 	return operation_shutdown_all(ctx) + pending_shutdown_all(ctx);
@@ -160,5 +184,6 @@ const struct method kmscancel_methods[] = {
     {"io.kmscancel.DescribeKey", method_describe_key},
     {"io.kmscancel.GetStatus", method_get_status},
     {"io.kmscancel.ListPendingDeletions", method_list_pending_deletions},
+    {"io.kmscancel.WatchGuard", method_watch_guard},
     {NULL, NULL},
 };

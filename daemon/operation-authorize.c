@@ -26,19 +26,24 @@ void operation_refuse(struct operation *op)
 	char msg[160];
 
 	snprintf(msg, sizeof(msg), "the local policy of kmscanceld does not allow uid %u to %s%s this key",
-		 (unsigned)call_peer(op->call)->uid, op->verb, op->policy_ops & POLICY_OP_ENABLE ? " and enable" : "");
+		 (unsigned)op->peer.uid, op->verb, op->policy_ops & POLICY_OP_ENABLE ? " and enable" : "");
 	operation_fail(op, KMSCANCEL_E_PERMISSION_DENIED, NULL, msg, NULL);
 }
 
 /* operation-internal.h */
 int operation_authorize(struct operation *op, const char *account, bool final)
 {
-	const struct peer *p = call_peer(op->call);
-	struct policy_subject subject = methods_policy_subject(op->ctx, p);
+	const struct peer *p = &op->peer;
+	struct policy_subject subject;
 	struct policy_object object = {.key = &op->key, .region = op->region, .account = account};
 	const char *rule = NULL;
 	enum policy_verdict v;
 
+	/* The daemon's own operation: the configuration that named the key
+	 * decided (operation_start_internal()). */
+	if (!op->call)
+		return 1;
+	subject = methods_policy_subject(op->ctx, p);
 	if (op->by_alias) {
 		/* Not resolved yet: the key is unknown (policy.h). */
 		if (!op->resolved_arn)
@@ -81,7 +86,7 @@ static void operation_reject(struct operation *op, const char *audit_reason, con
 {
 	op->refusal_left_out = !audit_log(&(struct audit_record){
 	    .event = AUDIT_REJECT,
-	    .caller = call_peer(op->call),
+	    .caller = &op->peer,
 	    .operation = operation_name(op),
 	    .key = op->key_id,
 	    .reason = audit_reason,

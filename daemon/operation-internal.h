@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "accounts.h"
+#include "call.h"
 #include "keyid.h"
 #include "kmscancel.h"
 #include "operation.h"
@@ -45,13 +46,16 @@ struct flight;
  */
 struct operation {
 	struct methods_context *ctx;
-	struct call *call;
+	struct call *call;              /* the Varlink call it answers, or NULL: an internal origin */
+	struct peer peer;               /* the call's peer, or the internal origin's */
+	struct operation_origin origin; /* call NULL: who is told the end (operation.h) */
 	enum operation_state state;
 	enum operation_step step;
 	const char *verb; /* "cancel", "describe": for the audit record */
 	struct keyid key;
 	char *key_id;           /* as the caller gave it */
 	char *key_arn;          /* from KMS's answer */
+	char *cancel_request_id; /* the request that cancelled the deletion, for an internal origin */
 	/* A call that named an alias (OPERATION_STEP_RESOLVE_ALIAS): the
 	 * policy decides before (policy_decide_alias(), key unknown) and again
 	 * on the key it resolves to; every request after it names that key. */

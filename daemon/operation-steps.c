@@ -97,6 +97,9 @@ static void enable_answered(struct operation *op, const struct kms_result *r)
 /* The cancel is done (the key is Disabled): enable it if asked, else reply. */
 static void cancel_succeeded(struct operation *op, const char *request_id)
 {
+	/* Out of memory leaves it NULL: it is only told (operation_result). */
+	free(op->cancel_request_id);
+	op->cancel_request_id = request_id && *request_id ? strdup(request_id) : NULL;
 	if (op->enable_key)
 		operation_next_step(op, OPERATION_STEP_ENABLE);
 	else
@@ -148,10 +151,13 @@ static void resolve_answered(struct operation *op, const struct kms_result *r)
 	op->already_cancelled = true;
 	log_info("cancel %s: an attempt whose response was lost had cancelled the deletion (key is %s)", op->key_arn,
 		 state);
-	if (strcmp(state, "Enabled") == 0)
+	if (strcmp(state, "Enabled") == 0) {
+		free(op->cancel_request_id);
+		op->cancel_request_id = r->request_id && *r->request_id ? strdup(r->request_id) : NULL;
 		cancel_reply(op, "Enabled", r->request_id);
-	else
+	} else {
 		cancel_succeeded(op, r->request_id);
+	}
 }
 
 static void cancel_answered(struct operation *op, const struct kms_result *r)

@@ -89,6 +89,7 @@ static struct operation *operation_free(struct operation *op)
 	aws_credentials_unref(op->credentials);
 	free(op->key_id);
 	free(op->key_arn);
+	free(op->cancel_request_id);
 	free(op->resolved_arn);
 	free(op->region);
 	free(op->ambiguous_message);
@@ -121,7 +122,7 @@ static void audit_outcome(const struct operation *op, const char *key_state, con
 {
 	struct audit_record r = {
 	    .event = AUDIT_OUTCOME,
-	    .caller = call_peer(op->call),
+	    .caller = &op->peer,
 	    .operation = operation_name(op),
 	    .key = op->key_id,
 	    .key_arn = op->resolved_arn,
@@ -138,15 +139,43 @@ static void audit_outcome(const struct operation *op, const char *key_state, con
 
 	/* A refused call's outcome is left out with its refusal: else a uid
 	 * no rule allows would write one record per call past the rate. */
-	if (!op->refusal_left_out)
+	if (!op->refusal_left_out && !(op->origin.done && op->origin.quiet))
 		audit_log(&r);
 }
 
 /* --- the answer -------------------------------------------------------------------------------- */
 
+/* An internal origin's share of an outcome (operation_start_internal()):
+ * what it is told.  leader is the operation that made the KMS requests (op
+ * itself, or the leader op followed). */
+static void operation_tell(struct operation *op, const struct operation *leader, const struct operation_outcome *o,
+			   struct json_object *params)
+{
+	bool ok = o->error == KMSCANCEL_OK;
+	const char *arn = leader->key_arn ? leader->key_arn : leader->resolved_arn;
+
+	op->origin.done(op->origin.userdata,
+			&(struct operation_result){
+			    .error = o->error,
+			    .aws_code = o->aws_code,
+			    .message = o->message,
+			    .request_id = o->request_id,
+			    .cancel_request_id = leader->cancel_request_id,
+			    .key_state = ok ? o->key_state : NULL,
+			    .key_arn = arn,
+			    .account = leader->account[0] ? leader->account : NULL,
+			    .region = leader->region,
+			    /* A failure after the cancel (its EnableKey) still cancelled it. */
+			    .cancelled = op->cancel && !op->dry_run && (ok || leader->step == OPERATION_STEP_ENABLE),
+			    .attempts = op->attempts,
+			    .params = ok && !o->written ? params : NULL,
+			});
+}
+
 /* One call's share of an outcome: the audit record, the counters, the
- * reply (params borrowed); frees op. */
-static void operation_answer(struct operation *op, const struct operation_outcome *o, struct json_object *params)
+ * reply (params borrowed), or the internal origin's callback; frees op. */
+static void operation_answer(struct operation *op, const struct operation *leader, const struct operation_outcome *o,
+			     struct json_object *params)
 {
 	const char *error = NULL;
 
@@ -154,13 +183,17 @@ static void operation_answer(struct operation *op, const struct operation_outcom
 	if (o->error != KMSCANCEL_OK)
 		error = o->aws_code ? o->aws_code : kmscancel_error_short_name(o->error);
 	audit_outcome(op, o->key_state, error, o->request_id);
-	methods_count(op->ctx, o->error);
-	if (o->written)
-		call_reply_written(op->call, o->written);
-	else if (o->error != KMSCANCEL_OK)
-		call_reply_error(op->call, kmscancel_error_to_varlink(o->error), json_object_get(params));
-	else
-		call_reply(op->call, json_object_get(params));
+	if (!op->call)
+		operation_tell(op, leader, o, params);
+	else {
+		methods_count(op->ctx, o->error);
+		if (o->written)
+			call_reply_written(op->call, o->written);
+		else if (o->error != KMSCANCEL_OK)
+			call_reply_error(op->call, kmscancel_error_to_varlink(o->error), json_object_get(params));
+		else
+			call_reply(op->call, json_object_get(params));
+	}
 	operation_free(op);
 }
 
@@ -192,9 +225,9 @@ void operation_finish(struct operation *op, const struct operation_outcome *o)
 	for (size_t i = 0; !rerun && i < n; i++) {
 		followers[i]->following = NULL;
 		followers[i]->attempts = op->attempts;
-		operation_answer(followers[i], o, params);
+		operation_answer(followers[i], op, o, params);
 	}
-	operation_answer(op, o, params);
+	operation_answer(op, op, o, params);
 	json_object_put(params);
 	if (rerun)
 		flights_rerun(followers, n);
@@ -247,7 +280,7 @@ static void route_done(int r, const struct account_route *route, const char *err
 		 * rather than sent with another account's credentials. */
 		op->refusal_left_out = !audit_log(&(struct audit_record){
 		    .event = AUDIT_REJECT,
-		    .caller = call_peer(op->call),
+		    .caller = &op->peer,
 		    .operation = operation_name(op),
 		    .key = op->key_id,
 		    .reason = "no credentials for the key's account",
@@ -288,24 +321,21 @@ static void operation_route(struct operation *op)
 		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
 }
 
-void operation_start(struct methods_context *ctx, struct call *c, const struct operation_request *req)
+/* A new operation for req, listed in ctx->operations, or NULL (out of
+ * memory).  Its origin is the caller's to set. */
+static struct operation *operation_new(struct methods_context *ctx, const struct operation_request *req)
 {
 	struct operation *op = calloc(1, sizeof(*op));
 
 	if (!op || !(op->key_id = strndup(req->key_id, req->key_id_len))) {
-		struct json_object *params = json_object_new_object();
-
 		free(op);
-		json_object_object_add(params, "message", json_object_new_string("out of memory"));
-		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_INTERNAL), params);
-		return;
+		return NULL;
 	}
 	op->ctx = ctx;
 	op->next_live = ctx->operations;
 	if (ctx->operations)
 		ctx->operations->prev_live = op;
 	ctx->operations = op;
-	op->call = c;
 	op->verb = req->verb;
 	op->state = OPERATION_AUTHORIZING;
 	op->started_ms = methods_now_ms(ctx);
@@ -318,9 +348,49 @@ void operation_start(struct methods_context *ctx, struct call *c, const struct o
 		snprintf(op->region_param, sizeof(op->region_param), "%s", req->region);
 	op->timeout_ms = methods_call_timeout_ms(ctx, req->timeout_ms);
 	op->policy_ops = req->policy_ops | (op->enable_key ? POLICY_OP_ENABLE : 0);
+	return op;
+}
+
+/* The start shared by both origins: the key ID, the policy, routing. */
+static void operation_run(struct operation *op, const struct operation_request *req)
+{
 	if (operation_check(op, req->key_id, req->key_id_len) < 0)
 		return;
 	operation_route(op);
+}
+
+void operation_start(struct methods_context *ctx, struct call *c, const struct operation_request *req)
+{
+	struct operation *op = operation_new(ctx, req);
+
+	if (!op) {
+		struct json_object *params = json_object_new_object();
+
+		json_object_object_add(params, "message", json_object_new_string("out of memory"));
+		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_INTERNAL), params);
+		return;
+	}
+	op->call = c;
+	op->peer = *call_peer(c);
+	operation_run(op, req);
+}
+
+void operation_start_internal(struct methods_context *ctx, const struct operation_request *req,
+			      const struct operation_origin *origin)
+{
+	struct operation *op = operation_new(ctx, req);
+
+	if (!op) {
+		origin->done(origin->userdata, &(struct operation_result){
+						   .error = KMSCANCEL_E_INTERNAL,
+						   .message = "out of memory",
+					       });
+		return;
+	}
+	op->origin = *origin;
+	op->origin.peer = NULL; /* copied below: the starter's may not outlive the call */
+	op->peer = *origin->peer;
+	operation_run(op, req);
 }
 
 /* --- credentials ------------------------------------------------------------------------------ */
@@ -449,7 +519,7 @@ int operation_kms(struct operation *op)
 	    .credentials = op->credentials,
 	    .timeout_ms = left > 0 ? (unsigned)left : 1, /* what is left of the call's deadline */
 	    .account = op->account[0] ? op->account : NULL,
-	    .caller = call_peer(op->call)->uid,
+	    .caller = op->peer.uid,
 	};
 
 	op->kms = kms_call_start(op->ctx->kms, &req, kms_done, op);

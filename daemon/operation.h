@@ -26,8 +26,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kmscancel.h"
+
 struct methods_context;
 struct call;
+struct json_object;
+struct peer;
 
 enum operation_state {
 	OPERATION_AUTHORIZING,          /* parameters, key ID, region, the local policy */
@@ -79,6 +83,47 @@ struct operation_request {
  * (an invalid key ID, a refusal, out of memory …) or when KMS is done.
  */
 void operation_start(struct methods_context *ctx, struct call *c, const struct operation_request *req);
+
+/* How an operation the daemon started itself ended (operation_start_internal).
+ * Everything is borrowed for the callback's duration only. */
+struct operation_result {
+	kmscancel_error error;  /* KMSCANCEL_OK: success */
+	const char *aws_code;   /* AWS's error code, or NULL */
+	const char *message;    /* a failure: what went wrong */
+	const char *request_id; /* AWS's, or NULL (after an EnableKey, the EnableKey's) */
+	const char *
+	    cancel_request_id; /* a cancel: the CancelKeyDeletion that did it (or the DescribeKey that found it done) */
+	const char *key_state; /* a success: the key's state after it */
+	const char *key_arn;   /* the key ARN once KMS named it, or NULL */
+	const char *account;   /* the key's account once known, or NULL */
+	const char *region;    /* the region the key was served in, or NULL */
+	bool cancelled;        /* a cancel: the deletion was cancelled (also when the EnableKey after it failed) */
+	unsigned attempts;     /* HTTP requests made */
+	struct json_object *params; /* a describe's success: the DescribeKey reply's parameters */
+};
+
+/* Told the end of an internal operation, exactly once (maybe before
+ * operation_start_internal() returns, and at shutdown). */
+typedef void (*operation_done_fn)(void *userdata, const struct operation_result *r);
+
+/* Who started an internal operation and who is told its end. */
+struct operation_origin {
+	const struct peer *peer; /* what the audit records name as its caller (copied) */
+	operation_done_fn done;
+	void *userdata;
+	bool quiet; /* no audit record of its outcome: a routine read the starter counts itself */
+};
+
+/*
+ * Runs req for the daemon itself (the guard): the same state machine,
+ * retries, settling, lost-response resolution, rate limits and coalescing
+ * with callers' identical cancels as operation_start(), but answered to
+ * origin->done instead of a Varlink call.  The configuration that named the
+ * key is its authority: the local policy is not asked.  Its outcome is not
+ * counted with the callers' calls (GetStatus callsSucceeded/callsFailed).
+ */
+void operation_start_internal(struct methods_context *ctx, const struct operation_request *req,
+			      const struct operation_origin *origin);
 
 /*
  * The end of the drain (before the daemon frees anything else): every call

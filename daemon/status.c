@@ -14,6 +14,7 @@
 #include "creds-cache.h"
 #include "error-names.h"
 #include "fd-budget.h"
+#include "guard.h"
 #include "kms.h"
 #include "methods-context.h"
 #include "timeutil.h"
@@ -256,6 +257,23 @@ static void status_daemon(struct methods_context *ctx, struct json_object *param
 	add_uint(params, "reloadsFailed", hs.reloads_failed);
 }
 
+/* The guard's member (guard.h), when the daemon has a guard. */
+static struct json_object *status_guard(const struct methods_context *ctx)
+{
+	struct json_object *o = json_object_new_object();
+	struct guard_status gs;
+
+	guard_get_status(ctx->guard, &gs);
+	add_uint(o, "keys", gs.keys);
+	add_uint(o, "checks", gs.checks);
+	add_uint(o, "rescues", gs.rescues);
+	add_uint(o, "failures", gs.failures);
+	add_uint(o, "unreadable", gs.unreadable);
+	add_time(o, "lastRescue", gs.last_rescue);
+	add_string(o, "lastRescueKey", gs.last_rescue_key);
+	return o;
+}
+
 /* The KMS client's members. */
 static struct json_object *status_kms(struct methods_context *ctx)
 {
@@ -297,6 +315,8 @@ void status_reply(struct methods_context *ctx, struct call *c)
 	params = json_object_new_object();
 	status_daemon(ctx, params);
 	json_object_object_add(params, "kms", status_kms(ctx));
+	if (ctx->guard)
+		json_object_object_add(params, "guard", status_guard(ctx));
 	status_fit(params);
 	call_reply(c, params);
 }

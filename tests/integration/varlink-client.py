@@ -10,6 +10,37 @@ import socket
 import sys
 import time
 
+
+def stream(argv):
+    """--stream SOCK METHOD [PARAMS-JSON] [--no-more]: one call (with "more"
+    unless --no-more), each reply printed as one JSON line as it arrives,
+    until the final reply (exit 0) or the daemon closes (exit 3).  For the
+    streaming methods (WatchGuard); a test reads the lines as they come."""
+    more = "--no-more" not in argv
+    argv = [a for a in argv if a != "--no-more"]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(argv[0])
+    msg = {"method": argv[1], "parameters": json.loads(argv[2]) if len(argv) > 2 else {}}
+    if more:
+        msg["more"] = True
+    s.sendall(json.dumps(msg).encode() + b"\0")
+    buf = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return 3
+        buf += chunk
+        while b"\0" in buf:
+            raw, buf = buf.split(b"\0", 1)
+            reply = json.loads(raw)
+            print(json.dumps(reply, sort_keys=True), flush=True)
+            if not reply.get("continues"):
+                return 0
+
+
+if len(sys.argv) > 1 and sys.argv[1] == "--stream":
+    sys.exit(stream(sys.argv[2:]))
+
 SOCK = sys.argv[1]
 KEY = sys.argv[2]
 failures = 0

@@ -837,6 +837,241 @@ static void test_alias_coalesces_on_key(void **state)
 	fixture_free(x);
 }
 
+/* ---- the internal origin (operation_start_internal) ------------------------------- */
+
+/* What an internal origin was told, copied out of the callback. */
+struct told {
+	unsigned n; /* times told: exactly once */
+	kmscancel_error error;
+	char message[512], request_id[64], cancel_request_id[64], key_state[32], key_arn[128], account[16],
+	    params[1024];
+	bool cancelled;
+	unsigned attempts;
+};
+
+static void copy_or_empty(char *buf, size_t size, const char *s)
+{
+	snprintf(buf, size, "%s", s ? s : "");
+}
+
+static void told_cb(void *userdata, const struct operation_result *r)
+{
+	struct told *t = userdata;
+
+	t->n++;
+	t->error = r->error;
+	copy_or_empty(t->message, sizeof(t->message), r->message);
+	copy_or_empty(t->request_id, sizeof(t->request_id), r->request_id);
+	copy_or_empty(t->cancel_request_id, sizeof(t->cancel_request_id), r->cancel_request_id);
+	copy_or_empty(t->key_state, sizeof(t->key_state), r->key_state);
+	copy_or_empty(t->key_arn, sizeof(t->key_arn), r->key_arn);
+	copy_or_empty(t->account, sizeof(t->account), r->account);
+	copy_or_empty(t->params, sizeof(t->params), text_of(r->params));
+	t->cancelled = r->cancelled;
+	t->attempts = r->attempts;
+}
+
+/* An internal operation as the guard starts one: as uid DENIED_UID, whom
+ * the policy allows nothing, since the configuration is its authority. */
+static void start_internal(struct fixture *x, struct told *t, const char *key, bool cancel, bool enable)
+{
+	struct peer daemon_peer = {.uid = DENIED_UID, .gid = DENIED_UID, .comm = "kmscanceld-guard"};
+	struct operation_request req = {
+	    .verb = cancel ? "cancel" : "describe",
+	    .policy_ops = cancel ? POLICY_OP_CANCEL : POLICY_OP_DESCRIBE,
+	    .cancel = cancel,
+	    .enable_key = enable,
+	    .key_id = key,
+	    .key_id_len = strlen(key),
+	};
+
+	memset(t, 0, sizeof(*t));
+	operation_start_internal(&x->ctx, &req,
+				 &(struct operation_origin){.peer = &daemon_peer, .done = told_cb, .userdata = t});
+}
+
+static void wait_told(struct fixture *x, const struct told *t)
+{
+	int64_t since = now_us();
+
+	while (!t->n)
+		turn(x, since);
+	assert_int_equal(t->n, 1);
+}
+
+/* A cancel and its EnableKey for the daemon itself: the same steps as a
+ * caller's, told to the callback with both request IDs, never counted as
+ * a caller's call, never asking the policy. */
+static void test_internal_cancel_enable(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct told t;
+
+	(void)state;
+	script(x, OK200);
+	script(x, http_body(200, "{}"));
+	start_internal(x, &t, ARN, true, true);
+	wait_told(x, &t);
+	assert_int_equal(t.error, KMSCANCEL_OK);
+	assert_true(t.cancelled);
+	assert_string_equal(t.key_state, "Enabled");
+	assert_string_equal(t.key_arn, ARN);
+	assert_string_equal(t.account, ACCOUNT);
+	assert_string_equal(t.cancel_request_id, "req-1");
+	assert_string_equal(t.request_id, "req-2");
+	assert_int_equal(t.attempts, 2);
+	assert_sent(x, 0, "CancelKeyDeletion");
+	assert_sent(x, 1, "EnableKey");
+	assert_path(x, "authorizing>routing routing>awaiting-credentials awaiting-credentials>calling-kms "
+		       "calling-kms>awaiting-credentials awaiting-credentials>calling-kms calling-kms>done");
+	assert_counts(x, 0, 0, KMSCANCEL_OK);
+	fixture_free(x);
+}
+
+/* A describe hands over the reply's parameters. */
+static void test_internal_describe(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct told t;
+
+	(void)state;
+	script(x, DESCRIBED("PendingDeletion"));
+	start_internal(x, &t, KEY_ID, false, false);
+	wait_told(x, &t);
+	assert_int_equal(t.error, KMSCANCEL_OK);
+	assert_false(t.cancelled);
+	assert_non_null(strstr(t.params, "\"keyState\":\"PendingDeletion\""));
+	assert_non_null(strstr(t.params, "\"keyId\":\"" ARN "\""));
+	assert_string_equal(t.account, ACCOUNT);
+	assert_counts(x, 0, 0, KMSCANCEL_OK);
+	fixture_free(x);
+}
+
+/* The EnableKey after the cancel fails: a failure, but one that cancelled
+ * the deletion, which the origin must know (the guard records a rescue). */
+static void test_internal_enable_fails(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct told t;
+
+	(void)state;
+	script(x, OK200);
+	script(x, HTTP(400, "AccessDeniedException"));
+	start_internal(x, &t, ARN, true, true);
+	wait_told(x, &t);
+	assert_int_equal(t.error, KMSCANCEL_E_ACCESS_DENIED);
+	assert_true(t.cancelled);
+	assert_string_equal(t.cancel_request_id, "req-1");
+	assert_non_null(strstr(t.message, "deletion cancelled (key is Disabled) but EnableKey failed"));
+	fixture_free(x);
+}
+
+/* A cancel that failed did not cancel. */
+static void test_internal_cancel_fails(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct told t;
+
+	(void)state;
+	script(x, HTTP(400, "NotFoundException"));
+	start_internal(x, &t, ARN, true, false);
+	wait_told(x, &t);
+	assert_int_equal(t.error, KMSCANCEL_E_NOT_FOUND);
+	assert_false(t.cancelled);
+	assert_string_equal(t.cancel_request_id, "");
+	assert_counts(x, 0, 0, KMSCANCEL_OK);
+	fixture_free(x);
+}
+
+/* A lost response resolved with DescribeKey: cancelled, and the request
+ * that showed it is the cancel's evidence. */
+static void test_internal_lost_response(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct told t;
+
+	(void)state;
+	script_lost_cancel(x);
+	script(x, DESCRIBED("Disabled"));
+	start_internal(x, &t, ARN, true, false);
+	wait_told(x, &t);
+	assert_int_equal(t.error, KMSCANCEL_OK);
+	assert_true(t.cancelled);
+	assert_string_equal(t.key_state, "Disabled");
+	assert_string_equal(t.cancel_request_id, "req-3");
+	assert_int_equal(x->f.n_seen, 3);
+	fixture_free(x);
+}
+
+/* A caller's cancel and the daemon's of the same key make one request,
+ * whichever came first; only the caller is counted. */
+static void test_internal_coalesces(void **state)
+{
+	(void)state;
+	for (int internal_first = 0; internal_first < 2; internal_first++) {
+		struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+		struct answer silence = {.kind = ANSWER_SILENCE};
+		struct call c;
+		struct told t;
+
+		script(x, silence);
+		if (internal_first)
+			start_internal(x, &t, ARN, true, false);
+		else
+			start_cancel(x, &c, false);
+		wait_sent(x, 1);
+		if (internal_first)
+			start_cancel(x, &c, false);
+		else
+			start_internal(x, &t, ARN, true, false);
+		assert_non_null(live_in(x, OPERATION_FOLLOWING));
+		fake_release(&x->f, 0, OK200);
+		wait_done(x, &c);
+		wait_told(x, &t);
+		assert_success(&c);
+		assert_int_equal(t.error, KMSCANCEL_OK);
+		assert_true(t.cancelled);
+		assert_string_equal(t.key_arn, ARN);
+		assert_string_equal(t.cancel_request_id, "req-1");
+		assert_int_equal(x->f.n_seen, 1);
+		assert_counts(x, 1, 0, KMSCANCEL_OK);
+		fixture_free(x);
+	}
+}
+
+/* At shutdown an internal operation is told, like a call is answered. */
+static void test_internal_shutdown(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct answer silence = {.kind = ANSWER_SILENCE};
+	struct told t;
+
+	(void)state;
+	script(x, silence);
+	start_internal(x, &t, ARN, true, false);
+	wait_sent(x, 1);
+	assert_int_equal(operation_shutdown_all(&x->ctx), 1);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.error, KMSCANCEL_E_ENDPOINT_UNAVAILABLE);
+	assert_false(t.cancelled);
+	assert_counts(x, 0, 0, KMSCANCEL_OK);
+	fixture_free(x);
+}
+
+/* An invalid key is told at once, before any request. */
+static void test_internal_invalid_key(void **state)
+{
+	struct fixture *x = fixture_new(CONFIG_ACCOUNT);
+	struct told t;
+
+	(void)state;
+	start_internal(x, &t, "not a key", false, false);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.error, KMSCANCEL_E_INVALID_KEY_ID);
+	assert_int_equal(x->f.n_seen, 0);
+	fixture_free(x);
+}
+
 /* ---- shutdown and reload in each state --------------------------------------------- */
 
 /* Brings a call (or two, for FOLLOWING) into state s.  c[1] is only used
@@ -1018,6 +1253,14 @@ int main(void)
 	    cmocka_unit_test(test_alias_policy_deny),
 	    cmocka_unit_test(test_alias_not_found),
 	    cmocka_unit_test(test_alias_coalesces_on_key),
+	    cmocka_unit_test(test_internal_cancel_enable),
+	    cmocka_unit_test(test_internal_describe),
+	    cmocka_unit_test(test_internal_enable_fails),
+	    cmocka_unit_test(test_internal_cancel_fails),
+	    cmocka_unit_test(test_internal_lost_response),
+	    cmocka_unit_test(test_internal_coalesces),
+	    cmocka_unit_test(test_internal_shutdown),
+	    cmocka_unit_test(test_internal_invalid_key),
 	    cmocka_unit_test(test_shutdown_in_each_state),
 	    cmocka_unit_test(test_reload_in_each_state),
 	    cmocka_unit_test(test_reload_removes_account),

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+/*
+ * io.kmscancel.WatchGuard (guard.h): the subscribers and what each is
+ * told.  A subscriber sees an event only when the local policy allows it
+ * to describe the event's key (root always).  Replies go out through the
+ * connection's own buffers (conn.c), so a subscriber that does not read
+ * never holds up the others: past the connection's output limit
+ * (SERVER_OUTPUT_MAX) it is dropped, and its call, abandoned then, is let
+ * go at the next sweep (GUARD_SWEEP_MS).
+ */
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error-names.h"
+#include "guard-internal.h"
+#include "keyid.h"
+#include "log.h"
+#include "methods-context.h"
+#include "policy.h"
+#include "varlink-service.h"
+
+/* May the subscriber w see events about k?  Root always; else only an
+ * Allow of describe on the key (its ARN once read, else the name in
+ * Keys=): an undecided verdict is a no. */
+static bool watcher_may_see(struct guard *g, const struct guard_watcher *w, const struct guard_key *k)
+{
+	struct policy_subject subject;
+	struct policy_object object = {.region = k->region, .account = k->account[0] ? k->account : NULL};
+	struct keyid key;
+	struct keyid_alias alias;
+	const char *rule = NULL;
+
+	if (w->peer.uid == 0)
+		return true;
+	if (!g->ctx->policy)
+		return false;
+	subject = methods_policy_subject(g->ctx, &w->peer);
+	if (k->arn && keyid_parse(k->arn, &key, NULL) == 0) {
+		object.key = &key;
+		object.region = key.region;
+		object.account = key.account;
+	} else if (keyid_parse(k->name, &key, NULL) == 0) {
+		object.key = &key;
+	} else if (keyid_alias_parse(k->name, &alias, NULL) == 0) {
+		/* An alias never read: its key unknown, only alias rules can allow. */
+		return policy_decide_alias(g->ctx->policy, &subject, POLICY_OP_DESCRIBE, alias.name, &object, &rule) ==
+		       POLICY_ALLOW;
+	} else {
+		return false;
+	}
+	return policy_decide(g->ctx->policy, &subject, POLICY_OP_DESCRIBE, &object, &rule) == POLICY_ALLOW;
+}
+
+void guard_watch_broadcast(struct guard *g, const struct guard_key *k, struct json_object *event)
+{
+	for (struct guard_watcher *w = g->watchers; w; w = w->next) {
+		struct json_object *params;
+
+		if (call_is_abandoned(w->call) || !watcher_may_see(g, w, k))
+			continue;
+		params = json_object_new_object();
+		if (!params)
+			continue;
+		json_object_object_add(params, "event", json_object_get(event));
+		call_reply_more(w->call, params);
+	}
+}
+
+/* Unlinks *p and gives its call the final reply (dropped if it hung up). */
+static void watcher_end(struct guard *g, struct guard_watcher **p)
+{
+	struct guard_watcher *w = *p;
+
+	*p = w->next;
+	g->n_watchers--;
+	call_reply(w->call, NULL);
+	free(w);
+}
+
+void guard_watch_sweep(struct guard *g)
+{
+	for (struct guard_watcher **p = &g->watchers; *p;) {
+		if (call_is_abandoned((*p)->call)) {
+			log_debug("guard: a WatchGuard subscriber (uid %u) hung up", (unsigned)(*p)->peer.uid);
+			watcher_end(g, p);
+		} else {
+			p = &(*p)->next;
+		}
+	}
+}
+
+void guard_watch_end_all(struct guard *g)
+{
+	while (g->watchers)
+		watcher_end(g, &g->watchers);
+}
+
+void guard_watch(struct guard *g, struct call *c)
+{
+	struct guard_watcher *w;
+
+	guard_watch_sweep(g); /* room left by those gone */
+	if (g->stopped) {
+		call_reply(c, NULL);
+		return;
+	}
+	if (g->n_watchers >= GUARD_WATCHERS_MAX) {
+		struct json_object *params = json_object_new_object();
+
+		json_object_object_add(params, "message",
+				       json_object_new_string("too many WatchGuard subscribers; try again later"));
+		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_THROTTLING), params);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_THROTTLING), NULL);
+		return;
+	}
+	w->call = c;
+	w->peer = *call_peer(c);
+	w->next = g->watchers;
+	g->watchers = w;
+	g->n_watchers++;
+	call_reply_more(c, json_object_new_object()); /* the watch is in place */
+}

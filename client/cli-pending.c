@@ -362,7 +362,7 @@ int pending_run(const struct cli *cli)
 		code = report_scans(r) ? EXIT_SOME_FAILED : EXIT_ALL_OK;
 	} else {
 		output_error("%s%s", r ? kmscancel_result_message(r) : kmscancel_strerror(e),
-			     e == KMSCANCEL_E_PERMISSION_DENIED ? " (the local policy lets you describe no key)" : "");
+			     e == KMSCANCEL_E_PERMISSION_DENIED ? " (the policy lets you describe no key)" : "");
 		code = e == KMSCANCEL_E_CONNECT ? EXIT_UNAVAILABLE : EXIT_SOME_FAILED;
 	}
 	kmscancel_result_free(r);

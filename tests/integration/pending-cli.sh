@@ -76,6 +76,8 @@ for k in "$KEY1" "$K9" "$K12" "$K30"; do
 done
 expect_contains "$(grep -- "$K9" "$T/out")" "alias/cli-nine — payments database" "aliases, then the description"
 expect_contains "$(grep -- "$K12" "$T/out")" "alias/cli-twelve" "an alias alone"
+grep -- "$K30" "$T/out" | grep -q "  $US *\$" && pass "no alias, no description: an empty cell" ||
+	fail "the last cell of a key without names: $(grep -- "$K30" "$T/out" | od -c | tail -n 3)"
 
 # --- --json, --ids, and the rescue they allow --------------------------------------------------------
 run_cli --json pending --region $US
@@ -137,8 +139,8 @@ fi
 as() {
 	local uid=$1
 	shift
-	setpriv --reuid="$uid" --regid="$uid" --clear-groups -- ${CLI_WRAPPER:-} "${CLI[@]}" --socket "$SOCK" "$@" \
-		>"$T/out" 2>"$T/err"
+	# Not under CLI_WRAPPER: its report could not be written into $T.
+	setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "${CLI[@]}" --socket "$SOCK" "$@" >"$T/out" 2>"$T/err"
 	RC=$?
 	OUT=$(cat "$T/out") ERR=$(cat "$T/err")
 }

@@ -81,7 +81,6 @@ struct pending_scan {
 	/* The current target's scan. */
 	struct accounts_wait *route_wait;
 	struct account *acct; /* referenced */
-	char *label;          /* whose credentials: for the audit */
 	bool creds_waiting;
 	struct aws_credentials *credentials;
 	char *marker; /* the next page's Marker, NULL: the first page */
@@ -134,8 +133,6 @@ static void target_reset(struct pending_scan *s)
 	s->acct = account_unref(s->acct);
 	aws_credentials_unref(s->credentials);
 	s->credentials = NULL;
-	free(s->label);
-	s->label = NULL;
 	free(s->marker);
 	s->marker = NULL;
 	s->last_page = false;
@@ -359,7 +356,6 @@ static void route_done(int r, const struct account_route *route, const char *err
 		return;
 	}
 	s->acct = account_ref(route->acct);
-	s->label = strdup(route->label);
 	if (route->account[0] && !s->targets[s->cur].account[0])
 		memcpy(s->targets[s->cur].account, route->account, sizeof(route->account));
 	credentials_fetch(s);

@@ -16,6 +16,7 @@
 #include "creds.h"
 #include "error-names.h"
 #include "keyid.h"
+#include "kms-error.h"
 #include "kms.h"
 #include "log.h"
 #include "methods-context.h"
@@ -60,7 +61,8 @@ struct pending_alias {
 /* A DescribeKey request's place in its scan (the callback's userdata). */
 struct describe_slot {
 	struct pending_scan *scan;
-	unsigned index;
+	unsigned index; /* in describes[] */
+	size_t key;     /* the key's index in page[] */
 };
 
 struct pending_scan {
@@ -79,7 +81,6 @@ struct pending_scan {
 	/* The current target's scan. */
 	struct accounts_wait *route_wait;
 	struct account *acct; /* referenced */
-	char *label;          /* whose credentials: for the audit */
 	bool creds_waiting;
 	struct aws_credentials *credentials;
 	char *marker; /* the next page's Marker, NULL: the first page */
@@ -90,6 +91,11 @@ struct pending_scan {
 	size_t n_page, next_in_page;
 	struct kms_call *list_call;
 	bool listing_keys; /* the aliases are read: ListKeys pages now */
+	/* ExpiredTokenException: the account's cache drops the set and the
+	 * request is made again with a new one, at most PENDING_EXPIRED_RETRIES
+	 * times per account+region. */
+	bool creds_expired;
+	unsigned expired_retries;
 	struct kms_call *describes[PENDING_DESCRIBES_IN_FLIGHT];
 	struct describe_slot slots[PENDING_DESCRIBES_IN_FLIGHT];
 	unsigned n_describing;
@@ -127,12 +133,12 @@ static void target_reset(struct pending_scan *s)
 	s->acct = account_unref(s->acct);
 	aws_credentials_unref(s->credentials);
 	s->credentials = NULL;
-	free(s->label);
-	s->label = NULL;
 	free(s->marker);
 	s->marker = NULL;
 	s->last_page = false;
 	s->listing_keys = false;
+	s->creds_expired = false;
+	s->expired_retries = 0;
 	for (size_t i = 0; i < s->n_aliases; i++) {
 		free(s->aliases[i].key_id);
 		free(s->aliases[i].name);
@@ -318,6 +324,7 @@ static void target_start(struct pending_scan *s)
 }
 
 static void list_page(struct pending_scan *s);
+static void describe_more(struct pending_scan *s);
 
 /* Credentials for the next request, from the account's cache (a refresh
  * between pages is picked up): then the next page. */
@@ -349,7 +356,6 @@ static void route_done(int r, const struct account_route *route, const char *err
 		return;
 	}
 	s->acct = account_ref(route->acct);
-	s->label = strdup(route->label);
 	if (route->account[0] && !s->targets[s->cur].account[0])
 		memcpy(s->targets[s->cur].account, route->account, sizeof(route->account));
 	credentials_fetch(s);
@@ -374,7 +380,11 @@ static void credentials_ready(int r, struct aws_credentials *c, const char *erro
 	}
 	aws_credentials_unref(s->credentials);
 	s->credentials = aws_credentials_ref(c);
-	list_page(s);
+	s->creds_expired = false;
+	if (s->page)
+		describe_more(s); /* the page's keys, after an expired token */
+	else
+		list_page(s);
 }
 
 /* --- KMS requests ------------------------------------------------------------------------------ */
@@ -446,6 +456,24 @@ static int page_next(struct pending_scan *s, struct json_object *body)
 	return s->marker ? 0 : -ENOMEM;
 }
 
+/* ExpiredTokenException while retries are left: the account's cache is
+ * told (a fetch, once however many requests report it) and true returned:
+ * the caller makes its request again once credentials are back. */
+static bool expired_token(struct pending_scan *s, const struct kms_result *r)
+{
+	if (r->error == KMSCANCEL_OK || !r->error_code ||
+	    kms_error_classify(r->error_code, 400) != KMS_ERROR_EXPIRED_TOKEN)
+		return false;
+	if (!s->creds_expired) {
+		if (s->expired_retries >= PENDING_EXPIRED_RETRIES)
+			return false;
+		s->expired_retries++;
+		s->creds_expired = true;
+		account_credentials_expired(s->acct, s->credentials);
+	}
+	return true;
+}
+
 /* A failed page request; true when the scan is gone or moved on. */
 static bool page_failed(struct pending_scan *s, const struct kms_result *r)
 {
@@ -454,7 +482,10 @@ static bool page_failed(struct pending_scan *s, const struct kms_result *r)
 		return true;
 	if (r->error == KMSCANCEL_OK)
 		return false;
-	target_fail(s, r->error, r->error_code, r->message);
+	if (expired_token(s, r))
+		credentials_fetch(s); /* then the same page again */
+	else
+		target_fail(s, r->error, r->error_code, r->message);
 	return true;
 }
 
@@ -527,8 +558,6 @@ static void aliases_answered(const struct kms_result *r, void *userdata)
 	s->last_page = false;
 	credentials_fetch(s);
 }
-
-static void describe_more(struct pending_scan *s);
 
 static void keys_answered(const struct kms_result *r, void *userdata)
 {
@@ -665,6 +694,8 @@ static void key_described(struct pending_scan *s, struct json_object *meta)
 	call_reply_more(s->call, params);
 }
 
+static int page_requeue(struct pending_scan *s, size_t i);
+
 static void describe_answered(const struct kms_result *r, void *userdata)
 {
 	const struct describe_slot *slot = userdata;
@@ -679,6 +710,12 @@ static void describe_answered(const struct kms_result *r, void *userdata)
 		return;
 	if (r->error == KMSCANCEL_OK && json_object_object_get_ex(r->body, "KeyMetadata", &meta)) {
 		key_described(s, meta);
+	} else if (expired_token(s, r)) {
+		/* Read again with the new credentials: back in the page. */
+		if (page_requeue(s, slot->key) < 0) {
+			scan_fail(s, KMSCANCEL_E_INTERNAL, "out of memory");
+			return;
+		}
 	} else if (r->error == KMSCANCEL_E_TIMEOUT && remaining_ms(s) <= 0) {
 		target_fail(s, KMSCANCEL_E_TIMEOUT, NULL, "the scan's deadline passed");
 		return;
@@ -693,14 +730,34 @@ static void describe_answered(const struct kms_result *r, void *userdata)
 	describe_more(s);
 }
 
+/* Puts the page's key i at the page's end, to be read again.  0 or -ENOMEM. */
+static int page_requeue(struct pending_scan *s, size_t i)
+{
+	char **page = realloc(s->page, (s->n_page + 1) * sizeof(*page));
+
+	if (!page)
+		return -ENOMEM;
+	s->page = page;
+	if (!(page[s->n_page] = strdup(page[i])))
+		return -ENOMEM;
+	s->n_page++;
+	return 0;
+}
+
 /* Keeps up to PENDING_DESCRIBES_IN_FLIGHT DescribeKey requests running on
  * the page's keys; once the page is done, the next page or target. */
 static void describe_more(struct pending_scan *s)
 {
+	if (s->creds_expired) {
+		/* New credentials once the requests still out have answered. */
+		if (s->n_describing == 0)
+			credentials_fetch(s);
+		return;
+	}
 	for (unsigned i = 0; i < PENDING_DESCRIBES_IN_FLIGHT && s->next_in_page < s->n_page; i++) {
 		if (s->describes[i])
 			continue;
-		s->slots[i] = (struct describe_slot){s, i};
+		s->slots[i] = (struct describe_slot){s, i, s->next_in_page};
 		s->describes[i] =
 		    request_start(s, KMS_OP_DESCRIBE_KEY, s->page[s->next_in_page], 0, describe_answered, &s->slots[i]);
 		if (!s->describes[i]) {
@@ -932,7 +989,10 @@ void pending_start(struct methods_context *ctx, struct call *c, const struct pen
 		return;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		call_reply(c, NULL); /* closes the connection: no reply could be built */
+		struct json_object *params = json_object_new_object();
+
+		json_object_object_add(params, "message", json_object_new_string("out of memory"));
+		call_reply_error(c, kmscancel_error_to_varlink(KMSCANCEL_E_INTERNAL), params);
 		return;
 	}
 	s->ctx = ctx;

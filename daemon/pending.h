@@ -60,6 +60,9 @@ struct call;
 /* Aliases kept for one account+region (KMS allows 50 per key); beyond,
  * that scan fails rather than grow without bound. */
 #define PENDING_MAX_ALIASES 200000
+/* ExpiredTokenException: new credentials and the request again, at most
+ * this many times per account+region. */
+#define PENDING_EXPIRED_RETRIES 2
 /* Account+region pairs one scan covers (its final reply lists each); more
  * is an InvalidParameter: name an account or a region. */
 #define PENDING_MAX_TARGETS 128

@@ -14,6 +14,7 @@
 
 A=$TEST_ACCOUNT # the default credentials' own account
 C=777788889999  # [Account C] Profile=prod
+D=444455556666  # [Account D] RoleArn=: STS credentials, expired mid-scan
 AKID_C=AKIDACCOUNTC00000001
 SECRET_C=account-c/secret/do-not-use
 US=us-east-1 EU=eu-west-1
@@ -48,7 +49,13 @@ keyid() { printf '%08x-%04x-4abc-8def-%012x' "$1" "$2" "$1"; }
 		[ "$i" -eq 1 ] && alias=alias/prod-c
 		echo "$(keyid "$i" 3) $state $C $alias"
 	done
+	for i in $(seq 1 30); do
+		state=Enabled
+		[ $((i % 10)) -eq 0 ] && state=PendingDeletion
+		echo "$(keyid "$i" 4) $state $D"
+	done
 } >"$T/keys"
+for i in 10 20 30; do echo "arn:aws:kms:$US:$D:key/$(keyid "$i" 4) " >>"$T/expect.root"; done
 echo "arn:aws:kms:$US:$A:key/mrk-0123456789abcdef0123456789abcdef alias/prod-mrk" >>"$T/expect.root"
 echo "arn:aws:kms:$US:$C:key/$(keyid 1 3) alias/prod-c" >>"$T/expect.root"
 echo "arn:aws:kms:$US:$C:key/$(keyid 2 3) " >>"$T/expect.root"
@@ -83,12 +90,16 @@ DrainTimeoutSec=2
 [AWS]
 Account=$A
 Regions=$US $EU
+STSEndpointURL=https://127.0.0.1:$FAKE_STS_PORT
 [KMS]
 RetryBase=50ms
 ${RATES:-}
 [Account $C]
 Profile=prod
 Regions=$US $EU
+[Account $D]
+RoleArn=arn:aws:iam::$D:role/KeyRescue
+Region=$US
 [Policy]
 Allow=user:$PRODU describe alias/prod-*
 Allow=user:$ACCTC describe account:$C
@@ -172,12 +183,13 @@ grep -q '"keyState":"PendingReplicaDeletion"' "$T/replies" && grep -q '"pendingD
 	pass "PendingReplicaDeletion with its waiting period" || fail "no PendingReplicaDeletion key: $(grep mrk- "$T/replies")"
 grep -q "\"deletionDate\":\"20[0-9-]*T[0-9:]*Z\"" "$T/replies" && pass "deletion dates in RFC 3339" ||
 	fail "no RFC 3339 deletionDate"
-[ "$(count_op $US ListKeys)" = 4 ] && pass "ListKeys: 3 pages for A's 2,501 keys, 1 for C's" ||
-	fail "ListKeys requests in $US: $(count_op $US ListKeys), expected 4"
-[ "$(count_op $US DescribeKey)" = $((N + 6)) ] && pass "DescribeKey once per key" ||
-	fail "DescribeKey requests in $US: $(count_op $US DescribeKey), expected $((N + 6))"
-[ "$(count_op $US ListAliases)" = 6 ] && pass "ListAliases: 5 pages for A's 428 aliases, 1 for C's" ||
-	fail "ListAliases requests in $US: $(count_op $US ListAliases), expected 6"
+expect_contains "$(final)" "{\"account\":\"$D\",\"region\":\"$US\"}" "D (a role) in $US alone (its Region=): in full"
+[ "$(count_op $US ListKeys)" = 5 ] && pass "ListKeys: 3 pages for A's 2,501 keys, 1 for C's, 1 for D's" ||
+	fail "ListKeys requests in $US: $(count_op $US ListKeys), expected 5"
+[ "$(count_op $US DescribeKey)" = $((N + 36)) ] && pass "DescribeKey once per key" ||
+	fail "DescribeKey requests in $US: $(count_op $US DescribeKey), expected $((N + 36))"
+[ "$(count_op $US ListAliases)" = 7 ] && pass "ListAliases: 5 pages for A's 428 aliases, 1 for C's, 1 for D's" ||
+	fail "ListAliases requests in $US: $(count_op $US ListAliases), expected 7"
 n=$(grep -c 'op=list-pending' "$T/daemon.log")
 [ "$n" = 1 ] && pass "one audit record for the scan" || fail "$n audit records for one scan"
 expect_contains "$(grep 'op=list-pending' "$T/daemon.log")" "keys_listed=$(wc -l <"$T/expect.root")" \
@@ -258,6 +270,32 @@ after=$(count_op $US DescribeKey)
 	pass "no request after the hang-up ($((after - before)) DescribeKey in all)" ||
 	fail "requests went on after the hang-up: $before, $mid, $after"
 
+# --- credentials that expire mid-scan ---------------------------------------------------------------------
+# D's keys are read with AssumeRole credentials; once the scan is reading
+# them (each DescribeKey still held 300 ms), every set issued so far
+# expires: KMS answers ExpiredTokenException, the daemon assumes the role
+# again and reads those keys again.  Nothing is missed.
+base=$(count_op $US DescribeKey)
+assumed=$(fake_stat stsAssumeRole)
+$PY "$STREAM" "$SOCK" "$METHOD" "{\"account\":\"$D\"}" >"$T/replies" 2>"$T/stream.err" &
+spid=$!
+for i in $(seq 1 100); do
+	[ $(($(count_op $US DescribeKey) - base)) -ge 8 ] && break
+	sleep 0.05
+done
+bash "$FAKE_ADMIN" "${ADMIN[$US]}" PUT /sts/credentials '{"secretAccessKey":"rotated/secret/for-pending","sessionToken":"rotated-token"}' >/dev/null
+wait $spid
+RC=$?
+expect_rc 0 "the scan through expired credentials ends"
+listed >"$T/got"
+grep ":$D:" "$T/expect.root" >"$T/want"
+same_set "$T/want" "$T/got" "every pending key of D listed although its credentials expired mid-scan"
+expect_contains "$(final)" "{\"account\":\"$D\",\"region\":\"$US\"}" "D's scan: in full, no error"
+expired=$(bash "$FAKE_ADMIN" "${ADMIN[$US]}" GET /stats | $PY -c "import json,sys; print(json.load(sys.stdin)['errors'].get('ExpiredTokenException', 0))")
+[ "$expired" -gt 0 ] && [ "$(fake_stat stsAssumeRole)" -gt "$assumed" ] &&
+	pass "KMS answered ExpiredTokenException $expired times; the role was assumed again" ||
+	fail "no expiry happened ($expired ExpiredTokenException, AssumeRole $assumed -> $(fake_stat stsAssumeRole))"
+
 # --- reload and shutdown during a scan; the per-uid limit --------------------------------------------------
 scan_bg() { $PY "$STREAM" "$SOCK" "$METHOD" "$@" >"$T/bg.$BGN" 2>&1 & BGPIDS+=($!); BGN=$((BGN + 1)); }
 BGN=0 BGPIDS=()
@@ -315,6 +353,46 @@ scan "{\"account\":\"$A\",\"region\":\"$EU\"}"
 throttled=$(bash "$FAKE_ADMIN" "${ADMIN[$EU]}" GET /stats | $PY -c "import json,sys; print(json.load(sys.stdin)['throttled'])")
 [ "$throttled" -gt 0 ] && pass "above the fake's quota the fake does throttle ($throttled)" ||
 	fail "the fake's quota throttled nothing: the rate check proves nothing"
+
+# --- the fake's new admin calls and paging, against the AWS CLI ------------------------------------------
+stop_daemon
+RATES= conf
+start_daemon
+K1=$(keyid 9001 1) K2=$(keyid 9002 1)
+bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /keys "{\"Keys\":[{\"KeyId\":\"$K1\",\"KeyState\":\"Enabled\",\"Alias\":\"alias/new-1\"},{\"KeyId\":\"$K2\",\"KeyState\":\"Disabled\"}]}" >"$T/admin.out"
+expect_contains "$(cat "$T/admin.out")" '"count":2' "POST /keys creates keys in bulk"
+bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /schedule "{\"KeyId\":\"$K1\",\"PendingWindowInDays\":7}" >"$T/admin.out"
+expect_contains "$(cat "$T/admin.out")" '"KeyState":"PendingDeletion"' "POST /schedule: PendingDeletion"
+expect_contains "$(cat "$T/admin.out")" '"PendingWindowInDays":7' "POST /schedule answers the window"
+bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /schedule "{\"KeyId\":\"$K1\"}" >"$T/admin.out" &&
+	fail "scheduling a key pending deletion again succeeded" ||
+	expect_contains "$(cat "$T/admin.out")" "KMSInvalidStateException" "scheduling it again: KMSInvalidStateException"
+bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /schedule "{\"KeyId\":\"$K2\",\"PendingWindowInDays\":6}" >/dev/null &&
+	fail "PendingWindowInDays=6 accepted" || pass "PendingWindowInDays below 7 refused"
+scan "{\"account\":\"$A\",\"region\":\"$US\"}"
+grep -q "\"keyId\":\"arn:aws:kms:$US:$A:key/$K1\".*\"aliases\":\[\"alias/new-1\"\]" "$T/replies" &&
+	pass "a key scheduled from the admin port is listed, with its alias" || fail "the scheduled key is not listed"
+if command -v aws >/dev/null 2>&1; then
+	awsc() {
+		env AWS_ACCESS_KEY_ID="$TEST_AKID" AWS_SECRET_ACCESS_KEY="$TEST_SECRET" AWS_EC2_METADATA_DISABLED=true \
+			AWS_CA_BUNDLE="$T/certs/ca.pem" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+			aws --region $US --endpoint-url "https://127.0.0.1:${PORT[$US]}" --output json kms "$@"
+	}
+	n=$(awsc list-keys --page-size 1000 --query 'length(Keys)' 2>"$T/aws.err")
+	[ "$n" = $((N + 3)) ] && pass "the AWS CLI pages ListKeys to the end: $n keys" ||
+		fail "aws kms list-keys: $n keys, expected $((N + 3)): $(cat "$T/aws.err")"
+	awsc list-keys --no-paginate --marker not-a-marker >/dev/null 2>"$T/aws.err" &&
+		fail "a bad marker was accepted" ||
+		expect_contains "$(cat "$T/aws.err")" "InvalidMarkerException" "a marker the fake did not make: InvalidMarkerException"
+	awsc list-keys --no-paginate --limit 1001 >/dev/null 2>"$T/aws.err" &&
+		fail "Limit 1001 accepted" || expect_contains "$(cat "$T/aws.err")" "ValidationException" "Limit 1001: ValidationException"
+	out=$(awsc list-aliases --key-id "$K1" --query 'Aliases[].AliasName' --output text 2>"$T/aws.err")
+	[ "$out" = alias/new-1 ] && pass "ListAliases with KeyId: that key's alias" || fail "list-aliases --key-id: '$out' $(cat "$T/aws.err")"
+	out=$(awsc describe-key --key-id alias/new-1 --query KeyMetadata.KeyState --output text 2>"$T/aws.err")
+	[ "$out" = PendingDeletion ] && pass "DescribeKey by alias" || fail "describe-key by alias: '$out' $(cat "$T/aws.err")"
+else
+	log "SKIP part: no AWS CLI to check the fake's paging with"
+fi
 
 stop_daemon
 exit 0

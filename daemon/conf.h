@@ -53,7 +53,7 @@ struct aws_settings;
 #define CONFIG_MAX_REGIONS              32    /* names in a Regions= list */
 #define CONFIG_MIN_ROLE_DURATION_SEC    900   /* AssumeRole DurationSeconds= bounds */
 #define CONFIG_MAX_ROLE_DURATION_SEC    43200
-#define CONFIG_MAX_GUARD_KEYS           1000  /* [Guard] Keys= entries (GUARD_KEYS_MAX) */
+#define CONFIG_MAX_GUARD_KEYS           1000  /* [Guard] Keys= entries */
 #define CONFIG_MIN_GUARD_INTERVAL_MS    1000  /* [Guard] Interval= bounds (guard.h) */
 #define CONFIG_MAX_GUARD_INTERVAL_MS    (24 * 60 * 60 * 1000)
 #define CONFIG_MAX_EXTERNAL_ID_LEN      1224  /* STS's limit */

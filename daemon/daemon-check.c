@@ -11,6 +11,7 @@
 
 #include "accounts.h"
 #include "creds.h"
+#include "guard.h"
 #include "policy.h"
 
 /* The chain, or the one source the config pins with CredentialSource=,
@@ -80,6 +81,10 @@ int daemon_check_config(const struct daemon_options *o)
 	}
 	printf("policy:      root %s\n", l.config.allow_root ? "may do anything (AllowRoot=yes)"
 							     : "needs a rule, except for status (AllowRoot=no)");
+	for (size_t i = 0; i < l.config.n_guard_keys; i++)
+		printf("guard:       %s, read every %.3gs%s\n", l.config.guard_keys[i],
+		       guard_interval_ms(l.config.guard_interval_ms, l.config.n_guard_keys) / 1000.0,
+		       l.config.guard_enable ? ", enabled again after a rescue if it was Enabled" : "");
 	r = fd_budget_check_config(&l.config);
 	if (r < 0)
 		goto out;

@@ -98,6 +98,15 @@ void guard_watch_end_all(struct guard *g)
 		watcher_end(g, &g->watchers);
 }
 
+static unsigned watchers_of(const struct guard *g, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct guard_watcher *w = g->watchers; w; w = w->next)
+		n += w->peer.uid == uid;
+	return n;
+}
+
 void guard_watch(struct guard *g, struct call *c)
 {
 	struct guard_watcher *w;
@@ -107,7 +116,7 @@ void guard_watch(struct guard *g, struct call *c)
 		call_reply(c, NULL);
 		return;
 	}
-	if (g->n_watchers >= GUARD_WATCHERS_MAX) {
+	if (g->n_watchers >= GUARD_WATCHERS_MAX || watchers_of(g, call_peer(c)->uid) >= GUARD_WATCHERS_PER_UID_MAX) {
 		struct json_object *params = json_object_new_object();
 
 		json_object_object_add(params, "message",

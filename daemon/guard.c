@@ -419,11 +419,17 @@ static void key_drop(struct guard *g, struct guard_key *k)
 	g->dropped = k;
 }
 
-/* The interval actually used: Interval=, raised so that n keys make at
- * most GUARD_MAX_DESCRIBE_RATE reads a second. */
+unsigned guard_interval_ms(unsigned interval_ms, size_t n_keys)
+{
+	unsigned long long floor_ms = (unsigned long long)n_keys * 1000 / GUARD_MAX_DESCRIBE_RATE;
+
+	return floor_ms > interval_ms ? (unsigned)floor_ms : interval_ms;
+}
+
+/* guard_interval_ms(), with a notice when it is not Interval=. */
 static unsigned effective_interval_ms(unsigned interval_ms, size_t n)
 {
-	unsigned long long floor_ms = (unsigned long long)n * 1000 / GUARD_MAX_DESCRIBE_RATE;
+	unsigned long long floor_ms = guard_interval_ms(interval_ms, n);
 
 	if (floor_ms <= interval_ms)
 		return interval_ms;

@@ -36,8 +36,6 @@ struct call;
 #define GUARD_MESSAGE_RESCUE_FAILED "c2a2f571bb3c43c89fb29d5d3b064787" /* crit: its rescue failed */
 #define GUARD_MESSAGE_UNREADABLE    "481ca8c156d94101b2a1fb15ac3d38ec" /* warning: a guarded key cannot be read */
 
-/* Keys= entries at most (a configuration error beyond). */
-#define GUARD_KEYS_MAX 1000
 /*
  * DescribeKey requests per second the guard makes at most, all keys
  * together: 20, 1% of KMS's DescribeKey quota (2,000 per second per account
@@ -47,10 +45,11 @@ struct call;
  */
 #define GUARD_MAX_DESCRIBE_RATE   20
 #define GUARD_DEFAULT_INTERVAL_MS (60 * 1000)
-#define GUARD_MIN_INTERVAL_MS     1000
-#define GUARD_MAX_INTERVAL_MS     (24 * 3600 * 1000)
-/* WatchGuard subscribers at most (ThrottlingException beyond). */
-#define GUARD_WATCHERS_MAX 64
+/* Interval= bounds and the Keys= limit are conf.h's CONFIG_*_GUARD_*. */
+/* WatchGuard subscribers at most, in all and per uid, so that one user
+ * cannot take every place (ThrottlingException beyond). */
+#define GUARD_WATCHERS_MAX         64
+#define GUARD_WATCHERS_PER_UID_MAX 8
 /* How often subscribers that hung up are looked for and let go. */
 #define GUARD_SWEEP_MS 1000
 
@@ -85,6 +84,10 @@ struct guard_status {
 };
 
 struct guard;
+
+/* The interval used for n_keys keys and Interval= interval_ms: raised to
+ * n_keys / GUARD_MAX_DESCRIBE_RATE seconds when it is shorter. */
+unsigned guard_interval_ms(unsigned interval_ms, size_t n_keys);
 
 /* A guard with no keys, starting operations in ctx (borrowed: it must
  * outlive the guard).  NULL on out of memory. */

@@ -158,11 +158,71 @@ events "$T/watch.out" | grep -q "^enabled alias/guarded-3" && fail "an enabled e
 	fail "KEY4: $(key_state $KEY4)"
 
 # The counters.
-[ "$(status_get failures)" = 0 ] && pass "GetStatus: no failures" || fail "failures: $(status_get failures)"
+[ "$(status_get failures)" = 0 ] && pass "GetStatus: no failures yet" || fail "failures: $(status_get failures)"
 [ "$(status_get lastRescueKey)" = alias/guarded-3 ] && pass "GetStatus: the last rescue's key" ||
 	fail "lastRescueKey: $(status_get lastRescueKey)"
 status_get lastRescue | grep -q '^20[0-9-]*T[0-9:]*Z$' && pass "GetStatus: the last rescue's time" ||
 	fail "lastRescue: $(status_get lastRescue)"
+
+# Subscribers that never read: they hold no one up, and no more than 8
+# per uid are let in.  This uid has one already.
+cat >"$T/watchers.py" <<'PY'
+import json, os, socket, sys, time
+sock, n, release = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+conns, refused = [], "-"
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sock)
+    s.sendall(json.dumps({"method": "io.kmscancel.WatchGuard", "more": True}).encode() + b"\0")
+    buf = b""
+    while b"\0" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    r = json.loads(buf.split(b"\0", 1)[0]) if buf else {"error": "closed"}
+    if r.get("error"):
+        refused = r["error"]
+        s.close()
+        break
+    conns.append(s)  # never read again
+print(len(conns), refused, flush=True)
+while not os.path.exists(release):
+    time.sleep(0.05)
+PY
+python3 "$T/watchers.py" "$SOCK" 10 "$T/release" >"$T/watchers.out" 2>&1 &
+HOLD_PID=$!
+at_cleanup 'kill "$HOLD_PID" 2>/dev/null'
+wait_line "$T/watchers.out" . || fail "watchers.py: no answer"
+[ "$(cat "$T/watchers.out")" = "7 io.kmscancel.ThrottlingException" ] && pass "8 subscribers per uid, then ThrottlingException" ||
+	fail "subscribers: $(cat "$T/watchers.out")"
+fake DELETE "/keys/$KEY6" >/dev/null
+for i in $(seq 1 300); do [ "$(grep -c '"event": "unreadable"' "$T/watch.out")" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c '"event": "unreadable"' "$T/watch.out")" -ge 2 ] && pass "events reach a reader while 7 others do not read" ||
+	fail "the reader got no second event: $(events "$T/watch.out")"
+fake PUT "/keys/$KEY6" '{"KeyState":"Enabled"}' >/dev/null
+touch "$T/release"
+wait "$HOLD_PID"
+# Those that hung up are let go (within a sweep): the places are free again.
+for i in $(seq 1 100); do
+	python3 "$T/watchers.py" "$SOCK" 7 "$T/release" >"$T/watchers.out" 2>&1
+	[ "$(cat "$T/watchers.out")" = "7 -" ] && break
+	sleep 0.1
+done
+[ "$(cat "$T/watchers.out")" = "7 -" ] && pass "subscribers that hung up are let go" ||
+	fail "after hanging up: $(cat "$T/watchers.out")"
+
+# A rescue that fails (AccessDenied on the cancel) is recorded, counted,
+# told, and made again at the next read.
+fake POST /fail '{"error":"AccessDeniedException","count":1,"operation":"CancelKeyDeletion"}' >/dev/null
+fake PUT "/keys/$KEY3" '{"KeyState":"PendingDeletion","Alias":"alias/guarded-3"}' >/dev/null
+wait_status failures 1 && pass "a failed rescue is counted" || fail "failures: $(status_get failures)"
+wait_status rescues 3 && pass "and made again at the next read" || fail "rescues: $(status_get rescues)"
+events "$T/watch.out" | grep -q "^rescueFailed alias/guarded-3 - AccessDeniedException" && pass "a rescueFailed event" ||
+	fail "no rescueFailed event: $(events "$T/watch.out")"
+grep -q "guard: alias/guarded-3 .*could not be rescued: AccessDeniedException" "$T/daemon.log" &&
+	pass "the failed rescue is in the log" || fail "no failure record in the log"
 
 # Alice may describe KEY2 only: its events, none about the others.
 if [ -n "$ALICE_PID" ]; then

@@ -120,6 +120,35 @@ wait_entry KMSCANCEL_CALLER_COMM='x?KMSCANCEL_X=1' MESSAGE_ID=f0a83f6538504e3882
 	fail "hostile comm: $(entries MESSAGE_ID=f0a83f6538504e388266bafb492057e3)"
 [ -z "$(entries KMSCANCEL_X=1)" ] && pass "no forged field" || fail "a caller forged a journal field"
 
+# The guard ([Guard]): a guarded key scheduled for deletion is rescued,
+# and the rescue is a crit record with its own MESSAGE_ID and every fact;
+# a guarded key that cannot be read is a warning record.
+stop_daemon
+KEY3=3234abcd-12ab-34cd-56ef-1234567890ab KEY9=9234abcd-12ab-34cd-56ef-1234567890ab
+ARN3="arn:aws:kms:$TEST_REGION:$TEST_ACCOUNT:key/$KEY3" ARN9="arn:aws:kms:$TEST_REGION:$TEST_ACCOUNT:key/$KEY9"
+set_key "$KEY3" PendingDeletion
+cat >>"$T/kmscanceld.conf" <<CONF
+[Guard]
+Keys=$ARN3 $ARN9
+Interval=1
+CONF
+start_daemon
+wait_entry MESSAGE_ID=d79c89f272284a6c8d895e32571cdd8e KMSCANCEL_KEY="$ARN3" &&
+	pass "a guard rescue is a journal entry with its MESSAGE_ID" || fail "no rescue record: $(cat "$T/journal.jsonl")"
+e=$(entries MESSAGE_ID=d79c89f272284a6c8d895e32571cdd8e | head -1)
+[ "$(field_of "$e" PRIORITY)" = 2 ] && [ "$(field_of "$e" KMSCANCEL_KEY_ARN)" = "$ARN3" ] &&
+	[ "$(field_of "$e" KMSCANCEL_ACCOUNT)" = "$TEST_ACCOUNT" ] && [ "$(field_of "$e" KMSCANCEL_REGION)" = "$TEST_REGION" ] &&
+	[ "$(field_of "$e" KMSCANCEL_KEY_STATE)" = Disabled ] &&
+	field_of "$e" KMSCANCEL_DELETION_DATE | grep -q '^20[0-9-]*T[0-9:]*Z$' &&
+	[ "$(field_of "$e" KMSCANCEL_AWS_REQUEST_IDS | wc -w)" = 2 ] && [ -n "$(field_of "$e" KMSCANCEL_AWS_REQUEST_ID)" ] &&
+	pass "the rescue's fields: PRIORITY=2 (crit), key ARN, account, region, state, deletion date, request IDs" ||
+	fail "rescue fields: $e"
+[ "$(key_state "$KEY3")" = Disabled ] && pass "the guarded key was rescued" || fail "key 3: $(key_state "$KEY3")"
+wait_entry MESSAGE_ID=481ca8c156d94101b2a1fb15ac3d38ec KMSCANCEL_KEY="$ARN9" KMSCANCEL_ERROR=NotFoundException &&
+	pass "an unreadable guarded key is a journal entry" || fail "no unreadable record"
+e=$(entries MESSAGE_ID=481ca8c156d94101b2a1fb15ac3d38ec | head -1)
+[ "$(field_of "$e" PRIORITY)" = 4 ] && pass "at priority warning" || fail "unreadable record: $e"
+
 stop_daemon
 if grep -q 'audit ' "$T/daemon.log"; then
 	fail "audit records on stderr as well: $(grep 'audit ' "$T/daemon.log")"

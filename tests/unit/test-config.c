@@ -303,6 +303,37 @@ static void test_repeats_and_resets(void **state)
 	config_done(&c);
 }
 
+/* [Guard]: Keys= adds words (each once), an empty one empties the list;
+ * anything but a key ID, key ARN or alias is an error; Interval= from 1 s. */
+static void test_guard(void **state)
+{
+	struct daemon_config c;
+
+	load_ok("[Policy]\n", &c);
+	assert_int_equal(c.n_guard_keys, 0);
+	assert_int_equal(c.guard_interval_ms, 60000);
+	assert_false(c.guard_enable);
+	config_done(&c);
+	load_ok("[Guard]\nKeys=alias/gone\nKeys=\n"
+		"Keys=arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab alias/prod-db\n"
+		"Keys=alias/prod-db arn:aws:kms:eu-west-1:111122223333:alias/x 2234abcd-12ab-34cd-56ef-1234567890ab\n"
+		"Interval=1.5\nEnable=yes\n",
+		&c);
+	assert_int_equal(c.n_guard_keys, 4);
+	assert_string_equal(c.guard_keys[0],
+			    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+	assert_string_equal(c.guard_keys[1], "alias/prod-db");
+	assert_string_equal(c.guard_keys[2], "arn:aws:kms:eu-west-1:111122223333:alias/x");
+	assert_string_equal(c.guard_keys[3], "2234abcd-12ab-34cd-56ef-1234567890ab");
+	assert_int_equal(c.guard_interval_ms, 1500);
+	assert_true(c.guard_enable);
+	config_done(&c);
+	load_fails("[Guard]\nKeys=alias/ok not-a-key\n", "k.conf:2: Keys=alias/ok not-a-key: expected key ARNs");
+	load_fails("[Guard]\nInterval=999ms\n", "k.conf:2: Interval=999ms: expected a time");
+	load_fails("[Guard]\nInterval=86401\n", "Interval=86401");
+	load_fails("[Guard]\nEnable=maybe\n", "Enable=maybe: expected yes or no");
+}
+
 static void test_value_with_hash(void **state)
 {
 	struct daemon_config c;
@@ -655,6 +686,7 @@ int main(void)
 	    T(test_unknown_is_error),
 	    T(test_no_warnings),
 	    T(test_repeats_and_resets),
+	    T(test_guard),
 	    T(test_value_with_hash),
 	    T(test_apply_to_aws_settings),
 	    T(test_rate_limit_keys),

@@ -25,7 +25,9 @@ KEN=c234abcd-12ab-34cd-56ef-1234567890ab # Enabled: never listed
 start_fake
 fake PUT "/keys/$K9" '{"KeyState":"Enabled","Alias":"alias/cli-nine","Description":"payments database"}' >/dev/null ||
 	die "key 9"
-fake PUT "/keys/$K12" '{"KeyState":"Enabled","Alias":"alias/cli-twelve"}' >/dev/null || die "key 12"
+LONG="a description far longer than the room a terminal of 200 columns leaves for it, whatever it says"
+fake PUT "/keys/$K12" "{\"KeyState\":\"Enabled\",\"Alias\":\"alias/cli-twelve\",\"Description\":\"$LONG\"}" >/dev/null ||
+	die "key 12"
 fake PUT "/keys/$K30" '{"KeyState":"Disabled"}' >/dev/null || die "key 30"
 fake PUT "/keys/$KEN" '{"KeyState":"Enabled"}' >/dev/null || die "key enabled"
 for kd in "$K9 9" "$K12 12" "$K30 30"; do
@@ -75,9 +77,20 @@ for k in "$KEY1" "$K9" "$K12" "$K30"; do
 	esac
 done
 expect_contains "$(grep -- "$K9" "$T/out")" "alias/cli-nine — payments database" "aliases, then the description"
-expect_contains "$(grep -- "$K12" "$T/out")" "alias/cli-twelve" "an alias alone"
+expect_contains "$(grep -- "$K12" "$T/out")" "alias/cli-twelve — $LONG" "not on a terminal: nothing cut"
 grep -- "$K30" "$T/out" | grep -q "  $US *\$" && pass "no alias, no description: an empty cell" ||
 	fail "the last cell of a key without names: $(grep -- "$K30" "$T/out" | od -c | tail -n 3)"
+
+# On a terminal of 200 columns the last column is cut to fit, with "…".
+python3 "$top_srcdir/tests/integration/pty-run.py" "$T/tty.out" sh -c 'stty cols 200 rows 50 <&2; exec "$@"' sh \
+	${CLI_WRAPPER:-} "$KMSCANCEL" --socket "$SOCK" pending --region $US >/dev/null 2>&1
+sed -e 's/\x1b\[[0-9;]*[mK]//g' -e 's/\r$//' "$T/tty.out" | grep -v '^kmscancel:' >"$T/tty.txt"
+long=$(python3 -c 'import sys; print(max(len(l.rstrip("\n")) for l in open(sys.argv[1], encoding="utf-8")))' "$T/tty.txt")
+[ "$long" -le 200 ] && pass "on a terminal of 200 columns no line is longer ($long)" || fail "a line of $long columns"
+grep -- "$K12" "$T/tty.txt" | grep -q "alias/cli-twelve — a description.*…$" && pass "the long cell cut with …" ||
+	fail "on a terminal: $(grep -- "$K12" "$T/tty.txt")"
+grep -- "$K9" "$T/tty.txt" | grep -q "alias/cli-nine — payments database *$" && pass "a short cell left whole" ||
+	fail "on a terminal: $(grep -- "$K9" "$T/tty.txt")"
 
 # --- --json, --ids, and the rescue they allow --------------------------------------------------------
 run_cli --json pending --region $US

@@ -369,7 +369,7 @@ throttled=$(bash "$FAKE_ADMIN" "${ADMIN[$EU]}" GET /stats | $PY -c "import json,
 
 # --- the fake's new admin calls and paging, against the AWS CLI ------------------------------------------
 stop_daemon
-RATES= conf
+RATES='' conf
 start_daemon
 K1=$(keyid 9001 1) K2=$(keyid 9002 1)
 bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /keys "{\"Keys\":[{\"KeyId\":\"$K1\",\"KeyState\":\"Enabled\",\"Alias\":\"alias/new-1\"},{\"KeyId\":\"$K2\",\"KeyState\":\"Disabled\"}]}" >"$T/admin.out"

@@ -553,7 +553,8 @@ static void aliases_answered(const struct kms_result *r, void *userdata)
 		credentials_fetch(s);
 		return;
 	}
-	qsort(s->aliases, s->n_aliases, sizeof(*s->aliases), compare_alias);
+	if (s->n_aliases)
+		qsort(s->aliases, s->n_aliases, sizeof(*s->aliases), compare_alias);
 	s->listing_keys = true;
 	s->last_page = false;
 	credentials_fetch(s);

@@ -135,6 +135,7 @@ scan() {
 	fi
 	"${who[@]}" "$SOCK" "$METHOD" "$@" >"$T/replies" 2>"$T/stream.err"
 	RC=$?
+	OUT=$(tail -c 2000 "$T/replies") ERR=$(cat "$T/stream.err")
 }
 # listed: "ARN ALIASES" of each key reply, sorted.
 listed() {
@@ -270,6 +271,18 @@ after=$(count_op $US DescribeKey)
 	pass "no request after the hang-up ($((after - before)) DescribeKey in all)" ||
 	fail "requests went on after the hang-up: $before, $mid, $after"
 
+# --- the scan's deadline ---------------------------------------------------------------------------------
+# Still 300 ms a DescribeKey: a 1.5 s scan of A's 2,501 keys cannot finish.
+t0=$(now_ms)
+scan "{\"account\":\"$A\",\"timeoutMs\":1500}"
+t1=$(now_ms)
+expect_rc 0 "a scan past its deadline still ends with a final reply"
+expect_contains "$(final)" "{\"account\":\"$A\",\"region\":\"$US\",\"error\":\"Timeout\"" \
+	"the account and region being scanned: Timeout"
+expect_contains "$(final)" "{\"account\":\"$A\",\"region\":\"$EU\",\"error\":\"Timeout\"" \
+	"the one not reached: Timeout"
+timing_check "[ $((t1 - t0)) -lt 6000 ]" "the deadline ended the scan ($((t1 - t0)) ms for timeoutMs 1500)"
+
 # --- credentials that expire mid-scan ---------------------------------------------------------------------
 # D's keys are read with AssumeRole credentials; once the scan is reading
 # them (each DescribeKey still held 300 ms), every set issued so far
@@ -285,7 +298,7 @@ for i in $(seq 1 100); do
 done
 bash "$FAKE_ADMIN" "${ADMIN[$US]}" PUT /sts/credentials '{"secretAccessKey":"rotated/secret/for-pending","sessionToken":"rotated-token"}' >/dev/null
 wait $spid
-RC=$?
+RC=$? OUT=$(tail -c 2000 "$T/replies") ERR=$(cat "$T/stream.err")
 expect_rc 0 "the scan through expired credentials ends"
 listed >"$T/got"
 grep ":$D:" "$T/expect.root" >"$T/want"
@@ -356,7 +369,7 @@ throttled=$(bash "$FAKE_ADMIN" "${ADMIN[$EU]}" GET /stats | $PY -c "import json,
 
 # --- the fake's new admin calls and paging, against the AWS CLI ------------------------------------------
 stop_daemon
-RATES= conf
+RATES='' conf
 start_daemon
 K1=$(keyid 9001 1) K2=$(keyid 9002 1)
 bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /keys "{\"Keys\":[{\"KeyId\":\"$K1\",\"KeyState\":\"Enabled\",\"Alias\":\"alias/new-1\"},{\"KeyId\":\"$K2\",\"KeyState\":\"Disabled\"}]}" >"$T/admin.out"

@@ -51,6 +51,7 @@ struct daemon {
 	struct guard *guard;            /* [Guard] (guard.h) */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *tick, *watchdog, *drain_timer;
+	struct event *drain_guard_timer; /* the drain waits for the guard's rescue */
 	uint64_t started_ms; /* monotime_msec() */
 	enum daemon_state state;
 	const char *stop_reason;    /* "SIGTERM", "SIGINT", "idle": why STOPPING */

@@ -70,10 +70,32 @@ void status_update(struct daemon *d)
 
 /* --- stop: SIGTERM, SIGINT, idle ------------------------------------------- */
 
+/* How often the drain looks again while the guard's rescue runs. */
+#define DRAIN_GUARD_POLL_MS 100
+
+static void drained(struct server *s, void *userdata);
+
+static void drain_guard_poll(evutil_socket_t fd, short what, void *userdata)
+{
+	drained(NULL, userdata);
+}
+
 static void drained(struct server *s, void *userdata)
 {
 	struct daemon *d = userdata;
 
+	/* A rescue of a guarded key is answered like a call: the drain waits
+	 * for it too (within DrainTimeoutSec=). */
+	if (guard_rescuing(d->guard)) {
+		struct timeval tv = timeval_from_msec(DRAIN_GUARD_POLL_MS);
+
+		if (!d->drain_guard_timer) {
+			log_info("all calls answered; waiting for the guard's rescue before exit");
+			d->drain_guard_timer = evtimer_new(d->base, drain_guard_poll, d);
+		}
+		if (d->drain_guard_timer && evtimer_add(d->drain_guard_timer, &tv) == 0)
+			return;
+	}
 	log_info("all calls answered, exiting");
 	event_base_loopbreak(d->base);
 }

@@ -240,6 +240,8 @@ struct daemon *daemon_free(struct daemon *d)
 		return NULL;
 	state_set(d, DAEMON_STOPPING); /* nothing may reload or start a drain from the flush below */
 	guard_stop(d->guard);          /* its subscribers' final replies; no read or rescue starts now */
+	event_free_null(d->drain_guard_timer);
+	d->drain_guard_timer = NULL;
 	if (d->server && methods_shutdown(&d->methods) > 0)
 		replies_flush(d);
 	d->guard = guard_free(d->guard); /* its operations ended just above */

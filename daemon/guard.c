@@ -139,17 +139,16 @@ static const char *or_dash(const char *s)
  * scheduled the deletion of a key that must never go should be found out. */
 static void record_rescued(const struct guard_key *k, const struct operation_result *r, const char *key_state)
 {
+	/* The DescribeKey that found it, the cancel, and the EnableKey after
+	 * it (a success's request ID when it is not the cancel's). */
+	const char *enable_id = r->error == KMSCANCEL_OK && r->request_id && r->cancel_request_id &&
+					strcmp(r->request_id, r->cancel_request_id) != 0
+				    ? r->request_id
+				    : NULL;
 	char ids[512];
 
 	snprintf(ids, sizeof(ids), "%s %s%s%s", or_dash(k->check_request_id), or_dash(r->cancel_request_id),
-		 r->error == KMSCANCEL_OK && r->request_id && r->cancel_request_id &&
-			 strcmp(r->request_id, r->cancel_request_id) != 0
-		     ? " "
-		     : "",
-		 r->error == KMSCANCEL_OK && r->request_id && r->cancel_request_id &&
-			 strcmp(r->request_id, r->cancel_request_id) != 0
-		     ? r->request_id
-		     : "");
+		 enable_id ? " " : "", enable_id ? enable_id : "");
 	log_struct(LOG_CRIT, "MESSAGE_ID=" GUARD_MESSAGE_RESCUED,
 		   "MESSAGE=guard: %s (%s, account %s, %s) was scheduled for deletion on %s: deletion cancelled, "
 		   "key is %s (AWS request IDs %s)",
@@ -446,7 +445,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *userdata)
 
 int guard_configure(struct guard *g, char *const *keys, size_t n_keys, unsigned interval_ms, bool enable)
 {
-	struct guard_key *old = g->keys, *list = NULL, **tail = &list;
+	struct guard_key *old = g->keys, *fresh = NULL, *list = NULL, **tail = &list;
 	struct timeval sweep = timeval_from_msec(GUARD_SWEEP_MS);
 	size_t i = 0;
 
@@ -455,21 +454,32 @@ int guard_configure(struct guard *g, char *const *keys, size_t n_keys, unsigned 
 		if (!g->sweep || event_add(g->sweep, &sweep) < 0)
 			return -ENOMEM;
 	}
-	/* The new list, keeping what was learnt of the keys still listed. */
+	/* The keys not guarded yet, made first: out of memory then leaves the
+	 * running list as it is. */
+	for (size_t j = 0; j < n_keys; j++) {
+		struct guard_key *k;
+
+		if (has_key(old, keys[j]) || has_key(fresh, keys[j]))
+			continue;
+		k = key_new(g, keys[j]);
+		if (!k) {
+			while (fresh) {
+				k = fresh;
+				fresh = k->next;
+				key_free(k);
+			}
+			return -ENOMEM;
+		}
+		k->next = fresh;
+		fresh = k;
+	}
+	/* The new list in Keys= order, keeping what was learnt of the keys
+	 * still listed. */
 	for (size_t j = 0; j < n_keys; j++) {
 		struct guard_key *k = take_key(&old, keys[j]);
 
-		if (!k && !has_key(list, keys[j]) && !(k = key_new(g, keys[j]))) {
-			while (list) {
-				struct guard_key *next = list->next;
-
-				list->next = old; /* back where it was, or freed below */
-				old = list;
-				list = next;
-			}
-			g->keys = old; /* order aside, the running list is unchanged */
-			return -ENOMEM;
-		}
+		if (!k)
+			k = take_key(&fresh, keys[j]);
 		if (!k)
 			continue; /* listed twice */
 		*tail = k;
@@ -502,6 +512,19 @@ int guard_configure(struct guard *g, char *const *keys, size_t n_keys, unsigned 
 bool guard_active(const struct guard *g)
 {
 	return g && g->n_keys > 0 && !g->stopped;
+}
+
+bool guard_rescuing(const struct guard *g)
+{
+	if (!g)
+		return false;
+	for (const struct guard_key *k = g->keys; k; k = k->next)
+		if (k->state == GUARD_KEY_RESCUING)
+			return true;
+	for (const struct guard_key *k = g->dropped; k; k = k->next)
+		if (k->state == GUARD_KEY_RESCUING)
+			return true;
+	return false;
 }
 
 void guard_stop(struct guard *g)

@@ -104,6 +104,9 @@ int guard_configure(struct guard *g, char *const *keys, size_t n_keys, unsigned 
 /* True while keys are guarded (the daemon must not exit idle). */
 bool guard_active(const struct guard *g);
 
+/* True while a rescue is running (the drain waits for it).  NULL-safe. */
+bool guard_rescuing(const struct guard *g);
+
 /* The drain: no more reads or rescues are started, and every subscriber
  * gets its final reply.  NULL-safe. */
 void guard_stop(struct guard *g);

@@ -26,12 +26,6 @@
 #include <unistd.h>
 #include <json-c/json.h>
 
-/* SGR sequences; the reset follows every coloured word. */
-#define COLOR_GREEN  "\033[32m"
-#define COLOR_YELLOW "\033[33m"
-#define COLOR_RED    "\033[1;31m"
-#define COLOR_RESET  "\033[0m"
-
 /* --- plumbing ------------------------------------------------------------------------------ */
 
 /* True for the two bytes of a C1 control (U+0080..U+009F) in UTF-8: some
@@ -93,6 +87,8 @@ static char *escaped_dup(const char *s)
 	}
 	fputs_escaped(s, f);
 	fclose(f);
+	/* fmemopen() writes no NUL when nothing was written ("") */
+	buf[escaped_length(s)] = '\0';
 	return buf;
 }
 
@@ -702,4 +698,27 @@ void output_status(const struct cli *cli, const kmscancel_result *r)
 	escape_json_strings(o);
 	print_status(o);
 	json_object_put(o);
+}
+
+/* --- for the other commands (cli.h) ------------------------------------------------------------ */
+
+void output_text(FILE *f, const char *s)
+{
+	if (s)
+		fputs_escaped(s, f);
+}
+
+char *output_escaped_dup(const char *s)
+{
+	return escaped_dup(s);
+}
+
+void output_colored(FILE *f, bool on, const char *color, const char *word)
+{
+	put_colored(f, on, color, word);
+}
+
+void output_json_line(struct json_object *o)
+{
+	json_line(o);
 }

@@ -8,12 +8,19 @@
  *   cli-batch.c   many keys pipelined on one connection, output in input
  *                 order, progress line on a terminal
  *   cli-output.c  one key's outcome as human text or as a JSON line
+ *   cli-pending.c the pending command: keys pending deletion, as a table,
+ *                 JSON lines or key ARNs
+ *   cli-when.c    deletion dates: RFC 3339, "in 3d 4h", keys in date order
+ *   cli-guard.c   the guard command: its status, or its events as they come
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "kmscancel.h"
+
+struct json_object;
 
 /* Exit codes (DESIGN.md §4). */
 #define EXIT_ALL_OK      0
@@ -38,6 +45,8 @@ struct cli {
 	bool dry_run;        /* cancel --dry-run */
 	const char *account; /* --account: bare key IDs' account (12 digits), or NULL */
 	const char *region;  /* --region: bare key IDs' region, or NULL: the daemon's */
+	bool ids;            /* pending --ids */
+	bool watch;          /* guard --watch */
 	bool color_stdout;   /* ANSI colours: a terminal, and NO_COLOR unset (output_color_init) */
 	bool color_stderr;
 };
@@ -98,3 +107,49 @@ void output_status(const struct cli *cli, const kmscancel_result *r);
 /* "kmscancel: " + the formatted text + newline on stderr, with control
  * characters (which keys and messages from elsewhere might carry) escaped. */
 void output_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* SGR sequences for output_colored(). */
+#define COLOR_GREEN  "\033[32m"
+#define COLOR_YELLOW "\033[33m"
+#define COLOR_RED    "\033[1;31m"
+#define COLOR_RESET  "\033[0m"
+
+/* s on f with control characters escaped (as every text from the daemon is
+ * printed); NULL prints nothing. */
+void output_text(FILE *f, const char *s);
+
+/* s escaped as output_text() prints it, malloc'ed; NULL without memory. */
+char *output_escaped_dup(const char *s);
+
+/* word on f, in color when on. */
+void output_colored(FILE *f, bool on, const char *color, const char *word);
+
+/* One JSON object on a line of stdout, as --json prints them.  Consumes o
+ * (NULL: "out of memory" on stderr). */
+void output_json_line(struct json_object *o);
+
+/* --- cli-pending.c --- */
+
+/* kmscancel pending: list, sort and print; returns the exit code. */
+int pending_run(const struct cli *cli);
+
+/* --- cli-when.c --- */
+
+/* An RFC 3339 time ("2026-12-10T07:00:00Z", fractions and a numeric offset
+ * allowed) as seconds since the epoch.  0, or -EINVAL (*ret untouched). */
+int when_parse(const char *s, time_t *ret);
+
+/* How long until date, seen at now: "in 3d 4h", "in 5h 12m", "in 7m",
+ * "in <1m", or "due now" once it has passed.  Truncated, never rounded up. */
+void when_format_in(time_t date, time_t now, char *buf, size_t size);
+
+/* Sort keys by deletion date, the earliest first; keys without a date
+ * (multi-Region primaries waiting for their replicas) after them; ties by
+ * account, region and key ARN. */
+void when_sort_keys(kmscancel_pending_key **keys, size_t n);
+
+/* --- cli-guard.c --- */
+
+/* kmscancel guard [--watch]: the guard's counters, or its events until
+ * SIGINT/SIGTERM (exit 0) or the daemon ends the watch. */
+int guard_run(const struct cli *cli);

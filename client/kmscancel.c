@@ -7,9 +7,12 @@
  *   kmscancel [...] cancel -  |  cancel --file FILE
  *   kmscancel [...] describe [--account ID] [--region NAME] KEY-ID...
  *   kmscancel [...] status
+ *   kmscancel [...] pending [--account ID] [--region NAME] [--ids]
+ *   kmscancel [...] guard [--watch]
  *
  * This file parses the command line and dispatches; the work is in
- * cli-batch.c (the calls) and cli-output.c (the printing).  Global options may
+ * cli-batch.c (the calls) and cli-output.c (the printing), cli-pending.c
+ * and cli-guard.c.  Global options may
  * also follow the subcommand.
  */
 #ifdef HAVE_CONFIG_H
@@ -49,6 +52,8 @@ enum {
 	OPT_FILE,
 	OPT_ACCOUNT,
 	OPT_REGION,
+	OPT_IDS,
+	OPT_WATCH,
 };
 
 /* clang-format off */
@@ -90,6 +95,8 @@ static void help_main(void)
 	       "  cancel KEY-ID...    Cancel the keys' scheduled deletion (they stay Disabled)\n"
 	       "  describe KEY-ID...  Show the keys' state and deletion date\n"
 	       "  status              Show the daemon's status\n"
+	       "  pending             List the keys pending deletion, the first to go first\n"
+	       "  guard               Show the guard's counters, or watch its events\n"
 	       "\n"
 	       "Options (before or after the command):\n");
 	help_global_options();
@@ -171,6 +178,48 @@ static void help_status(void)
 	       "answered.\n"
 	       "\n"
 	       "Options of every command (also before 'status'):\n");
+	help_global_options();
+}
+
+static void help_pending(void)
+{
+	printf("Usage: kmscancel [OPTIONS] pending [--account ID] [--region NAME] [--ids]\n"
+	       "\n"
+	       "List the keys pending deletion (PendingDeletion, PendingReplicaDeletion) that\n"
+	       "kmscanceld's policy lets you describe, in every account it serves and every\n"
+	       "region configured for each, sorted by deletion date with the time left\n"
+	       "(\"in 3d 4h\").  Changes nothing.  A region whose scan failed is reported on\n"
+	       "stderr and makes the exit status 1; the keys of the others are listed.\n"
+	       "\n"
+	       "      --account ID    Only this AWS account (12 digits)\n"
+	       "      --region NAME   Only this region (e.g. eu-west-1)\n"
+	       "      --ids           One key ARN per line, nothing else: rescue them all with\n"
+	       "                      'kmscancel pending --ids | kmscancel cancel -'\n"
+	       "\n"
+	       "With --json, one object per key per line: keyId, keyState, deletionDate,\n"
+	       "account, region, then pendingDeletionWindowInDays, description, aliases.\n"
+	       "--timeout limits the whole listing.\n"
+	       "\n"
+	       "Options of every command (also before 'pending'):\n");
+	help_global_options();
+}
+
+static void help_guard(void)
+{
+	printf("Usage: kmscancel [OPTIONS] guard [--watch]\n"
+	       "\n"
+	       "Show the counters of kmscanceld's guard, which rescues the keys of its\n"
+	       "[Guard] Keys= from deletion (keys, checks, rescues, failures, the last\n"
+	       "rescue; allowed as status is).  With --watch, print one line per guard\n"
+	       "event (rescued, enabled, rescueFailed, unreadable, readable) of the keys\n"
+	       "the policy lets you describe, as they happen, until interrupted (Ctrl-C:\n"
+	       "exit 0) or until kmscanceld stops.\n"
+	       "\n"
+	       "      --watch         Print the guard's events as they happen\n"
+	       "\n"
+	       "With --json, one object per event per line, with the daemon's field names.\n"
+	       "\n"
+	       "Options of every command (also before 'guard'):\n");
 	help_global_options();
 }
 
@@ -403,6 +452,80 @@ static int run_status(struct cli *cli, int argc, char **argv)
 	return code;
 }
 
+/* An --account or --region argument, checked into *ret; an exit code
+ * (EXIT_USAGE) if it is malformed, else OPTION_HANDLED. */
+static int key_scope_option(int c, const char *arg, const char **ret)
+{
+	if (c == OPT_ACCOUNT && !keyid_account_is_valid(arg))
+		return usage_error("invalid --account '%s': expected 12 digits", arg);
+	if (c == OPT_REGION && !keyid_region_is_valid(arg))
+		return usage_error("invalid --region '%s': expected a region name such as eu-west-1", arg);
+	*ret = arg;
+	return OPTION_HANDLED;
+}
+
+static int run_pending(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+	    GLOBAL_OPTIONS,
+	    {"account", required_argument, NULL, OPT_ACCOUNT},
+	    {"region", required_argument, NULL, OPT_REGION},
+	    {"ids", no_argument, NULL, OPT_IDS},
+	    {},
+	};
+	int c, g;
+
+	while ((c = getopt_long(argc, argv, "hqV", options, NULL)) >= 0) {
+		if ((g = global_option(cli, c, optarg)) >= 0)
+			return g;
+		switch (c) {
+		case 'h':
+			help_pending();
+			return EXIT_ALL_OK;
+		case OPT_ACCOUNT:
+		case OPT_REGION:
+			g = key_scope_option(c, optarg, c == OPT_ACCOUNT ? &cli->account : &cli->region);
+			if (g >= 0)
+				return g;
+			break;
+		case OPT_IDS:
+			cli->ids = true;
+			break;
+		}
+	}
+	if (optind < argc)
+		return usage_error("pending takes no arguments (got '%s')", argv[optind]);
+	if (cli->ids && cli->json)
+		return usage_error("--ids and --json exclude each other");
+	output_color_init(cli);
+	return pending_run(cli);
+}
+
+static int run_guard(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+	    GLOBAL_OPTIONS,
+	    {"watch", no_argument, NULL, OPT_WATCH},
+	    {},
+	};
+	int c, g;
+
+	while ((c = getopt_long(argc, argv, "hqV", options, NULL)) >= 0) {
+		if ((g = global_option(cli, c, optarg)) >= 0)
+			return g;
+		if (c == 'h') {
+			help_guard();
+			return EXIT_ALL_OK;
+		}
+		if (c == OPT_WATCH)
+			cli->watch = true;
+	}
+	if (optind < argc)
+		return usage_error("guard takes no arguments (got '%s')", argv[optind]);
+	output_color_init(cli);
+	return guard_run(cli);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {GLOBAL_OPTIONS, {}};
@@ -422,7 +545,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return usage_error("no command given (cancel, describe or status)");
+		return usage_error("no command given (cancel, describe, status, pending or guard)");
 	command = argv[optind];
 	argc -= optind;
 	argv += optind;
@@ -434,5 +557,9 @@ int main(int argc, char **argv)
 		return run_keys_command(&cli, CLI_OP_DESCRIBE, argc, argv);
 	if (strcmp(command, "status") == 0)
 		return run_status(&cli, argc, argv);
+	if (strcmp(command, "pending") == 0)
+		return run_pending(&cli, argc, argv);
+	if (strcmp(command, "guard") == 0)
+		return run_guard(&cli, argc, argv);
 	return usage_error("unknown command '%s'", command);
 }

@@ -33,12 +33,15 @@
  * Thread safety: a handle (and the calls and results it produced) is used by
  * one thread at a time; different handles are fully independent and may be
  * used concurrently from different threads.  A result, once handed to the
- * caller, no longer refers to its handle and may move to any thread.
+ * caller, no longer refers to its handle and may move to any thread; so
+ * may the keys and events of the streaming calls (kmscancel_pending_key,
+ * kmscancel_guard_event) once handed to their callbacks.  Item callbacks
+ * and completion callbacks of one handle run on the thread that drives it.
  *
- * ABI: symbols are versioned (LIBKMSCANCEL_0, and LIBKMSCANCEL_1 for what
- * 0.1 added).  Enum values are never renumbered; structs the caller
- * allocates start with their own size so that they can grow without
- * breaking old binaries.  The version macros (KMSCANCEL_VERSION_MAJOR …
+ * ABI: symbols are versioned (LIBKMSCANCEL_0, then LIBKMSCANCEL_1, _2 and
+ * _3 for what later versions added, each function saying since when).  Enum
+ * values are never renumbered; structs the caller allocates start with their
+ * own size so that they can grow without breaking old binaries.  The version macros (KMSCANCEL_VERSION_MAJOR …
  * KMSCANCEL_VERSION_NUMBER) come from kmscancel-version.h, included here.
  */
 
@@ -378,6 +381,176 @@ KMSCANCEL_API size_t kmscancel_get_pending(const kmscancel *h);
  * reconnects.
  */
 KMSCANCEL_API kmscancel_error kmscancel_process(kmscancel *h);
+
+/* --- streaming calls (since LIBKMSCANCEL_3) --------------------------------------------------------------- */
+
+/*
+ * ListPendingDeletions and WatchGuard answer with a stream of replies (Varlink
+ * "more"): an item callback runs once per item (a key, an event) as it
+ * arrives, then the call's kmscancel_callback runs once with the outcome, as
+ * for any other call.  Both run from kmscancel_process() only, in the order
+ * the replies arrived, and never after the call's kmscancel_callback.
+ *
+ * A stream holds its connection until it ends: calls made after it on the
+ * same handle wait until then.  A watch never ends by itself, so give it a
+ * handle of its own.  kmscancel_call_cancel() on a stream (or its time limit)
+ * completes it with KMSCANCEL_E_CANCELED (KMSCANCEL_E_TIMEOUT), drops the
+ * items not yet handed out, and hangs up the connection as soon as the calls
+ * made before the stream have been answered, which is what tells the daemon
+ * to stop; calls made after the stream go out again on a new connection.
+ */
+
+/* One key pending deletion, as ListPendingDeletions reports it.  Opaque;
+ * free with kmscancel_pending_key_free().  Accessor strings are borrowed
+ * from the key. */
+typedef struct kmscancel_pending_key kmscancel_pending_key;
+
+KMSCANCEL_API void kmscancel_pending_key_free(kmscancel_pending_key *k);
+/* The key ARN.  Never NULL for a key the library handed out. */
+KMSCANCEL_API const char *kmscancel_pending_key_id(const kmscancel_pending_key *k);
+/* "PendingDeletion" or "PendingReplicaDeletion".  Never NULL. */
+KMSCANCEL_API const char *kmscancel_pending_key_state(const kmscancel_pending_key *k);
+/* When KMS deletes the key, RFC 3339 UTC ("2024-05-01T00:00:00Z"); NULL if
+ * KMS gave no date (a multi-Region primary waiting for its replicas). */
+KMSCANCEL_API const char *kmscancel_pending_key_deletion_date(const kmscancel_pending_key *k);
+/* The waiting period in days a multi-Region primary in
+ * PendingReplicaDeletion will get once its replicas are gone; -1 if not
+ * reported. */
+KMSCANCEL_API int kmscancel_pending_key_window_days(const kmscancel_pending_key *k);
+/* The key's account (12 digits) and region.  Never NULL. */
+KMSCANCEL_API const char *kmscancel_pending_key_account(const kmscancel_pending_key *k);
+KMSCANCEL_API const char *kmscancel_pending_key_region(const kmscancel_pending_key *k);
+/* The key's description; NULL if none was reported. */
+KMSCANCEL_API const char *kmscancel_pending_key_description(const kmscancel_pending_key *k);
+/* Its aliases ("alias/NAME"): how many, and the i-th (NULL past the end). */
+KMSCANCEL_API size_t kmscancel_pending_key_alias_count(const kmscancel_pending_key *k);
+KMSCANCEL_API const char *kmscancel_pending_key_alias(const kmscancel_pending_key *k, size_t i);
+/* The key's fields as one line of JSON, the daemon's names (fields of a
+ * newer daemon included). */
+KMSCANCEL_API const char *kmscancel_pending_key_json(const kmscancel_pending_key *k);
+
+/*
+ * Runs once per key, as it arrives.  key belongs to the callback: free it
+ * with kmscancel_pending_key_free() (or keep it; it does not refer to h).
+ * The callback may make new calls and cancel calls on h, this one included.
+ */
+typedef void (*kmscancel_pending_key_callback)(kmscancel *h, kmscancel_call *call, kmscancel_pending_key *key,
+					       void *userdata);
+
+/* Options of ListPendingDeletions; initialise with
+ * KMSCANCEL_PENDING_OPTIONS_INIT, as kmscancel_cancel_options. */
+typedef struct kmscancel_pending_options {
+	size_t size;         /* sizeof(kmscancel_pending_options); set by the INIT macro */
+	unsigned timeout_ms; /* time limit for the whole listing; 0: the handle's (kmscancel_set_timeout) */
+	const char *account; /* only this account (12 digits), or NULL: every account the daemon serves */
+	const char *region;  /* only this region, or NULL: the regions configured for each account */
+} kmscancel_pending_options;
+
+/* clang-format off */
+#define KMSCANCEL_PENDING_OPTIONS_INIT {.size = sizeof(kmscancel_pending_options)}
+/* clang-format on */
+
+/*
+ * List the keys pending deletion that the daemon's policy lets the caller
+ * describe (ListPendingDeletions).  Changes nothing.  key_callback (may be
+ * NULL) runs once per key, in the order the daemon finds them (no order is
+ * promised); then callback runs once with the outcome: KMSCANCEL_OK when the
+ * scan ended, with one entry per account and region scanned
+ * (kmscancel_result_scan_count() …) — a region that failed is an entry with
+ * an error, and the other regions' keys are still listed; or the error that
+ * ended the call (KMSCANCEL_E_PERMISSION_DENIED when the caller may describe
+ * no key at all, KMSCANCEL_E_CONNECT, KMSCANCEL_E_CANCELED …).  A malformed
+ * account or region is KMSCANCEL_E_INVALID_ARGUMENT, and nothing is sent.
+ * The time limit (opts->timeout_ms, else the handle's) is sent to the daemon
+ * as timeoutMs and covers the whole listing.  Returns and ret_call as
+ * kmscancel_cancel_key_deletion_async().  Since LIBKMSCANCEL_3.
+ */
+KMSCANCEL_API kmscancel_error kmscancel_list_pending_deletions_async(kmscancel *h,
+								     const kmscancel_pending_options *opts,
+								     kmscancel_pending_key_callback key_callback,
+								     kmscancel_callback callback, void *userdata,
+								     kmscancel_call **ret_call);
+
+/* The same, waiting for the end: key_callback runs from inside this
+ * function as keys arrive.  Ownership and return of *ret as
+ * kmscancel_cancel_key_deletion().  Since LIBKMSCANCEL_3. */
+KMSCANCEL_API kmscancel_error kmscancel_list_pending_deletions(kmscancel *h, const kmscancel_pending_options *opts,
+							       kmscancel_pending_key_callback key_callback,
+							       void *userdata, kmscancel_result **ret);
+
+/* The final result of ListPendingDeletions: how many account+region scans it
+ * reports (0 for any other result), and for the i-th its account, region,
+ * and — where that scan failed — the error's name ("AccessDeniedException")
+ * and message (NULL when it succeeded, and past the end). */
+KMSCANCEL_API size_t kmscancel_result_scan_count(const kmscancel_result *r);
+KMSCANCEL_API const char *kmscancel_result_scan_account(const kmscancel_result *r, size_t i);
+KMSCANCEL_API const char *kmscancel_result_scan_region(const kmscancel_result *r, size_t i);
+KMSCANCEL_API const char *kmscancel_result_scan_error(const kmscancel_result *r, size_t i);
+KMSCANCEL_API const char *kmscancel_result_scan_message(const kmscancel_result *r, size_t i);
+
+/* One event of the daemon's guard.  Opaque; free with
+ * kmscancel_guard_event_free().  Accessor strings are borrowed from it. */
+typedef struct kmscancel_guard_event kmscancel_guard_event;
+
+KMSCANCEL_API void kmscancel_guard_event_free(kmscancel_guard_event *e);
+/* When it happened, RFC 3339 UTC.  Never NULL. */
+KMSCANCEL_API const char *kmscancel_guard_event_time(const kmscancel_guard_event *e);
+/* What happened: "rescued", "enabled", "rescueFailed", "unreadable",
+ * "readable" (or what a newer daemon adds).  Never NULL. */
+KMSCANCEL_API const char *kmscancel_guard_event_name(const kmscancel_guard_event *e);
+/* The guarded key as written in the daemon's [Guard] Keys=.  Never NULL. */
+KMSCANCEL_API const char *kmscancel_guard_event_key(const kmscancel_guard_event *e);
+/* Its key ARN, account and region once known; NULL otherwise. */
+KMSCANCEL_API const char *kmscancel_guard_event_key_id(const kmscancel_guard_event *e);
+KMSCANCEL_API const char *kmscancel_guard_event_account(const kmscancel_guard_event *e);
+KMSCANCEL_API const char *kmscancel_guard_event_region(const kmscancel_guard_event *e);
+/* rescued: the deletion date the key had; NULL otherwise. */
+KMSCANCEL_API const char *kmscancel_guard_event_deletion_date(const kmscancel_guard_event *e);
+/* The key's state after the event; NULL if not reported. */
+KMSCANCEL_API const char *kmscancel_guard_event_key_state(const kmscancel_guard_event *e);
+/* The AWS request IDs of the event's KMS requests: how many, and the i-th
+ * (NULL past the end). */
+KMSCANCEL_API size_t kmscancel_guard_event_request_id_count(const kmscancel_guard_event *e);
+KMSCANCEL_API const char *kmscancel_guard_event_request_id(const kmscancel_guard_event *e, size_t i);
+/* rescueFailed, unreadable: the error's name and message; NULL otherwise. */
+KMSCANCEL_API const char *kmscancel_guard_event_error(const kmscancel_guard_event *e);
+KMSCANCEL_API const char *kmscancel_guard_event_message(const kmscancel_guard_event *e);
+/* The event as one line of JSON, the daemon's field names. */
+KMSCANCEL_API const char *kmscancel_guard_event_json(const kmscancel_guard_event *e);
+
+/*
+ * Runs once with event NULL when the daemon has put the watch in place
+ * (every event from then on is delivered), then once per event.  event
+ * belongs to the callback: free it with kmscancel_guard_event_free() (or
+ * keep it).  The callback may make calls and cancel calls on h, this one
+ * included.
+ */
+typedef void (*kmscancel_guard_event_callback)(kmscancel *h, kmscancel_call *call, kmscancel_guard_event *event,
+					       void *userdata);
+
+/* Options of WatchGuard; initialise with KMSCANCEL_WATCH_OPTIONS_INIT. */
+typedef struct kmscancel_watch_options {
+	size_t size;         /* sizeof(kmscancel_watch_options); set by the INIT macro */
+	unsigned timeout_ms; /* stop watching after this long (KMSCANCEL_E_TIMEOUT); 0: never (the
+				handle's time limit does not apply to a watch) */
+} kmscancel_watch_options;
+
+/* clang-format off */
+#define KMSCANCEL_WATCH_OPTIONS_INIT {.size = sizeof(kmscancel_watch_options)}
+/* clang-format on */
+
+/*
+ * Watch the daemon's guard (WatchGuard): event_callback runs for each event
+ * of a key the caller may describe, until the caller cancels the call
+ * (kmscancel_call_cancel(): the outcome is KMSCANCEL_E_CANCELED) or the
+ * daemon ends the watch (it stops: KMSCANCEL_OK) or the connection breaks.
+ * opts may be NULL.  Returns and ret_call as
+ * kmscancel_cancel_key_deletion_async().  Since LIBKMSCANCEL_3.
+ */
+KMSCANCEL_API kmscancel_error kmscancel_watch_guard_async(kmscancel *h, const kmscancel_watch_options *opts,
+							  kmscancel_guard_event_callback event_callback,
+							  kmscancel_callback callback, void *userdata,
+							  kmscancel_call **ret_call);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,7 @@
 #endif
 
 #include "kmscancel.h"
+#include "libkmscancel-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +69,8 @@ enum call_kind {
 	CALL_CANCEL_KEY_DELETION,
 	CALL_DESCRIBE_KEY,
 	CALL_GET_STATUS,
+	CALL_LIST_PENDING, /* streams: one reply per key */
+	CALL_WATCH_GUARD,  /* streams: one reply per event, until hung up */
 	_CALL_KIND_MAX,
 };
 
@@ -75,7 +78,14 @@ static const char *const call_method[_CALL_KIND_MAX] = {
     [CALL_CANCEL_KEY_DELETION] = "io.kmscancel.CancelKeyDeletion",
     [CALL_DESCRIBE_KEY] = "io.kmscancel.DescribeKey",
     [CALL_GET_STATUS] = "io.kmscancel.GetStatus",
+    [CALL_LIST_PENDING] = "io.kmscancel.ListPendingDeletions",
+    [CALL_WATCH_GUARD] = "io.kmscancel.WatchGuard",
 };
+
+static bool kind_streams(enum call_kind kind)
+{
+	return kind == CALL_LIST_PENDING || kind == CALL_WATCH_GUARD;
+}
 
 /* A call's life.  Independently of the state, a call sits in the FIFO from
  * the moment it is queued until its reply arrives (or it is dropped unsent,
@@ -88,11 +98,13 @@ enum call_state {
 	_CALL_STATE_MAX,
 };
 
-struct kmscancel_result {
-	kmscancel_error error;
-	char *error_name;               /* NULL on success (or if out of memory) */
-	char *message;                  /* NULL on success (or if out of memory) */
-	struct json_object *parameters; /* the reply's, NULL for library-local outcomes */
+/* An entry of a handle's queue of callbacks to run: an item a stream
+ * delivered, or a call's completion.  One queue for both keeps them in the
+ * order the replies came, and a call's items before its completion. */
+struct notice {
+	struct notice *next;
+	kmscancel_call *call;
+	void *item; /* a kmscancel_pending_key or kmscancel_guard_event; NULL: the completion */
 };
 
 struct kmscancel_call {
@@ -107,11 +119,17 @@ struct kmscancel_call {
 	kmscancel_result *result;
 	kmscancel_callback callback;
 	void *userdata;
+	/* Streams: the item callback (one of them, by kind). */
+	kmscancel_pending_key_callback key_callback;
+	kmscancel_guard_event_callback event_callback;
+	void *item_userdata;  /* what the item callback gets: userdata, but for the blocking listing */
+	bool watch_confirmed; /* WatchGuard: the "watch in place" reply was handed out */
+	bool drop_items;      /* cancelled: items still queued are freed, not handed out */
 
 	bool resent; /* sent again on a new connection (conn_resend): never twice */
 	bool in_fifo;
 	kmscancel_call *fifo_prev, *fifo_next;
-	kmscancel_call *done_next;
+	struct notice done; /* the completion's entry in the notice queue */
 };
 
 struct kmscancel {
@@ -121,7 +139,7 @@ struct kmscancel {
 
 	kmscancel_call *fifo_head, *fifo_tail;
 	kmscancel_call *first_unsent; /* first FIFO call with unwritten bytes */
-	kmscancel_call *done_head, *done_tail;
+	struct notice *notice_head, *notice_tail; /* callbacks to run, in order */
 	size_t n_pending; /* calls whose callback has not run */
 
 	char *in; /* VARLINK_MESSAGE_MAX bytes */
@@ -349,7 +367,7 @@ static const char *missing_field(enum call_kind kind, struct json_object *params
 	static const char *const required[] = {"keyId", "keyState"};
 	const char *s;
 
-	if (kind == CALL_GET_STATUS)
+	if (kind == CALL_GET_STATUS || kind_streams(kind))
 		return NULL;
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (varlink_get_string(params, required[i], &s) < 0)
@@ -367,6 +385,12 @@ static void call_set_reply(kmscancel_call *c, struct varlink_reply *reply)
 	reply->parameters = NULL;
 	if (reply->error) {
 		result_set_error_reply(r, reply->error, params);
+		return;
+	}
+	if (c->kind == CALL_LIST_PENDING && (missing = pending_scans_check(params))) {
+		json_object_put(params);
+		result_set_local(r, KMSCANCEL_E_PROTOCOL, "the final reply to %s is malformed: %s",
+				 call_method[c->kind], missing);
 		return;
 	}
 	missing = missing_field(c->kind, params);
@@ -443,6 +467,55 @@ static bool call_is_waiting(const kmscancel_call *c)
 	return c->state == CALL_QUEUED || c->state == CALL_SENT;
 }
 
+static void notice_append(kmscancel *h, struct notice *n)
+{
+	n->next = NULL;
+	if (h->notice_tail)
+		h->notice_tail->next = n;
+	else
+		h->notice_head = n;
+	h->notice_tail = n;
+}
+
+static void item_free(enum call_kind kind, void *item)
+{
+	if (kind == CALL_LIST_PENDING)
+		kmscancel_pending_key_free(item);
+	else
+		kmscancel_guard_event_free(item);
+}
+
+/* Queue the callback of item (owned; NULL for WatchGuard's "watch in
+ * place") for stream c.  -ENOMEM, and item freed, when out of memory. */
+static int call_queue_item(kmscancel_call *c, void *item)
+{
+	struct notice *n = malloc(sizeof(*n));
+
+	if (!n) {
+		item_free(c->kind, item);
+		return -ENOMEM;
+	}
+	*n = (struct notice){.call = c, .item = item};
+	notice_append(c->handle, n);
+	return 0;
+}
+
+/* Hand one stream item to its callback (which owns it then), or free it
+ * if the call was cancelled since it arrived. */
+static void dispatch_item(kmscancel *h, kmscancel_call *c, void *item)
+{
+	if (c->drop_items) {
+		item_free(c->kind, item);
+		return;
+	}
+	if (c->kind == CALL_LIST_PENDING && c->key_callback)
+		c->key_callback(h, c, item, c->item_userdata);
+	else if (c->kind == CALL_WATCH_GUARD && c->event_callback)
+		c->event_callback(h, c, item, c->item_userdata);
+	else
+		item_free(c->kind, item);
+}
+
 /* The outcome of c is in c->result: queue its callback.  A call of which
  * nothing was sent leaves the FIFO (no reply will come); a (partly) sent one
  * stays there until its reply arrives. */
@@ -455,12 +528,8 @@ static void call_complete(kmscancel_call *c)
 	c->state = CALL_COMPLETED;
 	if (c->in_fifo && c->written == 0)
 		fifo_remove(h, c);
-	c->done_next = NULL;
-	if (h->done_tail)
-		h->done_tail->done_next = c;
-	else
-		h->done_head = c;
-	h->done_tail = c;
+	c->done = (struct notice){.call = c};
+	notice_append(h, &c->done);
 }
 
 static void call_fail(kmscancel_call *c, kmscancel_error e, const char *message)
@@ -475,14 +544,25 @@ static void call_fail(kmscancel_call *c, kmscancel_error e, const char *message)
  * queue, cancel or even wait for other calls. */
 static void dispatch_done(kmscancel *h)
 {
-	kmscancel_call *c;
+	struct notice *n;
 
-	while ((c = h->done_head)) {
-		kmscancel_result *r = c->result;
+	while ((n = h->notice_head)) {
+		kmscancel_call *c = n->call;
+		kmscancel_result *r;
 
-		h->done_head = c->done_next;
-		if (!h->done_head)
-			h->done_tail = NULL;
+		h->notice_head = n->next;
+		if (!h->notice_head)
+			h->notice_tail = NULL;
+		if (n != &c->done) {
+			void *item = n->item;
+
+			/* An item: the call stays alive until its completion,
+			 * which is queued after it. */
+			free(n);
+			dispatch_item(h, c, item);
+			continue;
+		}
+		r = c->result;
 		c->result = NULL;
 		c->state = CALL_DISPATCHED;
 		h->n_pending--;
@@ -619,6 +699,8 @@ static void conn_drop_if_closed(kmscancel *h)
  *
  * Returns true when the calls are on their way again.
  */
+static void conn_requeue(kmscancel *h);
+
 static bool conn_resend(kmscancel *h)
 {
 	if (h->heard || !h->fifo_head)
@@ -629,6 +711,14 @@ static bool conn_resend(kmscancel *h)
 	conn_close(h);
 	if (conn_open(h) < 0)
 		return false;
+	conn_requeue(h);
+	return true;
+}
+
+/* Every call of the FIFO that still waits goes out again, from its first
+ * byte, on the (new) connection; placeholders leave. */
+static void conn_requeue(kmscancel *h)
+{
 	for (kmscancel_call *c = h->fifo_head, *next; c; c = next) {
 		next = c->fifo_next;
 		if (!call_is_waiting(c)) {
@@ -641,10 +731,49 @@ static bool conn_resend(kmscancel *h)
 		c->resent = true;
 	}
 	h->first_unsent = h->fifo_head;
+	if (h->fifo_head)
+		conn_write(h);
+}
+
+/* A stream the caller gave up on (cancelled, timed out) heads the FIFO: the
+ * calls before it have been answered, and only hanging up stops it. */
+static bool stream_abandoned(const kmscancel *h)
+{
+	const kmscancel_call *c = h->fifo_head;
+
+	return h->fd >= 0 && c && kind_streams(c->kind) && !call_is_waiting(c);
+}
+
+/*
+ * Hang up on an abandoned stream: closing the connection is how a Varlink
+ * client ends a "more" call, and the daemon then stops its work (a scan's
+ * KMS requests, a watch).  The calls made after the stream were waiting
+ * behind it; they go out again on a new connection (each io.kmscancel
+ * method is idempotent, so one the daemon had read already is harmless to
+ * repeat), or fail with KMSCANCEL_E_CONNECT if there is none to be had.
+ */
+static void conn_hangup_abandoned(kmscancel *h)
+{
+	kmscancel_call *c;
+	int r;
+
+	if (!stream_abandoned(h))
+		return;
+	c = h->fifo_head;
+	fifo_remove(h, c);
+	call_release_if_unused(c);
+	conn_close(h);
 	if (!h->fifo_head)
-		return true;
-	conn_write(h);
-	return true;
+		return;
+	r = conn_open(h);
+	if (r < 0) {
+		char buf[ERRNO_TEXT_MAX];
+
+		conn_fail(h, KMSCANCEL_E_CONNECT, "cannot reach kmscanceld at %s again: %s", h->socket_path,
+			  errno_text(-r, buf));
+		return;
+	}
+	conn_requeue(h);
 }
 
 /* Write as much of the queued requests as the socket takes. */
@@ -683,6 +812,37 @@ static void conn_write(kmscancel *h)
 	}
 }
 
+/*
+ * The item of one reply to stream c (params borrowed), queued for its
+ * callback; for WatchGuard, the first continued reply also queues the
+ * "watch in place" notice (event NULL), before its event if it has one.
+ * A reply without an item (a newer daemon's progress, the final reply) adds
+ * nothing.  0, -EBADMSG for a malformed item, or -ENOMEM.
+ */
+static int call_take_item(kmscancel_call *c, struct json_object *params, bool continues)
+{
+	kmscancel_pending_key *key = NULL;
+	kmscancel_guard_event *event = NULL;
+	int r;
+
+	if (c->kind == CALL_LIST_PENDING) {
+		r = pending_key_from_reply(params, &key);
+		return r < 0 || !key ? r : call_queue_item(c, key);
+	}
+	r = guard_event_from_reply(params, &event);
+	if (r < 0)
+		return r;
+	if (continues && !c->watch_confirmed) {
+		c->watch_confirmed = true;
+		r = call_queue_item(c, NULL);
+		if (r < 0) {
+			kmscancel_guard_event_free(event);
+			return r;
+		}
+	}
+	return event ? call_queue_item(c, event) : 0;
+}
+
 /* One complete message msg[0..len) arrived: it answers the FIFO's head.
  * Returns false if the connection had to be given up. */
 static bool conn_handle_message(kmscancel *h, const char *msg, size_t len)
@@ -705,12 +865,26 @@ static bool conn_handle_message(kmscancel *h, const char *msg, size_t len)
 			  call_method[c->kind]);
 		return false;
 	}
-	if (reply.continues) {
-		/* We never ask for "more": what follows could not be matched. */
+	if (reply.continues && !kind_streams(c->kind)) {
+		/* Only streams ask for "more": what follows could not be matched. */
 		varlink_reply_done(&reply);
 		conn_fail(h, KMSCANCEL_E_PROTOCOL, "kmscanceld sent a streamed reply to %s, which did not ask for one",
 			  call_method[c->kind]);
 		return false;
+	}
+	if (kind_streams(c->kind) && call_is_waiting(c) && !reply.error &&
+	    (r = call_take_item(c, reply.parameters, reply.continues)) < 0) {
+		varlink_reply_done(&reply);
+		if (r == -ENOMEM)
+			conn_fail(h, KMSCANCEL_E_NO_MEMORY, "out of memory reading a reply");
+		else
+			conn_fail(h, KMSCANCEL_E_PROTOCOL, "kmscanceld sent a malformed %s in a reply to %s",
+				  c->kind == CALL_LIST_PENDING ? "key" : "event", call_method[c->kind]);
+		return false;
+	}
+	if (reply.continues) {
+		varlink_reply_done(&reply); /* the stream goes on: c still heads the FIFO */
+		return true;
 	}
 	fifo_remove(h, c);
 	if (call_is_waiting(c)) {
@@ -789,6 +963,7 @@ static void expire_calls(kmscancel *h)
 		if (now == 0)
 			now = monotime_usec();
 		if (now >= c->deadline && call_is_waiting(c)) {
+			c->drop_items = true;
 			result_set_local(c->result, KMSCANCEL_E_TIMEOUT, "no answer from kmscanceld within %u ms",
 					 c->timeout_ms);
 			call_complete(c);
@@ -816,7 +991,7 @@ KMSCANCEL_API int kmscancel_get_timeout(const kmscancel *h)
 
 	if (!h)
 		return -1;
-	if (h->done_head || h->write_failed)
+	if (h->notice_head || h->write_failed || stream_abandoned(h))
 		return 0;
 	for (const kmscancel_call *c = h->fifo_head; c; c = c->fifo_next)
 		if (call_is_waiting(c) && c->deadline && (first == 0 || c->deadline < first))
@@ -848,17 +1023,22 @@ KMSCANCEL_API kmscancel_error kmscancel_process(kmscancel *h)
 	if (h->fd >= 0 && h->write_failed)
 		conn_fail(h, KMSCANCEL_E_DISCONNECTED, "kmscanceld stopped reading requests");
 	expire_calls(h);
+	conn_hangup_abandoned(h);
 	/* Callbacks may run nested kmscancel_process() calls: take the
 	 * answer before them. */
 	broken = h->broken;
 	dispatch_done(h);
+	/* A callback may have cancelled the stream that heads the FIFO. */
+	conn_hangup_abandoned(h);
 	return broken;
 }
 
 KMSCANCEL_API void kmscancel_call_cancel(kmscancel_call *call)
 {
-	if (call)
-		call_fail(call, KMSCANCEL_E_CANCELED, "cancelled by the caller");
+	if (!call || !call_is_waiting(call))
+		return;
+	call->drop_items = true;
+	call_fail(call, KMSCANCEL_E_CANCELED, "cancelled by the caller");
 }
 
 /* What to do about a failed connect, for the message: the daemon is not
@@ -895,7 +1075,8 @@ static kmscancel_error call_queue(kmscancel *h, enum call_kind kind, struct json
 		free(c);
 		return KMSCANCEL_E_NO_MEMORY;
 	}
-	r = varlink_format_call(call_method[kind], params, 0, &c->request, &c->request_len);
+	r = varlink_format_call(call_method[kind], params, kind_streams(kind) ? VARLINK_CALL_MORE : 0, &c->request,
+				&c->request_len);
 	if (r < 0) {
 		call_free(c);
 		return r == -ENOMEM ? KMSCANCEL_E_NO_MEMORY : KMSCANCEL_E_INVALID_ARGUMENT;
@@ -1036,6 +1217,74 @@ KMSCANCEL_API kmscancel_error kmscancel_describe_key_async(kmscancel *h, const c
 	return kmscancel_describe_key_with_options_async(h, key_id, NULL, callback, userdata, ret_call);
 }
 
+/* --- the streaming calls ------------------------------------------------------------------------------------------ */
+
+/* The parameters of ListPendingDeletions; NULL when out of memory. */
+static struct json_object *pending_parameters(const kmscancel_pending_options *o, unsigned timeout)
+{
+	struct json_object *p = json_object_new_object();
+
+	if (p && ((o->account && json_object_object_add(p, "account", json_object_new_string(o->account)) < 0) ||
+		  (o->region && json_object_object_add(p, "region", json_object_new_string(o->region)) < 0) ||
+		  (timeout && json_object_object_add(p, "timeoutMs", json_object_new_int64(timeout)) < 0))) {
+		json_object_put(p);
+		return NULL;
+	}
+	return p;
+}
+
+KMSCANCEL_API kmscancel_error kmscancel_list_pending_deletions_async(kmscancel *h,
+								     const kmscancel_pending_options *opts,
+								     kmscancel_pending_key_callback key_callback,
+								     kmscancel_callback callback, void *userdata,
+								     kmscancel_call **ret_call)
+{
+	kmscancel_pending_options o = KMSCANCEL_PENDING_OPTIONS_INIT;
+	kmscancel_call *c = NULL;
+	struct json_object *params;
+	kmscancel_error e;
+	unsigned timeout;
+
+	if (!h || options_read(opts, &o, sizeof(o)) != KMSCANCEL_OK || !key_options_valid(o.account, o.region))
+		return KMSCANCEL_E_INVALID_ARGUMENT;
+	timeout = o.timeout_ms ? o.timeout_ms : h->timeout_ms;
+	params = pending_parameters(&o, timeout);
+	if (!params)
+		return KMSCANCEL_E_NO_MEMORY;
+	/* As for a cancel: the daemon's own Timeout should win the race. */
+	e = call_queue(h, CALL_LIST_PENDING, params, timeout ? timeout + TIMEOUT_GRACE_MS : 0, callback, userdata, &c);
+	json_object_put(params);
+	if (e != KMSCANCEL_OK)
+		return e;
+	c->key_callback = key_callback;
+	c->item_userdata = userdata;
+	if (ret_call)
+		*ret_call = c;
+	return KMSCANCEL_OK;
+}
+
+KMSCANCEL_API kmscancel_error kmscancel_watch_guard_async(kmscancel *h, const kmscancel_watch_options *opts,
+							  kmscancel_guard_event_callback event_callback,
+							  kmscancel_callback callback, void *userdata,
+							  kmscancel_call **ret_call)
+{
+	kmscancel_watch_options o = KMSCANCEL_WATCH_OPTIONS_INIT;
+	kmscancel_call *c = NULL;
+	kmscancel_error e;
+
+	if (!h || options_read(opts, &o, sizeof(o)) != KMSCANCEL_OK)
+		return KMSCANCEL_E_INVALID_ARGUMENT;
+	/* WatchGuard takes no parameters; the limit is the library's alone. */
+	e = call_queue(h, CALL_WATCH_GUARD, NULL, o.timeout_ms, callback, userdata, &c);
+	if (e != KMSCANCEL_OK)
+		return e;
+	c->event_callback = event_callback;
+	c->item_userdata = userdata;
+	if (ret_call)
+		*ret_call = c;
+	return KMSCANCEL_OK;
+}
+
 /* --- the blocking API ----------------------------------------------------------------------------------------------
  */
 
@@ -1122,6 +1371,20 @@ KMSCANCEL_API kmscancel_error kmscancel_describe_key_with_options(kmscancel *h, 
 			   &slot, ret);
 }
 
+KMSCANCEL_API kmscancel_error kmscancel_list_pending_deletions(kmscancel *h, const kmscancel_pending_options *opts,
+							       kmscancel_pending_key_callback key_callback,
+							       void *userdata, kmscancel_result **ret)
+{
+	struct wait_slot slot = {0};
+	kmscancel_call *c = NULL;
+	kmscancel_error e = kmscancel_list_pending_deletions_async(h, opts, key_callback, wait_slot_fill, &slot, &c);
+
+	/* The keys go to the caller's userdata, the outcome to the slot. */
+	if (e == KMSCANCEL_OK)
+		c->item_userdata = userdata;
+	return wait_queued(h, e, &slot, ret);
+}
+
 KMSCANCEL_API kmscancel_error kmscancel_get_status(kmscancel *h, kmscancel_result **ret)
 {
 	struct wait_slot slot = {0};
@@ -1172,6 +1435,7 @@ KMSCANCEL_API void kmscancel_close(kmscancel *h)
 	h->closing = true;
 	for (kmscancel_call *c = h->fifo_head, *next; c; c = next) {
 		next = c->fifo_next; /* call_fail() may take c out of the FIFO */
+		c->drop_items = true;
 		call_fail(c, KMSCANCEL_E_CANCELED, "the handle was closed");
 	}
 	dispatch_done(h);

@@ -191,6 +191,8 @@ static void collect(const struct audit_record *r, struct fields *fs)
 		add(fs, "request_id", "KMSCANCEL_AWS_REQUEST_ID", r->request_id);
 		add_number(fs, "attempts", "KMSCANCEL_ATTEMPTS", r->attempts);
 		add_number(fs, "latency_ms", "KMSCANCEL_LATENCY_MS", r->latency_ms);
+		if (r->listing)
+			add_number(fs, "keys_listed", "KMSCANCEL_KEYS_LISTED", (long long)r->keys_listed);
 		break;
 	}
 	add(fs, "region", "KMSCANCEL_REGION", r->region);

@@ -34,6 +34,8 @@
  *   KMSCANCEL_AWS_REQUEST_ID
  *   KMSCANCEL_ATTEMPTS     HTTP attempts made to KMS
  *   KMSCANCEL_LATENCY_MS   from the call's arrival to its answer
+ *   KMSCANCEL_KEYS_LISTED  a ListPendingDeletions scan (op=list-pending,
+ *                          key=*): the keys it showed the caller
  *   KMSCANCEL_REGION       the region the key is served in: an ARN's own,
  *                          else the call's, its [Account N]'s or the default
  *                          (decision, outcome)
@@ -113,6 +115,8 @@ struct audit_record {
 	const char *request_id;
 	unsigned attempts;
 	long latency_ms;
+	bool listing;              /* a ListPendingDeletions scan: keys_listed is set */
+	unsigned long keys_listed; /* the keys it showed */
 	/* AUDIT_LEFT_OUT */
 	unsigned long left_out;
 	/* any event, when known */

@@ -52,6 +52,20 @@ static bool url_valid(const char *s)
 	       !has_control_chars(s);
 }
 
+/* Regions=: region names separated by spaces or tabs, at least one, at
+ * most CONFIG_MAX_REGIONS. */
+static bool region_list_valid(const char *s)
+{
+	char *copy = strdup(s), *save = NULL;
+	unsigned n = 0;
+	bool ok = copy != NULL;
+
+	for (char *w = ok ? strtok_r(copy, " \t", &save) : NULL; w && ok; w = strtok_r(NULL, " \t", &save))
+		ok = endpoint_region_valid(w) && ++n <= CONFIG_MAX_REGIONS;
+	free(copy);
+	return ok && n > 0;
+}
+
 static bool account_id_valid(const char *s)
 {
 	return creds_field_valid(CREDS_FIELD_ACCOUNT_ID, s);
@@ -274,6 +288,7 @@ static int parse_deny(void *obj, void *field, const char *value, const struct co
 /* clang-format on */
 
 #define REGION_WHAT  "a region name such as us-east-1"
+#define REGIONS_WHAT "region names separated by spaces, such as us-east-1 eu-west-1 (at most 32)"
 #define PROFILE_WHAT "a profile name (letters, digits, -/.%@_:+)"
 #define LIMIT_WHAT   "a number"
 #define RATE_WHAT    "requests per second, a number such as 5 or 0.5, above 0 and at most 1000000"
@@ -294,6 +309,7 @@ static const struct conf_key keys[] = {
     DURATION("Daemon", "IdleConnectionTimeoutSec", idle_connection_timeout_ms, CONFIG_DEFAULT_IDLE_CONNECTION_TIMEOUT,
 	     0, CONFIG_MAX_EXIT_IDLE_MS, "60 or 1500ms"),
     STRING("AWS", "Region", region, NULL, endpoint_region_valid, REGION_WHAT),
+    STRING("AWS", "Regions", regions, NULL, region_list_valid, REGIONS_WHAT),
     STRING("AWS", "Profile", profile, NULL, aws_ini_name_valid, PROFILE_WHAT),
     STRING("AWS", "EndpointURL", endpoint_url, NULL, url_valid, "an https:// URL"),
     STRING("AWS", "STSEndpointURL", sts_endpoint_url, NULL, url_valid, "an https:// URL"),
@@ -321,6 +337,7 @@ static const struct conf_key keys[] = {
     RATE("KMS", "CancelRate", cancel_rate, CONFIG_MAX_RATE, RATE_WHAT),
     RATE("KMS", "EnableRate", enable_rate, CONFIG_MAX_RATE, RATE_WHAT),
     RATE("KMS", "DescribeRate", describe_rate, CONFIG_MAX_RATE, RATE_WHAT),
+    RATE("KMS", "ListRate", list_rate, CONFIG_MAX_RATE, RATE_WHAT),
     UINT("KMS", "MaxQueued", max_queued, 1, CONFIG_MAX_LIMIT, LIMIT_WHAT),
     CUSTOM("Policy", "Allow", allow, NULL, parse_allow, NULL),
     CUSTOM("Policy", "Deny", allow, NULL, parse_deny, NULL),
@@ -343,6 +360,7 @@ static const struct conf_key account_keys[] = {
 	 "2 to 1224 characters of letters, digits and _+=,.@:/-"),
      .secret = true, .valid = external_id_valid},
     STRING("Account", "Region", region, NULL, endpoint_region_valid, REGION_WHAT),
+    STRING("Account", "Regions", regions, NULL, region_list_valid, REGIONS_WHAT),
     UINT("Account", "DurationSeconds", duration_sec, CONFIG_MIN_ROLE_DURATION_SEC, CONFIG_MAX_ROLE_DURATION_SEC,
 	 "seconds"),
 };
@@ -438,6 +456,7 @@ static void account_done(struct config_account *a)
 		free(a->external_id);
 	}
 	free(a->region);
+	free(a->regions);
 	free(a->file);
 	memset(a, 0, sizeof(*a));
 }
@@ -741,6 +760,7 @@ void config_done(struct daemon_config *c)
 	free(c->account);
 	free(c->credential_source);
 	free(c->prewarm_regions);
+	free(c->regions);
 	allow_clear(c);
 	guard_keys_clear(c);
 	for (size_t i = 0; i < c->n_accounts; i++)

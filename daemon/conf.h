@@ -52,6 +52,7 @@ struct aws_settings;
 #define CONFIG_MAX_EXIT_IDLE_MS         (24 * 60 * 60 * 1000)
 #define CONFIG_MAX_PROCESS_TIMEOUT_MS   (10 * 60 * 1000)
 #define CONFIG_MAX_ACCOUNTS             1000  /* [Account N] sections */
+#define CONFIG_MAX_REGIONS              32    /* names in a Regions= list */
 #define CONFIG_MIN_ROLE_DURATION_SEC    900   /* AssumeRole DurationSeconds= bounds */
 #define CONFIG_MAX_ROLE_DURATION_SEC    43200
 #define CONFIG_MAX_GUARD_KEYS           1000  /* [Guard] Keys= entries */
@@ -70,6 +71,7 @@ struct config_account {
 	char *role_arn;    /* RoleArn=: assumed with the default credentials */
 	char *external_id; /* ExternalId=, NULL: none (a secret of sorts: never logged) */
 	char *region;      /* Region=: for its bare key IDs and its STS endpoint, NULL: the default */
+	char *regions;     /* Regions=: where ListPendingDeletions looks (spaces between), NULL: its region */
 	unsigned duration_sec; /* DurationSeconds=, 0: STS's default (1 h) */
 	char *file;        /* where the section starts, for messages */
 	unsigned line;
@@ -104,6 +106,7 @@ struct daemon_config {
 
 	/* [AWS]: NULL when not set (the AWS settings apply) */
 	char *region;
+	char *regions;           /* Regions=: ListPendingDeletions' regions (spaces between), NULL: the default region */
 	char *profile;
 	char *endpoint_url;      /* EndpointURL=: the KMS endpoint */
 	char *sts_endpoint_url;  /* STSEndpointURL= */
@@ -133,6 +136,7 @@ struct daemon_config {
 	double cancel_rate;       /* CancelRate=, req/s; 0 when not set (AWS's quota, 5) */
 	double enable_rate;       /* EnableRate=, req/s; 0 when not set (5) */
 	double describe_rate;     /* DescribeRate=, req/s; 0 when not set (2000) */
+	double list_rate;         /* ListRate=, req/s for ListKeys and for ListAliases; 0 when not set (100) */
 	unsigned max_queued;      /* MaxQueued=, 0 when not set (the limiter's default) */
 
 	/* [Policy] */

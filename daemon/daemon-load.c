@@ -112,7 +112,7 @@ static char *kms_fingerprint(const struct loaded *l)
 
 	if (l->settings.ca_bundle && stat(l->settings.ca_bundle, &st) < 0)
 		st = (struct stat){ 0 };
-	if (asprintf(&fp, "%s|%s|%lld.%09ld|%lld|%d|%d|%u|%d|%u|%u|%u|%u|%u|%d|%s|%d|%g|%g|%g|%u|%u",
+	if (asprintf(&fp, "%s|%s|%lld.%09ld|%lld|%d|%d|%u|%d|%u|%u|%u|%u|%u|%d|%s|%d|%g|%g|%g|%g|%u|%u",
 		     l->settings.kms_endpoint_url ? l->settings.kms_endpoint_url : "-",
 		     l->settings.ca_bundle ? l->settings.ca_bundle : "-", (long long)st.st_mtim.tv_sec,
 		     st.st_mtim.tv_nsec, (long long)st.st_size, l->settings.use_fips_endpoint,
@@ -120,7 +120,7 @@ static char *kms_fingerprint(const struct loaded *l)
 		     l->config.retry_base_ms, l->config.pool_max_connections, l->config.pool_idle_timeout_ms,
 		     l->config.pool_connect_timeout_ms, l->config.attempt_timeout_ms, l->config.prewarm,
 		     l->config.prewarm_regions ? l->config.prewarm_regions : "-", l->config.rate_limit,
-		     l->config.cancel_rate, l->config.enable_rate, l->config.describe_rate,
+		     l->config.cancel_rate, l->config.enable_rate, l->config.describe_rate, l->config.list_rate,
 		     (unsigned)l->config.max_queued, l->config.max_pools) < 0)
 		return NULL;
 	return fp;
@@ -147,6 +147,8 @@ static int kms_setup(struct daemon *d, struct loaded *l, char **ret_error)
 			[KMS_OP_CANCEL_KEY_DELETION] = l->config.cancel_rate,
 			[KMS_OP_ENABLE_KEY] = l->config.enable_rate,
 			[KMS_OP_DESCRIBE_KEY] = l->config.describe_rate,
+			[KMS_OP_LIST_KEYS] = l->config.list_rate,
+			[KMS_OP_LIST_ALIASES] = l->config.list_rate,
 		},
 		.max_queued = l->config.max_queued,
 		.max_pools = l->config.max_pools,

@@ -200,6 +200,28 @@ char *kms_request_body(const char *key_id)
 	return s;
 }
 
+/* Paging requests are rare (one per page), so json-c writes them: it
+ * escapes a marker, which is KMS's opaque text. */
+char *kms_request_body_list(const char *key_id, unsigned limit, const char *marker)
+{
+	struct json_object *o = json_object_new_object();
+	char *s = NULL;
+	int r = 0;
+
+	if (!o)
+		return NULL;
+	if (key_id)
+		r = json_object_object_add(o, "KeyId", json_object_new_string(key_id));
+	if (r == 0 && limit)
+		r = json_object_object_add(o, "Limit", json_object_new_int((int)limit));
+	if (r == 0 && marker)
+		r = json_object_object_add(o, "Marker", json_object_new_string(marker));
+	if (r == 0)
+		s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return s;
+}
+
 struct json_object *kms_response_body(struct json_tokener *tok, const struct http_response *resp)
 {
 	struct json_object *body = NULL;

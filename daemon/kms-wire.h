@@ -53,6 +53,9 @@ size_t kms_request_headers(const struct kms_signature *sig, const char *token,
 
 /* {"KeyId":"<key_id>"}, malloc'ed; NULL when out of memory. */
 char *kms_request_body(const char *key_id);
+/* A paging request (ListKeys, ListAliases): {"KeyId"?, "Limit"?, "Marker"?},
+ * each left out when NULL or 0; malloc'ed, NULL when out of memory. */
+char *kms_request_body_list(const char *key_id, unsigned limit, const char *marker);
 
 /* The JSON object a 2xx answer's non-empty body holds (the caller puts
  * it), or NULL if it holds anything else, is too large, or memory ran

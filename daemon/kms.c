@@ -38,6 +38,8 @@ static const char *const operation_names[_KMS_OP_MAX] = {
 	[KMS_OP_CANCEL_KEY_DELETION] = "CancelKeyDeletion",
 	[KMS_OP_DESCRIBE_KEY] = "DescribeKey",
 	[KMS_OP_ENABLE_KEY] = "EnableKey",
+	[KMS_OP_LIST_KEYS] = "ListKeys",
+	[KMS_OP_LIST_ALIASES] = "ListAliases",
 };
 
 const char *kms_operation_to_string(enum kms_operation op)
@@ -137,6 +139,8 @@ int kms_client_new(struct event_base *base, struct evdns_base *dns, const struct
 	c->rates[KMS_OP_CANCEL_KEY_DELETION] = KMS_DEFAULT_CANCEL_RATE;
 	c->rates[KMS_OP_ENABLE_KEY] = KMS_DEFAULT_ENABLE_RATE;
 	c->rates[KMS_OP_DESCRIBE_KEY] = KMS_DEFAULT_DESCRIBE_RATE;
+	c->rates[KMS_OP_LIST_KEYS] = KMS_DEFAULT_LIST_RATE;
+	c->rates[KMS_OP_LIST_ALIASES] = KMS_DEFAULT_LIST_RATE;
 	for (int i = 0; i < _KMS_OP_MAX; i++)
 		if (o->rates[i] > 0)
 			c->rates[i] = o->rates[i];
@@ -809,10 +813,15 @@ struct kms_call *kms_call_start(struct kms_client *c, const struct kms_request *
 	call->done = done;
 	call->userdata = userdata;
 	call->credentials = aws_credentials_ref(req->credentials);
-	call->key_id = strdup(req->key_id);
+	/* key_id names the call in logs: a listing names its page. */
+	call->key_id = req->key_id && req->op != KMS_OP_LIST_ALIASES ? strdup(req->key_id)
+		       : strdup(req->marker ? "(next page)" : "(first page)");
 	call->region = strdup(req->region);
 	call->partition = req->partition ? strdup(req->partition) : NULL;
-	call->body = kms_request_body(req->key_id);
+	if (req->op == KMS_OP_LIST_KEYS || req->op == KMS_OP_LIST_ALIASES)
+		call->body = kms_request_body_list(req->key_id, req->limit, req->marker);
+	else
+		call->body = req->key_id ? kms_request_body(req->key_id) : NULL;
 	call->caller = req->caller;
 	call->timer = evtimer_new(c->base, first_attempt, call);
 	call->deadline_timer = evtimer_new(c->base, deadline_reached, call);

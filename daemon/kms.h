@@ -3,7 +3,7 @@
 
 /*
  * The KMS client: awsJson1_1 calls (CancelKeyDeletion, DescribeKey,
- * EnableKey) signed with SigV4 and sent over kept-alive HTTPS pools, one per
+ * EnableKey, and the pages of ListKeys and ListAliases) signed with SigV4 and sent over kept-alive HTTPS pools, one per
  * endpoint and account, with the standard retry mode's backoff and clock-skew
  * correction.  One client per daemon; it owns its pools, signing-key cache
  * and (unless a transport is given) its TLS context.
@@ -31,6 +31,8 @@ enum kms_operation {
 	KMS_OP_CANCEL_KEY_DELETION,
 	KMS_OP_DESCRIBE_KEY,
 	KMS_OP_ENABLE_KEY,
+	KMS_OP_LIST_KEYS,    /* one page: the scan of pending deletions (pending.h) */
+	KMS_OP_LIST_ALIASES, /* one page, likewise */
 	_KMS_OP_MAX,
 };
 /* "CancelKeyDeletion", … (the X-Amz-Target suffix). */
@@ -52,6 +54,9 @@ const char *kms_operation_to_string(enum kms_operation op);
 #define KMS_DEFAULT_CANCEL_RATE 5.0
 #define KMS_DEFAULT_ENABLE_RATE 5.0
 #define KMS_DEFAULT_DESCRIBE_RATE 2000.0
+/* ListKeys and ListAliases: 100 each (the KMS developer guide's request
+ * quotas table); [KMS] ListRate= sets both. */
+#define KMS_DEFAULT_LIST_RATE 100.0
 /* [KMS] MaxPools=: connection pools (one per endpoint and account) kept at
  * once.  Real deployments use a few regions for a few accounts; a caller
  * naming a thousand regions must not make a thousand pools, and one uid's
@@ -120,7 +125,11 @@ typedef void (*kms_done_fn)(const struct kms_result *r, void *userdata);
 
 struct kms_request {
 	enum kms_operation op;
-	const char *key_id;     /* as sent on the wire: key ID or key ARN */
+	const char *key_id;     /* as sent on the wire: key ID or key ARN; NULL for ListKeys and
+				 * a ListAliases of every alias */
+	/* ListKeys, ListAliases: the page asked for */
+	unsigned limit;         /* Limit, 0: KMS's default */
+	const char *marker;     /* the previous page's NextMarker, NULL: the first page */
 	const char *region;     /* signing region and endpoint region */
 	const char *partition;  /* from the ARN, or NULL (derived from region) */
 	struct aws_credentials *credentials; /* referenced for the call's lifetime */

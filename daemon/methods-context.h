@@ -29,6 +29,7 @@ struct kms_client;
 struct daemon_config;
 struct aws_settings;
 struct operation;
+struct pending_scan;
 struct peer;
 struct methods_host_status;
 struct kms_clock;
@@ -61,6 +62,7 @@ struct methods_context {
 	struct methods_counters counters;
 	struct operation *operations; /* operation.c: every call running (operation_shutdown_all) */
 	struct flight_table flights;  /* coalesce.h: cancels in flight */
+	struct pending_scan *scans;   /* pending.c: ListPendingDeletions scans running */
 	methods_host_status_fn host_status;
 	void *host_userdata;
 	/* Borrowed, NULL: kms_clock_real.  The calls' deadlines and settle

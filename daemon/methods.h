@@ -2,9 +2,10 @@
 #pragma once
 
 /*
- * The io.kmscancel methods: CancelKeyDeletion, DescribeKey, GetStatus.
- * Each checks its parameters here, then runs as an operation
- * (operation.h) or renders the status (status.h).
+ * The io.kmscancel methods: CancelKeyDeletion, DescribeKey, GetStatus,
+ * ListPendingDeletions.  Each checks its parameters here, then runs as an
+ * operation (operation.h), renders the status (status.h) or scans
+ * (pending.h).
  */
 #include "methods-context.h"
 #include "varlink-service.h"

@@ -661,6 +661,31 @@ bool policy_check(const struct policy *p, const struct policy_subject *s, unsign
 	return policy_decide(p, s, ops, o, ret_rule) == POLICY_ALLOW;
 }
 
+/* policy.h */
+bool policy_may_describe_any(const struct policy *p, const struct policy_subject *s)
+{
+	assert(p && s);
+	if (s->uid == 0 && p->allow_root)
+		return true;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rule *r = &p->rules[i];
+		enum match who = r->ops & POLICY_OP_DESCRIBE ? who_matches(r, s) : MATCH_NO;
+		bool every_key = false;
+
+		if (who == MATCH_NO)
+			continue;
+		if (!r->deny)
+			return true; /* some key may match it: the keys decide */
+		for (size_t j = 0; j < r->n_keys; j++)
+			every_key |= r->keys[j].kind == KEY_ANY;
+		/* A Deny of every key that surely applies shadows every rule
+		 * after it; any other Deny leaves keys to later rules. */
+		if (who == MATCH_YES && every_key)
+			return false;
+	}
+	return false;
+}
+
 size_t policy_n_rules(const struct policy *p)
 {
 	return p->n_rules;

@@ -138,6 +138,16 @@ enum policy_verdict policy_decide_alias(const struct policy *p, const struct pol
 bool policy_check(const struct policy *p, const struct policy_subject *s, unsigned ops,
 		  const struct policy_object *o, const char **ret_rule);
 
+/*
+ * Whether some key could be one subject may describe: root with
+ * AllowRoot=yes, or an Allow rule for describe whose WHO matches (or may,
+ * groups unknown) before any Deny of every key (*) for describe that surely
+ * matches.  ListPendingDeletions refuses a caller for whom this is false
+ * before any request, and otherwise decides key by key with
+ * policy_decide(); true promises nothing about any one key.
+ */
+bool policy_may_describe_any(const struct policy *p, const struct policy_subject *s);
+
 /* Number of rules, and one rule described for --check-config. */
 size_t policy_n_rules(const struct policy *p);
 /* "file:line: user alice (uid 1000) may cancel,describe on key 1234…" */

@@ -15,6 +15,11 @@
  *	cancel KEY, create MARKER once the request is written (the script
  *	then kills the daemon): a clean KMSCANCEL_E_DISCONNECTED, no hang;
  *	the next call is KMSCANCEL_E_CONNECT
+ *   async-client --loop ... SOCKET stream KEY
+ *	ListPendingDeletions in full: every key with its fields, then the
+ *	scans; again, cancelled from its first key's callback with a
+ *	DescribeKey(KEY) queued behind it: no key after the cancel, the
+ *	connection hung up, the DescribeKey answered on a new one
  *
  * Prints "ok: …" / "FAIL: …" lines on stderr; exits 0 if all were ok, 1 if
  * not, 2 on usage errors, 3 if a loop hung past its deadline.
@@ -35,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -368,6 +374,77 @@ static int scenario_killed(struct test *t, const char *key, const char *marker)
 	return 0;
 }
 
+/* ListPendingDeletions: the keys seen, whether one came after the
+ * completion, and whether to cancel from the first key's callback. */
+struct listing {
+	struct item done;
+	size_t n_keys;
+	bool fields_ok;
+	bool key_after_done;
+	bool cancel_at_first;
+};
+
+static void listed_key(kmscancel *h, kmscancel_call *call, kmscancel_pending_key *k, void *userdata)
+{
+	struct listing *l = userdata;
+	const char *state = kmscancel_pending_key_state(k);
+
+	l->key_after_done = l->key_after_done || l->done.done;
+	l->n_keys++;
+	l->fields_ok = l->fields_ok && strncmp(kmscancel_pending_key_id(k), "arn:aws:kms:", 12) == 0 &&
+		       (strcmp(state, "PendingDeletion") == 0 || strcmp(state, "PendingReplicaDeletion") == 0) &&
+		       kmscancel_pending_key_account(k) && kmscancel_pending_key_region(k);
+	kmscancel_pending_key_free(k);
+	if (l->cancel_at_first)
+		kmscancel_call_cancel(call);
+}
+
+static void listed(kmscancel *h, kmscancel_call *call, kmscancel_result *r, void *userdata)
+{
+	struct listing *l = userdata;
+	size_t failed = 0;
+
+	for (size_t i = 0; i < kmscancel_result_scan_count(r); i++)
+		failed += kmscancel_result_scan_error(r, i) != NULL;
+	fprintf(stderr, "listing: %zu keys, %zu scans, %zu failed\n", l->n_keys, kmscancel_result_scan_count(r),
+		failed);
+	completed(h, call, r, &l->done);
+}
+
+static int scenario_stream(struct test *t, const char *key)
+{
+	struct listing full = {.fields_ok = true}, cut = {.fields_ok = true, .cancel_at_first = true};
+	struct item after = {.key = key};
+	struct items one = {&full.done, 1}, two = {&cut.done, 1}, three = {&after, 1};
+	struct stat before = {0}, now = {0};
+
+	check(t, kmscancel_list_pending_deletions_async(t->h, NULL, listed_key, listed, &full, NULL) == KMSCANCEL_OK,
+	      "ListPendingDeletions queued");
+	run_until_done(t, &one, "a whole listing");
+	check(t, full.done.error == KMSCANCEL_OK, "it ends OK (%s)",
+	      full.done.error_name ? full.done.error_name : "OK");
+	check(t, full.n_keys >= 100 && full.fields_ok, "%zu keys, each with its ARN, state, account and region",
+	      full.n_keys);
+	check(t, !full.key_after_done, "no key after the completion");
+	check(t, fstat(kmscancel_get_fd(t->h), &before) == 0, "the connection stays open for the next call");
+
+	kmscancel_list_pending_deletions_async(t->h, NULL, listed_key, listed, &cut, NULL);
+	kmscancel_describe_key_async(t->h, key, completed, &after, NULL);
+	run_until_done(t, &two, "a listing cancelled at its first key");
+	check(t, cut.done.error == KMSCANCEL_E_CANCELED && cut.n_keys == 1, "CANCELED, one key handed out (%zu)",
+	      cut.n_keys);
+	run_until_done(t, &three, "the call queued behind it");
+	check(t, after.error == KMSCANCEL_OK && ends_with(after.key_id, key), "it gets its own answer (%s)",
+	      after.error_name ? after.error_name : "OK");
+	/* A new socket (its descriptor number may be the old one's). */
+	check(t, fstat(kmscancel_get_fd(t->h), &now) == 0 && now.st_ino != before.st_ino, "on a new connection");
+	check(t, kmscancel_get_pending(t->h) == 0, "nothing pending afterwards");
+	item_clear(&full.done);
+	item_clear(&cut.done);
+	item_clear(&after);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct test t = {0};
@@ -376,7 +453,9 @@ int main(int argc, char **argv)
 
 	if (argc < 5 || strcmp(argv[1], "--loop") != 0 ||
 	    (strcmp(argv[2], "poll") != 0 && strcmp(argv[2], "libevent") != 0)) {
-		fprintf(stderr, "usage: %s --loop poll|libevent SOCKET pipeline FILE | cancel KEY OTHER | killed KEY MARKER\n",
+		fprintf(stderr,
+			"usage: %s --loop poll|libevent SOCKET pipeline FILE | cancel KEY OTHER | killed KEY MARKER | "
+			"stream KEY\n",
 			argv[0]);
 		return 2;
 	}
@@ -396,6 +475,8 @@ int main(int argc, char **argv)
 		r = scenario_cancel(&t, argv[5], argv[6]);
 	else if (strcmp(scenario, "killed") == 0 && argc == 7)
 		r = scenario_killed(&t, argv[5], argv[6]);
+	else if (strcmp(scenario, "stream") == 0 && argc == 6)
+		r = scenario_stream(&t, argv[5]);
 	kmscancel_close(t.h);
 	if (t.ev)
 		event_free(t.ev);

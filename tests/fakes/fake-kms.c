@@ -5,7 +5,8 @@
  * A real HTTPS server (libevent's evhttp behind OpenSSL) that speaks KMS's
  * awsJson1_1 protocol as described in reference/AWS.md §1, verifies SigV4 on
  * every request with the project's own signer (daemon/sigv4.c), keeps key
- * state (§4), and answers CancelKeyDeletion, DescribeKey and EnableKey with
+ * state (§4), and answers CancelKeyDeletion, DescribeKey, EnableKey, ListKeys
+ * and ListAliases with
  * the bodies, headers and errors real KMS sends.  A second, plain-HTTP
  * loopback port carries the admin API the tests use to set keys, inject
  * faults (errors, delays, dropped connections, garbage, truncated, reset,
@@ -56,7 +57,8 @@
 /* Limits on what a client (the daemon under test, or a test script) controls. */
 #define MAX_BODY_SIZE     (64 * 1024) /* KMS request bodies are tiny; evhttp answers 413 beyond */
 #define MAX_HEADERS_SIZE  (16 * 1024)
-#define MAX_KEYS          4096
+#define MAX_KEYS          16384 /* ListPendingDeletions scans thousands per account */
+#define MAX_ADMIN_BODY    (4 * 1024 * 1024) /* POST /keys: thousands of keys at once */
 #define MAX_FAULTS        256
 #define MAX_DELAY_MS      (10 * 60 * 1000)
 #define MAX_RESPOND_BYTES (64 * 1024 * 1024) /* POST /respond: body after repeat */
@@ -142,6 +144,8 @@ enum op {
 	OP_CANCEL_KEY_DELETION,
 	OP_DESCRIBE_KEY,
 	OP_ENABLE_KEY,
+	OP_LIST_KEYS,
+	OP_LIST_ALIASES,
 	OP_UNKNOWN,
 	OP_STS, /* a call on the STS port */
 	_OP_MAX,
@@ -152,6 +156,8 @@ static const char *const op_names[_OP_MAX] = {
 	[OP_CANCEL_KEY_DELETION] = "CancelKeyDeletion",
 	[OP_DESCRIBE_KEY] = "DescribeKey",
 	[OP_ENABLE_KEY] = "EnableKey",
+	[OP_LIST_KEYS] = "ListKeys",
+	[OP_LIST_ALIASES] = "ListAliases",
 	[OP_UNKNOWN] = "Unknown",
 	[OP_STS] = "STS",
 };
@@ -677,7 +683,7 @@ static int key_delete(struct fake *f, const char *id)
  * after saying which line is wrong. */
 static int keys_load(struct fake *f, const char *path)
 {
-	char *line = NULL, id[MAX_KEY_ID_LEN + 1], state[64], account[16], extra;
+	char *line = NULL, id[MAX_KEY_ID_LEN + 1], state[64], account[16], alias[300], extra;
 	int n;
 	size_t cap = 0;
 	unsigned lineno = 0;
@@ -695,7 +701,17 @@ static int keys_load(struct fake *f, const char *path)
 		lineno++;
 		if (*p == '#' || *p == '\n' || *p == '\0')
 			continue;
-		n = sscanf(p, "%2048s %63s %12s %c", id, state, account, &extra);
+		alias[0] = '\0';
+		n = sscanf(p, "%2048s %63s %15s %299s %c", id, state, account, alias, &extra);
+		/* An alias may stand in the account's place: "KEYID STATE alias/NAME". */
+		if (n == 3 && strncmp(account, "alias/", 6) == 0) {
+			snprintf(alias, sizeof(alias), "%s", account);
+			n = 2;
+		} else if (n == 4 && strncmp(alias, "alias/", 6) == 0) {
+			n = 3;
+		} else if (n == 4) {
+			n = 5; /* a fourth word that is no alias */
+		}
 		if (n == 2)
 			snprintf(account, sizeof(account), "%s", f->opt.account);
 		if (strncmp(id, "arn:", 4) == 0 && n == 2) {
@@ -713,12 +729,17 @@ static int keys_load(struct fake *f, const char *path)
 		if ((n != 2 && n != 3) || strlen(account) != 12 || strspn(account, "0123456789") != 12 ||
 		    (st = key_state_from_string(state)) < 0 || !(k = key_get_or_create(f, account, id))) {
 			fprintf(stderr,
-				"fake-kms: %s:%u: expected \"KEYID STATE [ACCOUNT]\" or \"KEY-ARN STATE\" with a valid key "
-				"ID, state and account\n",
+				"fake-kms: %s:%u: expected \"KEYID STATE [ACCOUNT] [alias/NAME]\" or \"KEY-ARN STATE "
+				"[alias/NAME]\" with a valid key ID, state and account\n",
 				path, lineno);
 			goto out;
 		}
 		key_set_state(f, k, st);
+		if (alias[0]) {
+			free(k->alias);
+			if (!(k->alias = strdup(alias)))
+				goto out;
+		}
 	}
 	r = 0;
 out:
@@ -1750,6 +1771,223 @@ static void op_enable_key(struct call *c, struct json_object *in)
 	free(arn);
 }
 
+/* ---- ListKeys, ListAliases (paging) ------------------------------------- */
+
+/* AWS managed aliases that name no key until a service uses them: listed
+ * without a TargetKeyId, as ListAliases does. */
+static const char *const unused_aws_aliases[] = {"alias/aws/ebs", "alias/aws/s3"};
+
+/* Markers are opaque to clients; here "fake1" and the hex of the last
+ * name or key ID returned.  Writes the decoded text into ret (size bytes),
+ * or returns -1: not a marker this fake made (InvalidMarkerException). */
+static int marker_decode(const char *m, char *ret, size_t size)
+{
+	size_t n = strlen(m);
+
+	if (strncmp(m, "fake1", 5) != 0 || (n - 5) % 2 || (n - 5) / 2 >= size || !is_hex(m + 5, n - 5))
+		return -1;
+	for (size_t i = 0; i < (n - 5) / 2; i++) {
+		unsigned v;
+
+		sscanf(m + 5 + 2 * i, "%2x", &v);
+		ret[i] = (char)v;
+	}
+	ret[(n - 5) / 2] = '\0';
+	return strlen(ret) == (n - 5) / 2 && *ret ? 0 : -1;
+}
+
+static char *marker_encode(const char *last)
+{
+	size_t n = strlen(last);
+	char *m = malloc(5 + 2 * n + 1);
+
+	if (!m)
+		return NULL;
+	memcpy(m, "fake1", 5);
+	for (size_t i = 0; i < n; i++)
+		snprintf(m + 5 + 2 * i, 3, "%02x", (unsigned char)last[i]);
+	return m;
+}
+
+/* Limit (lo..hi, default def) and Marker of a paging request, as KMS
+ * validates them.  Returns 0, or -1 with the error reply set. */
+static int page_params(struct call *c, struct json_object *in, int64_t hi, int64_t def, int64_t *ret_limit,
+		       char *ret_after, size_t size)
+{
+	struct json_object *v;
+
+	*ret_limit = def;
+	ret_after[0] = '\0';
+	if (json_object_object_get_ex(in, "Limit", &v) && v) {
+		int64_t n = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || n < 1 || n > hi) {
+			call_error(c, 400, "ValidationException",
+				   "1 validation error detected: Value '%s' at 'limit' failed to satisfy constraint: "
+				   "Member must have value %s %" PRId64,
+				   json_object_get_string(v),
+				   n < 1 ? "greater than or equal to" : "less than or equal to",
+				   n < 1 ? (int64_t)1 : hi);
+			return -1;
+		}
+		*ret_limit = n;
+	}
+	if (json_object_object_get_ex(in, "Marker", &v) && v) {
+		const char *m = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+
+		json_add_string(c->record, "marker", m);
+		if (!*m || strlen(m) > 1024) {
+			call_error(c, 400, "ValidationException",
+				   "1 validation error detected: Value '%s' at 'marker' failed to satisfy constraint: "
+				   "Member must have length %s",
+				   *m ? "..." : "", *m ? "less than or equal to 1024" : "greater than or equal to 1");
+			return -1;
+		}
+		if (marker_decode(m, ret_after, size) < 0) {
+			call_error(c, 400, "InvalidMarkerException",
+				   "The request was rejected because the marker that specifies where pagination "
+				   "should next begin is not valid.");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Ends a page: Truncated, and NextMarker after the last entry when more follow. */
+static void page_finish(struct call *c, struct json_object *out, bool more, const char *last)
+{
+	if (more) {
+		char *m = marker_encode(last);
+
+		json_add_string(out, "NextMarker", m);
+		free(m);
+	}
+	json_object_object_add(out, "Truncated", json_object_new_boolean(more));
+	call_set_body(c, 200, out);
+}
+
+static int compare_key_ids(const void *a, const void *b)
+{
+	return strcmp((*(struct key *const *)a)->id, (*(struct key *const *)b)->id);
+}
+
+/* The signer's keys, sorted by key ID (the order pages follow).  NULL
+ * after an error reply when out of memory. */
+static struct key **account_keys(struct call *c, size_t *ret_n)
+{
+	struct fake *f = c->f;
+	struct key **v = malloc((f->n_keys ? f->n_keys : 1) * sizeof(*v));
+	size_t n = 0;
+
+	if (!v) {
+		call_error(c, 500, "KMSInternalException", "fake-kms: out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < f->n_keys; i++)
+		if (streq(f->keys[i]->account, c->account))
+			v[n++] = f->keys[i];
+	qsort(v, n, sizeof(*v), compare_key_ids);
+	*ret_n = n;
+	return v;
+}
+
+/* ListKeys: {"Keys":[{"KeyId","KeyArn"}], "NextMarker"?, "Truncated"}; Limit 1..1000, default 100. */
+static void op_list_keys(struct call *c, struct json_object *in)
+{
+	char after[MAX_KEY_ID_LEN + 1];
+	struct json_object *out, *list;
+	struct key **keys;
+	size_t n = 0, i = 0, shown = 0;
+	int64_t limit;
+
+	if (page_params(c, in, 1000, 100, &limit, after, sizeof(after)) < 0 || !(keys = account_keys(c, &n)))
+		return;
+	out = json_object_new_object();
+	list = json_object_new_array();
+	while (i < n && after[0] && strcmp(keys[i]->id, after) <= 0)
+		i++;
+	for (; i < n && shown < (size_t)limit; i++, shown++) {
+		struct json_object *e = json_object_new_object();
+		char *arn = arn_of(c->f, keys[i]);
+
+		json_add_string(e, "KeyId", keys[i]->id);
+		json_add_string(e, "KeyArn", arn);
+		json_object_array_add(list, e);
+		free(arn);
+	}
+	json_object_object_add(out, "Keys", list);
+	page_finish(c, out, i < n, shown ? keys[i - 1]->id : "");
+	free(keys);
+}
+
+/* One alias as ListAliases pages them: by name. */
+struct alias_row {
+	const char *name;
+	const struct key *key; /* NULL: an unused AWS managed alias */
+};
+
+static int compare_alias_rows(const void *a, const void *b)
+{
+	return strcmp(((const struct alias_row *)a)->name, ((const struct alias_row *)b)->name);
+}
+
+static struct json_object *alias_entry(const struct fake *f, const char *account, const char *name, const struct key *k)
+{
+	struct json_object *e = json_object_new_object();
+	char arn[512];
+
+	snprintf(arn, sizeof(arn), "arn:%s:kms:%s:%s:%s", f->partition, f->opt.region, account, name);
+	json_add_string(e, "AliasName", name);
+	json_add_string(e, "AliasArn", arn);
+	if (k) {
+		json_add_string(e, "TargetKeyId", k->id);
+		json_object_object_add(e, "CreationDate", json_epoch(k->creation_ms));
+		json_object_object_add(e, "LastUpdatedDate", json_epoch(k->creation_ms));
+	}
+	return e;
+}
+
+/* ListAliases: {"Aliases":[{"AliasName","AliasArn","TargetKeyId"?,…}], "NextMarker"?, "Truncated"},
+ * by alias name; KeyId (key ID or key ARN) lists that key's only; Limit
+ * 1..100, default 50.  Without KeyId the unused AWS managed aliases come
+ * first, without TargetKeyId. */
+static void op_list_aliases(struct call *c, struct json_object *in)
+{
+	size_t n_unused = sizeof(unused_aws_aliases) / sizeof(unused_aws_aliases[0]), n = 0, m = 0, shown = 0, i;
+	char after[512];
+	struct json_object *out, *list;
+	struct key **keys, *only = NULL;
+	struct alias_row *rows;
+	int64_t limit;
+
+	if (json_object_object_get_ex(in, "KeyId", NULL) && !(only = resolve_key(c, in)))
+		return;
+	if (page_params(c, in, 100, 50, &limit, after, sizeof(after)) < 0 || !(keys = account_keys(c, &n)))
+		return;
+	rows = calloc(n + n_unused, sizeof(*rows));
+	if (!rows) {
+		free(keys);
+		call_error(c, 500, "KMSInternalException", "fake-kms: out of memory");
+		return;
+	}
+	for (i = 0; !only && i < n_unused; i++)
+		rows[m++] = (struct alias_row){unused_aws_aliases[i], NULL};
+	for (i = 0; i < n; i++)
+		if (keys[i]->alias && (!only || keys[i] == only))
+			rows[m++] = (struct alias_row){keys[i]->alias, keys[i]};
+	qsort(rows, m, sizeof(*rows), compare_alias_rows);
+	out = json_object_new_object();
+	list = json_object_new_array();
+	for (i = 0; i < m && after[0] && strcmp(rows[i].name, after) <= 0; i++)
+		;
+	for (; i < m && shown < (size_t)limit; i++, shown++)
+		json_object_array_add(list, alias_entry(c->f, c->account, rows[i].name, rows[i].key));
+	json_object_object_add(out, "Aliases", list);
+	page_finish(c, out, i < m, shown ? rows[i - 1].name : "");
+	free(rows);
+	free(keys);
+}
+
 static enum op op_from_target(const char *target)
 {
 	int op;
@@ -1771,6 +2009,12 @@ static void op_run(struct call *c, struct json_object *in)
 		break;
 	case OP_ENABLE_KEY:
 		op_enable_key(c, in);
+		break;
+	case OP_LIST_KEYS:
+		op_list_keys(c, in);
+		break;
+	case OP_LIST_ALIASES:
+		op_list_aliases(c, in);
 		break;
 	default:
 		call_error(c, 400, "UnknownOperationException", "%s", "");
@@ -2580,27 +2824,28 @@ static void admin_get_key(struct fake *f, struct evhttp_request *req, const char
 		admin_reply(req, 200, admin_key_json(f, k));
 }
 
-/* PUT /keys/ID {"KeyState": "...", "Description": "..."}: creates or sets. */
-static void admin_put_key(struct fake *f, struct evhttp_request *req, const char *id)
+/* Creates or sets key id of the admin object in ({"KeyState", "Description"?,
+ * "Account"?, "Alias"?}).  Returns it, or NULL with *ret_error set. */
+static struct key *key_put(struct fake *f, const char *id, struct json_object *in, const char **ret_error)
 {
-	struct json_object *in = admin_body(req);
 	const char *state = NULL, *desc = NULL, *account = NULL, *alias = NULL;
 	struct key *k;
 	int st = -1;
 
-	if (!in || json_get_string(in, "KeyState", &state) < 0 || json_get_string(in, "Description", &desc) < 0 ||
-	    json_get_string(in, "Account", &account) < 0 || json_get_string(in, "Alias", &alias) < 0 || !state ||
-	    (st = key_state_from_string(state)) < 0 || (alias && strncmp(alias, "alias/", 6) != 0) ||
+	if (!in || !json_object_is_type(in, json_type_object) || json_get_string(in, "KeyState", &state) < 0 ||
+	    json_get_string(in, "Description", &desc) < 0 || json_get_string(in, "Account", &account) < 0 ||
+	    json_get_string(in, "Alias", &alias) < 0 || !state || (st = key_state_from_string(state)) < 0 ||
+	    (alias && strncmp(alias, "alias/", 6) != 0) ||
 	    (account && (strlen(account) != 12 || strspn(account, "0123456789") != 12))) {
-		admin_error(req, 400,
-			    "body must be {\"KeyState\": <a KMS key state>, \"Description\"?: string, \"Account\"?: 12 "
-			    "digits, \"Alias\"?: \"alias/NAME\"}");
-		goto out;
+		*ret_error =
+		    "body must be {\"KeyState\": <a KMS key state>, \"Description\"?: string, \"Account\"?: 12 "
+		    "digits, \"Alias\"?: \"alias/NAME\"}";
+		return NULL;
 	}
 	k = key_get_or_create(f, account ? account : f->opt.account, id);
 	if (!k) {
-		admin_error(req, 400, "not a key ID (or too many keys): %s", id);
-		goto out;
+		*ret_error = "not a key ID (or too many keys)";
+		return NULL;
 	}
 	key_set_state(f, k, st);
 	if (desc) {
@@ -2611,7 +2856,112 @@ static void admin_put_key(struct fake *f, struct evhttp_request *req, const char
 		free(k->alias);
 		k->alias = strdup(alias);
 	}
-	admin_reply(req, 200, admin_key_json(f, k));
+	return k;
+}
+
+/* PUT /keys/ID {"KeyState": "...", "Description": "..."}: creates or sets. */
+static void admin_put_key(struct fake *f, struct evhttp_request *req, const char *id)
+{
+	struct json_object *in = admin_body(req);
+	const char *error = NULL;
+	struct key *k = key_put(f, id, in, &error);
+
+	if (k)
+		admin_reply(req, 200, admin_key_json(f, k));
+	else
+		admin_error(req, 400, "%s: %s", id, error);
+	json_object_put(in);
+}
+
+/* POST /keys {"Keys": [{"KeyId", "KeyState", "Description"?, "Account"?,
+ * "Alias"?}, ...]}: many at once (a scan's thousands of keys); stops at the
+ * first bad one, keeping those before it.  Answers {"count": N}. */
+static void admin_put_keys(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *in = admin_body(req), *list, *out;
+	const char *error = NULL, *id = NULL;
+	size_t i, n;
+
+	if (!in || !json_object_object_get_ex(in, "Keys", &list) || !json_object_is_type(list, json_type_array)) {
+		admin_error(req, 400, "body must be {\"Keys\": [{\"KeyId\": ID, \"KeyState\": STATE, ...}, ...]}");
+		json_object_put(in);
+		return;
+	}
+	n = json_object_array_length(list);
+	for (i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(list, i);
+
+		id = NULL;
+		if (!json_object_is_type(e, json_type_object) || json_get_string(e, "KeyId", &id) < 0 || !id) {
+			error = "each entry needs a \"KeyId\"";
+			break;
+		}
+		if (!key_put(f, id, e, &error))
+			break;
+	}
+	if (i < n) {
+		admin_error(req, 400, "Keys[%zu] %s: %s (the %zu before it were set)", i, id ? id : "", error, i);
+	} else {
+		out = json_object_new_object();
+		json_object_object_add(out, "count", json_object_new_uint64(n));
+		admin_reply(req, 200, out);
+	}
+	json_object_put(in);
+}
+
+/* POST /schedule {"KeyId": ID, "PendingWindowInDays"?: 7..30 (30),
+ * "Account"?: …}: ScheduleKeyDeletion as KMS does it (which the daemon
+ * never sends): a key Enabled, Disabled, PendingImport or Unavailable goes
+ * PendingDeletion, its DeletionDate that many days ahead (at the next
+ * midnight UTC); any other state is KMSInvalidStateException (400).
+ * Answers KMS's {"KeyId": ARN, "DeletionDate", "KeyState",
+ * "PendingWindowInDays"}. */
+static void admin_schedule(struct fake *f, struct evhttp_request *req, const char *arg)
+{
+	struct json_object *in = admin_body(req), *out;
+	const char *id = NULL, *account = NULL;
+	int64_t days = 30;
+	struct key *k = NULL;
+	char *arn;
+
+	if (!in || json_get_string(in, "KeyId", &id) < 0 || !id || json_get_string(in, "Account", &account) < 0 ||
+	    json_get_int(in, "PendingWindowInDays", 7, 30, &days) < 0) {
+		admin_error(req, 400,
+			    "body must be {\"KeyId\": ID, \"PendingWindowInDays\"?: 7..30, \"Account\"?: ID}");
+		goto out;
+	}
+	k = key_find_in(f, account, id);
+	if (!k) {
+		admin_error(req, 404, "no key %s", id);
+		goto out;
+	}
+	arn = arn_of(f, k);
+	if (k->state != KS_ENABLED && k->state != KS_DISABLED && k->state != KS_PENDING_IMPORT &&
+	    k->state != KS_UNAVAILABLE) {
+		char msg[600];
+
+		out = json_object_new_object();
+		snprintf(msg, sizeof(msg), "%s is %s.", arn, key_state_phrases[k->state]);
+		json_add_string(out, "__type", "KMSInvalidStateException");
+		json_add_string(out, "message", msg);
+		admin_reply(req, 400, out);
+		free(arn);
+		goto out;
+	}
+	{
+		time_t t = fake_now(f) + (time_t)days * 86400;
+
+		k->state = KS_PENDING_DELETION;
+		k->stale = false;
+		k->deletion_ms = (int64_t)(t - t % 86400 + 86400) * 1000;
+	}
+	out = json_object_new_object();
+	json_add_string(out, "KeyId", arn);
+	json_object_object_add(out, "DeletionDate", json_epoch(k->deletion_ms));
+	json_add_string(out, "KeyState", key_state_names[k->state]);
+	json_object_object_add(out, "PendingWindowInDays", json_object_new_int64(days));
+	admin_reply(req, 200, out);
+	free(arn);
 out:
 	json_object_put(in);
 }
@@ -2969,6 +3319,8 @@ static const struct admin_route admin_routes[] = {
 	{EVHTTP_REQ_GET, "/keys", admin_get_keys},
 	{EVHTTP_REQ_GET, "/keys/", admin_get_key},
 	{EVHTTP_REQ_PUT, "/keys/", admin_put_key},
+	{EVHTTP_REQ_POST, "/keys", admin_put_keys},
+	{EVHTTP_REQ_POST, "/schedule", admin_schedule},
 	{EVHTTP_REQ_DELETE, "/keys/", admin_delete_key},
 	{EVHTTP_REQ_POST, "/fail", admin_fail},
 	{EVHTTP_REQ_POST, "/delay", admin_delay},
@@ -3092,6 +3444,8 @@ static int fake_listen(struct fake *f)
 
 	f->kms_http = http_new(f, kms_request_cb);
 	f->admin_http = http_new(f, admin_request_cb);
+	if (f->admin_http)
+		evhttp_set_max_body_size(f->admin_http, MAX_ADMIN_BODY);
 	if (!f->kms_http || !f->admin_http)
 		return -1;
 	evhttp_set_bevcb(f->kms_http, kms_bevcb, f);

@@ -3,7 +3,8 @@
 # driven from two real event loops (poll(2) and libevent) by
 # tests/async-client: 100 pipelined calls with the right results, a call
 # cancelled mid-flight (the connection stays usable), and the daemon killed
-# mid-call (a clean error, no hang).
+# mid-call (a clean error, no hang); a streamed listing in full and
+# cancelled mid-stream.
 . "$top_srcdir/tests/integration/lib.sh"
 
 ASYNC="$top_builddir/tests/async-client"
@@ -31,6 +32,13 @@ done
 start_fake
 printf '[KMS]\nRetryBase=50ms\nCancelRate=1000\n' >"$T/kmscanceld.conf"
 start_daemon
+
+# The streaming ListPendingDeletions, while the 202 keys are pending: in
+# full, then cancelled at its first key with a call queued behind it.
+for loop in poll libevent; do
+	async "$loop" "$SOCK" stream "$KEY2"
+	expect_rc 0 "$loop: a listing in full, one cancelled, the call behind it answered"
+done
 
 for loop in poll libevent; do
 	log "--- $loop ---"

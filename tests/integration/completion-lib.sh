@@ -11,13 +11,13 @@ mkdir -p "$T/cwd"
 cd "$T/cwd" || die "cannot enter $T/cwd"
 
 # Each line: the command line, a '|', the words expected (any order).
-EXPECTATIONS='kmscancel |cancel describe status
+EXPECTATIONS='kmscancel |cancel describe guard pending status
 kmscancel ca|cancel
 kmscancel --json d|describe
 kmscancel -|--help --json --quiet --socket --timeout --version -V -h -q
 kmscancel --q|--quiet
 kmscancel --socket |a-socket
-kmscancel --socket a-socket |cancel describe status
+kmscancel --socket a-socket |cancel describe guard pending status
 kmscancel --timeout |
 kmscancel cancel --|--account --dry-run --enable --file --help --json --quiet --region --socket --timeout --version
 kmscancel --json cancel --e|--enable
@@ -29,6 +29,9 @@ kmscancel cancel --account |
 kmscancel cancel --region eu-west-1 --d|--dry-run
 kmscancel describe 1234 --h|--help
 kmscancel status --|--help --json --quiet --socket --timeout --version
+kmscancel pending --|--account --help --ids --json --quiet --region --socket --timeout --version
+kmscancel pending --account |
+kmscancel guard --|--help --json --quiet --socket --timeout --version --watch
 kmscanceld -|--check-config --config --foreground --help --socket --version -c -f -h -s
 kmscanceld --c|--check-config --config
 kmscanceld --config |a-socket

@@ -34,10 +34,10 @@ expect() {
 	fi
 }
 
-expect "kmscancel " "cancel describe status"
+expect "kmscancel " "cancel describe guard pending status"
 expect "kmscancel s" "status"
 expect "kmscancel --json d" "describe"
-expect "kmscancel --socket /x " "cancel describe status"
+expect "kmscancel --socket /x " "cancel describe guard pending status"
 expect "kmscancel --socket " "FILES"
 expect "kmscancel --j" "--json"
 expect "kmscancel cancel --" "--account --dry-run --enable --file --help --json --quiet --region --socket --timeout --version"
@@ -51,6 +51,9 @@ expect "kmscancel --q" "--quiet"
 expect "kmscancel -" "--help --json --quiet --socket --timeout --version -V -h -q"
 expect "kmscancel describe 1234 --h" "--help"
 expect "kmscancel --timeout " ""
+expect "kmscancel pending --" "--account --help --ids --json --quiet --region --socket --timeout --version"
+expect "kmscancel pending --region " ""
+expect "kmscancel guard --w" "--watch"
 expect "kmscanceld --c" "--check-config --config"
 expect "kmscanceld --config " "FILES"
 [ "$failures" -eq 0 ]

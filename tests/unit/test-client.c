@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "cli.h"
 #include "kmscancel.h"
 
 #define MAX_REQUESTS 64
@@ -44,6 +45,10 @@ struct fake {
 	char *requests[MAX_REQUESTS];
 	size_t n_requests;
 	size_t n_connections;
+	size_t n_closed; /* connections the client ended (or the responder did) */
+	/* A stream that never ends was answered on this connection: as the
+	 * daemon, which replies in order, answer nothing after it. */
+	bool stream_open;
 	/* The first connection is closed as soon as a request waits on it,
 	 * unread (the daemon's idle close crossing a request: ECONNRESET). */
 	bool drop_first_unread;
@@ -138,8 +143,12 @@ static void *fake_thread(void *userdata)
 			close(fd);
 			continue;
 		}
+		f->stream_open = false;
 		serve_connection(f, fd);
 		close(fd);
+		pthread_mutex_lock(&f->lock);
+		f->n_closed++;
+		pthread_mutex_unlock(&f->lock);
 	}
 	return NULL;
 }
@@ -851,18 +860,493 @@ static void test_env_socket(void **state)
 	fake_stop(f);
 }
 
+/* --- streaming calls --------------------------------------------------------------------------------- */
+
+#define PENDING_KEY(id, date, extra)                                                                                   \
+	"{\"continues\":true,\"parameters\":{\"key\":{\"keyId\":\"arn:aws:kms:eu-west-1:111122223333:key/" id          \
+	"\",\"keyState\":\"PendingDeletion\",\"deletionDate\":" date ",\"account\":\"111122223333\","                  \
+	"\"region\":\"eu-west-1\"" extra "}}}"
+
+/* ListPendingDeletions: three keys, then the scans, one of which failed.
+ * A call without "more" gets ExpectedMore, as from the daemon. */
+static bool respond_pending(struct fake *f, int fd, size_t idx, const char *request)
+{
+	if (!strstr(request, "ListPendingDeletions")) {
+		respond_cancel_ok(f, fd, idx, request);
+		return true;
+	}
+	if (!strstr(request, "\"more\":true")) {
+		send_message(fd, "{\"error\":\"org.varlink.service.ExpectedMore\",\"parameters\":{}}");
+		return true;
+	}
+	send_message(fd, PENDING_KEY("k1", "\"2026-12-10T07:00:00Z\"",
+				     ",\"description\":\"prod db\",\"aliases\":[\"alias/a\",\"alias/b\"]"));
+	send_message(fd, "{\"continues\":true,\"parameters\":{}}"); /* no key: skipped */
+	send_message(fd,
+		     PENDING_KEY("k2", "null", ",\"keyState2\":1,\"pendingDeletionWindowInDays\":7,\"aliases\":[]"));
+	send_message(fd, PENDING_KEY("k3", "\"2026-12-08T00:00:00Z\"", ""));
+	send_message(fd, "{\"parameters\":{\"scans\":[{\"account\":\"111122223333\",\"region\":\"eu-west-1\"},"
+			 "{\"account\":\"111122223333\",\"region\":\"us-east-1\",\"error\":\"AccessDeniedException\","
+			 "\"message\":\"no kms:ListKeys\"}]}}");
+	return true;
+}
+
+struct stream_log {
+	size_t n_keys;
+	kmscancel_pending_key *keys[8];
+	size_t n_events;
+	kmscancel_guard_event *events[8];
+	size_t n_confirmed; /* watch-in-place notices */
+	bool done;
+	kmscancel_result *result;
+	bool items_after_done;
+	bool cancel_at_first; /* cancel the call from its first item callback */
+};
+
+static void log_key(kmscancel *h, kmscancel_call *call, kmscancel_pending_key *key, void *userdata)
+{
+	struct stream_log *l = userdata;
+
+	l->items_after_done = l->items_after_done || l->done;
+	assert_true(l->n_keys < 8);
+	l->keys[l->n_keys++] = key;
+	if (l->cancel_at_first)
+		kmscancel_call_cancel(call);
+}
+
+static void log_event(kmscancel *h, kmscancel_call *call, kmscancel_guard_event *event, void *userdata)
+{
+	struct stream_log *l = userdata;
+
+	l->items_after_done = l->items_after_done || l->done;
+	if (!event) {
+		assert_int_equal(l->n_events, 0); /* the notice comes first */
+		l->n_confirmed++;
+		return;
+	}
+	assert_true(l->n_events < 8);
+	l->events[l->n_events++] = event;
+	if (l->cancel_at_first)
+		kmscancel_call_cancel(call);
+}
+
+static void log_done(kmscancel *h, kmscancel_call *call, kmscancel_result *result, void *userdata)
+{
+	struct stream_log *l = userdata;
+
+	assert_false(l->done);
+	l->done = true;
+	l->result = result;
+}
+
+static void stream_log_done(struct stream_log *l)
+{
+	for (size_t i = 0; i < l->n_keys; i++)
+		kmscancel_pending_key_free(l->keys[i]);
+	for (size_t i = 0; i < l->n_events; i++)
+		kmscancel_guard_event_free(l->events[i]);
+	kmscancel_result_free(l->result);
+	*l = (struct stream_log){0};
+}
+
+static void drive_until(kmscancel *h, const bool *flag)
+{
+	for (int i = 0; i < 2000 && !*flag; i++) {
+		struct pollfd p = {.fd = kmscancel_get_fd(h), .events = (short)kmscancel_get_events(h)};
+
+		poll(&p, p.fd >= 0 ? 1 : 0, 10);
+		kmscancel_process(h);
+	}
+	assert_true(*flag);
+}
+
+static void test_pending_stream(void **state)
+{
+	struct fake *f = fake_start(respond_pending);
+	kmscancel *h = open_fake(f);
+	kmscancel_pending_options o = KMSCANCEL_PENDING_OPTIONS_INIT;
+	struct stream_log l = {0};
+	kmscancel_result *r = NULL;
+
+	o.account = "111122223333";
+	o.region = "eu-west-1";
+	o.timeout_ms = 30000;
+	assert_int_equal(kmscancel_list_pending_deletions_async(h, &o, log_key, log_done, &l, NULL), KMSCANCEL_OK);
+	drive_until(h, &l.done);
+	assert_false(l.items_after_done);
+	assert_non_null(strstr(fake_request(f, 0), "\"method\":\"io.kmscancel.ListPendingDeletions\""));
+	assert_non_null(strstr(fake_request(f, 0), "\"more\":true"));
+	assert_non_null(strstr(fake_request(f, 0), "\"account\":\"111122223333\""));
+	assert_non_null(strstr(fake_request(f, 0), "\"region\":\"eu-west-1\""));
+	assert_non_null(strstr(fake_request(f, 0), "\"timeoutMs\":30000"));
+
+	/* The keys, in arrival order, every field. */
+	assert_int_equal(l.n_keys, 3);
+	assert_string_equal(kmscancel_pending_key_id(l.keys[0]), "arn:aws:kms:eu-west-1:111122223333:key/k1");
+	assert_string_equal(kmscancel_pending_key_state(l.keys[0]), "PendingDeletion");
+	assert_string_equal(kmscancel_pending_key_deletion_date(l.keys[0]), "2026-12-10T07:00:00Z");
+	assert_string_equal(kmscancel_pending_key_account(l.keys[0]), "111122223333");
+	assert_string_equal(kmscancel_pending_key_region(l.keys[0]), "eu-west-1");
+	assert_string_equal(kmscancel_pending_key_description(l.keys[0]), "prod db");
+	assert_int_equal(kmscancel_pending_key_alias_count(l.keys[0]), 2);
+	assert_string_equal(kmscancel_pending_key_alias(l.keys[0], 1), "alias/b");
+	assert_null(kmscancel_pending_key_alias(l.keys[0], 2));
+	assert_int_equal(kmscancel_pending_key_window_days(l.keys[0]), -1);
+	assert_null(kmscancel_pending_key_deletion_date(l.keys[1]));
+	assert_int_equal(kmscancel_pending_key_window_days(l.keys[1]), 7);
+	assert_null(kmscancel_pending_key_description(l.keys[1]));
+	assert_int_equal(kmscancel_pending_key_alias_count(l.keys[2]), 0);
+	/* A newer daemon's field stays readable. */
+	assert_non_null(strstr(kmscancel_pending_key_json(l.keys[1]), "\"keyState2\":1"));
+
+	/* The scans. */
+	assert_int_equal(kmscancel_result_error(l.result), KMSCANCEL_OK);
+	assert_int_equal(kmscancel_result_scan_count(l.result), 2);
+	assert_string_equal(kmscancel_result_scan_region(l.result, 0), "eu-west-1");
+	assert_null(kmscancel_result_scan_error(l.result, 0));
+	assert_string_equal(kmscancel_result_scan_account(l.result, 1), "111122223333");
+	assert_string_equal(kmscancel_result_scan_error(l.result, 1), "AccessDeniedException");
+	assert_string_equal(kmscancel_result_scan_message(l.result, 1), "no kms:ListKeys");
+	assert_null(kmscancel_result_scan_region(l.result, 2));
+	stream_log_done(&l);
+
+	/* Blocking: keys reach the caller's userdata, the result *ret; the
+	 * connection is free again for the next call. */
+	assert_int_equal(kmscancel_list_pending_deletions(h, NULL, log_key, &l, &r), KMSCANCEL_OK);
+	assert_int_equal(l.n_keys, 3);
+	assert_int_equal(kmscancel_result_scan_count(r), 2);
+	assert_null(strstr(fake_request(f, 1), "account"));
+	assert_null(strstr(fake_request(f, 1), "timeoutMs"));
+	kmscancel_result_free(r);
+	assert_int_equal(kmscancel_cancel_key_deletion(h, KEY, NULL, NULL), KMSCANCEL_OK);
+	assert_int_equal(fake_connections(f), 1);
+	stream_log_done(&l);
+
+	/* Bad scope: nothing sent. */
+	o.account = "12345";
+	assert_int_equal(kmscancel_list_pending_deletions(h, &o, log_key, &l, &r), KMSCANCEL_E_INVALID_ARGUMENT);
+	assert_null(r);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+/* A key with a field of the wrong type breaks the stream (PROTOCOL); an
+ * error reply is the outcome, with no key; so is a malformed final reply. */
+static void test_pending_malformed_and_errors(void **state)
+{
+	struct fake *f = fake_start(respond_fixed);
+	kmscancel *h = open_fake(f);
+	struct stream_log l = {0};
+	kmscancel_result *r = NULL;
+
+	f->reply = "{\"continues\":true,\"parameters\":{\"key\":{\"keyId\":\"x\",\"keyState\":1,\"account\":\"1\","
+		   "\"region\":\"r\"}}}";
+	assert_int_equal(kmscancel_list_pending_deletions(h, NULL, log_key, &l, &r), KMSCANCEL_E_PROTOCOL);
+	assert_int_equal(l.n_keys, 0);
+	assert_non_null(strstr(kmscancel_result_message(r), "malformed key"));
+	kmscancel_result_free(r);
+
+	f->reply = "{\"error\":\"io.kmscancel.PermissionDenied\",\"parameters\":{\"message\":\"no key for you\"}}";
+	assert_int_equal(kmscancel_list_pending_deletions(h, NULL, log_key, &l, &r), KMSCANCEL_E_PERMISSION_DENIED);
+	assert_string_equal(kmscancel_result_message(r), "no key for you");
+	assert_int_equal(kmscancel_result_scan_count(r), 0);
+	kmscancel_result_free(r);
+
+	f->reply = "{\"parameters\":{\"scans\":[{\"account\":\"111122223333\"}]}}";
+	assert_int_equal(kmscancel_list_pending_deletions(h, NULL, log_key, &l, &r), KMSCANCEL_E_PROTOCOL);
+	assert_non_null(strstr(kmscancel_result_message(r), "scans"));
+	kmscancel_result_free(r);
+
+	/* A streamed reply to a call that is not a stream is still refused. */
+	f->reply = "{\"continues\":true,\"parameters\":{\"keyId\":\"k\",\"keyState\":\"Disabled\"}}";
+	assert_int_equal(kmscancel_describe_key(h, "k", &r), KMSCANCEL_E_PROTOCOL);
+	kmscancel_result_free(r);
+	assert_int_equal(l.n_keys, 0);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+/* One key, then nothing more until the client hangs up (a long scan, a
+ * watch); other calls are answered normally. */
+static bool respond_stream_forever(struct fake *f, int fd, size_t idx, const char *request)
+{
+	if (f->stream_open)
+		return true;
+	f->stream_open = strstr(request, "WatchGuard") || strstr(request, "ListPendingDeletions");
+	if (strstr(request, "WatchGuard")) {
+		send_message(fd, "{\"continues\":true,\"parameters\":{}}");
+		send_message(fd, "{\"continues\":true,\"parameters\":{\"event\":{\"time\":\"2026-12-07T03:00:00Z\","
+				 "\"event\":\"rescued\",\"key\":\"alias/prod\",\"keyId\":\"" ARN "\","
+				 "\"account\":\"111122223333\",\"region\":\"us-east-1\","
+				 "\"deletionDate\":\"2026-12-14T03:00:00Z\",\"keyState\":\"Disabled\","
+				 "\"requestIds\":[\"r-1\",\"r-2\"]}}}");
+		send_message(fd, "{\"continues\":true,\"parameters\":{\"event\":{\"time\":\"2026-12-07T03:01:00Z\","
+				 "\"event\":\"unreadable\",\"key\":\"alias/gone\",\"error\":\"NotFoundException\","
+				 "\"message\":\"Alias is not found.\"}}}");
+	} else if (strstr(request, "ListPendingDeletions")) {
+		send_message(fd, PENDING_KEY("k1", "\"2026-12-10T07:00:00Z\"", ""));
+		send_message(fd, PENDING_KEY("k2", "\"2026-12-10T07:00:00Z\"", ""));
+	} else {
+		respond_cancel_ok(f, fd, idx, request);
+	}
+	return true;
+}
+
+static size_t fake_closed(struct fake *f)
+{
+	size_t n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->n_closed;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+static void wait_closed(struct fake *f, size_t n)
+{
+	for (int i = 0; i < 500 && fake_closed(f) < n; i++)
+		usleep(10000);
+	assert_int_equal(fake_closed(f), n);
+}
+
+/* Cancelling a stream hangs up, which is what stops the daemon's work; a
+ * call made after it goes out again on a new connection. */
+static void test_stream_cancel_hangs_up(void **state)
+{
+	struct fake *f = fake_start(respond_stream_forever);
+	kmscancel *h = open_fake(f);
+	struct stream_log l = {.cancel_at_first = true};
+	struct collected got = {0};
+
+	assert_int_equal(kmscancel_list_pending_deletions_async(h, NULL, log_key, log_done, &l, NULL), KMSCANCEL_OK);
+	assert_int_equal(kmscancel_describe_key_async(h, "after", collect, &got, NULL), KMSCANCEL_OK);
+	drive_until(h, &l.done);
+	/* Cancelled from the first key's callback: the second key is dropped. */
+	assert_int_equal(l.n_keys, 1);
+	assert_int_equal(kmscancel_result_error(l.result), KMSCANCEL_E_CANCELED);
+	wait_closed(f, 1);
+	run_until_idle(h);
+	assert_int_equal(got.n, 1);
+	assert_int_equal(got.errors[0], KMSCANCEL_OK);
+	assert_int_equal(fake_connections(f), 2);
+	stream_log_done(&l);
+
+	/* The time limit of a stream hangs up too. */
+	{
+		kmscancel_pending_options o = KMSCANCEL_PENDING_OPTIONS_INIT;
+		kmscancel_result *r = NULL;
+
+		o.timeout_ms = 1;
+		assert_int_equal(kmscancel_list_pending_deletions(h, &o, NULL, NULL, &r), KMSCANCEL_E_TIMEOUT);
+		kmscancel_result_free(r);
+		kmscancel_process(h);
+		wait_closed(f, 2);
+	}
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+static void test_watch_guard(void **state)
+{
+	struct fake *f = fake_start(respond_stream_forever);
+	kmscancel *h = open_fake(f);
+	struct stream_log l = {0};
+	kmscancel_call *call = NULL;
+	kmscancel_guard_event *e;
+
+	assert_int_equal(kmscancel_watch_guard_async(h, NULL, log_event, log_done, &l, &call), KMSCANCEL_OK);
+	for (int i = 0; i < 500 && l.n_events < 2; i++) {
+		struct pollfd p = {.fd = kmscancel_get_fd(h), .events = (short)kmscancel_get_events(h)};
+
+		poll(&p, 1, 10);
+		kmscancel_process(h);
+	}
+	assert_non_null(strstr(fake_request(f, 0), "\"method\":\"io.kmscancel.WatchGuard\""));
+	assert_non_null(strstr(fake_request(f, 0), "\"more\":true"));
+	assert_int_equal(l.n_confirmed, 1);
+	assert_int_equal(l.n_events, 2);
+	assert_false(l.done);
+	e = l.events[0];
+	assert_string_equal(kmscancel_guard_event_time(e), "2026-12-07T03:00:00Z");
+	assert_string_equal(kmscancel_guard_event_name(e), "rescued");
+	assert_string_equal(kmscancel_guard_event_key(e), "alias/prod");
+	assert_string_equal(kmscancel_guard_event_key_id(e), ARN);
+	assert_string_equal(kmscancel_guard_event_account(e), "111122223333");
+	assert_string_equal(kmscancel_guard_event_region(e), "us-east-1");
+	assert_string_equal(kmscancel_guard_event_deletion_date(e), "2026-12-14T03:00:00Z");
+	assert_string_equal(kmscancel_guard_event_key_state(e), "Disabled");
+	assert_int_equal(kmscancel_guard_event_request_id_count(e), 2);
+	assert_string_equal(kmscancel_guard_event_request_id(e, 1), "r-2");
+	assert_null(kmscancel_guard_event_error(e));
+	e = l.events[1];
+	assert_null(kmscancel_guard_event_key_id(e));
+	assert_string_equal(kmscancel_guard_event_error(e), "NotFoundException");
+	assert_string_equal(kmscancel_guard_event_message(e), "Alias is not found.");
+	assert_int_equal(kmscancel_guard_event_request_id_count(e), 0);
+
+	/* The caller stops watching: CANCELED, and the connection hangs up. */
+	kmscancel_call_cancel(call);
+	assert_int_equal(kmscancel_get_timeout(h), 0);
+	kmscancel_process(h);
+	assert_true(l.done);
+	assert_int_equal(kmscancel_result_error(l.result), KMSCANCEL_E_CANCELED);
+	assert_int_equal(kmscancel_get_fd(h), -1);
+	wait_closed(f, 1);
+	stream_log_done(&l);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
+/* The daemon ends the watch (it stops): the final reply, KMSCANCEL_OK. */
+static void test_watch_guard_ended(void **state)
+{
+	struct fake *f = fake_start(respond_fixed);
+	kmscancel *h = open_fake(f);
+	struct stream_log l = {0};
+
+	f->reply = "{\"parameters\":{}}";
+	assert_int_equal(kmscancel_watch_guard_async(h, NULL, log_event, log_done, &l, NULL), KMSCANCEL_OK);
+	drive_until(h, &l.done);
+	assert_int_equal(kmscancel_result_error(l.result), KMSCANCEL_OK);
+	assert_int_equal(l.n_confirmed, 0); /* never in place */
+	assert_int_equal(l.n_events, 0);
+	stream_log_done(&l);
+	/* Closing the handle ends a watch with CANCELED. */
+	f->reply = "{\"continues\":true,\"parameters\":{}}";
+	assert_int_equal(kmscancel_watch_guard_async(h, NULL, log_event, log_done, &l, NULL), KMSCANCEL_OK);
+	for (int i = 0; i < 500 && !l.n_confirmed; i++) {
+		struct pollfd p = {.fd = kmscancel_get_fd(h), .events = (short)kmscancel_get_events(h)};
+
+		poll(&p, 1, 10);
+		kmscancel_process(h);
+	}
+	assert_int_equal(l.n_confirmed, 1);
+	kmscancel_close(h);
+	assert_true(l.done);
+	assert_int_equal(kmscancel_result_error(l.result), KMSCANCEL_E_CANCELED);
+	stream_log_done(&l);
+	fake_stop(f);
+}
+
+/* --- the CLI's dates (cli-when.c), with the clock given ---------------------------------------------- */
+
+static void test_when_format(void **state)
+{
+	static const struct {
+		long long delta;
+		const char *text;
+	} cases[] = {
+	    {3 * 86400 + 4 * 3600 + 59 * 60 + 59, "in 3d 4h"},
+	    {86400, "in 1d 0h"},
+	    {86399, "in 23h 59m"},
+	    {3600, "in 1h 0m"},
+	    {3599, "in 59m"},
+	    {60, "in 1m"},
+	    {59, "in <1m"},
+	    {1, "in <1m"},
+	    {0, "due now"},
+	    {-3600, "due now"},
+	    {30LL * 86400, "in 30d 0h"},
+	};
+	time_t now = 1796000000; /* any fixed instant */
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[32];
+
+		when_format_in(now + (time_t)cases[i].delta, now, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].text);
+	}
+}
+
+static void test_when_parse(void **state)
+{
+	time_t t = 0, u = 0;
+
+	assert_int_equal(when_parse("2026-12-10T07:00:00Z", &t), 0);
+	assert_int_equal((long long)t, 1796886000LL);
+	assert_int_equal(when_parse("2026-12-10T07:00:00.123Z", &u), 0);
+	assert_int_equal((long long)u, (long long)t);
+	assert_int_equal(when_parse("2026-12-10T08:30:00+01:30", &u), 0);
+	assert_int_equal((long long)u, (long long)t);
+	assert_int_equal(when_parse("2026-12-10T02:00:00-05:00", &u), 0);
+	assert_int_equal((long long)u, (long long)t);
+	u = 42;
+	assert_int_equal(when_parse("2026-12-10 07:00:00Z", &u), -EINVAL);
+	assert_int_equal(when_parse("2026-12-10T07:00:00", &u), -EINVAL);
+	assert_int_equal(when_parse("2026-12-10T07:00:00Zjunk", &u), -EINVAL);
+	assert_int_equal(when_parse("2026-12-10T07:00:00+1:00", &u), -EINVAL);
+	assert_int_equal(when_parse(NULL, &u), -EINVAL);
+	assert_int_equal((long long)u, 42); /* untouched on failure */
+}
+
+/* Keys as the daemon streams them, in no order; sorted: by date, the
+ * earliest first, undated ones last, ties by account, region, ARN. */
+static bool respond_unsorted(struct fake *f, int fd, size_t idx, const char *request)
+{
+	static const char *const keys[][4] = {
+	    {"k-late", "\"2026-12-30T00:00:00Z\"", "111122223333", "eu-west-1"},
+	    {"k-undated-b", "null", "444455556666", "eu-west-1"},
+	    {"k-tie-2", "\"2026-12-09T00:00:00Z\"", "111122223333", "us-east-1"},
+	    {"k-first", "\"2026-12-08T00:00:00.5Z\"", "111122223333", "eu-west-1"},
+	    {"k-undated-a", "null", "111122223333", "eu-west-1"},
+	    {"k-tie-1", "\"2026-12-09T01:00:00+01:00\"", "111122223333", "eu-west-1"},
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		send_messagef(fd,
+			      "{\"continues\":true,\"parameters\":{\"key\":{\"keyId\":\"%s\",\"keyState\":"
+			      "\"PendingDeletion\",\"deletionDate\":%s,\"account\":\"%s\",\"region\":\"%s\"}}}",
+			      keys[i][0], keys[i][1], keys[i][2], keys[i][3]);
+	send_message(fd, "{\"parameters\":{\"scans\":[]}}");
+	return true;
+}
+
+static void test_when_sort_keys(void **state)
+{
+	static const char *const order[] = {"k-first", "k-tie-1", "k-tie-2", "k-late", "k-undated-a", "k-undated-b"};
+	struct fake *f = fake_start(respond_unsorted);
+	kmscancel *h = open_fake(f);
+	struct stream_log l = {0};
+
+	assert_int_equal(kmscancel_list_pending_deletions(h, NULL, log_key, &l, NULL), KMSCANCEL_OK);
+	assert_int_equal(l.n_keys, 6);
+	when_sort_keys(l.keys, l.n_keys);
+	for (size_t i = 0; i < l.n_keys; i++)
+		assert_string_equal(kmscancel_pending_key_id(l.keys[i]), order[i]);
+	when_sort_keys(l.keys, 0);
+	stream_log_done(&l);
+	kmscancel_close(h);
+	fake_stop(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cancel_success),      cmocka_unit_test(test_errors_mapped),
-	    cmocka_unit_test(test_other_errors),        cmocka_unit_test(test_describe_and_status),
-	    cmocka_unit_test(test_connect_fails),       cmocka_unit_test(test_uninitialised_options),
-	    cmocka_unit_test(test_garbage_reply),       cmocka_unit_test(test_oversized_reply),
-	    cmocka_unit_test(test_early_close),         cmocka_unit_test(test_pipelined),
-	    cmocka_unit_test(test_timeout_keeps_order), cmocka_unit_test(test_close_cancels),
-	    cmocka_unit_test(test_env_socket),          cmocka_unit_test(test_idle_close_reconnects),
-	    cmocka_unit_test(test_idle_close_race_resends), cmocka_unit_test(test_resend_limits),
+	    cmocka_unit_test(test_cancel_success),
+	    cmocka_unit_test(test_errors_mapped),
+	    cmocka_unit_test(test_other_errors),
+	    cmocka_unit_test(test_describe_and_status),
+	    cmocka_unit_test(test_connect_fails),
+	    cmocka_unit_test(test_uninitialised_options),
+	    cmocka_unit_test(test_garbage_reply),
+	    cmocka_unit_test(test_oversized_reply),
+	    cmocka_unit_test(test_early_close),
+	    cmocka_unit_test(test_pipelined),
+	    cmocka_unit_test(test_timeout_keeps_order),
+	    cmocka_unit_test(test_close_cancels),
+	    cmocka_unit_test(test_env_socket),
+	    cmocka_unit_test(test_idle_close_reconnects),
+	    cmocka_unit_test(test_idle_close_race_resends),
+	    cmocka_unit_test(test_resend_limits),
 	    cmocka_unit_test(test_account_region_options),
+	    cmocka_unit_test(test_pending_stream),
+	    cmocka_unit_test(test_pending_malformed_and_errors),
+	    cmocka_unit_test(test_stream_cancel_hangs_up),
+	    cmocka_unit_test(test_watch_guard),
+	    cmocka_unit_test(test_watch_guard_ended),
+	    cmocka_unit_test(test_when_format),
+	    cmocka_unit_test(test_when_parse),
+	    cmocka_unit_test(test_when_sort_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

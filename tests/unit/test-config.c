@@ -462,6 +462,37 @@ static void test_rate_limit_keys(void **state)
 	load_fails("[KMS]\nDescribeRate=5/s\n", "DescribeRate=5/s");
 	load_fails("[KMS]\nDescribeRate=nan\n", "DescribeRate=nan");
 	load_fails("[KMS]\nMaxQueued=0\n", "MaxQueued=0");
+
+	load_ok("[KMS]\nListRate=2.5\n", &c);
+	assert_true(c.list_rate == 2.5);
+	config_done(&c);
+	load_fails("[KMS]\nListRate=0\n", "ListRate=0: expected requests per second");
+}
+
+/* Regions= in [AWS] and [Account N]: region names separated by spaces,
+ * at least one, at most CONFIG_MAX_REGIONS. */
+static void test_regions(void **state)
+{
+	struct daemon_config c;
+	char many[CONFIG_MAX_REGIONS * 16 + 64] = "[AWS]\nRegions=";
+
+	load_ok("[AWS]\nRegions=us-east-1  eu-west-1\teu-central-1\n[Account 444455556666]\nProfile=p\n"
+		"Regions=us-west-2\n",
+		&c);
+	assert_string_equal(c.regions, "us-east-1  eu-west-1\teu-central-1");
+	assert_int_equal(c.n_accounts, 1);
+	assert_string_equal(c.accounts[0].regions, "us-west-2");
+	config_done(&c);
+	load_ok("[AWS]\nRegions=us-east-1\nRegions=\n", &c);
+	assert_null(c.regions);
+	config_done(&c);
+	load_fails("[AWS]\nRegions=us-east-1 EU-WEST-1\n", "Regions=us-east-1 EU-WEST-1: expected region names");
+	load_fails("[AWS]\nRegions=us-east-1,eu-west-1\n", "Regions=us-east-1,eu-west-1");
+	load_fails("[Account 444455556666]\nProfile=p\nRegions=eu_west_1\n", "Regions=eu_west_1");
+	for (int i = 0; i <= CONFIG_MAX_REGIONS; i++)
+		strcat(many, "us-east-1 ");
+	strcat(many, "\n");
+	load_fails(many, "expected region names");
 }
 
 
@@ -701,6 +732,7 @@ int main(void)
 	    T(test_apply_to_aws_settings),
 	    T(test_retry_mode),
 	    T(test_rate_limit_keys),
+	    T(test_regions),
 	    T(test_accounts),
 	    T(test_attempt_timeout),
 	    T(test_files_in_order),

@@ -628,6 +628,42 @@ static void test_alias_views(void **state)
 	policy_free(p);
 }
 
+/* ListPendingDeletions' gate: who could be allowed to describe some key. */
+static void test_may_describe_any(void **state)
+{
+	const char *const rules[] = {
+	    "D:user:10 describe *",          /* 10: nothing, whatever follows */
+	    "A:user:10 describe " ID1,
+	    "D:user:11 describe alias/dev-*", /* 11: a Deny of some keys leaves the rest */
+	    "A:user:11 describe account:111122223333",
+	    "A:user:12 cancel *",   /* 12: may cancel, not describe */
+	    "A:group:3000 describe alias/prod-*", /* members (or maybe members) */
+	    "D:group:3001 describe *", /* a Deny of every key only when surely a member */
+	    "A:* describe " ID2,
+	    NULL,
+	};
+	struct policy *p = load_mixed(rules), *none = load_mixed((const char *const[]){NULL});
+	gid_t prod[] = {3000}, deny[] = {3001};
+
+	assert_false(policy_may_describe_any(p, &(struct policy_subject){10, 10, NULL, 0, true}));
+	assert_true(policy_may_describe_any(p, &(struct policy_subject){11, 11, NULL, 0, true}));
+	/* 12 falls through to the "*" rule for ID2. */
+	assert_true(policy_may_describe_any(p, &(struct policy_subject){12, 12, NULL, 0, true}));
+	assert_true(policy_may_describe_any(p, &(struct policy_subject){13, 13, prod, 1, true}));
+	assert_false(policy_may_describe_any(p, &(struct policy_subject){14, 14, deny, 1, true}));
+	/* Groups unknown: the group Deny may not apply, the group Allow may. */
+	assert_true(policy_may_describe_any(p, &(struct policy_subject){14, 14, NULL, 0, false}));
+	assert_false(policy_may_describe_any(none, &(struct policy_subject){12, 12, NULL, 0, true}));
+	/* Root with AllowRoot=yes; not with no (load_mixed) and no rule. */
+	assert_false(policy_may_describe_any(none, &(struct policy_subject){0, 0, NULL, 0, true}));
+	policy_free(none);
+	none = load(true, (const char *const[]){NULL});
+	assert_true(policy_may_describe_any(none, &(struct policy_subject){0, 0, NULL, 0, true}));
+	assert_false(policy_may_describe_any(none, &(struct policy_subject){12, 12, NULL, 0, true}));
+	policy_free(none);
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -647,6 +683,7 @@ int main(void)
 	    cmocka_unit_test(test_status),
 	    cmocka_unit_test(test_lookup_groups_real),
 	    cmocka_unit_test(test_alias_views),
+	    cmocka_unit_test(test_may_describe_any),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,6 +77,7 @@ struct pending_scan {
 
 	struct pending_target *targets;
 	size_t n_targets, cur;
+	size_t n_hidden; /* account+region pairs left out: the caller may see no key there */
 
 	/* The current target's scan. */
 	struct accounts_wait *route_wait;
@@ -834,9 +835,13 @@ static const char *account_regions(const struct methods_context *ctx, const stru
 }
 
 /* Adds account's targets, one per region of regions (spaces between) the
- * call did not narrow out.  0, -E2BIG past PENDING_MAX_TARGETS, -ENOMEM. */
+ * call did not narrow out.  A pair where the policy can show the caller
+ * no key is left out (counted in n_hidden): no request is made there, and
+ * the caller is not told it exists.  0, -E2BIG past PENDING_MAX_TARGETS,
+ * -ENOMEM. */
 static int targets_add(struct pending_scan *s, const char *account, bool is_default, const char *regions)
 {
+	struct policy_subject subject = methods_policy_subject(s->ctx, call_peer(s->call));
 	char *copy = regions ? strdup(regions) : NULL, *save = NULL;
 	int r = regions && !copy ? -ENOMEM : 0;
 
@@ -850,6 +855,10 @@ static int targets_add(struct pending_scan *s, const char *account, bool is_defa
 			seen |= strcmp(s->targets[i].account, account) == 0 && strcmp(s->targets[i].region, w) == 0;
 		if (seen)
 			continue;
+		if (!policy_may_describe_in(s->ctx->policy, &subject, account[0] ? account : NULL, w)) {
+			s->n_hidden++;
+			continue;
+		}
 		if (s->n_targets >= PENDING_MAX_TARGETS) {
 			r = -E2BIG;
 			break;
@@ -904,12 +913,12 @@ static int targets_build(struct pending_scan *s, const char *default_account)
 		return -1;
 	}
 	/* Told only to a caller who may describe something. */
-	if (!account_known || r == -E2BIG || (s->n_targets == 0 && !s->want_region)) {
+	if (!account_known || r == -E2BIG || (s->n_targets + s->n_hidden == 0 && !s->want_region)) {
 		call_reply_invalid_parameter(s->call, "account");
 		scan_free(s);
 		return -1;
 	}
-	if (s->n_targets == 0) {
+	if (s->n_targets + s->n_hidden == 0) {
 		call_reply_invalid_parameter(s->call, "region");
 		scan_free(s);
 		return -1;
@@ -921,7 +930,8 @@ static void scan_begin(struct pending_scan *s, const char *default_account)
 {
 	if (targets_build(s, default_account) < 0)
 		return;
-	log_debug("ListPendingDeletions uid %u: %zu account+region pairs to scan", (unsigned)s->uid, s->n_targets);
+	log_debug("ListPendingDeletions uid %u: %zu account+region pairs to scan, %zu where it may see no key",
+		  (unsigned)s->uid, s->n_targets, s->n_hidden);
 	target_start(s);
 }
 

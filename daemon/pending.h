@@ -25,7 +25,10 @@
  * gets PermissionDenied before anything else; everyone else sees only the
  * keys the policy lets them describe, judged by the key ARN and by each of
  * the key's aliases as a call by alias would be (pending.c, key_visible).
- * The policy current at each key decides: a reload applies at once.
+ * The policy current at each key decides: a reload applies at once.  An
+ * account+region where the policy could show the caller no key at all
+ * (policy_may_describe_in) is left out at the start: no request is made
+ * there, and the final reply does not list it.
  *
  * A scan ends at its deadline (timeoutMs, else PENDING_DEFAULT_TIMEOUT_MS),
  * when the caller hangs up (noticed within PENDING_HANGUP_POLL_MS: no

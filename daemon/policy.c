@@ -661,8 +661,57 @@ bool policy_check(const struct policy *p, const struct policy_subject *s, unsign
 	return policy_decide(p, s, ops, o, ret_rule) == POLICY_ALLOW;
 }
 
+/* Whether field (0: "arn", 3: the region, 4: the account) of an ARN
+ * pattern may read value: no when the field is written out and differs.
+ * A glob before the field's end could shift the fields ('*' matches ':'),
+ * so it may. */
+static bool arn_field_may_be(const char *pattern, unsigned field, const char *value)
+{
+	const char *p = pattern;
+	size_t n;
+
+	if (!value || strncmp(pattern, "arn:", 4) != 0)
+		return true; /* a bare key ID is a key of any account and region */
+	for (unsigned i = 0; i < field; i++) {
+		p = strchr(p, ':');
+		if (!p)
+			return true;
+		p++;
+	}
+	n = strcspn(p, ":");
+	for (const char *q = pattern; q < p + n; q++)
+		if (strchr("*?[\\", *q))
+			return true;
+	return strlen(value) == n && strncmp(p, value, n) == 0;
+}
+
+/* Whether some key of account in region (NULL: any) could match spec. */
+static bool spec_may_match_in(const struct key_spec *k, const char *account, const char *region)
+{
+	switch (k->kind) {
+	case KEY_ACCOUNT:
+		return !account || strcmp(k->value, account) == 0;
+	case KEY_REGION:
+		return !region || strcmp(k->value, region) == 0;
+	case KEY_PATTERN:
+		return arn_field_may_be(k->value, 3, region) && arn_field_may_be(k->value, 4, account);
+	case KEY_ANY:
+	case KEY_ALIAS: /* an alias may name a key of any account */
+	default:
+		return true;
+	}
+}
+
+/* Whether spec surely covers every key of account in region (NULL: any). */
+static bool spec_covers(const struct key_spec *k, const char *account, const char *region)
+{
+	return k->kind == KEY_ANY || (k->kind == KEY_ACCOUNT && account && strcmp(k->value, account) == 0) ||
+	       (k->kind == KEY_REGION && region && strcmp(k->value, region) == 0);
+}
+
 /* policy.h */
-bool policy_may_describe_any(const struct policy *p, const struct policy_subject *s)
+bool policy_may_describe_in(const struct policy *p, const struct policy_subject *s, const char *account,
+			    const char *region)
 {
 	assert(p && s);
 	if (s->uid == 0 && p->allow_root)
@@ -670,20 +719,27 @@ bool policy_may_describe_any(const struct policy *p, const struct policy_subject
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct rule *r = &p->rules[i];
 		enum match who = r->ops & POLICY_OP_DESCRIBE ? who_matches(r, s) : MATCH_NO;
-		bool every_key = false;
+		bool may = false, covers = false;
 
 		if (who == MATCH_NO)
 			continue;
-		if (!r->deny)
+		for (size_t j = 0; j < r->n_keys; j++) {
+			may |= spec_may_match_in(&r->keys[j], account, region);
+			covers |= spec_covers(&r->keys[j], account, region);
+		}
+		if (!r->deny && may)
 			return true; /* some key may match it: the keys decide */
-		for (size_t j = 0; j < r->n_keys; j++)
-			every_key |= r->keys[j].kind == KEY_ANY;
-		/* A Deny of every key that surely applies shadows every rule
-		 * after it; any other Deny leaves keys to later rules. */
-		if (who == MATCH_YES && every_key)
+		/* A Deny of every key there that surely applies shadows every
+		 * rule after it; any other Deny leaves keys to later rules. */
+		if (r->deny && who == MATCH_YES && covers)
 			return false;
 	}
 	return false;
+}
+
+bool policy_may_describe_any(const struct policy *p, const struct policy_subject *s)
+{
+	return policy_may_describe_in(p, s, NULL, NULL);
 }
 
 size_t policy_n_rules(const struct policy *p)

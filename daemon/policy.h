@@ -147,6 +147,17 @@ bool policy_check(const struct policy *p, const struct policy_subject *s, unsign
  * policy_decide(); true promises nothing about any one key.
  */
 bool policy_may_describe_any(const struct policy *p, const struct policy_subject *s);
+/*
+ * The same for the keys of one account in one region (account NULL: not
+ * known): false when no Allow rule for describe that may match the caller
+ * could match a key there (its account:, region: and the account and
+ * region an ARN pattern writes out) before a Deny that surely matches the
+ * caller and covers them all (*, that account:, that region:).  Alias
+ * rules may match a key anywhere.  ListPendingDeletions skips an account
+ * and region for which this is false: no request, and not listed.
+ */
+bool policy_may_describe_in(const struct policy *p, const struct policy_subject *s, const char *account,
+			    const char *region);
 
 /* Number of rules, and one rule described for --check-config. */
 size_t policy_n_rules(const struct policy *p);

@@ -230,10 +230,19 @@ if [ -n "$UPY" ]; then
 	listed >"$T/got"
 	grep ' alias/prod-' "$T/expect.root" >"$T/want"
 	same_set "$T/want" "$T/got" "uid $PRODU (alias/prod-*): the prod-aliased keys of both accounts"
+	us_before=$(count_op $US DescribeKey)
 	scan --as $ACCTC '{}'
 	listed >"$T/got"
 	grep ":$C:" "$T/expect.root" >"$T/want"
 	same_set "$T/want" "$T/got" "uid $ACCTC (account:$C): C's keys"
+	[ $(($(count_op $US DescribeKey) - us_before)) = 5 ] &&
+		pass "uid $ACCTC: only C's 5 keys read; no request in accounts it may see nothing of" ||
+		fail "uid $ACCTC: $(($(count_op $US DescribeKey) - us_before)) DescribeKey, expected 5"
+	case "$(final)" in
+	*"\"account\":\"$A\""* | *"\"account\":\"$D\""*) fail "uid $ACCTC is told of other accounts: $(final)" ;;
+	*"\"account\":\"$C\""*) pass "uid $ACCTC: the final reply lists C's scans only" ;;
+	*) fail "uid $ACCTC: no scans: $(final)" ;;
+	esac
 	scan --as $NODEV '{}'
 	listed >"$T/got"
 	grep ":$A:" "$T/expect.root" | grep -v ' alias/dev-' >"$T/want"

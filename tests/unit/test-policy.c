@@ -664,6 +664,43 @@ static void test_may_describe_any(void **state)
 	policy_free(p);
 }
 
+/* The same for one account and region: what ListPendingDeletions skips. */
+static void test_may_describe_in(void **state)
+{
+	const char *const rules[] = {
+	    "A:user:20 describe account:111122223333",
+	    "A:user:21 describe region:eu-west-1",
+	    "A:user:22 describe arn:aws:kms:us-east-1:444455556666:key/*",
+	    "A:user:23 describe arn:aws:kms:*:444455556666:key/*", /* a glob before the account: maybe anywhere */
+	    "A:user:24 describe alias/prod-*",                     /* an alias names a key anywhere */
+	    "D:user:25 describe account:111122223333",
+	    "A:user:25 describe *",
+	    "A:user:26 describe " ID1, /* a bare key ID: any account */
+	    NULL,
+	};
+	struct policy *p = load_mixed(rules);
+	struct policy_subject u20 = {20, 20, NULL, 0, true}, u21 = {21, 21, NULL, 0, true};
+	struct policy_subject u22 = {22, 22, NULL, 0, true}, u23 = {23, 23, NULL, 0, true};
+	struct policy_subject u24 = {24, 24, NULL, 0, true}, u25 = {25, 25, NULL, 0, true};
+	struct policy_subject u26 = {26, 26, NULL, 0, true}, u27 = {27, 27, NULL, 0, true};
+
+	assert_true(policy_may_describe_in(p, &u20, "111122223333", "us-east-1"));
+	assert_false(policy_may_describe_in(p, &u20, "444455556666", "us-east-1"));
+	assert_true(policy_may_describe_in(p, &u20, NULL, "us-east-1")); /* the account not known yet */
+	assert_true(policy_may_describe_in(p, &u21, "444455556666", "eu-west-1"));
+	assert_false(policy_may_describe_in(p, &u21, "444455556666", "us-east-1"));
+	assert_true(policy_may_describe_in(p, &u22, "444455556666", "us-east-1"));
+	assert_false(policy_may_describe_in(p, &u22, "444455556666", "eu-west-1"));
+	assert_false(policy_may_describe_in(p, &u22, "111122223333", "us-east-1"));
+	assert_true(policy_may_describe_in(p, &u23, "111122223333", "eu-west-1"));
+	assert_true(policy_may_describe_in(p, &u24, "111122223333", "ap-south-1"));
+	assert_false(policy_may_describe_in(p, &u25, "111122223333", "us-east-1"));
+	assert_true(policy_may_describe_in(p, &u25, "444455556666", "us-east-1"));
+	assert_true(policy_may_describe_in(p, &u26, "444455556666", "eu-west-1"));
+	assert_false(policy_may_describe_in(p, &u27, "111122223333", "us-east-1"));
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +721,7 @@ int main(void)
 	    cmocka_unit_test(test_lookup_groups_real),
 	    cmocka_unit_test(test_alias_views),
 	    cmocka_unit_test(test_may_describe_any),
+	    cmocka_unit_test(test_may_describe_in),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -564,6 +565,26 @@ static void write_cb(struct bufferevent *bev, void *data)
 	conn_unref(c);
 }
 
+/*
+ * At EOF: did the peer close its end altogether, rather than only shut
+ * down its writing side?  Then no reply can reach it, and the calls still
+ * running (a ListPendingDeletions scan with nothing to send yet, a
+ * WatchGuard between events) must learn now that they are abandoned, not
+ * when they next write.  Linux reports POLLHUP on a Unix socket whose peer
+ * is closed, and not after a mere shutdown(SHUT_WR).  Only once every
+ * complete call in the input has been dispatched: a oneway call sent just
+ * before the close still runs, as do the calls in flight (only their
+ * replies are dropped).
+ */
+static bool peer_is_gone(struct conn *c)
+{
+	struct pollfd p = {.fd = bufferevent_getfd(c->bev), .events = 0};
+
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		return false;
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *data)
 {
 	struct conn *c = data;
@@ -576,6 +597,8 @@ static void event_cb(struct bufferevent *bev, short what, void *data)
 			conn_process(c);
 		else
 			conn_maybe_finish(c);
+		if (c->state != CONN_CLOSED && peer_is_gone(c))
+			conn_close(c, "the peer hung up");
 		conn_unref(c);
 	} else if (what & BEV_EVENT_ERROR)
 		conn_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));

@@ -170,9 +170,8 @@ else
 fi
 
 # --- the CLI killed mid-scan hangs up, and the scan stops ---------------------------------------------
-# Every fifth key pending deletion: the daemon notices a hang-up when it
-# next has a key to send (it takes EOF alone for a half-close), so there
-# must be keys along the way.
+# Every fifth key pending deletion, so that the CLI is killed while keys
+# are streaming to it (pending.sh checks a close before any key too).
 python3 -c 'import json; print(json.dumps({"Keys": [{"KeyId": "%08x-1111-4abc-8def-%012x" % (i, i), "KeyState": "PendingDeletion"} for i in range(5, 101, 5)]}))' >"$T/bulk.json"
 fake POST /keys "$(cat "$T/bulk.json")" >/dev/null || die "bulk keys"
 fake POST /delay '{"ms":300,"count":100000,"operation":"DescribeKey"}' >/dev/null

@@ -280,6 +280,26 @@ after=$(count_op $US DescribeKey)
 	pass "no request after the hang-up ($((after - before)) DescribeKey in all)" ||
 	fail "requests went on after the hang-up: $before, $mid, $after"
 
+# --- the client hangs up before anything is sent to it --------------------------------------------------
+# The scan's first request (ListAliases) held 3 s, the client gone at once:
+# the daemon learns of the close from the socket itself (not from a failed
+# write, as there is nothing to write yet) and asks KMS nothing more.
+bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /delay '{"ms":3000,"count":1,"operation":"ListAliases"}' >/dev/null
+hung_before=$(grep -c "the caller hung up" "$T/daemon.log")
+keys_before=$(count_op $US ListKeys)
+scan '{"account":"'$A'","region":"'$US'"}' --hangup-after 0
+expect_rc 0 "hung up right after the call"
+for i in $(seq 1 25); do
+	[ "$(grep -c "the caller hung up" "$T/daemon.log")" -gt "$hung_before" ] && break
+	sleep 0.1
+done
+[ "$(grep -c "the caller hung up" "$T/daemon.log")" -gt "$hung_before" ] &&
+	pass "the close noticed while KMS still held the first request" ||
+	fail "the close went unnoticed with nothing to write"
+sleep 3.5 # the held ListAliases answers
+[ "$(count_op $US ListKeys)" = "$keys_before" ] && pass "no ListKeys after the close" ||
+	fail "the scan went on after the close: ListKeys $keys_before -> $(count_op $US ListKeys)"
+
 # --- the scan's deadline ---------------------------------------------------------------------------------
 # Still 300 ms a DescribeKey: a 1.5 s scan of A's 2,501 keys cannot finish.
 t0=$(now_ms)
@@ -337,12 +357,18 @@ for i in $(seq 1 100); do
 done
 sleep 0.5
 kill -0 "${BGPIDS[0]}" 2>/dev/null && pass "the scans go on through a reload" || fail "a scan ended at the reload: $(cat "$T/bg.0")"
+t0=$(now_ms)
 stop_daemon
+t1=$(now_ms)
 for p in "${BGPIDS[@]}"; do wait "$p"; done
+# A scan is only a reading: SIGTERM ends it at once with its final reply
+# (what it found stands; the unfinished region reported Interrupted), not
+# after DrainTimeoutSec= with an error.
 for i in 0 1; do
-	tail -n 1 "$T/bg.$i" | grep -q '"error":"io.kmscancel.EndpointUnavailable".*shutting down' &&
-		pass "scan $i: a final reply at shutdown" || fail "scan $i at shutdown: $(tail -n 1 "$T/bg.$i")"
+	tail -n 1 "$T/bg.$i" | grep -q "\"scans\":\[{\"account\":\"$A\",\"region\":\"$US\",\"error\":\"Interrupted\",\"message\":\"kmscanceld stopped while scanning" &&
+		pass "scan $i: a final reply at SIGTERM, the region Interrupted" || fail "scan $i at SIGTERM: $(tail -n 1 "$T/bg.$i")"
 done
+timing_check "[ $((t1 - t0)) -lt 1500 ]" "the daemon stopped without waiting out the drain timeout for the scans"
 bash "$FAKE_ADMIN" "${ADMIN[$US]}" POST /reset >/dev/null
 
 # --- rate limits: the daemon stays within the fake's quotas ---------------------------------------------

@@ -7,7 +7,7 @@ varlink-stream.py SOCKET METHOD [PARAMETERS-JSON] [--no-more]
 Prints each reply as one JSON line (the whole message: parameters,
 continues, error) until the final one, then exits 0; with --hangup-after N
 it closes the connection after N replies instead (exit 0), without reading
-on.  --no-more sends the call without "more".  Exit 1 if the daemon closes
+on (0: right after sending the call).  --no-more sends the call without "more".  Exit 1 if the daemon closes
 the connection before the final reply, 2 on a timeout.  A raw client,
 independent of libkmscancel (the CLI's pending comes from the client side).
 """
@@ -42,6 +42,9 @@ def main():
     if more:
         msg["more"] = True
     s.sendall(json.dumps(msg).encode() + b"\0")
+    if hangup_after == 0:
+        s.close()  # gone before any reply: the daemon must notice the close itself
+        return 0
     buf, n = b"", 0
     out = sys.stdout
     try:

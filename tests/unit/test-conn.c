@@ -537,6 +537,33 @@ static void test_half_close(void **state)
 	expect_all_gone(fx);
 }
 
+/*
+ * The peer closes its end altogether while a streaming call has nothing to
+ * send (a scan waiting on KMS): the connection learns it from the socket,
+ * not from a later write, and abandons the call at once.  A call sent just
+ * before the close is still dispatched.
+ */
+static void test_peer_closed_while_waiting(void **state)
+{
+	struct fx *fx = *state;
+
+	start(fx);
+	send_call(fx, "io.test.Park", NULL, VARLINK_CALL_MORE);
+	send_call(fx, "io.test.Park", NULL, VARLINK_CALL_ONEWAY);
+	close(fx->peer.fd);
+	fx->peer.fd = -1;
+	for (int i = 0; i < 1000 && fx->closed == 0; i++) {
+		pump(fx);
+		usleep(1000);
+	}
+	assert_int_equal(fx->n_calls, 2);
+	assert_int_equal(fx->closed, 1);
+	assert_true(call_is_abandoned(fx->calls[0]));
+	answer(fx, 1, CALL_EMIT_REPLY, 2);
+	answer(fx, 0, CALL_EMIT_REPLY, 1);
+	expect_all_gone(fx);
+}
+
 /* conn_shutdown() (a drain): no more reading, earlier calls answered. */
 static void test_shutdown(void **state)
 {
@@ -612,6 +639,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_more, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unbuildable_reply, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vanish_mid_reply, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_peer_closed_while_waiting, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),

@@ -19,6 +19,7 @@
 #include "kms.h"
 #include "log.h"
 #include "monotime.h"
+#include "pending.h"
 #include "server.h"
 #include "timeutil.h"
 
@@ -129,6 +130,8 @@ static void daemon_stop(struct daemon *d, const char *reason)
 	/* WatchGuard subscribers get their final reply: calls that would
 	 * otherwise hold the drain until DrainTimeoutSec=. */
 	guard_stop(d->guard);
+	/* Scans likewise: a listing cut short answers with what it found. */
+	pending_stop_all(&d->methods);
 	server_set_drained_callback(d->server, drained, d);
 	server_stop_accepting(d->server);
 }

@@ -787,6 +787,27 @@ static void describe_more(struct pending_scan *s)
 
 /* --- the deadline, the caller's hang-up -------------------------------------------------------- */
 
+/* Ends the scan early with its final reply: the keys already sent stand,
+ * the account+region being scanned and every one not reached are reported
+ * with error_name and why (now_why for the current one, later_why for the
+ * rest). */
+static void scan_cut_short(struct pending_scan *s, kmscancel_error e, const char *error_name, const char *now_why,
+			   const char *later_why)
+{
+	target_reset(s);
+	for (size_t i = s->cur; i < s->n_targets; i++) {
+		struct pending_target *t = &s->targets[i];
+
+		t->error = e;
+		free(t->error_name);
+		t->error_name = strdup(error_name);
+		free(t->message);
+		t->message = strdup(i == s->cur ? now_why : later_why);
+	}
+	s->cur = s->n_targets;
+	scan_finish(s);
+}
+
 /* The scan's deadline: the account+region being scanned and every one not
  * reached are reported Timeout in the final reply. */
 static void deadline_cb(evutil_socket_t fd, short what, void *userdata)
@@ -795,19 +816,9 @@ static void deadline_cb(evutil_socket_t fd, short what, void *userdata)
 
 	if (scan_abandoned(s))
 		return;
-	target_reset(s);
-	for (size_t i = s->cur; i < s->n_targets; i++) {
-		struct pending_target *t = &s->targets[i];
-
-		t->error = KMSCANCEL_E_TIMEOUT;
-		free(t->error_name);
-		t->error_name = strdup(kmscancel_error_short_name(KMSCANCEL_E_TIMEOUT));
-		free(t->message);
-		t->message = strdup(i == s->cur ? "the scan's deadline passed while scanning this account and region"
-						: "the scan's deadline passed before this account and region");
-	}
-	s->cur = s->n_targets;
-	scan_finish(s);
+	scan_cut_short(s, KMSCANCEL_E_TIMEOUT, kmscancel_error_short_name(KMSCANCEL_E_TIMEOUT),
+		       "the scan's deadline passed while scanning this account and region",
+		       "the scan's deadline passed before this account and region");
 }
 
 static void hangup_poll_cb(evutil_socket_t fd, short what, void *userdata)
@@ -1037,6 +1048,21 @@ void pending_start(struct methods_context *ctx, struct call *c, const struct pen
 	 * one the call asked for): learnt first, once. */
 	if (accounts_route_learning(ctx->accounts, default_account_learnt, s, &s->route_wait) < 0)
 		scan_fail(s, KMSCANCEL_E_INTERNAL, "out of memory");
+}
+
+unsigned pending_stop_all(struct methods_context *ctx)
+{
+	unsigned n = 0;
+
+	while (ctx->scans) {
+		log_info("ListPendingDeletions uid %u: the daemon is stopping; scan ended early",
+			 (unsigned)ctx->scans->uid);
+		scan_cut_short(ctx->scans, KMSCANCEL_E_ENDPOINT_UNAVAILABLE, "Interrupted",
+			       "kmscanceld stopped while scanning this account and region",
+			       "kmscanceld stopped before this account and region");
+		n++;
+	}
+	return n;
 }
 
 unsigned pending_shutdown_all(struct methods_context *ctx)

@@ -94,6 +94,12 @@ struct pending_request {
  * PermissionDenied, InvalidParameter, the limits) or when the scan ends. */
 void pending_start(struct methods_context *ctx, struct call *c, const struct pending_request *req);
 
+/* The daemon begins to stop (SIGTERM): a scan is only a reading, so
+ * rather than hold the drain it ends at once with its final reply, the
+ * accounts and regions it did not finish reported "Interrupted".  Returns
+ * how many scans were ended. */
+unsigned pending_stop_all(struct methods_context *ctx);
+
 /* Shutdown (with operation_shutdown_all): every scan still running is
  * answered EndpointUnavailable and every wait it was in withdrawn.
  * Returns how many. */

@@ -231,8 +231,10 @@ static void print_guard(const struct cli *cli, struct json_object *g)
 		output_json_line(json_object_get(g));
 		return;
 	}
-	printf("%lld keys guarded; %lld checks, %lld rescues, %lld failures, %lld unreadable\n", guard_int(g, "keys"),
-	       guard_int(g, "checks"), guard_int(g, "rescues"), guard_int(g, "failures"), guard_int(g, "unreadable"));
+	/* Labelled counts, as status prints them: no plural to get wrong. */
+	printf("guarded keys: %lld, checks: %lld, rescues: %lld, failures: %lld, unreadable: %lld\n",
+	       guard_int(g, "keys"), guard_int(g, "checks"), guard_int(g, "rescues"), guard_int(g, "failures"),
+	       guard_int(g, "unreadable"));
 	if (guard_string(g, "lastRescue")) {
 		fputs("Last rescue: ", stdout);
 		output_text(stdout, guard_string(g, "lastRescueKey") ? guard_string(g, "lastRescueKey") : "?");

@@ -45,11 +45,11 @@ watch() {
 # The counters, once the key has been read.
 for i in $(seq 1 200); do
 	run_cli guard
-	case "$OUT" in "1 keys guarded; "[1-9]*) break ;; esac
+	case "$OUT" in "guarded keys: 1, checks: "[1-9]*) break ;; esac
 	sleep 0.05
 done
 expect_rc 0 "guard: the counters"
-expect_contains "$OUT" "1 keys guarded; " "... one key guarded, read"
+expect_contains "$OUT" "guarded keys: 1, checks: " "... one key guarded, read"
 run_cli --json guard
 expect_contains "$OUT" '"keys":1' "--json guard: the guard object"
 

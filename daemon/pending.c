@@ -923,8 +923,10 @@ static int targets_build(struct pending_scan *s, const char *default_account)
 		scan_fail(s, KMSCANCEL_E_INTERNAL, "out of memory");
 		return -1;
 	}
-	/* Told only to a caller who may describe something. */
-	if (!account_known || r == -E2BIG || (s->n_targets + s->n_hidden == 0 && !s->want_region)) {
+	/* Told only to a caller who may describe something.  A known account
+	 * with nothing to scan lacks a region: the one asked for is not among
+	 * its regions, or it has none (no Regions=, Region= or default). */
+	if (!account_known || r == -E2BIG) {
 		call_reply_invalid_parameter(s->call, "account");
 		scan_free(s);
 		return -1;

@@ -624,6 +624,17 @@ static void print_dropins(struct json_object *o)
 		printf("%-14s%lld more not shown\n", "Drop-in:", status_int(o, "configFilesOmitted"));
 }
 
+/* The guard's counters ([Guard] Keys=), and its last rescue if any. */
+static void print_guard(struct json_object *g)
+{
+	printf("%-14sguarded keys: %lld, checks: %lld, rescues: %lld, failures: %lld, unreadable: %lld\n", "Guard:",
+	       status_int(g, "keys"), status_int(g, "checks"), status_int(g, "rescues"), status_int(g, "failures"),
+	       status_int(g, "unreadable"));
+	if (status_str(g, "lastRescue"))
+		printf("%-14s%s at %s\n", "Last rescue:",
+		       status_str(g, "lastRescueKey") ? status_str(g, "lastRescueKey") : "?", status_str(g, "lastRescue"));
+}
+
 /* The reply as a few labelled lines; fields not known here follow as
  * "name value". */
 static void print_status(struct json_object *o)
@@ -636,7 +647,7 @@ static void print_status(struct json_object *o)
 		"callsSucceeded", "callsFailed", "errors", "reloads", "reloadsFailed", "kms", "accounts",
 		"accountState", "accountError", "maxConnections", "maxConnectionsPerUser", "connectionsIdleClosed",
 		"idleConnectionTimeoutMs", "fileDescriptors", "fileDescriptorLimit", "fileDescriptorsReserved",
-		"connectionsRejectedForDescriptors", "configFiles", "configFilesOmitted", NULL,
+		"connectionsRejectedForDescriptors", "configFiles", "configFilesOmitted", "guard", NULL,
 	};
 	static const char *const known_kms[] = {
 		"requests", "retries", "callsInFlight", "endpoints", "connectionsOpened", "connectionsOpen",
@@ -668,6 +679,8 @@ static void print_status(struct json_object *o)
 	print_limits(o);
 	if (json_object_object_get_ex(o, "errors", &v))
 		print_errors(v);
+	if (json_object_object_get_ex(o, "guard", &v) && json_object_is_type(v, json_type_object))
+		print_guard(v);
 	if (status_int(o, "reloads") || status_int(o, "reloadsFailed"))
 		printf("%-14s%lld, %lld failed\n", "Reloads:", status_int(o, "reloads"), status_int(o, "reloadsFailed"));
 	if (json_object_object_get_ex(o, "kms", &v)) {

@@ -77,6 +77,11 @@ assert e["keyId"] == sys.argv[2] and e["key"] == "alias/guarded-cli" and e["keyS
 assert e["deletionDate"].endswith("Z") and e["requestIds"], e
 PY
 [ "$(key_state $KEYG)" = Enabled ] && pass "the key is Enabled again" || fail "key: $(key_state $KEYG)"
+run_cli status
+expect_contains "$OUT" "Guard:        guarded keys: 1, checks: " "status: the guard's counters, labelled"
+expect_contains "$OUT" "Last rescue:  alias/guarded-cli at 20" "status: the last rescue, the key as [Guard] names it"
+raw=$(printf '%s\n' "$OUT" | sed 1d | grep -v '^[A-Z][A-Za-z. ]*: ')
+[ -z "$raw" ] && pass "status: every line labelled" || fail "status prints raw fields: $raw"
 
 # Interrupted: exit 0, whichever the signal.
 kill -INT "$HUMAN"

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "creds.h"
+#include "timeutil.h"
 #include "url.h"
 
 #define KMS_SERVICE       "kms"
@@ -235,4 +236,15 @@ struct json_object *kms_response_body(struct json_tokener *tok, const struct htt
 		body = NULL;
 	}
 	return body;
+}
+
+struct json_object *kms_timestamp_to_string(struct json_object *v)
+{
+	char buf[32];
+
+	if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+		return NULL;
+	if (timeutil_format_iso8601((time_t)json_object_get_double(v), buf, sizeof(buf)) < 0)
+		return NULL;
+	return json_object_new_string(buf);
 }

@@ -61,3 +61,9 @@ char *kms_request_body_list(const char *key_id, unsigned limit, const char *mark
  * it), or NULL if it holds anything else, is too large, or memory ran
  * out.  tok is reset and reused: a new one costs two callocs. */
 struct json_object *kms_response_body(struct json_tokener *tok, const struct http_response *resp);
+
+/* An awsJson timestamp (epoch seconds, a JSON number: CreationDate,
+ * DeletionDate) as the RFC 3339 UTC string Varlink callers get; a new
+ * reference, or NULL when v is absent, not a number, out of range, or
+ * memory ran out. */
+struct json_object *kms_timestamp_to_string(struct json_object *v);

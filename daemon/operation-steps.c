@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "json-writer.h"
+#include "kms-wire.h"
 #include "kms.h"
 #include "log.h"
 #include "operation-internal.h"
@@ -24,19 +25,6 @@ static const char *body_string(struct json_object *body, const char *key)
 	if (!body || !json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
-}
-
-/* AWS timestamps are epoch seconds as JSON numbers; Varlink callers get
- * RFC 3339 UTC. */
-static struct json_object *timestamp_to_string(struct json_object *v)
-{
-	char buf[32];
-
-	if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
-		return NULL;
-	if (timeutil_format_iso8601((time_t)json_object_get_double(v), buf, sizeof(buf)) < 0)
-		return NULL;
-	return json_object_new_string(buf);
 }
 
 static void copy_member(struct json_object *to, const char *to_key, struct json_object *from, const char *from_key,
@@ -236,7 +224,7 @@ static void dry_run_answered(struct operation *op, const struct kms_result *r)
 	json_object_object_add(params, "requestId", json_object_new_string(r->request_id ? r->request_id : ""));
 	json_object_object_add(params, "attempts", json_object_new_int((int)op->attempts));
 	json_object_object_add(params, "dryRun", json_object_new_boolean(true));
-	if (json_object_object_get_ex(meta, "DeletionDate", &v) && (v = timestamp_to_string(v)))
+	if (json_object_object_get_ex(meta, "DeletionDate", &v) && (v = kms_timestamp_to_string(v)))
 		json_object_object_add(params, "deletionDate", v);
 	operation_finish(op, &(struct operation_outcome){
 				 .key_state = state,
@@ -271,9 +259,9 @@ static void describe_answered(struct operation *op, const struct kms_result *r)
 	copy_member(params, "multiRegion", meta, "MultiRegion", json_type_boolean);
 	copy_member(params, "description", meta, "Description", json_type_string);
 	copy_member(params, "keyManager", meta, "KeyManager", json_type_string);
-	if (json_object_object_get_ex(meta, "DeletionDate", &v) && (v = timestamp_to_string(v)))
+	if (json_object_object_get_ex(meta, "DeletionDate", &v) && (v = kms_timestamp_to_string(v)))
 		json_object_object_add(params, "deletionDate", v);
-	if (json_object_object_get_ex(meta, "CreationDate", &v) && (v = timestamp_to_string(v)))
+	if (json_object_object_get_ex(meta, "CreationDate", &v) && (v = kms_timestamp_to_string(v)))
 		json_object_object_add(params, "creationDate", v);
 	if (!json_object_object_get_ex(params, "arn", NULL))
 		json_object_object_add(params, "arn", json_object_new_string(op->key_id));

@@ -17,6 +17,7 @@
 #include "error-names.h"
 #include "keyid.h"
 #include "kms-error.h"
+#include "kms-wire.h"
 #include "kms.h"
 #include "log.h"
 #include "methods-context.h"
@@ -645,17 +646,6 @@ static bool key_visible(struct pending_scan *s, const struct keyid *key, struct 
 	return allowed;
 }
 
-static struct json_object *timestamp_string(struct json_object *v)
-{
-	char buf[32];
-
-	if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
-		return NULL;
-	if (timeutil_format_iso8601((time_t)json_object_get_double(v), buf, sizeof(buf)) < 0)
-		return NULL;
-	return json_object_new_string(buf);
-}
-
 /* One key's DescribeKey answer: streamed when it is pending deletion and
  * the caller may see it. */
 static void key_described(struct pending_scan *s, struct json_object *meta)
@@ -680,7 +670,7 @@ static void key_described(struct pending_scan *s, struct json_object *meta)
 	key = json_object_new_object();
 	json_object_object_add(key, "keyId", json_object_get(arn));
 	json_object_object_add(key, "keyState", json_object_get(state));
-	if (json_object_object_get_ex(meta, "DeletionDate", &v) && (v = timestamp_string(v)))
+	if (json_object_object_get_ex(meta, "DeletionDate", &v) && (v = kms_timestamp_to_string(v)))
 		json_object_object_add(key, "deletionDate", v);
 	if (json_object_object_get_ex(meta, "PendingDeletionWindowInDays", &v) && json_object_is_type(v, json_type_int))
 		json_object_object_add(key, "pendingDeletionWindowInDays", json_object_get(v));

@@ -531,12 +531,13 @@ int operation_kms(struct operation *op)
 
 /* --- settling --------------------------------------------------------------------------------- */
 
+/* The settle backoff is over: ask again, through the account like any
+ * request, so that a reload that took the account away meanwhile fails the
+ * call clearly instead of signing with the set it held (a cache hit
+ * otherwise, answered at once). */
 static void settle_timer_cb(evutil_socket_t fd, short what, void *userdata)
 {
-	struct operation *op = userdata;
-
-	if (operation_kms(op) < 0)
-		operation_fail(op, KMSCANCEL_E_INTERNAL, NULL, "out of memory", NULL);
+	operation_call(userdata);
 }
 
 bool operation_settle(struct operation *op)

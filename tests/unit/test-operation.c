@@ -526,7 +526,7 @@ static void test_enable_settles(void **state)
 	assert_sent(x, 2, "EnableKey");
 	assert_path(x, "authorizing>routing routing>awaiting-credentials awaiting-credentials>calling-kms "
 		       "calling-kms>awaiting-credentials awaiting-credentials>calling-kms calling-kms>settling "
-		       "settling>calling-kms calling-kms>done");
+		       "settling>awaiting-credentials awaiting-credentials>calling-kms calling-kms>done");
 	assert_int_equal(x->ctx.counters.calls_ok, 1);
 	fixture_free(x);
 }
@@ -1180,29 +1180,55 @@ static void test_reload_in_each_state(void **state)
 	}
 }
 
-/* A reload that removes the [Account N] section a call was routed to,
- * while its cancel is in flight: the cancel's answer stands, and the
- * enable step fails rather than use other credentials. */
 #define OTHER_ACCOUNT "444455556666"
 #define OTHER_ARN     "arn:aws:kms:us-east-1:" OTHER_ACCOUNT ":key/" KEY_ID
 
+/* A fixture with an [Account OTHER_ACCOUNT] Profile=other section, and the
+ * shared credentials file with profile "other" (AKIDOTHER) it reads:
+ * Profile= accounts read the process environment (accounts.h).
+ * other_profile_end() restores it. */
+struct other_profile {
+	char path[64];
+	char *saved;
+};
+
+static struct fixture *other_profile_begin(struct other_profile *o)
+{
+	const char *profile = "[other]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = other/secret\n";
+	int fd;
+
+	snprintf(o->path, sizeof(o->path), "/tmp/test-operation-credentials-XXXXXX");
+	fd = mkstemp(o->path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, profile, strlen(profile)), (ssize_t)strlen(profile));
+	close(fd);
+	o->saved = getenv("AWS_SHARED_CREDENTIALS_FILE") ? strdup(getenv("AWS_SHARED_CREDENTIALS_FILE")) : NULL;
+	setenv("AWS_SHARED_CREDENTIALS_FILE", o->path, 1);
+	return fixture_new(CONFIG_ACCOUNT "[Account " OTHER_ACCOUNT "]\nProfile=other\n");
+}
+
+static void other_profile_end(struct other_profile *o)
+{
+	if (o->saved)
+		setenv("AWS_SHARED_CREDENTIALS_FILE", o->saved, 1);
+	else
+		unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	free(o->saved);
+	unlink(o->path);
+}
+
+/* A reload that removes the [Account N] section a call was routed to,
+ * while its cancel is in flight: the cancel's answer stands, and the
+ * enable step fails rather than use other credentials. */
 static void test_reload_removes_account(void **state)
 {
-	char path[] = "/tmp/test-operation-credentials-XXXXXX";
-	const char *profile = "[other]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = other/secret\n";
-	char *saved = getenv("AWS_SHARED_CREDENTIALS_FILE") ? strdup(getenv("AWS_SHARED_CREDENTIALS_FILE")) : NULL;
-	int fd = mkstemp(path);
 	struct answer silence = {.kind = ANSWER_SILENCE};
+	struct other_profile o;
 	struct fixture *x;
 	struct call c;
 
 	(void)state;
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, profile, strlen(profile)), (ssize_t)strlen(profile));
-	close(fd);
-	/* Profile= accounts read the process environment (accounts.h) */
-	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
-	x = fixture_new(CONFIG_ACCOUNT "[Account " OTHER_ACCOUNT "]\nProfile=other\n");
+	x = other_profile_begin(&o);
 	script(x, silence);
 	start_as(x, &c, ALLOWED_UID, OTHER_ARN, true, true, 0);
 	wait_sent(x, 1);
@@ -1216,12 +1242,33 @@ static void test_reload_removes_account(void **state)
 	assert_reply_has(&c, "[Account " OTHER_ACCOUNT "]");
 	assert_int_equal(x->f.n_seen, 1); /* no EnableKey, with no credentials */
 	fixture_free(x);
-	if (saved)
-		setenv("AWS_SHARED_CREDENTIALS_FILE", saved, 1);
-	else
-		unsetenv("AWS_SHARED_CREDENTIALS_FILE");
-	free(saved);
-	unlink(path);
+	other_profile_end(&o);
+}
+
+/* The same while the call settles: the enable's next try after the
+ * backoff asks the account again, and fails clearly rather than sign with
+ * the removed section's credentials it held. */
+static void test_reload_removes_account_while_settling(void **state)
+{
+	struct other_profile o;
+	struct fixture *x;
+	struct call c;
+
+	(void)state;
+	x = other_profile_begin(&o);
+	script(x, http_body(200, "{\"KeyId\":\"" OTHER_ARN "\"}"));
+	script(x, HTTP(400, "KMSInvalidStateException"));
+	start_as(x, &c, ALLOWED_UID, OTHER_ARN, true, true, 0);
+	wait_state(x, OPERATION_SETTLING);
+	assert_int_equal(x->f.n_seen, 2);
+
+	reload(x, CONFIG_ACCOUNT);
+	wait_done(x, &c);
+	assert_error(&c, KMSCANCEL_E_CREDENTIALS_UNAVAILABLE);
+	assert_reply_has(&c, "[Account " OTHER_ACCOUNT "]");
+	assert_int_equal(x->f.n_seen, 2); /* no EnableKey signed with the removed account's set */
+	fixture_free(x);
+	other_profile_end(&o);
 }
 
 /* Run last: every state of the machine was entered by some test above. */
@@ -1264,6 +1311,7 @@ int main(void)
 	    cmocka_unit_test(test_shutdown_in_each_state),
 	    cmocka_unit_test(test_reload_in_each_state),
 	    cmocka_unit_test(test_reload_removes_account),
+	    cmocka_unit_test(test_reload_removes_account_while_settling),
 	    cmocka_unit_test(test_every_state_seen),
 	};
 

@@ -79,6 +79,7 @@ struct fake {
 	struct seen seen[MAX_SEEN];
 	size_t n_seen;
 	unsigned pools_made, pools_freed, prewarmed, live_requests;
+	unsigned max_live;       /* the most requests in the transport at once */
 	unsigned queued_reports; /* get_stats reports a full queue this many times */
 };
 
@@ -153,7 +154,7 @@ static void fake_request_free(struct fake_request *r)
 /* An HTTP response as the parser makes it from the bytes KMS would send. */
 static struct http_response *make_response(const struct fake *f, const struct answer *a)
 {
-	char body[512], date[64] = "", raw[2048];
+	char body[8192], date[64] = "", raw[9216];
 	struct http_parser *p = http_parser_new(0);
 	struct http_response *resp;
 	size_t used;
@@ -235,7 +236,8 @@ static void *fake_submit(void *pool, const struct kms_http_request *req, https_d
 	r->ev = evtimer_new(f->base, fake_answer, r);
 	assert_non_null(r->ev);
 	s->live = r;
-	f->live_requests++;
+	if (++f->live_requests > f->max_live)
+		f->max_live = f->live_requests;
 	if (r->answer.kind != ANSWER_SILENCE) {
 		struct timeval now = {0, 0};
 

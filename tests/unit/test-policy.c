@@ -39,7 +39,7 @@ static bool allowed(const struct policy *p, uid_t uid, gid_t gid, const gid_t *g
 {
 	struct keyid k;
 	struct policy_subject s = {uid, gid, groups, n_groups, true};
-	struct policy_object o = { &k, "us-east-1", "111122223333" };
+	struct policy_object o = {.key = &k, .region = "us-east-1", .account = "111122223333"};
 
 	assert_int_equal(keyid_parse(key, &k, NULL), 0);
 	return policy_check(p, &s, ops, &o, NULL);
@@ -137,7 +137,7 @@ static void test_unknown_name_fails_closed(void **state)
 	char *error = NULL, *warning = NULL;
 	struct keyid k;
 	struct policy_subject s = {1000, 1000, NULL, 0, true};
-	struct policy_object o = { &k, "us-east-1", NULL };
+	struct policy_object o = {.key = &k, .region = "us-east-1", .account = NULL};
 
 	assert_int_equal(policy_add_rule(p, false, "user:no-such-user-kmscancel * *", "x:1", &error, &warning), 0);
 	assert_non_null(warning);
@@ -191,7 +191,7 @@ static const char *decided_by(const struct policy *p, uid_t uid, const gid_t *gr
 {
 	struct keyid k;
 	struct policy_subject s = {uid, uid, groups, n, true};
-	struct policy_object o = { &k, "us-east-1", "111122223333" };
+	struct policy_object o = {.key = &k, .region = "us-east-1", .account = "111122223333"};
 	const char *rule = NULL;
 
 	assert_int_equal(keyid_parse(key, &k, NULL), 0);
@@ -314,7 +314,7 @@ static enum policy_verdict ask(const struct policy *p, struct ask a, const char 
 {
 	struct keyid k;
 	struct policy_subject s = {a.uid, a.gid ? a.gid : a.uid, NULL, 0, !a.groups_unknown};
-	struct policy_object o = {&k, a.region, a.account};
+	struct policy_object o = {.key = &k, .region = a.region, .account = a.account};
 	const char *rule = NULL;
 	enum policy_verdict v;
 
@@ -499,7 +499,7 @@ static void test_groups_unknown_fails_closed(void **state)
 	{
 		struct keyid k;
 		struct policy_subject s = {5, 5, member, 1, true};
-		struct policy_object o = {&k, "us-east-1", OURS};
+		struct policy_object o = {.key = &k, .region = "us-east-1", .account = OURS};
 
 		assert_int_equal(keyid_parse(ID1, &k, NULL), 0);
 		assert_int_equal(policy_decide(p, &s, POLICY_OP_DESCRIBE, &o, NULL), POLICY_ALLOW);

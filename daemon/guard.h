@@ -117,6 +117,13 @@ struct guard *guard_free(struct guard *g);
 
 void guard_get_status(const struct guard *g, struct guard_status *ret);
 
+struct peer;
+/* Whether the caller p may be told of the guarded key written name in
+ * Keys= (GetStatus lastRescueKey): as a WatchGuard subscriber would be
+ * told of its events (guard-watch.c).  A name no longer guarded is
+ * judged on the name alone. */
+bool guard_may_describe(const struct guard *g, const struct peer *p, const char *name);
+
 /* io.kmscancel.WatchGuard (methods.c checked the parameters and "more"):
  * answers c now ("the watch is in place"), then each event its policy
  * allows it to see, until it hangs up or the daemon stops. */

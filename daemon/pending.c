@@ -845,11 +845,31 @@ static const char *account_regions(const struct methods_context *ctx, const stru
 	return methods_default_region(ctx);
 }
 
+/*
+ * Whether the caller may be shown the scan of account (NULL: the default
+ * credentials' account, not learnt) in region.  A known account: when the
+ * policy could show it some key there.  An unknown one fails closed: only
+ * when the policy surely allows it to describe every key in that region,
+ * whatever account it is (an Allow of account:A may not be A's, a Deny of
+ * account:A may be), else its keys are requested and its errors (which
+ * may name the account, the credentials' identity) shown to a caller with
+ * no right there.
+ */
+static bool target_visible(const struct pending_scan *s, const struct policy_subject *subject, const char *account,
+			   const char *region)
+{
+	struct policy_object anywhere = {.region = region};
+
+	if (account)
+		return policy_may_describe_in(s->ctx->policy, subject, account, region);
+	return policy_decide(s->ctx->policy, subject, POLICY_OP_DESCRIBE, &anywhere, NULL) == POLICY_ALLOW;
+}
+
 /* Adds account's targets, one per region of regions (spaces between) the
- * call did not narrow out.  A pair where the policy can show the caller
- * no key is left out (counted in n_hidden): no request is made there, and
- * the caller is not told it exists.  0, -E2BIG past PENDING_MAX_TARGETS,
- * -ENOMEM. */
+ * call did not narrow out.  A pair the caller may not see
+ * (target_visible()) is left out (counted in n_hidden): no request is made
+ * there, and the caller is not told it exists.  0, -E2BIG past
+ * PENDING_MAX_TARGETS, -ENOMEM. */
 static int targets_add(struct pending_scan *s, const char *account, bool is_default, const char *regions)
 {
 	struct policy_subject subject = methods_policy_subject(s->ctx, call_peer(s->call));
@@ -866,7 +886,7 @@ static int targets_add(struct pending_scan *s, const char *account, bool is_defa
 			seen |= strcmp(s->targets[i].account, account) == 0 && strcmp(s->targets[i].region, w) == 0;
 		if (seen)
 			continue;
-		if (!policy_may_describe_in(s->ctx->policy, &subject, account[0] ? account : NULL, w)) {
+		if (!target_visible(s, &subject, account[0] ? account : NULL, w)) {
 			s->n_hidden++;
 			continue;
 		}

@@ -158,6 +158,44 @@ scan $ANY '{}'
 grep -q PermissionDenied "$T/replies.$ANY" && pass "after the reload uid $ANY is refused" ||
 	fail "uid $ANY after the reload: $(tail -n 1 "$T/replies.$ANY")"
 
+# --- a caller that never reads: cut off at the output limit, its scan stopped -----------------------
+# 300 more of C's keys pending, each with a 7 KB description: a scan's
+# replies (2 MB) overflow the socket and the connection's 1 MiB of unread
+# output.  Meanwhile uid ONLYC's scan of C reads on and gets every key.
+python3 -c '
+import http.client, json, sys
+d = "d" * 7000
+body = json.dumps({"Keys": [{"KeyId": "%08x-0005-4abc-8def-%012x" % (i, i), "KeyState": "PendingDeletion",
+                             "Account": sys.argv[2], "Description": d} for i in range(1, 301)]})
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+c.request("POST", "/keys", body, {"Content-Type": "application/json"})
+sys.exit(c.getresponse().status != 200)' "$FAKE_ADMIN_PORT" "$C" || die "cannot add C's keys"
+cat >"$T/noread.py" <<'PY'
+import json, os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(json.dumps({"method": sys.argv[2], "parameters": {"account": sys.argv[3]}, "more": True}).encode() + b"\0")
+while not os.path.exists(sys.argv[4]):
+    time.sleep(0.05)
+PY
+python3 "$T/noread.py" "$SOCK" "$METHOD" "$C" "$T/release" &
+NOREAD_PID=$!
+at_cleanup 'kill "$NOREAD_PID" 2>/dev/null'
+scan $ONLYC '{}'
+[ "$(listed $ONLYC | wc -l)" = 301 ] && pass "uid $ONLYC reads all 301 of C's pending keys meanwhile" ||
+	fail "uid $ONLYC listed $(listed $ONLYC | wc -l) keys: $(tail -c 300 "$T/replies.$ONLYC")"
+for _ in $(seq 1 300); do
+	grep -q "ListPendingDeletions uid 0: the caller hung up; scan stopped" "$T/daemon.log" && break
+	sleep 0.1
+done
+grep -q "does not read its replies; dropping it" "$T/daemon.log" && pass "the caller that does not read is dropped" ||
+	fail "no drop: $(grep -i 'uid 0\|dropping' "$T/daemon.log" | tail -n 5)"
+grep -q "ListPendingDeletions uid 0: the caller hung up; scan stopped" "$T/daemon.log" &&
+	pass "and its scan stopped ($(grep -o 'scan stopped after [0-9]* requests' "$T/daemon.log" | tail -n 1))" ||
+	fail "the scan of the caller that does not read went on"
+touch "$T/release"
+wait "$NOREAD_PID"
+
 stop_daemon
 [ "$DAEMON_RC" -eq 0 ] && pass "the daemon exited cleanly" || fail "daemon exit status $DAEMON_RC: $(tail -n 20 "$T/daemon.log")"
 

@@ -912,6 +912,15 @@ static bool account_wanted(const struct pending_scan *s, const char *account)
 	return !s->want_account || strcmp(s->want_account, account) == 0;
 }
 
+/* Whether the policy could show the caller a key in the account and
+ * region the call named (either may be absent). */
+static bool narrowing_visible(const struct pending_scan *s)
+{
+	struct policy_subject subject = methods_policy_subject(s->ctx, call_peer(s->call));
+
+	return policy_may_describe_in(s->ctx->policy, &subject, s->want_account, s->want_region);
+}
+
 /* The account+region pairs to scan: the default credentials' account
  * (default_account, "" if unknown), then each [Account N] section, each in
  * its regions, as the call narrowed them.  0, or -1 when s was answered. */
@@ -943,9 +952,14 @@ static int targets_build(struct pending_scan *s, const char *default_account)
 		scan_fail(s, KMSCANCEL_E_INTERNAL, "out of memory");
 		return -1;
 	}
-	/* Told only to a caller who may describe something.  A known account
-	 * with nothing to scan lacks a region: the one asked for is not among
-	 * its regions, or it has none (no Regions=, Region= or default). */
+	/* Told only to a caller who could see a key where the call narrowed
+	 * to (any caller here may describe something): to any other, an
+	 * account or region the daemon does not serve is an empty scan, as
+	 * one it serves but hides is.  A known account with nothing to scan
+	 * lacks a region: the one asked for is not among its regions, or it
+	 * has none (no Regions=, Region= or default). */
+	if (s->n_targets == 0 && !narrowing_visible(s))
+		return 0;
 	if (!account_known || r == -E2BIG) {
 		call_reply_invalid_parameter(s->call, "account");
 		scan_free(s);

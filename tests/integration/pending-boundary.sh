@@ -17,6 +17,8 @@ if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1; then
 fi
 A=$TEST_ACCOUNT # the default credentials' own account (never learnt here)
 C=777788889999  # [Account C] Profile=prod
+D=444455556666  # [Account D] Profile=prodd (KMS knows not its key): only root and uid ANY may see it
+X=999988887777  # no section: not an account the daemon knows
 AKID_C=AKIDACCOUNTC00000001
 SECRET_C=account-c/secret/do-not-use
 STS_MESSAGE="User: arn:aws:iam::$A:user/rescue-bot is not authorized to perform: sts:GetCallerIdentity"
@@ -32,6 +34,7 @@ keyid() { printf '%08x-%04x-4abc-8def-%012x' "$1" "$2" "$1"; }
 	echo "$(keyid 2 3) Enabled $C"
 } >"$T/keys"
 printf '[prod]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$AKID_C" "$SECRET_C" >"$T/credentials"
+printf '[prodd]\naws_access_key_id = AKIDACCOUNTD00000001\naws_secret_access_key = d/secret\n' >>"$T/credentials"
 DAEMON_ENV=(AWS_SHARED_CREDENTIALS_FILE="$T/credentials")
 start_fake --account-creds "$C:$AKID_C:$SECRET_C"
 fake POST /sts/fail "{\"action\":\"GetCallerIdentity\",\"count\":100000,\"error\":\"AccessDenied\",\"status\":403,\"message\":\"$STS_MESSAGE\"}" \
@@ -47,6 +50,8 @@ STSTimeout=5
 RetryBase=50ms
 [Account $C]
 Profile=prod
+[Account $D]
+Profile=prodd
 [Policy]
 Allow=user:$ONLYC describe account:$C
 $1
@@ -124,6 +129,24 @@ scan $ANY '{}'
 	fail "uid $ANY listed $(listed $ANY | grep -c ":$A:key/") of A's keys: $(tail -n 1 "$T/replies.$ANY")"
 [ "$(requests_by "$TEST_AKID")" -gt "$before" ] && pass "uid $ANY: the default credentials are used" ||
 	fail "uid $ANY: no request with the default credentials"
+
+# --- naming an account: the same answer whether the daemon knows it or not -------------------------
+# uid ONLYC may see account C only: naming D (configured) or X (not) tells
+# it nothing of which accounts the daemon serves; both are an empty scan.
+# uid ANY, who may see any account, is told X is not one (InvalidParameter).
+for acct in $D $X; do
+	before=$(requests_by "$TEST_AKID")$(requests_by "$AKID_C")
+	scan $ONLYC "{\"account\":\"$acct\"}"
+	cp "$T/replies.$ONLYC" "$T/named.$acct"
+	[ "$(requests_by "$TEST_AKID")$(requests_by "$AKID_C")" = "$before" ] || fail "uid $ONLYC naming $acct: requests made"
+done
+[ "$(tail -n 1 "$T/named.$D")" = '{"parameters":{"scans":[]}}' ] && pass "uid $ONLYC naming account D: an empty scan" ||
+	fail "uid $ONLYC naming D: $(tail -n 1 "$T/named.$D")"
+cmp -s "$T/named.$D" "$T/named.$X" && pass "uid $ONLYC naming unknown account X: the same answer as for D" ||
+	fail "uid $ONLYC tells D ($(tail -n 1 "$T/named.$D")) from X ($(tail -n 1 "$T/named.$X"))"
+scan $ANY "{\"account\":\"$X\"}"
+grep -q '"parameter":"account"' "$T/replies.$ANY" && pass "uid $ANY naming X: InvalidParameter account" ||
+	fail "uid $ANY naming X: $(tail -n 1 "$T/replies.$ANY")"
 
 # --- a reload that takes the rule away mid-scan ------------------------------------------------------
 # Each DescribeKey held 200 ms: the scan of A's keys takes seconds.

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "error-names.h"
 #include "guard-internal.h"
 #include "keyid.h"
@@ -119,6 +120,29 @@ void guard_watch_end_all(struct guard *g)
 {
 	while (g->watchers)
 		watcher_end(g, &g->watchers);
+}
+
+bool guard_watch_admit(struct methods_context *ctx, struct call *c)
+{
+	const struct peer *p = call_peer(c);
+	struct policy_subject subject;
+
+	if (p->uid == 0)
+		return true;
+	subject = methods_policy_subject(ctx, p);
+	if (ctx->policy && policy_may_describe_any(ctx->policy, &subject))
+		return true;
+	audit_log(&(struct audit_record){
+	    .event = AUDIT_DECISION,
+	    .caller = p,
+	    .operation = "watch-guard",
+	    .key = "*",
+	    .allowed = false,
+	    .rule = "default",
+	});
+	methods_count(ctx, KMSCANCEL_E_PERMISSION_DENIED);
+	call_reply_permission_denied(c);
+	return false;
 }
 
 static unsigned watchers_of(const struct guard *g, uid_t uid)

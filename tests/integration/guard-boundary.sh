@@ -6,7 +6,9 @@
 # caller allowed `status` the guard's counts but names the last rescued
 # key only to one the policy lets describe it; a reload that changes the
 # policy while a subscriber watches is applied at the next event (a
-# subscriber loses, or gains, a key's events then); and at stop every
+# subscriber loses, or gains, a key's events then); a uid that may
+# describe no key is refused WatchGuard (PermissionDenied, audited); a call
+# pipelined behind a watch is answered in order; and at stop every
 # subscriber gets its final reply.
 . "$top_srcdir/tests/integration/lib.sh"
 
@@ -18,11 +20,13 @@ fi
 VC="$top_srcdir/tests/integration/varlink-client.py"
 KEY1=1134abcd-12ab-34cd-56ef-1234567890ab # guarded by alias/secret-1, Enabled
 KEY2=2134abcd-12ab-34cd-56ef-1234567890ab # guarded by ARN, Enabled
+KEY9=9134abcd-12ab-34cd-56ef-1234567890ab # not guarded
 ARN() { printf 'arn:aws:kms:%s:%s:key/%s' "$TEST_REGION" "$TEST_ACCOUNT" "$1"; }
-ARN1=$(ARN $KEY1) ARN2=$(ARN $KEY2)
+ARN1=$(ARN $KEY1) ARN2=$(ARN $KEY2) ARN9=$(ARN $KEY9)
 # ALICE: describe anything but the secret-* aliases.  BOB: status only.
-# CAROL: describe KEY2 until the reload, then nothing; DAVE: the reverse.
-ALICE=4261 BOB=4262 CAROL=4263 DAVE=4264
+# CAROL: describe KEY2 until the reload, then nothing; DAVE: KEY9 (not
+# guarded), and KEY2 too after the reload.  NOBODY: no rule.
+ALICE=4261 BOB=4262 CAROL=4263 DAVE=4264 NOBODY=4265
 
 start_fake
 fake PUT "/keys/$KEY1" '{"KeyState":"Enabled","Alias":"alias/secret-1"}' >/dev/null || die "key 1"
@@ -59,7 +63,7 @@ RetryBase=50ms
 SocketMode=0666
 CONF
 }
-policy "Allow=user:$CAROL describe $ARN2" ""
+policy "Allow=user:$CAROL describe $ARN2" "Allow=user:$DAVE describe $ARN9"
 start_daemon
 
 # as UID ARGS...: varlink-client.py as UID.
@@ -108,17 +112,31 @@ rescue() {
 # Subscribers: root (sees all), and each test uid.
 python3 "$VC" --stream "$SOCK" io.kmscancel.WatchGuard >"$T/root.out" 2>"$T/root.err" &
 PIDS=($!)
-for u in $ALICE $BOB $CAROL $DAVE; do
+for u in $ALICE $CAROL $DAVE; do
 	: >"$T/$u.out"
 	chmod a+rw "$T/$u.out"
 	as $u --stream "$SOCK" io.kmscancel.WatchGuard >>"$T/$u.out" 2>"$T/$u.err" &
 	PIDS+=($!)
 done
 at_cleanup 'kill "${PIDS[@]}" 2>/dev/null'
-for u in root $ALICE $BOB $CAROL $DAVE; do
+for u in root $ALICE $CAROL $DAVE; do
 	wait_line "$T/$u.out" '"continues": true' || fail "$u's watch: $(cat "$T/$u.out" "$T/$u.err")"
 done
-pass "five subscribers in place"
+pass "four subscribers in place"
+
+# A uid the policy lets describe no key (none at all, or status only):
+# refused before anything, as ListPendingDeletions refuses it (it would
+# see no event, and must not learn whether there is a guard, nor take a
+# subscriber's place).
+for u in $NOBODY $BOB; do
+	timeout 20 setpriv --reuid=$u --regid=$u --clear-groups -- "$UPY" "$T/vc.py" --stream "$SOCK" \
+		io.kmscancel.WatchGuard >"$T/nobody.out" 2>&1
+	grep -q '"error": "org.varlink.service.PermissionDenied"' "$T/nobody.out" &&
+		pass "uid $u, who may describe no key: WatchGuard is PermissionDenied" ||
+		fail "uid $u's WatchGuard: $(cat "$T/nobody.out")"
+done
+grep -q "op=watch-guard.*uid=$NOBODY\|uid=$NOBODY.*op=watch-guard" "$T/daemon.log" && pass "the refusal is audited" ||
+	fail "no audit record of the refusal: $(grep "uid=$NOBODY" "$T/daemon.log")"
 
 # The guard reads both keys first: KEY1's alias is resolved to its ARN.
 for i in $(seq 1 300); do
@@ -159,12 +177,10 @@ wait_line "$T/$CAROL.out" "\"key\": \"$ARN2\"" && pass "uid $CAROL (describe KEY
 	fail "uid $CAROL: $(events "$T/$CAROL.out")"
 wait_line "$T/$ALICE.out" "\"key\": \"$ARN2\"" && pass "uid $ALICE sees KEY2's rescue" ||
 	fail "uid $ALICE: $(events "$T/$ALICE.out")"
-events "$T/$DAVE.out" | grep -q . && fail "uid $DAVE, allowed nothing yet, saw: $(events "$T/$DAVE.out")" ||
-	pass "uid $DAVE, allowed nothing yet, sees nothing"
-events "$T/$BOB.out" | grep -q . && fail "uid $BOB (status only) saw: $(events "$T/$BOB.out")" ||
-	pass "uid $BOB (status only) sees no event"
+events "$T/$DAVE.out" | grep -q . && fail "uid $DAVE, allowed no guarded key yet, saw: $(events "$T/$DAVE.out")" ||
+	pass "uid $DAVE, allowed no guarded key yet, sees nothing"
 n_carol=$(events "$T/$CAROL.out" | wc -l)
-policy "" "Allow=user:$DAVE describe $ARN2"
+policy "" "Allow=user:$DAVE describe $ARN9 $ARN2"
 kill -HUP "$DAEMON_PID"
 for i in $(seq 1 100); do grep -q 'reloaded' "$T/daemon.log" && break; sleep 0.1; done
 grep -q 'reloaded' "$T/daemon.log" || fail "no reload: $(tail -n 5 "$T/daemon.log")"
@@ -181,11 +197,44 @@ case "$(guard_of $BOB)" in
 *) fail "uid $BOB's guard status: $(guard_of $BOB)" ;;
 esac
 
+# --- a call pipelined behind a watch on one connection ------------------------------------------------
+# Replies keep the calls' order: GetStatus is answered after the watch's
+# final reply, which comes at stop; nothing is lost, nothing leaks.
+cat >"$T/pipeline.py" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(json.dumps({"method": "io.kmscancel.WatchGuard", "more": True}).encode() + b"\0" +
+          json.dumps({"method": "io.kmscancel.GetStatus"}).encode() + b"\0")
+buf = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+    while b"\0" in buf:
+        msg, buf = buf.split(b"\0", 1)
+        m = json.loads(msg)
+        p = m.get("parameters", {})
+        print("status" if "uptimeSec" in p else "event" if "event" in p else
+              "error " + m["error"] if m.get("error") else "more" if m.get("continues") else "final", flush=True)
+PY
+python3 "$T/pipeline.py" "$SOCK" >"$T/pipeline.out" 2>&1 &
+PIPE_PID=$!
+at_cleanup 'kill "$PIPE_PID" 2>/dev/null'
+wait_line "$T/pipeline.out" '^more' || fail "the pipelined watch: $(cat "$T/pipeline.out")"
+grep -q status "$T/pipeline.out" && fail "GetStatus answered before the watch ended: $(cat "$T/pipeline.out")" ||
+	pass "a call pipelined behind a watch waits for it (replies in order)"
+
 # --- stop: every subscriber's final reply -------------------------------------------------------------
 stop_daemon
+wait "$PIPE_PID"
+[ "$(grep -v '^event' "$T/pipeline.out" | tr '\n' ' ')" = "more final status " ] &&
+	pass "at stop: the watch's final reply, then the pipelined GetStatus answered" ||
+	fail "pipelined at stop: $(tr '\n' ' ' <"$T/pipeline.out")"
 [ "$DAEMON_RC" -eq 0 ] && pass "the daemon exited cleanly" || fail "daemon exit status $DAEMON_RC: $(tail -n 20 "$T/daemon.log")"
 for p in "${PIDS[@]}"; do wait "$p"; done
-for u in root $ALICE $BOB $CAROL $DAVE; do
+for u in root $ALICE $CAROL $DAVE; do
 	tail -n 1 "$T/$u.out" | grep -q continues && fail "$u: no final reply at stop: $(tail -n 1 "$T/$u.out")"
 done
 pass "every subscriber got its final reply at stop"

@@ -698,6 +698,23 @@ static void key_described(struct pending_scan *s, struct json_object *meta)
 
 static int page_requeue(struct pending_scan *s, size_t i);
 
+/* Whether the caller may see the page's key i, judged on its ARN (from
+ * ListKeys) and its aliases, as key_described() would judge it: a key it
+ * may not see is not even counted unreadable. */
+static bool page_key_visible(struct pending_scan *s, size_t i)
+{
+	struct keyid parsed;
+	struct json_object *aliases;
+	bool visible;
+
+	if (keyid_parse(s->page[i], &parsed, NULL) < 0 || parsed.kind != KEYID_KIND_ARN)
+		return false;
+	aliases = aliases_of(s, parsed.id);
+	visible = key_visible(s, &parsed, aliases);
+	json_object_put(aliases);
+	return visible;
+}
+
 static void describe_answered(const struct kms_result *r, void *userdata)
 {
 	const struct describe_slot *slot = userdata;
@@ -721,9 +738,10 @@ static void describe_answered(const struct kms_result *r, void *userdata)
 	} else if (r->error == KMSCANCEL_E_TIMEOUT && remaining_ms(s) <= 0) {
 		target_fail(s, KMSCANCEL_E_TIMEOUT, NULL, "the scan's deadline passed");
 		return;
-	} else if (r->error != KMSCANCEL_E_NOT_FOUND) {
+	} else if (r->error != KMSCANCEL_E_NOT_FOUND && page_key_visible(s, slot->key)) {
 		/* Deleted since ListKeys is no loss; anything else may hide a
-		 * pending deletion: counted and told in the final reply. */
+		 * pending deletion: counted and told in the final reply, of
+		 * the keys the caller may see only. */
 		t->unreadable++;
 		if (!t->unreadable_error)
 			t->unreadable_error =

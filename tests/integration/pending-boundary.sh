@@ -7,6 +7,10 @@
 # unknown one), causes no request with those credentials and is not told
 # of them (fails closed), while a caller allowed * is.  A reload that
 # takes a caller's rule away mid-scan is applied from the next key on.
+# Naming an account tells a caller who may see nothing there nothing of
+# whether the daemon serves it; keys DescribeKey cannot read are counted
+# to a caller only if it may see them; a caller that never reads is cut
+# off at the output limit and its scan stopped while others are served.
 # The daemon exits cleanly (ASan, valgrind: DAEMON_WRAPPER).
 . "$top_srcdir/tests/integration/lib.sh"
 
@@ -24,7 +28,8 @@ SECRET_C=account-c/secret/do-not-use
 STS_MESSAGE="User: arn:aws:iam::$A:user/rescue-bot is not authorized to perform: sts:GetCallerIdentity"
 METHOD=io.kmscancel.ListPendingDeletions
 # ONLYC: describe account:C.  ANY: describe *.  NOTA: describe * but account:A.
-ONLYC=4271 ANY=4272 NOTA=4273
+# ONEKEY: describe C's first key.
+ONLYC=4271 ANY=4272 NOTA=4273 ONEKEY=4274
 NA=40 # A's keys, all pending deletion; C has 2, one pending
 
 keyid() { printf '%08x-%04x-4abc-8def-%012x' "$1" "$2" "$1"; }
@@ -57,6 +62,7 @@ Allow=user:$ONLYC describe account:$C
 $1
 Deny=user:$NOTA describe account:$A
 Allow=user:$NOTA describe *
+Allow=user:$ONEKEY describe arn:aws:kms:$TEST_REGION:$C:key/$(keyid 1 3)
 CONF
 }
 conf "Allow=user:$ANY describe *"
@@ -180,6 +186,23 @@ fake POST /reset >/dev/null
 scan $ANY '{}'
 grep -q PermissionDenied "$T/replies.$ANY" && pass "after the reload uid $ANY is refused" ||
 	fail "uid $ANY after the reload: $(tail -n 1 "$T/replies.$ANY")"
+
+# --- keys that cannot be read: counted only where the caller may see them ----------------------------
+# uid ONEKEY may describe C's first key only; DescribeKey of both of C's
+# keys is refused: it is told of its own key, not of the other.
+fake POST /fail '{"error":"AccessDeniedException","count":2,"operation":"DescribeKey"}' >/dev/null
+scan $ONEKEY "{\"account\":\"$C\"}"
+case "$(tail -n 1 "$T/replies.$ONEKEY")" in
+*'"message":"1 key could not be read with DescribeKey (AccessDeniedException)"'*)
+	pass "uid $ONEKEY: told of its own unreadable key only" ;;
+*) fail "uid $ONEKEY: $(tail -n 1 "$T/replies.$ONEKEY")" ;;
+esac
+fake POST /fail '{"error":"AccessDeniedException","count":2,"operation":"DescribeKey"}' >/dev/null
+python3 "$top_srcdir/tests/integration/varlink-stream.py" "$SOCK" "$METHOD" "{\"account\":\"$C\"}" >"$T/replies.root"
+case "$(tail -n 1 "$T/replies.root")" in
+*'"message":"2 keys could not be read with DescribeKey (AccessDeniedException)"'*) pass "root: told of both" ;;
+*) fail "root: $(tail -n 1 "$T/replies.root")" ;;
+esac
 
 # --- a caller that never reads: cut off at the output limit, its scan stopped -----------------------
 # 300 more of C's keys pending, each with a 7 KB description: a scan's

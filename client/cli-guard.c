@@ -237,7 +237,8 @@ static void print_guard(const struct cli *cli, struct json_object *g)
 	       guard_int(g, "unreadable"));
 	if (guard_string(g, "lastRescue")) {
 		fputs("Last rescue: ", stdout);
-		output_text(stdout, guard_string(g, "lastRescueKey") ? guard_string(g, "lastRescueKey") : "?");
+		output_text(stdout, guard_string(g, "lastRescueKey") ? guard_string(g, "lastRescueKey")
+								     : "(a key you may not describe)");
 		fputs(" at ", stdout);
 		output_text(stdout, guard_string(g, "lastRescue"));
 		putchar('\n');

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "error-names.h"
 #include "guard-internal.h"
 #include "keyid.h"
@@ -22,36 +23,59 @@
 #include "policy.h"
 #include "varlink-service.h"
 
-/* May the subscriber w see events about k?  Root always; else only an
- * Allow of describe on the key (its ARN once read, else the name in
- * Keys=): an undecided verdict is a no. */
-static bool watcher_may_see(struct guard *g, const struct guard_watcher *w, const struct guard_key *k)
+/* May the caller p see what the guard says of k?  Root always; else
+ * only an Allow of describe on the key (its ARN once read, else the name
+ * in Keys=).  A key named by alias is decided as a call by that alias
+ * (policy_decide_alias()): a Deny of the alias hides it even once its ARN
+ * is known, and before the read only alias rules can allow.  An
+ * undecided verdict is a no. */
+static bool peer_may_see(const struct guard *g, const struct peer *p, const struct guard_key *k)
 {
 	struct policy_subject subject;
 	struct policy_object object = {.region = k->region, .account = k->account[0] ? k->account : NULL};
 	struct keyid key;
 	struct keyid_alias alias;
+	bool by_alias;
 	const char *rule = NULL;
 
-	if (w->peer.uid == 0)
+	if (p->uid == 0)
 		return true;
 	if (!g->ctx->policy)
 		return false;
-	subject = methods_policy_subject(g->ctx, &w->peer);
+	subject = methods_policy_subject(g->ctx, p);
+	by_alias = keyid_alias_parse(k->name, &alias, NULL) == 0;
 	if (k->arn && keyid_parse(k->arn, &key, NULL) == 0) {
 		object.key = &key;
 		object.region = key.region;
 		object.account = key.account;
-	} else if (keyid_parse(k->name, &key, NULL) == 0) {
+	} else if (!by_alias && keyid_parse(k->name, &key, NULL) == 0) {
 		object.key = &key;
-	} else if (keyid_alias_parse(k->name, &alias, NULL) == 0) {
-		/* An alias never read: its key unknown, only alias rules can allow. */
-		return policy_decide_alias(g->ctx->policy, &subject, POLICY_OP_DESCRIBE, alias.name, &object, &rule) ==
-		       POLICY_ALLOW;
-	} else {
+	} else if (!by_alias) {
 		return false;
 	}
+	if (by_alias)
+		return policy_decide_alias(g->ctx->policy, &subject, POLICY_OP_DESCRIBE, alias.name, &object, &rule) ==
+		       POLICY_ALLOW;
 	return policy_decide(g->ctx->policy, &subject, POLICY_OP_DESCRIBE, &object, &rule) == POLICY_ALLOW;
+}
+
+static bool watcher_may_see(struct guard *g, const struct guard_watcher *w, const struct guard_key *k)
+{
+	return peer_may_see(g, &w->peer, k);
+}
+
+bool guard_may_describe(const struct guard *g, const struct peer *p, const char *name)
+{
+	const struct guard_key *lists[] = {g->keys, g->dropped};
+
+	if (!name)
+		return false;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		for (const struct guard_key *k = lists[i]; k; k = k->next)
+			if (strcmp(k->name, name) == 0)
+				return peer_may_see(g, p, k);
+	/* No longer guarded: judged on the name alone, its key unknown. */
+	return peer_may_see(g, p, &(struct guard_key){.name = (char *)name});
 }
 
 void guard_watch_broadcast(struct guard *g, const struct guard_key *k, struct json_object *event)
@@ -96,6 +120,29 @@ void guard_watch_end_all(struct guard *g)
 {
 	while (g->watchers)
 		watcher_end(g, &g->watchers);
+}
+
+bool guard_watch_admit(struct methods_context *ctx, struct call *c)
+{
+	const struct peer *p = call_peer(c);
+	struct policy_subject subject;
+
+	if (p->uid == 0)
+		return true;
+	subject = methods_policy_subject(ctx, p);
+	if (ctx->policy && policy_may_describe_any(ctx->policy, &subject))
+		return true;
+	audit_log(&(struct audit_record){
+	    .event = AUDIT_DECISION,
+	    .caller = p,
+	    .operation = "watch-guard",
+	    .key = "*",
+	    .allowed = false,
+	    .rule = "default",
+	});
+	methods_count(ctx, KMSCANCEL_E_PERMISSION_DENIED);
+	call_reply_permission_denied(c);
+	return false;
 }
 
 static unsigned watchers_of(const struct guard *g, uid_t uid)

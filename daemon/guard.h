@@ -117,6 +117,20 @@ struct guard *guard_free(struct guard *g);
 
 void guard_get_status(const struct guard *g, struct guard_status *ret);
 
+struct peer;
+/* Whether the caller p may be told of the guarded key written name in
+ * Keys= (GetStatus lastRescueKey): as a WatchGuard subscriber would be
+ * told of its events (guard-watch.c).  A name no longer guarded is
+ * judged on the name alone. */
+bool guard_may_describe(const struct guard *g, const struct peer *p, const char *name);
+
+/* Before WatchGuard is told whether there is a guard: a caller the policy
+ * could let describe no key at all (root aside) gets PermissionDenied
+ * (audited), and learns nothing, not even whether [Guard] is set; it
+ * would never see an event, and takes no subscriber's place.  Works
+ * without a guard; true when c may go on. */
+bool guard_watch_admit(struct methods_context *ctx, struct call *c);
+
 /* io.kmscancel.WatchGuard (methods.c checked the parameters and "more"):
  * answers c now ("the watch is in place"), then each event its policy
  * allows it to see, until it hangs up or the daemon stops. */

@@ -167,6 +167,8 @@ static void method_watch_guard(struct call *c, void *userdata)
 		call_reply_error(c, VARLINK_ERROR_EXPECTED_MORE, NULL);
 		return;
 	}
+	if (!guard_watch_admit(ctx, c))
+		return;
 	if (!ctx->guard) {
 		call_reply_method_not_implemented(c);
 		return;

@@ -688,6 +688,23 @@ static void key_described(struct pending_scan *s, struct json_object *meta)
 
 static int page_requeue(struct pending_scan *s, size_t i);
 
+/* Whether the caller may see the page's key i, judged on its ARN (from
+ * ListKeys) and its aliases, as key_described() would judge it: a key it
+ * may not see is not even counted unreadable. */
+static bool page_key_visible(struct pending_scan *s, size_t i)
+{
+	struct keyid parsed;
+	struct json_object *aliases;
+	bool visible;
+
+	if (keyid_parse(s->page[i], &parsed, NULL) < 0 || parsed.kind != KEYID_KIND_ARN)
+		return false;
+	aliases = aliases_of(s, parsed.id);
+	visible = key_visible(s, &parsed, aliases);
+	json_object_put(aliases);
+	return visible;
+}
+
 static void describe_answered(const struct kms_result *r, void *userdata)
 {
 	const struct describe_slot *slot = userdata;
@@ -711,9 +728,10 @@ static void describe_answered(const struct kms_result *r, void *userdata)
 	} else if (r->error == KMSCANCEL_E_TIMEOUT && remaining_ms(s) <= 0) {
 		target_fail(s, KMSCANCEL_E_TIMEOUT, NULL, "the scan's deadline passed");
 		return;
-	} else if (r->error != KMSCANCEL_E_NOT_FOUND) {
+	} else if (r->error != KMSCANCEL_E_NOT_FOUND && page_key_visible(s, slot->key)) {
 		/* Deleted since ListKeys is no loss; anything else may hide a
-		 * pending deletion: counted and told in the final reply. */
+		 * pending deletion: counted and told in the final reply, of
+		 * the keys the caller may see only. */
 		t->unreadable++;
 		if (!t->unreadable_error)
 			t->unreadable_error =
@@ -835,11 +853,31 @@ static const char *account_regions(const struct methods_context *ctx, const stru
 	return methods_default_region(ctx);
 }
 
+/*
+ * Whether the caller may be shown the scan of account (NULL: the default
+ * credentials' account, not learnt) in region.  A known account: when the
+ * policy could show it some key there.  An unknown one fails closed: only
+ * when the policy surely allows it to describe every key in that region,
+ * whatever account it is (an Allow of account:A may not be A's, a Deny of
+ * account:A may be), else its keys are requested and its errors (which
+ * may name the account, the credentials' identity) shown to a caller with
+ * no right there.
+ */
+static bool target_visible(const struct pending_scan *s, const struct policy_subject *subject, const char *account,
+			   const char *region)
+{
+	struct policy_object anywhere = {.region = region};
+
+	if (account)
+		return policy_may_describe_in(s->ctx->policy, subject, account, region);
+	return policy_decide(s->ctx->policy, subject, POLICY_OP_DESCRIBE, &anywhere, NULL) == POLICY_ALLOW;
+}
+
 /* Adds account's targets, one per region of regions (spaces between) the
- * call did not narrow out.  A pair where the policy can show the caller
- * no key is left out (counted in n_hidden): no request is made there, and
- * the caller is not told it exists.  0, -E2BIG past PENDING_MAX_TARGETS,
- * -ENOMEM. */
+ * call did not narrow out.  A pair the caller may not see
+ * (target_visible()) is left out (counted in n_hidden): no request is made
+ * there, and the caller is not told it exists.  0, -E2BIG past
+ * PENDING_MAX_TARGETS, -ENOMEM. */
 static int targets_add(struct pending_scan *s, const char *account, bool is_default, const char *regions)
 {
 	struct policy_subject subject = methods_policy_subject(s->ctx, call_peer(s->call));
@@ -856,7 +894,7 @@ static int targets_add(struct pending_scan *s, const char *account, bool is_defa
 			seen |= strcmp(s->targets[i].account, account) == 0 && strcmp(s->targets[i].region, w) == 0;
 		if (seen)
 			continue;
-		if (!policy_may_describe_in(s->ctx->policy, &subject, account[0] ? account : NULL, w)) {
+		if (!target_visible(s, &subject, account[0] ? account : NULL, w)) {
 			s->n_hidden++;
 			continue;
 		}
@@ -880,6 +918,15 @@ static int targets_add(struct pending_scan *s, const char *account, bool is_defa
 static bool account_wanted(const struct pending_scan *s, const char *account)
 {
 	return !s->want_account || strcmp(s->want_account, account) == 0;
+}
+
+/* Whether the policy could show the caller a key in the account and
+ * region the call named (either may be absent). */
+static bool narrowing_visible(const struct pending_scan *s)
+{
+	struct policy_subject subject = methods_policy_subject(s->ctx, call_peer(s->call));
+
+	return policy_may_describe_in(s->ctx->policy, &subject, s->want_account, s->want_region);
 }
 
 /* The account+region pairs to scan: the default credentials' account
@@ -913,9 +960,14 @@ static int targets_build(struct pending_scan *s, const char *default_account)
 		scan_fail(s, KMSCANCEL_E_INTERNAL, "out of memory");
 		return -1;
 	}
-	/* Told only to a caller who may describe something.  A known account
-	 * with nothing to scan lacks a region: the one asked for is not among
-	 * its regions, or it has none (no Regions=, Region= or default). */
+	/* Told only to a caller who could see a key where the call narrowed
+	 * to (any caller here may describe something): to any other, an
+	 * account or region the daemon does not serve is an empty scan, as
+	 * one it serves but hides is.  A known account with nothing to scan
+	 * lacks a region: the one asked for is not among its regions, or it
+	 * has none (no Regions=, Region= or default). */
+	if (s->n_targets == 0 && !narrowing_visible(s))
+		return 0;
 	if (!account_known || r == -E2BIG) {
 		call_reply_invalid_parameter(s->call, "account");
 		scan_free(s);

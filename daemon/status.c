@@ -257,8 +257,11 @@ static void status_daemon(struct methods_context *ctx, struct json_object *param
 	add_uint(params, "reloadsFailed", hs.reloads_failed);
 }
 
-/* The guard's member (guard.h), when the daemon has a guard. */
-static struct json_object *status_guard(const struct methods_context *ctx)
+/* The guard's member (guard.h), when the daemon has a guard.  The counts
+ * are for every caller allowed status; the last rescue's key only for one
+ * WatchGuard would tell of that rescue (the policy lets it describe the
+ * key): status is no way around describe. */
+static struct json_object *status_guard(const struct methods_context *ctx, const struct peer *p)
 {
 	struct json_object *o = json_object_new_object();
 	struct guard_status gs;
@@ -270,7 +273,8 @@ static struct json_object *status_guard(const struct methods_context *ctx)
 	add_uint(o, "failures", gs.failures);
 	add_uint(o, "unreadable", gs.unreadable);
 	add_time(o, "lastRescue", gs.last_rescue);
-	add_string(o, "lastRescueKey", gs.last_rescue_key);
+	if (guard_may_describe(ctx->guard, p, gs.last_rescue_key))
+		add_string(o, "lastRescueKey", gs.last_rescue_key);
 	return o;
 }
 
@@ -316,7 +320,7 @@ void status_reply(struct methods_context *ctx, struct call *c)
 	status_daemon(ctx, params);
 	json_object_object_add(params, "kms", status_kms(ctx));
 	if (ctx->guard)
-		json_object_object_add(params, "guard", status_guard(ctx));
+		json_object_object_add(params, "guard", status_guard(ctx, call_peer(c)));
 	status_fit(params);
 	call_reply(c, params);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
+
 /*
  * What the files of libkmscancel share and the public header does not show:
  *   libkmscancel.c        the handle, its connection, the calls and their queues
@@ -16,6 +18,7 @@ struct kmscancel_result {
 	char *error_name;               /* NULL on success (or if out of memory) */
 	char *message;                  /* NULL on success (or if out of memory) */
 	struct json_object *parameters; /* the reply's, NULL for library-local outcomes */
+	bool listing;                   /* a ListPendingDeletions final reply: its "scans" were checked */
 };
 
 /*

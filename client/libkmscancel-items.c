@@ -361,12 +361,14 @@ const char *pending_scans_check(struct json_object *params)
 	return NULL;
 }
 
-/* The i-th scan of a successful result, or NULL. */
+/* The i-th scan of a listing's successful result, or NULL.  Only a
+ * listing's "scans" were checked (pending_scans_check): another call's
+ * reply may carry anything under that name. */
 static struct json_object *result_scan(const kmscancel_result *r, size_t i)
 {
 	struct json_object *a;
 
-	if (!r || r->error != KMSCANCEL_OK || !r->parameters ||
+	if (!r || !r->listing || r->error != KMSCANCEL_OK || !r->parameters ||
 	    !json_object_object_get_ex(r->parameters, "scans", &a) || !json_object_is_type(a, json_type_array) ||
 	    i >= json_object_array_length(a))
 		return NULL;
@@ -375,7 +377,7 @@ static struct json_object *result_scan(const kmscancel_result *r, size_t i)
 
 KMSCANCEL_API size_t kmscancel_result_scan_count(const kmscancel_result *r)
 {
-	return r && r->error == KMSCANCEL_OK ? member_array_length(r->parameters, "scans") : 0;
+	return r && r->listing && r->error == KMSCANCEL_OK ? member_array_length(r->parameters, "scans") : 0;
 }
 
 KMSCANCEL_API const char *kmscancel_result_scan_account(const kmscancel_result *r, size_t i)

@@ -402,6 +402,7 @@ static void call_set_reply(kmscancel_call *c, struct varlink_reply *reply)
 	}
 	r->error = KMSCANCEL_OK;
 	r->parameters = params;
+	r->listing = c->kind == CALL_LIST_PENDING;
 }
 
 /* --- calls and their queues ------------------------------------------------------------------------------------ */

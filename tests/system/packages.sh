@@ -206,13 +206,16 @@ expect_contains "$OUT$ERR" PermissionDenied "dave's refusal is PermissionDenied"
 
 # --- the journal catalog -------------------------------------------------------------------
 ids=$(sed -n 's/^-- \([0-9a-f]\{32\}\)$/\1/p' "$top_srcdir/catalog/kmscanceld.catalog" | sort)
-[ "$(printf '%s\n' "$ids" | wc -l)" -eq 6 ] || fail "catalog/kmscanceld.catalog has $(printf '%s\n' "$ids" | wc -l) entries, expected 6"
+# How many there are is tests/integration/catalog.sh's to check (against the
+# MESSAGE_IDs in the code); here, that the package installs every one.
+n_ids=$(printf '%s\n' "$ids" | grep -c .)
+[ "$n_ids" -ge 6 ] || fail "catalog/kmscanceld.catalog has $n_ids entries; the audit alone has 6"
 listed=$(c journalctl --list-catalog --no-pager)
 missing=
 for id in $ids; do
 	printf '%s\n' "$listed" | grep -q "^$id " || missing="$missing $id"
 done
-[ -z "$missing" ] && pass "journalctl --list-catalog lists the 6 kmscanceld MESSAGE_IDs" || fail "not in the catalog:$missing"
+[ -z "$missing" ] && pass "journalctl --list-catalog lists the $n_ids kmscanceld MESSAGE_IDs" || fail "not in the catalog:$missing"
 denied_id=$(awk '/^-- /{id=$2} /^Subject: kmscanceld denied a key operation/{print id}' "$top_srcdir/catalog/kmscanceld.catalog")
 xout=$(c journalctl -x -u kmscanceld.service --no-pager "MESSAGE_ID=$denied_id")
 expect_contains "$xout" "The local policy of kmscanceld refused uid $(c id -u dave)" "journalctl -x shows the catalog text on dave's denial"

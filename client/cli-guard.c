@@ -208,41 +208,13 @@ static int guard_watch(const struct cli *cli, kmscancel *h)
 
 /* --- the counters ------------------------------------------------------------------------------------------ */
 
-static long long guard_int(struct json_object *g, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(g, key, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v)
-											      : 0;
-}
-
-static const char *guard_string(struct json_object *g, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(g, key, &v) && json_object_is_type(v, json_type_string)
-		   ? json_object_get_string(v)
-		   : NULL;
-}
-
 static void print_guard(const struct cli *cli, struct json_object *g)
 {
 	if (cli->json) {
 		output_json_line(json_object_get(g));
 		return;
 	}
-	/* Labelled counts, as status prints them: no plural to get wrong. */
-	printf("guarded keys: %lld, checks: %lld, rescues: %lld, failures: %lld, unreadable: %lld\n",
-	       guard_int(g, "keys"), guard_int(g, "checks"), guard_int(g, "rescues"), guard_int(g, "failures"),
-	       guard_int(g, "unreadable"));
-	if (guard_string(g, "lastRescue")) {
-		fputs("Last rescue: ", stdout);
-		output_text(stdout, guard_string(g, "lastRescueKey") ? guard_string(g, "lastRescueKey")
-								     : "(a key you may not describe)");
-		fputs(" at ", stdout);
-		output_text(stdout, guard_string(g, "lastRescue"));
-		putchar('\n');
-	}
+	output_guard(g, false);
 }
 
 static int guard_status(const struct cli *cli, kmscancel *h)

@@ -624,15 +624,22 @@ static void print_dropins(struct json_object *o)
 		printf("%-14s%lld more not shown\n", "Drop-in:", status_int(o, "configFilesOmitted"));
 }
 
-/* The guard's counters ([Guard] Keys=), and its last rescue if any. */
-static void print_guard(struct json_object *g)
+void output_guard(struct json_object *g, bool labelled)
 {
-	printf("%-14sguarded keys: %lld, checks: %lld, rescues: %lld, failures: %lld, unreadable: %lld\n", "Guard:",
+	if (labelled)
+		printf("%-14s", "Guard:");
+	/* Labelled counts: no plural to get wrong. */
+	printf("guarded keys: %lld, checks: %lld, rescues: %lld, failures: %lld, unreadable: %lld\n",
 	       status_int(g, "keys"), status_int(g, "checks"), status_int(g, "rescues"), status_int(g, "failures"),
 	       status_int(g, "unreadable"));
-	if (status_str(g, "lastRescue"))
-		printf("%-14s%s at %s\n", "Last rescue:",
-		       status_str(g, "lastRescueKey") ? status_str(g, "lastRescueKey") : "?", status_str(g, "lastRescue"));
+	if (!status_str(g, "lastRescue"))
+		return;
+	printf(labelled ? "%-14s" : "%s ", "Last rescue:");
+	/* The daemon names the key only to a caller who may describe it. */
+	put_text(status_str(g, "lastRescueKey") ? status_str(g, "lastRescueKey") : "(a key you may not describe)");
+	fputs(" at ", stdout);
+	put_text(status_str(g, "lastRescue"));
+	putchar('\n');
 }
 
 /* The reply as a few labelled lines; fields not known here follow as
@@ -680,7 +687,7 @@ static void print_status(struct json_object *o)
 	if (json_object_object_get_ex(o, "errors", &v))
 		print_errors(v);
 	if (json_object_object_get_ex(o, "guard", &v) && json_object_is_type(v, json_type_object))
-		print_guard(v);
+		output_guard(v, true);
 	if (status_int(o, "reloads") || status_int(o, "reloadsFailed"))
 		printf("%-14s%lld, %lld failed\n", "Reloads:", status_int(o, "reloads"), status_int(o, "reloadsFailed"));
 	if (json_object_object_get_ex(o, "kms", &v)) {

@@ -104,6 +104,11 @@ void output_color_init(struct cli *cli);
 /* GetStatus: "field: value" lines, or the reply as one JSON line. */
 void output_status(const struct cli *cli, const kmscancel_result *r);
 
+/* GetStatus's guard member (g, borrowed): its counters, then its last
+ * rescue if any; in status's "Label:" column when labelled (kmscancel
+ * status), else bare (kmscancel guard). */
+void output_guard(struct json_object *g, bool labelled);
+
 /* "kmscancel: " + the formatted text + newline on stderr, with control
  * characters (which keys and messages from elsewhere might carry) escaped. */
 void output_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
